@@ -1,0 +1,1 @@
+//! Option pricers (being written).
