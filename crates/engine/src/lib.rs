@@ -1,1 +1,19 @@
-//! placeholder during scaffolding
+//! The exfee revaluation engine.
+//!
+//! [`prepare`] checks every account of a [`Batch`](exfee_model::Batch),
+//! computes its NLV, maps each holding to what drives it (a primary factor,
+//! a beta, a single stock's own move) and collects the distinct *legs*
+//! (an instrument or a cash currency, seen from one base currency) that the
+//! batch holds. [`evaluate`] then walks the scenario set block by block:
+//! it prices every leg once per scenario (rayon over legs) and aggregates
+//! each account's P&L as Σ quantity × leg P&L (rayon over accounts), keeping
+//! each account's worst scenario. Memory is bounded by the block size,
+//! whatever the number of scenarios. No IO happens here.
+
+mod evaluate;
+mod prepare;
+mod resolve;
+
+pub use evaluate::{AccountResult, AccountRisk, EngineError, Outcome, evaluate};
+pub use prepare::{EngineConfig, Prepared, prepare};
+pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol};

@@ -1,0 +1,126 @@
+use exfee_model::{AssetClass, Currency, FactorTable, MarketData};
+
+/// The documented default annualised own volatility of a single stock whose
+/// `idio_vol` is empty or that is not in `market/factors.csv` (see
+/// `docs/methodology.md`). Fixed stress moves do not use it; Monte Carlo
+/// draws do.
+pub const DEFAULT_IDIO_VOL: f64 = 0.35;
+
+/// What moves a symbol: a primary factor with a beta, and for a single stock
+/// its own move as well.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver {
+    /// Index of the primary factor in the factor table.
+    pub factor: usize,
+    /// Sensitivity to the factor's relative move.
+    pub beta: f64,
+    /// `Some(idio_vol)` for a single stock (a symbol with a move of its own).
+    pub single_stock: Option<f64>,
+}
+
+/// The factor a symbol maps to when `market/factors.csv` does not name it
+/// and it is not itself a factor's representative symbol: by asset class and
+/// currency. Returns the first of the preferred names that the table has.
+///
+/// | class | currency → factor |
+/// |---|---|
+/// | stocks, options, futures, futures options | USD → Equity, EUR → European Equity, GBP → United Kingdom Equity, JPY → Japanese Equity, HKD → Hong Kong Equity, AUD → Australia Equity, KRW → Korean Equity, CNY/CNH → Mainland China Equity, INR → Indian Equity; otherwise, or when the table lacks it, Equity |
+/// | bonds | USD → Treasury, EUR → EuroBund, JPY → JGB, others → Treasury2; otherwise Treasury |
+/// | crypto | Crypto |
+pub fn default_factor_name(
+    class: AssetClass,
+    currency: Currency,
+    table: &FactorTable,
+) -> Option<&str> {
+    let preferred: &[&str] = match class {
+        AssetClass::Crypto => &["Crypto"],
+        AssetClass::Bond => match currency.as_str() {
+            "USD" => &["Treasury"],
+            "EUR" => &["EuroBund", "Treasury2", "Treasury"],
+            "JPY" => &["JGB", "Treasury2", "Treasury"],
+            _ => &["Treasury2", "Treasury"],
+        },
+        AssetClass::Stock | AssetClass::Option | AssetClass::Future | AssetClass::FutureOption => {
+            match currency.as_str() {
+                "EUR" => &["European Equity", "Equity"],
+                "GBP" => &["United Kingdom Equity", "Equity"],
+                "JPY" => &["Japanese Equity", "Equity"],
+                "HKD" => &["Hong Kong Equity", "Equity"],
+                "AUD" => &["Australia Equity", "Equity"],
+                "KRW" => &["Korean Equity", "Equity"],
+                "CNY" | "CNH" => &["Mainland China Equity", "Equity"],
+                "INR" => &["Indian Equity", "Equity"],
+                _ => &["Equity"],
+            }
+        }
+    };
+    preferred
+        .iter()
+        .find(|name| table.index_of_name(name).is_some())
+        .copied()
+}
+
+/// Maps the symbol that drives a holding (`risk_symbol`, held through an
+/// instrument of `class` quoted in `currency`) to its [`Driver`]:
+///
+/// 1. its row in `market/factors.csv`, when there is one;
+/// 2. otherwise, when it is a primary factor's representative symbol (`SPX`,
+///    `CL`, `TLT` …), that factor with beta 1 and no move of its own;
+/// 3. otherwise the default of [`default_factor_name`] with beta 1; stocks
+///    and stock options are then single stocks with [`DEFAULT_IDIO_VOL`],
+///    everything else has no move of its own.
+///
+/// # Errors
+///
+/// A reason in words when the mapping row was bad, names a factor the table
+/// does not have, or no default factor exists in the table.
+pub fn resolve_symbol(
+    risk_symbol: &str,
+    class: AssetClass,
+    currency: Currency,
+    market: &MarketData,
+    table: &FactorTable,
+) -> Result<Driver, String> {
+    if let Some(mapping) = market.factors.get(risk_symbol) {
+        let mapping = mapping
+            .as_ref()
+            .map_err(|e| format!("factor mapping of {risk_symbol}: {e}"))?;
+        let factor = table.index_of_name(&mapping.factor).ok_or_else(|| {
+            format!(
+                "symbol {risk_symbol} is mapped to factor '{}', which the factor table does not have",
+                mapping.factor
+            )
+        })?;
+        let single_stock = mapping
+            .is_single_stock()
+            .then(|| mapping.idio_vol.unwrap_or(DEFAULT_IDIO_VOL));
+        return Ok(Driver {
+            factor,
+            beta: mapping.beta,
+            single_stock,
+        });
+    }
+    if let Some(factor) = table.index_of_symbol(risk_symbol) {
+        return Ok(Driver {
+            factor,
+            beta: 1.0,
+            single_stock: None,
+        });
+    }
+    let name = default_factor_name(class, currency, table).ok_or_else(|| {
+        format!(
+            "symbol {risk_symbol} ({} in {currency}) has no factor mapping and the factor table has no default factor for it",
+            class.code()
+        )
+    })?;
+    let factor = table
+        .index_of_name(name)
+        .ok_or_else(|| format!("default factor '{name}' missing"))?;
+    let single_stock =
+        matches!(class, AssetClass::Stock | AssetClass::Option).then_some(DEFAULT_IDIO_VOL);
+    Ok(Driver {
+        factor,
+        beta: 1.0,
+        single_stock,
+    })
+}

@@ -1,0 +1,586 @@
+//! Reading a nightly drop: `accounts.csv`, `positions.csv`, `cash.csv` and
+//! the `market/` files.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use exfee_model::{
+    AccountInput, AssetClass, Batch, CashBalance, Currency, Decimal, Exercise, FactorMapping,
+    FactorTable, InputError, Instrument, InstrumentKind, MarketData, OptionRight, OptionTerms,
+    Position, Underlying,
+};
+
+use crate::IoError;
+use crate::csvin::{CsvFile, Row};
+
+/// Where each file of a drop is. [`DropPaths::in_dir`] gives the standard
+/// layout; each path may then be overridden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropPaths {
+    /// `accounts.csv` (required).
+    pub accounts: PathBuf,
+    /// `positions.csv` (required).
+    pub positions: PathBuf,
+    /// `cash.csv` (optional: no file, no cash).
+    pub cash: PathBuf,
+    /// `market/fx.csv` (required).
+    pub fx: PathBuf,
+    /// `market/factors.csv` (optional: every symbol takes its default).
+    pub factors: PathBuf,
+    /// `market/underlyings.csv` (optional).
+    pub underlyings: PathBuf,
+    /// `market/rates.csv` (optional).
+    pub rates: PathBuf,
+}
+
+impl DropPaths {
+    /// The standard layout of a drop folder.
+    pub fn in_dir(dir: &Path) -> Self {
+        let market = dir.join("market");
+        DropPaths {
+            accounts: dir.join("accounts.csv"),
+            positions: dir.join("positions.csv"),
+            cash: dir.join("cash.csv"),
+            fx: market.join("fx.csv"),
+            factors: market.join("factors.csv"),
+            underlyings: market.join("underlyings.csv"),
+            rates: market.join("rates.csv"),
+        }
+    }
+}
+
+fn open(path: &Path, required: bool) -> Result<Option<BufReader<File>>, IoError> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(BufReader::new(file))),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(IoError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn csv_file(
+    path: &Path,
+    required_file: bool,
+    columns: &[&'static str],
+) -> Result<Option<CsvFile<BufReader<File>>>, IoError> {
+    open(path, required_file)?
+        .map(|reader| CsvFile::new(&path.display().to_string(), reader, columns))
+        .transpose()
+}
+
+/// Reads a drop. `factor_table` is the table the run uses: a
+/// `market/factors.csv` row naming a factor it does not have is an error of
+/// that row.
+///
+/// Every row is validated; a bad row is kept as an error of the account it
+/// names (or, in a market file, of the currency or symbol it is for, which
+/// fails the accounts that need it). Rows that name no account go to
+/// [`Batch::errors`]. Accounts keep the order of `accounts.csv`, then of first
+/// appearance.
+///
+/// # Errors
+///
+/// [`IoError`] when a required file cannot be read or lacks a required column.
+pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch, IoError> {
+    // Open everything first: a missing file or column stops the run before
+    // any row is read.
+    let fx = csv_file(&paths.fx, true, &["currency", "usd_per_unit"])?;
+    let factors = csv_file(&paths.factors, false, &["symbol", "factor", "beta"])?;
+    let underlyings = csv_file(&paths.underlyings, false, &["symbol", "currency", "price"])?;
+    let rates = csv_file(&paths.rates, false, &["currency", "rate"])?;
+    let accounts = csv_file(&paths.accounts, true, &["account", "base_currency"])?;
+    let positions = csv_file(
+        &paths.positions,
+        true,
+        &[
+            "account",
+            "symbol",
+            "asset_class",
+            "currency",
+            "quantity",
+            "mark",
+        ],
+    )?;
+    let cash = csv_file(&paths.cash, false, &["account", "currency", "amount"])?;
+
+    let mut batch = Batch::default();
+    if let Some(file) = fx {
+        read_fx(file, &mut batch);
+    }
+    if let Some(file) = factors {
+        read_factors(file, factor_table, &mut batch);
+    }
+    if let Some(file) = underlyings {
+        read_underlyings(file, &mut batch);
+    }
+    if let Some(file) = rates {
+        read_rates(file, &mut batch);
+    }
+    let mut registry = Registry::default();
+    if let Some(file) = accounts {
+        read_accounts(file, &mut batch, &mut registry);
+    }
+    if let Some(file) = positions {
+        read_positions(file, &mut batch, &mut registry);
+    }
+    if let Some(file) = cash {
+        read_cash(file, &mut batch, &mut registry);
+    }
+    batch.accounts = registry.accounts;
+    Ok(batch)
+}
+
+/// Accounts by id, in order of first appearance.
+#[derive(Default)]
+struct Registry {
+    accounts: Vec<AccountInput>,
+    index: HashMap<String, usize>,
+}
+
+impl Registry {
+    /// The account a position or cash row names; created, failed, when
+    /// `accounts.csv` has no row for it.
+    fn for_row(&mut self, id: &str, row: &Row<'_>) -> &mut AccountInput {
+        let index = match self.index.get(id) {
+            Some(&index) => index,
+            None => {
+                self.accounts.push(AccountInput {
+                    id: id.to_string(),
+                    errors: vec![row.error(
+                        "account",
+                        format!("account {id} has no row in accounts.csv"),
+                    )],
+                    ..AccountInput::default()
+                });
+                self.index.insert(id.to_string(), self.accounts.len() - 1);
+                self.accounts.len() - 1
+            }
+        };
+        &mut self.accounts[index]
+    }
+}
+
+/// Inserts a market entry; a second row for the same key keeps the first
+/// value if both agree and otherwise turns the entry into an error.
+fn insert_market<K: Ord, V: PartialEq>(
+    map: &mut std::collections::BTreeMap<K, Result<V, InputError>>,
+    key: K,
+    value: Result<V, InputError>,
+    row: &Row<'_>,
+    what: &str,
+) {
+    use std::collections::btree_map::Entry;
+    match map.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value);
+        }
+        Entry::Occupied(mut slot) => {
+            let same = matches!((slot.get(), &value), (Ok(a), Ok(b)) if a == b);
+            if !same && slot.get().is_ok() {
+                *slot.get_mut() =
+                    Err(row.error_at_row(format!("second, different row for {what}")));
+            }
+        }
+    }
+}
+
+fn read_fx(file: CsvFile<impl Read>, batch: &mut Batch) {
+    let market = &mut batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let currency = match row.currency("currency") {
+                Ok(c) => c,
+                Err(e) => return errors.push(e),
+            };
+            let rate = row.decimal("usd_per_unit").and_then(|rate| {
+                if rate <= Decimal::ZERO {
+                    Err(row.error(
+                        "usd_per_unit",
+                        format!("FX rate must be positive, got {rate}"),
+                    ))
+                } else if currency == Currency::USD && rate != Decimal::ONE {
+                    Err(row.error("usd_per_unit", format!("USD must be 1, got {rate}")))
+                } else {
+                    Ok(rate)
+                }
+            });
+            insert_market(
+                &mut market.fx,
+                currency,
+                rate,
+                row,
+                &format!("currency {currency}"),
+            );
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+fn read_factors(file: CsvFile<impl Read>, table: &FactorTable, batch: &mut Batch) {
+    let market = &mut batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let symbol = match row.required("symbol") {
+                Ok(s) => s.to_string(),
+                Err(e) => return errors.push(e),
+            };
+            let mapping = (|| {
+                let factor = row.required("factor")?;
+                if table.index_of_name(factor).is_none() {
+                    return Err(row.error(
+                        "factor",
+                        format!("unknown factor {factor:?}: not a factor name of the factor table"),
+                    ));
+                }
+                let beta = row.number("beta")?;
+                let idio_vol = row.optional_number("idio_vol")?;
+                if idio_vol.is_some_and(|v| v < 0.0) {
+                    return Err(row.error("idio_vol", "volatility must not be negative"));
+                }
+                Ok(FactorMapping {
+                    factor: factor.to_string(),
+                    beta,
+                    idio_vol,
+                })
+            })();
+            insert_market(
+                &mut market.factors,
+                symbol.clone(),
+                mapping,
+                row,
+                &format!("symbol {symbol}"),
+            );
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
+    let market = &mut batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let symbol = match row.required("symbol") {
+                Ok(s) => s.to_string(),
+                Err(e) => return errors.push(e),
+            };
+            let underlying = (|| {
+                let currency = row.currency("currency")?;
+                let price = row.decimal("price")?;
+                if price < Decimal::ZERO {
+                    return Err(row.error("price", format!("negative price {price}")));
+                }
+                let implied_vol = row.optional_number("implied_vol")?;
+                if implied_vol.is_some_and(|v| v <= 0.0) {
+                    return Err(row.error("implied_vol", "implied volatility must be positive"));
+                }
+                let dividend_yield = row.optional_number("dividend_yield")?.unwrap_or(0.0);
+                Ok(Underlying {
+                    currency,
+                    price,
+                    implied_vol,
+                    dividend_yield,
+                })
+            })();
+            insert_market(
+                &mut market.underlyings,
+                symbol.clone(),
+                underlying,
+                row,
+                &format!("underlying {symbol}"),
+            );
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
+    let market = &mut batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let currency = match row.currency("currency") {
+                Ok(c) => c,
+                Err(e) => return errors.push(e),
+            };
+            let rate = row.number("rate").and_then(|rate| {
+                if (-1.0..=1.0).contains(&rate) {
+                    Ok(rate)
+                } else {
+                    Err(row.error(
+                        "rate",
+                        format!("rate {rate} is not a decimal fraction between -1 and 1"),
+                    ))
+                }
+            });
+            insert_market(
+                &mut market.rates,
+                currency,
+                rate,
+                row,
+                &format!("currency {currency}"),
+            );
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+/// Checks that `currency` has a usable FX rate; the error is at `column`.
+fn known_currency(
+    row: &Row<'_>,
+    column: &str,
+    market: &MarketData,
+) -> Result<Currency, InputError> {
+    let currency = row.currency(column)?;
+    market
+        .usd_per_unit(currency)
+        .map(|_| currency)
+        .map_err(|e| row.error(column, e.to_string()))
+}
+
+fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
+    let market = &batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let id = match row.required("account") {
+                Ok(id) => id.to_string(),
+                Err(e) => return errors.push(e),
+            };
+            let base = known_currency(row, "base_currency", market);
+            match registry.index.get(&id) {
+                None => {
+                    let mut account = AccountInput {
+                        id: id.clone(),
+                        ..AccountInput::default()
+                    };
+                    match base {
+                        Ok(base) => account.base_currency = Some(base),
+                        Err(e) => account.errors.push(e),
+                    }
+                    registry.accounts.push(account);
+                    registry.index.insert(id, registry.accounts.len() - 1);
+                }
+                Some(&index) => {
+                    let account = &mut registry.accounts[index];
+                    match base {
+                        Ok(base) if account.base_currency == Some(base) => {}
+                        Ok(base) => account.errors.push(row.error(
+                            "base_currency",
+                            format!(
+                                    "account {id} has two base currencies: {} and {base}",
+                                    account
+                                        .base_currency
+                                        .map_or("(invalid)".to_string(), |c| c.to_string())
+                                ),
+                        )),
+                        Err(e) => account.errors.push(e),
+                    }
+                }
+            }
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+/// The account id of a row, or the row's error for the batch.
+fn account_of<'r>(row: &'r Row<'_>, errors: &mut Vec<InputError>) -> Option<&'r str> {
+    match row.required("account") {
+        Ok(id) => Some(id),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+fn read_positions(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
+    let market = &batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let Some(id) = account_of(row, errors) else {
+                return;
+            };
+            let position = parse_position(row, market);
+            let account = registry.for_row(id, row);
+            match position {
+                Ok(position) => account.positions.push(position),
+                Err(row_errors) => account.errors.extend(row_errors),
+            }
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}
+
+/// Every problem of a position row, not just the first.
+fn parse_position(row: &Row<'_>, market: &MarketData) -> Result<Position, Vec<InputError>> {
+    let symbol = row.required("symbol").map(str::to_string);
+    let class = row.required("asset_class").and_then(|text| {
+        AssetClass::parse(text).ok_or_else(|| {
+            row.error(
+                "asset_class",
+                format!("unknown asset class {text:?} (STK, FUND, FUT, OPT, FOP, BOND, CRYPTO)"),
+            )
+        })
+    });
+    let currency = known_currency(row, "currency", market);
+    let quantity = row.decimal("quantity");
+    let multiplier = row.optional_decimal("multiplier").and_then(|m| match m {
+        None => Ok(Decimal::ONE),
+        Some(m) if m > Decimal::ZERO => Ok(m),
+        Some(m) if m.is_zero() => Err(row.error("multiplier", "zero multiplier")),
+        Some(m) => Err(row.error("multiplier", format!("negative multiplier {m}"))),
+    });
+    let mark = row.decimal("mark").and_then(|mark| {
+        if mark < Decimal::ZERO {
+            Err(row.error("mark", format!("negative price {mark}")))
+        } else {
+            Ok(mark)
+        }
+    });
+    let kind = match &class {
+        Ok(class) => parse_kind(row, *class),
+        Err(_) => Err(Vec::new()),
+    };
+    match (symbol, class, currency, quantity, multiplier, mark, kind) {
+        (Ok(symbol), Ok(_), Ok(currency), Ok(quantity), Ok(multiplier), Ok(mark), Ok(kind)) => {
+            Ok(Position {
+                instrument: Instrument {
+                    symbol,
+                    kind,
+                    currency,
+                    multiplier,
+                    mark,
+                },
+                quantity,
+            })
+        }
+        (symbol, class, currency, quantity, multiplier, mark, kind) => {
+            let mut errors: Vec<InputError> = [
+                symbol.err(),
+                class.err(),
+                currency.err(),
+                quantity.err(),
+                multiplier.err(),
+                mark.err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            errors.extend(kind.err().unwrap_or_default());
+            Err(errors)
+        }
+    }
+}
+
+fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<InputError>> {
+    let underlying = row.text("underlying").map(str::to_string);
+    Ok(match class {
+        AssetClass::Stock => InstrumentKind::Stock,
+        AssetClass::Bond => InstrumentKind::Bond,
+        AssetClass::Crypto => InstrumentKind::Crypto,
+        AssetClass::Future => {
+            let expiry = row.optional_date("expiry");
+            match (underlying, expiry) {
+                (Ok(underlying), Ok(expiry)) => InstrumentKind::Future {
+                    underlying: if underlying.is_empty() {
+                        row.text("symbol").unwrap_or_default().to_string()
+                    } else {
+                        underlying
+                    },
+                    expiry,
+                },
+                (a, b) => return Err([a.err(), b.err()].into_iter().flatten().collect()),
+            }
+        }
+        AssetClass::Option | AssetClass::FutureOption => {
+            let underlying = row.required("underlying");
+            let strike = row.decimal("strike").and_then(|k| {
+                if k < Decimal::ZERO {
+                    Err(row.error("strike", format!("negative strike {k}")))
+                } else {
+                    Ok(k)
+                }
+            });
+            let expiry = row
+                .optional_date("expiry")
+                .and_then(|d| d.ok_or_else(|| row.error("expiry", "missing value")));
+            let right = row.required("right").and_then(|text| {
+                OptionRight::parse(text)
+                    .ok_or_else(|| row.error("right", format!("{text:?} is not C or P")))
+            });
+            let exercise = row.text("exercise").and_then(|text| {
+                if text.is_empty() {
+                    Ok(Exercise::American)
+                } else {
+                    Exercise::parse(text).ok_or_else(|| {
+                        row.error("exercise", format!("{text:?} is not american or european"))
+                    })
+                }
+            });
+            match (underlying, strike, expiry, right, exercise) {
+                (Ok(underlying), Ok(strike), Ok(expiry), Ok(right), Ok(exercise)) => {
+                    InstrumentKind::Option {
+                        underlying: underlying.to_string(),
+                        on_future: class == AssetClass::FutureOption,
+                        terms: OptionTerms {
+                            strike,
+                            expiry,
+                            right,
+                            exercise,
+                        },
+                    }
+                }
+                (a, b, c, d, e) => {
+                    return Err([a.err(), b.err(), c.err(), d.err(), e.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect());
+                }
+            }
+        }
+    })
+}
+
+fn read_cash(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
+    let market = &batch.market;
+    let errors = &mut batch.errors;
+    let mut broken = Vec::new();
+    file.for_each_row(
+        |row| {
+            let Some(id) = account_of(row, errors) else {
+                return;
+            };
+            let currency = known_currency(row, "currency", market);
+            let amount = row.decimal("amount");
+            let account = registry.for_row(id, row);
+            match (currency, amount) {
+                (Ok(currency), Ok(amount)) => account.cash.push(CashBalance { currency, amount }),
+                (a, b) => account
+                    .errors
+                    .extend([a.err(), b.err()].into_iter().flatten()),
+            }
+        },
+        |e| broken.push(e),
+    );
+    errors.extend(broken);
+}

@@ -1,0 +1,144 @@
+use rust_decimal::Decimal;
+
+use crate::{AccountInput, MarketData, MarketError};
+
+/// Why an account's NLV cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NlvError {
+    /// The account has no valid base currency.
+    #[error("account has no valid base currency")]
+    NoBaseCurrency,
+    /// A currency it holds cannot be converted.
+    #[error(transparent)]
+    Market(#[from] MarketError),
+    /// The sum does not fit a Decimal (about 7.9e28).
+    #[error("net liquidation value overflows")]
+    Overflow,
+}
+
+/// Net liquidation value in the account's base currency: cash converted at
+/// the FX rates, plus the market value (quantity × multiplier × mark) of
+/// every position except futures (whose variation margin is already cash),
+/// converted. Exact Decimal arithmetic; not rounded.
+///
+/// # Errors
+///
+/// [`NlvError`] when the account has no base currency, a currency has no
+/// usable FX rate, or the sum overflows.
+///
+/// # Examples
+///
+/// The first fact of the method notes: base USD, EUR.USD = 1.40, cash
+/// EUR 100,000 and USD −112,000, a long USD stock worth 112,000.
+///
+/// ```
+/// use exfee_model::*;
+/// let (usd, eur) = (Currency::USD, "EUR".parse::<Currency>().unwrap());
+/// let market = MarketData::with_fx([(eur, Decimal::new(140, 2))]);
+/// let mut account = AccountInput::new("U1", usd);
+/// account.cash.push(CashBalance { currency: eur, amount: Decimal::from(100_000) });
+/// account.cash.push(CashBalance { currency: usd, amount: Decimal::from(-112_000) });
+/// account.positions.push(Position {
+///     instrument: Instrument {
+///         symbol: "XYZ".into(),
+///         kind: InstrumentKind::Stock,
+///         currency: usd,
+///         multiplier: Decimal::ONE,
+///         mark: Decimal::from(112),
+///     },
+///     quantity: Decimal::from(1000),
+/// });
+/// assert_eq!(net_liquidation_value(&account, &market).unwrap(), Decimal::from(140_000));
+/// ```
+pub fn net_liquidation_value(
+    account: &AccountInput,
+    market: &MarketData,
+) -> Result<Decimal, NlvError> {
+    let base = account.base_currency.ok_or(NlvError::NoBaseCurrency)?;
+    let mut total = Decimal::ZERO;
+    let mut add = |currency, amount: Decimal| -> Result<(), NlvError> {
+        let converted = amount
+            .checked_mul(market.fx_rate(currency, base)?)
+            .ok_or(NlvError::Overflow)?;
+        total = total.checked_add(converted).ok_or(NlvError::Overflow)?;
+        Ok(())
+    };
+    for cash in &account.cash {
+        add(cash.currency, cash.amount)?;
+    }
+    for position in &account.positions {
+        let instrument = &position.instrument;
+        let value = instrument
+            .market_value(position.quantity)
+            .ok_or(NlvError::Overflow)?;
+        add(instrument.currency, value)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CashBalance, Currency, Instrument, InstrumentKind, Position};
+
+    fn stock(symbol: &str, currency: Currency, mark: i64, quantity: i64) -> Position {
+        Position {
+            instrument: Instrument {
+                symbol: symbol.into(),
+                kind: InstrumentKind::Stock,
+                currency,
+                multiplier: Decimal::ONE,
+                mark: Decimal::from(mark),
+            },
+            quantity: Decimal::from(quantity),
+        }
+    }
+
+    /// Method notes, test fact 2: base USD, cash 80,000, long stock 100,000,
+    /// short stock −100,000 → NLV 80,000 USD.
+    #[test]
+    fn long_and_short_stock_cancel() {
+        let usd = Currency::USD;
+        let mut account = AccountInput::new("U2", usd);
+        account.cash.push(CashBalance {
+            currency: usd,
+            amount: Decimal::from(80_000),
+        });
+        account.positions.push(stock("AAA", usd, 100, 1000));
+        account.positions.push(stock("BBB", usd, 50, -2000));
+        let nlv = net_liquidation_value(&account, &MarketData::default()).unwrap();
+        assert_eq!(nlv, Decimal::from(80_000));
+    }
+
+    #[test]
+    fn futures_add_nothing_and_unknown_currency_fails() {
+        let usd = Currency::USD;
+        let mut account = AccountInput::new("U3", usd);
+        account.positions.push(Position {
+            instrument: Instrument {
+                symbol: "CLZ6".into(),
+                kind: InstrumentKind::Future {
+                    underlying: "CL".into(),
+                    expiry: None,
+                },
+                currency: usd,
+                multiplier: Decimal::from(1000),
+                mark: Decimal::from(70),
+            },
+            quantity: Decimal::from(10),
+        });
+        assert_eq!(
+            net_liquidation_value(&account, &MarketData::default()).unwrap(),
+            Decimal::ZERO
+        );
+        let sek: Currency = "SEK".parse().unwrap();
+        account.cash.push(CashBalance {
+            currency: sek,
+            amount: Decimal::ONE,
+        });
+        assert_eq!(
+            net_liquidation_value(&account, &MarketData::default()),
+            Err(NlvError::Market(MarketError::NoFxRate(sek)))
+        );
+    }
+}
