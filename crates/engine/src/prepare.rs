@@ -352,8 +352,8 @@ fn prepare_account(
         let driver = match resolve_symbol(&symbol, class, instrument.currency, market, factor_table)
         {
             Ok(driver) => driver,
-            Err(reason) => {
-                errors.push(InputError::new(reason));
+            Err(error) => {
+                errors.push(error);
                 continue;
             }
         };

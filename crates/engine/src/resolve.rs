@@ -1,4 +1,4 @@
-use exfee_model::{AssetClass, Currency, FactorTable, MarketData};
+use exfee_model::{AssetClass, Currency, FactorTable, InputError, MarketData};
 
 /// The documented default annualised own volatility of a single stock whose
 /// `idio_vol` is empty or that is not in `market/factors.csv` (see
@@ -72,24 +72,23 @@ pub fn default_factor_name(
 ///
 /// # Errors
 ///
-/// A reason in words when the mapping row was bad, names a factor the table
-/// does not have, or no default factor exists in the table.
+/// The mapping row's own error when that row was bad; otherwise an error in
+/// words when the row names a factor the table does not have, or no default
+/// factor exists in the table.
 pub fn resolve_symbol(
     risk_symbol: &str,
     class: AssetClass,
     currency: Currency,
     market: &MarketData,
     table: &FactorTable,
-) -> Result<Driver, String> {
+) -> Result<Driver, InputError> {
     if let Some(mapping) = market.factors.get(risk_symbol) {
-        let mapping = mapping
-            .as_ref()
-            .map_err(|e| format!("factor mapping of {risk_symbol}: {e}"))?;
+        let mapping = mapping.as_ref().map_err(InputError::clone)?;
         let factor = table.index_of_name(&mapping.factor).ok_or_else(|| {
-            format!(
+            InputError::new(format!(
                 "symbol {risk_symbol} is mapped to factor '{}', which the factor table does not have",
                 mapping.factor
-            )
+            ))
         })?;
         let single_stock = mapping
             .is_single_stock()
@@ -108,14 +107,14 @@ pub fn resolve_symbol(
         });
     }
     let name = default_factor_name(class, currency, table).ok_or_else(|| {
-        format!(
+        InputError::new(format!(
             "symbol {risk_symbol} ({} in {currency}) has no factor mapping and the factor table has no default factor for it",
             class.code()
-        )
+        ))
     })?;
     let factor = table
         .index_of_name(name)
-        .ok_or_else(|| format!("default factor '{name}' missing"))?;
+        .ok_or_else(|| InputError::new(format!("default factor '{name}' missing")))?;
     let single_stock =
         matches!(class, AssetClass::Stock | AssetClass::Option).then_some(DEFAULT_IDIO_VOL);
     Ok(Driver {

@@ -1,0 +1,155 @@
+//! The `exfee` binary end to end: the README's command on the shipped
+//! examples, exit codes, and the output files.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::TestDrop;
+
+fn exfee() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exfee"))
+}
+
+fn examples(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap();
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn nightly_example_runs_clean() {
+    let out = tempfile::tempdir().unwrap();
+    let output = exfee()
+        .args([
+            "run".as_ref(),
+            examples("nightly").as_os_str(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("accounts read"), "{stdout}");
+    let rows = read_csv(&out.path().join("results.csv"));
+    assert_eq!(
+        rows[0],
+        [
+            "account",
+            "base_currency",
+            "status",
+            "nlv",
+            "worst_loss",
+            "worst_scenario",
+            "uncovered",
+            "error"
+        ]
+    );
+    // Every account of accounts.csv appears exactly once.
+    let accounts = read_csv(&examples("nightly").join("accounts.csv"));
+    assert_eq!(rows.len(), accounts.len());
+    let mut ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), accounts.len() - 1);
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r[2] == "ok" || r[2] == "uncovered")
+    );
+    assert!(rows[1..].iter().any(|r| r[2] == "uncovered"));
+}
+
+#[test]
+fn broken_example_reports_failures_and_evaluates_the_rest() {
+    let out = tempfile::tempdir().unwrap();
+    let output = exfee()
+        .args([
+            "run".as_ref(),
+            examples("broken").as_os_str(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let rows = read_csv(&out.path().join("results.csv"));
+    let status = |id: &str| {
+        rows.iter()
+            .find(|r| r[0] == id)
+            .map(|r| r[2].clone())
+            .unwrap()
+    };
+    for valid in ["U2100101", "U2100102", "U2100103"] {
+        assert_eq!(status(valid), "ok", "{valid}");
+    }
+    for broken in [
+        "U2100104", "U2100105", "U2100106", "U2100107", "U2100111", "U2100199",
+    ] {
+        assert_eq!(status(broken), "failed", "{broken}");
+    }
+    let errors = read_csv(&out.path().join("errors.csv"));
+    assert_eq!(errors[0], ["account", "file", "line", "column", "reason"]);
+    assert!(
+        errors
+            .iter()
+            .any(|r| r[0] == "U2100105" && r[2] == "24" && r[3] == "mark")
+    );
+}
+
+#[test]
+fn missing_column_stops_the_run_before_any_output() {
+    let drop = TestDrop::new("U1,USD\n", "U1,AAPL,STK,USD,10,1,200,,,,,\n");
+    drop.write(
+        "positions.csv",
+        "account,symbol,asset_class,currency,quantity\nU1,AAPL,STK,USD,10\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = exfee()
+        .args([
+            "run".as_ref(),
+            drop.path().as_os_str(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("required column 'mark' is missing"),
+        "{stderr}"
+    );
+    assert!(!out.path().join("results.csv").exists());
+}
+
+#[test]
+fn unreadable_drop_stops_the_run() {
+    let out = tempfile::tempdir().unwrap();
+    let output = exfee()
+        .args(["run", "/nonexistent/drop", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot read /nonexistent/drop/market/fx.csv")
+    );
+    assert!(!out.path().join("results.csv").exists());
+}
