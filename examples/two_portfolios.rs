@@ -73,7 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         market,
         errors: vec![],
     };
-    let evaluation = evaluate_batch(&batch, &ScenarioTables::current(), &EngineConfig::default())?;
+    let evaluation = evaluate_batch(
+        &batch,
+        &ScenarioTables::current().into(),
+        &EngineConfig::default(),
+    )?;
     println!(
         "{} scenarios, {} legs priced per scenario",
         evaluation.scenarios.len(),

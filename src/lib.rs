@@ -21,7 +21,8 @@
 //!     quantity: Decimal::from(200),
 //! });
 //! let batch = Batch { accounts: vec![account], market: MarketData::default(), errors: vec![] };
-//! let evaluation = exfee::evaluate_batch(&batch, &ScenarioTables::current(), &EngineConfig::default()).unwrap();
+//! let source = ScenarioTables::current().into(); // the fixed stress set
+//! let evaluation = exfee::evaluate_batch(&batch, &source, &EngineConfig::default()).unwrap();
 //! let Outcome::Evaluated(risk) = &evaluation.results[0].outcome else { panic!() };
 //! // SPY is unmapped here, so it is a single stock: its own −50 % move is the worst.
 //! assert_eq!(risk.worst_loss, Decimal::from(50_000));
@@ -30,8 +31,9 @@
 //! ```
 
 pub use exfee_engine::{
-    AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError, Outcome,
-    Prepared, default_factor_name, evaluate, prepare, resolve_symbol,
+    AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError, OptionReport,
+    Outcome, Prepared, aggregate, default_factor_name, default_implied_vol, evaluate, prepare,
+    resolve_symbol,
 };
 pub use exfee_model::{
     AccountInput, AssetClass, Batch, Bounds, CashBalance, Currency, CurrencyError, Decimal,
@@ -39,7 +41,20 @@ pub use exfee_model::{
     Instrument, InstrumentKind, MarketData, MarketError, NlvError, OptionRight, OptionTerms,
     Position, PrimaryFactor, SourceLocation, Underlying, net_liquidation_value,
 };
-pub use exfee_scenarios::{FixedScenario, MoveBlock, ScenarioSet, Shock, SingleStock, format_move};
+pub use exfee_scenarios::{
+    FixedScenario, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, Shock,
+    SingleStock, format_move,
+};
+
+/// Option pricers (pure functions).
+pub mod pricing {
+    pub use exfee_pricing::*;
+}
+
+/// Synthetic nightly drops of any size, reproducible from a seed.
+pub mod synth {
+    pub use exfee_synth::*;
+}
 
 /// Reading drops and tables, writing results (the edge of the engine).
 pub mod io {
@@ -94,6 +109,114 @@ impl ScenarioTables {
     }
 }
 
+/// The scenarios a batch is evaluated under.
+#[derive(Debug, Clone)]
+pub enum ScenarioSource {
+    /// Only the fixed stress scenarios of these tables (the pre-Monte-Carlo
+    /// method): each factor, currency and single stock at each bound.
+    Fixed(ScenarioTables),
+    /// Monte Carlo draws of every factor, plus the fixed stress scenarios
+    /// when the configuration includes them (the default).
+    MonteCarlo(Box<ScenarioSpec>),
+}
+
+const DEFAULT_SET: &str = include_str!("../scenarios/default.toml");
+const LEGACY_SET: &str = include_str!("../scenarios/legacy.toml");
+const DEFAULT_CORRELATION: &str = include_str!("../scenarios/correlation-default.csv");
+const LEGACY_CORRELATION: &str = include_str!("../scenarios/correlation-legacy.csv");
+
+impl From<ScenarioTables> for ScenarioSource {
+    fn from(tables: ScenarioTables) -> Self {
+        ScenarioSource::Fixed(tables)
+    }
+}
+
+impl ScenarioSource {
+    /// The default set, `scenarios/default.toml` (built into the binary):
+    /// 10,000 Student-t draws over the current tables plus every fixed
+    /// stress scenario.
+    pub fn default_set() -> Self {
+        Self::shipped("default.toml", DEFAULT_SET)
+    }
+
+    /// The legacy set, `scenarios/legacy.toml` (built into the binary).
+    pub fn legacy_set() -> Self {
+        Self::shipped("legacy.toml", LEGACY_SET)
+    }
+
+    fn shipped(name: &str, text: &str) -> Self {
+        let spec = exfee_io::parse_scenario_spec(&format!("scenarios/{name}"), text, |file| {
+            let text = match file {
+                "risk-factors-current.csv" => CURRENT_FACTORS,
+                "fx-factors-current.csv" => CURRENT_FX,
+                "risk-factors-legacy.csv" => LEGACY_FACTORS,
+                "fx-factors-legacy.csv" => LEGACY_FX,
+                "correlation-default.csv" => DEFAULT_CORRELATION,
+                "correlation-legacy.csv" => LEGACY_CORRELATION,
+                _ => "",
+            };
+            Ok((format!("scenarios/{file}"), text.as_bytes().to_vec()))
+        });
+        // The shipped sets are tested to load (tests/integration), so a
+        // failure here is a build defect, not an input error.
+        ScenarioSource::MonteCarlo(Box::new(
+            spec.unwrap_or_else(|e| panic!("shipped scenario set {name} is invalid: {e}")),
+        ))
+    }
+
+    /// Only the fixed stress scenarios of this source's tables.
+    pub fn fixed_only(&self) -> Self {
+        ScenarioSource::Fixed(ScenarioTables {
+            factors: self.factor_table().clone(),
+            fx: self.fx_table().clone(),
+        })
+    }
+
+    /// The factor table.
+    pub fn factor_table(&self) -> &FactorTable {
+        match self {
+            ScenarioSource::Fixed(tables) => &tables.factors,
+            ScenarioSource::MonteCarlo(spec) => spec.factor_table(),
+        }
+    }
+
+    /// The FX table.
+    pub fn fx_table(&self) -> &FxTable {
+        match self {
+            ScenarioSource::Fixed(tables) => &tables.fx,
+            ScenarioSource::MonteCarlo(spec) => spec.fx_table(),
+        }
+    }
+
+    /// The scenario set for a batch holding these single stocks.
+    ///
+    /// # Errors
+    ///
+    /// [`ScenarioError`] when the Monte Carlo set cannot be built (e.g. a
+    /// stock's own volatility is not a finite positive number).
+    pub fn build(&self, stocks: Vec<SingleStock>) -> Result<ScenarioSet, ScenarioError> {
+        match self {
+            ScenarioSource::Fixed(tables) => Ok(ScenarioSet::fixed_stress(
+                tables.factors.clone(),
+                tables.fx.clone(),
+                stocks,
+            )),
+            ScenarioSource::MonteCarlo(spec) => ScenarioSet::monte_carlo(spec, stocks),
+        }
+    }
+}
+
+/// Why a batch could not be evaluated at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario set could not be built.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The engine could not run the set on the batch.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
 /// The result of evaluating a batch.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -105,31 +228,35 @@ pub struct Evaluation {
     pub legs: usize,
     /// (account, leg) holdings aggregated per scenario.
     pub holdings: usize,
+    /// Option legs repriced per scenario.
+    pub option_legs: usize,
+    /// Every distinct option contract, as priced.
+    pub options: Vec<OptionReport>,
+    /// The prepared batch (for per-holding detail: [`accounts_pnl`]).
+    pub prepared: Prepared,
 }
 
-/// Evaluates every account of `batch` under the fixed stress set built on
-/// `tables` and the single stocks the batch holds.
+/// Evaluates every account of `batch` under the scenarios of `source`,
+/// built for the single stocks the batch holds.
 ///
 /// # Errors
 ///
-/// [`EngineError`] if the scenario set turns out empty (an empty factor and
-/// FX table).
+/// [`Error`] when the scenario set cannot be built or is empty.
 pub fn evaluate_batch(
     batch: &Batch,
-    tables: &ScenarioTables,
+    source: &ScenarioSource,
     config: &EngineConfig,
-) -> Result<Evaluation, EngineError> {
-    let prepared = prepare(batch, &tables.factors, &tables.fx, config);
-    let scenarios = ScenarioSet::fixed_stress(
-        tables.factors.clone(),
-        tables.fx.clone(),
-        prepared.single_stocks().to_vec(),
-    );
+) -> Result<Evaluation, Error> {
+    let prepared = prepare(batch, source.factor_table(), source.fx_table(), config);
+    let scenarios = source.build(prepared.single_stocks().to_vec())?;
     let results = evaluate(&prepared, &scenarios)?;
     Ok(Evaluation {
         results,
-        scenarios,
         legs: prepared.leg_count(),
         holdings: prepared.holding_count(),
+        option_legs: prepared.option_leg_count(),
+        options: prepared.option_reports().to_vec(),
+        scenarios,
+        prepared,
     })
 }

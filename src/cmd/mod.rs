@@ -3,13 +3,14 @@
 //! unreadable file or missing column, an unwritable output).
 
 mod run;
+mod synth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use exfee::ScenarioTables;
+use exfee::ScenarioSource;
 
 /// Monte Carlo exposure-fee risk engine.
 #[derive(Debug, Parser)]
@@ -23,53 +24,58 @@ pub struct Cli {
 enum Command {
     /// Evaluate every account of a nightly drop and write results.csv.
     Run(run::RunArgs),
+    /// Write a realistic synthetic nightly drop of any size.
+    Synth(synth::SynthArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }
 
-/// Where the factor and FX tables come from.
+/// Which scenario set to use.
 #[derive(Debug, clap::Args)]
-pub struct TableArgs {
-    /// Use the pre-2018 (legacy) factor and FX tables instead of the current ones.
+pub struct ScenarioArgs {
+    /// A scenario-set configuration (TOML; see docs/methodology.md). Default: the built-in
+    /// scenarios/default.toml (10,000 Monte Carlo draws plus every fixed stress scenario).
+    #[arg(long, value_name = "FILE", conflicts_with = "legacy")]
+    scenario_set: Option<PathBuf>,
+    /// Use the built-in legacy set (scenarios/legacy.toml: the pre-2018 bounds).
     #[arg(long)]
     legacy: bool,
-    /// A factor table CSV (factor,representative_product,symbol,lower_bound_pct,upper_bound_pct).
-    #[arg(long, value_name = "FILE")]
-    factor_table: Option<PathBuf>,
-    /// An FX table CSV (currency,lower_bound_pct,upper_bound_pct).
-    #[arg(long, value_name = "FILE")]
-    fx_table: Option<PathBuf>,
+    /// Only the fixed stress scenarios of the set's tables (each factor, currency and single
+    /// stock at each bound), no Monte Carlo draws.
+    #[arg(long)]
+    fixed_only: bool,
 }
 
-impl TableArgs {
-    /// The tables to use: the shipped ones, each replaced by a file if given.
-    pub fn load(&self) -> anyhow::Result<ScenarioTables> {
-        let mut tables = if self.legacy {
-            ScenarioTables::legacy()
-        } else {
-            ScenarioTables::current()
+impl ScenarioArgs {
+    /// The scenario source these flags name.
+    pub fn load(&self) -> anyhow::Result<ScenarioSource> {
+        let source = match &self.scenario_set {
+            Some(path) => ScenarioSource::MonteCarlo(Box::new(
+                exfee::io::read_scenario_spec(path)
+                    .with_context(|| format!("scenario set {}", path.display()))?,
+            )),
+            None if self.legacy => ScenarioSource::legacy_set(),
+            None => ScenarioSource::default_set(),
         };
-        if let Some(path) = &self.factor_table {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            tables.factors = exfee::io::parse_factor_table(
-                &path.display().to_string(),
-                std::io::BufReader::new(file),
-            )?;
+        if let ScenarioSource::MonteCarlo(spec) = &source
+            && let Some(repair) = spec.repair()
+        {
+            eprintln!(
+                "exfee: the correlation matrix was not positive semi-definite; repaired to the nearest correlation \
+                 matrix (Frobenius change {:.3e}, largest entry change {:.3e})",
+                repair.frobenius_change, repair.max_entry_change
+            );
         }
-        if let Some(path) = &self.fx_table {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            tables.fx = exfee::io::parse_fx_table(
-                &path.display().to_string(),
-                std::io::BufReader::new(file),
-            )?;
-        }
-        Ok(tables)
+        Ok(if self.fixed_only {
+            source.fixed_only()
+        } else {
+            source
+        })
     }
 }

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use exfee::io::{DropPaths, read_drop, write_errors, write_results};
+use chrono::NaiveDate;
+use exfee::io::{DropPaths, read_drop, write_errors, write_options, write_results};
 use exfee::{Batch, Currency, Decimal, EngineConfig, Outcome, evaluate_batch};
 
-use super::TableArgs;
+use super::ScenarioArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -19,7 +20,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "OUT_DIR", default_value = "out")]
     out: PathBuf,
     #[command(flatten)]
-    tables: TableArgs,
+    scenarios: ScenarioArgs,
     /// Override the drop's accounts.csv.
     #[arg(long, value_name = "FILE")]
     accounts: Option<PathBuf>,
@@ -44,6 +45,12 @@ pub struct RunArgs {
     /// Memory budget of the revaluation block, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory_budget: usize,
+    /// Valuation date (YYYY-MM-DD): options' time to expiry counts from it. Default: today (UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<NaiveDate>,
+    /// Stress horizon in calendar days (options reprice this much closer to expiry).
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    horizon_days: u32,
 }
 
 impl RunArgs {
@@ -81,18 +88,20 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let tables = args.tables.load()?;
-    let batch = read_drop(&args.paths(), &tables.factors)?;
-    let config = EngineConfig {
-        memory_budget_bytes: args.memory_budget.saturating_mul(1 << 20),
-    };
-    let evaluation = evaluate_batch(&batch, &tables, &config)?;
+    let source = args.scenarios.load()?;
+    let batch = read_drop(&args.paths(), source.factor_table())?;
+    let mut config =
+        EngineConfig::new(args.date.unwrap_or_else(|| chrono::Utc::now().date_naive()));
+    config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
+    config.horizon_days = args.horizon_days;
+    let evaluation = evaluate_batch(&batch, &source, &config)?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let results_path = args.out.join("results.csv");
     let errors_path = args.out.join("errors.csv");
     write_errors(&errors_path, &batch.errors, &evaluation.results)?;
+    write_options(&args.out.join("options.csv"), &evaluation.options)?;
     write_results(&results_path, &evaluation.results)?;
 
     let results = &evaluation.results;

@@ -65,7 +65,7 @@ impl TestDrop {
     pub fn evaluate(&self) -> Evaluation {
         evaluate_batch(
             &self.read(),
-            &ScenarioTables::current(),
+            &ScenarioTables::current().into(),
             &EngineConfig::default(),
         )
         .unwrap()

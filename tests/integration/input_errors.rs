@@ -197,10 +197,13 @@ fn a_row_without_account_is_a_batch_error_not_dropped() {
 }
 
 #[test]
-fn options_fail_their_account_until_priced() {
+fn option_without_underlying_market_data_fails_its_account() {
     let drop = drop_with("BAD,AAPL C,OPT,USD,1,100,5,AAPL,260,2027-01-15,C,american");
     let evaluation = drop.evaluate();
     let found = errors(&evaluation, "BAD");
-    assert_eq!(found, ["OPT AAPL C: options are not supported yet"]);
+    assert_eq!(
+        found,
+        ["OPT AAPL C: no market/underlyings.csv row for its underlying AAPL"]
+    );
     risk(&evaluation, "OK");
 }

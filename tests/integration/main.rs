@@ -7,3 +7,4 @@ mod common;
 mod fixed_stress;
 mod input_errors;
 mod nlv;
+mod options;

@@ -10,10 +10,12 @@
 //! each account's worst scenario. Memory is bounded by the block size,
 //! whatever the number of scenarios. No IO happens here.
 
+mod detail;
 mod evaluate;
 mod prepare;
 mod resolve;
 
-pub use evaluate::{AccountResult, AccountRisk, EngineError, Outcome, evaluate};
-pub use prepare::{EngineConfig, Prepared, prepare};
+pub use detail::{AccountPnl, HoldingPnl, accounts_pnl};
+pub use evaluate::{AccountResult, AccountRisk, EngineError, Outcome, aggregate, evaluate};
+pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol};

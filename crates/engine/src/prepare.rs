@@ -1,9 +1,11 @@
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use exfee_model::{
-    AccountInput, Batch, Currency, Decimal, FactorTable, FxTable, InputError, Instrument,
-    InstrumentKind, net_liquidation_value,
+    AccountInput, Batch, Currency, Decimal, Exercise, FactorTable, FxTable, InputError, Instrument,
+    InstrumentKind, MarketData, OptionRight, OptionTerms, net_liquidation_value,
 };
+use exfee_pricing::Right;
 use exfee_scenarios::SingleStock;
 use rayon::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -17,13 +19,35 @@ pub struct EngineConfig {
     /// (legs × scenarios per block × 8 bytes). The block never holds fewer
     /// than 64 scenarios. Default 512 MiB.
     pub memory_budget_bytes: usize,
+    /// The valuation date: options' time to expiry counts from it (ACT/365).
+    pub valuation_date: NaiveDate,
+    /// Stress horizon in calendar days: options are repriced this much
+    /// closer to expiry in every scenario. Default 0 (instantaneous).
+    pub horizon_days: u32,
+    /// Floor of a scenario's implied volatility. Default 0.01.
+    pub vol_floor: f64,
+    /// How many worst scenarios to keep per account (for tail measures such
+    /// as the average of the worst k). Default 1.
+    pub tail_scenarios: usize,
+}
+
+impl EngineConfig {
+    /// The defaults, valued on `valuation_date`.
+    pub fn new(valuation_date: NaiveDate) -> Self {
+        EngineConfig {
+            memory_budget_bytes: 512 << 20,
+            valuation_date,
+            horizon_days: 0,
+            vol_floor: 0.01,
+            tail_scenarios: 1,
+        }
+    }
 }
 
 impl Default for EngineConfig {
+    /// The defaults, valued today (UTC).
     fn default() -> Self {
-        EngineConfig {
-            memory_budget_bytes: 512 << 20,
-        }
+        EngineConfig::new(chrono::Utc::now().date_naive())
     }
 }
 
@@ -36,6 +60,69 @@ pub(crate) enum LegKind {
     Linear { value: f64, driver: LegDriver },
     /// A future: P&L per unit = `notional` × move (multiplier × mark).
     Future { notional: f64, driver: LegDriver },
+    /// An option, repriced in every scenario.
+    Option(Box<OptionLeg>),
+}
+
+/// What an option leg needs to be repriced under a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OptionLeg {
+    pub driver: LegDriver,
+    pub right: Right,
+    pub american: bool,
+    pub strike: f64,
+    /// Time to expiry in years in the scenarios (after the horizon).
+    pub t: f64,
+    pub rate: f64,
+    /// Cost of carry: r − q for options on stocks and indices, 0 on futures.
+    pub carry: f64,
+    pub spot: f64,
+    pub vol: f64,
+    /// Multiplier × mark: the position value per unit as read.
+    pub value: f64,
+    pub multiplier: f64,
+    /// Model price at the base (input spot and vol, time to expiry today).
+    pub model_base: f64,
+}
+
+impl LegKind {
+    pub(crate) fn driver(&self) -> Option<&LegDriver> {
+        match self {
+            LegKind::Cash => None,
+            LegKind::Linear { driver, .. } | LegKind::Future { driver, .. } => Some(driver),
+            LegKind::Option(option) => Some(&option.driver),
+        }
+    }
+
+    pub(crate) fn driver_mut(&mut self) -> Option<&mut LegDriver> {
+        match self {
+            LegKind::Cash => None,
+            LegKind::Linear { driver, .. } | LegKind::Future { driver, .. } => Some(driver),
+            LegKind::Option(option) => Some(&mut option.driver),
+        }
+    }
+}
+
+/// An option contract as priced: the model's base price against the input
+/// mark, and where its implied volatility came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionReport {
+    /// The option's symbol.
+    pub symbol: String,
+    /// Its underlying.
+    pub underlying: String,
+    /// Its currency.
+    pub currency: Currency,
+    /// The mark as read.
+    pub mark: Decimal,
+    /// The model price at the input spot and implied volatility.
+    pub model_price: f64,
+    /// The implied volatility used.
+    pub implied_vol: f64,
+    /// Whether that volatility is the documented default (none was given).
+    pub vol_defaulted: bool,
+    /// Time to expiry in years (ACT/365).
+    pub time_to_expiry: f64,
 }
 
 /// A [`Driver`] with its single stock replaced by an index into
@@ -52,11 +139,30 @@ pub(crate) struct LegDriver {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Leg {
     pub kind: LegKind,
+    /// What it is, for reports and adjustments.
+    pub info: LegInfo,
     /// The leg currency's row in the FX table, or `None` when it is the base
     /// currency (which never moves).
     pub fx: Option<usize>,
     /// Base-currency units per unit of the leg's currency.
     pub rate: f64,
+}
+
+/// What a leg is, in words and base-currency figures, for reports and
+/// adjustments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegInfo {
+    /// E.g. `AAPL (STK USD)` or `cash EUR`.
+    pub label: String,
+    /// The instrument's symbol, or the currency code for cash.
+    pub symbol: String,
+    /// The primary factor that drives it, or `FX` for cash.
+    pub class: String,
+    /// Value of one unit in base currency at the marks (0 for a future).
+    pub unit_value: f64,
+    /// Exposure of one unit in base currency: its value, or a future's
+    /// notional (multiplier × price).
+    pub unit_exposure: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -78,6 +184,7 @@ pub(crate) enum PreparedAccount {
     Ready {
         nlv: Decimal,
         holdings: Vec<(usize, f64)>,
+        warnings: Vec<String>,
     },
     Failed(Vec<InputError>),
 }
@@ -91,6 +198,7 @@ pub struct Prepared {
     pub(crate) accounts: Vec<PreparedAccount>,
     pub(crate) legs: Vec<Leg>,
     pub(crate) stocks: Vec<SingleStock>,
+    pub(crate) options: Vec<OptionReport>,
     pub(crate) config: EngineConfig,
 }
 
@@ -99,6 +207,24 @@ impl Prepared {
     /// the stocks a scenario set for this batch must move.
     pub fn single_stocks(&self) -> &[SingleStock] {
         &self.stocks
+    }
+
+    /// Every distinct option contract of the valid accounts, as priced.
+    pub fn option_reports(&self) -> &[OptionReport] {
+        &self.options
+    }
+
+    /// Number of option legs (contract × base currency) repriced per scenario.
+    pub fn option_leg_count(&self) -> usize {
+        self.legs
+            .iter()
+            .filter(|l| matches!(l.kind, LegKind::Option(_)))
+            .count()
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// Number of accounts (valid or not).
@@ -126,38 +252,30 @@ impl Prepared {
 /// A leg as found in one account, before legs are shared across accounts.
 struct LocalLeg {
     key: LegKey,
+    info: LegInfo,
     fx: Option<usize>,
     rate: f64,
-    kind: LocalKind,
+    /// The leg, its driver's `stock` not yet set.
+    kind: LegKind,
+    /// The single stock that drives it, with its own volatility.
+    stock: Option<(String, f64)>,
+    /// The option report, for an option leg.
+    option: Option<OptionReport>,
     quantity: f64,
 }
 
-/// One account's NLV and legs, or why it cannot be evaluated.
-type LocalAccount = Result<(Decimal, Vec<LocalLeg>), Vec<InputError>>;
-
-enum LocalKind {
-    Cash,
-    Linear {
-        value: f64,
-        driver: Driver,
-        symbol: String,
-    },
-    Future {
-        notional: f64,
-        driver: Driver,
-        symbol: String,
-    },
-}
+/// One account's NLV, legs and warnings, or why it cannot be evaluated.
+type LocalAccount = Result<(Decimal, Vec<LocalLeg>, Vec<String>), Vec<InputError>>;
 
 fn to_f64(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }
 
 /// Checks every account of `batch` against the factor and FX tables, computes
-/// NLVs and collects the legs to price. Accounts with input errors, or whose
-/// holdings cannot be valued (no FX rate or stress bounds for a currency, no
-/// factor for a symbol, an instrument without a pricer), are kept as failed
-/// with every reason found.
+/// NLVs, prices every option at its base, and collects the legs to price.
+/// Accounts with input errors, or whose holdings cannot be valued (no FX
+/// rate or stress bounds for a currency, no factor for a symbol, no market
+/// data for an option), are kept as failed with every reason found.
 pub fn prepare(
     batch: &Batch,
     factor_table: &FactorTable,
@@ -167,71 +285,59 @@ pub fn prepare(
     let locals: Vec<LocalAccount> = batch
         .accounts
         .par_iter()
-        .map(|account| prepare_account(account, batch, factor_table, fx_table))
+        .map(|account| prepare_account(account, batch, factor_table, fx_table, config))
         .collect();
 
     // Share legs across accounts, in account order so indices are the same
     // whatever the thread count.
     let mut leg_index: HashMap<LegKey, usize> = HashMap::new();
     let mut legs: Vec<Leg> = Vec::new();
+    let mut leg_stock: Vec<Option<String>> = Vec::new();
     let mut stock_vol: HashMap<String, f64> = HashMap::new();
-    let mut pending: Vec<(Option<String>, usize)> = Vec::new();
+    let mut options: Vec<OptionReport> = Vec::new();
+    let mut option_seen: HashMap<String, ()> = HashMap::new();
     let mut accounts = Vec::with_capacity(locals.len());
     for local in locals {
-        match local {
-            Err(errors) => accounts.push(PreparedAccount::Failed(errors)),
-            Ok((nlv, local_legs)) => {
-                let mut holdings: Vec<(usize, f64)> = Vec::with_capacity(local_legs.len());
-                for leg in local_legs {
-                    let next = legs.len();
-                    let index = *leg_index.entry(leg.key).or_insert(next);
-                    if index == next {
-                        let (kind, symbol) = match leg.kind {
-                            LocalKind::Cash => (LegKind::Cash, None),
-                            LocalKind::Linear {
-                                value,
-                                driver,
-                                symbol,
-                            } => {
-                                record_stock(&mut stock_vol, &driver, &symbol);
-                                (
-                                    LegKind::Linear {
-                                        value,
-                                        driver: leg_driver(&driver),
-                                    },
-                                    driver.single_stock.map(|_| symbol),
-                                )
-                            }
-                            LocalKind::Future {
-                                notional,
-                                driver,
-                                symbol,
-                            } => {
-                                record_stock(&mut stock_vol, &driver, &symbol);
-                                (
-                                    LegKind::Future {
-                                        notional,
-                                        driver: leg_driver(&driver),
-                                    },
-                                    driver.single_stock.map(|_| symbol),
-                                )
-                            }
-                        };
-                        pending.push((symbol, index));
-                        legs.push(Leg {
-                            kind,
-                            fx: leg.fx,
-                            rate: leg.rate,
-                        });
-                    }
-                    match holdings.iter_mut().find(|(i, _)| *i == index) {
-                        Some((_, quantity)) => *quantity += leg.quantity,
-                        None => holdings.push((index, leg.quantity)),
-                    }
+        let (nlv, local_legs, warnings) = match local {
+            Err(errors) => {
+                accounts.push(PreparedAccount::Failed(errors));
+                continue;
+            }
+            Ok(local) => local,
+        };
+        let mut holdings: Vec<(usize, f64)> = Vec::with_capacity(local_legs.len());
+        for leg in local_legs {
+            let next = legs.len();
+            let index = *leg_index.entry(leg.key).or_insert(next);
+            if index == next {
+                if let Some((symbol, vol)) = &leg.stock {
+                    stock_vol.entry(symbol.clone()).or_insert(*vol);
                 }
-                accounts.push(PreparedAccount::Ready { nlv, holdings });
+                if let Some(report) = leg.option
+                    && option_seen
+                        .insert(format!("{}\u{0}{}", report.symbol, report.currency), ())
+                        .is_none()
+                {
+                    options.push(report);
+                }
+                leg_stock.push(leg.stock.map(|(symbol, _)| symbol));
+                legs.push(Leg {
+                    kind: leg.kind,
+                    info: leg.info,
+                    fx: leg.fx,
+                    rate: leg.rate,
+                });
+            }
+            match holdings.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, quantity)) => *quantity += leg.quantity,
+                None => holdings.push((index, leg.quantity)),
             }
         }
+        accounts.push(PreparedAccount::Ready {
+            nlv,
+            holdings,
+            warnings,
+        });
     }
 
     let mut stocks: Vec<SingleStock> = stock_vol
@@ -239,15 +345,9 @@ pub fn prepare(
         .map(|(symbol, idio_vol)| SingleStock { symbol, idio_vol })
         .collect();
     stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    for (symbol, index) in pending {
-        if let Some(symbol) = symbol {
-            let position = stocks.binary_search_by(|s| s.symbol.cmp(&symbol)).ok();
-            match &mut legs[index].kind {
-                LegKind::Linear { driver, .. } | LegKind::Future { driver, .. } => {
-                    driver.stock = position
-                }
-                LegKind::Cash => {}
-            }
+    for (leg, symbol) in legs.iter_mut().zip(leg_stock) {
+        if let (Some(symbol), Some(driver)) = (symbol, leg.kind.driver_mut()) {
+            driver.stock = stocks.binary_search_by(|s| s.symbol.cmp(&symbol)).ok();
         }
     }
 
@@ -257,13 +357,8 @@ pub fn prepare(
         accounts,
         legs,
         stocks,
+        options,
         config: config.clone(),
-    }
-}
-
-fn record_stock(stock_vol: &mut HashMap<String, f64>, driver: &Driver, symbol: &str) {
-    if let Some(vol) = driver.single_stock {
-        stock_vol.entry(symbol.to_string()).or_insert(vol);
     }
 }
 
@@ -275,11 +370,171 @@ fn leg_driver(driver: &Driver) -> LegDriver {
     }
 }
 
+/// The documented default implied volatility of an option whose underlying
+/// has none in `market/underlyings.csv`: by what drives the underlying.
+pub fn default_implied_vol(factor_name: &str, single_stock: bool) -> f64 {
+    if single_stock {
+        return 0.40;
+    }
+    let name = factor_name.to_ascii_lowercase();
+    if name.contains("crypto") {
+        0.70
+    } else if name.contains("gas") {
+        0.60
+    } else if name.contains("oil") || name.contains("co2") {
+        0.40
+    } else if name.contains("equity") {
+        0.20
+    } else if ["treasury", "bond", "bund", "jgb", "bax"]
+        .iter()
+        .any(|w| name.contains(w))
+    {
+        0.10
+    } else {
+        0.30
+    }
+}
+
+/// The option leg of `instrument` (an `OPT` or `FOP`), priced at its base.
+#[allow(clippy::too_many_arguments)]
+fn option_leg(
+    instrument: &Instrument,
+    underlying: &str,
+    on_future: bool,
+    terms: &OptionTerms,
+    driver: &Driver,
+    factor_table: &FactorTable,
+    market: &MarketData,
+    config: &EngineConfig,
+    warnings: &mut Vec<String>,
+) -> Result<(LegKind, OptionReport), InputError> {
+    let what = format!("{} {}", instrument.asset_class().code(), instrument.symbol);
+    let spot_row = match market.underlyings.get(underlying) {
+        None => {
+            return Err(InputError::new(format!(
+                "{what}: no market/underlyings.csv row for its underlying {underlying}"
+            )));
+        }
+        Some(Err(e)) => return Err(e.clone()),
+        Some(Ok(row)) => row,
+    };
+    if spot_row.currency != instrument.currency {
+        return Err(InputError::new(format!(
+            "{what}: quoted in {} but its underlying {underlying} in {} (quanto options are not supported)",
+            instrument.currency, spot_row.currency
+        )));
+    }
+    let rate = match market.rates.get(&instrument.currency) {
+        None => {
+            return Err(InputError::new(format!(
+                "{what}: no market/rates.csv row for {}",
+                instrument.currency
+            )));
+        }
+        Some(Err(e)) => return Err(e.clone()),
+        Some(Ok(rate)) => *rate,
+    };
+    let days = (terms.expiry - config.valuation_date).num_days();
+    if days < 0 {
+        return Err(InputError::new(format!(
+            "{what}: expired on {} (valuation date {})",
+            terms.expiry, config.valuation_date
+        )));
+    }
+    let t_base = days as f64 / 365.0;
+    let t = ((days - i64::from(config.horizon_days)).max(0)) as f64 / 365.0;
+    let (vol, vol_defaulted) = match spot_row.implied_vol {
+        Some(vol) => (vol, false),
+        None => {
+            let factor = &factor_table.factors()[driver.factor].name;
+            let vol = default_implied_vol(factor, driver.single_stock.is_some());
+            warnings.push(format!(
+                "{what}: no implied volatility for {underlying}; used the default {vol} for {}",
+                if driver.single_stock.is_some() {
+                    "single stocks"
+                } else {
+                    factor.as_str()
+                }
+            ));
+            (vol, true)
+        }
+    };
+    let right = match terms.right {
+        OptionRight::Call => Right::Call,
+        OptionRight::Put => Right::Put,
+    };
+    let american = terms.exercise == Exercise::American;
+    let carry = if on_future {
+        0.0
+    } else {
+        rate - spot_row.dividend_yield
+    };
+    let spot = to_f64(spot_row.price);
+    let strike = to_f64(terms.strike);
+    // The base is priced by the same batch kernel as the scenarios, so that
+    // a scenario that moves nothing gives exactly zero P&L.
+    let price = |t: f64| {
+        let mut out = [0.0];
+        let priced = if american {
+            exfee_pricing::price_american_batch(
+                right,
+                &[spot],
+                strike,
+                t,
+                rate,
+                carry,
+                &[vol],
+                &mut out,
+            )
+        } else {
+            exfee_pricing::price_european_batch(
+                right,
+                &[spot],
+                strike,
+                t,
+                rate,
+                carry,
+                &[vol],
+                &mut out,
+            )
+        };
+        priced.map_or(f64::NAN, |()| out[0])
+    };
+    let model_base = price(t_base);
+    let multiplier = to_f64(instrument.multiplier);
+    let report = OptionReport {
+        symbol: instrument.symbol.clone(),
+        underlying: underlying.to_string(),
+        currency: instrument.currency,
+        mark: instrument.mark,
+        model_price: model_base,
+        implied_vol: vol,
+        vol_defaulted,
+        time_to_expiry: t_base,
+    };
+    let leg = OptionLeg {
+        driver: leg_driver(driver),
+        right,
+        american,
+        strike,
+        t,
+        rate,
+        carry,
+        spot,
+        vol,
+        value: multiplier * to_f64(instrument.mark),
+        multiplier,
+        model_base,
+    };
+    Ok((LegKind::Option(Box::new(leg)), report))
+}
+
 fn prepare_account(
     account: &AccountInput,
     batch: &Batch,
     factor_table: &FactorTable,
     fx_table: &FxTable,
+    config: &EngineConfig,
 ) -> LocalAccount {
     if !account.errors.is_empty() {
         return Err(account.errors.clone());
@@ -289,6 +544,7 @@ fn prepare_account(
     };
     let market = &batch.market;
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let nlv = match net_liquidation_value(account, market) {
         Ok(nlv) => nlv,
         Err(e) => {
@@ -329,9 +585,18 @@ fn prepare_account(
                     currency: cash.currency,
                     base,
                 },
+                info: LegInfo {
+                    label: format!("cash {}", cash.currency),
+                    symbol: cash.currency.to_string(),
+                    class: "FX".to_string(),
+                    unit_value: rate,
+                    unit_exposure: rate,
+                },
                 fx,
                 rate,
-                kind: LocalKind::Cash,
+                kind: LegKind::Cash,
+                stock: None,
+                option: None,
                 quantity: to_f64(cash.amount),
             });
         }
@@ -339,17 +604,9 @@ fn prepare_account(
     for position in &account.positions {
         let instrument = &position.instrument;
         let class = instrument.asset_class();
-        if let InstrumentKind::Option { .. } = instrument.kind {
-            errors.push(InputError::new(format!(
-                "{} {}: options are not supported yet",
-                class.code(),
-                instrument.symbol
-            )));
-            continue;
-        }
         let fx = fx_of(instrument.currency, &mut errors);
-        let symbol = instrument.risk_symbol().to_string();
-        let driver = match resolve_symbol(&symbol, class, instrument.currency, market, factor_table)
+        let symbol = instrument.risk_symbol();
+        let driver = match resolve_symbol(symbol, class, instrument.currency, market, factor_table)
         {
             Ok(driver) => driver,
             Err(error) => {
@@ -357,7 +614,6 @@ fn prepare_account(
                 continue;
             }
         };
-        let Some((fx, rate)) = fx else { continue };
         let Some(unit) = instrument.multiplier.checked_mul(instrument.mark) else {
             errors.push(InputError::new(format!(
                 "{}: multiplier × mark overflows",
@@ -366,32 +622,76 @@ fn prepare_account(
             continue;
         };
         let unit = to_f64(unit);
-        let kind = if instrument.settles_daily() {
-            LocalKind::Future {
-                notional: unit,
-                driver,
-                symbol,
-            }
-        } else {
-            LocalKind::Linear {
-                value: unit,
-                driver,
-                symbol,
-            }
+        let (kind, option) = match &instrument.kind {
+            InstrumentKind::Future { .. } => (
+                LegKind::Future {
+                    notional: unit,
+                    driver: leg_driver(&driver),
+                },
+                None,
+            ),
+            InstrumentKind::Option {
+                underlying,
+                on_future,
+                terms,
+            } => match option_leg(
+                instrument,
+                underlying,
+                *on_future,
+                terms,
+                &driver,
+                factor_table,
+                market,
+                config,
+                &mut warnings,
+            ) {
+                Ok((kind, report)) => (kind, Some(report)),
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            },
+            InstrumentKind::Stock | InstrumentKind::Bond | InstrumentKind::Crypto => (
+                LegKind::Linear {
+                    value: unit,
+                    driver: leg_driver(&driver),
+                },
+                None,
+            ),
+        };
+        let Some((fx, rate)) = fx else { continue };
+        let info = LegInfo {
+            label: format!(
+                "{} ({} {})",
+                instrument.symbol,
+                class.code(),
+                instrument.currency
+            ),
+            symbol: instrument.symbol.clone(),
+            class: factor_table.factors()[driver.factor].name.clone(),
+            unit_value: if instrument.settles_daily() {
+                0.0
+            } else {
+                rate * unit
+            },
+            unit_exposure: rate * unit,
         };
         legs.push(LocalLeg {
             key: LegKey::Position {
                 instrument: instrument.clone(),
                 base,
             },
+            info,
             fx,
             rate,
             kind,
+            stock: driver.single_stock.map(|vol| (symbol.to_string(), vol)),
+            option,
             quantity: to_f64(position.quantity),
         });
     }
     if errors.is_empty() {
-        Ok((nlv, legs))
+        Ok((nlv, legs, warnings))
     } else {
         Err(errors)
     }

@@ -125,11 +125,11 @@ impl<R: Read> CsvFile<R> {
 
 /// One data row.
 pub(crate) struct Row<'a> {
-    file: &'a str,
-    line: u64,
-    record: &'a csv::ByteRecord,
-    header: &'a [String],
-    columns: &'a HashMap<String, usize>,
+    pub(crate) file: &'a str,
+    pub(crate) line: u64,
+    pub(crate) record: &'a csv::ByteRecord,
+    pub(crate) header: &'a [String],
+    pub(crate) columns: &'a HashMap<String, usize>,
 }
 
 impl Row<'_> {

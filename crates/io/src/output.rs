@@ -5,7 +5,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use exfee_engine::{AccountResult, Outcome};
+use exfee_engine::{AccountResult, OptionReport, Outcome};
 use exfee_model::InputError;
 
 use crate::IoError;
@@ -49,7 +49,7 @@ fn csv_error(e: csv::Error) -> std::io::Error {
 }
 
 /// The `results.csv` header.
-pub const RESULTS_HEADER: [&str; 8] = [
+pub const RESULTS_HEADER: [&str; 10] = [
     "account",
     "base_currency",
     "status",
@@ -58,6 +58,8 @@ pub const RESULTS_HEADER: [&str; 8] = [
     "worst_scenario",
     "uncovered",
     "error",
+    "worst_scenario_index",
+    "warnings",
 ];
 
 /// How a scenario is named in outputs: its name, or `#<index>` for an
@@ -89,7 +91,7 @@ pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoErr
                 .base_currency
                 .map(|c| c.to_string())
                 .unwrap_or_default();
-            let record: [String; 8] = match &result.outcome {
+            let record: [String; 10] = match &result.outcome {
                 Outcome::Evaluated(risk) => [
                     result.account.clone(),
                     base,
@@ -103,6 +105,8 @@ pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoErr
                     scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
                     risk.uncovered.to_string(),
                     String::new(),
+                    risk.worst_scenario.to_string(),
+                    risk.warnings.join(" | "),
                 ],
                 Outcome::Failed(errors) => [
                     result.account.clone(),
@@ -113,6 +117,8 @@ pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoErr
                     String::new(),
                     String::new(),
                     join_errors(errors),
+                    String::new(),
+                    String::new(),
                 ],
             };
             csv.write_record(&record).map_err(csv_error)?;
@@ -155,6 +161,55 @@ pub fn write_errors(
             };
             csv.write_record([account, &file, &line, &column, &error.reason])
                 .map_err(csv_error)?;
+        }
+        csv.flush()
+    })
+}
+
+/// Writes `options.csv`: every distinct option contract as priced —
+/// `symbol,underlying,currency,mark,model_price,gap,implied_vol,vol_source,time_to_expiry`
+/// where `gap` = model price − mark (the engine re-centres on the model, so
+/// the base P&L is zero whatever the gap).
+///
+/// # Errors
+///
+/// [`IoError::Write`] as [`write_atomically`].
+pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoError> {
+    use rust_decimal::prelude::FromPrimitive;
+    write_atomically(path, |out| {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record([
+            "symbol",
+            "underlying",
+            "currency",
+            "mark",
+            "model_price",
+            "gap",
+            "implied_vol",
+            "vol_source",
+            "time_to_expiry",
+        ])
+        .map_err(csv_error)?;
+        for option in options {
+            let model = exfee_model::Decimal::from_f64(option.model_price)
+                .unwrap_or_default()
+                .round_dp(4);
+            csv.write_record([
+                option.symbol.as_str(),
+                &option.underlying,
+                option.currency.as_str(),
+                &option.mark.to_string(),
+                &model.to_string(),
+                &(model - option.mark).to_string(),
+                &option.implied_vol.to_string(),
+                if option.vol_defaulted {
+                    "default"
+                } else {
+                    "input"
+                },
+                &format!("{:.6}", option.time_to_expiry),
+            ])
+            .map_err(csv_error)?;
         }
         csv.flush()
     })

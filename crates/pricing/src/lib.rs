@@ -1,1 +1,42 @@
-//! Option pricers (being written).
+//! Option pricers for the exfee engine: pure `f64` functions, no IO.
+//!
+//! - [`gbs`]: generalised Black-Scholes-Merton with cost of carry `b` (Haug's
+//!   notation), with the special cases [`bsm`] (dividend yield `q`, `b = r - q`)
+//!   and [`black76`] (futures, `b = 0`).
+//! - [`american`]: Bjerksund-Stensland (2002) American approximation, floored by
+//!   the European and intrinsic values.
+//! - [`price_european_batch`] / [`price_american_batch`]: one contract under
+//!   many (spot, vol) scenarios, the engine's hot loop. The European batch runs
+//!   a vectorised kernel selected at run time by CPU feature.
+//!
+//! Every pricer is total: finite inputs never give NaN or panic; degenerate
+//! inputs (`t <= 0`, `sigma <= 0`, `s <= 0`, `k <= 0`, huge `sigma`) give the
+//! corresponding limit, documented on each function.
+//!
+//! Conventions: `s` spot (or futures price `f`), `k` strike, `t` time to expiry
+//! in years, `r` continuously compounded risk-free rate, `b` cost of carry,
+//! `sigma` lognormal volatility, all annualised.
+//!
+//! # Examples
+//!
+//! ```
+//! use exfee_pricing::{Right, american, bsm};
+//!
+//! let euro = bsm(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.0, 0.2);
+//! let amer = american(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2);
+//! assert!(amer > euro);
+//! ```
+
+mod american;
+mod batch;
+mod baw;
+mod european;
+mod fastmath;
+mod normal;
+mod right;
+
+pub use american::american_bs2002;
+pub use batch::{LengthMismatch, price_american_batch, price_european_batch};
+pub use baw::{american, american_baw};
+pub use european::{black76, bsm, gbs};
+pub use right::Right;

@@ -18,6 +18,12 @@ pub enum Shock {
         /// Relative move of its value in the account's base currency.
         fraction: f64,
     },
+    /// The equity-volatility factor moves by `fraction` (relative change of
+    /// implied volatility).
+    Vol {
+        /// Relative move, e.g. +1.50.
+        fraction: f64,
+    },
     /// Single stock `index` (in the set's stock list) moves by `fraction` on
     /// its own.
     Stock {

@@ -1,18 +1,27 @@
 use std::ops::Range;
+use std::sync::Arc;
 
 use exfee_model::{Bounds, FactorTable, FxTable};
+use rayon::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::{FixedScenario, Shock, format_move};
+use crate::draw::Draws;
+use crate::{
+    DEFAULT_EQUITY_VOL_NAME, FixedScenario, ScenarioError, ScenarioSpec, Shock, format_move,
+};
 
 /// A single stock of the batch: a symbol with a move of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SingleStock {
     /// The stock's symbol.
     pub symbol: String,
-    /// Annualised own volatility (used by Monte Carlo draws).
+    /// Annualised own volatility (used by Monte Carlo draws: the own move
+    /// scales with it relative to `single_stock.default_idio_vol`).
     pub idio_vol: f64,
 }
+
+/// Minimum number of scenarios a rayon task draws.
+const PARALLEL_MIN_SCENARIOS: usize = 32;
 
 /// The moves of a block of consecutive scenarios, variable-major: all the
 /// block's moves of one variable are contiguous, so the revaluer's inner
@@ -24,6 +33,9 @@ pub struct MoveBlock {
     factors: Vec<f64>,
     currencies: Vec<f64>,
     stocks: Vec<f64>,
+    vol: Vec<f64>,
+    /// Scenario-major scratch of the draws (never read by callers).
+    scratch: Vec<f64>,
 }
 
 impl MoveBlock {
@@ -57,6 +69,13 @@ impl MoveBlock {
         &self.stocks[index * self.len..(index + 1) * self.len]
     }
 
+    /// Moves of the equity-volatility factor over the block: relative
+    /// changes of implied volatility (σ' = σ·(1 + move)). Zero in every
+    /// fixed scenario but the two equity-volatility ones.
+    pub fn vol(&self) -> &[f64] {
+        &self.vol[..self.len]
+    }
+
     fn reset(&mut self, range: &Range<usize>, factors: usize, currencies: usize, stocks: usize) {
         self.start = range.start;
         self.len = range.len();
@@ -64,6 +83,7 @@ impl MoveBlock {
             (&mut self.factors, factors),
             (&mut self.currencies, currencies),
             (&mut self.stocks, stocks),
+            (&mut self.vol, 1),
         ] {
             buffer.clear();
             buffer.resize(count * self.len, 0.0);
@@ -72,7 +92,19 @@ impl MoveBlock {
 }
 
 /// A set of scenarios over the primary factors of a factor table, the
-/// currencies of an FX table and the single stocks of a batch.
+/// currencies of an FX table, the equity-volatility factor and the single
+/// stocks of a batch.
+///
+/// Two kinds of set:
+/// - the fixed stress set ([`ScenarioSet::fixed_stress`]): named scenarios,
+///   one move each;
+/// - the Monte Carlo set ([`ScenarioSet::monte_carlo`]): unnamed draws at
+///   indices `0..draw_count()`, then (when the configuration includes them)
+///   the fixed stress scenarios. A draw's index, and its moves, never depend
+///   on which single stocks the batch holds.
+///
+/// Moves are generated on demand by [`ScenarioSet::fill`], never held for
+/// the whole set.
 ///
 /// # Examples
 ///
@@ -93,6 +125,7 @@ impl MoveBlock {
 /// let mut block = MoveBlock::default();
 /// set.fill(0..2, &mut block);
 /// assert_eq!(block.factor(0), &[-0.30, 0.20]);
+/// assert_eq!(block.vol(), &[0.0, 0.0]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ScenarioSet {
@@ -100,78 +133,193 @@ pub struct ScenarioSet {
     fx_table: FxTable,
     stocks: Vec<SingleStock>,
     fixed: Vec<FixedScenario>,
+    draws: Option<Arc<Draws>>,
+    equity_vol_name: String,
+}
+
+/// Sorted by symbol (ties by volatility, so the result does not depend on
+/// input order), one per symbol.
+fn sorted_stocks(mut stocks: Vec<SingleStock>) -> Vec<SingleStock> {
+    stocks.sort_by(|a, b| {
+        a.symbol
+            .cmp(&b.symbol)
+            .then(a.idio_vol.total_cmp(&b.idio_vol))
+    });
+    stocks.dedup_by(|a, b| a.symbol == b.symbol);
+    stocks
+}
+
+/// For each primary factor one scenario at its lower and one at its upper
+/// bound; the same for each currency; then for the equity-volatility
+/// factor (when given); then for each single stock's own move.
+fn fixed_scenarios(
+    factor_table: &FactorTable,
+    fx_table: &FxTable,
+    equity_vol: Option<(&str, Bounds)>,
+    stocks: &[SingleStock],
+) -> Vec<FixedScenario> {
+    let mut fixed = Vec::new();
+    let mut both = |label: &str, bounds: Bounds, make: &dyn Fn(f64) -> Shock| {
+        for pct in [bounds.lower_pct, bounds.upper_pct] {
+            let fraction = (pct / rust_decimal::Decimal::ONE_HUNDRED)
+                .to_f64()
+                .unwrap_or(0.0);
+            fixed.push(FixedScenario {
+                name: format!("{label}@{}", format_move(pct)),
+                shock: make(fraction),
+            });
+        }
+    };
+    for (index, factor) in factor_table.factors().iter().enumerate() {
+        both(&factor.name, factor.bounds, &|fraction| Shock::Factor {
+            index,
+            fraction,
+        });
+    }
+    for (index, fx) in fx_table.currencies().iter().enumerate() {
+        both(fx.currency.as_str(), fx.bounds, &|fraction| {
+            Shock::Currency { index, fraction }
+        });
+    }
+    if let Some((name, bounds)) = equity_vol {
+        both(name, bounds, &|fraction| Shock::Vol { fraction });
+    }
+    let stock_bounds = factor_table.single_stock_bounds();
+    for (index, stock) in stocks.iter().enumerate() {
+        both(&stock.symbol, stock_bounds, &|fraction| Shock::Stock {
+            index,
+            fraction,
+        });
+    }
+    fixed
 }
 
 impl ScenarioSet {
     /// The fixed stress set: for each primary factor one scenario at its
     /// lower and one at its upper bound; for each currency one at each bound
     /// (its value against the account's base currency); for each single
-    /// stock its own move to each single-stock bound. Everything else still.
+    /// stock its own move to each single-stock bound. Everything else still
+    /// (the equity-volatility move is zero throughout).
     ///
     /// `stocks` are sorted by symbol and de-duplicated, so the set does not
     /// depend on the order accounts were read in.
     pub fn fixed_stress(
         factor_table: FactorTable,
         fx_table: FxTable,
-        mut stocks: Vec<SingleStock>,
+        stocks: Vec<SingleStock>,
     ) -> Self {
-        stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        stocks.dedup_by(|a, b| a.symbol == b.symbol);
-        let mut fixed = Vec::new();
-        let mut both = |label: &str, bounds: Bounds, make: &dyn Fn(f64) -> Shock| {
-            for pct in [bounds.lower_pct, bounds.upper_pct] {
-                let fraction = (pct / rust_decimal::Decimal::ONE_HUNDRED)
-                    .to_f64()
-                    .unwrap_or(0.0);
-                fixed.push(FixedScenario {
-                    name: format!("{label}@{}", format_move(pct)),
-                    shock: make(fraction),
-                });
-            }
-        };
-        for (index, factor) in factor_table.factors().iter().enumerate() {
-            both(&factor.name, factor.bounds, &|fraction| Shock::Factor {
-                index,
-                fraction,
-            });
-        }
-        for (index, fx) in fx_table.currencies().iter().enumerate() {
-            both(fx.currency.as_str(), fx.bounds, &|fraction| {
-                Shock::Currency { index, fraction }
-            });
-        }
-        let stock_bounds = factor_table.single_stock_bounds();
-        for (index, stock) in stocks.iter().enumerate() {
-            both(&stock.symbol, stock_bounds, &|fraction| Shock::Stock {
-                index,
-                fraction,
-            });
-        }
+        let stocks = sorted_stocks(stocks);
+        let fixed = fixed_scenarios(&factor_table, &fx_table, None, &stocks);
         ScenarioSet {
             factor_table,
             fx_table,
             stocks,
             fixed,
+            draws: None,
+            equity_vol_name: DEFAULT_EQUITY_VOL_NAME.to_string(),
         }
     }
 
-    /// Number of scenarios.
+    /// The Monte Carlo set of `spec` for a batch holding `stocks`:
+    /// `spec.config().scenarios` draws (indices `0..n`), then, when
+    /// `include_fixed`, the fixed stress scenarios (factors, currencies, the
+    /// two equity-volatility scenarios `<name>@<lower>%` and
+    /// `<name>@<upper>%`, the single stocks).
+    ///
+    /// `stocks` are sorted by symbol and de-duplicated. A draw's moves depend
+    /// only on the seed, its index and (for an own move) the stock's symbol
+    /// and volatility.
+    ///
+    /// # Errors
+    ///
+    /// [`ScenarioError::BadIdioVol`] for a stock whose volatility is negative
+    /// or not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use exfee_model::{Bounds, Decimal, FactorTable, FxTable, PrimaryFactor};
+    /// use exfee_scenarios::{MoveBlock, ScenarioConfig, ScenarioSet, ScenarioSpec, SingleStock,
+    ///                       parse_correlation};
+    ///
+    /// let pct = |p: i64| Decimal::from(p);
+    /// let table = FactorTable::new(vec![
+    ///     PrimaryFactor { name: "Equity".into(), representative: "S&P 500".into(), symbol: "SPX".into(),
+    ///                     bounds: Bounds::new("Equity", pct(-30), pct(20)).unwrap() },
+    ///     PrimaryFactor { name: "Individual Stocks".into(), representative: String::new(), symbol: String::new(),
+    ///                     bounds: Bounds::new("stocks", pct(-50), pct(50)).unwrap() },
+    /// ]).unwrap();
+    /// let config = ScenarioConfig::parse("set.toml",
+    ///     "factor_table = 'f.csv'\nfx_table = 'x.csv'\ncorrelation = 'c.csv'\nseed = 1\nscenarios = 100\n").unwrap();
+    /// let matrix = parse_correlation("c.csv",
+    ///     ",Equity,Equity Volatility\nEquity,1,-0.7\nEquity Volatility,-0.7,1\n".as_bytes()).unwrap();
+    /// let spec = ScenarioSpec::new(config, table, FxTable::new(vec![]).unwrap(), matrix).unwrap();
+    /// let stocks = vec![SingleStock { symbol: "AAPL".into(), idio_vol: 0.35 }];
+    /// let set = ScenarioSet::monte_carlo(&spec, stocks).unwrap();
+    /// // 100 draws, then Equity, Equity Volatility and AAPL at each bound.
+    /// assert_eq!(set.len(), 106);
+    /// assert_eq!(set.name(5), None);
+    /// assert_eq!(set.name(102), Some("Equity Volatility@-30%"));
+    ///
+    /// let mut block = MoveBlock::default();
+    /// set.fill(0..106, &mut block);
+    /// assert!(block.factor(0).iter().all(|m| (-0.30..=0.20).contains(m)));
+    /// assert!(block.vol().iter().all(|m| (-0.30..=1.50).contains(m)));
+    /// assert_eq!(block.vol()[103], 1.5);
+    /// ```
+    pub fn monte_carlo(
+        spec: &ScenarioSpec,
+        stocks: Vec<SingleStock>,
+    ) -> Result<Self, ScenarioError> {
+        let stocks = sorted_stocks(stocks);
+        let draws = Draws::new(spec, &stocks)?;
+        let name = spec.config().equity_vol.name.clone();
+        let fixed = if spec.config().include_fixed {
+            fixed_scenarios(
+                spec.factor_table(),
+                spec.fx_table(),
+                Some((&name, spec.equity_vol_bounds())),
+                &stocks,
+            )
+        } else {
+            Vec::new()
+        };
+        Ok(ScenarioSet {
+            factor_table: spec.factor_table().clone(),
+            fx_table: spec.fx_table().clone(),
+            stocks,
+            fixed,
+            draws: Some(Arc::new(draws)),
+            equity_vol_name: name,
+        })
+    }
+
+    /// Number of scenarios: Monte Carlo draws plus fixed stress scenarios.
     pub fn len(&self) -> usize {
-        self.fixed.len()
+        self.draw_count() + self.fixed.len()
     }
 
     /// Whether the set has no scenario.
     pub fn is_empty(&self) -> bool {
-        self.fixed.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of Monte Carlo draws (indices `0..draw_count()`); 0 for a fixed
+    /// stress set.
+    pub fn draw_count(&self) -> usize {
+        self.draws.as_ref().map_or(0, |d| d.count())
     }
 
     /// The name of scenario `index` (`None` for an unnamed Monte Carlo draw
     /// or an index out of range).
     pub fn name(&self, index: usize) -> Option<&str> {
-        self.fixed.get(index).map(|s| s.name.as_str())
+        index
+            .checked_sub(self.draw_count())
+            .and_then(|i| self.fixed.get(i))
+            .map(|s| s.name.as_str())
     }
 
-    /// The fixed stress scenarios of the set.
+    /// The fixed stress scenarios of the set (indices `draw_count()..len()`).
     pub fn fixed(&self) -> &[FixedScenario] {
         &self.fixed
     }
@@ -184,6 +332,12 @@ impl ScenarioSet {
     /// The currencies and their bounds.
     pub fn fx_table(&self) -> &FxTable {
         &self.fx_table
+    }
+
+    /// The name of the equity-volatility factor (the configured one, or
+    /// `Equity Volatility` for a fixed stress set).
+    pub fn equity_vol_name(&self) -> &str {
+        &self.equity_vol_name
     }
 
     /// The single stocks, sorted by symbol.
@@ -200,22 +354,101 @@ impl ScenarioSet {
 
     /// Writes the moves of scenarios `range` into `block` (reusing its
     /// buffers). `range` is clipped to the set.
+    ///
+    /// Draws are generated in parallel (rayon) and each depends only on its
+    /// own index, so the result is bit-identical whatever the range split,
+    /// block size or thread count.
     pub fn fill(&self, range: Range<usize>, block: &mut MoveBlock) {
         let range = range.start.min(self.len())..range.end.min(self.len());
-        block.reset(
-            &range,
-            self.factor_table.factors().len(),
-            self.fx_table.currencies().len(),
-            self.stocks.len(),
-        );
+        let factor_count = self.factor_table.factors().len();
+        let currency_count = self.fx_table.currencies().len();
+        block.reset(&range, factor_count, currency_count, self.stocks.len());
         let len = block.len;
-        for (offset, scenario) in self.fixed[range].iter().enumerate() {
+        let draw_end = self.draw_count();
+        let draws_in_range = range.start.min(draw_end)..range.end.min(draw_end);
+        if let Some(draws) = &self.draws
+            && !draws_in_range.is_empty()
+        {
+            self.fill_draws(draws, draws_in_range, block);
+        }
+        for index in range.start.max(draw_end)..range.end {
+            let offset = index - range.start;
+            let Some(scenario) = self.fixed.get(index - draw_end) else {
+                continue;
+            };
             let (buffer, index, fraction) = match scenario.shock {
                 Shock::Factor { index, fraction } => (&mut block.factors, index, fraction),
                 Shock::Currency { index, fraction } => (&mut block.currencies, index, fraction),
                 Shock::Stock { index, fraction } => (&mut block.stocks, index, fraction),
+                Shock::Vol { fraction } => (&mut block.vol, 0, fraction),
             };
             buffer[index * len + offset] = fraction;
         }
+    }
+
+    /// Draws `range` (all draws, starting at the block's start) into
+    /// `block`.
+    fn fill_draws(&self, draws: &Draws, range: Range<usize>, block: &mut MoveBlock) {
+        let len = block.len;
+        let count = range.len();
+        let k = draws.dims();
+        let factor_count = self.factor_table.factors().len();
+        let currency_count = self.fx_table.currencies().len();
+        if k == 0 || len == 0 {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut block.scratch);
+        scratch.clear();
+        scratch.resize(count * k, 0.0);
+        let start = range.start;
+        scratch
+            .par_chunks_mut(k)
+            .enumerate()
+            .with_min_len(PARALLEL_MIN_SCENARIOS)
+            .for_each_init(
+                || vec![0.0; k],
+                |z, (offset, row)| draws.moves(start + offset, z, row),
+            );
+        for (offset, row) in scratch.chunks_exact(k).enumerate() {
+            let (factors, rest) = row.split_at(factor_count);
+            let (currencies, vol) = rest.split_at(currency_count);
+            for (j, &m) in factors.iter().enumerate() {
+                block.factors[j * len + offset] = m;
+            }
+            for (j, &m) in currencies.iter().enumerate() {
+                block.currencies[j * len + offset] = m;
+            }
+            if let Some(&m) = vol.first() {
+                block.vol[offset] = m;
+            }
+        }
+        block.scratch = scratch;
+        block
+            .stocks
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(stock, column)| {
+                draws.idio_moves(stock, range.clone(), &mut column[..count]);
+            });
+    }
+
+    /// The standard normal scores z' of draw `index`, in the order
+    /// factors, currencies, equity volatility (for tests).
+    #[cfg(test)]
+    pub(crate) fn normal_scores(&self, index: usize) -> Vec<f64> {
+        let draws = self.draws.as_ref().expect("a Monte Carlo set");
+        let mut z = vec![0.0; draws.dims()];
+        let mut out = vec![0.0; draws.dims()];
+        draws.normal_scores(index, &mut z, &mut out);
+        out
+    }
+
+    /// The standard normal scores of stock `stock`'s own draws (for tests).
+    #[cfg(test)]
+    pub(crate) fn idio_scores(&self, stock: usize, range: Range<usize>) -> Vec<f64> {
+        let draws = self.draws.as_ref().expect("a Monte Carlo set");
+        let mut out = vec![0.0; range.len()];
+        draws.idio_scores(stock, range, &mut out);
+        out
     }
 }

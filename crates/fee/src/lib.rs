@@ -1,0 +1,80 @@
+//! The exposure fee's rules: the fee schedule, the fee arithmetic, the
+//! trading calendar and the grace-week state machine.
+//!
+//! Pure functions and types, no IO: the nightly state database lives in
+//! `exfee-state`, the CLI reads the files.
+//!
+//! # From an uncovered amount to a charge
+//!
+//! 1. The engine keeps each account's [`Measure::scenarios_needed`] worst
+//!    scenario losses; [`Measure::apply`] turns them into one loss, and
+//!    [`uncovered_loss`] gives `max(0, measure − NLV)`.
+//! 2. [`daily_fee`] applies the [`FeeSchedule`]: no fee at or below the
+//!    threshold; above it, marginal [`Tier`]s of annual rate on the whole
+//!    uncovered amount, divided by the day count, raised to the minimum,
+//!    rounded once to cents, half to even. [`FeeBreakdown`] shows every
+//!    slice. [`with_inventory_fee`] picks the greater of that and an overnight
+//!    inventory fee.
+//! 3. [`next_state`] decides from the account's [`AccountState`] whether
+//!    tonight is clear, grace (notified, fee 0) or charged.
+//! 4. [`TradingCalendar::days_charged`] says how many calendar days tonight's
+//!    run charges; the amount charged is `daily fee × days`.
+//!
+//! # Calendar semantics (a project choice)
+//!
+//! The fee accrues on every calendar day and is deducted on the following
+//! trading day. The nightly run of valuation date `D`, when `D` is a trading
+//! day, charges every calendar day since the previous trading day,
+//! `[previous_trading_day(D), D)`, each at the daily fee measured by this run:
+//! an ordinary weekday charges 1 day, a Monday 3 (Friday, Saturday, Sunday), a
+//! Tuesday after a Monday holiday 4, the day after a mid-week holiday 2. A
+//! run on a weekend day or a holiday charges 0 days: the next trading day's
+//! run counts back over those days, so charging them too would charge them
+//! twice. The calendar does not know which nights actually ran: a trading
+//! day whose run was skipped is not charged by a later run.
+//!
+//! # Grace (from the method's operating rules)
+//!
+//! The first night an account is subject it is [`FeeStatus::Grace`]: notified,
+//! fee 0, with the date the fee takes effect (`first night + grace_days`,
+//! 7 calendar days by default). It is [`FeeStatus::Charged`] from the first
+//! night on or after that date on which it is still subject. Clear nights in
+//! between do not restart the week; `reset_after_clear_nights` consecutive
+//! clear nights (5 by default) do. See [`GraceRules`].
+//!
+//! # Example
+//!
+//! ```
+//! use chrono::NaiveDate;
+//! use exfee_fee::{FeeSchedule, FeeStatus, TradingCalendar, daily_fee, next_state};
+//! use rust_decimal::Decimal;
+//!
+//! let schedule = FeeSchedule::default();
+//! let calendar = TradingCalendar::default();
+//! let monday = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+//!
+//! // an account first found subject a week ago, still subject tonight
+//! let (before, _) = next_state(None, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), true, schedule.grace);
+//! let (_, status) = next_state(Some(&before), monday, true, schedule.grace);
+//! assert_eq!(status, FeeStatus::Charged);
+//!
+//! let fee = daily_fee(&schedule, Decimal::from(250_000), Decimal::ONE).unwrap();
+//! let days = calendar.days_charged(monday).unwrap();
+//! assert_eq!(fee.daily_fee * Decimal::from(days), Decimal::new(16437, 2)); // 54.79 × 3
+//! ```
+
+#![warn(missing_docs)]
+
+mod calendar;
+mod fee;
+mod grace;
+mod measure;
+mod schedule;
+
+pub use calendar::{CalendarError, TradingCalendar};
+pub use fee::{
+    ChargedFee, FeeBreakdown, FeeError, TierSlice, daily_fee, uncovered_loss, with_inventory_fee,
+};
+pub use grace::{AccountState, FeeStatus, GraceRules, next_state};
+pub use measure::Measure;
+pub use schedule::{DEFAULT_FEE_TOML, DayCount, FeeSchedule, ScheduleError, Tier};

@@ -1,0 +1,254 @@
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+
+/// The risk measure that turns an account's scenario losses into one loss.
+///
+/// Losses are positive numbers (money lost); a scenario that gains has a
+/// negative loss. The uncovered amount is `max(0, measure − NLV)` (see
+/// [`uncovered_loss`](crate::uncovered_loss)).
+///
+/// In the fee schedule TOML the measure is a table with a `kind`:
+///
+/// ```toml
+/// [measure]
+/// kind = "worst"                 # the single worst scenario (default)
+/// # kind = "tail_average"        # the average of the worst k scenarios
+/// # k = 10
+/// # kind = "expected_shortfall"  # the average of the worst ceil((1 − level)·N)
+/// # level = 0.99
+/// ```
+///
+/// The engine need not keep every scenario's loss: it keeps the
+/// [`scenarios_needed`](Measure::scenarios_needed) largest losses of each
+/// account and hands them to [`apply`](Measure::apply).
+///
+/// # Examples
+///
+/// ```
+/// use exfee_fee::Measure;
+/// let worst = Measure::Worst;
+/// assert_eq!(worst.scenarios_needed(1000), 1);
+/// assert_eq!(worst.apply(&[5.0, 9.0, -2.0], 1000), Some(9.0));
+///
+/// let tail = Measure::TailAverage { k: 2 };
+/// assert_eq!(tail.apply(&[5.0, 9.0, -2.0], 1000), Some(7.0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "RawMeasure", into = "RawMeasure")]
+pub enum Measure {
+    /// The largest scenario loss (the default: the method's "largest scenario
+    /// loss").
+    #[default]
+    Worst,
+    /// The average loss of the `k` worst scenarios (the notices' "average
+    /// loss"). With fewer than `k` scenarios, the average of all of them.
+    TailAverage {
+        /// How many of the worst scenarios to average; at least 1.
+        k: usize,
+    },
+    /// Expected shortfall at `level`: the average loss of the worst
+    /// `ceil((1 − level) · N)` of `N` scenarios (at least one).
+    ExpectedShortfall {
+        /// The confidence level, strictly between 0 and 1 (e.g. 0.99).
+        level: Decimal,
+    },
+}
+
+/// The measure as written in TOML: a `kind` and the parameter that kind
+/// needs, nothing else.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeasure {
+    kind: MeasureKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MeasureKind {
+    Worst,
+    TailAverage,
+    ExpectedShortfall,
+}
+
+impl TryFrom<RawMeasure> for Measure {
+    type Error = String;
+
+    fn try_from(raw: RawMeasure) -> Result<Self, Self::Error> {
+        match (raw.kind, raw.k, raw.level) {
+            (MeasureKind::Worst, None, None) => Ok(Measure::Worst),
+            (MeasureKind::TailAverage, Some(k), None) => Ok(Measure::TailAverage { k }),
+            (MeasureKind::ExpectedShortfall, None, Some(level)) => {
+                Ok(Measure::ExpectedShortfall { level })
+            }
+            (MeasureKind::Worst, _, _) => Err("measure kind \"worst\" takes no k or level".into()),
+            (MeasureKind::TailAverage, _, _) => {
+                Err("measure kind \"tail_average\" takes k (and no level)".into())
+            }
+            (MeasureKind::ExpectedShortfall, _, _) => {
+                Err("measure kind \"expected_shortfall\" takes level (and no k)".into())
+            }
+        }
+    }
+}
+
+impl From<Measure> for RawMeasure {
+    fn from(measure: Measure) -> Self {
+        match measure {
+            Measure::Worst => RawMeasure {
+                kind: MeasureKind::Worst,
+                k: None,
+                level: None,
+            },
+            Measure::TailAverage { k } => RawMeasure {
+                kind: MeasureKind::TailAverage,
+                k: Some(k),
+                level: None,
+            },
+            Measure::ExpectedShortfall { level } => RawMeasure {
+                kind: MeasureKind::ExpectedShortfall,
+                k: None,
+                level: Some(level),
+            },
+        }
+    }
+}
+
+impl Measure {
+    /// How many of the largest scenario losses the measure reads, out of
+    /// `n_scenarios`: 1 for [`Worst`](Measure::Worst), `k` for
+    /// [`TailAverage`](Measure::TailAverage), `ceil((1 − level) · N)` for
+    /// [`ExpectedShortfall`](Measure::ExpectedShortfall).
+    ///
+    /// The count is always at least 1 and, when `n_scenarios` is not zero,
+    /// at most `n_scenarios`. The expected-shortfall count is computed in
+    /// exact decimal arithmetic, so level 0.99 over 1,000 scenarios is 10
+    /// (a binary float would give 10.000000000000009 and round up to 11). An
+    /// out-of-range level is clamped: level ≥ 1 reads one scenario, level ≤ 0
+    /// reads all of them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use exfee_fee::Measure;
+    /// use rust_decimal::Decimal;
+    /// let es = Measure::ExpectedShortfall { level: Decimal::new(99, 2) };
+    /// assert_eq!(es.scenarios_needed(1000), 10);
+    /// assert_eq!(es.scenarios_needed(1001), 11);
+    /// assert_eq!(es.scenarios_needed(50), 1);
+    /// assert_eq!(Measure::TailAverage { k: 20 }.scenarios_needed(8), 8);
+    /// ```
+    pub fn scenarios_needed(&self, n_scenarios: usize) -> usize {
+        let wanted = match *self {
+            Measure::Worst => 1,
+            Measure::TailAverage { k } => k,
+            Measure::ExpectedShortfall { level } => es_count(level, n_scenarios),
+        };
+        wanted.clamp(1, n_scenarios.max(1))
+    }
+
+    /// The measure over the worst losses of one account.
+    ///
+    /// `worst_losses` holds the account's largest scenario losses (positive =
+    /// money lost), in any order; it may hold every scenario's loss or only
+    /// the [`scenarios_needed`](Measure::scenarios_needed)`(n_scenarios)`
+    /// largest ones. `n_scenarios` is the size of the whole scenario set,
+    /// which the expected shortfall needs to size its tail. The measure is
+    /// the average of the `min(scenarios_needed, worst_losses.len())`
+    /// largest values (the largest one for [`Worst`](Measure::Worst)).
+    ///
+    /// Returns `None` when `worst_losses` is empty. A NaN among the losses
+    /// sorts above every number and makes the result NaN.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use exfee_fee::Measure;
+    /// use rust_decimal::Decimal;
+    /// let es = Measure::ExpectedShortfall { level: Decimal::new(98, 2) };
+    /// // 100 scenarios at 98%: the average of the worst 2.
+    /// let losses = [1.0, 40.0, 10.0, 20.0];
+    /// assert_eq!(es.apply(&losses, 100), Some(30.0));
+    /// assert_eq!(es.apply(&[], 100), None);
+    /// ```
+    pub fn apply(&self, worst_losses: &[f64], n_scenarios: usize) -> Option<f64> {
+        let take = self.scenarios_needed(n_scenarios).min(worst_losses.len());
+        match take {
+            0 => None,
+            1 => worst_losses.iter().copied().max_by(f64::total_cmp),
+            _ => {
+                let mut sorted = worst_losses.to_vec();
+                sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+                let sum: f64 = sorted.iter().take(take).sum();
+                Some(sum / take as f64)
+            }
+        }
+    }
+}
+
+/// `ceil((1 − level) · n)`, exactly, clamped to `0..=n`.
+fn es_count(level: Decimal, n: usize) -> usize {
+    let tail = Decimal::ONE - level.clamp(Decimal::ZERO, Decimal::ONE);
+    let count = Decimal::from(n).checked_mul(tail).map(|c| c.ceil());
+    count.and_then(|c| c.to_usize()).unwrap_or(n).min(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn worst_needs_one_and_takes_the_maximum() {
+        assert_eq!(Measure::Worst.scenarios_needed(0), 1);
+        assert_eq!(Measure::Worst.scenarios_needed(5000), 1);
+        assert_eq!(Measure::Worst.apply(&[-3.0, -1.0, -7.0], 3), Some(-1.0));
+    }
+
+    #[test]
+    fn tail_average_averages_the_k_largest_whatever_the_order() {
+        let m = Measure::TailAverage { k: 3 };
+        // worst three of [1, 8, 3, 6, 2] are 8, 6, 3 → 17 / 3
+        let got = m.apply(&[1.0, 8.0, 3.0, 6.0, 2.0], 5).unwrap();
+        assert!((got - 17.0 / 3.0).abs() < 1e-12);
+        // fewer values than k: average them all
+        assert_eq!(m.apply(&[4.0, 2.0], 2), Some(3.0));
+        // k = 0 (an invalid schedule built in code) still reads one
+        assert_eq!(
+            Measure::TailAverage { k: 0 }.apply(&[4.0, 2.0], 2),
+            Some(4.0)
+        );
+    }
+
+    #[test]
+    fn expected_shortfall_count_is_exact() {
+        let es = Measure::ExpectedShortfall { level: d("0.99") };
+        assert_eq!(es.scenarios_needed(1000), 10); // 0.01 × 1000 = 10 exactly
+        assert_eq!(es.scenarios_needed(10_000), 100);
+        assert_eq!(es.scenarios_needed(150), 2); // 1.5 → 2
+        assert_eq!(es.scenarios_needed(0), 1);
+        let es975 = Measure::ExpectedShortfall { level: d("0.975") };
+        assert_eq!(es975.scenarios_needed(1000), 25);
+        // out-of-range levels clamp instead of panicking
+        let all = Measure::ExpectedShortfall { level: d("-3") };
+        assert_eq!(all.scenarios_needed(40), 40);
+        let one = Measure::ExpectedShortfall { level: d("7") };
+        assert_eq!(one.scenarios_needed(40), 1);
+        let huge = Measure::ExpectedShortfall { level: d("0.5") };
+        assert_eq!(huge.scenarios_needed(usize::MAX), usize::MAX / 2 + 1);
+    }
+
+    #[test]
+    fn nan_propagates_instead_of_panicking() {
+        assert!(Measure::Worst.apply(&[1.0, f64::NAN], 2).unwrap().is_nan());
+        let m = Measure::TailAverage { k: 2 };
+        assert!(m.apply(&[f64::NAN, 1.0, 2.0], 3).unwrap().is_nan());
+    }
+}

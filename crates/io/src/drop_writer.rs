@@ -1,0 +1,198 @@
+//! Writing a batch as a native drop folder (the inverse of `read_drop`).
+
+use std::path::Path;
+
+use exfee_model::Exercise;
+use exfee_model::{Batch, InstrumentKind, OptionRight};
+
+use crate::IoError;
+use crate::output::write_atomically;
+
+fn csv_error(e: csv::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Writes `batch` as a drop in `dir` (created if needed): `accounts.csv`,
+/// `positions.csv`, `cash.csv` and `market/{fx,factors,underlyings,rates}.csv`,
+/// each atomically. Only valid entries are written (errors are not data).
+///
+/// # Errors
+///
+/// [`IoError::Write`] when a folder or file cannot be written.
+pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
+    let market_dir = dir.join("market");
+    std::fs::create_dir_all(&market_dir).map_err(|source| IoError::Write {
+        path: market_dir.clone(),
+        source,
+    })?;
+    write_csv(
+        &dir.join("accounts.csv"),
+        &["account", "base_currency"],
+        |csv| {
+            for account in &batch.accounts {
+                let base = account
+                    .base_currency
+                    .map(|c| c.to_string())
+                    .unwrap_or_default();
+                csv.write_record([account.id.as_str(), &base])?;
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &dir.join("positions.csv"),
+        &[
+            "account",
+            "symbol",
+            "asset_class",
+            "currency",
+            "quantity",
+            "multiplier",
+            "mark",
+            "underlying",
+            "strike",
+            "expiry",
+            "right",
+            "exercise",
+        ],
+        |csv| {
+            for account in &batch.accounts {
+                for position in &account.positions {
+                    let i = &position.instrument;
+                    let (underlying, strike, expiry, right, exercise) = match &i.kind {
+                        InstrumentKind::Future { underlying, expiry } => (
+                            underlying.clone(),
+                            String::new(),
+                            expiry.map(|d| d.to_string()).unwrap_or_default(),
+                            "",
+                            "",
+                        ),
+                        InstrumentKind::Option {
+                            underlying, terms, ..
+                        } => (
+                            underlying.clone(),
+                            terms.strike.to_string(),
+                            terms.expiry.to_string(),
+                            match terms.right {
+                                OptionRight::Call => "C",
+                                OptionRight::Put => "P",
+                            },
+                            match terms.exercise {
+                                Exercise::American => "american",
+                                Exercise::European => "european",
+                            },
+                        ),
+                        _ => Default::default(),
+                    };
+                    csv.write_record([
+                        account.id.as_str(),
+                        &i.symbol,
+                        i.asset_class().code(),
+                        i.currency.as_str(),
+                        &position.quantity.to_string(),
+                        &i.multiplier.to_string(),
+                        &i.mark.to_string(),
+                        &underlying,
+                        &strike,
+                        &expiry,
+                        right,
+                        exercise,
+                    ])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &dir.join("cash.csv"),
+        &["account", "currency", "amount"],
+        |csv| {
+            for account in &batch.accounts {
+                for cash in &account.cash {
+                    csv.write_record([
+                        account.id.as_str(),
+                        cash.currency.as_str(),
+                        &cash.amount.to_string(),
+                    ])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let market = &batch.market;
+    write_csv(
+        &market_dir.join("fx.csv"),
+        &["currency", "usd_per_unit"],
+        |csv| {
+            for (currency, rate) in &market.fx {
+                if let Ok(rate) = rate {
+                    csv.write_record([currency.as_str(), &rate.to_string()])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &market_dir.join("factors.csv"),
+        &["symbol", "factor", "beta", "idio_vol"],
+        |csv| {
+            for (symbol, mapping) in &market.factors {
+                if let Ok(m) = mapping {
+                    let idio = m.idio_vol.map(|v| v.to_string()).unwrap_or_default();
+                    csv.write_record([symbol.as_str(), &m.factor, &m.beta.to_string(), &idio])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &market_dir.join("underlyings.csv"),
+        &[
+            "symbol",
+            "currency",
+            "price",
+            "implied_vol",
+            "dividend_yield",
+        ],
+        |csv| {
+            for (symbol, underlying) in &market.underlyings {
+                if let Ok(u) = underlying {
+                    let vol = u.implied_vol.map(|v| v.to_string()).unwrap_or_default();
+                    csv.write_record([
+                        symbol.as_str(),
+                        u.currency.as_str(),
+                        &u.price.to_string(),
+                        &vol,
+                        &u.dividend_yield.to_string(),
+                    ])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &market_dir.join("rates.csv"),
+        &["currency", "rate"],
+        |csv| {
+            for (currency, rate) in &market.rates {
+                if let Ok(rate) = rate {
+                    csv.write_record([currency.as_str(), &rate.to_string()])?;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+fn write_csv(
+    path: &Path,
+    header: &[&str],
+    rows: impl FnOnce(&mut csv::Writer<&mut dyn std::io::Write>) -> Result<(), csv::Error>,
+) -> Result<(), IoError> {
+    write_atomically(path, |out| {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(header).map_err(csv_error)?;
+        rows(&mut csv).map_err(csv_error)?;
+        csv.flush()
+    })
+}

@@ -1,0 +1,32 @@
+//! The exposure fee's nightly state: an embedded SQLite database (rusqlite,
+//! bundled) that remembers every account from one nightly run to the next.
+//!
+//! This crate is the edge that owns the state file; the rules themselves
+//! (grace state machine, fee arithmetic, calendar) are the pure functions of
+//! `exfee-fee`.
+//!
+//! - [`StateDb::open`] opens or creates the file.
+//! - [`StateDb::begin_run`] starts the night's single transaction; for each
+//!   account, [`Run::previous_state`] gives its state as of the nights
+//!   strictly before the run's date, the caller decides tonight's status with
+//!   [`exfee_fee::next_state`] and the fee with [`exfee_fee::daily_fee`], and
+//!   [`Run::record`] stores the [`NightRecord`]. [`Run::commit`] makes the
+//!   night durable; anything short of it changes nothing.
+//! - Re-running a date replaces that date's rows: an account is never
+//!   charged twice for one date.
+//! - [`StateDb::ledger`], [`StateDb::total_charged`], [`StateDb::nights`] and
+//!   [`StateDb::summary`] read it back for reports.
+//!
+//! See [`StateDb`] for the tables, the storage formats and crash safety.
+
+#![warn(missing_docs)]
+
+mod db;
+mod error;
+mod record;
+mod run;
+
+pub use db::{SCHEMA_VERSION, StateDb};
+pub use error::StateError;
+pub use record::{LedgerRow, NightRecord, NightRow};
+pub use run::Run;

@@ -1,0 +1,523 @@
+//! Nightly runs against a real state file: grace, charges, re-runs,
+//! rollback.
+
+mod common;
+
+use common::{day, dec, dump, night, record_account};
+use exfee_fee::{FeeSchedule, FeeStatus, GraceRules, TradingCalendar, next_state};
+use exfee_model::Currency;
+use exfee_state::{NightRecord, StateDb, StateError};
+use rust_decimal::Decimal;
+
+fn open() -> (tempfile::TempDir, StateDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path().join("state.sqlite")).unwrap();
+    (dir, db)
+}
+
+// March 2026: Mon 2, Tue 3, Wed 4, Thu 5, Fri 6, Sat 7, Sun 8, Mon 9, Tue 10.
+
+#[test]
+fn night_one_is_grace_and_night_eight_is_charged() {
+    // a run every calendar day, the account subject every night (250,000
+    // uncovered: 54.79 a day at the default schedule)
+    let (_dir, mut db) = open();
+    for (i, d) in (2..=8).enumerate() {
+        let out = night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+        assert_eq!(
+            out[0],
+            (
+                FeeStatus::Grace {
+                    effective: day(2026, 3, 9)
+                },
+                dec("0")
+            ),
+            "night {}",
+            i + 1
+        );
+        assert!(db.ledger("U1").unwrap().is_empty());
+    }
+    // night 8 = D + 7, a Monday: charged, for Friday, Saturday and Sunday
+    let out = night(&mut db, day(2026, 3, 9), &[("U1", "250000")]);
+    assert_eq!(out[0], (FeeStatus::Charged, dec("164.37"))); // 54.79 × 3
+
+    let ledger = db.ledger("U1").unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].date, day(2026, 3, 9));
+    assert_eq!(ledger[0].days, 3);
+    assert_eq!(ledger[0].daily_fee, dec("54.79"));
+    assert_eq!(ledger[0].uncovered, dec("250000"));
+    assert_eq!(ledger[0].amount, dec("164.37"));
+    assert_eq!(ledger[0].currency, Currency::USD);
+
+    let summary = db.summary("U1").unwrap().unwrap();
+    assert_eq!(summary.first_subject, Some(day(2026, 3, 2)));
+    assert_eq!(summary.nights_subject, 8);
+    assert_eq!(summary.last_status, FeeStatus::Charged);
+    assert_eq!(summary.last_date, day(2026, 3, 9));
+
+    // Tuesday: one more day
+    night(&mut db, day(2026, 3, 10), &[("U1", "250000")]);
+    assert_eq!(db.total_charged("U1").unwrap(), dec("219.16")); // 164.37 + 54.79
+    assert_eq!(db.latest_date().unwrap(), Some(day(2026, 3, 10)));
+}
+
+#[test]
+fn trading_day_runs_charge_from_the_effective_night() {
+    let (_dir, mut db) = open();
+    let mut statuses = Vec::new();
+    for d in [2, 3, 4, 5, 6, 9] {
+        statuses.push(night(
+            &mut db,
+            day(2026, 3, d),
+            &[("U1", "250000"), ("U2", "0")],
+        ));
+    }
+    for s in &statuses[..5] {
+        assert!(matches!(s[0].0, FeeStatus::Grace { .. }));
+        assert_eq!(s[1].0, FeeStatus::Clear);
+    }
+    assert_eq!(statuses[5][0], (FeeStatus::Charged, dec("164.37")));
+    assert_eq!(db.summary("U1").unwrap().unwrap().nights_subject, 6);
+    assert_eq!(db.summary("U2").unwrap().unwrap().clear_nights, 5);
+    assert!(db.ledger("U2").unwrap().is_empty());
+}
+
+#[test]
+fn rerunning_a_date_charges_once() {
+    let (_dir, mut db) = open();
+    for d in [2, 3, 4, 5, 6, 9] {
+        night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+    }
+    let ledger = db.ledger("U1").unwrap();
+    let total = db.total_charged("U1").unwrap();
+    let nights = db.nights("U1").unwrap();
+    let summary = db.summary("U1").unwrap();
+
+    // the same night again: nothing changes
+    let previous_first = {
+        let run = db
+            .begin_run(day(2026, 3, 9), GraceRules::default())
+            .unwrap();
+        run.previous_state("U1").unwrap()
+    };
+    night(&mut db, day(2026, 3, 9), &[("U1", "250000")]);
+    assert_eq!(db.ledger("U1").unwrap(), ledger);
+    assert_eq!(db.total_charged("U1").unwrap(), total);
+    assert_eq!(db.nights("U1").unwrap(), nights);
+    assert_eq!(db.summary("U1").unwrap(), summary);
+    let previous_again = {
+        let run = db
+            .begin_run(day(2026, 3, 9), GraceRules::default())
+            .unwrap();
+        run.previous_state("U1").unwrap()
+    };
+    assert_eq!(previous_first, previous_again);
+
+    // re-run with other figures: the row is replaced, still one charge
+    night(&mut db, day(2026, 3, 9), &[("U1", "600000")]);
+    let ledger = db.ledger("U1").unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].amount, dec("534.24")); // 178.08 × 3
+    assert_eq!(db.total_charged("U1").unwrap(), dec("534.24"));
+
+    // re-run finding the account clear: the charge is gone
+    let out = night(&mut db, day(2026, 3, 9), &[("U1", "0")]);
+    assert_eq!(out[0].0, FeeStatus::Clear);
+    assert!(db.ledger("U1").unwrap().is_empty());
+    assert_eq!(db.total_charged("U1").unwrap(), dec("0"));
+    assert_eq!(db.nights("U1").unwrap().len(), 6);
+}
+
+#[test]
+fn a_dropped_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let mut db = StateDb::open(&path).unwrap();
+    for d in [2, 3, 4, 5, 6] {
+        night(
+            &mut db,
+            day(2026, 3, d),
+            &[("U1", "250000"), ("U2", "1000")],
+        );
+    }
+    let before = dump(&path);
+
+    let schedule = FeeSchedule::default();
+    let calendar = TradingCalendar::default();
+    {
+        let mut run = db.begin_run(day(2026, 3, 9), schedule.grace).unwrap();
+        record_account(&mut run, &schedule, &calendar, "U1", dec("250000")); // a charge
+        record_account(&mut run, &schedule, &calendar, "U2", dec("0"));
+        record_account(&mut run, &schedule, &calendar, "U3", dec("90000")); // a new account
+        // a failing record part-way
+        let bad = NightRecord {
+            status: FeeStatus::Charged,
+            uncovered: dec("1"),
+            measure: dec("1"),
+            daily_fee: dec("1"),
+            days_charged: 3,
+            amount_charged: dec("3"),
+            effective_date: None,
+            currency: Currency::USD,
+        };
+        assert!(matches!(
+            run.record("U4", &bad),
+            Err(StateError::StatusMismatch { .. })
+        ));
+        // dropped here without commit
+    }
+    assert_eq!(dump(&path), before);
+
+    // re-running the same date over a half-done run of it: also nothing left of the dropped one
+    {
+        let mut run = db.begin_run(day(2026, 3, 6), schedule.grace).unwrap();
+        record_account(&mut run, &schedule, &calendar, "U1", dec("999999"));
+    }
+    assert_eq!(dump(&path), before);
+    drop(db);
+    assert_eq!(dump(&path), before);
+}
+
+#[test]
+fn five_clear_nights_start_over_four_do_not() {
+    let (_dir, mut db) = open();
+    // U1: subject Mon 2, clear Tue 3 … Fri 6 (4 nights), subject Mon 9: charged (same episode)
+    // U2: subject Mon 2, clear Tue 3 … Mon 9 (5 nights), subject Tue 10: grace again
+    night(
+        &mut db,
+        day(2026, 3, 2),
+        &[("U1", "250000"), ("U2", "250000")],
+    );
+    for d in [3, 4, 5, 6] {
+        night(&mut db, day(2026, 3, d), &[("U1", "0"), ("U2", "0")]);
+    }
+    let out = night(&mut db, day(2026, 3, 9), &[("U1", "250000"), ("U2", "0")]);
+    assert_eq!(out[0].0, FeeStatus::Charged);
+    assert_eq!(out[1].0, FeeStatus::Clear);
+    let u2 = db.summary("U2").unwrap().unwrap();
+    assert_eq!(
+        (u2.first_subject, u2.nights_subject, u2.clear_nights),
+        (None, 0, 5)
+    );
+    let out = night(&mut db, day(2026, 3, 10), &[("U2", "250000")]);
+    assert_eq!(
+        out[0],
+        (
+            FeeStatus::Grace {
+                effective: day(2026, 3, 17)
+            },
+            dec("0")
+        )
+    );
+    assert!(db.ledger("U2").unwrap().is_empty());
+}
+
+/// A tiny deterministic generator, so the test needs no dependency.
+fn lcg(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+#[test]
+fn previous_state_equals_replaying_every_night() {
+    // Random subject/clear histories; the database's state (which reads only
+    // back to the last start-over) must equal the pure machine over the
+    // whole history, on every night.
+    for rules in [
+        GraceRules::default(),
+        GraceRules {
+            grace_days: 2,
+            reset_after_clear_nights: 1,
+        },
+        GraceRules {
+            grace_days: 10,
+            reset_after_clear_nights: 3,
+        },
+    ] {
+        let (_dir, mut db) = open();
+        let accounts = ["A", "B", "C"];
+        let mut seed = 42 + u64::from(rules.grace_days);
+        let mut pure: Vec<Option<exfee_fee::AccountState>> = vec![None; accounts.len()];
+        let mut date = day(2026, 1, 1);
+        for _ in 0..80 {
+            let mut run = db.begin_run(date, rules).unwrap();
+            for (i, account) in accounts.iter().enumerate() {
+                assert_eq!(
+                    run.previous_state(account).unwrap(),
+                    pure[i],
+                    "{account} {date} {rules:?}"
+                );
+                // mostly runs of the same status, so episodes get long and resets happen
+                let subject = lcg(&mut seed) % 10 < if i == 0 { 3 } else { 6 };
+                let (state, status) = next_state(pure[i].as_ref(), date, subject, rules);
+                let recorded = run
+                    .record(
+                        account,
+                        &NightRecord {
+                            status,
+                            uncovered: Decimal::ZERO,
+                            measure: Decimal::ZERO,
+                            daily_fee: Decimal::ZERO,
+                            days_charged: 1,
+                            amount_charged: if status == FeeStatus::Charged {
+                                Decimal::ONE
+                            } else {
+                                Decimal::ZERO
+                            },
+                            effective_date: None,
+                            currency: Currency::USD,
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(recorded, state);
+                pure[i] = Some(state);
+            }
+            run.commit().unwrap();
+            for (i, account) in accounts.iter().enumerate() {
+                assert_eq!(db.summary(account).unwrap(), pure[i]);
+            }
+            date = date.succ_opt().unwrap();
+            if lcg(&mut seed).is_multiple_of(4) {
+                date = date.succ_opt().unwrap(); // a night without a run
+            }
+        }
+    }
+}
+
+#[test]
+fn money_and_dates_are_stored_as_exact_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let mut db = StateDb::open(&path).unwrap();
+    for d in [2, 3, 4, 5, 6, 9] {
+        night(&mut db, day(2026, 3, d), &[("U1", "250000.10")]);
+    }
+    drop(db);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (date, fee, amount, uncovered, kind): (String, String, String, String, String) = conn
+        .query_row(
+            "SELECT date, daily_fee, amount, uncovered, typeof(amount) FROM ledger WHERE account = 'U1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(date, "2026-03-09");
+    assert_eq!(fee, "54.79");
+    assert_eq!(amount, "164.37");
+    assert_eq!(uncovered, "250000.10");
+    assert_eq!(kind, "text");
+    let effective: String = conn
+        .query_row(
+            "SELECT effective_date FROM nights WHERE account = 'U1' AND date = '2026-03-02'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(effective, "2026-03-09");
+}
+
+#[test]
+fn rerunning_an_earlier_date_keeps_the_summary_at_the_latest_night() {
+    let (_dir, mut db) = open();
+    for d in [2, 3, 4] {
+        night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+    }
+    let latest = db.summary("U1").unwrap().unwrap();
+    night(&mut db, day(2026, 3, 3), &[("U1", "250000")]);
+    assert_eq!(db.summary("U1").unwrap().unwrap(), latest);
+    assert_eq!(latest.last_date, day(2026, 3, 4));
+    assert_eq!(latest.nights_subject, 3);
+}
+
+#[test]
+fn bad_records_are_refused_and_leave_nothing() {
+    let (_dir, mut db) = open();
+    let date = day(2026, 3, 2);
+    let mut run = db.begin_run(date, GraceRules::default()).unwrap();
+    let grace = NightRecord {
+        status: FeeStatus::Grace {
+            effective: day(2026, 3, 9),
+        },
+        uncovered: dec("250000"),
+        measure: dec("330000"),
+        daily_fee: dec("54.79"),
+        days_charged: 3,
+        amount_charged: dec("0"),
+        effective_date: None,
+        currency: Currency::USD,
+    };
+    let cases = [
+        ("", grace.clone()),
+        (
+            "U1",
+            NightRecord {
+                amount_charged: dec("164.37"),
+                ..grace.clone()
+            },
+        ), // a charge during grace
+        (
+            "U1",
+            NightRecord {
+                uncovered: dec("-1"),
+                ..grace.clone()
+            },
+        ),
+        (
+            "U1",
+            NightRecord {
+                daily_fee: dec("-0.01"),
+                ..grace.clone()
+            },
+        ),
+        (
+            "U1",
+            NightRecord {
+                effective_date: Some(day(2026, 3, 10)),
+                ..grace.clone()
+            },
+        ),
+    ];
+    for (account, record) in cases {
+        let err = run.record(account, &record).unwrap_err();
+        assert!(matches!(err, StateError::InvalidRecord { .. }), "{err}");
+    }
+    let wrong_date = NightRecord {
+        status: FeeStatus::Grace {
+            effective: day(2026, 3, 8),
+        },
+        ..grace.clone()
+    };
+    assert!(matches!(
+        run.record("U1", &wrong_date),
+        Err(StateError::StatusMismatch { .. })
+    ));
+    // the good one goes through; the run goes on after refusals
+    run.record(
+        "U1",
+        &NightRecord {
+            effective_date: Some(day(2026, 3, 9)),
+            ..grace
+        },
+    )
+    .unwrap();
+    run.commit().unwrap();
+    assert_eq!(db.nights("U1").unwrap().len(), 1);
+    assert_eq!(db.nights("").unwrap().len(), 0);
+}
+
+#[test]
+fn dates_outside_the_sortable_range_are_refused() {
+    let (_dir, mut db) = open();
+    let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
+    assert!(matches!(
+        db.begin_run(far, GraceRules::default()),
+        Err(StateError::DateOutOfRange(_))
+    ));
+    let early = chrono::NaiveDate::from_ymd_opt(0, 12, 31).unwrap();
+    assert!(matches!(
+        db.begin_run(early, GraceRules::default()),
+        Err(StateError::DateOutOfRange(_))
+    ));
+}
+
+#[test]
+fn mixed_currencies_have_no_single_total() {
+    let (_dir, mut db) = open();
+    let rules = GraceRules {
+        grace_days: 0,
+        reset_after_clear_nights: 5,
+    };
+    for (d, currency) in [(2, "USD"), (3, "EUR")] {
+        let mut run = db.begin_run(day(2026, 3, d), rules).unwrap();
+        run.record(
+            "U1",
+            &NightRecord {
+                status: FeeStatus::Charged,
+                uncovered: dec("1000"),
+                measure: dec("1000"),
+                daily_fee: dec("1"),
+                days_charged: 1,
+                amount_charged: dec("1"),
+                effective_date: None,
+                currency: currency.parse().unwrap(),
+            },
+        )
+        .unwrap();
+        run.commit().unwrap();
+    }
+    assert_eq!(db.ledger("U1").unwrap().len(), 2);
+    assert!(matches!(
+        db.total_charged("U1"),
+        Err(StateError::MixedCurrencies { .. })
+    ));
+}
+
+#[test]
+fn reopening_keeps_the_data_and_checks_the_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    {
+        let mut db = StateDb::open(&path).unwrap();
+        for d in [2, 3, 4, 5, 6, 9] {
+            night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+        }
+    }
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(db.total_charged("U1").unwrap(), dec("164.37"));
+    drop(db);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, exfee_state::SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        StateDb::open(&path),
+        Err(StateError::UnsupportedSchema { found: 99, .. })
+    ));
+}
+
+#[test]
+fn a_corrupt_value_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let mut db = StateDb::open(&path).unwrap();
+    for d in [2, 3, 4, 5, 6, 9] {
+        night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+    }
+    drop(db);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE ledger SET amount = 'lots' WHERE account = 'U1'", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE nights SET date = '2026-02-31' WHERE account = 'U1' AND date = '2026-03-02'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut db = StateDb::open(&path).unwrap();
+    assert!(matches!(
+        db.total_charged("U1"),
+        Err(StateError::Corrupt {
+            column: "amount",
+            ..
+        })
+    ));
+    assert!(matches!(
+        db.nights("U1"),
+        Err(StateError::Corrupt { column: "date", .. })
+    ));
+    let run = db
+        .begin_run(day(2026, 3, 10), GraceRules::default())
+        .unwrap();
+    assert!(run.previous_state("U1").is_err());
+}
