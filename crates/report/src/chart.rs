@@ -1,0 +1,621 @@
+//! The two charts: the scenario P&L distribution and the largest
+//! contributors, drawn with plotters on an SVG or a bitmap backend.
+
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::bitmap::TextFixBackend;
+use crate::format::{compact, truncate, whole_f64};
+use crate::markdown::scenario_label;
+use crate::{AccountReport, Contribution, ReportError};
+
+/// Histogram bins.
+pub(crate) const BINS: usize = 50;
+/// Bars in the contributors chart, at most.
+pub(crate) const MAX_BARS: usize = 15;
+
+const HIST_SIZE: (u32, u32) = (960, 480);
+const FONT: &str = "sans-serif";
+
+const INK: RGBColor = RGBColor(29, 35, 48);
+const MUTED: RGBColor = RGBColor(91, 100, 117);
+const BAR: RGBColor = RGBColor(70, 110, 170);
+const TAIL: RGBColor = RGBColor(196, 50, 36);
+const NLV_LINE: RGBColor = RGBColor(160, 20, 20);
+const GAIN: RGBColor = RGBColor(40, 130, 90);
+
+/// The bundled font (DejaVu Sans, Bitstream Vera licence in `fonts/`): text
+/// layout and bitmap text need no system font.
+pub(crate) static FONT_DATA: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+
+fn ensure_font() -> Result<(), ReportError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_DATA).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ReportError::Chart(
+            "the bundled font could not be read".into(),
+        ))
+    }
+}
+
+/// A drawing error, whatever the backend.
+struct DrawErr(String);
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for DrawErr {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        DrawErr(e.to_string())
+    }
+}
+
+type Drawn = Result<(), DrawErr>;
+
+fn to_f64(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+// ------------------------------------------------------------------ data
+
+/// The histogram, computed from the report before drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Histogram {
+    /// Left edge of the first bin.
+    pub lo: f64,
+    /// Bin width (> 0).
+    pub width: f64,
+    /// Scenarios per bin.
+    pub counts: Vec<u32>,
+    /// Finite values binned.
+    pub n: usize,
+    /// Non-finite values skipped.
+    pub skipped: usize,
+    /// Scenarios with P&L < −NLV.
+    pub tail: usize,
+    /// The x range shown.
+    pub view: (f64, f64),
+    /// −NLV, and whether it lies in the view.
+    pub nlv_x: f64,
+    pub nlv_shown: bool,
+    /// −measure, and whether it lies in the view.
+    pub measure_x: f64,
+    pub measure_shown: bool,
+}
+
+pub(crate) fn histogram(r: &AccountReport) -> Histogram {
+    let values: Vec<f64> = r
+        .pnl_distribution
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let skipped = r.pnl_distribution.len() - values.len();
+    let nlv_x = -to_f64(r.nlv);
+    let measure_x = -to_f64(r.measure);
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    if values.is_empty() {
+        let span = (nlv_x.abs() * 0.5).max(1.0);
+        lo = nlv_x - span;
+        hi = nlv_x + span;
+    } else if hi - lo <= f64::EPSILON * lo.abs().max(1.0) * 16.0 {
+        // all equal: one visible bar in the middle
+        let span = (lo.abs() * 0.05).max(1.0);
+        let c = lo;
+        lo = c - span;
+        hi = c + span;
+    }
+    let width = (hi - lo) / BINS as f64;
+    let mut counts = vec![0u32; BINS];
+    for v in &values {
+        let i = ((v - lo) / width).floor();
+        let i = if i.is_finite() && i > 0.0 {
+            (i as usize).min(BINS - 1)
+        } else {
+            0
+        };
+        counts[i] += 1;
+    }
+    let tail = values.iter().filter(|v| **v < nlv_x).count();
+
+    // the view: the data, and the markers that are not too far away
+    let span = hi - lo;
+    let near = |x: f64| x.is_finite() && x >= lo - span && x <= hi + span;
+    let (mut vlo, mut vhi) = (lo, hi);
+    let nlv_shown = near(nlv_x);
+    if nlv_shown {
+        vlo = vlo.min(nlv_x);
+        vhi = vhi.max(nlv_x);
+    }
+    let measure_shown = !values.is_empty() && !r.measure.is_zero() && near(measure_x);
+    if measure_shown {
+        vlo = vlo.min(measure_x);
+        vhi = vhi.max(measure_x);
+    }
+    let pad = (vhi - vlo) * 0.04;
+    Histogram {
+        lo,
+        width,
+        counts,
+        n: values.len(),
+        skipped,
+        tail,
+        view: (vlo - pad, vhi + pad),
+        nlv_x,
+        nlv_shown,
+        measure_x,
+        measure_shown,
+    }
+}
+
+/// The contributors the chart shows: those of the worst scenario (all of
+/// them when none is tagged with it), the largest |P&L| first, at most
+/// [`MAX_BARS`], then ordered from the largest loss down.
+pub(crate) fn chart_contributors(r: &AccountReport) -> (Vec<&Contribution>, usize) {
+    let worst = r.worst_scenarios.first().map(|s| s.index);
+    let mut chosen: Vec<&Contribution> = match worst {
+        Some(w) if r.contributors.iter().any(|c| c.scenario_index == w) => r
+            .contributors
+            .iter()
+            .filter(|c| c.scenario_index == w)
+            .collect(),
+        _ => r.contributors.iter().collect(),
+    };
+    let total = chosen.len();
+    chosen.sort_by_key(|c| std::cmp::Reverse(c.pnl.abs()));
+    chosen.truncate(MAX_BARS);
+    chosen.sort_by_key(|c| c.pnl);
+    (chosen, total)
+}
+
+// ------------------------------------------------------------------ drawing
+
+fn header<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> Drawn {
+    root.draw(&Text::new(
+        title.to_string(),
+        (16, 10),
+        (FONT, 22).into_font().color(&INK),
+    ))?;
+    root.draw(&Text::new(
+        subtitle.to_string(),
+        (16, 36),
+        (FONT, 15).into_font().color(&MUTED),
+    ))?;
+    Ok(())
+}
+
+fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountReport) -> Drawn {
+    let h = histogram(r);
+    let ccy = truncate(&r.base_currency, 12);
+    root.fill(&WHITE)?;
+    let (top, body) = root.split_vertically(62);
+    let title = format!("Scenario P&L distribution: {}", truncate(&r.account, 48));
+    let mut sub = if h.n == 0 {
+        "no scenario P&L to show".to_string()
+    } else {
+        let pct = 100.0 * h.tail as f64 / h.n as f64;
+        format!(
+            "{} scenarios, {} bins; {} lose more than NLV ({pct:.1}%)",
+            h.n, BINS, h.tail
+        )
+    };
+    if h.skipped > 0 {
+        sub.push_str(&format!("; {} non-finite values skipped", h.skipped));
+    }
+    if !h.nlv_shown {
+        sub.push_str(&format!(
+            "; -NLV = {} {ccy} is off the chart",
+            whole_f64(h.nlv_x)
+        ));
+    }
+    header(&top, &title, &sub)?;
+
+    let ymax = h.counts.iter().copied().max().unwrap_or(0).max(1);
+    let ytop = ymax + (ymax / 8).max(1);
+    let (x0, x1) = h.view;
+    let mut chart = ChartBuilder::on(&body)
+        .margin_left(12)
+        .margin_right(24)
+        .margin_bottom(8)
+        .x_label_area_size(46)
+        .y_label_area_size(58)
+        .build_cartesian_2d(x0..x1, 0u32..ytop)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(RGBColor(225, 228, 234))
+        .light_line_style(TRANSPARENT)
+        .axis_style(MUTED)
+        .x_labels(9)
+        .y_labels(6)
+        .x_label_formatter(&|v| compact(*v))
+        .y_label_formatter(&|v| v.to_string())
+        .label_style((FONT, 14).into_font().color(&INK))
+        .axis_desc_style((FONT, 15).into_font().color(&INK))
+        .x_desc(format!("Scenario P&L ({ccy})"))
+        .y_desc("Scenarios")
+        .draw()?;
+
+    // the uncovered tail, shaded
+    if h.nlv_shown && h.nlv_x > x0 {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0, 0), (h.nlv_x, ytop)],
+                TAIL.mix(0.09).filled(),
+            )))?
+            .label("uncovered tail: P&L < -NLV")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], TAIL.filled()));
+        // how many scenarios, inside the shaded tail when it is wide enough
+        let (left, _) = chart.backend_coord(&(x0, 0));
+        let (right, _) = chart.backend_coord(&(h.nlv_x, 0));
+        if right - left > 230 && h.n > 0 {
+            let style = (FONT, 14)
+                .into_font()
+                .color(&NLV_LINE)
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            let y = (f64::from(ytop) * 0.4).round() as u32;
+            chart.plotting_area().draw(&Text::new(
+                format!(
+                    "{} scenario{} lose more than NLV",
+                    h.tail,
+                    if h.tail == 1 { "" } else { "s" }
+                ),
+                ((x0 + h.nlv_x) / 2.0, y),
+                style,
+            ))?;
+        }
+    }
+
+    // the bars, split at -NLV
+    let gap = h.width * 0.06;
+    let mut bars: Vec<Rectangle<(f64, u32)>> = Vec::new();
+    for (i, c) in h.counts.iter().enumerate() {
+        if *c == 0 {
+            continue;
+        }
+        let a = h.lo + h.width * i as f64 + gap;
+        let b = h.lo + h.width * (i + 1) as f64 - gap;
+        let cut = h.nlv_x;
+        if b <= cut {
+            bars.push(Rectangle::new([(a, 0), (b, *c)], TAIL.filled()));
+        } else if a >= cut {
+            bars.push(Rectangle::new([(a, 0), (b, *c)], BAR.filled()));
+        } else {
+            bars.push(Rectangle::new([(a, 0), (cut, *c)], TAIL.filled()));
+            bars.push(Rectangle::new([(cut, 0), (b, *c)], BAR.filled()));
+        }
+    }
+    let any_bars = !bars.is_empty();
+    let drawn = chart.draw_series(bars)?;
+    if any_bars {
+        drawn
+            .label("scenarios")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], BAR.filled()));
+    }
+
+    // the markers
+    if h.measure_shown {
+        let label = format!(
+            "risk measure ({}): -{} {ccy}",
+            truncate(&r.measure_name, 32),
+            whole_f64(to_f64(r.measure))
+        );
+        chart
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(h.measure_x, 0), (h.measure_x, ytop)],
+                6,
+                4,
+                INK.stroke_width(2),
+            )))?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], INK.stroke_width(2)));
+    }
+    if h.nlv_shown {
+        let label = format!("-NLV = {} {ccy} (equity wiped out)", whole_f64(h.nlv_x));
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(h.nlv_x, 0), (h.nlv_x, ytop)],
+                NLV_LINE.stroke_width(3),
+            )))?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], NLV_LINE.stroke_width(3)));
+        // name the line where it stands
+        let right_half = h.nlv_x > (x0 + x1) / 2.0;
+        let style = (FONT, 14).into_font().color(&NLV_LINE).pos(Pos::new(
+            if right_half { HPos::Right } else { HPos::Left },
+            VPos::Top,
+        ));
+        let dx = if right_half { -6 } else { 6 };
+        chart.plotting_area().draw(
+            &(EmptyElement::at((h.nlv_x, ytop)) + Text::new("-NLV".to_string(), (dx, 4), style)),
+        )?;
+    }
+
+    // the legend where the bars are lower
+    let half = h.counts.len() / 2;
+    let left_max = h.counts[..half].iter().max().copied().unwrap_or(0);
+    let right_max = h.counts[half..].iter().max().copied().unwrap_or(0);
+    let position = if left_max <= right_max {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(14)
+        .label_font((FONT, 14).into_font().color(&INK))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 204, 212))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn contributors_height(r: &AccountReport) -> u32 {
+    let (bars, _) = chart_contributors(r);
+    (150 + 30 * bars.len() as u32).max(200)
+}
+
+fn draw_contributors<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountReport) -> Drawn {
+    let (bars, total) = chart_contributors(r);
+    let ccy = truncate(&r.base_currency, 12);
+    root.fill(&WHITE)?;
+    let (top, body) = root.split_vertically(62);
+    let scenario = bars.first().map(|c| c.scenario_index).and_then(|i| {
+        r.worst_scenarios
+            .iter()
+            .find(|s| s.index == i)
+            .map(scenario_label)
+            .or_else(|| Some(format!("scenario #{i}")))
+    });
+    let title = format!("Largest contributors: {}", truncate(&r.account, 52));
+    let mut sub = match &scenario {
+        Some(s) => format!("P&L of each position in {}", truncate(s, 60)),
+        None => "no contributors reported".to_string(),
+    };
+    if total > bars.len() {
+        sub.push_str(&format!("; the {} largest of {total}", bars.len()));
+    }
+    header(&top, &title, &sub)?;
+
+    let n = bars.len().max(1) as f64;
+    let (mut lo, mut hi) = bars.iter().fold((0.0f64, 0.0f64), |(a, b), c| {
+        let v = to_f64(c.pnl);
+        (a.min(v), b.max(v))
+    });
+    if hi - lo <= 0.0 {
+        lo = -1.0;
+        hi = 1.0;
+    }
+    // room for the value labels beside the bars
+    let pad = (hi - lo) * 0.16;
+    let (x0, x1) = (
+        if lo < 0.0 { lo - pad } else { lo - pad * 0.25 },
+        if hi > 0.0 { hi + pad } else { hi + pad * 0.25 },
+    );
+    let labels: Vec<String> = bars.iter().map(|c| truncate(&c.position, 34)).collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4) as u32;
+    let label_area = (longest * 9 + 20).clamp(60, 330);
+
+    let mut chart = ChartBuilder::on(&body)
+        .margin_left(12)
+        .margin_right(24)
+        .margin_bottom(8)
+        .x_label_area_size(46)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(x0..x1, 0.0..n)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .bold_line_style(RGBColor(225, 228, 234))
+        .light_line_style(TRANSPARENT)
+        .axis_style(MUTED)
+        .x_labels(8)
+        .y_labels(0)
+        .x_label_formatter(&|v| compact(*v))
+        .label_style((FONT, 14).into_font().color(&INK))
+        .axis_desc_style((FONT, 15).into_font().color(&INK))
+        .x_desc(format!("P&L in the scenario ({ccy})"))
+        .draw()?;
+
+    // row k (the largest loss is row 0) spans y in [n-k-1, n-k], top down
+    let row_top = |k: usize| n - k as f64;
+    let rows = bars.iter().enumerate().map(|(k, c)| {
+        let v = to_f64(c.pnl);
+        let color = if v < 0.0 { TAIL } else { GAIN };
+        let mut rect = Rectangle::new([(0.0, row_top(k)), (v, row_top(k) - 1.0)], color.filled());
+        rect.set_margin(5, 5, 0, 0);
+        rect
+    });
+    chart.draw_series(rows)?;
+    let values = bars.iter().enumerate().map(|(k, c)| {
+        let v = to_f64(c.pnl);
+        let (anchor, dx) = if v < 0.0 {
+            (HPos::Right, -6)
+        } else {
+            (HPos::Left, 6)
+        };
+        let style = (FONT, 13)
+            .into_font()
+            .color(&INK)
+            .pos(Pos::new(anchor, VPos::Center));
+        EmptyElement::at((v, row_top(k) - 0.5)) + Text::new(whole_f64(v), (dx, 0), style)
+    });
+    chart.draw_series(values)?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, 0.0), (0.0, n)],
+        INK.stroke_width(1),
+    )))?;
+    // the position labels, left of the axis
+    let label_style = (FONT, 14)
+        .into_font()
+        .color(&INK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (k, label) in labels.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(x0, row_top(k) - 0.5));
+        root.draw(&Text::new(label.clone(), (px - 8, py), label_style.clone()))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ output
+
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
+) -> Result<String, ReportError> {
+    ensure_font()?;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw(root).map_err(|e| ReportError::Chart(e.0))?;
+    }
+    Ok(out)
+}
+
+fn png(
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<TextFixBackend<'_>, Shift>) -> Drawn,
+) -> Result<Vec<u8>, ReportError> {
+    ensure_font()?;
+    let (w, h) = size;
+    let mut pixels = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root =
+            TextFixBackend(BitMapBackend::with_buffer(&mut pixels, size)).into_drawing_area();
+        draw(root).map_err(|e| ReportError::Chart(e.0))?;
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = ::png::Encoder::new(&mut out, w, h);
+        enc.set_color(::png::ColorType::Rgb);
+        enc.set_depth(::png::BitDepth::Eight);
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| ReportError::Png(e.to_string()))?;
+        writer
+            .write_image_data(&pixels)
+            .map_err(|e| ReportError::Png(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| ReportError::Png(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// The distribution of scenario P&L as SVG: a histogram of 50 bins,
+/// the line at −NLV (the loss that wipes out the equity) with the uncovered
+/// tail (P&L < −NLV) shaded, and the risk measure's line.
+pub fn pnl_histogram_svg(r: &AccountReport) -> Result<String, ReportError> {
+    svg(HIST_SIZE, |root| draw_histogram(root, r))
+}
+
+/// [`pnl_histogram_svg`] as a PNG image (960×480).
+pub fn pnl_histogram_png(r: &AccountReport) -> Result<Vec<u8>, ReportError> {
+    png(HIST_SIZE, |root| draw_histogram(root, r))
+}
+
+/// The largest contributors as SVG: one horizontal bar per position, its P&L
+/// in the worst scenario (losses red), the largest loss on top.
+pub fn contributors_svg(r: &AccountReport) -> Result<String, ReportError> {
+    svg((960, contributors_height(r)), |root| {
+        draw_contributors(root, r)
+    })
+}
+
+/// [`contributors_svg`] as a PNG image (960 wide).
+pub fn contributors_png(r: &AccountReport) -> Result<Vec<u8>, ReportError> {
+    png((960, contributors_height(r)), |root| {
+        draw_contributors(root, r)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(pnl: Vec<f64>, nlv: i64, measure: i64) -> AccountReport {
+        AccountReport {
+            account: "T".into(),
+            base_currency: "USD".into(),
+            nlv: Decimal::from(nlv),
+            measure: Decimal::from(measure),
+            pnl_distribution: pnl,
+            ..AccountReport::default()
+        }
+    }
+
+    #[test]
+    fn histogram_counts_every_finite_value_once() {
+        let pnl: Vec<f64> = (0..1000).map(|i| f64::from(i) * 10.0 - 5000.0).collect();
+        let h = histogram(&report(pnl, 3000, 5000));
+        assert_eq!(h.counts.len(), BINS);
+        assert_eq!(h.counts.iter().sum::<u32>(), 1000);
+        assert_eq!(h.n, 1000);
+        assert_eq!(h.skipped, 0);
+        // values below -3000: -5000, -4990, …, -3010
+        assert_eq!(h.tail, 200);
+        assert!(h.nlv_shown && h.measure_shown);
+        assert!(h.view.0 < -5000.0 && h.view.1 > 4990.0);
+        // the minimum falls in the first bin, the maximum in the last
+        assert!(h.counts[0] > 0 && h.counts[BINS - 1] > 0);
+    }
+
+    #[test]
+    fn histogram_skips_non_finite_and_handles_degenerate_input() {
+        let h = histogram(&report(vec![f64::NAN, 1.0, f64::INFINITY, 1.0], 10, 0));
+        assert_eq!((h.n, h.skipped), (2, 2));
+        assert_eq!(h.counts.iter().sum::<u32>(), 2);
+        assert!(h.width > 0.0 && h.width.is_finite());
+        assert!(!h.measure_shown, "a zero measure draws no line");
+
+        let h = histogram(&report(vec![], 100, 0));
+        assert_eq!(h.n, 0);
+        assert!(h.view.0 < -100.0 && h.view.1 > -100.0 && h.nlv_shown);
+
+        let h = histogram(&report(vec![-1e300, 1e300], 0, 0));
+        assert_eq!(h.counts.iter().sum::<u32>(), 2);
+        assert!(h.width.is_finite() && h.width > 0.0);
+    }
+
+    #[test]
+    fn far_nlv_is_not_drawn() {
+        let h = histogram(&report(vec![-10.0, 0.0, 10.0], 1_000_000, 10));
+        assert!(!h.nlv_shown);
+        assert!(h.view.0 > -100.0);
+    }
+
+    #[test]
+    fn the_chart_shows_the_worst_scenarios_largest_contributors() {
+        let mut r = report(vec![], 0, 0);
+        r.worst_scenarios = vec![crate::ScenarioLine {
+            index: 7,
+            ..Default::default()
+        }];
+        r.contributors = (0..30)
+            .map(|i| Contribution {
+                position: format!("P{i}"),
+                scenario_index: if i % 2 == 0 { 7 } else { 8 },
+                pnl: Decimal::from(if i % 3 == 0 { i } else { -i }),
+            })
+            .collect();
+        let (bars, total) = chart_contributors(&r);
+        assert_eq!(total, 15);
+        assert!(bars.len() <= MAX_BARS);
+        assert!(bars.iter().all(|c| c.scenario_index == 7));
+        assert!(bars.windows(2).all(|w| w[0].pnl <= w[1].pnl));
+        assert_eq!(bars[0].position, "P28");
+    }
+}

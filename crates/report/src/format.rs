@@ -1,0 +1,337 @@
+//! Number formatting and escaping shared by every renderer.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Money: rounded to cents (half to even, as the fee itself), thousands
+/// separated by commas, an ASCII minus: `-1,234,567.89`.
+pub fn money(d: Decimal) -> String {
+    fixed(d, 2)
+}
+
+/// Money with its currency: `1,234.50 USD`.
+pub fn money_ccy(d: Decimal, ccy: &str) -> String {
+    format!("{} {}", money(d), ccy)
+}
+
+/// A decimal with exactly `dp` decimals, thousands separated.
+pub fn fixed(d: Decimal, dp: u32) -> String {
+    let r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven);
+    let neg = r.is_sign_negative() && !r.is_zero();
+    let digits = format!("{:.*}", dp as usize, r.abs());
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i.to_string(), Some(f.to_string())),
+        None => (digits.clone(), None),
+    };
+    let mut out = String::with_capacity(digits.len() + int.len() / 3 + 1);
+    if neg {
+        out.push('-');
+    }
+    out.push_str(&group_thousands(&int));
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(&f);
+    }
+    out
+}
+
+/// A decimal with between `min_dp` and `max_dp` decimals (trailing zeros past
+/// `min_dp` dropped), thousands separated. For unrounded daily tier amounts.
+pub fn decimal_trim(d: Decimal, min_dp: u32, max_dp: u32) -> String {
+    let r = d.round_dp_with_strategy(max_dp, RoundingStrategy::MidpointNearestEven);
+    let dp = r.normalize().scale().clamp(min_dp, max_dp);
+    fixed(r, dp)
+}
+
+/// An annual rate given as a fraction (`0.0525`) as a percentage (`5.25%`),
+/// with 2 to 4 decimals.
+pub fn rate_pct(rate: Decimal) -> String {
+    format!("{}%", decimal_trim(rate * Decimal::ONE_HUNDRED, 2, 4))
+}
+
+/// A relative move (`-0.3`) as a signed percentage (`-30.0%`); `n/a` when
+/// not finite.
+pub fn move_pct(m: f64) -> String {
+    if !m.is_finite() {
+        return "n/a".to_string();
+    }
+    let p = m * 100.0;
+    // never "-0.0%"
+    let p = if p.abs() < 0.05 { 0.0 } else { p };
+    if p > 0.0 {
+        format!("+{p:.1}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A share (`part / whole`) as a percentage with one decimal, when defined.
+pub fn share_pct(part: Decimal, whole: Decimal) -> Option<String> {
+    if whole.is_zero() {
+        return None;
+    }
+    let s = (part / whole * Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(1, RoundingStrategy::MidpointNearestEven);
+    Some(format!("{}%", fixed(s, 1)))
+}
+
+/// A signed quantity change, trailing zeros dropped: `+3`, `-40.5`.
+pub fn signed_qty(q: Decimal) -> String {
+    let s = decimal_trim(q, 0, 8);
+    if q.is_sign_positive() && !q.is_zero() {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+/// An f64 amount for chart axes: `-1.25M`, `250k`, `12`; ASCII minus, never `-0`.
+pub fn compact(v: f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    let a = v.abs();
+    let (scaled, suffix) = if a >= 1e12 {
+        (v / 1e12, "T")
+    } else if a >= 1e9 {
+        (v / 1e9, "B")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let mut s = format!("{scaled:.2}");
+    if s.contains('.') {
+        while s.ends_with('0') {
+            s.pop();
+        }
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    if s == "-0" {
+        s = "0".to_string();
+    }
+    format!("{s}{suffix}")
+}
+
+/// An f64 amount with thousands separators and no decimals (chart labels).
+pub fn whole_f64(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".to_string();
+    }
+    let r = v.round();
+    let neg = r < 0.0;
+    let s = group_thousands(&format!("{:.0}", r.abs()));
+    if neg { format!("-{s}") } else { s }
+}
+
+fn group_thousands(int: &str) -> String {
+    let bytes = int.as_bytes();
+    let mut out = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in bytes.iter().enumerate() {
+        if i > 0 && (bytes.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(*c as char);
+    }
+    out
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Makes an href safe to put in an attribute: it stays a relative reference.
+/// Every byte outside `A-Za-z0-9-._~/` is percent-encoded, so `:` cannot
+/// start a scheme (`javascript:` becomes a harmless relative path) and `"`,
+/// `<`, spaces, `#`, `?` cannot break the attribute or the link.
+pub fn href(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes text for Markdown (inline text and table cells): Markdown
+/// punctuation is backslash-escaped, so `<script>` shows as text and `|`
+/// cannot split a table cell; line breaks become spaces.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Quotes a CSV field when needed, and keeps text that a spreadsheet would
+/// read as a formula (`=`, `+`, `@`, or `-` not followed by a digit) as text.
+pub fn csv_text(s: &str) -> String {
+    let risky = match s.as_bytes() {
+        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] => true,
+        [b'-', rest @ ..] => !matches!(rest.first(), Some(b'0'..=b'9' | b'.')),
+        _ => false,
+    };
+    let s = if risky {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// Shortens `s` to at most `max` characters, ending with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A file-name stem for an account: only `A-Za-z0-9-_.`, never starting with
+/// `.`, at most 80 characters; when the id had to be changed, a hash of the
+/// original id is appended so two different ids never share a stem
+/// (`../x` → `x-3c1b…`). Stable across runs and platforms.
+pub fn file_stem(account: &str) -> String {
+    let mut clean: String = account
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = clean.trim_start_matches(['.', '_']).to_string();
+    clean = trimmed.chars().take(64).collect();
+    if clean != account || clean.is_empty() {
+        let h = fnv1a64(account.as_bytes());
+        if clean.is_empty() {
+            clean = "account".to_string();
+        }
+        clean = format!("{clean}-{h:016x}");
+    }
+    clean
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn money_groups_and_rounds_half_even() {
+        assert_eq!(money(d("1234567.891")), "1,234,567.89");
+        assert_eq!(money(d("-1234.5")), "-1,234.50");
+        assert_eq!(money(d("0.125")), "0.12");
+        assert_eq!(money(d("0.135")), "0.14");
+        assert_eq!(money(d("-0.001")), "0.00");
+        assert_eq!(money(d("999")), "999.00");
+        assert_eq!(money(d("1000")), "1,000.00");
+        assert_eq!(money(Decimal::ZERO), "0.00");
+    }
+
+    #[test]
+    fn other_numbers() {
+        assert_eq!(rate_pct(d("0.0525")), "5.25%");
+        assert_eq!(rate_pct(d("0.12345")), "12.345%");
+        assert_eq!(decimal_trim(d("12.3456789"), 2, 6), "12.345679");
+        assert_eq!(decimal_trim(d("12.3"), 2, 6), "12.30");
+        assert_eq!(move_pct(-0.3), "-30.0%");
+        assert_eq!(move_pct(0.939), "+93.9%");
+        assert_eq!(move_pct(-0.0001), "0.0%");
+        assert_eq!(move_pct(f64::NAN), "n/a");
+        assert_eq!(signed_qty(d("3")), "+3");
+        assert_eq!(signed_qty(d("-40.50")), "-40.5");
+        assert_eq!(compact(-1_250_000.0), "-1.25M");
+        assert_eq!(compact(250_000.0), "250k");
+        assert_eq!(compact(-0.001), "0");
+        assert_eq!(whole_f64(-140_000.4), "-140,000");
+        assert_eq!(share_pct(d("-50"), d("-200")).unwrap(), "25.0%");
+        assert!(share_pct(d("1"), Decimal::ZERO).is_none());
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            html_escape("<script>alert('x')&\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
+        );
+        assert_eq!(href("reports/a b.html"), "reports/a%20b.html");
+        assert_eq!(href("javascript:alert(1)"), "javascript%3Aalert%281%29");
+        assert_eq!(href("x\"><script>"), "x%22%3E%3Cscript%3E");
+        assert_eq!(md_escape("a|b <c>\nd"), "a\\|b \\<c\\> d");
+        assert_eq!(csv_text("=1+2"), "'=1+2");
+        assert_eq!(csv_text("-1.5"), "-1.5");
+        assert_eq!(csv_text("-cmd"), "'-cmd");
+        assert_eq!(csv_text("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn file_stems_are_safe_and_distinct() {
+        assert_eq!(file_stem("U1234567"), "U1234567");
+        let up = file_stem("../x");
+        assert!(up.starts_with("x-"), "{up}");
+        assert!(!up.contains('/') && !up.starts_with('.'));
+        assert_ne!(file_stem("a/b"), file_stem("a_b"));
+        assert_ne!(file_stem("a/b"), file_stem("a:b"));
+        let s = file_stem("<script>alert(1)</script>");
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        );
+        assert!(file_stem(&"A".repeat(500)).len() <= 64 + 17);
+        assert!(file_stem("").starts_with("account-"));
+        assert!(file_stem("..").starts_with("account-"));
+        assert_eq!(file_stem("../x"), up, "stable");
+    }
+}

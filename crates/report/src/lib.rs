@@ -1,0 +1,343 @@
+//! The Exposure Fee Calculation report: renders one account's report
+//! (Markdown, HTML, JSON, CSV), its two charts (SVG, PNG) and the batch's
+//! `index.html`, all to strings or bytes. No file IO: the caller writes the
+//! files (atomically, where it likes).
+//!
+//! # Use
+//!
+//! The engine fills an [`AccountReport`]; then either call the renderers one by
+//! one ([`markdown`], [`html`], [`json`], [`csv`], [`pnl_histogram_svg`],
+//! [`contributors_svg`], [`pnl_histogram_png`], [`contributors_png`]) or let
+//! [`AccountFiles::render`] do them all with file names that fit together:
+//!
+//! ```
+//! use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
+//!
+//! let report = AccountReport {
+//!     account: "U1234567".into(),
+//!     base_currency: "USD".into(),
+//!     fee_status: "clear".into(),
+//!     ..AccountReport::default()
+//! };
+//! let files = AccountFiles::render(&report, false).unwrap();
+//! for (name, bytes) in files.files() {
+//!     // write `bytes` to `<out>/reports/<name>` (names are safe file names)
+//!     assert!(name.starts_with("U1234567") && !bytes.is_empty());
+//! }
+//! let entry: IndexEntry = files.index_entry(&report, "reports/");
+//! let index = index_html(&[entry], "Exposure fee, 2026-03-09");
+//! assert!(index.contains("reports/U1234567.html"));
+//! ```
+//!
+//! # Conventions
+//!
+//! * Money is [`Decimal`] in the account's base currency; losses (`measure`)
+//!   are positive amounts, P&L is signed (a loss is negative).
+//! * Money is shown rounded to cents, half to even, with thousands
+//!   separators (`-1,234,567.89`); rates as percentages per year.
+//! * Every string that comes from data (account ids, symbols, scenario and
+//!   class names, warnings) is escaped for the output's format: HTML-escaped
+//!   in HTML, backslash-escaped in Markdown, quoted (and kept from being read
+//!   as a formula) in CSV, escaped by plotters in SVG.
+//! * Non-finite f64 values (NaN, ±inf) in the P&L distribution are skipped
+//!   (and counted in the chart's caption); non-finite moves show as `n/a`.
+//! * Identical input gives identical bytes, for every output.
+//!
+//! # PNG
+//!
+//! PNG charts are drawn with plotters' bitmap backend and a font bundled in
+//! this crate (DejaVu Sans, `fonts/`, Bitstream Vera licence beside it), read
+//! with `ab_glyph`: no system fonts or fontconfig needed. They are encoded
+//! with the pure-Rust `png` crate.
+
+#![warn(missing_docs)]
+
+mod bitmap;
+mod chart;
+mod csv_out;
+pub mod format;
+mod html;
+mod markdown;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+pub use chart::{contributors_png, contributors_svg, pnl_histogram_png, pnl_histogram_svg};
+pub use csv_out::csv;
+pub use format::file_stem;
+pub use html::{ChartLinks, html, index_html};
+pub use markdown::markdown;
+
+/// Everything the Exposure Fee Calculation report shows for one account.
+///
+/// `Default` gives an empty, clear account (handy with `..Default::default()`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct AccountReport {
+    /// Account id, as the input gave it (user input: escaped when shown).
+    pub account: String,
+    /// Base currency of every money amount in the report.
+    pub base_currency: String,
+    /// Valuation date of the run.
+    pub valuation_date: NaiveDate,
+    /// Net liquidation value.
+    pub nlv: Decimal,
+    /// What the risk measure is, e.g. `worst scenario` or
+    /// `average of the worst 10 scenarios`.
+    pub measure_name: String,
+    /// The risk measure: a loss, as a positive amount.
+    pub measure: Decimal,
+    /// Threshold in the base currency: no fee while uncovered ≤ threshold.
+    pub threshold: Decimal,
+    /// `max(0, measure − NLV)`.
+    pub uncovered: Decimal,
+    /// `clear`, `grace` or `charged`.
+    pub fee_status: String,
+    /// Grace: the date the fee takes effect if still subject; charged: the
+    /// date it took effect.
+    pub effective_date: Option<NaiveDate>,
+    /// Calendar days tonight's run charges (3 on a Monday).
+    pub days_charged: u32,
+    /// The daily fee measured tonight, after the minimum and the greater-of
+    /// with the inventory fee; shown even in grace, when nothing is charged.
+    pub daily_fee: Decimal,
+    /// What tonight's run charges: `daily_fee × days_charged` (0 in grace).
+    pub amount_charged: Decimal,
+    /// The tiers of the fee schedule, each with its slice of the uncovered
+    /// amount (above the threshold, as the schedule defines it).
+    pub fee_tiers: Vec<TierLine>,
+    /// Day-count basis of the annual rates (360 or 365), when known.
+    pub day_count: Option<u32>,
+    /// The schedule's minimum daily charge, when known.
+    pub minimum_daily: Option<Decimal>,
+    /// The minimum daily charge replaced the (smaller) tier sum.
+    pub minimum_applied: bool,
+    /// The account's overnight inventory fee, when it has one: the account
+    /// pays the greater of the two.
+    pub inventory_fee: Option<Decimal>,
+    /// The worst scenarios, worst first.
+    pub worst_scenarios: Vec<ScenarioLine>,
+    /// The positions that contribute most to the loss, in the scenario they
+    /// are measured in (the worst one first).
+    pub contributors: Vec<Contribution>,
+    /// The daily fee split per product classification (Equity, Oil, FX …).
+    pub fee_by_class: Vec<(String, Decimal)>,
+    /// Hypothetical adjustments, each re-checked on the whole scenario set.
+    pub adjustments: Vec<Adjustment>,
+    /// Every scenario's P&L, for the histogram (any order; non-finite values
+    /// are skipped).
+    pub pnl_distribution: Vec<f64>,
+    /// Anything the reader should know (positions priced with fallbacks …).
+    pub warnings: Vec<String>,
+}
+
+/// One tier of the fee schedule and what it charges tonight.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TierLine {
+    /// Lower bound of the tier (uncovered amount).
+    pub from: Decimal,
+    /// Upper bound; `None` for the last, open tier.
+    pub to: Option<Decimal>,
+    /// Annual rate, as a fraction (`0.05` = 5% a year).
+    pub rate: Decimal,
+    /// The slice of the uncovered amount that falls in this tier.
+    pub amount: Decimal,
+    /// This tier's daily charge, unrounded (or to 6 decimals).
+    pub daily: Decimal,
+}
+
+/// One of the worst scenarios.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ScenarioLine {
+    /// Index of the scenario in the run's scenario set.
+    pub index: usize,
+    /// Its name, for named (fixed) scenarios.
+    pub name: Option<String>,
+    /// The account's P&L in it (a loss is negative).
+    pub pnl: Decimal,
+    /// The factor moves that matter, as (factor — a currency or symbol,
+    /// relative move: `-0.3` = −30%), in the order to show them.
+    pub moves: Vec<(String, f64)>,
+}
+
+/// One position's P&L in one scenario.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Contribution {
+    /// Position label, e.g. `-1 XYZ 270101P100 (OPT)`.
+    pub position: String,
+    /// The scenario this P&L is measured in.
+    pub scenario_index: usize,
+    /// The position's P&L in that scenario.
+    pub pnl: Decimal,
+}
+
+/// A hypothetical adjustment and its re-checked effect.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Adjustment {
+    /// What to do, e.g. `Deposit 12,000 USD`, `Close 40% of TSLA`.
+    pub title: String,
+    /// Deposit, reduce or hedge.
+    pub kind: AdjustmentKind,
+    /// The trades: (position label, signed quantity change).
+    pub trades: Vec<(String, Decimal)>,
+    /// The deposit, for a deposit.
+    pub deposit: Option<Decimal>,
+    /// How it was found: `linear program`, `greedy`, `exact` …
+    pub method: String,
+    /// The daily fee after it, re-checked on the whole scenario set.
+    pub fee_after: Decimal,
+    /// The risk measure after it, re-checked.
+    pub measure_after: Decimal,
+}
+
+/// The kind of a hypothetical adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    /// Add equity.
+    #[default]
+    Deposit,
+    /// Close part of existing positions.
+    Reduce,
+    /// Trade a factor's future or ETF against the concentrated exposure.
+    Hedge,
+}
+
+impl AdjustmentKind {
+    /// `deposit`, `reduce`, `hedge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdjustmentKind::Deposit => "deposit",
+            AdjustmentKind::Reduce => "reduce",
+            AdjustmentKind::Hedge => "hedge",
+        }
+    }
+}
+
+/// One line of the batch's `index.html`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct IndexEntry {
+    /// Account id.
+    pub account: String,
+    /// Base currency of the amounts.
+    pub base_currency: String,
+    /// `clear`, `grace` or `charged`.
+    pub fee_status: String,
+    /// The daily fee measured tonight.
+    pub daily_fee: Decimal,
+    /// The uncovered amount.
+    pub uncovered: Decimal,
+    /// Relative link to the account's HTML report (empty: no link).
+    pub report_href: String,
+    /// Relative link to the account's P&L chart (empty: no link).
+    pub chart_href: String,
+}
+
+/// Why a chart could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// plotters failed to draw.
+    #[error("chart drawing failed: {0}")]
+    Chart(String),
+    /// The PNG encoder failed.
+    #[error("PNG encoding failed: {0}")]
+    Png(String),
+}
+
+/// The report as JSON (compact, one line: the P&L distribution can hold
+/// many thousand numbers): the same data as [`AccountReport`], same field
+/// names. Money amounts are strings (exact decimals, e.g. `"272345.67"`),
+/// dates `YYYY-MM-DD`, `kind` is `deposit`/`reduce`/`hedge`, pairs are
+/// two-element arrays (`["SPX", -0.3]`), moves and the P&L distribution are
+/// numbers (non-finite values become `null`).
+pub fn json(report: &AccountReport) -> String {
+    // Serialising these plain structs (no maps, no custom impls) cannot fail.
+    serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+}
+
+/// Every output of one account, named to sit together in one folder.
+#[derive(Debug, Clone)]
+pub struct AccountFiles {
+    /// The file-name stem ([`file_stem`] of the account id).
+    pub stem: String,
+    /// `<stem>.md`
+    pub markdown: String,
+    /// `<stem>.html`, linking the two SVG charts beside it.
+    pub html: String,
+    /// `<stem>.json`
+    pub json: String,
+    /// `<stem>.csv`
+    pub csv: String,
+    /// `<stem>-pnl.svg`
+    pub pnl_svg: String,
+    /// `<stem>-contributors.svg`
+    pub contributors_svg: String,
+    /// `<stem>-pnl.png`, when asked for.
+    pub pnl_png: Option<Vec<u8>>,
+    /// `<stem>-contributors.png`, when asked for.
+    pub contributors_png: Option<Vec<u8>>,
+}
+
+impl AccountFiles {
+    /// Renders every output of `report`; the PNG charts only when `png`.
+    pub fn render(report: &AccountReport, png: bool) -> Result<Self, ReportError> {
+        let stem = file_stem(&report.account);
+        let links = ChartLinks::beside(&stem);
+        let (pnl_png, contributors_png) = if png {
+            (
+                Some(pnl_histogram_png(report)?),
+                Some(contributors_png(report)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            markdown: markdown(report),
+            html: html(report, &links),
+            json: json(report),
+            csv: csv(report),
+            pnl_svg: pnl_histogram_svg(report)?,
+            contributors_svg: contributors_svg(report)?,
+            pnl_png,
+            contributors_png,
+            stem,
+        })
+    }
+
+    /// (file name, contents) of every rendered output, in a fixed order.
+    pub fn files(&self) -> Vec<(String, &[u8])> {
+        let s = &self.stem;
+        let mut out: Vec<(String, &[u8])> = vec![
+            (format!("{s}.md"), self.markdown.as_bytes()),
+            (format!("{s}.html"), self.html.as_bytes()),
+            (format!("{s}.json"), self.json.as_bytes()),
+            (format!("{s}.csv"), self.csv.as_bytes()),
+            (format!("{s}-pnl.svg"), self.pnl_svg.as_bytes()),
+            (
+                format!("{s}-contributors.svg"),
+                self.contributors_svg.as_bytes(),
+            ),
+        ];
+        if let Some(p) = &self.pnl_png {
+            out.push((format!("{s}-pnl.png"), p));
+        }
+        if let Some(p) = &self.contributors_png {
+            out.push((format!("{s}-contributors.png"), p));
+        }
+        out
+    }
+
+    /// The index line for this account, its links prefixed by `dir` (the
+    /// folder of these files relative to `index.html`, e.g. `reports/`).
+    pub fn index_entry(&self, report: &AccountReport, dir: &str) -> IndexEntry {
+        IndexEntry {
+            account: report.account.clone(),
+            base_currency: report.base_currency.clone(),
+            fee_status: report.fee_status.clone(),
+            daily_fee: report.daily_fee,
+            uncovered: report.uncovered,
+            report_href: format!("{dir}{}.html", self.stem),
+            chart_href: format!("{dir}{}-pnl.svg", self.stem),
+        }
+    }
+}
