@@ -31,9 +31,10 @@
 //! ```
 
 pub use exfee_engine::{
-    AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError, OptionReport,
-    Outcome, Prepared, aggregate, default_factor_name, default_implied_vol, evaluate, prepare,
-    resolve_symbol,
+    AccountPnl, AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError,
+    HoldingPnl, LegInfo, OptionReport, Outcome, Prepared, accounts_pnl, aggregate,
+    default_factor_name, default_implied_vol, evaluate, evaluate_with_progress, factor_moves,
+    prepare, resolve_symbol, single_stocks,
 };
 pub use exfee_model::{
     AccountInput, AssetClass, Batch, Bounds, CashBalance, Currency, CurrencyError, Decimal,
@@ -45,6 +46,29 @@ pub use exfee_scenarios::{
     FixedScenario, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, Shock,
     SingleStock, format_move,
 };
+
+mod fees;
+mod reporting;
+mod whatif;
+
+pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
+pub use reporting::{Subject, build_reports, measure_name};
+pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+
+/// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).
+pub mod fee {
+    pub use exfee_fee::*;
+}
+
+/// The nightly state database (re-exported from `exfee-state`).
+pub mod state {
+    pub use exfee_state::*;
+}
+
+/// Rendering of reports and charts (re-exported from `exfee-report`).
+pub mod report {
+    pub use exfee_report::*;
+}
 
 /// Option pricers (pure functions).
 pub mod pricing {
@@ -236,6 +260,68 @@ pub struct Evaluation {
     pub prepared: Prepared,
 }
 
+/// A deterministic share of a batch's accounts: shard `index` of `count`
+/// holds the accounts whose id hashes (FNV-1a, 64 bits, stable across
+/// platforms and releases) to `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 0.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+impl Shard {
+    /// Reads `i/n` with 0 ≤ i < n.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let shard = exfee::Shard::parse("1/3").unwrap();
+    /// assert_eq!((shard.index, shard.count), (1, 3));
+    /// assert!(exfee::Shard::parse("3/3").is_none());
+    /// ```
+    pub fn parse(text: &str) -> Option<Shard> {
+        let (i, n) = text.split_once('/')?;
+        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        (count > 0 && index < count).then_some(Shard { index, count })
+    }
+
+    /// Whether account `id` belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        hash % self.count == self.index
+    }
+
+    /// The batch with only this shard's accounts (market data and
+    /// batch-level errors kept).
+    pub fn filter(&self, batch: Batch) -> Batch {
+        Batch {
+            accounts: batch
+                .accounts
+                .into_iter()
+                .filter(|a| self.contains(&a.id))
+                .collect(),
+            ..batch
+        }
+    }
+}
+
+/// How [`evaluate_batch_with`] runs.
+#[derive(Default)]
+pub struct EvaluateOptions<'a> {
+    /// The single stocks the scenario set moves; `None`: those of the batch
+    /// ([`single_stocks`]). A shard passes the full batch's, so that every
+    /// shard runs exactly the scenarios of the full run.
+    pub stocks: Option<Vec<SingleStock>>,
+    /// Keep enough worst scenarios per account for this fee measure.
+    pub measure: Option<exfee_fee::Measure>,
+    /// Called with (scenarios done, scenarios in all) as evaluation goes.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
 /// Evaluates every account of `batch` under the scenarios of `source`,
 /// built for the single stocks the batch holds.
 ///
@@ -247,9 +333,34 @@ pub fn evaluate_batch(
     source: &ScenarioSource,
     config: &EngineConfig,
 ) -> Result<Evaluation, Error> {
-    let prepared = prepare(batch, source.factor_table(), source.fx_table(), config);
-    let scenarios = source.build(prepared.single_stocks().to_vec())?;
-    let results = evaluate(&prepared, &scenarios)?;
+    evaluate_batch_with(batch, source, config, EvaluateOptions::default())
+}
+
+/// [`evaluate_batch`] with options: the set's single stocks, the fee measure
+/// to keep enough worst scenarios for, and a progress callback.
+///
+/// # Errors
+///
+/// [`Error`] when the scenario set cannot be built or is empty.
+pub fn evaluate_batch_with(
+    batch: &Batch,
+    source: &ScenarioSource,
+    config: &EngineConfig,
+    options: EvaluateOptions<'_>,
+) -> Result<Evaluation, Error> {
+    let stocks = options
+        .stocks
+        .unwrap_or_else(|| single_stocks(batch, source.factor_table()));
+    let scenarios = source.build(stocks)?;
+    let mut config = config.clone();
+    if let Some(measure) = &options.measure {
+        config.tail_scenarios = measure.scenarios_needed(scenarios.len()).max(1);
+    }
+    let prepared = prepare(batch, source.factor_table(), source.fx_table(), &config);
+    let results = match options.progress {
+        Some(progress) => evaluate_with_progress(&prepared, &scenarios, progress)?,
+        None => evaluate(&prepared, &scenarios)?,
+    };
     Ok(Evaluation {
         results,
         legs: prepared.leg_count(),

@@ -18,20 +18,109 @@ use exfee::ScenarioSource;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress bars and no log lines (errors and the summary still print).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// More log detail (-v: debug, -vv: trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// How a command shows what it is doing: progress bars on a terminal, plain
+/// log lines (tracing, on stderr) otherwise.
+pub struct Output {
+    terminal: bool,
+    quiet: bool,
+    logged: std::sync::atomic::AtomicU64,
+}
+
+impl Output {
+    fn new(quiet: bool, verbose: u8) -> Self {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let level = match (quiet, verbose) {
+            (true, _) => "error",
+            (false, 0) if terminal => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            _ => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_env("EXFEE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // A second initialisation (tests) is harmless: keep the first.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(terminal)
+            .try_init();
+        Output {
+            terminal,
+            quiet,
+            logged: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn show_bars(&self) -> bool {
+        self.terminal && !self.quiet
+    }
+
+    /// A spinner for a stage of unknown length (hidden off a terminal).
+    pub fn spinner(&self, stage: &str) -> indicatif::ProgressBar {
+        if !self.show_bars() {
+            tracing::info!("{stage}");
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(stage.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    /// A progress bar counting `unit` (hidden off a terminal).
+    pub fn bar(&self, stage: &str, unit: &str) -> indicatif::ProgressBar {
+        if !self.show_bars() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{msg:>12}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(stage.to_string());
+        bar
+    }
+
+    /// Off a terminal, a log line at every tenth of a stage.
+    pub fn log_progress(&self, stage: &str, done: usize, all: usize) {
+        if self.show_bars() || all == 0 {
+            return;
+        }
+        let tenth = (done * 10 / all) as u64;
+        let previous = self
+            .logged
+            .swap(tenth, std::sync::atomic::Ordering::Relaxed);
+        if previous != tenth {
+            tracing::info!("{stage}: {}% ({done}/{all})", tenth * 10);
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Evaluate every account of a nightly drop and write results.csv.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Write a realistic synthetic nightly drop of any size.
     Synth(synth::SynthArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let output = Output::new(cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args, &output),
         Command::Synth(args) => synth::run(args),
     }
 }

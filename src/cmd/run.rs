@@ -1,21 +1,38 @@
 //! `exfee run`: the nightly batch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use exfee::io::{DropPaths, read_drop, write_errors, write_options, write_results};
-use exfee::{Batch, Currency, Decimal, EngineConfig, Outcome, evaluate_batch};
+use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
+use exfee::io::{
+    DropPaths, RESULTS_HEADER, read_drop, read_market, results_record, write_atomically, write_csv,
+};
+use exfee::report::{AccountFiles, IndexEntry, index_html};
+use exfee::state::{NightRecord, StateDb};
+use exfee::{
+    Batch, Currency, Decimal, EngineConfig, EvaluateOptions, FeeContext, FeeLine, Outcome, Shard,
+    Subject, assess, build_reports, evaluate_batch_with, single_stocks, usd_to_base,
+};
 
-use super::ScenarioArgs;
+use super::{Output, ScenarioArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The drop folder (accounts.csv, positions.csv, cash.csv, market/…).
-    #[arg(value_name = "DROP_DIR")]
-    drop_dir: PathBuf,
+    /// The drop folder (accounts.csv, positions.csv, cash.csv, market/…). With --flex, only its
+    /// market/ folder is read.
+    #[arg(value_name = "DROP_DIR", required_unless_present = "flex")]
+    drop_dir: Option<PathBuf>,
+    /// Read positions, cash and base currencies from broker Flex Query CSV reports (files or
+    /// folders of them) instead of a native drop.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    flex: Vec<PathBuf>,
+    /// The market folder (fx.csv, factors.csv, underlyings.csv, rates.csv) for --flex.
+    /// Default: DROP_DIR/market.
+    #[arg(long, value_name = "DIR")]
+    market: Option<PathBuf>,
     /// Output folder (created if needed).
     #[arg(long, value_name = "OUT_DIR", default_value = "out")]
     out: PathBuf,
@@ -45,17 +62,51 @@ pub struct RunArgs {
     /// Memory budget of the revaluation block, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory_budget: usize,
-    /// Valuation date (YYYY-MM-DD): options' time to expiry counts from it. Default: today (UTC).
+    /// Valuation date (YYYY-MM-DD): options' time to expiry counts from it, and the fee is
+    /// charged for it. Default: today (UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Option<NaiveDate>,
     /// Stress horizon in calendar days (options reprice this much closer to expiry).
     #[arg(long, value_name = "DAYS", default_value_t = 0)]
     horizon_days: u32,
+    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// The fee schedule (TOML). Default: the built-in crates/fee/default-fee.toml.
+    #[arg(long, value_name = "FILE")]
+    fee: Option<PathBuf>,
+    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
+    #[arg(long, value_name = "FILE")]
+    holidays: Option<PathBuf>,
+    /// Evaluate only shard I of N (a stable hash of the account id), with exactly the
+    /// scenarios of the full run.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Do not write the per-account reports and charts.
+    #[arg(long)]
+    no_reports: bool,
+    /// Also write PNG charts beside the SVG ones.
+    #[arg(long)]
+    png: bool,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text).ok_or_else(|| format!("{text:?} is not I/N with 0 <= I < N"))
 }
 
 impl RunArgs {
     fn paths(&self) -> DropPaths {
-        let mut paths = DropPaths::in_dir(&self.drop_dir);
+        let mut paths = match (&self.drop_dir, &self.market) {
+            (Some(dir), _) => DropPaths::in_dir(dir),
+            (None, Some(market)) => DropPaths::in_dir(market.parent().unwrap_or(Path::new("."))),
+            (None, None) => DropPaths::in_dir(Path::new(".")),
+        };
+        if let Some(market) = &self.market {
+            paths.fx = market.join("fx.csv");
+            paths.factors = market.join("factors.csv");
+            paths.underlyings = market.join("underlyings.csv");
+            paths.rates = market.join("rates.csv");
+        }
         for (slot, value) in [
             (&mut paths.accounts, &self.accounts),
             (&mut paths.positions, &self.positions),
@@ -73,7 +124,269 @@ impl RunArgs {
     }
 }
 
-/// The total of per-account amounts in USD, each converted from its base.
+/// The extra `results.csv` columns of the fee, after [`RESULTS_HEADER`].
+const FEE_HEADER: [&str; 7] = [
+    "measure",
+    "fee_status",
+    "daily_fee",
+    "days_charged",
+    "fee_effective_date",
+    "inventory_fee",
+    "fee_paid",
+];
+
+fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
+    match fee {
+        None => vec![String::new(); FEE_HEADER.len()],
+        Some(fee) => vec![
+            fee.measure.to_string(),
+            fee.status.name().to_string(),
+            fee.daily_fee.to_string(),
+            fee.days_charged.to_string(),
+            fee.effective_date
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            fee.inventory_fee.map(|f| f.to_string()).unwrap_or_default(),
+            match (fee.status, fee.pays) {
+                (FeeStatus::Charged, exfee::fee::ChargedFee::Exposure) => "exposure".into(),
+                (_, exfee::fee::ChargedFee::Inventory) => "inventory".into(),
+                _ => String::new(),
+            },
+        ],
+    }
+}
+
+/// Stage timings for the summary.
+#[derive(Default)]
+struct Timings(Vec<(&'static str, Duration)>);
+
+impl Timings {
+    fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = f();
+        self.0.push((stage, start.elapsed()));
+        value
+    }
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_inputs(args: &RunArgs, source: &exfee::ScenarioSource) -> anyhow::Result<Batch> {
+    let paths = args.paths();
+    if args.flex.is_empty() {
+        return Ok(read_drop(&paths, source.factor_table())?);
+    }
+    let (market, errors) = read_market(&paths, source.factor_table())?;
+    let mut batch = exfee::io::read_flex(&args.flex, market)?;
+    batch.errors.extend(errors);
+    Ok(batch)
+}
+
+pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let source = args.scenarios.load()?;
+    let schedule = match &args.fee {
+        Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
+            .with_context(|| format!("fee schedule {}", path.display()))?,
+        None => FeeSchedule::default(),
+    };
+    let calendar = match &args.holidays {
+        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
+            .with_context(|| format!("holidays {}", path.display()))?,
+        None => TradingCalendar::default(),
+    };
+
+    let spinner = output.spinner("reading inputs");
+    let full = timings.time("read", || read_inputs(&args, &source))?;
+    spinner.finish_and_clear();
+    let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
+    tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
+    let stocks = single_stocks(&full, source.factor_table());
+    let batch = match args.shard {
+        Some(shard) => shard.filter(full),
+        None => full,
+    };
+
+    let mut config = EngineConfig::new(date);
+    config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
+    config.horizon_days = args.horizon_days;
+    let bar = output.bar("revaluation", "scenarios");
+    let progress = |done: usize, all: usize| {
+        bar.set_length(all as u64);
+        bar.set_position(done as u64);
+        output.log_progress("revaluation", done, all);
+    };
+    let evaluation = timings.time("scenarios + revaluation", || {
+        evaluate_batch_with(
+            &batch,
+            &source,
+            &config,
+            EvaluateOptions {
+                stocks: Some(stocks),
+                measure: Some(schedule.measure),
+                progress: Some(&progress),
+            },
+        )
+    })?;
+    bar.finish_and_clear();
+
+    // Fees, against the state before tonight, in one transaction.
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut db = StateDb::open(&state_path)
+        .with_context(|| format!("state database {}", state_path.display()))?;
+    let mut night = db.begin_run(date, schedule.grace)?;
+    let context = FeeContext {
+        schedule: &schedule,
+        calendar: &calendar,
+        date,
+        scenarios: evaluation.scenarios.len(),
+    };
+    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
+    let mut subjects = Vec::new();
+    let fee_start = Instant::now();
+    for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
+        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
+            fees.push(None);
+            continue;
+        };
+        let rate = usd_to_base(&batch.market, base)?;
+        let previous = night.previous_state(&result.account)?;
+        let fee = assess(
+            context,
+            risk,
+            rate,
+            account.inventory_fee,
+            previous.as_ref(),
+        )?;
+        night.record(
+            &result.account,
+            &NightRecord {
+                status: fee.status,
+                uncovered: fee.uncovered,
+                measure: fee.measure,
+                daily_fee: fee.daily_fee,
+                days_charged: fee.days_charged,
+                amount_charged: fee.amount_charged,
+                effective_date: fee.effective_date,
+                currency: base,
+            },
+        )?;
+        if fee.status.is_subject() {
+            subjects.push(Subject {
+                account: index,
+                fee: fee.clone(),
+                usd_to_base: rate,
+            });
+        }
+        fees.push(Some(fee));
+    }
+    timings.0.push(("fees", fee_start.elapsed()));
+
+    // Reports of the subject accounts.
+    let reports = if args.no_reports {
+        Vec::new()
+    } else {
+        let spinner = output.spinner("reports and adjustments");
+        let reports = timings.time("reports", || build_reports(&evaluation, &subjects, context))?;
+        spinner.finish_and_clear();
+        reports
+    };
+
+    // Outputs, each written atomically; the state commits last.
+    let write_start = Instant::now();
+    let results_path = args.out.join("results.csv");
+    let errors_path = args.out.join("errors.csv");
+    let header: Vec<&str> = RESULTS_HEADER
+        .iter()
+        .chain(FEE_HEADER.iter())
+        .copied()
+        .collect();
+    write_csv(
+        &results_path,
+        &header,
+        evaluation.results.iter().zip(&fees).map(|(result, fee)| {
+            let mut record = results_record(result);
+            if let Some(fee) = fee {
+                // The uncovered amount of the schedule's measure.
+                record[6] = fee.uncovered.to_string();
+                record[2] = if fee.uncovered > Decimal::ZERO {
+                    "uncovered"
+                } else {
+                    "ok"
+                }
+                .to_string();
+            }
+            record.extend(fee_cells(fee.as_ref()));
+            record
+        }),
+    )?;
+    exfee::io::write_errors(&errors_path, &batch.errors, &evaluation.results)?;
+    exfee::io::write_options(&args.out.join("options.csv"), &evaluation.options)?;
+    if !args.no_reports {
+        let dir = args.out.join("reports");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut entries: Vec<IndexEntry> = Vec::new();
+        let mut names: Vec<Vec<String>> = Vec::new();
+        for report in &reports {
+            let files = AccountFiles::render(report, args.png)?;
+            for (name, bytes) in files.files() {
+                write_atomically(&dir.join(&name), |out| out.write_all(bytes))?;
+            }
+            names.push(vec![report.account.clone(), files.stem.clone()]);
+            entries.push(files.index_entry(report, "reports/"));
+        }
+        entries.sort_by(|a, b| {
+            b.daily_fee
+                .cmp(&a.daily_fee)
+                .then(a.account.cmp(&b.account))
+        });
+        write_csv(&dir.join("files.csv"), &["account", "file_stem"], names)?;
+        let title = format!("exfee: accounts subject to the exposure fee on {date}");
+        let page = index_html(&entries, &title);
+        write_atomically(&args.out.join("index.html"), |out| {
+            out.write_all(page.as_bytes())
+        })?;
+    }
+    timings.0.push(("write", write_start.elapsed()));
+    night.commit()?;
+
+    summary(
+        &args,
+        &batch,
+        &evaluation,
+        &fees,
+        &timings,
+        started.elapsed(),
+        &results_path,
+    );
+    let failed = evaluation
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .count();
+    if failed > 0 || !batch.errors.is_empty() {
+        println!(
+            "exfee: {failed} account(s) failed and {} row(s) named no account; reasons in {} and {}",
+            batch.errors.len(),
+            results_path.display(),
+            errors_path.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sums per-account amounts converted to USD.
 fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> Decimal {
     amounts
         .map(|(base, amount)| {
@@ -86,65 +399,109 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
         .round_dp(2)
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let source = args.scenarios.load()?;
-    let batch = read_drop(&args.paths(), source.factor_table())?;
-    let mut config =
-        EngineConfig::new(args.date.unwrap_or_else(|| chrono::Utc::now().date_naive()));
-    config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
-    config.horizon_days = args.horizon_days;
-    let evaluation = evaluate_batch(&batch, &source, &config)?;
-
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let results_path = args.out.join("results.csv");
-    let errors_path = args.out.join("errors.csv");
-    write_errors(&errors_path, &batch.errors, &evaluation.results)?;
-    write_options(&args.out.join("options.csv"), &evaluation.options)?;
-    write_results(&results_path, &evaluation.results)?;
-
+fn summary(
+    args: &RunArgs,
+    batch: &Batch,
+    evaluation: &exfee::Evaluation,
+    fees: &[Option<FeeLine>],
+    timings: &Timings,
+    wall: Duration,
+    results_path: &Path,
+) {
     let results = &evaluation.results;
     let failed = results
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
-    let uncovered: Vec<(Currency, Decimal)> = results
+    let lines: Vec<(&exfee::AccountResult, &FeeLine)> = results
         .iter()
-        .filter_map(|r| match (&r.outcome, r.base_currency) {
-            (Outcome::Evaluated(risk), Some(base)) if risk.uncovered > Decimal::ZERO => {
-                Some((base, risk.uncovered))
-            }
-            _ => None,
-        })
+        .zip(fees)
+        .filter_map(|(r, f)| f.as_ref().map(|f| (r, f)))
         .collect();
-    println!("exfee run {}", args.drop_dir.display());
-    println!("  accounts read        {:>10}", results.len());
-    println!("  evaluated            {:>10}", results.len() - failed);
-    println!("  failed               {:>10}", failed);
-    println!("  with uncovered loss  {:>10}", uncovered.len());
+    let uncovered: Vec<(Currency, Decimal)> = lines
+        .iter()
+        .filter(|(_, f)| f.uncovered > Decimal::ZERO)
+        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.uncovered)))
+        .collect();
+    let charged: Vec<(Currency, Decimal)> = lines
+        .iter()
+        .filter(|(_, f)| f.amount_charged > Decimal::ZERO)
+        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.amount_charged)))
+        .collect();
+    let grace = lines
+        .iter()
+        .filter(|(_, f)| matches!(f.status, FeeStatus::Grace { .. }))
+        .count();
+    let source = match (&args.drop_dir, args.flex.is_empty()) {
+        (_, false) => format!("{} Flex file(s)", args.flex.len()),
+        (Some(dir), true) => dir.display().to_string(),
+        (None, true) => String::new(),
+    };
+    let shard = args
+        .shard
+        .map(|s| format!(" (shard {}/{})", s.index, s.count))
+        .unwrap_or_default();
+    println!("exfee run {source}{shard}");
+    println!("  {:<24}{:>16}", "accounts read", results.len());
+    println!("  {:<24}{:>16}", "evaluated", results.len() - failed);
+    println!("  {:<24}{:>16}", "failed", failed);
+    println!("  {:<24}{:>16}", "with uncovered loss", uncovered.len());
+    println!("  {:<24}{:>16}", "in grace week", grace);
+    println!("  {:<24}{:>16}", "charged", charged.len());
     println!(
-        "  total uncovered      {:>14} USD",
-        total_usd(&batch, uncovered.iter().copied())
+        "  {:<24}{:>16} USD",
+        "total uncovered",
+        total_usd(batch, uncovered.iter().copied())
     );
     println!(
-        "  scenarios            {:>10}  ({} fixed stress)",
+        "  {:<24}{:>16} USD",
+        "total fees charged",
+        total_usd(batch, charged.iter().copied())
+    );
+    println!(
+        "  {:<24}{:>16}  ({} fixed stress)",
+        "scenarios",
         evaluation.scenarios.len(),
         evaluation.scenarios.fixed().len()
     );
-    println!(
-        "  wall time            {:>10.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    println!("  results              {}", results_path.display());
-    if failed > 0 || !batch.errors.is_empty() {
-        println!(
-            "exfee: {failed} account(s) failed and {} row(s) named no account; reasons in {} and {}",
-            batch.errors.len(),
-            results_path.display(),
-            errors_path.display()
-        );
-        return Ok(ExitCode::from(1));
+    println!("  {:<24}{:>16.2} s", "wall time", wall.as_secs_f64());
+    for (stage, time) in &timings.0 {
+        println!("    {:<22}{:>16.2} s", stage, time.as_secs_f64());
     }
-    Ok(ExitCode::SUCCESS)
+    let mut top: Vec<&(&exfee::AccountResult, &FeeLine)> = lines
+        .iter()
+        .filter(|(_, f)| f.breakdown.daily_fee > Decimal::ZERO)
+        .collect();
+    top.sort_by(|a, b| {
+        b.1.breakdown
+            .daily_fee
+            .cmp(&a.1.breakdown.daily_fee)
+            .then(a.0.account.cmp(&b.0.account))
+    });
+    if !top.is_empty() {
+        println!("  top accounts by daily fee:");
+        println!(
+            "    {:<20}{:>8}{:>16}{:>12}{:>10}",
+            "account", "status", "uncovered", "daily fee", "charged"
+        );
+        for (result, fee) in top.iter().take(10) {
+            let base = result
+                .base_currency
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let mut id = result.account.clone();
+            if id.chars().count() > 19 {
+                id = id.chars().take(18).collect::<String>() + "…";
+            }
+            println!(
+                "    {:<20}{:>8}{:>16}{:>12}{:>10} {base}",
+                id,
+                fee.status.name(),
+                fee.uncovered,
+                fee.breakdown.daily_fee,
+                fee.amount_charged
+            );
+        }
+    }
+    println!("  results: {}", results_path.display());
 }

@@ -130,3 +130,24 @@ pub fn accounts_pnl(
         })
         .collect())
 }
+
+/// The moves of primary factors `factors` (indices in the factor table) in
+/// every scenario of `set`: one vector per factor. A unit future on a factor
+/// (notional 1 in base currency) has exactly these P&L; it does not move in
+/// the single-stock scenarios.
+pub fn factor_moves(set: &ScenarioSet, factors: &[usize]) -> Vec<Vec<f64>> {
+    let n = set.len();
+    let (dense_end, _) = sparse_stock_scenarios(set);
+    let mut columns = vec![vec![0.0; n]; factors.len()];
+    let mut block = MoveBlock::default();
+    let mut start = 0;
+    while start < dense_end {
+        let end = (start + 4096).min(dense_end);
+        set.fill(start..end, &mut block);
+        for (column, &factor) in columns.iter_mut().zip(factors) {
+            column[start..end].copy_from_slice(block.factor(factor));
+        }
+        start = end;
+    }
+    columns
+}

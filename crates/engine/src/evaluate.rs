@@ -196,6 +196,20 @@ pub(crate) fn sparse_stock_scenarios(set: &ScenarioSet) -> (usize, Vec<Vec<(usiz
 /// [`EngineError`] when the set does not fit the batch (another factor
 /// table, a missing single stock) or is empty.
 pub fn evaluate(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<AccountResult>, EngineError> {
+    evaluate_with_progress(prepared, set, &|_, _| {})
+}
+
+/// [`evaluate`], calling `progress(scenarios done, scenarios in all)` after
+/// each block of scenarios.
+///
+/// # Errors
+///
+/// As [`evaluate`].
+pub fn evaluate_with_progress(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<AccountResult>, EngineError> {
     if set.is_empty() {
         return Err(EngineError::EmptySet);
     }
@@ -245,6 +259,7 @@ pub fn evaluate(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<AccountRes
                 },
             );
         start = end;
+        progress(start, set.len());
     }
 
     // Sparse part: each stock-driven leg under each of its stock's own moves.
@@ -276,6 +291,7 @@ pub fn evaluate(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<AccountRes
                 offer_sparse(tail, holdings, &leg_sparse, &sparse_scenarios);
             }
         });
+    progress(set.len(), set.len());
 
     Ok(prepared
         .accounts

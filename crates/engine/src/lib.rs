@@ -15,7 +15,9 @@ mod evaluate;
 mod prepare;
 mod resolve;
 
-pub use detail::{AccountPnl, HoldingPnl, accounts_pnl};
-pub use evaluate::{AccountResult, AccountRisk, EngineError, Outcome, aggregate, evaluate};
+pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
+pub use evaluate::{
+    AccountResult, AccountRisk, EngineError, Outcome, aggregate, evaluate, evaluate_with_progress,
+};
 pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
-pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol};
+pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};

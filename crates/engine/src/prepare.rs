@@ -163,6 +163,15 @@ pub struct LegInfo {
     /// Exposure of one unit in base currency: its value, or a future's
     /// notional (multiplier × price).
     pub unit_exposure: f64,
+    /// The currency it is quoted in (the cash currency for cash).
+    pub currency: Currency,
+    /// The symbol whose moves drive it (its own, or its underlying's); empty
+    /// for cash.
+    pub driver_symbol: String,
+    /// Whether that symbol is a single stock (has a move of its own).
+    pub single_stock: bool,
+    /// Whether it is an option (repriced with the equity-volatility move).
+    pub option: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -591,6 +600,10 @@ fn prepare_account(
                     class: "FX".to_string(),
                     unit_value: rate,
                     unit_exposure: rate,
+                    currency: cash.currency,
+                    driver_symbol: String::new(),
+                    single_stock: false,
+                    option: false,
                 },
                 fx,
                 rate,
@@ -675,6 +688,10 @@ fn prepare_account(
                 rate * unit
             },
             unit_exposure: rate * unit,
+            currency: instrument.currency,
+            driver_symbol: symbol.to_string(),
+            single_stock: driver.single_stock.is_some(),
+            option: class.is_option(),
         };
         legs.push(LocalLeg {
             key: LegKey::Position {

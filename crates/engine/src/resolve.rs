@@ -123,3 +123,38 @@ pub fn resolve_symbol(
         single_stock,
     })
 }
+
+/// The single stocks that the valid position rows of `batch` hold (accounts
+/// with input errors left out), sorted by symbol: what a scenario set for the
+/// batch must move. It depends only on the inputs, not on which accounts are
+/// evaluated, so every shard of a batch builds the same set.
+pub fn single_stocks(
+    batch: &exfee_model::Batch,
+    table: &FactorTable,
+) -> Vec<exfee_scenarios::SingleStock> {
+    let mut stocks: Vec<exfee_scenarios::SingleStock> = Vec::new();
+    for account in batch.accounts.iter().filter(|a| a.errors.is_empty()) {
+        for position in &account.positions {
+            let instrument = &position.instrument;
+            let symbol = instrument.risk_symbol();
+            if let Ok(Driver {
+                single_stock: Some(idio_vol),
+                ..
+            }) = resolve_symbol(
+                symbol,
+                instrument.asset_class(),
+                instrument.currency,
+                &batch.market,
+                table,
+            ) {
+                stocks.push(exfee_scenarios::SingleStock {
+                    symbol: symbol.to_string(),
+                    idio_vol,
+                });
+            }
+        }
+    }
+    stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    stocks.dedup_by(|a, b| a.symbol == b.symbol);
+    stocks
+}

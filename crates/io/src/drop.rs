@@ -134,6 +134,39 @@ pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch,
     Ok(batch)
 }
 
+/// Reads only the market files of a drop (`market/fx.csv`, `factors.csv`,
+/// `underlyings.csv`, `rates.csv`; every one optional here), for inputs whose
+/// positions come from elsewhere (broker Flex reports). Problems of rows that
+/// belong to no currency or symbol are returned beside the market data.
+///
+/// # Errors
+///
+/// [`IoError`] when a file exists but cannot be read or lacks a required
+/// column.
+pub fn read_market(
+    paths: &DropPaths,
+    factor_table: &FactorTable,
+) -> Result<(MarketData, Vec<InputError>), IoError> {
+    let fx = csv_file(&paths.fx, false, &["currency", "usd_per_unit"])?;
+    let factors = csv_file(&paths.factors, false, &["symbol", "factor", "beta"])?;
+    let underlyings = csv_file(&paths.underlyings, false, &["symbol", "currency", "price"])?;
+    let rates = csv_file(&paths.rates, false, &["currency", "rate"])?;
+    let mut batch = Batch::default();
+    if let Some(file) = fx {
+        read_fx(file, &mut batch);
+    }
+    if let Some(file) = factors {
+        read_factors(file, factor_table, &mut batch);
+    }
+    if let Some(file) = underlyings {
+        read_underlyings(file, &mut batch);
+    }
+    if let Some(file) = rates {
+        read_rates(file, &mut batch);
+    }
+    Ok((batch.market, batch.errors))
+}
+
 /// Accounts by id, in order of first appearance.
 #[derive(Default)]
 struct Registry {
@@ -363,12 +396,24 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
                 Err(e) => return errors.push(e),
             };
             let base = known_currency(row, "base_currency", market);
+            let inventory_fee = row
+                .optional_decimal("inventory_fee")
+                .and_then(|fee| match fee {
+                    Some(fee) if fee < Decimal::ZERO => {
+                        Err(row.error("inventory_fee", format!("negative inventory fee {fee}")))
+                    }
+                    fee => Ok(fee),
+                });
             match registry.index.get(&id) {
                 None => {
                     let mut account = AccountInput {
                         id: id.clone(),
                         ..AccountInput::default()
                     };
+                    match inventory_fee {
+                        Ok(fee) => account.inventory_fee = fee,
+                        Err(e) => account.errors.push(e),
+                    }
                     match base {
                         Ok(base) => account.base_currency = Some(base),
                         Err(e) => account.errors.push(e),

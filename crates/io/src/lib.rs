@@ -10,13 +10,13 @@ mod output;
 mod scenario_spec;
 mod tables;
 
-pub use drop::{DropPaths, read_drop};
+pub use drop::{DropPaths, read_drop, read_market};
 pub use drop_writer::write_drop;
 pub use error::IoError;
 pub use flex::read_flex;
 pub use output::{
-    RESULTS_HEADER, join_errors, scenario_label, write_atomically, write_errors, write_options,
-    write_results,
+    RESULTS_HEADER, join_errors, neutralise, results_record, scenario_label, write_atomically,
+    write_csv, write_errors, write_options, write_results,
 };
 pub use scenario_spec::{parse_scenario_spec, read_scenario_spec};
 pub use tables::{parse_factor_table, parse_fx_table};

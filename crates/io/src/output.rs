@@ -77,51 +77,87 @@ pub fn join_errors(errors: &[InputError]) -> String {
         .join(" | ")
 }
 
-/// Writes `results.csv`: one row per account, in input order.
+/// The `results.csv` cells of one account, in [`RESULTS_HEADER`] order.
+pub fn results_record(result: &AccountResult) -> Vec<String> {
+    let base = result
+        .base_currency
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    match &result.outcome {
+        Outcome::Evaluated(risk) => vec![
+            result.account.clone(),
+            base,
+            if risk.uncovered > exfee_model::Decimal::ZERO {
+                "uncovered".into()
+            } else {
+                "ok".into()
+            },
+            risk.nlv.to_string(),
+            risk.worst_loss.to_string(),
+            scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
+            risk.uncovered.to_string(),
+            String::new(),
+            risk.worst_scenario.to_string(),
+            risk.warnings.join(" | "),
+        ],
+        Outcome::Failed(errors) => vec![
+            result.account.clone(),
+            base,
+            "failed".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            join_errors(errors),
+            String::new(),
+            String::new(),
+        ],
+    }
+}
+
+/// Writes `results.csv`: one row per account, in input order, with the
+/// [`RESULTS_HEADER`] columns.
 ///
 /// # Errors
 ///
 /// [`IoError::Write`] as [`write_atomically`].
 pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoError> {
+    write_csv(path, &RESULTS_HEADER, results.iter().map(results_record))
+}
+
+/// A cell as written to a CSV file: text that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is
+/// prefixed with `'`, unless it is a number.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Writes a CSV file atomically: `header`, then `rows`, every cell passed
+/// through [`neutralise`].
+///
+/// # Errors
+///
+/// [`IoError::Write`] as [`write_atomically`].
+pub fn write_csv<I>(path: &Path, header: &[&str], rows: I) -> Result<(), IoError>
+where
+    I: IntoIterator,
+    I::Item: IntoIterator,
+    <I::Item as IntoIterator>::Item: AsRef<str>,
+{
     write_atomically(path, |out| {
         let mut csv = csv::Writer::from_writer(out);
-        csv.write_record(RESULTS_HEADER).map_err(csv_error)?;
-        for result in results {
-            let base = result
-                .base_currency
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            let record: [String; 10] = match &result.outcome {
-                Outcome::Evaluated(risk) => [
-                    result.account.clone(),
-                    base,
-                    if risk.uncovered.is_sign_positive() && !risk.uncovered.is_zero() {
-                        "uncovered".into()
-                    } else {
-                        "ok".into()
-                    },
-                    risk.nlv.to_string(),
-                    risk.worst_loss.to_string(),
-                    scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
-                    risk.uncovered.to_string(),
-                    String::new(),
-                    risk.worst_scenario.to_string(),
-                    risk.warnings.join(" | "),
-                ],
-                Outcome::Failed(errors) => [
-                    result.account.clone(),
-                    base,
-                    "failed".into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    join_errors(errors),
-                    String::new(),
-                    String::new(),
-                ],
-            };
-            csv.write_record(&record).map_err(csv_error)?;
+        csv.write_record(header).map_err(csv_error)?;
+        for row in rows {
+            let cells: Vec<String> = row
+                .into_iter()
+                .map(|cell| neutralise(cell.as_ref()).into_owned())
+                .collect();
+            csv.write_record(&cells).map_err(csv_error)?;
         }
         csv.flush()
     })

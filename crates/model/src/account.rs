@@ -36,6 +36,9 @@ pub struct AccountInput {
     pub cash: Vec<CashBalance>,
     /// Every problem with this account's rows.
     pub errors: Vec<InputError>,
+    /// A daily overnight inventory fee in base currency, when the account has
+    /// one: it then pays the greater of that and the exposure fee.
+    pub inventory_fee: Option<Decimal>,
 }
 
 impl AccountInput {

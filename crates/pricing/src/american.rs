@@ -51,7 +51,9 @@ const MAX_LOG_FACTOR: f64 = 600.0;
 /// This is a scalar reference (about 3 µs per call: sixteen bivariate normal
 /// probabilities); the engine's model is Barone-Adesi-Whaley
 /// ([`american`](crate::american), [`price_american_batch`](crate::price_american_batch)),
-/// which lies 0.0001-0.05 above this lower bound on Haug's tables.
+/// which lies 0 to 0.055 above this lower bound on Haug's tables, is more
+/// accurate for short maturities and less for long ones (see
+/// [`american_baw`](crate::american_baw)).
 ///
 /// # Domain
 ///

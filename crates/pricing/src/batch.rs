@@ -885,24 +885,19 @@ mod tests {
                     assert_eq!(out[i].to_bits(), single.to_bits(), "{right:?} t={t} i={i}");
                     assert_eq!(out[i].to_bits(), rev[n - 1 - i].to_bits());
                 }
-                // All vols equal (a fixed stress) and split batches.
+                // All vols equal (a fixed stress): the whole batch, a prefix,
+                // and single scenarios agree.
                 let same = vec![vols[7]; n];
-                let mut a = vec![0.0; n];
-                price_american_batch(right, &spots, 100.0, t, r, b, &same, &mut a).unwrap();
-                let (lo, hi) = (&mut out[..], n / 3);
-                price_american_batch(
-                    right,
-                    &spots[..hi],
-                    100.0,
-                    t,
-                    r,
-                    b,
-                    &same[..hi],
-                    &mut lo[..hi],
-                )
-                .unwrap();
-                for i in 0..hi {
-                    assert_eq!(a[i].to_bits(), lo[i].to_bits());
+                let mut whole = vec![0.0; n];
+                price_american_batch(right, &spots, 100.0, t, r, b, &same, &mut whole).unwrap();
+                let m = n / 3;
+                let mut prefix = vec![0.0; m];
+                price_american_batch(right, &spots[..m], 100.0, t, r, b, &same[..m], &mut prefix)
+                    .unwrap();
+                for i in 0..m {
+                    assert_eq!(whole[i].to_bits(), prefix[i].to_bits());
+                    let single = crate::american(right, spots[i], 100.0, t, r, b, same[i]);
+                    assert_eq!(whole[i].to_bits(), single.to_bits());
                 }
             }
         }
@@ -1009,6 +1004,20 @@ mod tests {
                 "{kernel:?}: European {euro:.1} M/s, American put {amer:.1} M/s \
                  (one vol: {amer_fixed:.1} M/s), American call b<r {call:.1} M/s"
             );
+        }
+        // Smaller batches pay the per-call boundary table (about 20 nodes here).
+        for len in [64, 256, 1_024, 4_096] {
+            let kernel = Kernel::detect();
+            let start = Instant::now();
+            let mut done = 0;
+            while done < n {
+                let (s, v) = (&spots[done..done + len], &vols[done..done + len]);
+                american_batch_with(kernel, Right::Put, s, k, t, r, b, v, &mut out[..len]);
+                std::hint::black_box(&mut out);
+                done += len;
+            }
+            let rate = n as f64 / start.elapsed().as_secs_f64() / 1e6;
+            eprintln!("{kernel:?}: American put in batches of {len}: {rate:.1} M/s");
         }
         let m = 2_000;
         let start = Instant::now();

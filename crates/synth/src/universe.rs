@@ -51,18 +51,51 @@ const ETFS: [(&str, Option<&str>, f64, f64); 8] = [
     ("GLD", None, 1.0, 245.0),
 ];
 
-/// Futures: root, currency, factor (`None`: root is a factor symbol), beta,
-/// multiplier, price, implied vol (for options on it; 0: none listed).
-const FUTURES: [(&str, &str, Option<&str>, f64, f64, f64, f64); 9] = [
-    ("ES", "USD", Some("Equity"), 1.0, 50.0, 6800.0, 0.18),
-    ("NQ", "USD", Some("Equity"), 1.2, 20.0, 24000.0, 0.0),
-    ("CL", "USD", None, 1.0, 1000.0, 70.0, 0.38),
-    ("COIL", "USD", None, 1.0, 1000.0, 74.0, 0.0),
-    ("GC", "USD", Some("Prec. Metals"), 1.0, 100.0, 2650.0, 0.17),
-    ("SI", "USD", Some("Silver"), 1.0, 5000.0, 31.0, 0.0),
-    ("HG", "USD", Some("Ind. Metals"), 1.0, 25000.0, 4.2, 0.0),
-    ("N225", "JPY", None, 1.0, 1000.0, 48000.0, 0.0),
-    ("GBL", "EUR", None, 1.0, 1000.0, 128.0, 0.0),
+/// A listed future: root, currency, factor (`None`: the root is a factor's
+/// own symbol), beta, multiplier, price, and the implied vol of options on
+/// it (0: no options listed).
+struct FutureSpec {
+    root: &'static str,
+    currency: &'static str,
+    factor: Option<&'static str>,
+    beta: f64,
+    multiplier: f64,
+    price: f64,
+    option_vol: f64,
+}
+
+const fn future(
+    root: &'static str,
+    currency: &'static str,
+    factor: Option<&'static str>,
+    (beta, multiplier, price, option_vol): (f64, f64, f64, f64),
+) -> FutureSpec {
+    FutureSpec {
+        root,
+        currency,
+        factor,
+        beta,
+        multiplier,
+        price,
+        option_vol,
+    }
+}
+
+const FUTURES: [FutureSpec; 9] = [
+    future("ES", "USD", Some("Equity"), (1.0, 50.0, 6800.0, 0.18)),
+    future("NQ", "USD", Some("Equity"), (1.2, 20.0, 24000.0, 0.0)),
+    future("CL", "USD", None, (1.0, 1000.0, 70.0, 0.38)),
+    future("COIL", "USD", None, (1.0, 1000.0, 74.0, 0.0)),
+    future(
+        "GC",
+        "USD",
+        Some("Prec. Metals"),
+        (1.0, 100.0, 2650.0, 0.17),
+    ),
+    future("SI", "USD", Some("Silver"), (1.0, 5000.0, 31.0, 0.0)),
+    future("HG", "USD", Some("Ind. Metals"), (1.0, 25000.0, 4.2, 0.0)),
+    future("N225", "JPY", None, (1.0, 1000.0, 48000.0, 0.0)),
+    future("GBL", "EUR", None, (1.0, 1000.0, 128.0, 0.0)),
 ];
 
 /// Coins: symbol, beta to Crypto, price.
@@ -308,11 +341,20 @@ impl Universe {
         b.universe.etfs = start..b.universe.instruments.len();
 
         let start = b.universe.instruments.len();
-        for (root, code, factor, beta, multiplier, spot, _) in FUTURES {
+        for FutureSpec {
+            root,
+            currency,
+            factor,
+            beta,
+            multiplier,
+            price: spot,
+            ..
+        } in FUTURES
+        {
             if let Some(factor) = factor {
                 b.map(root, mapping(factor, beta, 0.0));
             }
-            let currency = ccy(code);
+            let currency = ccy(currency);
             for days in [28u64, 119] {
                 let expiry = date.checked_add_days(Days::new(days)).unwrap_or(date);
                 b.push(Instrument {
@@ -363,9 +405,17 @@ impl Universe {
         b.universe.stock_options = start..b.universe.instruments.len();
 
         let start = b.universe.instruments.len();
-        for (root, code, _, _, multiplier, spot, vol) in FUTURES {
+        for FutureSpec {
+            root,
+            currency,
+            multiplier,
+            price: spot,
+            option_vol: vol,
+            ..
+        } in FUTURES
+        {
             if vol > 0.0 {
-                let currency = ccy(code);
+                let currency = ccy(currency);
                 b.underlying(root, currency, spot, vol, 0.0);
                 b.options(
                     root,
