@@ -61,7 +61,9 @@ pub fn measure_of(risk: &AccountRisk, schedule: &FeeSchedule, n: usize) -> Decim
         .apply(&losses, n)
         .and_then(Decimal::from_f64)
         .map_or(risk.worst_loss, |m| {
-            m.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+            let mut m = m.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+            m.rescale(2);
+            m
         })
 }
 

@@ -3,6 +3,7 @@
 //! unreadable file or missing column, an unwritable output).
 
 mod run;
+mod scenarios;
 mod synth;
 
 use std::path::PathBuf;
@@ -114,6 +115,9 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Write a realistic synthetic nightly drop of any size.
     Synth(synth::SynthArgs),
+    /// Write a scenario set as CSV (one row per scenario, one column per factor, currency and
+    /// held symbol).
+    Scenarios(scenarios::ScenariosArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -122,6 +126,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args, &output),
         Command::Synth(args) => synth::run(args),
+        Command::Scenarios(args) => scenarios::run(args),
     }
 }
 

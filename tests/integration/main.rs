@@ -4,7 +4,10 @@
 
 mod cli;
 mod common;
+mod fees;
 mod fixed_stress;
+mod flex;
 mod input_errors;
+mod monte_carlo;
 mod nlv;
 mod options;
