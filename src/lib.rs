@@ -188,6 +188,30 @@ impl ScenarioSource {
         ))
     }
 
+    /// The same set with `draws` Monte Carlo draws (tests, benchmarks and
+    /// throughput runs use fewer or more than the configuration's); a fixed
+    /// set is returned unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`ScenarioError`] when `draws` is out of the configuration's range.
+    pub fn with_draws(&self, draws: usize) -> Result<Self, ScenarioError> {
+        match self {
+            ScenarioSource::Fixed(_) => Ok(self.clone()),
+            ScenarioSource::MonteCarlo(spec) => {
+                let mut config = spec.config().clone();
+                config.scenarios = draws;
+                let spec = ScenarioSpec::new(
+                    config,
+                    spec.factor_table().clone(),
+                    spec.fx_table().clone(),
+                    spec.correlation().clone(),
+                )?;
+                Ok(ScenarioSource::MonteCarlo(Box::new(spec)))
+            }
+        }
+    }
+
     /// Only the fixed stress scenarios of this source's tables.
     pub fn fixed_only(&self) -> Self {
         ScenarioSource::Fixed(ScenarioTables {

@@ -8,28 +8,9 @@ use std::hint::black_box;
 use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use exfee::synth::{SynthConfig, synthesize};
-use exfee::{EngineConfig, ScenarioSource, ScenarioSpec, ScenarioTables, evaluate_batch};
+use exfee::{EngineConfig, ScenarioSource, ScenarioTables, evaluate_batch};
 
 const ACCOUNTS: usize = 2_000;
-
-/// The default set with `draws` Monte Carlo scenarios.
-fn default_with(draws: usize) -> ScenarioSource {
-    let ScenarioSource::MonteCarlo(spec) = ScenarioSource::default_set() else {
-        return ScenarioSource::default_set();
-    };
-    let mut config = spec.config().clone();
-    config.scenarios = draws;
-    ScenarioSpec::new(
-        config,
-        spec.factor_table().clone(),
-        spec.fx_table().clone(),
-        spec.correlation().clone(),
-    )
-    .map_or_else(
-        |_| ScenarioSource::default_set(),
-        |s| ScenarioSource::MonteCarlo(Box::new(s)),
-    )
-}
 
 fn batch(c: &mut Criterion) {
     let date = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default();
@@ -40,7 +21,12 @@ fn batch(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ACCOUNTS as u64));
     for (name, source) in [
         ("fixed_stress_per_account", ScenarioTables::current().into()),
-        ("monte_carlo_1000_per_account", default_with(1_000)),
+        (
+            "monte_carlo_1000_per_account",
+            ScenarioSource::default_set()
+                .with_draws(1_000)
+                .unwrap_or_else(|_| ScenarioSource::default_set()),
+        ),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| black_box(evaluate_batch(black_box(&batch), &source, &config)))

@@ -5,27 +5,15 @@
 use std::process::Command;
 
 use exfee::{
-    AccountResult, Batch, EngineConfig, EvaluateOptions, Outcome, ScenarioSource, ScenarioSpec,
-    evaluate_batch, evaluate_batch_with, single_stocks,
+    AccountResult, Batch, EngineConfig, EvaluateOptions, Outcome, ScenarioSource, evaluate_batch,
+    evaluate_batch_with, single_stocks,
 };
 
 use crate::common::{TestDrop, dec};
 
 /// The default set with fewer draws (tests stay small; the method is the same).
 pub fn default_with(draws: usize) -> ScenarioSource {
-    let ScenarioSource::MonteCarlo(spec) = ScenarioSource::default_set() else {
-        panic!("the default set is a Monte Carlo set");
-    };
-    let mut config = spec.config().clone();
-    config.scenarios = draws;
-    let spec = ScenarioSpec::new(
-        config,
-        spec.factor_table().clone(),
-        spec.fx_table().clone(),
-        spec.correlation().clone(),
-    )
-    .unwrap();
-    ScenarioSource::MonteCarlo(Box::new(spec))
+    ScenarioSource::default_set().with_draws(draws).unwrap()
 }
 
 fn drop_with_three_accounts() -> TestDrop {
