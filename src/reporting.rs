@@ -266,10 +266,6 @@ fn report(
         pnl_distribution: total,
         warnings: risk.warnings.clone(),
     })
-    .map(|mut report| {
-        report.fee_by_class.retain(|(_, f)| !f.is_zero());
-        report
-    })
 }
 
 /// The moves of what the account holds in scenario `s`: the factors its
@@ -340,6 +336,7 @@ fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String,
             let share = Decimal::from_f64((-pnl).max(0.0) / losses).unwrap_or_default();
             (class, cents(fee * share))
         })
+        .filter(|(_, fee)| !fee.is_zero())
         .collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
