@@ -2,6 +2,7 @@
 //! some accounts (or rows) failed; 2 the run could not be done (bad usage, an
 //! unreadable file or missing column, an unwritable output).
 
+mod bench;
 mod run;
 mod scenarios;
 mod synth;
@@ -118,6 +119,8 @@ enum Command {
     /// Write a scenario set as CSV (one row per scenario, one column per factor, currency and
     /// held symbol).
     Scenarios(scenarios::ScenariosArgs),
+    /// Evaluate a synthetic batch in memory and print the throughput of each stage.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -126,6 +129,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args, &output),
         Command::Synth(args) => synth::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
     }
 }

@@ -8,9 +8,10 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{
-    DropPaths, RESULTS_HEADER, read_drop, read_market, results_record, write_atomically, write_csv,
+    DropPaths, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop, read_market,
+    results_record, write_atomically, write_csv,
 };
-use exfee::report::{AccountFiles, IndexEntry, index_html};
+use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee::state::{NightRecord, StateDb};
 use exfee::{
     Batch, Currency, Decimal, EngineConfig, EvaluateOptions, FeeContext, FeeLine, Outcome, Shard,
@@ -301,63 +302,25 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         reports
     };
 
-    // Outputs, each written atomically; the state commits last.
+    // Outputs: every file of the run into a fresh staging folder, published
+    // all at once by repointing OUT_DIR/current; the state commits after
+    // (see docs/reliability.md).
     let write_start = Instant::now();
     let results_path = args.out.join("results.csv");
     let errors_path = args.out.join("errors.csv");
-    let header: Vec<&str> = RESULTS_HEADER
-        .iter()
-        .chain(FEE_HEADER.iter())
-        .copied()
-        .collect();
-    write_csv(
-        &results_path,
-        &header,
-        evaluation.results.iter().zip(&fees).map(|(result, fee)| {
-            let mut record = results_record(result);
-            if let Some(fee) = fee {
-                // The uncovered amount of the schedule's measure.
-                record[6] = fee.uncovered.to_string();
-                record[2] = if fee.uncovered > Decimal::ZERO {
-                    "uncovered"
-                } else {
-                    "ok"
-                }
-                .to_string();
-            }
-            record.extend(fee_cells(fee.as_ref()));
-            record
-        }),
+    let staged = StagedOutputs::begin(&args.out, &date.to_string())?;
+    write_outputs(
+        staged.dir(),
+        &args,
+        date,
+        &evaluation,
+        &batch,
+        &fees,
+        &reports,
     )?;
-    exfee::io::write_errors(&errors_path, &batch.errors, &evaluation.results)?;
-    exfee::io::write_options(&args.out.join("options.csv"), &evaluation.options)?;
-    if !args.no_reports {
-        let dir = args.out.join("reports");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut entries: Vec<IndexEntry> = Vec::new();
-        let mut names: Vec<Vec<String>> = Vec::new();
-        for report in &reports {
-            let files = AccountFiles::render(report, args.png)?;
-            for (name, bytes) in files.files() {
-                write_atomically(&dir.join(&name), |out| out.write_all(bytes))?;
-            }
-            names.push(vec![report.account.clone(), files.stem.clone()]);
-            entries.push(files.index_entry(report, "reports/"));
-        }
-        entries.sort_by(|a, b| {
-            b.daily_fee
-                .cmp(&a.daily_fee)
-                .then(a.account.cmp(&b.account))
-        });
-        write_csv(&dir.join("files.csv"), &["account", "file_stem"], names)?;
-        let title = format!("exfee: accounts subject to the exposure fee on {date}");
-        let page = index_html(&entries, &title);
-        write_atomically(&args.out.join("index.html"), |out| {
-            out.write_all(page.as_bytes())
-        })?;
-    }
+    staged.commit()?;
     timings.0.push(("write", write_start.elapsed()));
+    pause_for_kill_test();
     night.commit()?;
 
     summary(
@@ -384,6 +347,119 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes every output of the run into `dir` (the staging folder):
+/// `results.csv`, `errors.csv`, `options.csv` and, with reports,
+/// `reports/` (each account's files under its safe file stem, and
+/// `files.csv` mapping account ids to stems, relative to `reports/`) and
+/// `index.html`. Every CSV cell goes through [`exfee::io::neutralise`].
+fn write_outputs(
+    dir: &Path,
+    args: &RunArgs,
+    date: NaiveDate,
+    evaluation: &exfee::Evaluation,
+    batch: &Batch,
+    fees: &[Option<FeeLine>],
+    reports: &[AccountReport],
+) -> anyhow::Result<()> {
+    let header: Vec<&str> = RESULTS_HEADER
+        .iter()
+        .chain(FEE_HEADER.iter())
+        .copied()
+        .collect();
+    write_csv(
+        &dir.join("results.csv"),
+        &header,
+        evaluation.results.iter().zip(fees).map(|(result, fee)| {
+            let mut record = results_record(result);
+            if let Some(fee) = fee {
+                // The uncovered amount of the schedule's measure.
+                record[6] = fee.uncovered.to_string();
+                record[2] = if fee.uncovered > Decimal::ZERO {
+                    "uncovered"
+                } else {
+                    "ok"
+                }
+                .to_string();
+            }
+            record.extend(fee_cells(fee.as_ref()));
+            record
+        }),
+    )?;
+    exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
+    exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;
+    if args.no_reports {
+        return Ok(());
+    }
+    let reports_dir = dir.join("reports");
+    std::fs::create_dir_all(&reports_dir)
+        .with_context(|| format!("cannot create {}", reports_dir.display()))?;
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut names: Vec<Vec<String>> = Vec::new();
+    // `files` is taken: reports/files.csv is the mapping.
+    let mut used = std::collections::HashSet::from([String::from("files")]);
+    for report in reports {
+        let files = AccountFiles::render(report, args.png)?;
+        // Stems are unique by construction (a changed id gets a hash of
+        // itself). A stem taken already (an id crafted to equal another's
+        // hashed stem, or `files`) goes into a numbered subfolder, where its
+        // report still links its charts: no account's files are overwritten.
+        let mut folder = String::new();
+        let mut n = 1;
+        while !used.insert(format!("{folder}{}", files.stem)) {
+            n += 1;
+            folder = format!("{n}/");
+        }
+        let target = reports_dir.join(&folder);
+        std::fs::create_dir_all(&target)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        for (name, bytes) in files.files() {
+            let path = target.join(&name);
+            if name.ends_with(".csv") {
+                // The report's CSV, with every cell neutralised as ours are.
+                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
+                    .with_context(|| format!("report CSV {name}"))?;
+                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
+            } else {
+                write_atomically(&path, |out| out.write_all(bytes))?;
+            }
+        }
+        names.push(vec![
+            report.account.clone(),
+            format!("{folder}{}", files.stem),
+        ]);
+        entries.push(files.index_entry(report, &format!("reports/{folder}")));
+    }
+    entries.sort_by(|a, b| {
+        b.daily_fee
+            .cmp(&a.daily_fee)
+            .then(a.account.cmp(&b.account))
+    });
+    write_csv(
+        &reports_dir.join("files.csv"),
+        &["account", "file_stem"],
+        names,
+    )?;
+    let title = format!("exfee: accounts subject to the exposure fee on {date}");
+    let page = index_html(&entries, &title);
+    write_atomically(&dir.join("index.html"), |out| {
+        out.write_all(page.as_bytes())
+    })?;
+    Ok(())
+}
+
+/// Test hook of the kill test (tests/integration/reliability.rs): with
+/// `EXFEE_TEST_PAUSE_AFTER_PUBLISH_MS` set, waits that long between
+/// publishing the outputs and committing the state, so the test can kill a
+/// run inside that window. Unset (always, outside that test), it does nothing.
+fn pause_for_kill_test() {
+    if let Some(ms) = std::env::var("EXFEE_TEST_PAUSE_AFTER_PUBLISH_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 /// Sums per-account amounts converted to USD.

@@ -2,6 +2,8 @@ use exfee_model::{Currency, Decimal, InputError};
 use exfee_scenarios::{MoveBlock, ScenarioSet, Shock};
 use rayon::prelude::*;
 use rust_decimal::RoundingStrategy;
+use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use crate::prepare::{Leg, LegDriver, LegKind, OptionLeg, Prepared, PreparedAccount};
 
@@ -116,6 +118,11 @@ impl Tail {
 
     /// Offers every scenario of a block.
     fn offer_block(&mut self, pnl: &[f64], start: usize) {
+        // Usually nothing enters: check that with a vectorised scan first.
+        let threshold = self.threshold();
+        if !pnl.iter().fold(false, |any, &p| any | (p < threshold)) {
+            return;
+        }
         for (offset, &p) in pnl.iter().enumerate() {
             if p < self.threshold() {
                 self.offer(p, start + offset);
@@ -210,6 +217,81 @@ pub fn evaluate_with_progress(
     set: &ScenarioSet,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<AccountResult>, EngineError> {
+    evaluate_with_stats(prepared, set, progress).map(|(results, _)| results)
+}
+
+/// Counts and wall times of one evaluation (see docs/performance.md).
+///
+/// The dense scenarios are evaluated block by block. For each block the
+/// moves are filled and every distinct option contract is priced over the
+/// whole block (once however many legs share it). Then, panel by panel (a
+/// few hundred scenarios, so that the legs' P&L stay in the cache), every
+/// leg's P&L is written (linear legs priced, option legs converted from
+/// their contract's price) and every account aggregated. The single-stock
+/// fixed scenarios are evaluated sparsely.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct EvalStats {
+    /// Worker threads of the rayon pool the evaluation ran on.
+    pub threads: usize,
+    /// Accounts evaluated (failed accounts are not).
+    pub accounts: usize,
+    /// (account, leg) holdings aggregated per scenario.
+    pub holdings: usize,
+    /// Distinct legs priced per scenario.
+    pub legs: usize,
+    /// Legs that are European options.
+    pub european_legs: usize,
+    /// Legs that are American options.
+    pub american_legs: usize,
+    /// Distinct European contracts priced per scenario (the legs of one
+    /// contract held from several base currencies share its model price).
+    pub european_contracts: usize,
+    /// Distinct American contracts priced per scenario.
+    pub american_contracts: usize,
+    /// Scenarios evaluated densely (every leg, every account).
+    pub dense_scenarios: usize,
+    /// Single-stock fixed scenarios, evaluated sparsely.
+    pub sparse_scenarios: usize,
+    /// Scenarios filled and priced per block (option contracts).
+    pub block_len: usize,
+    /// Scenarios per panel (legs' P&L written, accounts aggregated).
+    pub panel_len: usize,
+    /// Binding the legs to the set, laying out rows and holdings.
+    pub setup: Duration,
+    /// Generating the moves of the dense scenarios (`ScenarioSet::fill`).
+    pub scenario_fill: Duration,
+    /// Pricing the European contracts over the dense scenarios.
+    pub european_pricing: Duration,
+    /// Pricing the American contracts over the dense scenarios.
+    pub american_pricing: Duration,
+    /// Writing every leg's P&L per panel: linear legs (stocks, bonds, coins,
+    /// futures, cash) priced, option legs converted from their contract's
+    /// price into base-currency P&L.
+    pub leg_pnl: Duration,
+    /// Σ quantity × leg P&L of every account over the dense scenarios, with
+    /// the worst-scenario scan.
+    pub aggregation: Duration,
+    /// The single-stock scenarios: pricing and aggregation.
+    pub sparse: Duration,
+    /// Turning each account's worst scenarios into its result.
+    pub results: Duration,
+    /// The whole evaluation.
+    pub total: Duration,
+}
+
+/// [`evaluate_with_progress`], also returning counts and wall times of its
+/// stages.
+///
+/// # Errors
+///
+/// As [`evaluate`].
+pub fn evaluate_with_stats(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(Vec<AccountResult>, EvalStats), EngineError> {
+    let started = Instant::now();
     if set.is_empty() {
         return Err(EngineError::EmptySet);
     }
@@ -222,47 +304,89 @@ pub fn evaluate_with_progress(
     };
     let k = prepared.config.tail_scenarios.min(set.len());
     let mut tails: Vec<Tail> = vec![Tail::new(k); prepared.accounts.len()];
+    let layout = Layout::new(prepared, &legs);
+    let book = Book::new(prepared, &layout.row_of);
+    let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
+    let sizes = Sizes::new(
+        prepared.config.memory_budget_bytes,
+        layout.contracts.len(),
+        legs.len(),
+        dense_end,
+    );
+    let mut stats = EvalStats {
+        threads: rayon::current_num_threads(),
+        accounts: book.ready.iter().filter(|&&r| r).count(),
+        holdings: book.rows.len(),
+        legs: legs.len(),
+        european_legs: layout.option_legs[0],
+        american_legs: layout.option_legs[1],
+        european_contracts: layout.american_from,
+        american_contracts: layout.contracts.len() - layout.american_from,
+        dense_scenarios: dense_end,
+        sparse_scenarios: set.len() - dense_end,
+        block_len: sizes.block,
+        panel_len: sizes.panel,
+        setup: started.elapsed(),
+        ..EvalStats::default()
+    };
 
     // Dense part: every scenario before the single-stock tail.
-    let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
-    let per_scenario = 8 * legs.len().max(1);
-    let block_len = (prepared.config.memory_budget_bytes / per_scenario)
-        .clamp(64, dense_end.max(64))
-        .min(dense_end.max(1));
     let mut block = MoveBlock::default();
-    let mut leg_pnl = vec![0.0; legs.len() * block_len];
+    let t = Instant::now();
+    let mut prices = vec![0.0; layout.contracts.len() * sizes.block];
+    let mut panel = vec![0.0; legs.len() * sizes.panel];
+    if std::env::var("EXFEE_TOUCH").is_ok() {
+        prices.iter_mut().for_each(|p| *p = 1.0);
+        panel.iter_mut().for_each(|p| *p = 1.0);
+    }
+    if std::env::var("EXFEE_DEBUG").is_ok() {
+        eprintln!("alloc {:?}", t.elapsed());
+    }
     let mut start = 0;
     while start < dense_end {
-        let end = (start + block_len).min(dense_end);
+        let end = (start + sizes.block).min(dense_end);
+        let t = Instant::now();
         set.fill(start..end, &mut block);
+        stats.scenario_fill += t.elapsed();
         let len = block.len();
-        let leg_pnl = &mut leg_pnl[..legs.len() * len];
-        leg_pnl
-            .par_chunks_mut(len)
-            .zip(legs.par_iter())
-            .for_each_init(
-                || Scratch::new(len),
-                |scratch, (out, leg)| price_leg(leg, &block, bounds, scratch, out),
-            );
-        let leg_pnl = &*leg_pnl;
-        tails
-            .par_iter_mut()
-            .zip(prepared.accounts.par_iter())
-            .for_each_init(
-                || vec![0.0; len],
-                |scratch, (tail, account)| {
-                    if let PreparedAccount::Ready { holdings, .. } = account {
-                        scratch.resize(len, 0.0);
-                        aggregate(holdings, leg_pnl, len, scratch);
-                        tail.offer_block(scratch, start);
-                    }
-                },
-            );
+        let prices = &mut prices[..layout.contracts.len() * len];
+        layout.price_contracts(&legs, &block, bounds, prices, &mut stats);
+        let prices = &*prices;
+        let mut from = 0;
+        while from < len {
+            let cols = from..(from + sizes.panel).min(len);
+            let width = cols.len();
+            let t = Instant::now();
+            let panel = &mut panel[..legs.len() * width];
+            layout.fill_panel(&legs, &block, prices, cols.clone(), bounds, panel);
+            stats.leg_pnl += t.elapsed();
+            let t = Instant::now();
+            let panel = &*panel;
+            tails
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(64)
+                .for_each_init(
+                    || vec![0.0; width],
+                    |scratch, (account, tail)| {
+                        if book.ready[account] {
+                            let (rows, quantities) = book.holdings(account);
+                            scratch.resize(width, 0.0);
+                            aggregate_rows(rows, quantities, panel, width, scratch);
+                            tail.offer_block(scratch, start + cols.start);
+                        }
+                    },
+                );
+            stats.aggregation += t.elapsed();
+            from = cols.end;
+        }
         start = end;
         progress(start, set.len());
     }
+    drop((prices, panel, block));
 
     // Sparse part: each stock-driven leg under each of its stock's own moves.
+    let t = Instant::now();
     let leg_sparse: Vec<Vec<(usize, f64)>> = legs
         .par_iter()
         .map_init(
@@ -292,10 +416,12 @@ pub fn evaluate_with_progress(
             }
         });
     progress(set.len(), set.len());
+    stats.sparse = t.elapsed();
 
-    Ok(prepared
+    let t = Instant::now();
+    let results = prepared
         .accounts
-        .iter()
+        .par_iter()
         .zip(tails)
         .enumerate()
         .map(|(i, (account, tail))| {
@@ -309,7 +435,293 @@ pub fn evaluate_with_progress(
                 outcome,
             }
         })
-        .collect())
+        .collect();
+    stats.results = t.elapsed();
+    stats.total = started.elapsed();
+    Ok((results, stats))
+}
+
+/// Scenarios per block at most: beyond this the per-call cost of the
+/// American pricer (its boundary grid) is amortised.
+const MAX_BLOCK: usize = 2048;
+/// Scenarios per panel at most: the legs' P&L over a panel (legs × 256 × 8
+/// bytes, 120 MiB for 60,000 legs, much less for the popular legs most
+/// holdings are on) stays in the last-level cache while every account that
+/// holds a leg reads it.
+const MAX_PANEL: usize = 256;
+
+/// Block and panel lengths.
+struct Sizes {
+    block: usize,
+    panel: usize,
+}
+
+impl Sizes {
+    /// Within the memory budget the contracts' prices over a block
+    /// (contracts × block × 8 bytes) and the legs' P&L over a panel (legs ×
+    /// panel × 8 bytes) each take at most half; a block holds at least 64
+    /// scenarios and a panel at least 8, whatever the budget.
+    fn new(budget: usize, contracts: usize, legs: usize, dense: usize) -> Self {
+        let half = budget / 2;
+        let block = (half / (8 * contracts.max(1))).clamp(64, MAX_BLOCK);
+        let block = env_override("EXFEE_BLOCK")
+            .unwrap_or(block)
+            .clamp(1, dense.max(1));
+        let panel = (half / (8 * legs.max(1))).clamp(8, MAX_PANEL);
+        let panel = env_override("EXFEE_PANEL").unwrap_or(panel).clamp(1, block);
+        Sizes { block, panel }
+    }
+}
+
+fn env_override(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+/// Where each leg's P&L goes in a panel, and the distinct option contracts.
+///
+/// Rows are ordered by how many accounts hold the leg, most first, so that
+/// the P&L most holdings read are packed together in the cache. Contracts
+/// are the distinct (option terms, driver) of the option legs, European ones
+/// first.
+struct Layout {
+    /// Panel row of each leg.
+    row_of: Vec<usize>,
+    /// What each row holds.
+    rows: Vec<RowSource>,
+    /// The leg whose terms each contract uses.
+    contracts: Vec<usize>,
+    /// Index of the first American contract.
+    american_from: usize,
+    /// Option legs: European, American.
+    option_legs: [usize; 2],
+}
+
+/// How a row of a panel is computed.
+#[derive(Clone, Copy)]
+enum RowSource {
+    /// Priced from the block's moves.
+    Leg(usize),
+    /// An option leg: its contract's price over the block, converted.
+    Option { leg: usize, contract: usize },
+}
+
+/// What an option's model price under a scenario depends on (bit patterns),
+/// so that legs with equal keys share one model price per scenario.
+#[derive(PartialEq, Eq, Hash)]
+struct ContractKey {
+    factor: usize,
+    stock: Option<usize>,
+    american: bool,
+    call: bool,
+    bits: [u64; 7],
+}
+
+impl ContractKey {
+    fn of(option: &OptionLeg) -> Self {
+        let d = &option.driver;
+        ContractKey {
+            factor: d.factor,
+            stock: d.stock,
+            american: option.american,
+            call: matches!(option.right, exfee_pricing::Right::Call),
+            bits: [
+                d.beta.to_bits(),
+                option.strike.to_bits(),
+                option.t.to_bits(),
+                option.rate.to_bits(),
+                option.carry.to_bits(),
+                option.spot.to_bits(),
+                option.vol.to_bits(),
+            ],
+        }
+    }
+}
+
+impl Layout {
+    fn new(prepared: &Prepared, legs: &[Leg]) -> Self {
+        // Contracts, European first, each in order of first leg.
+        let mut keys: std::collections::HashMap<ContractKey, usize> =
+            std::collections::HashMap::new();
+        let mut by_kind: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        let mut contract_of = vec![usize::MAX; legs.len()];
+        let mut option_legs = [0; 2];
+        for (index, leg) in legs.iter().enumerate() {
+            if let LegKind::Option(option) = &leg.kind {
+                let kind = usize::from(option.american);
+                option_legs[kind] += 1;
+                let next = by_kind[kind].len();
+                let at = *keys.entry(ContractKey::of(option)).or_insert(next);
+                if at == next {
+                    by_kind[kind].push(index);
+                }
+                contract_of[index] = at + if kind == 1 { usize::MAX / 2 } else { 0 };
+            }
+        }
+        let american_from = by_kind[0].len();
+        let [mut contracts, american] = by_kind;
+        contracts.extend(american);
+
+        // Rows by popularity.
+        let mut holders = vec![0u32; legs.len()];
+        for account in &prepared.accounts {
+            if let PreparedAccount::Ready { holdings, .. } = account {
+                for &(leg, _) in holdings {
+                    holders[leg] = holders[leg].saturating_add(1);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..legs.len()).collect();
+        order.sort_by_key(|&leg| (std::cmp::Reverse(holders[leg]), leg));
+        let mut row_of = vec![0; legs.len()];
+        let rows = order
+            .iter()
+            .enumerate()
+            .map(|(row, &leg)| {
+                row_of[leg] = row;
+                match contract_of[leg] {
+                    usize::MAX => RowSource::Leg(leg),
+                    c if c >= usize::MAX / 2 => RowSource::Option {
+                        leg,
+                        contract: american_from + c - usize::MAX / 2,
+                    },
+                    c => RowSource::Option { leg, contract: c },
+                }
+            })
+            .collect();
+        Layout {
+            row_of,
+            rows,
+            contracts,
+            american_from,
+            option_legs,
+        }
+    }
+
+    /// Prices every contract over `block` into `prices` (one row of the
+    /// block's length per contract).
+    fn price_contracts(
+        &self,
+        legs: &[Leg],
+        block: &MoveBlock,
+        bounds: Bounds,
+        prices: &mut [f64],
+        stats: &mut EvalStats,
+    ) {
+        let len = block.len();
+        let (european, american) = prices.split_at_mut(self.american_from * len);
+        let (european_legs, american_legs) = self.contracts.split_at(self.american_from);
+        for (rows, contracts, time) in [
+            (european, european_legs, &mut stats.european_pricing),
+            (american, american_legs, &mut stats.american_pricing),
+        ] {
+            let t = Instant::now();
+            rows.par_chunks_mut(len)
+                .zip(contracts.par_iter())
+                .for_each_init(
+                    || Scratch::new(len),
+                    |scratch, (out, &leg)| {
+                        if let LegKind::Option(option) = &legs[leg].kind {
+                            driver_move(&option.driver, block, 0..len, bounds.lo, bounds.hi, out);
+                            reprice(
+                                option,
+                                block.vol(),
+                                bounds.vol_floor,
+                                (&mut scratch.spots, &mut scratch.vols),
+                                out,
+                            );
+                        }
+                    },
+                );
+            *time += t.elapsed();
+            if std::env::var("EXFEE_DEBUG").is_ok() {
+                eprintln!("{} contracts x {len}: {:?}", contracts.len(), t.elapsed());
+            }
+        }
+    }
+
+    /// Every leg's P&L over scenarios `cols` of the block into `panel` (one
+    /// row of `cols.len()` per leg, in layout order).
+    fn fill_panel(
+        &self,
+        legs: &[Leg],
+        block: &MoveBlock,
+        prices: &[f64],
+        cols: Range<usize>,
+        bounds: Bounds,
+        panel: &mut [f64],
+    ) {
+        let (len, width) = (block.len(), cols.len());
+        panel
+            .par_chunks_mut(width)
+            .zip(self.rows.par_iter())
+            .with_min_len(64)
+            .for_each_init(
+                || Scratch::new(width),
+                |scratch, (out, &source)| match source {
+                    RowSource::Leg(leg) => {
+                        price_leg_cols(&legs[leg], block, cols.clone(), bounds, scratch, out);
+                    }
+                    RowSource::Option { leg, contract } => {
+                        let leg = &legs[leg];
+                        let LegKind::Option(option) = &leg.kind else {
+                            return;
+                        };
+                        let model = &prices[contract * len..(contract + 1) * len][cols.clone()];
+                        scratch.zeros.resize(width, 0.0);
+                        let fx: &[f64] = match leg.fx {
+                            Some(i) => &block.currency(i)[cols.clone()],
+                            None => &scratch.zeros[..width],
+                        };
+                        let rate = leg.rate;
+                        let (m, v0, base) = (option.multiplier, option.value, option.model_base);
+                        // As in `leg_value`.
+                        for ((o, &p), &f) in out.iter_mut().zip(model).zip(fx) {
+                            *o = rate * ((v0 + m * (p - base)) * (1.0 + f) - v0);
+                        }
+                    }
+                },
+            );
+    }
+}
+
+/// Every ready account's holdings as panel rows and quantities, flat, in
+/// each account's summing order.
+struct Book {
+    ready: Vec<bool>,
+    offsets: Vec<usize>,
+    rows: Vec<u32>,
+    quantities: Vec<f64>,
+}
+
+impl Book {
+    fn new(prepared: &Prepared, row_of: &[usize]) -> Self {
+        let mut book = Book {
+            ready: Vec::with_capacity(prepared.accounts.len()),
+            offsets: Vec::with_capacity(prepared.accounts.len() + 1),
+            rows: Vec::with_capacity(prepared.holding_count()),
+            quantities: Vec::with_capacity(prepared.holding_count()),
+        };
+        book.offsets.push(0);
+        for account in &prepared.accounts {
+            if let PreparedAccount::Ready { holdings, .. } = account {
+                book.ready.push(true);
+                for &(leg, quantity) in holdings {
+                    // Fewer than 2^32 legs: a panel of them would not fit in memory.
+                    book.rows.push(row_of[leg] as u32);
+                    book.quantities.push(quantity);
+                }
+            } else {
+                book.ready.push(false);
+            }
+            book.offsets.push(book.rows.len());
+        }
+        book
+    }
+
+    fn holdings(&self, account: usize) -> (&[u32], &[f64]) {
+        let range = self.offsets[account]..self.offsets[account + 1];
+        (&self.rows[range.clone()], &self.quantities[range])
+    }
 }
 
 /// Offers an account's P&L in the sparse single-stock scenarios: the sum of
@@ -379,6 +791,11 @@ fn risk(nlv: Decimal, tail: Tail, set: &ScenarioSet, warnings: &[String]) -> Out
 /// `holdings` (leg index, quantity) in their order, for the `len` scenarios
 /// of a block. `leg_pnl` holds each leg's block row contiguously.
 ///
+/// Each scenario's sum is `((0 + q₁·p₁) + q₂·p₂) + …` with every product and
+/// sum rounded (no fused multiply-add), so the result is the same bit for
+/// bit on every CPU and whichever kernel runs: AVX-512 or AVX2 when the CPU
+/// has them (chosen at run time), else the portable build.
+///
 /// # Examples
 ///
 /// ```
@@ -387,25 +804,176 @@ fn risk(nlv: Decimal, tail: Tail, set: &ScenarioSet, warnings: &[String]) -> Out
 /// exfee_engine::aggregate(&[(1, 3.0), (0, -1.0)], &leg_pnl, 2, &mut out);
 /// assert_eq!(out, [29.0, 58.0]);
 /// ```
+///
+/// # Panics
+///
+/// If a leg's row `leg × len .. (leg + 1) × len` is outside `leg_pnl`, or
+/// `out` is longer than `len`.
 pub fn aggregate(holdings: &[(usize, f64)], leg_pnl: &[f64], len: usize, out: &mut [f64]) {
-    out.fill(0.0);
-    for &(leg, quantity) in holdings {
-        let row = &leg_pnl[leg * len..(leg + 1) * len];
-        for (acc, &pnl) in out.iter_mut().zip(row) {
-            *acc += quantity * pnl;
+    assert!(out.len() <= len, "out is longer than a leg's row");
+    let get = |h: usize| holdings[h];
+    dispatch(holdings.len(), &get, leg_pnl, len, 0, out);
+}
+
+/// [`aggregate`] over holdings given as panel rows (of `len` scenarios) and
+/// quantities.
+fn aggregate_rows(rows: &[u32], quantities: &[f64], panel: &[f64], len: usize, out: &mut [f64]) {
+    let n = rows.len().min(quantities.len());
+    let get = |h: usize| (rows[h] as usize, quantities[h]);
+    dispatch(n, &get, panel, len, 0, out);
+}
+
+/// The widest aggregation kernel this CPU runs (checked once).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AggKernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+fn agg_kernel() -> AggKernel {
+    use std::sync::OnceLock;
+    static KERNEL: OnceLock<AggKernel> = OnceLock::new();
+    *KERNEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return AggKernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return AggKernel::Avx2;
+            }
         }
+        AggKernel::Portable
+    })
+}
+
+#[inline]
+fn dispatch<G: Fn(usize) -> (usize, f64)>(
+    n: usize,
+    get: &G,
+    leg_pnl: &[f64],
+    len: usize,
+    offset: usize,
+    out: &mut [f64],
+) {
+    match agg_kernel() {
+        AggKernel::Portable => agg_portable(n, get, leg_pnl, len, offset, out),
+        // SAFETY: `agg_kernel` yields these only when the CPU has the features.
+        #[cfg(target_arch = "x86_64")]
+        AggKernel::Avx2 => unsafe { agg_avx2(n, get, leg_pnl, len, offset, out) },
+        #[cfg(target_arch = "x86_64")]
+        AggKernel::Avx512 => unsafe { agg_avx512(n, get, leg_pnl, len, offset, out) },
     }
 }
 
-/// The relative price move of what a leg's driver tracks: beta × factor
-/// move, plus a single stock's own move with the total kept within the
-/// single-stock bounds; never below −100 %.
+fn agg_portable<G: Fn(usize) -> (usize, f64)>(
+    n: usize,
+    get: &G,
+    leg_pnl: &[f64],
+    len: usize,
+    offset: usize,
+    out: &mut [f64],
+) {
+    agg_body::<16, G>(n, get, leg_pnl, len, offset, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn agg_avx2<G: Fn(usize) -> (usize, f64)>(
+    n: usize,
+    get: &G,
+    leg_pnl: &[f64],
+    len: usize,
+    offset: usize,
+    out: &mut [f64],
+) {
+    agg_body::<32, G>(n, get, leg_pnl, len, offset, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn agg_avx512<G: Fn(usize) -> (usize, f64)>(
+    n: usize,
+    get: &G,
+    leg_pnl: &[f64],
+    len: usize,
+    offset: usize,
+    out: &mut [f64],
+) {
+    agg_body::<64, G>(n, get, leg_pnl, len, offset, out);
+}
+
+/// Register-blocked Σ: `W` scenarios at a time stay in registers while every
+/// holding's `W` P&L are added in, so each P&L is loaded once and each sum
+/// stored once. Per scenario the operations and their order are those of
+/// the plain loop `out[s] = 0; for h { out[s] += q_h × p_h[s] }`.
+#[inline(always)]
+fn agg_body<const W: usize, G: Fn(usize) -> (usize, f64)>(
+    n: usize,
+    get: &G,
+    leg_pnl: &[f64],
+    len: usize,
+    offset: usize,
+    out: &mut [f64],
+) {
+    let width = out.len();
+    let mut col = 0;
+    while col + W <= width {
+        let mut acc = [0.0f64; W];
+        for h in 0..n {
+            let (leg, quantity) = get(h);
+            let at = leg * len + offset + col;
+            let row: &[f64; W] = leg_pnl[at..at + W].try_into().unwrap_or(&[0.0; W]);
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += quantity * p;
+            }
+        }
+        out[col..col + W].copy_from_slice(&acc);
+        col += W;
+    }
+    while col + 8 <= width {
+        let mut acc = [0.0f64; 8];
+        for h in 0..n {
+            let (leg, quantity) = get(h);
+            let at = leg * len + offset + col;
+            let row: &[f64; 8] = leg_pnl[at..at + 8].try_into().unwrap_or(&[0.0; 8]);
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += quantity * p;
+            }
+        }
+        out[col..col + 8].copy_from_slice(&acc);
+        col += 8;
+    }
+    for (c, o) in out.iter_mut().enumerate().skip(col) {
+        let mut acc = 0.0;
+        for h in 0..n {
+            let (leg, quantity) = get(h);
+            acc += quantity * leg_pnl[leg * len + offset + c];
+        }
+        *o = acc;
+    }
+}
+
+/// The relative price move of what a leg's driver tracks over scenarios
+/// `cols` of the block: beta × factor move, plus a single stock's own move
+/// with the total kept within the single-stock bounds; never below −100 %.
 #[inline]
-fn driver_move(driver: &LegDriver, block: &MoveBlock, lo: f64, hi: f64, out: &mut [f64]) {
-    let factor = block.factor(driver.factor);
+fn driver_move(
+    driver: &LegDriver,
+    block: &MoveBlock,
+    cols: Range<usize>,
+    lo: f64,
+    hi: f64,
+    out: &mut [f64],
+) {
+    let factor = &block.factor(driver.factor)[cols.clone()];
     match driver.stock {
         Some(stock) => {
-            for ((m, &f), &own) in out.iter_mut().zip(factor).zip(block.stock(stock)) {
+            let own = &block.stock(stock)[cols];
+            for ((m, &f), &own) in out.iter_mut().zip(factor).zip(own) {
                 *m = (driver.beta * f + own).clamp(lo, hi);
             }
         }
@@ -451,19 +1019,31 @@ pub(crate) fn price_leg(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
+    price_leg_cols(leg, block, 0..block.len(), bounds, scratch, out);
+}
+
+/// [`price_leg`] over scenarios `cols` of the block (`out` has their count).
+fn price_leg_cols(
+    leg: &Leg,
+    block: &MoveBlock,
+    cols: Range<usize>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
     let len = out.len();
     if let Some(driver) = leg.kind.driver() {
-        driver_move(driver, block, bounds.lo, bounds.hi, out);
+        driver_move(driver, block, cols.clone(), bounds.lo, bounds.hi, out);
     }
     scratch.zeros.resize(len, 0.0);
     let fx: &[f64] = match leg.fx {
-        Some(i) => block.currency(i),
+        Some(i) => &block.currency(i)[cols.clone()],
         None => &scratch.zeros[..len],
     };
     leg_value(
         leg,
         fx,
-        block.vol(),
+        &block.vol()[cols],
         bounds.vol_floor,
         (&mut scratch.spots, &mut scratch.vols),
         out,

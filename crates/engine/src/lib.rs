@@ -17,7 +17,8 @@ mod resolve;
 
 pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
 pub use evaluate::{
-    AccountResult, AccountRisk, EngineError, Outcome, aggregate, evaluate, evaluate_with_progress,
+    AccountResult, AccountRisk, EngineError, EvalStats, Outcome, aggregate, evaluate,
+    evaluate_with_progress, evaluate_with_stats,
 };
 pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};

@@ -315,6 +315,9 @@ pub fn prepare(
             Ok(local) => local,
         };
         let mut holdings: Vec<(usize, f64)> = Vec::with_capacity(local_legs.len());
+        // Where each leg is in `holdings`: the merge keeps the order of first
+        // appearance and sums quantities in input order, in linear time.
+        let mut held: HashMap<usize, usize> = HashMap::with_capacity(local_legs.len());
         for leg in local_legs {
             let next = legs.len();
             let index = *leg_index.entry(leg.key).or_insert(next);
@@ -337,9 +340,14 @@ pub fn prepare(
                     rate: leg.rate,
                 });
             }
-            match holdings.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, quantity)) => *quantity += leg.quantity,
-                None => holdings.push((index, leg.quantity)),
+            match held.entry(index) {
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    holdings[*slot.get()].1 += leg.quantity;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(holdings.len());
+                    holdings.push((index, leg.quantity));
+                }
             }
         }
         accounts.push(PreparedAccount::Ready {

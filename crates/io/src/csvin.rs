@@ -1,8 +1,9 @@
-//! A thin layer over `csv` that finds columns by name and turns every field
-//! problem into an [`InputError`] with file, line and column.
+//! A thin layer over `csv-core` that reads rows with bounded memory, finds
+//! columns by name and turns every field problem into an [`InputError`] with
+//! file, line and column.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -10,10 +11,237 @@ use exfee_model::{Currency, Decimal, InputError, SourceLocation};
 
 use crate::IoError;
 
+/// The longest field read, in bytes (64 KiB). A longer field is an error of
+/// its row and column (of the file, for a header); it is never held in
+/// memory whole.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// The most fields one row may have. A row with more is an error of the row
+/// (of the file, for a header). With [`MAX_FIELD_BYTES`] this bounds the
+/// memory one row takes (64 MiB at worst).
+pub const MAX_FIELDS_PER_ROW: usize = 1024;
+
+/// Capacity of the read buffer in front of the CSV parser.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// Why a record was not read whole: only its complete fields before the
+/// problem are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Oversize {
+    /// The field at this index (0-based) is longer than [`MAX_FIELD_BYTES`].
+    Field(usize),
+    /// The record has more than [`MAX_FIELDS_PER_ROW`] fields.
+    Fields,
+}
+
+impl Oversize {
+    /// The field at fault (0-based), when one is.
+    pub fn field(self) -> Option<usize> {
+        match self {
+            Oversize::Field(index) => Some(index),
+            Oversize::Fields => None,
+        }
+    }
+
+    /// The reason, in words.
+    pub fn reason(self) -> String {
+        match self {
+            Oversize::Field(_) => format!(
+                "field longer than {MAX_FIELD_BYTES} bytes (the limit per field); the row is not read"
+            ),
+            Oversize::Fields => format!(
+                "row has more than {MAX_FIELDS_PER_ROW} fields (the limit per row); the row is not read"
+            ),
+        }
+    }
+}
+
+/// What [`Records::next`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// A whole record.
+    Record,
+    /// A record too large to read: the record holds its complete fields
+    /// before the problem.
+    Oversized(Oversize),
+    /// The end of the input.
+    End,
+}
+
+/// CSV records read one at a time (RFC 4180 quoting, `\n`, `\r\n` or `\r`
+/// line ends, a leading UTF-8 BOM skipped), each trimmed of ASCII spaces and
+/// positioned at the line its first byte is on. Memory stays bounded whatever
+/// the input: at most [`MAX_FIELDS_PER_ROW`] fields of [`MAX_FIELD_BYTES`]
+/// are held; the rest of a larger record is skipped.
+pub(crate) struct Records<R: Read> {
+    input: BufReader<R>,
+    core: csv_core::Reader,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+    /// Where an oversized record's remaining bytes are parsed and dropped.
+    scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
+    /// Newlines skipped between records, which `core` never saw.
+    skipped_lines: u64,
+    started: bool,
+    done: bool,
+}
+
+impl<R: Read> Records<R> {
+    pub fn new(input: R) -> Self {
+        Records {
+            input: BufReader::with_capacity(BUFFER_BYTES, input),
+            core: csv_core::Reader::new(),
+            fields: vec![0; 1024],
+            ends: vec![0; 32],
+            scratch: vec![0; 4096],
+            scratch_ends: vec![0; 32],
+            skipped_lines: 0,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// Refills the buffer when it is empty; `self.input.buffer()` is then
+    /// empty only at the end of the input.
+    fn fill(&mut self) -> std::io::Result<()> {
+        loop {
+            match self.input.fill_buf() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The current line (1-based).
+    pub fn line(&self) -> u64 {
+        self.core.line() + self.skipped_lines
+    }
+
+    /// Skips a leading BOM, then the line ends before the next record, so
+    /// that a record's line is the line of its first byte (`csv` would give
+    /// the line before it in a CRLF file).
+    fn skip_line_ends(&mut self) -> std::io::Result<()> {
+        if !self.started {
+            self.started = true;
+            self.fill()?;
+            if self.input.buffer().starts_with(b"\xEF\xBB\xBF") {
+                self.input.consume(3);
+            }
+        }
+        loop {
+            self.fill()?;
+            let buffer = self.input.buffer();
+            let n = buffer
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            let whole = n == buffer.len() && n > 0;
+            let newlines = buffer[..n].iter().filter(|&&b| b == b'\n').count();
+            self.skipped_lines += newlines as u64;
+            self.input.consume(n);
+            if !whole {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads the next record into `record` (cleared first).
+    ///
+    /// # Errors
+    ///
+    /// The input's read error; reading stops there.
+    pub fn next(&mut self, record: &mut csv::ByteRecord) -> std::io::Result<Next> {
+        use csv_core::ReadRecordResult as R;
+        record.clear();
+        if self.done {
+            return Ok(Next::End);
+        }
+        self.skip_line_ends()?;
+        let line = self.line();
+        let (mut outlen, mut endlen) = (0usize, 0usize);
+        let mut oversize: Option<Oversize> = None;
+        loop {
+            self.fill()?;
+            let input = self.input.buffer();
+            let (result, nin, nout, nend) = if oversize.is_none() {
+                self.core
+                    .read_record(input, &mut self.fields[outlen..], &mut self.ends[endlen..])
+            } else {
+                self.core
+                    .read_record(input, &mut self.scratch, &mut self.scratch_ends)
+            };
+            self.input.consume(nin);
+            if oversize.is_none() {
+                outlen += nout;
+                endlen += nend;
+            }
+            match result {
+                R::InputEmpty => {}
+                R::OutputFull | R::OutputEndsFull if oversize.is_some() => {}
+                R::OutputFull => {
+                    let start = endlen.checked_sub(1).map_or(0, |i| self.ends[i]);
+                    if outlen - start > MAX_FIELD_BYTES {
+                        oversize = Some(Oversize::Field(endlen));
+                    } else {
+                        let size = self.fields.len() * 2;
+                        self.fields.resize(size, 0);
+                    }
+                }
+                R::OutputEndsFull => {
+                    if self.ends.len() > MAX_FIELDS_PER_ROW {
+                        oversize = Some(Oversize::Fields);
+                    } else {
+                        let size = (self.ends.len() * 2).min(MAX_FIELDS_PER_ROW + 1);
+                        self.ends.resize(size, 0);
+                    }
+                }
+                R::Record => break,
+                R::End => {
+                    self.done = true;
+                    return Ok(Next::End);
+                }
+            }
+        }
+        if oversize.is_none() {
+            if endlen > MAX_FIELDS_PER_ROW {
+                oversize = Some(Oversize::Fields);
+            } else {
+                let mut start = 0;
+                for (index, &end) in self.ends[..endlen].iter().enumerate() {
+                    if end - start > MAX_FIELD_BYTES {
+                        oversize = Some(Oversize::Field(index));
+                        break;
+                    }
+                    start = end;
+                }
+            }
+        }
+        let kept = match oversize {
+            None => endlen,
+            Some(Oversize::Field(index)) => index,
+            Some(Oversize::Fields) => endlen.min(MAX_FIELDS_PER_ROW),
+        };
+        let mut start = 0;
+        for &end in &self.ends[..kept] {
+            record.push_field(self.fields[start..end].trim_ascii());
+            start = end;
+        }
+        let mut position = csv::Position::new();
+        position.set_line(line);
+        record.set_position(Some(position));
+        Ok(oversize.map_or(Next::Record, Next::Oversized))
+    }
+}
+
 /// A CSV file being read row by row, with its header.
 pub(crate) struct CsvFile<R: Read> {
     name: String,
-    reader: csv::Reader<R>,
+    records: Records<R>,
     header: Vec<String>,
     columns: HashMap<String, usize>,
 }
@@ -22,15 +250,24 @@ impl<R: Read> CsvFile<R> {
     /// Opens `reader` (shown to users as `name`) and checks that `required`
     /// columns are present.
     pub fn new(name: &str, reader: R, required: &[&'static str]) -> Result<Self, IoError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let header = reader.byte_headers().map_err(|e| IoError::BadHeader {
+        let bad_header = |reason: String| IoError::BadHeader {
             path: name.to_string(),
-            reason: e.to_string(),
-        })?;
-        let header: Vec<String> = header
+            reason,
+        };
+        let mut records = Records::new(reader);
+        let mut record = csv::ByteRecord::new();
+        match records.next(&mut record) {
+            Ok(Next::Record) => {}
+            Ok(Next::End) => return Err(bad_header("the file is empty".to_string())),
+            Ok(Next::Oversized(problem)) => {
+                let at = problem
+                    .field()
+                    .map_or(String::new(), |i| format!("column {}: ", i + 1));
+                return Err(bad_header(format!("{at}{}", problem.reason())));
+            }
+            Err(e) => return Err(bad_header(e.to_string())),
+        }
+        let header: Vec<String> = record
             .iter()
             .map(|field| {
                 String::from_utf8_lossy(field)
@@ -62,66 +299,96 @@ impl<R: Read> CsvFile<R> {
         }
         Ok(CsvFile {
             name: name.to_string(),
-            reader,
+            records,
             header,
             columns,
         })
     }
 
-    /// Calls `each` on every data row. A row that cannot be split into
-    /// fields is reported through `broken` with its line.
+    /// Calls `each` on every data row. A row that cannot be split into the
+    /// header's fields (too few or too many fields, a field or a row over the
+    /// limits) is given to `broken` with its error; the row then holds the
+    /// fields read (see [`Row::whole_text`]). A read error of the input is
+    /// given to `broken` without a row, and ends the file.
     pub fn for_each_row(
-        mut self,
+        self,
         mut each: impl FnMut(&Row<'_>),
-        mut broken: impl FnMut(InputError),
+        mut broken: impl FnMut(InputError, Option<&Row<'_>>),
     ) {
+        self.read_rows(|read| match read {
+            Ok(row) => each(row),
+            Err((error, row)) => broken(error, row),
+        });
+    }
+
+    /// [`CsvFile::for_each_row`] with one callback, given `Ok(row)` or
+    /// `Err((error, row))`, for readers whose both cases change the same
+    /// state.
+    pub fn read_rows(mut self, mut read: impl FnMut(Result<&Row<'_>, Broken<'_, '_>>)) {
         let mut record = csv::ByteRecord::new();
         loop {
-            match self.reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
-                    if record.iter().all(|f| f.is_empty()) {
+            let next = match self.records.next(&mut record) {
+                Ok(next) => next,
+                Err(e) => {
+                    read(Err((
+                        InputError::at(
+                            SourceLocation {
+                                file: self.name.clone(),
+                                line: self.records.line(),
+                                column: None,
+                            },
+                            format!("unreadable row: {e}"),
+                        ),
+                        None,
+                    )));
+                    break;
+                }
+            };
+            let line = record.position().map_or(0, |p| p.line());
+            let mut row = Row {
+                file: &self.name,
+                line,
+                record: &record,
+                header: &self.header,
+                columns: &self.columns,
+                whole: record.len(),
+            };
+            match next {
+                Next::End => break,
+                Next::Oversized(problem) => {
+                    let error = match problem.field() {
+                        Some(index) => row.error_at_field(index, problem.reason()),
+                        None => row.error_at_row(problem.reason()),
+                    };
+                    read(Err((error, Some(&row))));
+                }
+                Next::Record => {
+                    if record.iter().all(<[u8]>::is_empty) {
                         continue; // a blank line
                     }
-                    let row = Row {
-                        file: &self.name,
-                        line,
-                        record: &record,
-                        header: &self.header,
-                        columns: &self.columns,
-                    };
                     if record.len() != self.header.len() {
-                        broken(row.error_at_row(format!(
+                        if record.len() < self.header.len() {
+                            // The last field may be cut short (a truncated line).
+                            row.whole = record.len() - 1;
+                        }
+                        let error = row.error_at_row(format!(
                             "row has {} fields but the header has {}",
                             record.len(),
                             self.header.len()
-                        )));
+                        ));
+                        read(Err((error, Some(&row))));
                         continue;
                     }
-                    each(&row);
-                }
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    broken(InputError::at(
-                        SourceLocation {
-                            file: self.name.clone(),
-                            line,
-                            column: None,
-                        },
-                        format!("unreadable row: {e}"),
-                    ));
-                    if !matches!(
-                        e.kind(),
-                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
-                    ) {
-                        break;
-                    }
+                    read(Ok(&row));
                 }
             }
         }
     }
 }
+
+/// A row that could not be read as its header says: its error, and the
+/// fields that were read (none after a read error of the input).
+pub(crate) type Broken<'r, 'a> = (InputError, Option<&'r Row<'a>>);
 
 /// One data row.
 pub(crate) struct Row<'a> {
@@ -130,6 +397,9 @@ pub(crate) struct Row<'a> {
     pub(crate) record: &'a csv::ByteRecord,
     pub(crate) header: &'a [String],
     pub(crate) columns: &'a HashMap<String, usize>,
+    /// How many leading fields of `record` are known to be whole: all of
+    /// them, but the last of a row with fewer fields than its header.
+    pub(crate) whole: usize,
 }
 
 impl Row<'_> {
@@ -157,9 +427,37 @@ impl Row<'_> {
         )
     }
 
+    /// An error about the field at `index` (0-based), named by the header
+    /// when the header has that column.
+    pub fn error_at_field(&self, index: usize, reason: impl Into<String>) -> InputError {
+        InputError::at(
+            SourceLocation {
+                file: self.file.to_string(),
+                line: self.line,
+                column: Some((
+                    index + 1,
+                    self.header.get(index).cloned().unwrap_or_default(),
+                )),
+            },
+            reason,
+        )
+    }
+
     /// An error about one column of this row.
     pub fn error(&self, column: &str, reason: impl Into<String>) -> InputError {
         InputError::at(self.location(column), reason)
+    }
+
+    /// The text of a column of a row that could not be read as its header
+    /// says, when that field was read whole and is non-empty UTF-8: how a
+    /// broken row still names its account.
+    pub fn whole_text(&self, column: &str) -> Option<&str> {
+        let &index = self.columns.get(column)?;
+        if index >= self.whole {
+            return None;
+        }
+        let text = std::str::from_utf8(self.record.get(index)?).ok()?.trim();
+        (!text.is_empty()).then_some(text)
     }
 
     /// The text of a column; empty when the column is not in the file.
@@ -245,7 +543,257 @@ pub(crate) fn parse_decimal(text: &str) -> Result<Decimal, String> {
     ) {
         return Err(format!("{text:?} is not a finite number"));
     }
-    Decimal::from_str_exact(text).map_err(|_| {
+    let mut value = Decimal::from_str_exact(text).map_err(|_| {
         format!("{text:?} is not a decimal number (plain notation like 1234.56, at most 28 significant digits)")
-    })
+    })?;
+    // `-0` is 0: a negative zero would show as `-0` downstream.
+    if value.is_zero() {
+        value.set_sign_positive(true);
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every record of `text` as (line, fields) or (line, problem).
+    fn records(text: &[u8]) -> Vec<(u64, Result<Vec<String>, Oversize>)> {
+        let mut records = Records::new(text);
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        loop {
+            let next = records.next(&mut record).unwrap();
+            let line = record.position().unwrap().line();
+            let fields = record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            match next {
+                Next::End => return out,
+                Next::Record => out.push((line, Ok(fields))),
+                Next::Oversized(problem) => out.push((line, Err(problem))),
+            }
+        }
+    }
+
+    fn ok(line: u64, fields: &[&str]) -> (u64, Result<Vec<String>, Oversize>) {
+        (line, Ok(fields.iter().map(|f| f.to_string()).collect()))
+    }
+
+    #[test]
+    fn lines_are_the_lines_records_start_on_whatever_the_line_ends() {
+        for text in [
+            &b"h1,h2\na,b\n\nc,d\n"[..],
+            b"h1,h2\r\na,b\r\n\r\nc,d\r\n",
+            b"h1,h2\r\na,b\r\n\r\nc,d",
+        ] {
+            assert_eq!(
+                records(text),
+                vec![ok(1, &["h1", "h2"]), ok(2, &["a", "b"]), ok(4, &["c", "d"])],
+                "{text:?}"
+            );
+        }
+        // A quoted field may hold line ends; the next record counts them.
+        assert_eq!(
+            records(b"h\r\n\"two\r\nlines, and a comma\"\r\nnext\r\n"),
+            vec![
+                ok(1, &["h"]),
+                ok(2, &["two\r\nlines, and a comma"]),
+                ok(4, &["next"])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bom_is_skipped_even_before_a_quoted_header() {
+        assert_eq!(
+            records(b"\xEF\xBB\xBF\"account\", base \n U1 ,USD"),
+            vec![ok(1, &["account", "base"]), ok(2, &["U1", "USD"])]
+        );
+        assert_eq!(records(b"\xEF\xBB\xBF\r\n\r\nh\n"), vec![ok(3, &["h"])]);
+    }
+
+    #[test]
+    fn a_field_over_the_limit_is_skipped_with_the_rest_of_its_row() {
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let exact = "y".repeat(MAX_FIELD_BYTES);
+        let text = format!("a,b,c\n1,{long},3\n4,\"{long}\nmore\",6\n7,{exact},9\n");
+        let got = records(text.as_bytes());
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[1], (2, Err(Oversize::Field(1))));
+        assert_eq!(got[2], (3, Err(Oversize::Field(1))));
+        assert_eq!(got[3].0, 5);
+        assert_eq!(got[3].1.as_ref().unwrap()[1].len(), MAX_FIELD_BYTES);
+    }
+
+    #[test]
+    fn a_row_over_the_field_limit_is_skipped() {
+        let wide = ",".repeat(MAX_FIELDS_PER_ROW);
+        let exact = ",".repeat(MAX_FIELDS_PER_ROW - 1);
+        let text = format!("h\n{wide}\n{exact}\nlast\n");
+        let got = records(text.as_bytes());
+        assert_eq!(got[1], (2, Err(Oversize::Fields)));
+        assert_eq!(got[2].1.as_ref().unwrap().len(), MAX_FIELDS_PER_ROW);
+        assert_eq!(got[3], ok(4, &["last"]));
+    }
+
+    #[test]
+    fn a_gigantic_field_is_read_in_bounded_memory() {
+        /// An endless field: `x` bytes up to `len`, then a line end.
+        struct Endless {
+            left: usize,
+        }
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.left);
+                buf[..n].fill(b'x');
+                self.left -= n;
+                if n == 0 && !buf.is_empty() {
+                    buf[0] = b'\n';
+                    self.left = usize::MAX; // ends once
+                    return Ok(0);
+                }
+                Ok(n)
+            }
+        }
+        let mut records = Records::new(Endless { left: 64 << 20 });
+        let mut record = csv::ByteRecord::new();
+        assert_eq!(
+            records.next(&mut record).unwrap(),
+            Next::Oversized(Oversize::Field(0))
+        );
+        assert!(records.fields.len() <= 4 * MAX_FIELD_BYTES);
+    }
+
+    fn csv_file(text: &str) -> Result<CsvFile<&[u8]>, IoError> {
+        CsvFile::new("f.csv", text.as_bytes(), &["account", "amount"])
+    }
+
+    #[test]
+    fn header_problems_stop_the_file() {
+        let err = |text: &str| csv_file(text).err().unwrap().to_string();
+        assert_eq!(
+            err(""),
+            "f.csv: cannot read the header row: the file is empty"
+        );
+        assert_eq!(
+            err("\r\n\n"),
+            "f.csv: cannot read the header row: the file is empty"
+        );
+        assert!(err("account\n").contains("required column 'amount' is missing"));
+        assert_eq!(
+            err("account,amount,account\n"),
+            "f.csv: column 'account' appears twice in the header"
+        );
+        let long = format!("account,amount,{}\n", "z".repeat(MAX_FIELD_BYTES + 1));
+        assert!(
+            err(&long).contains("column 3: field longer than 65536 bytes"),
+            "{}",
+            err(&long)
+        );
+    }
+
+    /// Each row as `Ok(account)` or `Err((error, account read whole))`.
+    fn rows(text: &str) -> Vec<Result<String, (String, Option<String>)>> {
+        let mut out = Vec::new();
+        csv_file(text).unwrap().read_rows(|read| match read {
+            Ok(row) => out.push(Ok(row.text("account").unwrap().to_string())),
+            Err((error, row)) => out.push(Err((
+                error.to_string(),
+                row.and_then(|r| r.whole_text("account").map(str::to_string)),
+            ))),
+        });
+        out
+    }
+
+    #[test]
+    fn broken_rows_keep_the_account_only_when_read_whole() {
+        let long = "9".repeat(MAX_FIELD_BYTES + 1);
+        let got = rows(&format!(
+            "account,amount\r\nU1,5\r\nU2,1,000.00\r\nU3\r\nU4,{long}\r\n{long},1\r\nU5,\"1,000.00\"\r\nU6,7"
+        ));
+        assert_eq!(
+            got,
+            vec![
+                Ok("U1".into()),
+                Err((
+                    "f.csv line 3: row has 3 fields but the header has 2".into(),
+                    Some("U2".into())
+                )),
+                // Too short: the last field may be cut, so the account is unknown.
+                Err((
+                    "f.csv line 4: row has 1 fields but the header has 2".into(),
+                    None
+                )),
+                Err((
+                    "f.csv line 5 column 2 (amount): field longer than 65536 bytes (the limit \
+                     per field); the row is not read"
+                        .into(),
+                    Some("U4".into())
+                )),
+                Err((
+                    "f.csv line 6 column 1 (account): field longer than 65536 bytes (the limit \
+                     per field); the row is not read"
+                        .into(),
+                    None
+                )),
+                Ok("U5".into()),
+                Ok("U6".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_an_error_of_their_column_only() {
+        let mut seen = Vec::new();
+        CsvFile::new(
+            "f.csv",
+            &b"account,amount\nU\xFF1,5\nU2,\xC3\x28\n"[..],
+            &["account"],
+        )
+        .unwrap()
+        .for_each_row(
+            |row| {
+                seen.push((
+                    row.text("account")
+                        .map(str::to_string)
+                        .map_err(|e| e.to_string()),
+                    row.decimal("amount").map_err(|e| e.to_string()),
+                ));
+            },
+            |e, _| panic!("{e}"),
+        );
+        assert_eq!(
+            seen[0].0,
+            Err("f.csv line 2 column 1 (account): not valid UTF-8 text".into())
+        );
+        assert_eq!(seen[1].0, Ok("U2".to_string()));
+        assert_eq!(
+            seen[1].1,
+            Err("f.csv line 3 column 2 (amount): not valid UTF-8 text".into())
+        );
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_or_read_exactly() {
+        let refused = [
+            "1e400",
+            "NaN",
+            "-inf",
+            "1,000.00",
+            "0x10",
+            "",
+            "123456789012345678901234567890",
+        ];
+        for text in refused {
+            assert!(parse_decimal(text).is_err(), "{text}");
+        }
+        assert_eq!(parse_decimal("-0").unwrap(), Decimal::ZERO);
+        assert_eq!(parse_decimal("-0.00").unwrap().to_string(), "0.00");
+        assert_eq!(
+            parse_decimal("79228162514264337593543950335").unwrap(),
+            Decimal::MAX
+        );
+    }
 }

@@ -15,6 +15,13 @@ use exfee_model::{
 use crate::IoError;
 use crate::csvin::{CsvFile, Row};
 
+/// The most positions one account may have: a `positions.csv` row beyond
+/// it fails the account (with a reason naming the limit) and the account's
+/// further rows are not read. The same limit applies to an account's rows in
+/// `cash.csv`, and to the positions of a Flex report. It bounds the memory
+/// and time one account can take; 100,000 is far above any real account.
+pub const MAX_POSITIONS_PER_ACCOUNT: usize = 100_000;
+
 /// Where each file of a drop is. [`DropPaths::in_dir`] gives the standard
 /// layout; each path may then be overridden.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,25 +58,29 @@ impl DropPaths {
     }
 }
 
-fn open(path: &Path, required: bool) -> Result<Option<BufReader<File>>, IoError> {
-    match File::open(path) {
-        Ok(file) => Ok(Some(BufReader::new(file))),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(IoError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+fn open_file(path: &Path) -> std::io::Result<BufReader<File>> {
+    File::open(path).map(BufReader::new)
 }
 
-fn csv_file(
+/// Opens `path` with `open` as a CSV file with the `columns`; `None` when
+/// the file is optional and not found.
+fn csv_file<R: Read>(
+    open: &mut impl FnMut(&Path) -> std::io::Result<R>,
     path: &Path,
     required_file: bool,
     columns: &[&'static str],
-) -> Result<Option<CsvFile<BufReader<File>>>, IoError> {
-    open(path, required_file)?
-        .map(|reader| CsvFile::new(&path.display().to_string(), reader, columns))
-        .transpose()
+) -> Result<Option<CsvFile<R>>, IoError> {
+    let reader = match open(path) {
+        Ok(reader) => reader,
+        Err(e) if !required_file && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(IoError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    CsvFile::new(&path.display().to_string(), reader, columns).map(Some)
 }
 
 /// Reads a drop. `factor_table` is the table the run uses: a
@@ -86,14 +97,66 @@ fn csv_file(
 ///
 /// [`IoError`] when a required file cannot be read or lacks a required column.
 pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch, IoError> {
+    read_drop_with(paths, factor_table, open_file)
+}
+
+/// [`read_drop`] with the files opened by `open` instead of from the file
+/// system: a drop held in memory, in an archive or elsewhere. `open` is
+/// called once for each path of `paths`; an optional file is missing when
+/// `open` fails with [`std::io::ErrorKind::NotFound`]. The paths name the
+/// files in errors.
+///
+/// # Errors
+///
+/// As [`read_drop`].
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use exfee_io::{DropPaths, read_drop_with};
+///
+/// let files = [
+///     ("drop/accounts.csv", "account,base_currency\nU1,USD\n"),
+///     ("drop/positions.csv", "account,symbol,asset_class,currency,quantity,mark\nU1,AAPL,STK,USD,10,245.30\n"),
+///     ("drop/market/fx.csv", "currency,usd_per_unit\nUSD,1\n"),
+/// ];
+/// let open = |path: &Path| {
+///     files
+///         .iter()
+///         .find(|(name, _)| Path::new(name) == path)
+///         .map(|(_, text)| text.as_bytes())
+///         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+/// };
+/// let table = exfee_io::parse_factor_table(
+///     "factors.csv",
+///     "factor,symbol,lower_bound_pct,upper_bound_pct\nEquity,SPX,-30,20\nIndividual Stocks,,-50,50\n"
+///         .as_bytes(),
+/// )
+/// .unwrap();
+/// let batch = read_drop_with(&DropPaths::in_dir(Path::new("drop")), &table, open).unwrap();
+/// assert_eq!(batch.accounts[0].positions.len(), 1);
+/// ```
+pub fn read_drop_with<R: Read>(
+    paths: &DropPaths,
+    factor_table: &FactorTable,
+    mut open: impl FnMut(&Path) -> std::io::Result<R>,
+) -> Result<Batch, IoError> {
+    let open = &mut open;
     // Open everything first: a missing file or column stops the run before
     // any row is read.
-    let fx = csv_file(&paths.fx, true, &["currency", "usd_per_unit"])?;
-    let factors = csv_file(&paths.factors, false, &["symbol", "factor", "beta"])?;
-    let underlyings = csv_file(&paths.underlyings, false, &["symbol", "currency", "price"])?;
-    let rates = csv_file(&paths.rates, false, &["currency", "rate"])?;
-    let accounts = csv_file(&paths.accounts, true, &["account", "base_currency"])?;
+    let fx = csv_file(open, &paths.fx, true, &["currency", "usd_per_unit"])?;
+    let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
+    let underlyings = csv_file(
+        open,
+        &paths.underlyings,
+        false,
+        &["symbol", "currency", "price"],
+    )?;
+    let rates = csv_file(open, &paths.rates, false, &["currency", "rate"])?;
+    let accounts = csv_file(open, &paths.accounts, true, &["account", "base_currency"])?;
     let positions = csv_file(
+        open,
         &paths.positions,
         true,
         &[
@@ -105,7 +168,7 @@ pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch,
             "mark",
         ],
     )?;
-    let cash = csv_file(&paths.cash, false, &["account", "currency", "amount"])?;
+    let cash = csv_file(open, &paths.cash, false, &["account", "currency", "amount"])?;
 
     let mut batch = Batch::default();
     if let Some(file) = fx {
@@ -147,10 +210,16 @@ pub fn read_market(
     paths: &DropPaths,
     factor_table: &FactorTable,
 ) -> Result<(MarketData, Vec<InputError>), IoError> {
-    let fx = csv_file(&paths.fx, false, &["currency", "usd_per_unit"])?;
-    let factors = csv_file(&paths.factors, false, &["symbol", "factor", "beta"])?;
-    let underlyings = csv_file(&paths.underlyings, false, &["symbol", "currency", "price"])?;
-    let rates = csv_file(&paths.rates, false, &["currency", "rate"])?;
+    let open = &mut open_file;
+    let fx = csv_file(open, &paths.fx, false, &["currency", "usd_per_unit"])?;
+    let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
+    let underlyings = csv_file(
+        open,
+        &paths.underlyings,
+        false,
+        &["symbol", "currency", "price"],
+    )?;
+    let rates = csv_file(open, &paths.rates, false, &["currency", "rate"])?;
     let mut batch = Batch::default();
     if let Some(file) = fx {
         read_fx(file, &mut batch);
@@ -172,28 +241,80 @@ pub fn read_market(
 struct Registry {
     accounts: Vec<AccountInput>,
     index: HashMap<String, usize>,
+    /// Rows read per account: `positions.csv` and `cash.csv`.
+    rows: Vec<[usize; 2]>,
+}
+
+/// Which per-account count [`Registry::count_row`] keeps.
+#[derive(Clone, Copy)]
+enum Holding {
+    Position = 0,
+    Cash = 1,
 }
 
 impl Registry {
-    /// The account a position or cash row names; created, failed, when
-    /// `accounts.csv` has no row for it.
-    fn for_row(&mut self, id: &str, row: &Row<'_>) -> &mut AccountInput {
-        let index = match self.index.get(id) {
+    /// Adds an account, in order.
+    fn push(&mut self, account: AccountInput) -> usize {
+        self.index.insert(account.id.clone(), self.accounts.len());
+        self.accounts.push(account);
+        self.rows.push([0, 0]);
+        self.accounts.len() - 1
+    }
+
+    /// The index of the account a position or cash row names; created,
+    /// failed, when `accounts.csv` has no row for it.
+    fn index_for_row(&mut self, id: &str, row: &Row<'_>) -> usize {
+        match self.index.get(id) {
             Some(&index) => index,
-            None => {
-                self.accounts.push(AccountInput {
-                    id: id.to_string(),
-                    errors: vec![row.error(
-                        "account",
-                        format!("account {id} has no row in accounts.csv"),
-                    )],
-                    ..AccountInput::default()
-                });
-                self.index.insert(id.to_string(), self.accounts.len() - 1);
-                self.accounts.len() - 1
-            }
-        };
-        &mut self.accounts[index]
+            None => self.push(AccountInput {
+                id: id.to_string(),
+                errors: vec![row.error(
+                    "account",
+                    format!("account {id} has no row in accounts.csv"),
+                )],
+                ..AccountInput::default()
+            }),
+        }
+    }
+
+    /// Counts a row of the account at `index`; `false` (and, the first time,
+    /// an error of the account) past [`MAX_POSITIONS_PER_ACCOUNT`] rows.
+    fn count_row(&mut self, index: usize, kind: Holding, row: &Row<'_>) -> bool {
+        let count = &mut self.rows[index][kind as usize];
+        *count += 1;
+        if *count <= MAX_POSITIONS_PER_ACCOUNT {
+            return true;
+        }
+        if *count == MAX_POSITIONS_PER_ACCOUNT + 1 {
+            let account = &mut self.accounts[index];
+            let what = match kind {
+                Holding::Position => "positions",
+                Holding::Cash => "cash rows",
+            };
+            account.errors.push(row.error(
+                "account",
+                format!(
+                    "account {} has more than {MAX_POSITIONS_PER_ACCOUNT} {what}, the limit per \
+                     account; its rows from here on are not read",
+                    account.id
+                ),
+            ));
+        }
+        false
+    }
+
+    /// A row of `positions.csv` or `cash.csv` that could not be read as its
+    /// header says: an error of the account it names when its `account`
+    /// field was read whole and the account is known (a broken row never
+    /// makes an account of its own), else of the batch.
+    fn broken(&mut self, error: InputError, row: Option<&Row<'_>>, errors: &mut Vec<InputError>) {
+        let known = row
+            .and_then(|row| row.whole_text("account"))
+            .and_then(|id| self.index.get(id));
+        match known {
+            Some(&index) => self.accounts[index].errors.push(error),
+            None => errors.push(error),
+        }
     }
 }
 
@@ -251,7 +372,7 @@ fn read_fx(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("currency {currency}"),
             );
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     errors.extend(broken);
 }
@@ -293,7 +414,7 @@ fn read_factors(file: CsvFile<impl Read>, table: &FactorTable, batch: &mut Batch
                 &format!("symbol {symbol}"),
             );
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     errors.extend(broken);
 }
@@ -334,7 +455,7 @@ fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("underlying {symbol}"),
             );
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     errors.extend(broken);
 }
@@ -367,7 +488,7 @@ fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("currency {currency}"),
             );
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     errors.extend(broken);
 }
@@ -388,9 +509,28 @@ fn known_currency(
 fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
     let market = &batch.market;
     let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
+    file.read_rows(|read| {
+        let row = match read {
+            Ok(row) => row,
+            Err((error, row)) => {
+                // A broken row that names its account still lists it.
+                match row.and_then(|row| row.whole_text("account")) {
+                    Some(id) => match registry.index.get(id) {
+                        Some(&index) => registry.accounts[index].errors.push(error),
+                        None => {
+                            registry.push(AccountInput {
+                                id: id.to_string(),
+                                errors: vec![error],
+                                ..AccountInput::default()
+                            });
+                        }
+                    },
+                    None => errors.push(error),
+                }
+                return;
+            }
+        };
+        {
             let id = match row.required("account") {
                 Ok(id) => id.to_string(),
                 Err(e) => return errors.push(e),
@@ -418,8 +558,7 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
                         Ok(base) => account.base_currency = Some(base),
                         Err(e) => account.errors.push(e),
                     }
-                    registry.accounts.push(account);
-                    registry.index.insert(id, registry.accounts.len() - 1);
+                    registry.push(account);
                 }
                 Some(&index) => {
                     let account = &mut registry.accounts[index];
@@ -438,10 +577,8 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
                     }
                 }
             }
-        },
-        |e| broken.push(e),
-    );
-    errors.extend(broken);
+        }
+    });
 }
 
 /// The account id of a row, or the row's error for the batch.
@@ -458,22 +595,24 @@ fn account_of<'r>(row: &'r Row<'_>, errors: &mut Vec<InputError>) -> Option<&'r 
 fn read_positions(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
     let market = &batch.market;
     let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let Some(id) = account_of(row, errors) else {
-                return;
-            };
-            let position = parse_position(row, market);
-            let account = registry.for_row(id, row);
-            match position {
-                Ok(position) => account.positions.push(position),
-                Err(row_errors) => account.errors.extend(row_errors),
-            }
-        },
-        |e| broken.push(e),
-    );
-    errors.extend(broken);
+    file.read_rows(|read| {
+        let row = match read {
+            Ok(row) => row,
+            Err((error, row)) => return registry.broken(error, row, errors),
+        };
+        let Some(id) = account_of(row, errors) else {
+            return;
+        };
+        let index = registry.index_for_row(id, row);
+        if !registry.count_row(index, Holding::Position, row) {
+            return;
+        }
+        let account = &mut registry.accounts[index];
+        match parse_position(row, market) {
+            Ok(position) => account.positions.push(position),
+            Err(row_errors) => account.errors.extend(row_errors),
+        }
+    });
 }
 
 /// Every problem of a position row, not just the first.
@@ -609,23 +748,155 @@ fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<In
 fn read_cash(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
     let market = &batch.market;
     let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let Some(id) = account_of(row, errors) else {
-                return;
-            };
-            let currency = known_currency(row, "currency", market);
-            let amount = row.decimal("amount");
-            let account = registry.for_row(id, row);
-            match (currency, amount) {
-                (Ok(currency), Ok(amount)) => account.cash.push(CashBalance { currency, amount }),
-                (a, b) => account
-                    .errors
-                    .extend([a.err(), b.err()].into_iter().flatten()),
-            }
-        },
-        |e| broken.push(e),
-    );
-    errors.extend(broken);
+    file.read_rows(|read| {
+        let row = match read {
+            Ok(row) => row,
+            Err((error, row)) => return registry.broken(error, row, errors),
+        };
+        let Some(id) = account_of(row, errors) else {
+            return;
+        };
+        let index = registry.index_for_row(id, row);
+        if !registry.count_row(index, Holding::Cash, row) {
+            return;
+        }
+        let currency = known_currency(row, "currency", market);
+        let amount = row.decimal("amount");
+        let account = &mut registry.accounts[index];
+        match (currency, amount) {
+            (Ok(currency), Ok(amount)) => account.cash.push(CashBalance { currency, amount }),
+            (a, b) => account
+                .errors
+                .extend([a.err(), b.err()].into_iter().flatten()),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POSITIONS: &str = "account,symbol,asset_class,currency,quantity,mark";
+
+    fn table() -> FactorTable {
+        crate::parse_factor_table(
+            "f.csv",
+            "factor,symbol,lower_bound_pct,upper_bound_pct\nEquity,SPX,-30,20\n\
+             Individual Stocks,,-50,50\n"
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    /// Reads a drop of `accounts.csv`, `positions.csv` and `cash.csv` (USD
+    /// and EUR rates).
+    fn read(accounts: &str, positions: &str, cash: &str) -> Result<Batch, IoError> {
+        let fx = "currency,usd_per_unit\nUSD,1\nEUR,1.08\n";
+        let files: [(&str, &str); 4] = [
+            ("d/accounts.csv", accounts),
+            ("d/positions.csv", positions),
+            ("d/cash.csv", cash),
+            ("d/market/fx.csv", fx),
+        ];
+        read_drop_with(&DropPaths::in_dir(Path::new("d")), &table(), |path| {
+            files
+                .iter()
+                .find(|(name, _)| Path::new(name) == path)
+                .map(|(_, text)| text.as_bytes())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        })
+    }
+
+    fn reasons(account: &AccountInput) -> Vec<String> {
+        account.errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_account_past_the_position_limit_fails_with_the_limit_named() {
+        let mut positions = String::from(POSITIONS);
+        for _ in 0..=MAX_POSITIONS_PER_ACCOUNT + 5 {
+            positions.push_str("\nBIG,AAPL,STK,USD,1,1");
+        }
+        positions.push_str("\nSMALL,AAPL,STK,USD,1,1");
+        let batch = read(
+            "account,base_currency\nBIG,USD\nSMALL,USD\n",
+            &positions,
+            "account,currency,amount\n",
+        )
+        .unwrap();
+        let big = &batch.accounts[0];
+        assert_eq!(big.positions.len(), MAX_POSITIONS_PER_ACCOUNT);
+        assert_eq!(
+            reasons(big),
+            vec![format!(
+                "d/positions.csv line {} column 1 (account): account BIG has more than \
+                 {MAX_POSITIONS_PER_ACCOUNT} positions, the limit per account; its rows from \
+                 here on are not read",
+                MAX_POSITIONS_PER_ACCOUNT + 2
+            )]
+        );
+        let small = &batch.accounts[1];
+        assert!(small.errors.is_empty());
+        assert_eq!(small.positions.len(), 1);
+    }
+
+    #[test]
+    fn a_broken_row_fails_the_known_account_it_names() {
+        let batch = read(
+            "account,base_currency\r\nU1,USD\r\nU2,USD\r\nU3\r\nU4,EUR,extra\r\n",
+            &format!("{POSITIONS}\r\nU1,AAPL,STK,USD,1,000.00,1\r\nU2,AAPL,STK,USD,1,2\r\nU9,AAPL,STK,USD,1,000,2\r\nU2,AAP"),
+            "account,currency,amount\nU1,USD,5\n",
+        )
+        .unwrap();
+        let ids: Vec<&str> = batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        // U3 (its account field may be cut) and U9 (unknown) make no account.
+        assert_eq!(ids, ["U1", "U2", "U4"]);
+        assert_eq!(
+            reasons(&batch.accounts[0]),
+            ["d/positions.csv line 2: row has 7 fields but the header has 6"]
+        );
+        assert_eq!(
+            reasons(&batch.accounts[1]),
+            ["d/positions.csv line 5: row has 2 fields but the header has 6"]
+        );
+        assert_eq!(
+            reasons(&batch.accounts[2]),
+            ["d/accounts.csv line 5: row has 3 fields but the header has 2"]
+        );
+        let errors: Vec<String> = batch.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "d/accounts.csv line 4: row has 1 fields but the header has 2",
+                "d/positions.csv line 4: row has 7 fields but the header has 6",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_stops_the_run_an_empty_optional_one_too() {
+        let err = read("", POSITIONS, "account,currency,amount\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "d/accounts.csv: cannot read the header row: the file is empty"
+        );
+        let err = read("account,base_currency\nU1,USD\n", POSITIONS, "")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "d/cash.csv: cannot read the header row: the file is empty"
+        );
+        // A header alone is a file without rows.
+        let batch = read(
+            "account,base_currency\nU1,USD\n",
+            POSITIONS,
+            "account,currency,amount",
+        )
+        .unwrap();
+        assert_eq!(batch.accounts.len(), 1);
+        assert!(batch.accounts[0].errors.is_empty());
+    }
 }

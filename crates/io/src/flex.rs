@@ -15,7 +15,8 @@ use exfee_model::{
 };
 
 use crate::IoError;
-use crate::csvin::Row;
+use crate::csvin::{Next, Oversize, Records, Row};
+use crate::drop::MAX_POSITIONS_PER_ACCOUNT;
 
 const ACCOUNT: &str = "ClientAccountID";
 const CURRENCY: &str = "CurrencyPrimary";
@@ -156,8 +157,13 @@ const NAV_TOTAL: &str = "Total";
 /// As with a drop: every problem of a row is reported as
 /// `<file> line <n> column <i> (<name>): <reason>` and fails the account the
 /// row names; every other account goes on. A row without `ClientAccountID`
-/// goes to [`Batch::errors`]. Every account seen in any section is an
-/// account of the batch, in order of first appearance.
+/// goes to [`Batch::errors`], as does a row whose fields do not match its
+/// header (or are over the size limits) unless its `ClientAccountID` was
+/// read whole and names an account already seen. Every account
+/// seen in any section is an account of the batch, in order of first
+/// appearance. An account with more than
+/// [`MAX_POSITIONS_PER_ACCOUNT`](crate::MAX_POSITIONS_PER_ACCOUNT) position
+/// rows (or cash rows) fails, and its further rows are not read.
 ///
 /// # Errors
 ///
@@ -190,9 +196,34 @@ pub fn read_flex(paths: &[PathBuf], market: MarketData) -> Result<Batch, IoError
         })?;
         opened.push((path.display().to_string(), BufReader::new(file)));
     }
+    read_flex_from(opened, market)
+}
+
+/// [`read_flex`] over reports already open: each item is the name that shows
+/// the report in errors, and its text. Reports are read in the given order.
+///
+/// # Errors
+///
+/// As [`read_flex`], but for opening files.
+///
+/// # Examples
+///
+/// ```
+/// use exfee_model::MarketData;
+///
+/// let report = "ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice\n\
+///               U1,USD,1,STK,AAPL,100,245.30\n";
+/// let batch = exfee_io::read_flex_from([("report.csv", report.as_bytes())], MarketData::default())?;
+/// assert_eq!(batch.accounts[0].positions.len(), 1);
+/// # Ok::<(), exfee_io::IoError>(())
+/// ```
+pub fn read_flex_from<N: AsRef<str>, R: Read>(
+    files: impl IntoIterator<Item = (N, R)>,
+    market: MarketData,
+) -> Result<Batch, IoError> {
     let mut reader = FlexReader::default();
-    for (name, file) in opened {
-        reader.read(&name, file)?;
+    for (name, file) in files {
+        reader.read(name.as_ref(), file)?;
     }
     Ok(reader.finish(market))
 }
@@ -465,6 +496,8 @@ struct FlexReader {
     files: Vec<String>,
     accounts: Vec<AccountInput>,
     index: HashMap<String, usize>,
+    /// Position and cash rows read per account.
+    rows: Vec<[usize; 2]>,
     positions: Vec<PositionRow>,
     cash: Vec<CashRow>,
     rates: Vec<RateRow>,
@@ -490,11 +523,7 @@ impl FlexReader {
     /// Reads one file (shown to users as `name`).
     fn read(&mut self, name: &str, input: impl Read) -> Result<(), IoError> {
         self.files.push(name.to_string());
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(input);
+        let mut records = Records::new(input);
         let mut record = csv::ByteRecord::new();
         // `None` until the first line decides: `Some(Some(header))` for a
         // plain file, `Some(None)` for a file with markers.
@@ -504,32 +533,30 @@ impl FlexReader {
         // The open `BOS` section: its code and, once read, its header.
         let mut section: Option<(String, Option<Header>)> = None;
         loop {
-            match csv.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
+            let oversize = match records.next(&mut record) {
+                Ok(Next::End) => break,
+                Ok(Next::Record) => None,
+                Ok(Next::Oversized(problem)) => Some(problem),
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
                     self.errors.push(InputError::at(
                         SourceLocation {
                             file: name.to_string(),
-                            line,
+                            line: records.line(),
                             column: None,
                         },
                         format!("unreadable row: {e}"),
                     ));
-                    if matches!(
-                        e.kind(),
-                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
-                    ) {
-                        continue;
-                    }
                     break;
                 }
+            };
+            let line = record.position().map_or(0, |p| p.line());
+            if let Some(problem) = oversize {
+                self.oversized(name, line, &record, problem, &plain, &by_code, &section)?;
+                continue;
             }
             if record.iter().all(<[u8]>::is_empty) {
                 continue; // a blank line
             }
-            let line = record.position().map_or(0, |p| p.line());
             let tag = field(&record, 0);
             let layout = match &mut plain {
                 Some(layout) => layout,
@@ -547,7 +574,7 @@ impl FlexReader {
                 }
             };
             if let Some(header) = layout {
-                self.data_row(name, line, &record, header);
+                self.data_row(name, line, &record, header, None);
                 continue;
             }
             let structural = |reason: String| IoError::BadTable {
@@ -572,7 +599,7 @@ impl FlexReader {
                 "DATA" => {
                     let code = field(&record, 1);
                     match by_code.get(code) {
-                        Some(header) => self.data_row(name, line, &record, header),
+                        Some(header) => self.data_row(name, line, &record, header, None),
                         None if Kind::of_code(code) == Kind::Skipped => {}
                         None => {
                             return Err(structural(format!(
@@ -585,7 +612,9 @@ impl FlexReader {
                     Some((code, header @ None)) => {
                         *header = Some(Header::new(name, &record, 0, Some(Kind::of_code(code)))?);
                     }
-                    Some((_, Some(header))) => self.data_row(name, line, &record, header),
+                    Some((_, Some(header))) => {
+                        self.data_row(name, line, &record, header, None);
+                    }
                     None => {
                         return Err(structural(format!(
                             "{tag:?} is neither a marker (BOF, BOA, BOS, EOS, EOA, EOF), nor a \
@@ -596,6 +625,49 @@ impl FlexReader {
             }
         }
         Ok(())
+    }
+
+    /// A record over the size limits: a data row's error (of its account when
+    /// its `ClientAccountID` was read whole), or, for a line that should be a
+    /// header or a marker, the end of the run.
+    #[allow(clippy::too_many_arguments)]
+    fn oversized(
+        &mut self,
+        name: &str,
+        line: u64,
+        record: &csv::ByteRecord,
+        problem: Oversize,
+        plain: &Option<Option<Header>>,
+        by_code: &HashMap<String, Header>,
+        section: &Option<(String, Option<Header>)>,
+    ) -> Result<(), IoError> {
+        let header = match plain {
+            Some(Some(header)) => Some(header),
+            Some(None) if record.len() >= 2 => match field(record, 0) {
+                "DATA" => by_code.get(field(record, 1)),
+                "BOF" | "BOA" | "BOS" | "EOS" | "EOA" | "EOF" | "HEADER" => None,
+                _ => match section {
+                    Some((_, Some(header))) => Some(header),
+                    _ => None,
+                },
+            },
+            _ => None,
+        };
+        match header {
+            Some(header) => {
+                self.data_row(name, line, record, header, Some(problem));
+                Ok(())
+            }
+            None => {
+                let at = problem
+                    .field()
+                    .map_or(String::new(), |i| format!("column {}: ", i + 1));
+                Err(IoError::BadTable {
+                    path: name.to_string(),
+                    reason: format!("line {line}: {at}{}", problem.reason()),
+                })
+            }
+        }
     }
 
     /// Where `column` (or, `None`, the whole row) of `row` is.
@@ -611,17 +683,7 @@ impl FlexReader {
     /// of the batch) when the row names none.
     fn account_of(&mut self, row: &Row<'_>) -> Option<usize> {
         match row.required(ACCOUNT) {
-            Ok(id) => Some(match self.index.get(id) {
-                Some(&index) => index,
-                None => {
-                    self.accounts.push(AccountInput {
-                        id: id.to_string(),
-                        ..AccountInput::default()
-                    });
-                    self.index.insert(id.to_string(), self.accounts.len() - 1);
-                    self.accounts.len() - 1
-                }
-            }),
+            Ok(id) => Some(self.account_index(id)),
             Err(e) => {
                 self.errors.push(e);
                 None
@@ -629,28 +691,105 @@ impl FlexReader {
         }
     }
 
-    fn data_row(&mut self, file: &str, line: u64, record: &csv::ByteRecord, header: &Header) {
+    /// The index of account `id`, created on first sight.
+    fn account_index(&mut self, id: &str) -> usize {
+        match self.index.get(id) {
+            Some(&index) => index,
+            None => {
+                self.accounts.push(AccountInput {
+                    id: id.to_string(),
+                    ..AccountInput::default()
+                });
+                self.rows.push([0, 0]);
+                self.index.insert(id.to_string(), self.accounts.len() - 1);
+                self.accounts.len() - 1
+            }
+        }
+    }
+
+    /// Counts a position (`kind` 0) or cash (1) row of `account`; `false`
+    /// (and, the first time, an error of the account) past
+    /// [`MAX_POSITIONS_PER_ACCOUNT`] rows.
+    fn count_row(&mut self, row: &Row<'_>, account: usize, kind: usize) -> bool {
+        let count = &mut self.rows[account][kind];
+        *count += 1;
+        if *count <= MAX_POSITIONS_PER_ACCOUNT {
+            return true;
+        }
+        if *count == MAX_POSITIONS_PER_ACCOUNT + 1 {
+            let input = &mut self.accounts[account];
+            let what = if kind == 0 { "positions" } else { "cash rows" };
+            input.errors.push(row.error(
+                ACCOUNT,
+                format!(
+                    "account {} has more than {MAX_POSITIONS_PER_ACCOUNT} {what}, the limit per \
+                     account; its rows from here on are not read",
+                    input.id
+                ),
+            ));
+        }
+        false
+    }
+
+    /// Reads a data row of a section with `header`; `oversize` when the row
+    /// was too large to be read whole.
+    fn data_row(
+        &mut self,
+        file: &str,
+        line: u64,
+        record: &csv::ByteRecord,
+        header: &Header,
+        oversize: Option<Oversize>,
+    ) {
         if header.kind == Kind::Skipped {
             return;
         }
-        let row = Row {
+        let mut row = Row {
             file,
             line,
             record,
             header: &header.names,
             columns: &header.columns,
+            whole: record.len(),
         };
-        if record.len() != header.names.len() {
-            self.errors.push(row.error_at_row(format!(
-                "row has {} fields but the header has {}",
-                record.len(),
-                header.names.len()
-            )));
+        let problem = match oversize {
+            Some(problem) => Some(match problem.field() {
+                Some(index) => row.error_at_field(index, problem.reason()),
+                None => row.error_at_row(problem.reason()),
+            }),
+            None if record.len() != header.names.len() => {
+                if record.len() < header.names.len() {
+                    // The last field may be cut short (a truncated line).
+                    row.whole = record.len().saturating_sub(1);
+                }
+                Some(row.error_at_row(format!(
+                    "row has {} fields but the header has {}",
+                    record.len(),
+                    header.names.len()
+                )))
+            }
+            None => None,
+        };
+        if let Some(problem) = problem {
+            // The error fails the account when the row names one already
+            // seen, whole; a broken row never makes an account of its own.
+            match row.whole_text(ACCOUNT).and_then(|id| self.index.get(id)) {
+                Some(&account) => self.accounts[account].errors.push(problem),
+                None => self.errors.push(problem),
+            }
             return;
         }
         let Some(account) = self.account_of(&row) else {
             return;
         };
+        let counted = match header.kind {
+            Kind::Positions => self.count_row(&row, account, 0),
+            Kind::Cash => self.count_row(&row, account, 1),
+            Kind::Nav | Kind::Skipped => true,
+        };
+        if !counted {
+            return;
+        }
         let mut errors = Vec::new();
         match header.kind {
             Kind::Positions => self.position_row(&row, header, account, &mut errors),
@@ -819,6 +958,7 @@ impl FlexReader {
             files,
             mut accounts,
             index: _,
+            rows: _,
             positions,
             cash,
             rates,
@@ -1221,7 +1361,8 @@ fn bond_multiplier(
     };
     let close = |a: Decimal, b: Decimal| {
         let tolerance = (b.abs() * Decimal::new(1, 4)).max(Decimal::new(1, 2));
-        (a - b).abs() <= tolerance
+        // Far apart when the gap itself overflows.
+        a.checked_sub(b).is_some_and(|gap| gap.abs() <= tolerance)
     };
     if close(full / Decimal::ONE_HUNDRED, value) {
         Ok(per_100)

@@ -127,14 +127,77 @@ pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoErr
 
 /// A cell as written to a CSV file: text that a spreadsheet would run as a
 /// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is
-/// prefixed with `'`, unless it is a number.
+/// prefixed with `'`, unless it is a plain number (`-12.5`, `+3`, `-1e-7`;
+/// not `-inf`, `-NaN` or `-2+3`, which are text).
+///
+/// # Examples
+///
+/// ```
+/// use exfee_io::neutralise;
+/// assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+/// assert_eq!(neutralise("-2+3"), "'-2+3");
+/// assert_eq!(neutralise("-1234.56"), "-1234.56");
+/// assert_eq!(neutralise("U1234"), "U1234");
+/// ```
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.parse::<f64>().is_err() {
+    if risky && !is_plain_number(cell) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
     }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` (at least one digit before the
+/// exponent), as a spreadsheet reads a number.
+fn is_plain_number(cell: &str) -> bool {
+    let bytes = cell.strip_prefix(['+', '-']).unwrap_or(cell).as_bytes();
+    let (mantissa, exponent) = match bytes.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
+        None => (bytes, None),
+    };
+    let mut digits = 0;
+    let mut dots = 0;
+    for b in mantissa {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => dots += 1,
+            _ => return false,
+        }
+    }
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"+")
+            .or_else(|| e.strip_prefix(b"-"))
+            .unwrap_or(e);
+        !e.is_empty() && e.iter().all(u8::is_ascii_digit)
+    });
+    digits > 0 && dots <= 1 && exponent_ok
+}
+
+/// Passes every cell of a CSV text through [`neutralise`] and writes it
+/// back (quoting only where needed): for CSV rendered elsewhere, e.g. the
+/// per-account report CSV. Idempotent: a neutralised cell starts with `'`.
+///
+/// # Errors
+///
+/// The CSV text cannot be parsed.
+pub fn neutralise_csv(text: &str) -> Result<String, csv::Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::with_capacity(text.len() + 64));
+    for record in reader.records() {
+        let record = record?;
+        writer.write_record(record.iter().map(|cell| neutralise(cell).into_owned()))?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Writes a CSV file atomically: `header`, then `rows`, every cell passed
@@ -175,15 +238,15 @@ pub fn write_errors(
     batch_errors: &[InputError],
     results: &[AccountResult],
 ) -> Result<(), IoError> {
-    write_atomically(path, |out| {
-        let mut csv = csv::Writer::from_writer(out);
-        csv.write_record(["account", "file", "line", "column", "reason"])
-            .map_err(csv_error)?;
-        let per_account = results.iter().flat_map(|r| match &r.outcome {
-            Outcome::Failed(errors) => errors.iter().map(|e| (r.account.as_str(), e)).collect(),
-            Outcome::Evaluated(_) => Vec::new(),
-        });
-        for (account, error) in batch_errors.iter().map(|e| ("", e)).chain(per_account) {
+    let per_account = results.iter().flat_map(|r| match &r.outcome {
+        Outcome::Failed(errors) => errors.iter().map(|e| (r.account.as_str(), e)).collect(),
+        Outcome::Evaluated(_) => Vec::new(),
+    });
+    let rows = batch_errors
+        .iter()
+        .map(|e| ("", e))
+        .chain(per_account)
+        .map(|(account, error)| {
             let (file, line, column) = match &error.location {
                 Some(l) => (
                     l.file.clone(),
@@ -195,11 +258,15 @@ pub fn write_errors(
                 ),
                 None => Default::default(),
             };
-            csv.write_record([account, &file, &line, &column, &error.reason])
-                .map_err(csv_error)?;
-        }
-        csv.flush()
-    })
+            [
+                account.to_string(),
+                file,
+                line,
+                column,
+                error.reason.clone(),
+            ]
+        });
+    write_csv(path, &["account", "file", "line", "column", "reason"], rows)
 }
 
 /// Writes `options.csv`: every distinct option contract as priced —
@@ -212,41 +279,113 @@ pub fn write_errors(
 /// [`IoError::Write`] as [`write_atomically`].
 pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoError> {
     use rust_decimal::prelude::FromPrimitive;
-    write_atomically(path, |out| {
-        let mut csv = csv::Writer::from_writer(out);
-        csv.write_record([
-            "symbol",
-            "underlying",
-            "currency",
-            "mark",
-            "model_price",
-            "gap",
-            "implied_vol",
-            "vol_source",
-            "time_to_expiry",
-        ])
-        .map_err(csv_error)?;
-        for option in options {
-            let model = exfee_model::Decimal::from_f64(option.model_price)
-                .unwrap_or_default()
-                .round_dp(4);
-            csv.write_record([
-                option.symbol.as_str(),
-                &option.underlying,
-                option.currency.as_str(),
-                &option.mark.to_string(),
-                &model.to_string(),
-                &(model - option.mark).to_string(),
-                &option.implied_vol.to_string(),
-                if option.vol_defaulted {
-                    "default"
-                } else {
-                    "input"
-                },
-                &format!("{:.6}", option.time_to_expiry),
-            ])
-            .map_err(csv_error)?;
+    let header = [
+        "symbol",
+        "underlying",
+        "currency",
+        "mark",
+        "model_price",
+        "gap",
+        "implied_vol",
+        "vol_source",
+        "time_to_expiry",
+    ];
+    let rows = options.iter().map(|option| {
+        let model = exfee_model::Decimal::from_f64(option.model_price)
+            .unwrap_or_default()
+            .round_dp(4);
+        [
+            option.symbol.clone(),
+            option.underlying.clone(),
+            option.currency.to_string(),
+            option.mark.to_string(),
+            model.to_string(),
+            (model - option.mark).to_string(),
+            option.implied_vol.to_string(),
+            if option.vol_defaulted {
+                "default"
+            } else {
+                "input"
+            }
+            .to_string(),
+            format!("{:.6}", option.time_to_expiry),
+        ]
+    });
+    write_csv(path, &header, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        for risky in [
+            "=HYPERLINK(\"x\")",
+            "+cmd",
+            "@sum",
+            "-2+3",
+            "\tx",
+            "\rx",
+            "-inf",
+            "-NaN",
+            "+",
+            "-",
+            "-1 XYZ 270101P100 (OPT)",
+            "-1e",
+            "-.",
+            "-1.2.3",
+            "=1",
+        ] {
+            assert_eq!(neutralise(risky), format!("'{risky}"), "{risky:?}");
         }
-        csv.flush()
-    })
+        for kept in [
+            "-12.5", "+3", "-1e-7", "-0", "-.5", "+1E+3", "U1", "", "'=x", " =x", "12,5",
+        ] {
+            assert_eq!(neutralise(kept), kept, "{kept:?}");
+        }
+    }
+
+    #[test]
+    fn neutralise_csv_rewrites_every_cell_once() {
+        let text = "account,field,value\n-2+3,\"a,b\",-1.5\n\"=x\",'=y,\"-1 XYZ\"\n";
+        let once = neutralise_csv(text).unwrap();
+        assert_eq!(
+            once,
+            "account,field,value\n'-2+3,\"a,b\",-1.5\n'=x,'=y,'-1 XYZ\n"
+        );
+        assert_eq!(neutralise_csv(&once).unwrap(), once);
+    }
+
+    #[test]
+    fn errors_and_options_are_neutralised() {
+        let dir = tempfile::tempdir().unwrap();
+        let errors = vec![InputError {
+            location: None,
+            reason: "=bad".into(),
+        }];
+        let path = dir.path().join("errors.csv");
+        write_errors(&path, &errors, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "account,file,line,column,reason\n,,,,'=bad\n"
+        );
+        let options = vec![OptionReport {
+            symbol: "@SPX".into(),
+            underlying: "-2+3".into(),
+            currency: exfee_model::Currency::USD,
+            mark: "1.5".parse().unwrap(),
+            model_price: 1.0,
+            implied_vol: 0.2,
+            vol_defaulted: false,
+            time_to_expiry: 0.5,
+        }];
+        let path = dir.path().join("options.csv");
+        write_options(&path, &options).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with("'@SPX,'-2+3,USD,1.5,1,-0.5,0.2,input,0.500000\n"),
+            "{text}"
+        );
+    }
 }

@@ -58,7 +58,7 @@ pub fn parse_factor_table(name: &str, reader: impl Read) -> Result<FactorTable, 
                 Err(e) => problems.push(e),
             }
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     problems.extend(broken);
     if let Some(first) = problems.into_iter().next() {
@@ -101,7 +101,7 @@ pub fn parse_fx_table(name: &str, reader: impl Read) -> Result<FxTable, IoError>
                 Err(e) => problems.push(e),
             }
         },
-        |e| broken.push(e),
+        |e, _| broken.push(e),
     );
     problems.extend(broken);
     if let Some(first) = problems.into_iter().next() {

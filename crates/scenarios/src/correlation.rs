@@ -395,7 +395,9 @@ pub fn parse_correlation(
         return Err(CorrelationError::NoHeader { file: file() });
     }
     let n = names.len();
-    let mut matrix = DMatrix::zeros(n, n);
+    // Filled row by row as read, so memory follows the input: a header of
+    // many names alone never allocates an n × n matrix.
+    let mut values: Vec<f64> = Vec::new();
     let mut rows = 0;
     for record in records {
         let record = record.map_err(csv_error)?;
@@ -432,14 +434,15 @@ pub fn parse_correlation(
             });
         }
         for (column, text) in record.iter().skip(1).enumerate() {
-            matrix[(rows, column)] =
+            values.push(
                 text.parse::<f64>()
                     .map_err(|_| CorrelationError::BadNumber {
                         file: file(),
                         row: names[rows].clone(),
                         column: names[column].clone(),
                         text: text.to_string(),
-                    })?;
+                    })?,
+            );
         }
         rows += 1;
     }
@@ -451,6 +454,7 @@ pub fn parse_correlation(
             ),
         });
     }
+    let matrix = DMatrix::from_row_slice(n, n, &values);
     CorrelationMatrix::new(source, names, matrix)
 }
 
@@ -661,6 +665,23 @@ mod tests {
             assert!(err.contains(expected), "{text:?}: {err}");
             assert!(err.starts_with("c.csv"), "{err}");
         }
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/correlation/`): a header of
+    /// 40,000 names and a single short row allocated the 40,000² matrix
+    /// (12.8 GB) before reading any row. Memory now follows the input.
+    #[test]
+    fn a_wide_header_alone_allocates_no_square_matrix() {
+        let mut text = String::new();
+        for i in 0..40_000 {
+            text.push_str(&format!(",V{i}"));
+        }
+        text.push_str("\nV0,1\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("2 cells, expected 40001"), "{err}");
+        let header_only = text.lines().next().unwrap().to_string();
+        let err = parse(&header_only).unwrap_err().to_string();
+        assert!(err.contains("0 rows for the 40000 names"), "{err}");
     }
 
     #[test]

@@ -709,3 +709,75 @@ fn read_flex_expands_folders_and_reports_unreadable_paths() {
         Err(IoError::Unreadable { .. })
     ));
 }
+
+/// Found by fuzzing (`fuzz/regressions/flex/subtraction-overflow`): a bond's
+/// `PositionValue` near the Decimal limit made the check of the per-100
+/// quote subtract past the range and panic. It is now an error of the row.
+#[test]
+fn a_bond_position_value_at_the_decimal_limit_is_an_error_not_a_panic() {
+    for value in [
+        "-79228162514264337593543950335",
+        "79228162514264337593543950335",
+    ] {
+        let text = plain(&[&format!("U1,USD,1,BOND,T 1,,1,,,,100,100,{value},")]);
+        let batch = ok(&[("b.csv", &text)]);
+        let u1 = account(&batch, "U1");
+        assert!(u1.positions.is_empty());
+        assert!(
+            reasons(u1)
+                .iter()
+                .any(|r| r.contains("(PositionValue): PositionValue")),
+            "{:?}",
+            reasons(u1)
+        );
+    }
+}
+
+#[test]
+fn rows_over_the_size_limits_fail_their_account_or_stop_the_file() {
+    use crate::{MAX_FIELD_BYTES, MAX_POSITIONS_PER_ACCOUNT};
+    let long = "S".repeat(MAX_FIELD_BYTES + 1);
+    // A data row: an error of its (known) account, located at the field.
+    let text = plain(&[
+        "U1,USD,1,STK,AAPL,,,,,,1,1,,",
+        &format!("U1,USD,1,STK,{long},,,,,,1,1,,"),
+        "U2,USD,1,STK,AAPL,,,,,,1,1,,",
+    ]);
+    let batch = ok(&[("p.csv", &text)]);
+    assert_eq!(
+        reasons(account(&batch, "U1")),
+        [
+            "p.csv line 3 column 5 (Symbol): field longer than 65536 bytes (the limit per field); \
+          the row is not read"
+        ]
+    );
+    assert!(account(&batch, "U2").errors.is_empty());
+    // A header or marker line: the file cannot be read.
+    let header = format!("ClientAccountID,{long}\nU1,1\n");
+    assert!(read(&[("h.csv", &header)], MarketData::default()).is_err());
+    let marker = format!("BOF,{long}\nHEADER,POST,ClientAccountID\n");
+    let err = read(&[("m.csv", &marker)], MarketData::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("m.csv: line 1: column 2: field longer than"),
+        "{err}"
+    );
+
+    // Past the position limit the account fails; its further rows are skipped.
+    let mut rows = vec!["U1,USD,1,STK,AAPL,,,,,,1,1,,LOT"; MAX_POSITIONS_PER_ACCOUNT + 3];
+    rows.push("U2,USD,1,STK,AAPL,,,,,,1,1,,");
+    let batch = ok(&[("big.csv", &plain(&rows))]);
+    let u1 = account(&batch, "U1");
+    assert_eq!(
+        reasons(u1),
+        [format!(
+            "big.csv line {} column 1 (ClientAccountID): account U1 has more than \
+             {MAX_POSITIONS_PER_ACCOUNT} positions, the limit per account; its rows from here \
+             on are not read",
+            MAX_POSITIONS_PER_ACCOUNT + 2
+        )]
+    );
+    assert!(account(&batch, "U2").errors.is_empty());
+}

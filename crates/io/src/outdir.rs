@@ -1,0 +1,436 @@
+//! A run's outputs as one set: written into a fresh staging folder, then
+//! published all at once by repointing one symbolic link, so a reader (or a
+//! run killed at any moment) sees the previous complete set or the new one,
+//! never a mix.
+//!
+//! # Layout of `OUT_DIR`
+//!
+//! ```text
+//! OUT_DIR/
+//!   .runs/<label>-<pid>-<nanos>/   one folder per run: results.csv, errors.csv,
+//!                                  options.csv, index.html, reports/ …
+//!   .runs/lock                     held (flock) while a run stages and publishes
+//!   current -> .runs/<run>          the published run (a symbolic link)
+//!   results.csv -> current/results.csv   the documented paths: links, made once
+//!   errors.csv  -> current/errors.csv
+//!   options.csv -> current/options.csv
+//!   index.html  -> current/index.html
+//!   reports     -> current/reports
+//! ```
+//!
+//! Publishing renames a new link over `current` (`rename(2)` is atomic), so
+//! every path above switches together. The run folder it replaced is kept
+//! (a reader still inside it is not cut off) and every older one, and the
+//! staging folders of killed runs, are removed.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::IoError;
+
+/// The names published at the top of `OUT_DIR`, each a link to
+/// `current/<name>` (a name the run did not write, e.g. `reports` with
+/// `--no-reports`, is a link to nothing until a run writes it).
+pub const PUBLISHED: [&str; 5] = [
+    "results.csv",
+    "errors.csv",
+    "options.csv",
+    "index.html",
+    "reports",
+];
+
+/// The folder of the run folders, inside `OUT_DIR`.
+pub const RUNS_DIR: &str = ".runs";
+
+/// The link to the published run folder, inside `OUT_DIR`.
+pub const CURRENT: &str = "current";
+
+const LOCK: &str = "lock";
+const LINK_TEMP_PREFIX: &str = ".exfee-link-";
+
+/// The outputs of one run being written: a fresh folder
+/// `OUT_DIR/.runs/<label>-<pid>-<nanos>/` that nothing reads until
+/// [`commit`](StagedOutputs::commit) publishes it.
+///
+/// Holding a `StagedOutputs` holds an exclusive lock on `OUT_DIR/.runs/lock`,
+/// so two runs never stage into (or clean up) one output folder at the same
+/// time. Dropped without commit (an error part-way), the staging folder is
+/// removed and the published outputs are untouched; a killed run leaves its
+/// staging folder behind, and the next commit removes it.
+///
+/// # Examples
+///
+/// ```
+/// let out = tempfile::tempdir().unwrap();
+/// let stage = exfee_io::StagedOutputs::begin(out.path(), "2026-11-20").unwrap();
+/// std::fs::write(stage.dir().join("results.csv"), "account\n").unwrap();
+/// stage.commit().unwrap();
+/// # #[cfg(unix)]
+/// assert_eq!(std::fs::read_to_string(out.path().join("results.csv")).unwrap(), "account\n");
+/// ```
+#[derive(Debug)]
+pub struct StagedOutputs {
+    out: PathBuf,
+    name: String,
+    stage: PathBuf,
+    _lock: File,
+    committed: bool,
+}
+
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> IoError + '_ {
+    move |source| IoError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl StagedOutputs {
+    /// Creates `out` and `out/.runs` when needed, takes the output folder's
+    /// lock and creates a fresh, empty staging folder named after `label`
+    /// (e.g. the valuation date; characters other than `A-Za-z0-9-_` become
+    /// `_`), the process id and the time.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Write`] when a folder cannot be created, or another run
+    /// holds the lock (kind [`io::ErrorKind::WouldBlock`]).
+    pub fn begin(out: &Path, label: &str) -> Result<StagedOutputs, IoError> {
+        let runs = out.join(RUNS_DIR);
+        fs::create_dir_all(&runs).map_err(write_error(&runs))?;
+        let lock_path = runs.join(LOCK);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(write_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(IoError::Write {
+                    path: out.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "another exfee run is writing to this output folder",
+                    ),
+                });
+            }
+            // A file system without locks: go on unlocked.
+            Err(fs::TryLockError::Error(_)) => {}
+        }
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("{label}-{}-{nanos}", std::process::id());
+        let stage = runs.join(&name);
+        fs::create_dir(&stage).map_err(write_error(&stage))?;
+        Ok(StagedOutputs {
+            out: out.to_path_buf(),
+            name,
+            stage,
+            _lock: lock,
+            committed: false,
+        })
+    }
+
+    /// The staging folder: write every output of the run here.
+    pub fn dir(&self) -> &Path {
+        &self.stage
+    }
+
+    /// Publishes the staged outputs: syncs every file and folder of the
+    /// staging folder to disk, repoints `OUT_DIR/current` at it in one
+    /// `rename(2)` and syncs `OUT_DIR`, makes the [`PUBLISHED`] links when
+    /// missing, then removes every run folder but this one and the one it
+    /// replaced. Returns the published run folder.
+    ///
+    /// Until the rename, the previous outputs are published; from it on,
+    /// the new ones. Removing old folders is best effort (a failure there
+    /// does not fail the run).
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Write`] when syncing or switching fails; the previous
+    /// outputs are then still published.
+    pub fn commit(mut self) -> Result<PathBuf, IoError> {
+        sync_tree(&self.stage).map_err(write_error(&self.stage))?;
+        let runs = self.out.join(RUNS_DIR);
+        sync_dir(&runs).map_err(write_error(&runs))?;
+        let current = self.out.join(CURRENT);
+        let previous = fs::read_link(&current)
+            .ok()
+            .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()));
+        publish(&self.out, &self.name)?;
+        self.committed = true;
+        remove_old_runs(&runs, &[self.name.as_str(), LOCK], previous.as_deref());
+        remove_link_temps(&self.out);
+        Ok(self.stage.clone())
+    }
+}
+
+impl Drop for StagedOutputs {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.stage);
+        }
+    }
+}
+
+/// Syncs a folder's entries to disk.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Syncs every file and folder under `dir` (depth first, `dir` last).
+fn sync_tree(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            sync_tree(&entry.path())?;
+        } else if kind.is_file() {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn publish(out: &Path, name: &str) -> Result<(), IoError> {
+    let target = Path::new(RUNS_DIR).join(name);
+    replace_link(out, CURRENT, &target)?;
+    sync_dir(out).map_err(write_error(out))?;
+    let mut changed = false;
+    for entry in PUBLISHED {
+        let link = out.join(entry);
+        let target = Path::new(CURRENT).join(entry);
+        match fs::symlink_metadata(&link) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if fs::read_link(&link).is_ok_and(|t| t == target) {
+                    continue;
+                }
+            }
+            Ok(meta) if meta.is_dir() => {
+                // The `reports` folder of an older exfee: moved aside (the
+                // clean-up removes it), then replaced by the link.
+                let aside = out.join(RUNS_DIR).join(format!("legacy-{name}-{entry}"));
+                fs::rename(&link, &aside).map_err(write_error(&link))?;
+            }
+            // A file of an older exfee is replaced by the rename below.
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(write_error(&link)(e)),
+        }
+        replace_link(out, entry, &target)?;
+        changed = true;
+    }
+    if changed {
+        sync_dir(out).map_err(write_error(out))?;
+    }
+    Ok(())
+}
+
+/// Makes `out/name` a symbolic link to `target` in one rename: a link made
+/// under a temporary name is renamed over it.
+#[cfg(unix)]
+fn replace_link(out: &Path, name: &str, target: &Path) -> Result<(), IoError> {
+    let link = out.join(name);
+    let temp = out.join(format!("{LINK_TEMP_PREFIX}{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    std::os::unix::fs::symlink(target, &temp).map_err(write_error(&temp))?;
+    fs::rename(&temp, &link).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        write_error(&link)(e)
+    })
+}
+
+/// Without symbolic links: each published name is moved into place in turn
+/// (each file atomically, the set not).
+#[cfg(not(unix))]
+fn publish(out: &Path, name: &str) -> Result<(), IoError> {
+    let stage = out.join(RUNS_DIR).join(name);
+    for entry in PUBLISHED {
+        let from = stage.join(entry);
+        let to = out.join(entry);
+        if to.is_dir() {
+            fs::remove_dir_all(&to).map_err(write_error(&to))?;
+        }
+        if from.exists() {
+            fs::rename(&from, &to).map_err(write_error(&to))?;
+        } else if to.exists() {
+            fs::remove_file(&to).map_err(write_error(&to))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every entry of `runs` but those named in `keep` and `previous`.
+fn remove_old_runs(runs: &Path, keep: &[&str], previous: Option<&str>) {
+    let Ok(entries) = fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if keep.contains(&name.as_ref()) || previous == Some(name.as_ref()) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+    }
+}
+
+/// Removes temporary links left by a killed run.
+fn remove_link_temps(out: &Path) {
+    let Ok(entries) = fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(LINK_TEMP_PREFIX)
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn stage(out: &Path, text: &str, reports: bool) -> PathBuf {
+        let stage = StagedOutputs::begin(out, "2026-11-20").unwrap();
+        fs::write(stage.dir().join("results.csv"), text).unwrap();
+        if reports {
+            fs::create_dir(stage.dir().join("reports")).unwrap();
+            fs::write(stage.dir().join("reports/a.html"), text).unwrap();
+        }
+        stage.commit().unwrap()
+    }
+
+    fn runs(out: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(out.join(RUNS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != LOCK)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn publishes_through_links_and_keeps_the_previous_run() {
+        let out = tempfile::tempdir().unwrap();
+        let first = stage(out.path(), "one", true);
+        assert_eq!(
+            fs::read_to_string(out.path().join("results.csv")).unwrap(),
+            "one"
+        );
+        assert_eq!(
+            fs::read_to_string(out.path().join("reports/a.html")).unwrap(),
+            "one"
+        );
+        let second = stage(out.path(), "two", false);
+        assert_eq!(
+            fs::read_to_string(out.path().join("results.csv")).unwrap(),
+            "two"
+        );
+        // The new run wrote no reports: the link leads nowhere.
+        assert!(!out.path().join("reports").exists());
+        assert!(first.exists());
+        let third = stage(out.path(), "three", true);
+        assert!(!first.exists(), "older runs are removed");
+        assert!(second.exists(), "the previous run is kept");
+        assert_eq!(runs(out.path()).len(), 2);
+        assert_eq!(
+            fs::read_link(out.path().join(CURRENT)).unwrap(),
+            Path::new(RUNS_DIR).join(third.file_name().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_dropped_stage_leaves_the_published_outputs() {
+        let out = tempfile::tempdir().unwrap();
+        stage(out.path(), "one", false);
+        {
+            let staged = StagedOutputs::begin(out.path(), "x").unwrap();
+            fs::write(staged.dir().join("results.csv"), "half").unwrap();
+        }
+        assert_eq!(
+            fs::read_to_string(out.path().join("results.csv")).unwrap(),
+            "one"
+        );
+        assert_eq!(runs(out.path()).len(), 1);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed() {
+        let out = tempfile::tempdir().unwrap();
+        stage(out.path(), "one", false);
+        let killed = out.path().join(RUNS_DIR).join("2026-11-20-1-1");
+        fs::create_dir(&killed).unwrap();
+        fs::write(killed.join("results.csv"), "half").unwrap();
+        std::os::unix::fs::symlink("x", out.path().join(".exfee-link-1.tmp")).unwrap();
+        stage(out.path(), "two", false);
+        assert!(!killed.exists());
+        assert!(
+            fs::symlink_metadata(out.path().join(".exfee-link-1.tmp")).is_err(),
+            "temporary links are removed"
+        );
+        assert_eq!(runs(out.path()).len(), 2);
+    }
+
+    #[test]
+    fn outputs_of_an_older_exfee_are_replaced() {
+        let out = tempfile::tempdir().unwrap();
+        fs::write(out.path().join("results.csv"), "old").unwrap();
+        fs::create_dir(out.path().join("reports")).unwrap();
+        fs::write(out.path().join("reports/old.html"), "old").unwrap();
+        fs::write(out.path().join("state.sqlite"), "kept").unwrap();
+        stage(out.path(), "new", true);
+        assert_eq!(
+            fs::read_to_string(out.path().join("results.csv")).unwrap(),
+            "new"
+        );
+        assert!(out.path().join("reports/a.html").exists());
+        assert!(!out.path().join("reports/old.html").exists());
+        assert_eq!(
+            fs::read_to_string(out.path().join("state.sqlite")).unwrap(),
+            "kept"
+        );
+    }
+
+    #[test]
+    fn a_second_run_on_the_same_folder_is_refused() {
+        let out = tempfile::tempdir().unwrap();
+        let _first = StagedOutputs::begin(out.path(), "a").unwrap();
+        let second = StagedOutputs::begin(out.path(), "b").unwrap_err();
+        assert!(second.to_string().contains("another exfee run"), "{second}");
+    }
+}
