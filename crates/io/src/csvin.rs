@@ -81,8 +81,12 @@ pub(crate) struct Records<R: Read> {
     /// Where an oversized record's remaining bytes are parsed and dropped.
     scratch: Vec<u8>,
     scratch_ends: Vec<usize>,
-    /// Newlines skipped between records, which `core` never saw.
+    /// Line ends `core` does not count: newlines skipped between records,
+    /// and records ended by a lone CR.
     skipped_lines: u64,
+    /// The last record ended on a CR: a line end of its own unless an LF
+    /// follows (CRLF).
+    after_cr: bool,
     started: bool,
     done: bool,
 }
@@ -97,6 +101,7 @@ impl<R: Read> Records<R> {
             scratch: vec![0; 4096],
             scratch_ends: vec![0; 32],
             skipped_lines: 0,
+            after_cr: false,
             started: false,
             done: false,
         }
@@ -136,15 +141,32 @@ impl<R: Read> Records<R> {
         loop {
             self.fill()?;
             let buffer = self.input.buffer();
-            let n = buffer
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
-            let whole = n == buffer.len() && n > 0;
-            let newlines = buffer[..n].iter().filter(|&&b| b == b'\n').count();
-            self.skipped_lines += newlines as u64;
+            let mut n = 0;
+            for &byte in buffer {
+                match byte {
+                    b'\n' => {
+                        // LF, or the LF of a CRLF.
+                        self.skipped_lines += 1;
+                        self.after_cr = false;
+                    }
+                    b'\r' => {
+                        if self.after_cr {
+                            self.skipped_lines += 1; // the CR before was alone
+                        }
+                        self.after_cr = true;
+                    }
+                    _ => break,
+                }
+                n += 1;
+            }
+            let more = n == buffer.len() && n > 0;
             self.input.consume(n);
-            if !whole {
+            if !more {
+                // A record (or the end) follows: a CR still pending was alone.
+                if self.after_cr {
+                    self.skipped_lines += 1;
+                    self.after_cr = false;
+                }
                 return Ok(());
             }
         }
@@ -175,7 +197,9 @@ impl<R: Read> Records<R> {
                 self.core
                     .read_record(input, &mut self.scratch, &mut self.scratch_ends)
             };
+            let ended_on_cr = matches!(result, R::Record) && nin > 0 && input[nin - 1] == b'\r';
             self.input.consume(nin);
+            self.after_cr = ended_on_cr;
             if oversize.is_none() {
                 outlen += nout;
                 endlen += nend;
@@ -594,6 +618,11 @@ mod tests {
                 "{text:?}"
             );
         }
+        // Old Mac line ends (a lone CR) count as line ends too.
+        assert_eq!(
+            records(b"h1,h2\ra,b\r\rc,d\r"),
+            vec![ok(1, &["h1", "h2"]), ok(2, &["a", "b"]), ok(4, &["c", "d"])]
+        );
         // A quoted field may hold line ends; the next record counts them.
         assert_eq!(
             records(b"h\r\n\"two\r\nlines, and a comma\"\r\nnext\r\n"),
