@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::synth::{SynthConfig, synthesize};
-use exfee::{EngineConfig, Outcome, ScenarioSource, ScenarioSpec, prepare, single_stocks};
+use exfee::{EngineConfig, Outcome, ScenarioSource, prepare, single_stocks};
 use exfee_engine::{EvalStats, evaluate_with_stats};
 
 #[derive(Debug, clap::Args)]
@@ -37,23 +37,6 @@ pub struct BenchArgs {
     /// Worst scenarios kept per account.
     #[arg(long, value_name = "K", default_value_t = 1)]
     tail: usize,
-}
-
-/// The default Monte Carlo set with `draws` draws.
-fn default_with(draws: usize) -> anyhow::Result<ScenarioSource> {
-    let ScenarioSource::MonteCarlo(spec) = ScenarioSource::default_set() else {
-        anyhow::bail!("the default scenario set is not a Monte Carlo set");
-    };
-    let mut config = spec.config().clone();
-    config.scenarios = draws;
-    let spec = ScenarioSpec::new(
-        config,
-        spec.factor_table().clone(),
-        spec.fx_table().clone(),
-        spec.correlation().clone(),
-    )
-    .context("default scenario set with another draw count")?;
-    Ok(ScenarioSource::MonteCarlo(Box::new(spec)))
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes.
@@ -102,7 +85,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let source = if args.fixed_only {
         ScenarioSource::default_set().fixed_only()
     } else {
-        default_with(args.scenarios)?
+        ScenarioSource::default_set()
+            .with_draws(args.scenarios)
+            .context("default scenario set with another draw count")?
     };
     // The same steps as `exfee::evaluate_batch_with`, timed one by one.
     let stocks = single_stocks(&batch, source.factor_table());
@@ -112,7 +97,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
     let t = Instant::now();
     let mut config = EngineConfig::new(date);
-    config.memory_budget_bytes = args.memory_budget.max(1) << 20;
+    config.memory_budget_bytes = args.memory_budget.max(1).saturating_mul(1 << 20);
     config.tail_scenarios = args.tail.max(1);
     let prepared = prepare(&batch, source.factor_table(), source.fx_table(), &config);
     let preparation = t.elapsed();

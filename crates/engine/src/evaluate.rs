@@ -332,16 +332,8 @@ pub fn evaluate_with_stats(
 
     // Dense part: every scenario before the single-stock tail.
     let mut block = MoveBlock::default();
-    let t = Instant::now();
     let mut prices = vec![0.0; layout.contracts.len() * sizes.block];
     let mut panel = vec![0.0; legs.len() * sizes.panel];
-    if std::env::var("EXFEE_TOUCH").is_ok() {
-        prices.iter_mut().for_each(|p| *p = 1.0);
-        panel.iter_mut().for_each(|p| *p = 1.0);
-    }
-    if std::env::var("EXFEE_DEBUG").is_ok() {
-        eprintln!("alloc {:?}", t.elapsed());
-    }
     let mut start = 0;
     while start < dense_end {
         let end = (start + sizes.block).min(dense_end);
@@ -464,17 +456,11 @@ impl Sizes {
     fn new(budget: usize, contracts: usize, legs: usize, dense: usize) -> Self {
         let half = budget / 2;
         let block = (half / (8 * contracts.max(1))).clamp(64, MAX_BLOCK);
-        let block = env_override("EXFEE_BLOCK")
-            .unwrap_or(block)
-            .clamp(1, dense.max(1));
+        let block = block.min(dense.max(1));
         let panel = (half / (8 * legs.max(1))).clamp(8, MAX_PANEL);
-        let panel = env_override("EXFEE_PANEL").unwrap_or(panel).clamp(1, block);
+        let panel = panel.min(block);
         Sizes { block, panel }
     }
-}
-
-fn env_override(name: &str) -> Option<usize> {
-    std::env::var(name).ok()?.parse().ok()
 }
 
 /// Where each leg's P&L goes in a panel, and the distinct option contracts.
@@ -633,9 +619,6 @@ impl Layout {
                     },
                 );
             *time += t.elapsed();
-            if std::env::var("EXFEE_DEBUG").is_ok() {
-                eprintln!("{} contracts x {len}: {:?}", contracts.len(), t.elapsed());
-            }
         }
     }
 
@@ -924,6 +907,11 @@ fn agg_body<const W: usize, G: Fn(usize) -> (usize, f64)>(
     while col + W <= width {
         let mut acc = [0.0f64; W];
         for h in 0..n {
+            if PREFETCH > 0 && h + PREFETCH < n {
+                let (ahead, _) = get(h + PREFETCH);
+                let at = ahead * len + offset + col;
+                prefetch_row::<W>(leg_pnl, at);
+            }
             let (leg, quantity) = get(h);
             let at = leg * len + offset + col;
             let row: &[f64; W] = leg_pnl[at..at + W].try_into().unwrap_or(&[0.0; W]);
@@ -954,6 +942,23 @@ fn agg_body<const W: usize, G: Fn(usize) -> (usize, f64)>(
             acc += quantity * leg_pnl[leg * len + offset + c];
         }
         *o = acc;
+    }
+}
+
+const PREFETCH: usize = 2;
+
+/// Asks for `W` P&L from `at` on to be brought into the cache.
+#[inline(always)]
+fn prefetch_row<const W: usize>(leg_pnl: &[f64], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let base = leg_pnl.as_ptr().wrapping_add(at);
+        for line in (0..W).step_by(8) {
+            // SAFETY: SSE is part of the x86_64 baseline; a prefetch never
+            // faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line).cast::<i8>()) };
+        }
     }
 }
 
@@ -1150,4 +1155,115 @@ fn reprice(
     };
     // The three slices have the block's length by construction.
     debug_assert!(priced.is_ok());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain loop every kernel must match bit for bit.
+    fn naive(holdings: &[(usize, f64)], leg_pnl: &[f64], len: usize, out: &mut [f64]) {
+        out.fill(0.0);
+        for &(leg, quantity) in holdings {
+            for (s, acc) in out.iter_mut().enumerate() {
+                *acc += quantity * leg_pnl[leg * len + s];
+            }
+        }
+    }
+
+    /// A fixed pseudo-random stream (no RNG crate needed).
+    fn stream(seed: u64) -> impl FnMut() -> f64 {
+        let mut x = seed;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Values of every magnitude and sign, so rounding order matters.
+            ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((x % 13) as i32 - 6)
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_plain_loop_bit_for_bit() {
+        let mut next = stream(7);
+        let legs = 37;
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 130, 256, 301] {
+            let leg_pnl: Vec<f64> = (0..legs * len).map(|_| next()).collect();
+            for count in [0, 1, 2, 5, 20, 75] {
+                let holdings: Vec<(usize, f64)> = (0..count)
+                    .map(|h| ((h * 11 + len) % legs, next() * 1e3))
+                    .collect();
+                let mut expected = vec![f64::NAN; len];
+                naive(&holdings, &leg_pnl, len, &mut expected);
+                let get = |h: usize| holdings[h];
+                let mut outs = Vec::new();
+                let mut out = vec![f64::NAN; len];
+                agg_portable(count, &get, &leg_pnl, len, 0, &mut out);
+                outs.push(("portable", out));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        let mut out = vec![f64::NAN; len];
+                        // SAFETY: the CPU has AVX2.
+                        unsafe { agg_avx2(count, &get, &leg_pnl, len, 0, &mut out) };
+                        outs.push(("avx2", out));
+                    }
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        let mut out = vec![f64::NAN; len];
+                        // SAFETY: the CPU has AVX-512F.
+                        unsafe { agg_avx512(count, &get, &leg_pnl, len, 0, &mut out) };
+                        outs.push(("avx512", out));
+                    }
+                }
+                let mut out = vec![f64::NAN; len];
+                aggregate(&holdings, &leg_pnl, len, &mut out);
+                outs.push(("aggregate", out));
+                for (name, out) in outs {
+                    let same = out
+                        .iter()
+                        .zip(&expected)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{name}: len {len}, {count} holdings");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn panel_rows_are_read_from_their_offset() {
+        // Two legs, rows of 4; aggregate scenarios 1..3 only.
+        let leg_pnl = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0];
+        let get = |h: usize| [(1, 2.0), (0, -1.0)][h];
+        let mut out = [0.0; 2];
+        agg_portable(2, &get, &leg_pnl, 4, 1, &mut out);
+        assert_eq!(out, [38.0, 57.0]);
+    }
+
+    #[test]
+    fn the_block_scan_keeps_the_worst_first_and_the_earliest_on_ties() {
+        for k in [1, 3] {
+            let pnl = [5.0, -1.0, f64::NAN, -3.0, -3.0, 2.0, -0.5, -3.0];
+            let mut fast = Tail::new(k);
+            fast.offer_block(&pnl[..4], 100);
+            fast.offer_block(&pnl[4..], 104);
+            let mut slow = Tail::new(k);
+            for (i, &p) in pnl.iter().enumerate() {
+                slow.offer(p, 100 + i);
+            }
+            assert_eq!(fast.entries, slow.entries);
+            assert_eq!(fast.entries[0], (-3.0, 103));
+        }
+    }
+
+    #[test]
+    fn blocks_and_panels_stay_within_their_bounds() {
+        let sizes = Sizes::new(512 << 20, 7_000, 60_000, 10_154);
+        assert_eq!((sizes.block, sizes.panel), (MAX_BLOCK, MAX_PANEL));
+        // A tiny budget still makes progress.
+        let sizes = Sizes::new(1, 7_000, 60_000, 10_154);
+        assert_eq!((sizes.block, sizes.panel), (64, 8));
+        // Never more than the dense scenarios, a panel never beyond its block.
+        let sizes = Sizes::new(512 << 20, 0, 10, 5);
+        assert_eq!((sizes.block, sizes.panel), (5, 5));
+    }
 }

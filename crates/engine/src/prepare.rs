@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
 use exfee_model::{
@@ -15,9 +16,12 @@ use crate::resolve::{Driver, resolve_symbol};
 /// Settings of the revaluation engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
-    /// Upper bound, in bytes, for the block of leg P&L held at once
-    /// (legs × scenarios per block × 8 bytes). The block never holds fewer
-    /// than 64 scenarios. Default 512 MiB.
+    /// Upper bound, in bytes, for the scenario P&L the engine holds at once:
+    /// half for the option contracts' prices over a block of scenarios
+    /// (contracts × block × 8 bytes; a block holds 64 to 2,048 scenarios),
+    /// half for every leg's P&L over a panel of the block (legs × panel × 8
+    /// bytes; a panel holds 8 to 256 scenarios). Results do not depend on
+    /// it. Default 512 MiB.
     pub memory_budget_bytes: usize,
     /// The valuation date: options' time to expiry counts from it (ACT/365).
     pub valuation_date: NaiveDate,
@@ -174,16 +178,128 @@ pub struct LegInfo {
     pub option: bool,
 }
 
+/// What makes a leg: an instrument (or a cash currency) seen from a base
+/// currency. Borrowed from the batch, so that keying 2 million positions
+/// copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LegKey {
+enum LegKey<'a> {
     Position {
-        instrument: Instrument,
+        instrument: &'a Instrument,
         base: Currency,
     },
     Cash {
         currency: Currency,
         base: Currency,
     },
+}
+
+/// A [`LegKey`] with its hash, computed where the key is made (in
+/// parallel), so that the sequential sharing of legs only compares keys.
+#[derive(Debug)]
+struct Keyed<'a> {
+    hash: u64,
+    key: LegKey<'a>,
+}
+
+impl<'a> Keyed<'a> {
+    fn new(key: LegKey<'a>) -> Self {
+        let mut hasher = KeyHasher::default();
+        key.hash(&mut hasher);
+        Keyed {
+            hash: hasher.finish(),
+            key,
+        }
+    }
+}
+
+impl PartialEq for Keyed<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl Eq for Keyed<'_> {}
+
+impl Hash for Keyed<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A fast, fixed hash of leg keys (word-at-a-time multiply–rotate, with a
+/// final avalanche); the map it feeds is only looked up, never iterated, so
+/// its order never shows.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // MurmurHash3's fmix64.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Hashes a [`Keyed`] by its precomputed hash.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// A checked account: either its holdings as (leg, quantity) pairs with its
@@ -259,22 +375,115 @@ impl Prepared {
 }
 
 /// A leg as found in one account, before legs are shared across accounts.
-struct LocalLeg {
-    key: LegKey,
-    info: LegInfo,
+/// What only a new leg needs (its [`LegInfo`], its [`OptionReport`]) is
+/// built when the leg turns out to be new.
+struct LocalLeg<'a> {
+    key: Keyed<'a>,
+    info: InfoSource<'a>,
     fx: Option<usize>,
     rate: f64,
     /// The leg, its driver's `stock` not yet set.
     kind: LegKind,
     /// The single stock that drives it, with its own volatility.
-    stock: Option<(String, f64)>,
-    /// The option report, for an option leg.
-    option: Option<OptionReport>,
+    stock: Option<(&'a str, f64)>,
+    /// The option's base price and volatility, for an option leg.
+    option: Option<OptionFacts>,
     quantity: f64,
 }
 
+/// What a [`LegInfo`] is made of.
+enum InfoSource<'a> {
+    Cash {
+        currency: Currency,
+        rate: f64,
+    },
+    Position {
+        instrument: &'a Instrument,
+        /// The primary factor that drives it.
+        factor: usize,
+        driver_symbol: &'a str,
+        single_stock: bool,
+        /// Base-currency units per unit of its currency.
+        rate: f64,
+        /// Multiplier × mark.
+        unit: f64,
+    },
+}
+
+impl InfoSource<'_> {
+    fn info(&self, factor_table: &FactorTable) -> LegInfo {
+        match *self {
+            InfoSource::Cash { currency, rate } => LegInfo {
+                label: format!("cash {currency}"),
+                symbol: currency.to_string(),
+                class: "FX".to_string(),
+                unit_value: rate,
+                unit_exposure: rate,
+                currency,
+                driver_symbol: String::new(),
+                single_stock: false,
+                option: false,
+            },
+            InfoSource::Position {
+                instrument,
+                factor,
+                driver_symbol,
+                single_stock,
+                rate,
+                unit,
+            } => {
+                let class = instrument.asset_class();
+                LegInfo {
+                    label: format!(
+                        "{} ({} {})",
+                        instrument.symbol,
+                        class.code(),
+                        instrument.currency
+                    ),
+                    symbol: instrument.symbol.clone(),
+                    class: factor_table.factors()[factor].name.clone(),
+                    unit_value: if instrument.settles_daily() {
+                        0.0
+                    } else {
+                        rate * unit
+                    },
+                    unit_exposure: rate * unit,
+                    currency: instrument.currency,
+                    driver_symbol: driver_symbol.to_string(),
+                    single_stock,
+                    option: class.is_option(),
+                }
+            }
+        }
+    }
+}
+
+/// An option's base price and implied volatility: its [`OptionReport`]
+/// without the names.
+struct OptionFacts {
+    model_price: f64,
+    implied_vol: f64,
+    vol_defaulted: bool,
+    time_to_expiry: f64,
+}
+
+impl OptionFacts {
+    fn report(&self, instrument: &Instrument) -> OptionReport {
+        OptionReport {
+            symbol: instrument.symbol.clone(),
+            underlying: instrument.risk_symbol().to_string(),
+            currency: instrument.currency,
+            mark: instrument.mark,
+            model_price: self.model_price,
+            implied_vol: self.implied_vol,
+            vol_defaulted: self.vol_defaulted,
+            time_to_expiry: self.time_to_expiry,
+        }
+    }
+}
+
 /// One account's NLV, legs and warnings, or why it cannot be evaluated.
-type LocalAccount = Result<(Decimal, Vec<LocalLeg>, Vec<String>), Vec<InputError>>;
+type LocalAccount<'a> = Result<(Decimal, Vec<LocalLeg<'a>>, Vec<String>), Vec<InputError>>;
 
 fn to_f64(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
@@ -299,11 +508,15 @@ pub fn prepare(
 
     // Share legs across accounts, in account order so indices are the same
     // whatever the thread count.
-    let mut leg_index: HashMap<LegKey, usize> = HashMap::new();
+    let mut leg_index: HashMap<Keyed<'_>, usize, BuildHasherDefault<PassThrough>> =
+        HashMap::default();
     let mut legs: Vec<Leg> = Vec::new();
-    let mut leg_stock: Vec<Option<String>> = Vec::new();
+    let mut leg_stock: Vec<Option<&str>> = Vec::new();
     let mut stock_vol: HashMap<String, f64> = HashMap::new();
-    let mut options: Vec<OptionReport> = Vec::new();
+    // Reports of distinct contracts, with the leg that prices them.
+    let mut options: Vec<(usize, OptionReport)> = Vec::new();
+    // Each option leg with its time to expiry at the base.
+    let mut option_legs: Vec<(usize, f64)> = Vec::new();
     let mut option_seen: HashMap<String, ()> = HashMap::new();
     let mut accounts = Vec::with_capacity(locals.len());
     for local in locals {
@@ -322,20 +535,27 @@ pub fn prepare(
             let next = legs.len();
             let index = *leg_index.entry(leg.key).or_insert(next);
             if index == next {
-                if let Some((symbol, vol)) = &leg.stock {
-                    stock_vol.entry(symbol.clone()).or_insert(*vol);
+                if let Some((symbol, vol)) = leg.stock {
+                    stock_vol.entry(symbol.to_string()).or_insert(vol);
                 }
-                if let Some(report) = leg.option
+                if let Some(facts) = &leg.option {
+                    option_legs.push((next, facts.time_to_expiry));
+                }
+                if let (Some(facts), InfoSource::Position { instrument, .. }) =
+                    (&leg.option, &leg.info)
                     && option_seen
-                        .insert(format!("{}\u{0}{}", report.symbol, report.currency), ())
+                        .insert(
+                            format!("{}\u{0}{}", instrument.symbol, instrument.currency),
+                            (),
+                        )
                         .is_none()
                 {
-                    options.push(report);
+                    options.push((next, facts.report(instrument)));
                 }
                 leg_stock.push(leg.stock.map(|(symbol, _)| symbol));
                 legs.push(Leg {
                     kind: leg.kind,
-                    info: leg.info,
+                    info: leg.info.info(factor_table),
                     fx: leg.fx,
                     rate: leg.rate,
                 });
@@ -357,6 +577,30 @@ pub fn prepare(
         });
     }
 
+    // Each option leg's base price, once per leg (not per position), in
+    // parallel.
+    let base_prices: Vec<f64> = option_legs
+        .par_iter()
+        .map(|&(leg, t)| match &legs[leg].kind {
+            LegKind::Option(option) => base_price(option, t),
+            _ => f64::NAN,
+        })
+        .collect();
+    for (&(leg, _), price) in option_legs.iter().zip(base_prices) {
+        if let LegKind::Option(option) = &mut legs[leg].kind {
+            option.model_base = price;
+        }
+    }
+    let options: Vec<OptionReport> = options
+        .into_iter()
+        .map(|(leg, mut report)| {
+            if let LegKind::Option(option) = &legs[leg].kind {
+                report.model_price = option.model_base;
+            }
+            report
+        })
+        .collect();
+
     let mut stocks: Vec<SingleStock> = stock_vol
         .into_iter()
         .map(|(symbol, idio_vol)| SingleStock { symbol, idio_vol })
@@ -364,7 +608,9 @@ pub fn prepare(
     stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
     for (leg, symbol) in legs.iter_mut().zip(leg_stock) {
         if let (Some(symbol), Some(driver)) = (symbol, leg.kind.driver_mut()) {
-            driver.stock = stocks.binary_search_by(|s| s.symbol.cmp(&symbol)).ok();
+            driver.stock = stocks
+                .binary_search_by(|s| s.symbol.as_str().cmp(symbol))
+                .ok();
         }
     }
 
@@ -412,7 +658,40 @@ pub fn default_implied_vol(factor_name: &str, single_stock: bool) -> f64 {
     }
 }
 
-/// The option leg of `instrument` (an `OPT` or `FOP`), priced at its base.
+/// The option's model price at its input spot and implied volatility with
+/// `t` years to expiry. The base is priced by the same batch kernel as the
+/// scenarios, so that a scenario that moves nothing gives exactly zero P&L.
+fn base_price(option: &OptionLeg, t: f64) -> f64 {
+    let mut out = [0.0];
+    let (spots, vols) = ([option.spot], [option.vol]);
+    let priced = if option.american {
+        exfee_pricing::price_american_batch(
+            option.right,
+            &spots,
+            option.strike,
+            t,
+            option.rate,
+            option.carry,
+            &vols,
+            &mut out,
+        )
+    } else {
+        exfee_pricing::price_european_batch(
+            option.right,
+            &spots,
+            option.strike,
+            t,
+            option.rate,
+            option.carry,
+            &vols,
+            &mut out,
+        )
+    };
+    priced.map_or(f64::NAN, |()| out[0])
+}
+
+/// The option leg of `instrument` (an `OPT` or `FOP`), its base price
+/// (`model_base`) not yet computed.
 #[allow(clippy::too_many_arguments)]
 fn option_leg(
     instrument: &Instrument,
@@ -424,7 +703,7 @@ fn option_leg(
     market: &MarketData,
     config: &EngineConfig,
     warnings: &mut Vec<String>,
-) -> Result<(LegKind, OptionReport), InputError> {
+) -> Result<(LegKind, OptionFacts), InputError> {
     let what = format!("{} {}", instrument.asset_class().code(), instrument.symbol);
     let spot_row = match market.underlyings.get(underlying) {
         None => {
@@ -488,42 +767,11 @@ fn option_leg(
     };
     let spot = to_f64(spot_row.price);
     let strike = to_f64(terms.strike);
-    // The base is priced by the same batch kernel as the scenarios, so that
-    // a scenario that moves nothing gives exactly zero P&L.
-    let price = |t: f64| {
-        let mut out = [0.0];
-        let priced = if american {
-            exfee_pricing::price_american_batch(
-                right,
-                &[spot],
-                strike,
-                t,
-                rate,
-                carry,
-                &[vol],
-                &mut out,
-            )
-        } else {
-            exfee_pricing::price_european_batch(
-                right,
-                &[spot],
-                strike,
-                t,
-                rate,
-                carry,
-                &[vol],
-                &mut out,
-            )
-        };
-        priced.map_or(f64::NAN, |()| out[0])
-    };
-    let model_base = price(t_base);
+    // The base price (`model_base`) is computed once per leg, after legs
+    // are shared: see `base_price`.
+    let model_base = f64::NAN;
     let multiplier = to_f64(instrument.multiplier);
-    let report = OptionReport {
-        symbol: instrument.symbol.clone(),
-        underlying: underlying.to_string(),
-        currency: instrument.currency,
-        mark: instrument.mark,
+    let facts = OptionFacts {
         model_price: model_base,
         implied_vol: vol,
         vol_defaulted,
@@ -543,16 +791,16 @@ fn option_leg(
         multiplier,
         model_base,
     };
-    Ok((LegKind::Option(Box::new(leg)), report))
+    Ok((LegKind::Option(Box::new(leg)), facts))
 }
 
-fn prepare_account(
-    account: &AccountInput,
+fn prepare_account<'a>(
+    account: &'a AccountInput,
     batch: &Batch,
     factor_table: &FactorTable,
     fx_table: &FxTable,
     config: &EngineConfig,
-) -> LocalAccount {
+) -> LocalAccount<'a> {
     if !account.errors.is_empty() {
         return Err(account.errors.clone());
     }
@@ -598,20 +846,13 @@ fn prepare_account(
     for cash in &account.cash {
         if let Some((fx, rate)) = fx_of(cash.currency, &mut errors) {
             legs.push(LocalLeg {
-                key: LegKey::Cash {
+                key: Keyed::new(LegKey::Cash {
                     currency: cash.currency,
                     base,
-                },
-                info: LegInfo {
-                    label: format!("cash {}", cash.currency),
-                    symbol: cash.currency.to_string(),
-                    class: "FX".to_string(),
-                    unit_value: rate,
-                    unit_exposure: rate,
+                }),
+                info: InfoSource::Cash {
                     currency: cash.currency,
-                    driver_symbol: String::new(),
-                    single_stock: false,
-                    option: false,
+                    rate,
                 },
                 fx,
                 rate,
@@ -666,7 +907,7 @@ fn prepare_account(
                 config,
                 &mut warnings,
             ) {
-                Ok((kind, report)) => (kind, Some(report)),
+                Ok((kind, facts)) => (kind, Some(facts)),
                 Err(error) => {
                     errors.push(error);
                     continue;
@@ -681,36 +922,21 @@ fn prepare_account(
             ),
         };
         let Some((fx, rate)) = fx else { continue };
-        let info = LegInfo {
-            label: format!(
-                "{} ({} {})",
-                instrument.symbol,
-                class.code(),
-                instrument.currency
-            ),
-            symbol: instrument.symbol.clone(),
-            class: factor_table.factors()[driver.factor].name.clone(),
-            unit_value: if instrument.settles_daily() {
-                0.0
-            } else {
-                rate * unit
-            },
-            unit_exposure: rate * unit,
-            currency: instrument.currency,
-            driver_symbol: symbol.to_string(),
+        let info = InfoSource::Position {
+            instrument,
+            factor: driver.factor,
+            driver_symbol: symbol,
             single_stock: driver.single_stock.is_some(),
-            option: class.is_option(),
+            rate,
+            unit,
         };
         legs.push(LocalLeg {
-            key: LegKey::Position {
-                instrument: instrument.clone(),
-                base,
-            },
+            key: Keyed::new(LegKey::Position { instrument, base }),
             info,
             fx,
             rate,
             kind,
-            stock: driver.single_stock.map(|vol| (symbol.to_string(), vol)),
+            stock: driver.single_stock.map(|vol| (symbol, vol)),
             option,
             quantity: to_f64(position.quantity),
         });
