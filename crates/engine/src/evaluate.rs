@@ -73,6 +73,10 @@ pub struct AccountResult {
 fn cents(value: Decimal) -> Decimal {
     let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
     value.rescale(2);
+    // A zero loss from an f64 −0.0 prints as 0.00, not −0.00.
+    if value.is_zero() {
+        value.set_sign_positive(true);
+    }
     value
 }
 
