@@ -533,7 +533,8 @@ impl Layout {
         let mut keys: std::collections::HashMap<ContractKey, usize> =
             std::collections::HashMap::new();
         let mut by_kind: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
-        let mut contract_of = vec![usize::MAX; legs.len()];
+        // (kind, index within the kind) of each option leg's contract.
+        let mut contract_of: Vec<Option<(usize, usize)>> = vec![None; legs.len()];
         let mut option_legs = [0; 2];
         for (index, leg) in legs.iter().enumerate() {
             if let LegKind::Option(option) = &leg.kind {
@@ -544,7 +545,7 @@ impl Layout {
                 if at == next {
                     by_kind[kind].push(index);
                 }
-                contract_of[index] = at + if kind == 1 { usize::MAX / 2 } else { 0 };
+                contract_of[index] = Some((kind, at));
             }
         }
         let american_from = by_kind[0].len();
@@ -569,12 +570,11 @@ impl Layout {
             .map(|(row, &leg)| {
                 row_of[leg] = row;
                 match contract_of[leg] {
-                    usize::MAX => RowSource::Leg(leg),
-                    c if c >= usize::MAX / 2 => RowSource::Option {
+                    None => RowSource::Leg(leg),
+                    Some((kind, at)) => RowSource::Option {
                         leg,
-                        contract: american_from + c - usize::MAX / 2,
+                        contract: if kind == 1 { american_from + at } else { at },
                     },
-                    c => RowSource::Option { leg, contract: c },
                 }
             })
             .collect();
