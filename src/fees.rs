@@ -40,6 +40,13 @@ pub struct FeeLine {
     pub state: AccountState,
 }
 
+/// Cents, half to even, always shown with two decimals.
+pub(crate) fn cents(value: Decimal) -> Decimal {
+    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+    value.rescale(2);
+    value
+}
+
 /// Units of `base` per USD.
 ///
 /// # Errors
@@ -60,11 +67,7 @@ pub fn measure_of(risk: &AccountRisk, schedule: &FeeSchedule, n: usize) -> Decim
         .measure
         .apply(&losses, n)
         .and_then(Decimal::from_f64)
-        .map_or(risk.worst_loss, |m| {
-            let mut m = m.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-            m.rescale(2);
-            m
-        })
+        .map_or(risk.worst_loss, cents)
 }
 
 /// Everything about tonight's fee of one account except its grace history.
@@ -95,8 +98,7 @@ pub fn assess(
     previous: Option<&AccountState>,
 ) -> Result<FeeLine, FeeError> {
     let measure = measure_of(risk, context.schedule, context.scenarios);
-    let mut uncovered = (measure - risk.nlv).max(Decimal::ZERO);
-    uncovered.rescale(2);
+    let uncovered = cents((measure - risk.nlv).max(Decimal::ZERO));
     let breakdown = daily_fee(context.schedule, uncovered, usd_to_base)?;
     let (state, status) = next_state(
         previous,

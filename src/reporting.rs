@@ -15,9 +15,9 @@ use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
 };
 use exfee_scenarios::{MoveBlock, ScenarioSet};
-use rust_decimal::RoundingStrategy;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
+use crate::fees::cents;
 use crate::{
     AccountPnl, EngineError, Evaluation, FeeContext, FeeLine, HoldingPnl, Outcome, accounts_pnl,
 };
@@ -37,12 +37,6 @@ pub struct Subject {
 const CHUNK: usize = 32;
 /// How many worst scenarios a report lists.
 const WORST: usize = 5;
-
-fn cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    value
-}
 
 fn dec(value: f64) -> Decimal {
     cents(Decimal::from_f64(value).unwrap_or_default())

@@ -4,9 +4,9 @@
 use exfee_fee::{FeeSchedule, daily_fee};
 use exfee_model::{AccountInput, Batch, CashBalance, Decimal, Position};
 use exfee_scenarios::SingleStock;
-use rust_decimal::RoundingStrategy;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
+use crate::fees::cents;
 use crate::{
     AccountPnl, EngineConfig, Error, Outcome, ScenarioSource, accounts_pnl, net_liquidation_value,
     prepare, single_stocks, usd_to_base,
@@ -78,12 +78,6 @@ pub struct WhatIf {
     usd_to_base: Decimal,
     detail: AccountPnl,
     before: Quote,
-}
-
-fn cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    value
 }
 
 impl WhatIf {

@@ -34,43 +34,21 @@ fn bounds(row: &Row<'_>, what: &str) -> Result<Bounds, InputError> {
 /// assert_eq!(table.single_stock_bounds().upper(), 0.5);
 /// ```
 pub fn parse_factor_table(name: &str, reader: impl Read) -> Result<FactorTable, IoError> {
-    let file = CsvFile::new(
+    let rows = read_rows(
         name,
         reader,
         &["factor", "symbol", "lower_bound_pct", "upper_bound_pct"],
-    )?;
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    let mut broken = Vec::new();
-    file.for_each_row(
         |row| {
-            let parsed = (|| {
-                let factor = row.required("factor")?;
-                Ok(PrimaryFactor {
-                    name: factor.to_string(),
-                    representative: row.text("representative_product")?.to_string(),
-                    symbol: row.text("symbol")?.to_string(),
-                    bounds: bounds(row, factor)?,
-                })
-            })();
-            match parsed {
-                Ok(factor) => rows.push(factor),
-                Err(e) => problems.push(e),
-            }
+            let factor = row.required("factor")?;
+            Ok(PrimaryFactor {
+                name: factor.to_string(),
+                representative: row.text("representative_product")?.to_string(),
+                symbol: row.text("symbol")?.to_string(),
+                bounds: bounds(row, factor)?,
+            })
         },
-        |e, _| broken.push(e),
-    );
-    problems.extend(broken);
-    if let Some(first) = problems.into_iter().next() {
-        return Err(IoError::BadTable {
-            path: name.to_string(),
-            reason: first.to_string(),
-        });
-    }
-    FactorTable::new(rows).map_err(|e| IoError::BadTable {
-        path: name.to_string(),
-        reason: e.to_string(),
-    })
+    )?;
+    FactorTable::new(rows).map_err(|e| bad_table(name, e))
 }
 
 /// Reads an FX stress table; `name` is how the source is shown in errors.
@@ -79,39 +57,50 @@ pub fn parse_factor_table(name: &str, reader: impl Read) -> Result<FactorTable, 
 ///
 /// [`IoError`] naming the file, line and column of the first problem.
 pub fn parse_fx_table(name: &str, reader: impl Read) -> Result<FxTable, IoError> {
-    let file = CsvFile::new(
+    let rows = read_rows(
         name,
         reader,
         &["currency", "lower_bound_pct", "upper_bound_pct"],
+        |row| {
+            let currency = row.currency("currency")?;
+            Ok(FxFactor {
+                currency,
+                bounds: bounds(row, currency.as_str())?,
+            })
+        },
     )?;
+    FxTable::new(rows).map_err(|e| bad_table(name, e))
+}
+
+fn bad_table(name: &str, reason: impl ToString) -> IoError {
+    IoError::BadTable {
+        path: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Every row of a table file parsed by `parse`. A table is configuration:
+/// the first problem (a bad value, then an unreadable row) fails it whole.
+fn read_rows<T>(
+    name: &str,
+    reader: impl Read,
+    required: &[&'static str],
+    parse: impl Fn(&Row<'_>) -> Result<T, InputError>,
+) -> Result<Vec<T>, IoError> {
+    let file = CsvFile::new(name, reader, required)?;
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     let mut broken = Vec::new();
     file.for_each_row(
-        |row| {
-            let parsed = (|| {
-                let currency = row.currency("currency")?;
-                Ok(FxFactor {
-                    currency,
-                    bounds: bounds(row, currency.as_str())?,
-                })
-            })();
-            match parsed {
-                Ok(fx) => rows.push(fx),
-                Err(e) => problems.push(e),
-            }
+        |row| match parse(row) {
+            Ok(value) => rows.push(value),
+            Err(e) => problems.push(e),
         },
         |e, _| broken.push(e),
     );
     problems.extend(broken);
-    if let Some(first) = problems.into_iter().next() {
-        return Err(IoError::BadTable {
-            path: name.to_string(),
-            reason: first.to_string(),
-        });
+    match problems.into_iter().next() {
+        Some(first) => Err(bad_table(name, first)),
+        None => Ok(rows),
     }
-    FxTable::new(rows).map_err(|e| IoError::BadTable {
-        path: name.to_string(),
-        reason: e.to_string(),
-    })
 }
