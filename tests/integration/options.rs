@@ -219,7 +219,11 @@ fn what_if_ages_options_in_the_scenarios_of_stocks_not_held() {
     let mut losses = 0.0;
     for &(i, pnl) in &b.tail {
         let name = set.name(i).unwrap_or("");
-        losses += if name.starts_with("PEP@") { -decay } else { -pnl };
+        losses += if name.starts_with("PEP@") {
+            -decay
+        } else {
+            -pnl
+        };
     }
     let expected = losses / n as f64;
     let schedule = exfee::fee::FeeSchedule {
@@ -228,5 +232,8 @@ fn what_if_ages_options_in_the_scenarios_of_stocks_not_held() {
     };
     let desk = exfee::WhatIf::new(&batch, "B", &source, &config, &schedule).unwrap();
     let measure: f64 = desk.before().measure.to_string().parse().unwrap();
-    assert!((measure - expected).abs() <= 0.011, "{measure} vs {expected}");
+    assert!(
+        (measure - expected).abs() <= 0.011,
+        "{measure} vs {expected}"
+    );
 }

@@ -277,11 +277,14 @@ impl<'db> Run<'db> {
             let rows = stmt.query_map(params![self.date_text], |row| row.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let removed = self
-            .tx
-            .execute("DELETE FROM nights WHERE date > ?1", params![self.date_text])?;
-        self.tx
-            .execute("DELETE FROM ledger WHERE date > ?1", params![self.date_text])?;
+        let removed = self.tx.execute(
+            "DELETE FROM nights WHERE date > ?1",
+            params![self.date_text],
+        )?;
+        self.tx.execute(
+            "DELETE FROM ledger WHERE date > ?1",
+            params![self.date_text],
+        )?;
         for account in &accounts {
             match replay(&self.tx, account, None, self.rules)? {
                 Some(state) => write_summary(&self.tx, account, &state, self.rules)?,
