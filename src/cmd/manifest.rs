@@ -18,7 +18,9 @@ use super::ScenarioArgs;
 pub enum DateSource {
     /// `--date`.
     Flag,
-    /// Today (UTC): no `--date`.
+    /// The input's own date (Flex `ReportDate`): no `--date`.
+    Input,
+    /// Today (UTC): no `--date` and no date in the input.
     Today,
 }
 
@@ -26,7 +28,8 @@ impl DateSource {
     pub fn describe(self) -> &'static str {
         match self {
             DateSource::Flag => "--date",
-            DateSource::Today => "today (UTC), no --date",
+            DateSource::Input => "the input's ReportDate, no --date",
+            DateSource::Today => "today (UTC), no --date and no date in the input",
         }
     }
 }

@@ -65,7 +65,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory_budget: usize,
     /// Valuation date (YYYY-MM-DD): options' time to expiry counts from it, and the fee is
-    /// charged for it. Default: today (UTC).
+    /// charged for it. Default: the Flex reports' ReportDate (the latest, with a warning, when
+    /// they differ), else today (UTC). A --date the ReportDate disagrees with is warned about.
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Option<NaiveDate>,
     /// Stress horizon in calendar days (options reprice this much closer to expiry).
@@ -206,26 +207,64 @@ fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
     files
 }
 
-fn read_inputs(args: &RunArgs, source: &exfee::ScenarioSource) -> anyhow::Result<Batch> {
+/// The batch, and the dates the input says it was taken for (Flex
+/// `ReportDate`s; none for a native drop).
+fn read_inputs(
+    args: &RunArgs,
+    source: &exfee::ScenarioSource,
+) -> anyhow::Result<(Batch, Vec<NaiveDate>)> {
     let paths = args.paths();
     if args.flex.is_empty() {
-        return Ok(read_drop(&paths, source.factor_table())?);
+        return Ok((read_drop(&paths, source.factor_table())?, Vec::new()));
     }
     let (market, errors) = read_market(&paths, source.factor_table())?;
-    let mut batch = exfee::io::read_flex(&args.flex, market)?;
+    let (mut batch, dates) = exfee::io::read_flex_dated(&args.flex, market)?;
     batch.errors.extend(errors);
-    Ok(batch)
+    Ok((batch, dates))
+}
+
+/// The valuation date: `--date`; else the input's own date (the latest
+/// when it has several); else today (UTC). Warns when `--date` and the
+/// input's dates disagree, or the input's dates disagree among themselves.
+fn valuation_date(
+    flag: Option<NaiveDate>,
+    input: &[NaiveDate],
+) -> (NaiveDate, super::manifest::DateSource) {
+    use super::manifest::DateSource;
+    let listed = || {
+        input
+            .iter()
+            .map(NaiveDate::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (flag, input.last()) {
+        (Some(date), _) => {
+            if input.iter().any(|d| *d != date) {
+                eprintln!(
+                    "exfee: warning: valuing at --date {date}, but the input's ReportDate is {}",
+                    listed()
+                );
+            }
+            (date, DateSource::Flag)
+        }
+        (None, Some(&latest)) => {
+            if input.len() > 1 {
+                eprintln!(
+                    "exfee: warning: the input's reports carry several ReportDates ({}); valuing \
+                     at the latest, {latest} (give --date to choose)",
+                    listed()
+                );
+            }
+            (latest, DateSource::Input)
+        }
+        (None, None) => (chrono::Utc::now().date_naive(), DateSource::Today),
+    }
 }
 
 pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut timings = Timings::default();
-    let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let date_source = if args.date.is_some() {
-        super::manifest::DateSource::Flag
-    } else {
-        super::manifest::DateSource::Today
-    };
     let source = args.scenarios.load()?;
     let schedule = match &args.fee {
         Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
@@ -239,7 +278,8 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
 
     let spinner = output.spinner("reading inputs");
-    let full = timings.time("read", || read_inputs(&args, &source))?;
+    let (full, input_dates) = timings.time("read", || read_inputs(&args, &source))?;
+    let (date, date_source) = valuation_date(args.date, &input_dates);
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
@@ -565,6 +605,7 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
     exfee::cents(total).to_string()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn summary(
     args: &RunArgs,
     (date, date_source): (NaiveDate, super::manifest::DateSource),

@@ -409,3 +409,54 @@ fn run_json_records_what_the_night_was_computed_from() {
         assert!(help.contains(code), "{code}: {help}");
     }
 }
+
+/// A Flex report carries its own date (`ReportDate`, 2026-11-20 in every
+/// layout of examples/flex): without `--date` the run values at it, not
+/// today; a `--date` that disagrees is warned about. main valued every
+/// report at today's date, silently.
+#[test]
+fn a_flex_report_is_valued_at_its_report_date() {
+    let flex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flex");
+    let market = flex.join("native/market");
+    for layout in ["plain", "markers", "header-data"] {
+        let out = tempfile::tempdir().unwrap();
+        let run = |extra: &[&str]| {
+            exfee()
+                .arg("run")
+                .arg("--flex")
+                .arg(flex.join(layout))
+                .arg("--market")
+                .arg(&market)
+                .arg("--out")
+                .arg(out.path())
+                .args(["--fixed-only", "--no-reports", "-q"])
+                .args(extra)
+                .output()
+                .unwrap()
+        };
+        let output = run(&[]);
+        assert!(output.status.code().is_some_and(|c| c < 2), "{layout}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("valuation date"))
+            .unwrap();
+        assert!(
+            line.contains("2026-11-20") && line.contains("ReportDate"),
+            "{layout}: {line}"
+        );
+        let text = std::fs::read_to_string(out.path().join("run.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["valuation_date"], "2026-11-20", "{layout}");
+
+        let output = run(&["--date", "2026-11-23"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("warning") && stderr.contains("2026-11-20"),
+            "{layout}: {stderr}"
+        );
+        let text = std::fs::read_to_string(out.path().join("run.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["valuation_date"], "2026-11-23", "{layout}");
+    }
+}

@@ -151,7 +151,7 @@ fn index_lists_entries_escaped_with_totals() {
 /// instead of panicking ("Addition overflowed").
 #[test]
 fn index_totals_that_overflow_say_so() {
-    let huge = Decimal::MAX - d("1");
+    let huge = rust_decimal::Decimal::MAX - d("1");
     let entry = |account: &str| IndexEntry {
         account: account.into(),
         base_currency: "USD".into(),
