@@ -123,7 +123,7 @@ pub fn accounts_pnl(
         .map_init(
             || Scratch::new(1),
             |scratch, (row, &leg)| {
-                let still = still_pnl(&legs[leg], bounds, scratch);
+                let still = still_pnl(&legs[leg], prepared.config.horizon_days, bounds, scratch);
                 for &(scenario, _) in sparse_by_stock.iter().flatten() {
                     row[scenario] = still;
                 }

@@ -380,7 +380,7 @@ pub fn evaluate_with_stats(
         .map_init(
             || Scratch::new(1),
             |scratch, leg| {
-                let still = still_pnl(leg, bounds, scratch);
+                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
                 let Some(stock) = leg.kind.driver().and_then(|d| d.stock) else {
                     return (Vec::new(), still);
                 };
@@ -1090,8 +1090,20 @@ pub(crate) fn own_move_pnl(leg: &Leg, own: f64, bounds: Bounds, scratch: &mut Sc
 }
 
 /// P&L in base currency of one unit of the leg when nothing moves: zero
-/// but for an option repriced at the horizon (its time decay).
-pub(crate) fn still_pnl(leg: &Leg, bounds: Bounds, scratch: &mut Scratch) -> f64 {
+/// but for an option repriced at the horizon (its time decay). Only an
+/// option can move without a move: aged by a horizon (`horizon_days` > 0),
+/// or with an implied volatility below the floor the scenarios apply;
+/// anything else is exactly zero and is not priced.
+pub(crate) fn still_pnl(
+    leg: &Leg,
+    horizon_days: u32,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+) -> f64 {
+    match &leg.kind {
+        LegKind::Option(option) if horizon_days > 0 || option.vol < bounds.vol_floor => {}
+        _ => return 0.0,
+    }
     let mut out = [0.0];
     leg_value(
         leg,
