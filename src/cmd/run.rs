@@ -594,6 +594,9 @@ fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal>
 fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
     let mut total = Decimal::ZERO;
     for (base, amount) in amounts {
+        if batch.market.fx_rate(base, Currency::USD).is_err() {
+            return format!("n/a (no USD rate for {base})");
+        }
         let Some(usd) = in_usd(batch, base, amount) else {
             return "too large to total".to_string();
         };

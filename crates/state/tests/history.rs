@@ -21,7 +21,11 @@ fn history() -> (tempfile::TempDir, std::path::PathBuf) {
         }
         night(&mut db, day(2026, 3, d), &accounts);
     }
-    assert_eq!(db.ledger("U1").unwrap().len(), 2, "charged on the 9th and 10th");
+    assert_eq!(
+        db.ledger("U1").unwrap().len(),
+        2,
+        "charged on the 9th and 10th"
+    );
     (dir, path)
 }
 
