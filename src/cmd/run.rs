@@ -280,6 +280,21 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let spinner = output.spinner("reading inputs");
     let (full, input_dates) = timings.time("read", || read_inputs(&args, &source))?;
     let (date, date_source) = valuation_date(args.date, &input_dates);
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    // Refused before the evaluation; checked again in the state's
+    // transaction below (another run may have written meanwhile).
+    if !args.rewrite_history && state_path.is_file() {
+        let db = StateDb::open(&state_path)
+            .with_context(|| format!("state database {}", state_path.display()))?;
+        if let Some(latest) = db.latest_date()?
+            && latest > date
+        {
+            return Err(earlier_date_refused(&state_path, date, latest));
+        }
+    }
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
@@ -313,10 +328,6 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
 
     // Fees, against the state before tonight, in one transaction.
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.out.join("state.sqlite"));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut db = StateDb::open(&state_path)
@@ -325,13 +336,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let later = night.later_dates()?;
     if let (Some(first), Some(last)) = (later.first(), later.last()) {
         if !args.rewrite_history {
-            anyhow::bail!(
-                "the state {} already holds nights after {date} ({first} to {last}): a run of an \
-                 earlier date would be charged from a history that ignores them and leave them \
-                 stale; run {last} or later, or give --rewrite-history to remove the nights \
-                 after {date} and then run those dates again, in order",
-                state_path.display()
-            );
+            return Err(earlier_date_refused(&state_path, date, *last));
         }
         let removed = night.forget_later_nights()?;
         eprintln!(
@@ -580,6 +585,18 @@ fn pause_for_kill_test() {
     {
         std::thread::sleep(Duration::from_millis(ms));
     }
+}
+
+/// Why a run of `date` is refused when the state holds nights up to
+/// `latest`, later than it.
+fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the state {} already holds nights up to {latest}, after {date}: a run of an earlier \
+         date would be charged from a history that ignores them and leave them stale; run \
+         {latest} or later, or give --rewrite-history to remove the nights after {date} and \
+         then run those dates again, in order",
+        state.display()
+    )
 }
 
 /// `amount` of `currency` in USD, to cents; `None` without a rate or when
