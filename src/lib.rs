@@ -48,11 +48,15 @@ pub use exfee_scenarios::{
 };
 
 mod fees;
+mod orders;
 mod reporting;
+mod results;
 mod whatif;
 
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
+pub use orders::{Order, OrderError, orders_to_positions};
 pub use reporting::{Subject, build_reports, measure_name};
+pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 
 /// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).
@@ -149,6 +153,23 @@ const LEGACY_SET: &str = include_str!("../scenarios/legacy.toml");
 const DEFAULT_CORRELATION: &str = include_str!("../scenarios/correlation-default.csv");
 const LEGACY_CORRELATION: &str = include_str!("../scenarios/correlation-legacy.csv");
 
+/// The text of a table file built into the binary, by its name under
+/// `scenarios/` (`risk-factors-current.csv`, `fx-factors-current.csv`,
+/// `risk-factors-legacy.csv`, `fx-factors-legacy.csv`,
+/// `correlation-default.csv`, `correlation-legacy.csv`); `None` for any
+/// other name.
+pub fn shipped_scenario_file(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "risk-factors-current.csv" => CURRENT_FACTORS,
+        "fx-factors-current.csv" => CURRENT_FX,
+        "risk-factors-legacy.csv" => LEGACY_FACTORS,
+        "fx-factors-legacy.csv" => LEGACY_FX,
+        "correlation-default.csv" => DEFAULT_CORRELATION,
+        "correlation-legacy.csv" => LEGACY_CORRELATION,
+        _ => return None,
+    })
+}
+
 impl From<ScenarioTables> for ScenarioSource {
     fn from(tables: ScenarioTables) -> Self {
         ScenarioSource::Fixed(tables)
@@ -170,15 +191,7 @@ impl ScenarioSource {
 
     fn shipped(name: &str, text: &str) -> Self {
         let spec = exfee_io::parse_scenario_spec(&format!("scenarios/{name}"), text, |file| {
-            let text = match file {
-                "risk-factors-current.csv" => CURRENT_FACTORS,
-                "fx-factors-current.csv" => CURRENT_FX,
-                "risk-factors-legacy.csv" => LEGACY_FACTORS,
-                "fx-factors-legacy.csv" => LEGACY_FX,
-                "correlation-default.csv" => DEFAULT_CORRELATION,
-                "correlation-legacy.csv" => LEGACY_CORRELATION,
-                _ => "",
-            };
+            let text = shipped_scenario_file(file).unwrap_or("");
             Ok((format!("scenarios/{file}"), text.as_bytes().to_vec()))
         });
         // The shipped sets are tested to load (tests/integration), so a

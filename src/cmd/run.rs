@@ -8,8 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{
-    DropPaths, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop, read_market,
-    results_record, write_atomically, write_csv,
+    DropPaths, StagedOutputs, neutralise_csv, read_drop, read_market, write_atomically, write_csv,
 };
 use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee::state::{NightRecord, StateDb};
@@ -136,38 +135,6 @@ impl RunArgs {
             }
         }
         paths
-    }
-}
-
-/// The extra `results.csv` columns of the fee, after [`RESULTS_HEADER`].
-const FEE_HEADER: [&str; 7] = [
-    "measure",
-    "fee_status",
-    "daily_fee",
-    "days_charged",
-    "fee_effective_date",
-    "inventory_fee",
-    "fee_paid",
-];
-
-fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
-    match fee {
-        None => vec![String::new(); FEE_HEADER.len()],
-        Some(fee) => vec![
-            fee.measure.to_string(),
-            fee.status.name().to_string(),
-            fee.daily_fee.to_string(),
-            fee.days_charged.to_string(),
-            fee.effective_date
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
-            fee.inventory_fee.map(|f| f.to_string()).unwrap_or_default(),
-            match (fee.status, fee.pays) {
-                (FeeStatus::Charged, exfee::fee::ChargedFee::Exposure) => "exposure".into(),
-                (_, exfee::fee::ChargedFee::Inventory) => "inventory".into(),
-                _ => String::new(),
-            },
-        ],
     }
 }
 
@@ -480,29 +447,14 @@ fn write_outputs(
     fees: &[Option<FeeLine>],
     reports: &[AccountReport],
 ) -> anyhow::Result<()> {
-    let header: Vec<&str> = RESULTS_HEADER
-        .iter()
-        .chain(FEE_HEADER.iter())
-        .copied()
-        .collect();
     write_csv(
         &dir.join("results.csv"),
-        &header,
-        evaluation.results.iter().zip(fees).map(|(result, fee)| {
-            let mut record = results_record(result);
-            if let Some(fee) = fee {
-                // The uncovered amount of the schedule's measure.
-                record[6] = fee.uncovered.to_string();
-                record[2] = if fee.uncovered > Decimal::ZERO {
-                    "uncovered"
-                } else {
-                    "ok"
-                }
-                .to_string();
-            }
-            record.extend(fee_cells(fee.as_ref()));
-            record
-        }),
+        &exfee::results_header(),
+        evaluation
+            .results
+            .iter()
+            .zip(fees)
+            .map(|(result, fee)| exfee::results_row(result, fee.as_ref())),
     )?;
     exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
     exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;

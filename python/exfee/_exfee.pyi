@@ -1,0 +1,61 @@
+"""Typed stubs of the native module (exfee._exfee)."""
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+class ExfeeError(Exception):
+    """An error of the exfee engine."""
+
+    file: Optional[str]
+    line: Optional[int]
+    column: Optional[str]
+    reason: str
+
+class InputError(ExfeeError):
+    """An input that cannot be read or used (file, line, column, reason)."""
+
+class Batch:
+    """A batch of accounts with tonight's market data."""
+
+    @property
+    def accounts(self) -> List[str]: ...
+    @property
+    def errors(self) -> List[Dict[str, Any]]: ...
+    @property
+    def report_dates(self) -> List[str]: ...
+    def raise_errors(self) -> None: ...
+    def __len__(self) -> int: ...
+
+class Evaluation:
+    @property
+    def columns(self) -> List[str]: ...
+    @property
+    def scenario_count(self) -> int: ...
+    def rows(self) -> List[List[str]]: ...
+    def scenario_names(self) -> List[Optional[str]]: ...
+    def pnl(self, account: str) -> npt.NDArray[np.float64]: ...
+    def pnl_matrix(self, accounts: Sequence[str]) -> npt.NDArray[np.float64]: ...
+    def assessment(self, account: str) -> Dict[str, str]: ...
+    def what_if(self, account: str, orders_json: str) -> Dict[str, Any]: ...
+
+def read_drop(path: str, scenario_set: Union[None, str, Mapping[str, Any]] = None) -> Batch: ...
+def read_flex(
+    paths: Sequence[str], market: str, scenario_set: Union[None, str, Mapping[str, Any]] = None
+) -> Batch: ...
+def batch_from_csv(
+    tables: Mapping[str, bytes],
+    market_dir: Optional[str] = None,
+    scenario_set: Union[None, str, Mapping[str, Any]] = None,
+) -> Batch: ...
+def evaluate(
+    batch: Batch,
+    date: str,
+    scenario_set: Union[None, str, Mapping[str, Any]] = None,
+    horizon_days: int = 0,
+    seed: Optional[int] = None,
+    draws: Optional[int] = None,
+    fee: Optional[str] = None,
+    holidays: Optional[str] = None,
+) -> Evaluation: ...
