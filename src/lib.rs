@@ -51,6 +51,8 @@ mod fees;
 mod orders;
 mod reporting;
 mod results;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod whatif;
 
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};

@@ -6,6 +6,7 @@ mod bench;
 mod manifest;
 mod run;
 mod scenarios;
+mod serve;
 mod synth;
 
 use std::path::PathBuf;
@@ -122,6 +123,8 @@ enum Command {
     Scenarios(scenarios::ScenariosArgs),
     /// Evaluate a synthetic batch in memory and print the throughput of each stage.
     Bench(bench::BenchArgs),
+    /// Serve what-if questions on tonight's batch over HTTP (see docs/serve.md).
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Runs the chosen subcommand.
@@ -132,6 +135,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
+        Command::Serve(args) => serve::run(*args),
     }
 }
 

@@ -15,3 +15,4 @@ mod nlv;
 mod options;
 mod outputs;
 mod reliability;
+mod serve;

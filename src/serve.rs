@@ -1,0 +1,696 @@
+//! The what-if service: tonight's batch loaded once, answering "what does
+//! this order do to the account's exposure fee?" over HTTP (`exfee serve`;
+//! routes and rules in `docs/serve.md`, OpenAPI in `docs/openapi.yaml`).
+//!
+//! Built on tokio + axum. The night is held behind an [`ArcSwap`]: a request
+//! takes the night current when it starts and keeps it to the end, so a
+//! reload swaps in the next night without failing any request in flight.
+//! Every route but `/healthz` needs the bearer token. Engine work runs on
+//! the blocking pool, at most `workers` at once, each request under a
+//! timeout; caches are bounded; bodies are limited.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use exfee_fee::{FeeSchedule, TradingCalendar};
+use exfee_model::{Batch, Decimal};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::{
+    EngineConfig, EvaluateOptions, NightFees, Order, ScenarioSource, WhatIf, WhatIfError,
+    evaluate_batch_with, orders_to_positions, results_header, results_row, usd_to_base,
+};
+
+/// One night as the service holds it: the batch, its evaluation and fees,
+/// and the settings to answer what-if questions as the nightly run would.
+pub struct Night {
+    /// The batch (positions, cash, market).
+    pub batch: Batch,
+    /// The evaluation and each account's fee.
+    pub fees: NightFees,
+    /// The scenarios.
+    pub source: ScenarioSource,
+    /// Engine settings (valuation date, horizon).
+    pub config: EngineConfig,
+    /// Fee schedule.
+    pub schedule: FeeSchedule,
+    /// Trading calendar.
+    pub calendar: TradingCalendar,
+    /// Valuation date.
+    pub date: NaiveDate,
+    index: HashMap<String, usize>,
+    what_ifs: Mutex<Bounded<Arc<WhatIf>>>,
+    reports: Mutex<Bounded<Arc<String>>>,
+}
+
+/// A cache of at most `capacity` entries, the oldest dropped first.
+struct Bounded<T> {
+    capacity: usize,
+    order: VecDeque<String>,
+    map: HashMap<String, T>,
+}
+
+impl<T: Clone> Bounded<T> {
+    fn new(capacity: usize) -> Self {
+        Bounded {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            map: HashMap::new(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<T> {
+        self.map.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: &str, value: T) {
+        if self.map.insert(key.to_string(), value).is_none() {
+            self.order.push_back(key.to_string());
+        }
+        while self.map.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// How a [`Night`] is loaded (the first time and on every reload): reads
+/// the inputs and evaluates them.
+pub type Loader = Arc<dyn Fn() -> Result<Night, String> + Send + Sync>;
+
+impl Night {
+    /// Evaluates `batch` on `date` and assesses each account's fee as a
+    /// first night (no grace history), as `exfee run` does on a fresh state.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, when the batch cannot be evaluated.
+    pub fn evaluate(
+        batch: Batch,
+        source: ScenarioSource,
+        config: EngineConfig,
+        schedule: FeeSchedule,
+        calendar: TradingCalendar,
+        cache_capacity: usize,
+    ) -> Result<Night, String> {
+        let date = config.valuation_date;
+        let evaluation = evaluate_batch_with(
+            &batch,
+            &source,
+            &config,
+            EvaluateOptions {
+                stocks: None,
+                measure: Some(schedule.measure),
+                progress: None,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let fees = NightFees::first_night(evaluation, &batch, &schedule, &calendar, date)
+            .map_err(|e| e.to_string())?;
+        let index = batch
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
+        Ok(Night {
+            batch,
+            fees,
+            source,
+            config,
+            schedule,
+            calendar,
+            date,
+            index,
+            what_ifs: Mutex::new(Bounded::new(cache_capacity)),
+            reports: Mutex::new(Bounded::new(cache_capacity)),
+        })
+    }
+
+    fn account(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+}
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The bearer token every route but `/healthz` needs; `None` only with
+    /// `--insecure-local` on a loopback address.
+    pub token: Option<String>,
+    /// Largest request body, in bytes (larger: 413).
+    pub body_limit: usize,
+    /// Longest a request may take (longer: 503).
+    pub request_timeout: Duration,
+    /// Engine computations at once (more wait for a slot, within the timeout).
+    pub workers: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            token: None,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Requests, errors and latency, for `/metrics`.
+struct Metrics {
+    requests: Mutex<HashMap<(&'static str, u16), u64>>,
+    /// Latency histogram per route: counts per bucket (cumulative when
+    /// printed), sum of seconds, count.
+    latency: Mutex<HashMap<&'static str, Histogram>>,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+}
+
+/// Counts per latency bucket (not cumulative), sum of seconds, count.
+type Histogram = ([u64; BUCKETS.len()], f64, u64);
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+impl Metrics {
+    fn record(&self, route: &'static str, status: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((route, status)).or_insert(0) += 1;
+        }
+        if let Ok(mut latency) = self.latency.lock() {
+            let entry = latency.entry(route).or_insert(([0; BUCKETS.len()], 0.0, 0));
+            if let Some(i) = BUCKETS.iter().position(|&b| seconds <= b) {
+                entry.0[i] += 1;
+            }
+            entry.1 += seconds;
+            entry.2 += 1;
+        }
+    }
+
+    fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP exfee_http_requests_total Requests answered, by route and status.\n\
+             # TYPE exfee_http_requests_total counter"
+        );
+        let mut errors: HashMap<&'static str, u64> = HashMap::new();
+        if let Ok(requests) = self.requests.lock() {
+            let mut rows: Vec<_> = requests.iter().collect();
+            rows.sort();
+            for ((route, status), count) in rows {
+                let _ = writeln!(
+                    out,
+                    "exfee_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+                );
+                if *status >= 400 {
+                    *errors.entry(route).or_insert(0) += count;
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP exfee_http_errors_total Requests answered with a 4xx or 5xx status.\n\
+             # TYPE exfee_http_errors_total counter"
+        );
+        let mut errors: Vec<_> = errors.into_iter().collect();
+        errors.sort();
+        for (route, count) in errors {
+            let _ = writeln!(out, "exfee_http_errors_total{{route=\"{route}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP exfee_http_request_duration_seconds Request latency.\n\
+             # TYPE exfee_http_request_duration_seconds histogram"
+        );
+        if let Ok(latency) = self.latency.lock() {
+            let mut routes: Vec<_> = latency.iter().collect();
+            routes.sort_by_key(|(route, _)| **route);
+            for (route, (counts, sum, count)) in routes {
+                let mut cumulative = 0;
+                for (bound, n) in BUCKETS.iter().zip(counts) {
+                    cumulative += n;
+                    let _ = writeln!(
+                        out,
+                        "exfee_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "exfee_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}\n\
+                     exfee_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}\n\
+                     exfee_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP exfee_reloads_total Reloads done.\n# TYPE exfee_reloads_total counter\n\
+             exfee_reloads_total {}\n\
+             # HELP exfee_reload_failures_total Reloads that failed (the night in service was kept).\n\
+             # TYPE exfee_reload_failures_total counter\nexfee_reload_failures_total {}",
+            self.reloads.load(Ordering::Relaxed),
+            self.reload_failures.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+struct AppState {
+    night: ArcSwap<Night>,
+    loader: Loader,
+    options: ServeOptions,
+    metrics: Metrics,
+    workers: Semaphore,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// The service: a router over a night and how to load the next one.
+#[derive(Clone)]
+pub struct Service {
+    state: Arc<AppState>,
+}
+
+/// An error answer: status and reason (`{"error": reason}`).
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl Service {
+    /// A service answering from `night`, reloading with `loader`.
+    pub fn new(night: Night, loader: Loader, options: ServeOptions) -> Service {
+        let workers = Semaphore::new(options.workers.max(1));
+        Service {
+            state: Arc::new(AppState {
+                night: ArcSwap::from_pointee(night),
+                loader,
+                metrics: Metrics {
+                    requests: Mutex::new(HashMap::new()),
+                    latency: Mutex::new(HashMap::new()),
+                    reloads: AtomicU64::new(0),
+                    reload_failures: AtomicU64::new(0),
+                },
+                options,
+                workers,
+                reloading: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The routes.
+    pub fn router(&self) -> Router {
+        let state = Arc::clone(&self.state);
+        let protected = Router::new()
+            .route("/v1/what-if", post(what_if))
+            .route("/v1/accounts/{id}", get(account))
+            .route("/v1/accounts/{id}/report", get(report))
+            .route("/v1/reload", post(reload))
+            .route("/metrics", get(metrics))
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(&state),
+                authorise,
+            ));
+        Router::new()
+            .route("/healthz", get(healthz))
+            .merge(protected)
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+            .layer(DefaultBodyLimit::max(self.state.options.body_limit))
+            .with_state(state)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    ///
+    /// # Errors
+    ///
+    /// The server's IO error.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+async fn not_found() -> Failure {
+    Failure(StatusCode::NOT_FOUND, "no such route".into())
+}
+
+/// Route label of a path, for metrics (bounded: never the raw path).
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        "/v1/what-if" => "/v1/what-if",
+        "/v1/reload" => "/v1/reload",
+        p if p.starts_with("/v1/accounts/") && p.ends_with("/report") => "/v1/accounts/{id}/report",
+        p if p.starts_with("/v1/accounts/") => "/v1/accounts/{id}",
+        _ => "other",
+    }
+}
+
+async fn observe(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let route = route_label(request.uri().path());
+    let start = Instant::now();
+    // A reload evaluates a whole night: it is not cut short (it runs one at
+    // a time, and the night in service answers meanwhile).
+    let timeout = if route == "/v1/reload" {
+        Duration::from_secs(24 * 3600)
+    } else {
+        state.options.request_timeout
+    };
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("request took longer than {} s", timeout.as_secs_f64()),
+        )
+        .into_response(),
+    };
+    state.metrics.record(
+        route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Constant-time comparison (the token is not leaked by timing).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorise(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.options.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            let mut response = Failure(
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is required (Authorization: Bearer …)".into(),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let night = state.night.load();
+    axum::Json(json!({
+        "status": "ok",
+        "date": night.date.to_string(),
+        "accounts": night.batch.accounts.len(),
+    }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// Runs `work` on the blocking pool, at most `workers` at once.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failure> {
+    let _permit = state.workers.acquire().await.map_err(|_| {
+        Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is shutting down".into(),
+        )
+    })?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        )
+    })
+}
+
+/// Tonight's figures of an account: its `results.csv` row as an object.
+async fn account(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    let night = state.night.load_full();
+    let index = night
+        .account(&id)
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no account {id} tonight")))?;
+    let row = results_row(
+        &night.fees.evaluation.results[index],
+        night.fees.fees[index].as_ref(),
+    );
+    let mut object = serde_json::Map::new();
+    object.insert("date".into(), Value::String(night.date.to_string()));
+    for (name, cell) in results_header().into_iter().zip(row) {
+        object.insert(name.to_string(), Value::String(cell));
+    }
+    Ok(axum::Json(Value::Object(object)))
+}
+
+/// The account's HTML report (its charts are not served: the page's chart
+/// links are relative to the report files of `exfee run`).
+async fn report(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    let night = state.night.load_full();
+    let index = night
+        .account(&id)
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no account {id} tonight")))?;
+    if let Some(html) = night.reports.lock().ok().and_then(|c| c.get(&id)) {
+        return Ok(html_response(&html));
+    }
+    let Some(fee) = night.fees.fees[index].clone() else {
+        return Err(Failure(
+            StatusCode::NOT_FOUND,
+            format!("account {id} failed tonight: no report (see /v1/accounts/{id})"),
+        ));
+    };
+    let worker_night = Arc::clone(&night);
+    let html = blocking(&state, move || render_report(&worker_night, index, fee)).await??;
+    let html = Arc::new(html);
+    if let Ok(mut cache) = night.reports.lock() {
+        cache.insert(&id, Arc::clone(&html));
+    }
+    Ok(html_response(&html))
+}
+
+fn html_response(html: &str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html.to_string(),
+    )
+        .into_response()
+}
+
+fn render_report(night: &Night, index: usize, fee: crate::FeeLine) -> Result<String, Failure> {
+    let internal = |e: String| Failure(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let base = night.fees.evaluation.results[index]
+        .base_currency
+        .ok_or_else(|| internal("no base currency".into()))?;
+    let rate = usd_to_base(&night.batch.market, base).map_err(|e| internal(e.to_string()))?;
+    let context = crate::FeeContext {
+        schedule: &night.schedule,
+        calendar: &night.calendar,
+        date: night.date,
+        scenarios: night.fees.evaluation.scenarios.len(),
+    };
+    let subject = crate::Subject {
+        account: index,
+        fee,
+        usd_to_base: rate,
+    };
+    let reports = crate::build_reports(&night.fees.evaluation, &[subject], context)
+        .map_err(|e| internal(e.to_string()))?;
+    let report = reports
+        .first()
+        .ok_or_else(|| internal("no report built".into()))?;
+    let files =
+        exfee_report::AccountFiles::render(report, false).map_err(|e| internal(e.to_string()))?;
+    Ok(files.html)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhatIfRequest {
+    account: String,
+    orders: Vec<Order>,
+}
+
+/// Most orders in one what-if request.
+pub const MAX_ORDERS: usize = 100;
+
+async fn what_if(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, Failure> {
+    let request: WhatIfRequest = serde_json::from_slice(&body)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))?;
+    if request.orders.len() > MAX_ORDERS {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_ORDERS} orders in one request"),
+        ));
+    }
+    let night = state.night.load_full();
+    let index = night.account(&request.account).ok_or_else(|| {
+        Failure(
+            StatusCode::NOT_FOUND,
+            format!("no account {} tonight", request.account),
+        )
+    })?;
+    let positions = orders_to_positions(
+        &night.batch,
+        &request.account,
+        &request.orders,
+        night.source.factor_table(),
+    )
+    .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let cached = night
+        .what_ifs
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&request.account));
+    let worker_night = Arc::clone(&night);
+    let id = request.account.clone();
+    let (prepared, answer) = blocking(&state, move || {
+        let prepared = match cached {
+            Some(prepared) => prepared,
+            None => Arc::new(WhatIf::new(
+                &worker_night.batch,
+                &id,
+                &worker_night.source,
+                &worker_night.config,
+                &worker_night.schedule,
+            )?),
+        };
+        let answer = prepared.order(&positions)?;
+        Ok::<_, WhatIfError>((prepared, answer))
+    })
+    .await?
+    .map_err(|e| match e {
+        WhatIfError::UnknownAccount(_) => Failure(StatusCode::NOT_FOUND, e.to_string()),
+        WhatIfError::NotEvaluable { .. } => Failure(StatusCode::BAD_REQUEST, e.to_string()),
+        WhatIfError::Engine(_) => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    })?;
+    if let Ok(mut cache) = night.what_ifs.lock() {
+        cache.insert(&request.account, prepared);
+    }
+    let fee = night.fees.fees[index].as_ref();
+    let currency = night.fees.evaluation.results[index]
+        .base_currency
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let status_before = fee.map_or("clear", |f| f.status.name());
+    // The status the account would have tonight with the order: the grace
+    // rules applied to the same history (none: a first night) with the
+    // after figures.
+    let (_, after) = exfee_fee::next_state(
+        None,
+        night.date,
+        answer.after.daily_fee > Decimal::ZERO,
+        night.schedule.grace,
+    );
+    Ok(axum::Json(json!({
+        "account": request.account,
+        "currency": currency,
+        "before": quote_json(&answer.before, status_before),
+        "after": quote_json(&answer.after, after.name()),
+        "change": answer.change.to_string(),
+    })))
+}
+
+fn quote_json(quote: &crate::Quote, status: &str) -> Value {
+    json!({
+        "daily_fee": quote.daily_fee.to_string(),
+        "fee_status": status,
+        "measure": quote.measure.to_string(),
+        "uncovered": quote.uncovered.to_string(),
+        "nlv": quote.nlv.to_string(),
+    })
+}
+
+/// Loads the next night and swaps it in: requests in flight finish on the
+/// night they started with. One reload at a time; a failed load keeps the
+/// night in service (and says why).
+async fn reload(State(state): State<Arc<AppState>>) -> Result<Response, Failure> {
+    let _one = state.reloading.lock().await;
+    let loader = Arc::clone(&state.loader);
+    let loaded = tokio::task::spawn_blocking(move || loader())
+        .await
+        .map_err(|e| {
+            Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {e}"),
+            )
+        })?;
+    match loaded {
+        Ok(night) => {
+            let accounts = night.batch.accounts.len();
+            let date = night.date.to_string();
+            state.night.store(Arc::new(night));
+            state.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+            Ok(
+                axum::Json(json!({ "status": "reloaded", "date": date, "accounts": accounts }))
+                    .into_response(),
+            )
+        }
+        Err(reason) => {
+            state
+                .metrics
+                .reload_failures
+                .fetch_add(1, Ordering::Relaxed);
+            Err(Failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("reload failed, the night in service is kept: {reason}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The what-if service over real HTTP: a server on a loopback port (port
+//! 0), a real client (reqwest), the token, every error status, and a
+//! reload under load with no failed request.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use exfee::fee::{FeeSchedule, TradingCalendar};
+use exfee::io::{DropPaths, read_drop};
+use exfee::serve::{Loader, Night, ServeOptions, Service};
+use exfee::{
+    CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, ScenarioSource,
+    evaluate_batch_with, single_stocks,
+};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-token-0123456789";
+
+fn nightly() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nightly")
+}
+
+fn source() -> ScenarioSource {
+    ScenarioSource::default_set().fixed_only()
+}
+
+fn config() -> EngineConfig {
+    EngineConfig::new("2026-11-20".parse().unwrap())
+}
+
+fn load(loads: &AtomicUsize) -> Result<Night, String> {
+    loads.fetch_add(1, Ordering::SeqCst);
+    let source = source();
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table())
+        .map_err(|e| e.to_string())?;
+    Night::evaluate(
+        batch,
+        source,
+        config(),
+        FeeSchedule::default(),
+        TradingCalendar::default(),
+        64,
+    )
+}
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    loads: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    fn start(options: ServeOptions) -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let night = load(&loads).unwrap();
+        let counter = Arc::clone(&loads);
+        let loader: Loader = Arc::new(move || load(&counter));
+        let service = Service::new(night, loader, options);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let base = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            tokio::spawn(service.serve(listener, async {
+                let _ = stopped.await;
+            }));
+            format!("http://{address}")
+        });
+        Server {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            loads,
+            stop: Some(stop),
+            runtime,
+        }
+    }
+
+    fn options() -> ServeOptions {
+        ServeOptions {
+            token: Some(TOKEN.into()),
+            body_limit: 4096,
+            ..ServeOptions::default()
+        }
+    }
+
+    /// (status, body as JSON or as text in a JSON string).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        self.runtime
+            .block_on(send(&self.client, &self.base, method, path, token, body))
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let url = format!("{base}{path}");
+    let mut request = match method {
+        "GET" => client.get(url),
+        _ => client.post(url),
+    };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The golden results of the fixed set, as an oracle for the account route
+/// (tests/golden is checked against an independent script).
+fn golden_row(account: &str) -> std::collections::HashMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/nightly-fixed-results.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    for row in reader.records() {
+        let row = row.unwrap();
+        if &row[0] == account {
+            return header
+                .iter()
+                .cloned()
+                .zip(row.iter().map(String::from))
+                .collect();
+        }
+    }
+    panic!("{account} not in the golden file");
+}
+
+#[test]
+fn routes_token_and_error_statuses() {
+    let server = Server::start(Server::options());
+    // /healthz needs no token; everything else does.
+    let (status, health) = server.call("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(health["accounts"], 76);
+    for (method, path) in [
+        ("GET", "/v1/accounts/U1303271"),
+        ("GET", "/v1/accounts/U1303271/report"),
+        ("GET", "/metrics"),
+        ("POST", "/v1/what-if"),
+        ("POST", "/v1/reload"),
+    ] {
+        assert_eq!(server.call(method, path, None, None).0, 401, "{path}");
+        assert_eq!(
+            server
+                .call(method, path, Some("wrong-token-0123456789"), None)
+                .0,
+            401,
+            "{path}"
+        );
+    }
+
+    // Tonight's figures: the results.csv row.
+    let (status, account) = server.call("GET", "/v1/accounts/U1303271", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    for (column, cell) in golden_row("U1303271") {
+        assert_eq!(account[&column], Value::String(cell), "{column}");
+    }
+    // The report is HTML naming the account.
+    let (status, report) = server.call("GET", "/v1/accounts/U9709660/report", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    assert!(report.as_str().unwrap().contains("U9709660"));
+
+    // 404: unknown account (three routes) and unknown route.
+    assert_eq!(
+        server.call("GET", "/v1/accounts/NOPE", Some(TOKEN), None).0,
+        404
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/accounts/NOPE/report", Some(TOKEN), None)
+            .0,
+        404
+    );
+    let order = r#"{"account":"NOPE","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":1}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(order));
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("NOPE"));
+    assert_eq!(server.call("GET", "/v2/nothing", Some(TOKEN), None).0, 404);
+
+    // 400: malformed JSON, unknown field, an order the engine cannot price.
+    let (status, body) = server.call(
+        "POST",
+        "/v1/what-if",
+        Some(TOKEN),
+        Some(r#"{"account": "U9709660","#),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed request")
+    );
+    let unknown = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":1,"colour":"red"}]}"#;
+    assert_eq!(
+        server
+            .call("POST", "/v1/what-if", Some(TOKEN), Some(unknown))
+            .0,
+        400
+    );
+    let no_price = r#"{"account":"U9709660","orders":[{"symbol":"NEWCO","asset_class":"STK","currency":"USD","quantity":5}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(no_price));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("no price"),
+        "{body}"
+    );
+    let bad_quantity = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":"lots"}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(bad_quantity));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("order 1 field quantity"),
+        "{body}"
+    );
+    let bad_option = r#"{"account":"U9709660","orders":[{"symbol":"TSLA 261218C300","asset_class":"OPT","currency":"USD","quantity":1,"price":"12","multiplier":100,"underlying":"TSLA","strike":"300","expiry":"2026-13-40","right":"C"}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(bad_option));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("expiry"), "{body}");
+
+    // 413: a body over the limit (4096 bytes here).
+    let big = format!(r#"{{"account":"U9709660","pad":"{}"}}"#, "x".repeat(8192));
+    assert_eq!(
+        server
+            .call("POST", "/v1/what-if", Some(TOKEN), Some(&big))
+            .0,
+        413
+    );
+
+    // Metrics: requests by route and status, the latency histogram, errors.
+    let (status, metrics) = server.call("GET", "/metrics", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains(r#"exfee_http_requests_total{route="/v1/what-if",status="400"} 5"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"exfee_http_requests_total{route="/v1/accounts/{id}",status="401"} 2"#)
+    );
+    assert!(text.contains(r#"exfee_http_request_duration_seconds_count{route="/healthz"} 1"#));
+    assert!(text.contains(r#"exfee_http_errors_total{route="/v1/what-if"}"#));
+}
+
+/// The account with the order applied, evaluated by the full engine (not
+/// the what-if fast path): the oracle of the what-if answer.
+fn evaluated_with(account: &str, symbol: &str, quantity: i64) -> (Decimal, Decimal) {
+    let source = source();
+    let full = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let stocks = single_stocks(&full, source.factor_table());
+    let mut batch = full.clone();
+    batch.accounts.retain(|a| a.id == account);
+    let holding = batch.accounts[0]
+        .positions
+        .iter()
+        .find(|p| p.instrument.symbol == symbol)
+        .unwrap()
+        .clone();
+    let quantity = Decimal::from(quantity);
+    let value = holding.instrument.market_value(quantity).unwrap();
+    let target = &mut batch.accounts[0];
+    target.positions.push(Position {
+        instrument: holding.instrument.clone(),
+        quantity,
+    });
+    target.cash.push(CashBalance {
+        currency: holding.instrument.currency,
+        amount: -value,
+    });
+    let evaluation = evaluate_batch_with(
+        &batch,
+        &source,
+        &config(),
+        EvaluateOptions {
+            stocks: Some(stocks),
+            ..EvaluateOptions::default()
+        },
+    )
+    .unwrap();
+    let Outcome::Evaluated(risk) = &evaluation.results[0].outcome else {
+        panic!()
+    };
+    (risk.nlv, risk.worst_loss)
+}
+
+#[test]
+fn what_if_answers_as_a_full_evaluation_with_the_order() {
+    let server = Server::start(Server::options());
+    let body = json!({"account": "U9709660",
+                      "orders": [{"symbol": "TSLA", "asset_class": "STK", "currency": "USD", "quantity": -500}]});
+    let (status, answer) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    let golden = golden_row("U9709660");
+    assert_eq!(answer["account"], "U9709660");
+    assert_eq!(
+        answer["currency"],
+        Value::String(golden["base_currency"].clone())
+    );
+    // Before: tonight's figures (the fixed set's worst loss is the measure).
+    assert_eq!(
+        answer["before"]["nlv"],
+        Value::String(golden["nlv"].clone())
+    );
+    assert_eq!(
+        answer["before"]["measure"],
+        Value::String(golden["measure"].clone())
+    );
+    assert_eq!(
+        answer["before"]["uncovered"],
+        Value::String(golden["uncovered"].clone())
+    );
+    // After: the full engine on the account with the order filled at the mark.
+    let (nlv, worst) = evaluated_with("U9709660", "TSLA", -500);
+    let dec = |v: &Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
+    assert_eq!(dec(&answer["after"]["nlv"]), nlv);
+    assert_eq!(dec(&answer["after"]["measure"]), worst);
+    assert_eq!(
+        dec(&answer["after"]["uncovered"]),
+        (worst - nlv).max(Decimal::ZERO)
+    );
+    assert_eq!(
+        dec(&answer["change"]),
+        dec(&answer["after"]["daily_fee"]) - dec(&answer["before"]["daily_fee"])
+    );
+    for side in ["before", "after"] {
+        for field in ["daily_fee", "fee_status", "measure", "uncovered", "nlv"] {
+            assert!(answer[side][field].is_string(), "{side}.{field}");
+        }
+    }
+    // A second question on the account reuses its prepared state; same answer.
+    let (_, again) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(again, answer);
+}
+
+#[test]
+fn a_request_over_its_time_gets_503() {
+    let server = Server::start(ServeOptions {
+        request_timeout: Duration::from_nanos(1),
+        ..Server::options()
+    });
+    let body = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":1}]}"#;
+    assert_eq!(
+        server
+            .call("POST", "/v1/what-if", Some(TOKEN), Some(body))
+            .0,
+        503
+    );
+}
+
+#[test]
+fn reload_under_load_fails_no_request() {
+    let server = Server::start(Server::options());
+    assert_eq!(server.loads.load(Ordering::SeqCst), 1);
+    let base = server.base.clone();
+    let client = server.client.clone();
+    let statuses = server.runtime.block_on(async move {
+        let mut clients = Vec::new();
+        for i in 0..8 {
+            let (client, base) = (client.clone(), base.clone());
+            clients.push(tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for j in 0..25 {
+                    let status = if (i + j) % 3 == 0 {
+                        let body = r#"{"account":"U1303271","orders":[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":-5}]}"#;
+                        send(&client, &base, "POST", "/v1/what-if", Some(TOKEN), Some(body)).await.0
+                    } else {
+                        send(&client, &base, "GET", "/v1/accounts/U1396269", Some(TOKEN), None).await.0
+                    };
+                    statuses.push(status);
+                }
+                statuses
+            }));
+        }
+        let mut reloads = Vec::new();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            reloads.push(send(&client, &base, "POST", "/v1/reload", Some(TOKEN), None).await.0);
+        }
+        let mut all = Vec::new();
+        for c in clients {
+            all.extend(c.await.unwrap());
+        }
+        (all, reloads)
+    });
+    let (requests, reloads) = statuses;
+    assert_eq!(reloads, vec![200, 200, 200]);
+    assert_eq!(requests.len(), 200);
+    assert!(requests.iter().all(|&s| s == 200), "{requests:?}");
+    assert_eq!(server.loads.load(Ordering::SeqCst), 4);
+    let (_, metrics) = server.call("GET", "/metrics", Some(TOKEN), None);
+    assert!(metrics.as_str().unwrap().contains("exfee_reloads_total 3"));
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_token() {
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_exfee"));
+        command
+            .env_remove("EXFEE_TOKEN")
+            .args(["serve"])
+            .arg(nightly())
+            .args(["--date", "2026-11-20", "--fixed-only"]);
+        command.args(args).envs(envs.iter().copied());
+        command.output().unwrap()
+    };
+    let out = run(&[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no bearer token"));
+    let out = run(&[], &["--insecure-local", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let out = run(&[("EXFEE_TOKEN", "short")], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
