@@ -52,7 +52,9 @@ pub struct Night {
     /// Valuation date.
     pub date: NaiveDate,
     index: HashMap<String, usize>,
-    what_ifs: Mutex<Bounded<Arc<WhatIf>>>,
+    /// Per account, the prepared what-if, built once even when many requests
+    /// ask for it at the same time (they wait on the same cell).
+    what_ifs: Mutex<Bounded<Arc<tokio::sync::OnceCell<Arc<WhatIf>>>>>,
     reports: Mutex<Bounded<Arc<String>>>,
 }
 
@@ -593,36 +595,49 @@ async fn what_if(
         night.source.factor_table(),
     )
     .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let cached = night
-        .what_ifs
-        .lock()
-        .ok()
-        .and_then(|c| c.get(&request.account));
-    let worker_night = Arc::clone(&night);
-    let id = request.account.clone();
-    let (prepared, answer) = blocking(&state, move || {
-        let prepared = match cached {
-            Some(prepared) => prepared,
-            None => Arc::new(WhatIf::new(
-                &worker_night.batch,
-                &id,
-                &worker_night.source,
-                &worker_night.config,
-                &worker_night.schedule,
-            )?),
-        };
-        let answer = prepared.order(&positions)?;
-        Ok::<_, WhatIfError>((prepared, answer))
-    })
-    .await?
-    .map_err(|e| match e {
+    let cell = {
+        let mut cache = night
+            .what_ifs
+            .lock()
+            .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "cache poisoned".into()))?;
+        match cache.get(&request.account) {
+            Some(cell) => cell,
+            None => {
+                let cell = Arc::new(tokio::sync::OnceCell::new());
+                cache.insert(&request.account, Arc::clone(&cell));
+                cell
+            }
+        }
+    };
+    let status = |e: WhatIfError| match e {
         WhatIfError::UnknownAccount(_) => Failure(StatusCode::NOT_FOUND, e.to_string()),
         WhatIfError::NotEvaluable { .. } => Failure(StatusCode::BAD_REQUEST, e.to_string()),
         WhatIfError::Engine(_) => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    })?;
-    if let Ok(mut cache) = night.what_ifs.lock() {
-        cache.insert(&request.account, prepared);
-    }
+    };
+    let prepared = cell
+        .get_or_try_init(|| {
+            let worker_night = Arc::clone(&night);
+            let id = request.account.clone();
+            async {
+                blocking(&state, move || {
+                    WhatIf::new(
+                        &worker_night.batch,
+                        &id,
+                        &worker_night.source,
+                        &worker_night.config,
+                        &worker_night.schedule,
+                    )
+                    .map(Arc::new)
+                })
+                .await?
+                .map_err(status)
+            }
+        })
+        .await?
+        .clone();
+    let answer = blocking(&state, move || prepared.order(&positions))
+        .await?
+        .map_err(status)?;
     let fee = night.fees.fees[index].as_ref();
     let currency = night.fees.evaluation.results[index]
         .base_currency
