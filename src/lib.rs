@@ -56,7 +56,7 @@ pub mod serve;
 mod whatif;
 
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
-pub use orders::{Order, OrderError, orders_to_positions};
+pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, measure_name};
 pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};

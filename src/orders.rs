@@ -212,3 +212,45 @@ fn csv_cell(text: &str) -> String {
         text.to_string()
     }
 }
+
+/// The what-if answer as the service sends it (and the Python package
+/// returns it): `{"account", "currency", "before", "after", "change"}`, each
+/// side `{"daily_fee", "fee_status", "measure", "uncovered", "nlv"}`, money
+/// as decimal strings. `tonight` is the account's fee tonight (its status is
+/// `before.fee_status`); `after.fee_status` is what the grace rules give on
+/// the same history (`previous`, `None` on a first night) with the after
+/// figures. `daily_fee` is the fee the measurement implies under the
+/// schedule, in grace or not.
+pub fn what_if_answer(
+    account: &str,
+    currency: &str,
+    tonight: Option<&crate::FeeLine>,
+    previous: Option<&exfee_fee::AccountState>,
+    schedule: &exfee_fee::FeeSchedule,
+    date: chrono::NaiveDate,
+    answer: &crate::WhatIfAnswer,
+) -> serde_json::Value {
+    let before = tonight.map_or("clear", |f| f.status.name());
+    let (_, after) = exfee_fee::next_state(
+        previous,
+        date,
+        answer.after.daily_fee > exfee_model::Decimal::ZERO,
+        schedule.grace,
+    );
+    let side = |quote: &crate::Quote, status: &str| {
+        serde_json::json!({
+            "daily_fee": quote.daily_fee.to_string(),
+            "fee_status": status,
+            "measure": quote.measure.to_string(),
+            "uncovered": quote.uncovered.to_string(),
+            "nlv": quote.nlv.to_string(),
+        })
+    };
+    serde_json::json!({
+        "account": account,
+        "currency": currency,
+        "before": side(&answer.before, before),
+        "after": side(&answer.after, after.name()),
+        "change": answer.change.to_string(),
+    })
+}

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use exfee_fee::{FeeSchedule, TradingCalendar};
-use exfee_model::{Batch, Decimal};
+use exfee_model::Batch;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -643,33 +643,15 @@ async fn what_if(
         .base_currency
         .map(|c| c.to_string())
         .unwrap_or_default();
-    let status_before = fee.map_or("clear", |f| f.status.name());
-    // The status the account would have tonight with the order: the grace
-    // rules applied to the same history (none: a first night) with the
-    // after figures.
-    let (_, after) = exfee_fee::next_state(
+    Ok(axum::Json(crate::what_if_answer(
+        &request.account,
+        &currency,
+        fee,
         None,
+        &night.schedule,
         night.date,
-        answer.after.daily_fee > Decimal::ZERO,
-        night.schedule.grace,
-    );
-    Ok(axum::Json(json!({
-        "account": request.account,
-        "currency": currency,
-        "before": quote_json(&answer.before, status_before),
-        "after": quote_json(&answer.after, after.name()),
-        "change": answer.change.to_string(),
-    })))
-}
-
-fn quote_json(quote: &crate::Quote, status: &str) -> Value {
-    json!({
-        "daily_fee": quote.daily_fee.to_string(),
-        "fee_status": status,
-        "measure": quote.measure.to_string(),
-        "uncovered": quote.uncovered.to_string(),
-        "nlv": quote.nlv.to_string(),
-    })
+        &answer,
+    )))
 }
 
 /// Loads the next night and swaps it in: requests in flight finish on the

@@ -608,7 +608,7 @@ impl PyEvaluation {
     ) -> PyResult<Bound<'py, PyDict>> {
         let orders: Vec<exfee::Order> = serde_json::from_str(orders_json)
             .map_err(|e| PyValueError::new_err(format!("orders: {e}")))?;
-        self.account_index(py, account)?;
+        let index = self.account_index(py, account)?;
         let batch = Arc::clone(&self.batch);
         let answer = py
             .detach(|| {
@@ -625,20 +625,23 @@ impl PyEvaluation {
                 what_if.order(&positions).map_err(|e| e.to_string())
             })
             .map_err(|e| located::<ExfeeInputError>(py, e, None, None, None))?;
-        let quote = |q: &exfee::Quote| -> PyResult<Bound<'py, PyDict>> {
-            let dict = PyDict::new(py);
-            dict.set_item("nlv", q.nlv.to_string())?;
-            dict.set_item("measure", q.measure.to_string())?;
-            dict.set_item("uncovered", q.uncovered.to_string())?;
-            dict.set_item("daily_fee", q.daily_fee.to_string())?;
-            Ok(dict)
-        };
-        let dict = PyDict::new(py);
-        dict.set_item("account", account)?;
-        dict.set_item("before", quote(&answer.before)?)?;
-        dict.set_item("after", quote(&answer.after)?)?;
-        dict.set_item("change", answer.change.to_string())?;
-        Ok(dict)
+        let currency = self.night.evaluation.results[index]
+            .base_currency
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let json = exfee::what_if_answer(
+            account,
+            &currency,
+            self.night.fees[index].as_ref(),
+            None,
+            &self.schedule,
+            self.config.valuation_date,
+            &answer,
+        );
+        py.import("json")?
+            .call_method1("loads", (json.to_string(),))?
+            .cast_into::<PyDict>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 }
 

@@ -171,3 +171,27 @@ def test_gil_is_released_while_the_engine_runs(nightly):
     # run at all in between.
     assert end - start > 0.05
     assert len(during) >= 5
+
+
+def test_what_if_by_hand():
+    """Buying back 100 of the 200 ZZZ short at the mark (500): cash 120,000 −
+    50,000 = 70,000, short 100 × 500 = −50,000, NLV still 20,000; the worst
+    scenario (ZZZ +50 %) now loses 100 × 250 = 25,000: 5,000 uncovered."""
+    accounts, positions, cash, fx = one_short_stock()
+    ev = exfee.evaluation(exfee.batch_from_frames(accounts, positions, cash, fx=fx),
+                          date="2026-11-20", scenario_set="fixed")
+    answer = ev.what_if("S1", [{"symbol": "ZZZ", "asset_class": "STK", "currency": "USD", "quantity": 100}])
+    assert answer["account"] == "S1" and answer["currency"] == "USD"
+    assert decimal.Decimal(answer["before"]["measure"]) == 50_000
+    assert decimal.Decimal(answer["before"]["uncovered"]) == 30_000
+    assert decimal.Decimal(answer["after"]["nlv"]) == 20_000
+    assert decimal.Decimal(answer["after"]["measure"]) == 25_000
+    assert decimal.Decimal(answer["after"]["uncovered"]) == 5_000
+    assert decimal.Decimal(answer["change"]) == (
+        decimal.Decimal(answer["after"]["daily_fee"]) - decimal.Decimal(answer["before"]["daily_fee"])
+    )
+    # The same order as a DataFrame gives the same answer.
+    frame = pd.DataFrame([{"symbol": "ZZZ", "asset_class": "STK", "currency": "USD", "quantity": 100}])
+    assert ev.what_if("S1", frame) == answer
+    with pytest.raises(exfee.InputError, match="order 1 field quantity"):
+        ev.what_if("S1", [{"symbol": "ZZZ", "asset_class": "STK", "currency": "USD", "quantity": "lots"}])
