@@ -215,7 +215,8 @@ fn csv_cell(text: &str) -> String {
 
 /// The what-if answer as the service sends it (and the Python package
 /// returns it): `{"account", "currency", "before", "after", "change"}`, each
-/// side `{"daily_fee", "fee_status", "measure", "uncovered", "nlv"}`, money
+/// side `{"daily_fee", "fee_status", "measure", "uncovered", "nlv",
+/// "worst_scenario", "by_class": {class: fee}}`, money
 /// as decimal strings. `tonight` is the account's fee tonight (its status is
 /// `before.fee_status`); `after.fee_status` is what the grace rules give on
 /// the same history (`previous`, `None` on a first night) with the after
@@ -244,6 +245,12 @@ pub fn what_if_answer(
             "measure": quote.measure.to_string(),
             "uncovered": quote.uncovered.to_string(),
             "nlv": quote.nlv.to_string(),
+            "worst_scenario": quote.worst_scenario,
+            "by_class": quote
+                .by_class
+                .iter()
+                .map(|(class, fee)| (class.clone(), serde_json::Value::String(fee.to_string())))
+                .collect::<serde_json::Map<_, _>>(),
         })
     };
     serde_json::json!({

@@ -132,7 +132,7 @@ pub fn build_reports(
 }
 
 /// Scenario indices ordered worst first (lower index first on a tie).
-fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
+pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..total.len()).collect();
     order.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
     order.truncate(count);
@@ -311,7 +311,11 @@ fn moves_that_matter(
 
 /// The daily fee split over product classifications in proportion to each
 /// class's loss in the worst scenario (classes that gain get none).
-fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String, Decimal)> {
+pub(crate) fn fee_by_class(
+    detail: &AccountPnl,
+    worst: usize,
+    fee: Decimal,
+) -> Vec<(String, Decimal)> {
     let mut classes: Vec<(String, f64)> = Vec::new();
     for holding in &detail.holdings {
         let pnl = holding.pnl(worst);

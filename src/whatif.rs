@@ -42,6 +42,12 @@ pub struct Quote {
     pub uncovered: Decimal,
     /// The daily exposure fee at that uncovered amount (before any grace).
     pub daily_fee: Decimal,
+    /// The worst scenario, as `results.csv` names it (its name, or `#index`
+    /// of a Monte Carlo draw).
+    pub worst_scenario: String,
+    /// The daily fee split over product classes by their loss in the worst
+    /// scenario (the reports' split), largest first.
+    pub by_class: Vec<(String, Decimal)>,
 }
 
 /// The fee before and after an order.
@@ -78,6 +84,8 @@ pub struct WhatIf {
     night_stocks: Vec<SingleStock>,
     usd_to_base: Decimal,
     detail: AccountPnl,
+    /// The names of the account's own scenario set (`None`: a draw).
+    names: Vec<Option<String>>,
     before: Quote,
 }
 
@@ -131,16 +139,20 @@ impl WhatIf {
                 account: 0,
                 holdings: Vec::new(),
             },
+            names: Vec::new(),
             before: Quote {
                 nlv: Decimal::ZERO,
                 measure: Decimal::ZERO,
                 uncovered: Decimal::ZERO,
                 daily_fee: Decimal::ZERO,
+                worst_scenario: String::new(),
+                by_class: Vec::new(),
             },
         };
-        let (detail, n_full, n_local) = what_if.revalue(&what_if.account)?;
+        let (detail, n_full, names) = what_if.revalue(&what_if.account)?;
         let nlv = what_if.nlv(&what_if.account)?;
-        what_if.before = what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv);
+        what_if.names = names;
+        what_if.before = what_if.quote(&detail, n_full, &what_if.names, nlv);
         what_if.detail = detail;
         Ok(what_if)
     }
@@ -199,22 +211,18 @@ impl WhatIf {
             }
         }
         let after = if reusable {
-            // Sum again in holding order with the new quantities, as the
-            // engine does: bit-identical to a re-evaluation.
-            let mut total = vec![0.0; self.detail.holdings.first().map_or(0, |h| h.unit_pnl.len())];
-            let mut still = 0.0;
-            for (holding, extra) in self.detail.holdings.iter().zip(&extra) {
-                let quantity = holding.quantity + extra;
-                for (t, &u) in total.iter_mut().zip(&holding.unit_pnl) {
-                    *t += quantity * u;
-                }
-                still += quantity * holding.still_pnl;
+            // The same holdings with the new quantities, summed again in
+            // holding order as the engine does: bit-identical to a
+            // re-evaluation.
+            let mut detail = self.detail.clone();
+            for (holding, extra) in detail.holdings.iter_mut().zip(&extra) {
+                holding.quantity += extra;
             }
-            let (n_full, n_local) = self.counts(&adjusted)?;
-            self.quote(&total, still, n_full, n_local, nlv)
+            let (n_full, _) = self.counts(&adjusted)?;
+            self.quote(&detail, n_full, &self.names, nlv)
         } else {
-            let (detail, n_full, n_local) = self.revalue(&adjusted)?;
-            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)
+            let (detail, n_full, names) = self.revalue(&adjusted)?;
+            self.quote(&detail, n_full, &names, nlv)
         };
         Ok(WhatIfAnswer {
             change: after.daily_fee - self.before.daily_fee,
@@ -286,8 +294,13 @@ impl WhatIf {
         single_stocks(&one, self.source.factor_table())
     }
 
-    /// The account's per-holding scenario P&L under its own set.
-    fn revalue(&self, account: &AccountInput) -> Result<(AccountPnl, usize, usize), WhatIfError> {
+    /// The account's per-holding scenario P&L under its own set, the number
+    /// of scenarios of the full set, and the names of the own set's.
+    #[allow(clippy::type_complexity)]
+    fn revalue(
+        &self,
+        account: &AccountInput,
+    ) -> Result<(AccountPnl, usize, Vec<Option<String>>), WhatIfError> {
         let one = Batch {
             accounts: vec![account.clone()],
             market: self.batch.market.clone(),
@@ -320,21 +333,27 @@ impl WhatIf {
                 account: 0,
                 holdings: Vec::new(),
             });
-        Ok((detail, full_len, set.len()))
+        let names = (0..set.len())
+            .map(|i| set.name(i).map(str::to_string))
+            .collect();
+        Ok((detail, full_len, names))
     }
 
-    /// The fee figures of scenario P&L `total` over the account's own set of
-    /// `n_local` scenarios, within a full set of `n_full`: the others move
-    /// single stocks the account does not hold, where its P&L is `still`
-    /// (nothing it holds moves; its options still age by the horizon).
+    /// The fee figures of per-holding scenario P&L `detail` over the
+    /// account's own set (scenario names `names`), within a full set of
+    /// `n_full`: the others move single stocks the account does not hold,
+    /// where its P&L is its still P&L (nothing it holds moves; its options
+    /// still age by the horizon).
     fn quote(
         &self,
-        total: &[f64],
-        still: f64,
+        detail: &AccountPnl,
         n_full: usize,
-        n_local: usize,
+        names: &[Option<String>],
         nlv: Decimal,
     ) -> Quote {
+        let total = detail.total();
+        let still = detail.still_total();
+        let n_local = total.len();
         let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
         let needed = self.schedule.measure.scenarios_needed(n_full);
         losses.extend(std::iter::repeat_n(
@@ -350,11 +369,25 @@ impl WhatIf {
         let uncovered = cents((measure - nlv).max(Decimal::ZERO));
         let fee = daily_fee(&self.schedule, uncovered, self.usd_to_base)
             .map_or(Decimal::ZERO, |b| b.daily_fee);
+        let worst = crate::reporting::worst_scenarios(&total, 1)
+            .first()
+            .copied();
+        let (worst_scenario, by_class) = match worst {
+            // A scenario of a stock the account does not hold is worse than
+            // every scenario of its own set: it has no name here.
+            Some(w) if total[w] <= still || n_full == n_local => (
+                crate::io::scenario_label(w, names.get(w).and_then(|n| n.as_deref())),
+                crate::reporting::fee_by_class(detail, w, fee),
+            ),
+            _ => ("(a move of a stock not held)".to_string(), Vec::new()),
+        };
         Quote {
             nlv,
             measure,
             uncovered,
             daily_fee: fee,
+            worst_scenario,
+            by_class,
         }
     }
 }

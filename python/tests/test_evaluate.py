@@ -187,6 +187,11 @@ def test_what_if_by_hand():
     assert decimal.Decimal(answer["after"]["nlv"]) == 20_000
     assert decimal.Decimal(answer["after"]["measure"]) == 25_000
     assert decimal.Decimal(answer["after"]["uncovered"]) == 5_000
+    assert answer["before"]["worst_scenario"] == answer["after"]["worst_scenario"] == "ZZZ@+50%"
+    for side in ("before", "after"):
+        # One holding: the whole daily fee is its class's.
+        fees = [decimal.Decimal(v) for v in answer[side]["by_class"].values()]
+        assert fees == [decimal.Decimal(answer[side]["daily_fee"])]
     assert decimal.Decimal(answer["change"]) == (
         decimal.Decimal(answer["after"]["daily_fee"]) - decimal.Decimal(answer["before"]["daily_fee"])
     )

@@ -283,7 +283,7 @@ fn routes_token_and_error_statuses() {
 
 /// The account with the order applied, evaluated by the full engine (not
 /// the what-if fast path): the oracle of the what-if answer.
-fn evaluated_with(account: &str, symbol: &str, quantity: i64) -> (Decimal, Decimal) {
+fn evaluated_with(account: &str, symbol: &str, quantity: i64) -> (Decimal, Decimal, String) {
     let source = source();
     let full = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
     let stocks = single_stocks(&full, source.factor_table());
@@ -319,7 +319,8 @@ fn evaluated_with(account: &str, symbol: &str, quantity: i64) -> (Decimal, Decim
     let Outcome::Evaluated(risk) = &evaluation.results[0].outcome else {
         panic!()
     };
-    (risk.nlv, risk.worst_loss)
+    let label = exfee::io::scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref());
+    (risk.nlv, risk.worst_loss, label)
 }
 
 #[test]
@@ -349,7 +350,12 @@ fn what_if_answers_as_a_full_evaluation_with_the_order() {
         Value::String(golden["uncovered"].clone())
     );
     // After: the full engine on the account with the order filled at the mark.
-    let (nlv, worst) = evaluated_with("U9709660", "TSLA", -500);
+    let (nlv, worst, label) = evaluated_with("U9709660", "TSLA", -500);
+    assert_eq!(
+        answer["before"]["worst_scenario"],
+        Value::String(golden["worst_scenario"].clone())
+    );
+    assert_eq!(answer["after"]["worst_scenario"], Value::String(label));
     let dec = |v: &Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
     assert_eq!(dec(&answer["after"]["nlv"]), nlv);
     assert_eq!(dec(&answer["after"]["measure"]), worst);
@@ -362,10 +368,30 @@ fn what_if_answers_as_a_full_evaluation_with_the_order() {
         dec(&answer["after"]["daily_fee"]) - dec(&answer["before"]["daily_fee"])
     );
     for side in ["before", "after"] {
-        for field in ["daily_fee", "fee_status", "measure", "uncovered", "nlv"] {
+        for field in [
+            "daily_fee",
+            "fee_status",
+            "measure",
+            "uncovered",
+            "nlv",
+            "worst_scenario",
+        ] {
             assert!(answer[side][field].is_string(), "{side}.{field}");
         }
+        // The per-class split adds up to the daily fee, to the cent.
+        let split: Decimal = answer[side]["by_class"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(dec)
+            .sum();
+        let fee = dec(&answer[side]["daily_fee"]);
+        assert_eq!(split, fee, "{side}: {answer}");
     }
+    assert!(
+        dec(&answer["before"]["daily_fee"]) > Decimal::ZERO,
+        "{answer}"
+    );
     // A second question on the account reuses its prepared state; same answer.
     let (_, again) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body.to_string()));
     assert_eq!(again, answer);
