@@ -47,10 +47,12 @@ pub use exfee_scenarios::{
     SingleStock, format_move,
 };
 
+mod errors;
 mod fees;
 mod reporting;
 mod whatif;
 
+pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use reporting::{Subject, build_reports, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};

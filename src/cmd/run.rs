@@ -171,7 +171,11 @@ impl Timings {
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    // One bounded reader for configuration files (docs/reliability.md).
+    Ok(exfee::io::read_bounded_text(
+        path,
+        exfee::io::MAX_CONFIG_BYTES,
+    )?)
 }
 
 fn read_inputs(args: &RunArgs, source: &exfee::ScenarioSource) -> anyhow::Result<Batch> {

@@ -810,6 +810,13 @@ fn prepare_account<'a>(
     let market = &batch.market;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    // The fee converts USD amounts (threshold, tiers, minimum) to the base
+    // currency: an account whose base has no usable USD rate (its own row or
+    // the USD row of market/fx.csv is bad) fails here, with that row's error,
+    // rather than stopping the run at the fee.
+    if let Err(e) = market.fx_rate(Currency::USD, base) {
+        errors.push(InputError::new(e.to_string()));
+    }
     let nlv = match net_liquidation_value(account, market) {
         Ok(nlv) => nlv,
         Err(e) => {

@@ -69,6 +69,7 @@ mod calendar;
 mod fee;
 mod grace;
 mod measure;
+mod plain;
 mod schedule;
 
 pub use calendar::{CalendarError, TradingCalendar};

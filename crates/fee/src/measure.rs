@@ -63,7 +63,11 @@ struct RawMeasure {
     kind: MeasureKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::plain::optional"
+    )]
     level: Option<Decimal>,
 }
 

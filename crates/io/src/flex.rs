@@ -519,6 +519,9 @@ fn keep<T>(result: Result<T, InputError>, errors: &mut Vec<InputError>) -> Optio
     result.map_err(|e| errors.push(e)).ok()
 }
 
+/// The Flex columns whose quoted fields may hold a line end: free text.
+const FLEX_LINE_BREAKS: &[&str] = &[ACCOUNT, "AccountAlias", "Symbol", "Description"];
+
 impl FlexReader {
     /// Reads one file (shown to users as `name`).
     fn read(&mut self, name: &str, input: impl Read) -> Result<(), IoError> {
@@ -752,10 +755,23 @@ impl FlexReader {
             columns: &header.columns,
             whole: record.len(),
         };
+        let line_break = row.line_break_problem(FLEX_LINE_BREAKS);
         let problem = match oversize {
             Some(problem) => Some(match problem.field() {
                 Some(index) => row.error_at_field(index, problem.reason()),
                 None => row.error_at_row(problem.reason()),
+            }),
+            // A quoted field spanning lines where it should not (a closing
+            // quote missing): its error, also of the accounts whose rows it
+            // swallowed.
+            None if line_break.is_some() => line_break.map(|(index, problem)| {
+                row.whole = index;
+                for id in row.swallowed(ACCOUNT) {
+                    if let Some(&account) = self.index.get(&id) {
+                        self.accounts[account].errors.push(problem.clone());
+                    }
+                }
+                problem
             }),
             None if record.len() != header.names.len() => {
                 if record.len() < header.names.len() {

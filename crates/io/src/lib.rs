@@ -1,6 +1,7 @@
 //! exfee input and output, at the edge of the engine: reading nightly drops
 //! and factor tables into the model, writing results atomically.
 
+mod bounded;
 mod csvin;
 mod drop;
 mod drop_writer;
@@ -11,6 +12,9 @@ mod output;
 mod scenario_spec;
 mod tables;
 
+pub use bounded::{
+    MAX_CONFIG_BYTES, MAX_TABLE_BYTES, read_bounded, read_bounded_from, read_bounded_text,
+};
 pub use csvin::{MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 pub use drop::{DropPaths, MAX_POSITIONS_PER_ACCOUNT, read_drop, read_drop_with, read_market};
 pub use drop_writer::write_drop;

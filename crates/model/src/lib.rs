@@ -12,6 +12,7 @@ mod factors;
 mod instrument;
 mod market;
 mod nlv;
+mod number;
 
 pub use account::{AccountInput, Batch, CashBalance, Position};
 pub use currency::{Currency, CurrencyError};
@@ -20,5 +21,6 @@ pub use factors::{Bounds, FactorTable, FactorTableError, FxFactor, FxTable, Prim
 pub use instrument::{AssetClass, Exercise, Instrument, InstrumentKind, OptionRight, OptionTerms};
 pub use market::{FactorMapping, MarketData, MarketError, Underlying};
 pub use nlv::{NlvError, net_liquidation_value};
+pub use number::{check_toml_numbers, is_plain_decimal, parse_plain_decimal};
 
 pub use rust_decimal::Decimal;
