@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use exfee_fee::{
     AccountState, ChargedFee, FeeBreakdown, FeeError, FeeSchedule, FeeStatus, TradingCalendar,
-    daily_fee, next_state,
+    daily_fee, next_state, uncovered_loss,
 };
 use exfee_model::{Currency, Decimal, MarketData, MarketError};
 use rust_decimal::RoundingStrategy;
@@ -98,7 +98,7 @@ pub fn assess(
     previous: Option<&AccountState>,
 ) -> Result<FeeLine, FeeError> {
     let measure = measure_of(risk, context.schedule, context.scenarios);
-    let uncovered = cents((measure - risk.nlv).max(Decimal::ZERO));
+    let uncovered = cents(uncovered_loss(measure, risk.nlv)?);
     let breakdown = daily_fee(context.schedule, uncovered, usd_to_base)?;
     let (state, status) = next_state(
         previous,
@@ -132,7 +132,9 @@ pub fn assess(
         status,
         daily_fee: daily,
         days_charged,
-        amount_charged: daily * Decimal::from(days_charged),
+        amount_charged: daily
+            .checked_mul(Decimal::from(days_charged))
+            .ok_or(FeeError::Overflow)?,
         effective_date,
         state,
     })

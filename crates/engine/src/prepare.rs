@@ -730,7 +730,10 @@ fn option_leg(
         Some(Err(e)) => return Err(e.clone()),
         Some(Ok(rate)) => *rate,
     };
-    let days = (terms.expiry - config.valuation_date).num_days();
+    let days = terms
+        .expiry
+        .signed_duration_since(config.valuation_date)
+        .num_days();
     if days < 0 {
         return Err(InputError::new(format!(
             "{what}: expired on {} (valuation date {})",

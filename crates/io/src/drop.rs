@@ -13,6 +13,7 @@ use exfee_model::{
 };
 
 use crate::IoError;
+use crate::bounded::{MAX_TABLE_BYTES, read_bounded_from};
 use crate::csvin::{CsvFile, Row};
 
 /// The most positions one account may have: a `positions.csv` row beyond
@@ -62,6 +63,28 @@ fn open_file(path: &Path) -> std::io::Result<BufReader<File>> {
     File::open(path).map(BufReader::new)
 }
 
+/// Opens a file of the drop: a market table is read whole through the
+/// bounded reader ([`MAX_TABLE_BYTES`]); the account files, which may be
+/// large, are streamed (their rows are bounded by the CSV reader's limits).
+fn open_drop_file(paths: &DropPaths, path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let market = [&paths.fx, &paths.factors, &paths.underlyings, &paths.rates];
+    if !market.contains(&&path.to_path_buf()) {
+        return Ok(Box::new(open_file(path)?));
+    }
+    let file = File::open(path)?;
+    match read_bounded_from(path, file, MAX_TABLE_BYTES) {
+        Ok(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
+        Err(IoError::Unreadable { source, .. }) => Err(source),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string()
+                .strip_prefix(&format!("cannot read {}: ", path.display()))
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        )),
+    }
+}
+
 /// Opens `path` with `open` as a CSV file with the `columns`; `None` when
 /// the file is optional and not found.
 fn csv_file<R: Read>(
@@ -97,7 +120,7 @@ fn csv_file<R: Read>(
 ///
 /// [`IoError`] when a required file cannot be read or lacks a required column.
 pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch, IoError> {
-    read_drop_with(paths, factor_table, open_file)
+    read_drop_with(paths, factor_table, |path| open_drop_file(paths, path))
 }
 
 /// [`read_drop`] with the files opened by `open` instead of from the file
@@ -215,7 +238,7 @@ pub fn read_market(
     paths: &DropPaths,
     factor_table: &FactorTable,
 ) -> Result<(MarketData, Vec<InputError>), IoError> {
-    let open = &mut open_file;
+    let open = &mut |path: &Path| open_drop_file(paths, path);
     let fx = csv_file(open, &paths.fx, false, &["currency", "usd_per_unit"])?;
     let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
     let underlyings = csv_file(

@@ -1365,7 +1365,9 @@ fn bond_multiplier(
     multiplier: Decimal,
     mark: Decimal,
 ) -> Result<Decimal, InputError> {
-    let per_100 = multiplier / Decimal::ONE_HUNDRED;
+    // Divisions by 100 cannot overflow; checked all the same (no panic path).
+    let hundredth = |v: Decimal| v.checked_div(Decimal::ONE_HUNDRED).unwrap_or(v);
+    let per_100 = hundredth(multiplier);
     let Some(value) = row.optional_decimal(POSITION_VALUE)? else {
         return Ok(per_100);
     };
@@ -1376,11 +1378,15 @@ fn bond_multiplier(
         return Err(row.error(row_quantity_column(row), "quantity × price overflows"));
     };
     let close = |a: Decimal, b: Decimal| {
-        let tolerance = (b.abs() * Decimal::new(1, 4)).max(Decimal::new(1, 2));
+        let tolerance = b
+            .abs()
+            .checked_mul(Decimal::new(1, 4))
+            .unwrap_or(Decimal::MAX)
+            .max(Decimal::new(1, 2));
         // Far apart when the gap itself overflows.
         a.checked_sub(b).is_some_and(|gap| gap.abs() <= tolerance)
     };
-    if close(full / Decimal::ONE_HUNDRED, value) {
+    if close(hundredth(full), value) {
         Ok(per_100)
     } else if close(full, value) {
         Ok(multiplier)
@@ -1391,7 +1397,7 @@ fn bond_multiplier(
                 "PositionValue {value} matches neither Quantity × Multiplier × MarkPrice ({}) \
                  nor that per 100 of face ({})",
                 full.normalize(),
-                (full / Decimal::ONE_HUNDRED).normalize()
+                hundredth(full).normalize()
             ),
         ))
     }

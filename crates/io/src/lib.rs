@@ -1,6 +1,27 @@
 //! exfee input and output, at the edge of the engine: reading nightly drops
 //! and factor tables into the model, writing results atomically.
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod bounded;
 mod csvin;
 mod drop;
