@@ -22,6 +22,8 @@
 ///   `scenario set a.toml: line 3: …`);
 /// - otherwise put in front, with `: `.
 ///
+/// Last, a `: `-separated segment that repeats an earlier one is dropped.
+///
 /// # Examples
 ///
 /// ```
@@ -62,7 +64,21 @@ pub fn join_links(links: &[String]) -> String {
             text = format!("{outer}: {text}");
         }
     }
-    text
+    drop_repeated_segments(&text)
+}
+
+/// `text` without the `: `-separated segments that repeat an earlier one
+/// (a library error that prints its source, whose source prints the same
+/// words again: `file is not a database: Error code 26: file is not a
+/// database`).
+fn drop_repeated_segments(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in text.split(": ") {
+        if !kept.contains(&segment) {
+            kept.push(segment);
+        }
+    }
+    kept.join(": ")
 }
 
 /// Whether `text` starts with the whole message `link` (followed by the end
@@ -109,6 +125,17 @@ mod tests {
         assert_eq!(
             join(&["fee schedule f.toml", "fee schedule: line 2: bad"]),
             "fee schedule f.toml: line 2: bad"
+        );
+        // rusqlite's error, its source and the state crate's message: the
+        // chain `exfee run` printed for a state file that is not a database.
+        assert_eq!(
+            join(&[
+                "state database /o/s.sqlite",
+                "state database /o/s.sqlite: file is not a database",
+                "file is not a database",
+                "Error code 26: file is not a database",
+            ]),
+            "state database /o/s.sqlite: file is not a database: Error code 26"
         );
         assert_eq!(join(&["a", "b", "c"]), "a: b: c");
         // A word that merely starts the inner text is not a repeat.

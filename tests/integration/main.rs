@@ -14,3 +14,4 @@ mod monte_carlo;
 mod nlv;
 mod options;
 mod reliability;
+mod trust_input;
