@@ -223,6 +223,11 @@ fn a_bad_market_row_fails_exactly_the_accounts_that_need_it() {
                      got -1.27"
                 ),
             ),
+            // A broken row (3 fields): its own error, not "no FX rate".
+            (
+                "M-CHF",
+                &format!("{market}/fx.csv line 5: row has 3 fields but the header has 2"),
+            ),
             (
                 "M-BETA",
                 &format!("{market}/factors.csv line 2 column 3 (beta): \"abc\" is not a decimal"),
@@ -301,11 +306,7 @@ fn configuration_and_tables_past_their_size_limit_stop_the_run() {
 fn an_endless_market_table_stops_the_run() {
     let drop = tempfile::tempdir().unwrap();
     for file in ["accounts.csv", "positions.csv"] {
-        std::fs::copy(
-            hostile("unclosed-quote").join(file),
-            drop.path().join(file),
-        )
-        .unwrap();
+        std::fs::copy(hostile("unclosed-quote").join(file), drop.path().join(file)).unwrap();
     }
     std::fs::create_dir(drop.path().join("market")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", drop.path().join("market/fx.csv")).unwrap();
@@ -414,4 +415,53 @@ fn the_no_panic_lints_stay_denied_where_input_reaches() {
             }
         }
     }
+}
+
+/// The Flex CSV reader shares the rules: an unclosed quote fails its
+/// account and every known account whose rows it swallowed; an underscore
+/// number fails its account.
+#[test]
+fn flex_reports_follow_the_same_rules() {
+    let report = "ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice\n\
+                  F-OK,USD,1,STK,AAPL,100,245.30\n\
+                  F-B,USD,1,STK,AAPL,1,245.30\n\
+                  F-C,USD,1,STK,MSFT,1_000,482.15\n\
+                  F-A,USD,1,STK,\"SPY,100,500\n\
+                  F-B,USD,1,STK,SPY,100,500\n";
+    let batch = exfee::io::read_flex_from(
+        [("report.csv", report.as_bytes())],
+        exfee::MarketData::default(),
+    )
+    .unwrap();
+    let errors = |id: &str| -> Vec<String> {
+        batch
+            .accounts
+            .iter()
+            .find(|a| a.id == id)
+            .unwrap_or_else(|| panic!("no account {id}"))
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert!(errors("F-OK").is_empty(), "{:?}", errors("F-OK"));
+    let quote = "report.csv line 5 column 5 (Symbol): a quoted field spans lines 5-6 and lines \
+                 inside it read as rows of their own: is a closing quote missing? The rows it \
+                 holds are not read";
+    assert_eq!(errors("F-B"), [quote]);
+    assert_eq!(
+        errors("F-C"),
+        [
+            "report.csv line 4 column 6 (Quantity): \"1_000\" is not a decimal number (plain \
+          notation like 1234.56, at most 28 significant digits)"
+        ]
+    );
+    // F-A's only row is the broken one: it names no known account, so it is
+    // the batch's error (exit code 1), never an account evaluated without it.
+    assert!(batch.accounts.iter().all(|a| a.id != "F-A"));
+    assert!(
+        batch.errors.iter().any(|e| e.to_string() == quote),
+        "{:?}",
+        batch.errors
+    );
 }
