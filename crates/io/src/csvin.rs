@@ -543,8 +543,29 @@ impl Row<'_> {
         let Some(&index) = self.columns.get(column) else {
             return Vec::new();
         };
+        let inner = self.inner_rows();
+        if inner.is_empty() {
+            return Vec::new();
+        }
         let mut ids: Vec<String> = Vec::new();
-        for record in self.inner_rows() {
+        // When the quote opens in the key column itself, the row's own key is
+        // the first field of the field's first line (`"A,SPY,…` is row A).
+        let own = self
+            .record
+            .get(index)
+            .filter(|field| line_ends(field) > 0)
+            .and_then(|field| split_lines(field).next())
+            .and_then(|line| {
+                let mut record = csv::ByteRecord::new();
+                Records::new(line).next(&mut record).ok()?;
+                Some(record)
+            });
+        for record in own
+            .into_iter()
+            .map(|r| (r, 0))
+            .chain(inner.into_iter().map(|r| (r, index)))
+        {
+            let (record, index) = record;
             if let Some(id) = record
                 .get(index)
                 .and_then(|f| std::str::from_utf8(f).ok())

@@ -1067,6 +1067,23 @@ mod tests {
         assert_eq!(reasons(&batch.accounts[1]), [expected]);
     }
 
+    /// A quote opened in the account column itself: the row's own account
+    /// (before the first comma of the field) fails too.
+    #[test]
+    fn an_unclosed_quote_in_the_account_column_fails_that_account_too() {
+        let batch = read(
+            "account,base_currency\nA,USD\nB,USD\n",
+            &format!("{POSITIONS}\n\"A,SPY,STK,USD,1,500\nB,SPY,STK,USD,100,500\n"),
+            "account,currency,amount\n",
+        )
+        .unwrap();
+        let expected = "d/positions.csv line 2 column 1 (account): a quoted field spans lines \
+                        2-3 and lines inside it read as rows of their own: is a closing quote \
+                        missing? The rows it holds are not read";
+        assert_eq!(reasons(&batch.accounts[0]), [expected]);
+        assert_eq!(reasons(&batch.accounts[1]), [expected]);
+    }
+
     #[test]
     fn a_line_break_only_where_a_column_may_hold_one() {
         let batch = read(
