@@ -767,7 +767,9 @@ impl FlexReader {
             None if line_break.is_some() => line_break.map(|(index, problem)| {
                 row.whole = index;
                 for id in row.swallowed(ACCOUNT) {
-                    if let Some(&account) = self.index.get(&id) {
+                    if let Some(&account) = self.index.get(&id)
+                        && !self.accounts[account].errors.contains(&problem)
+                    {
                         self.accounts[account].errors.push(problem.clone());
                     }
                 }
