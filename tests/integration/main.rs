@@ -13,5 +13,6 @@ mod input_errors;
 mod monte_carlo;
 mod nlv;
 mod options;
+mod outputs;
 mod reliability;
 mod trust_input;
