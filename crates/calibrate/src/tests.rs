@@ -385,3 +385,24 @@ fn generated_history_has_fat_tails_and_clustering() {
         generate::synthetic_history(3, d("2024-01-01"), 50)
     );
 }
+
+#[test]
+fn as_of_uses_no_later_data() {
+    let rows = generate::synthetic_history(5, d("2024-01-01"), 400);
+    let cut = d("2025-01-15");
+    let full = History::from_rows(rows.clone());
+    let truncated = History::from_rows(rows.into_iter().filter(|r| r.0 <= cut));
+    let (f, fx) = tables();
+    let options = Options {
+        as_of: Some(cut),
+        ..Options::default()
+    };
+    let a = calibrate(&full, &f, &fx, &options).unwrap();
+    let b = calibrate(&truncated, &f, &fx, &Options::default()).unwrap();
+    assert_eq!(a.as_of, b.as_of);
+    assert_eq!(a.correlation, b.correlation);
+    assert_eq!(a.stocks, b.stocks);
+    // And later data does change it.
+    let c = calibrate(&full, &f, &fx, &Options::default()).unwrap();
+    assert_ne!(a.correlation, c.correlation);
+}
