@@ -256,3 +256,60 @@ fn backtest_realised_pnl_and_coverage() {
     assert_eq!(coverage[1][2], exceedances.to_string());
     assert!(out.join("charts/A1.svg").is_file());
 }
+
+#[test]
+fn backtest_sees_no_data_after_each_date() {
+    // The measure on 2026-10-01 must not change when every close after that
+    // date changes (the realised P&L does).
+    let drop = TestDrop::new(
+        "A1,USD\n",
+        "A1,SPY,STK,USD,10,1,500,,,,,\nA1,NVDA,STK,USD,-20,1,100,,,,,\n",
+    );
+    drop.cash("A1,USD,10000\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let text = std::fs::read_to_string(history()).unwrap();
+    let changed: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let cells: Vec<&str> = l.split(',').collect();
+            if i == 0 || cells[0] <= "2026-10-01" {
+                format!("{l}\n")
+            } else {
+                let close: f64 = cells[2].parse().unwrap();
+                let factor = if i % 2 == 0 { 1.05 } else { 0.97 };
+                format!("{},{},{}\n", cells[0], cells[1], close * factor)
+            }
+        })
+        .collect();
+    let changed_path = tmp.path().join("changed.csv");
+    std::fs::write(&changed_path, changed).unwrap();
+    let run = |h: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let o = exfee(&[
+            os("backtest"),
+            os("--history"),
+            h.as_os_str(),
+            os("--drop"),
+            drop.path().as_os_str(),
+            os("--from"),
+            os("2026-10-01"),
+            os("--to"),
+            os("2026-10-01"),
+            os("--horizon-days"),
+            os("2"),
+            os("--scenario-set"),
+            base.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_csv(&out.join("backtest.csv"))
+    };
+    let (a, b) = (run(&history(), "a"), run(&changed_path, "b"));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1][1], "2026-10-01");
+    assert_eq!(a[1][2], b[1][2], "measure");
+    assert_ne!(a[1][3], b[1][3], "realised P&L");
+}
