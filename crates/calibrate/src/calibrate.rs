@@ -188,6 +188,11 @@ pub struct Calibration {
     /// Fitted ν of the t copula, its log-likelihood, and the Gaussian
     /// copula's (`None` with a single variable).
     pub nu: Option<(f64, f64, f64)>,
+    /// Whether one ν serves every group of variables: (group name, its own
+    /// ν) per group of two or more, the common ν, the likelihood-ratio
+    /// statistic and its p-value ([`stats::grouped_nu_test`]); `None` with
+    /// fewer than two such groups.
+    pub grouped_nu: Option<(Vec<(&'static str, f64)>, f64, f64, f64)>,
     /// Every other symbol's regression, by symbol.
     pub stocks: Vec<StockFit>,
     /// Symbols left out, with why.
@@ -318,12 +323,26 @@ pub fn calibrate(
         .copied()
         .collect();
     eigenvalues.sort_by(f64::total_cmp);
+    let u = stats::pseudo_observations(&x);
     let nu = if k >= 2 {
-        let u = stats::pseudo_observations(&x);
         stats::fit_nu(&u, &correlation)
     } else {
         None
     };
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); GROUPS.len()];
+    for (j, (_, s, name)) in slots.iter().enumerate() {
+        let role = role_of(&history.symbols()[*s], factors, fx, &options.vol_index);
+        members[group_of(&role, name)].push(j);
+    }
+    let grouped_nu =
+        stats::grouped_nu_test(&u, &correlation, &members).map(|(own, common, lr, p)| {
+            (
+                own.into_iter().map(|(g, nu)| (GROUPS[g], nu)).collect(),
+                common,
+                lr,
+                p,
+            )
+        });
 
     let variables: Vec<Variable> = slots
         .iter()
@@ -416,9 +435,31 @@ pub fn calibrate(
         correlation,
         eigenvalues,
         nu,
+        grouped_nu,
         stocks,
         skipped,
     })
+}
+
+/// The groups of the one-ν test.
+pub const GROUPS: [&str; 4] = ["equity", "rates", "commodities", "currencies"];
+
+/// The group of a variable: currencies; equity (names containing `Equity`,
+/// with the equity-volatility factor); rates (Treasury, government bonds,
+/// BAX, EuroBund, JGB); commodities (every other factor).
+fn group_of(role: &Role, name: &str) -> usize {
+    match role {
+        Role::Currency(..) => 3,
+        Role::EquityVol => 0,
+        _ if name.contains("Equity") => 0,
+        _ if ["Treasury", "Bond", "BAX", "Bund", "JGB"]
+            .iter()
+            .any(|w| name.contains(w)) =>
+        {
+            1
+        }
+        _ => 2,
+    }
 }
 
 impl Calibration {

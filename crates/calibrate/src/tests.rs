@@ -406,3 +406,36 @@ fn as_of_uses_no_later_data() {
     let c = calibrate(&full, &f, &fx, &Options::default()).unwrap();
     assert_ne!(a.correlation, c.correlation);
 }
+
+#[test]
+fn grouped_nu_test_tells_different_tails_apart() {
+    // Two independent groups of three: a t(3) copula and a Gaussian one.
+    let (ut, r) = copula_sample(Some(3.0), 1200, 21);
+    let (ug, _) = copula_sample(None, 1200, 22);
+    let u = DMatrix::from_fn(
+        1200,
+        6,
+        |i, j| if j < 3 { ut[(i, j)] } else { ug[(i, j - 3)] },
+    );
+    let r6 = DMatrix::from_fn(6, 6, |i, j| {
+        if i / 3 == j / 3 {
+            r[(i % 3, j % 3)]
+        } else {
+            0.0
+        }
+    });
+    let groups = vec![vec![0, 1, 2], vec![3, 4, 5]];
+    let (own, _, lr, p) = grouped_nu_test(&u, &r6, &groups).unwrap();
+    assert!(own[0].1 < 6.0 && own[1].1 > 15.0, "{own:?}");
+    assert!(lr > 10.0 && p < 0.01, "{lr} {p}");
+    // Both t(3): one ν serves.
+    let (ut2, _) = copula_sample(Some(3.0), 1200, 23);
+    let u = DMatrix::from_fn(
+        1200,
+        6,
+        |i, j| if j < 3 { ut[(i, j)] } else { ut2[(i, j - 3)] },
+    );
+    let (_, _, _, p) = grouped_nu_test(&u, &r6, &groups).unwrap();
+    assert!(p > 0.01, "{p}");
+    assert!(grouped_nu_test(&u, &r6, &[vec![0, 1, 2], vec![3]]).is_none());
+}
