@@ -148,6 +148,19 @@ impl Variable {
     }
 }
 
+/// Whether one copula ν serves every group of variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedNu {
+    /// Each group of two or more variables with its own ν.
+    pub groups: Vec<(&'static str, f64)>,
+    /// The common ν.
+    pub common: f64,
+    /// The likelihood-ratio statistic.
+    pub statistic: f64,
+    /// Its p-value (χ², groups − 1 degrees of freedom).
+    pub p_value: f64,
+}
+
 /// A symbol's regression on its factor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StockFit {
@@ -192,7 +205,7 @@ pub struct Calibration {
     /// ν) per group of two or more, the common ν, the likelihood-ratio
     /// statistic and its p-value ([`stats::grouped_nu_test`]); `None` with
     /// fewer than two such groups.
-    pub grouped_nu: Option<(Vec<(&'static str, f64)>, f64, f64, f64)>,
+    pub grouped_nu: Option<GroupedNu>,
     /// Every other symbol's regression, by symbol.
     pub stocks: Vec<StockFit>,
     /// Symbols left out, with why.

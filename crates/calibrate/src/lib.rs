@@ -15,8 +15,8 @@ pub mod stats;
 mod tests;
 
 pub use calibrate::{
-    Calibration, CalibrationError, Options, Role, StockFit, TRADING_DAYS, Variable, calibrate,
-    role_of,
+    Calibration, CalibrationError, GroupedNu, Options, Role, StockFit, TRADING_DAYS, Variable,
+    calibrate, role_of,
 };
 pub use exfee_scenarios::{Copula, CorrelationMatrix, DEFAULT_Z_AT_BOUND, Marginal};
 pub use history::{History, HistoryError, parse_history};

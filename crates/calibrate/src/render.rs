@@ -258,8 +258,10 @@ pub fn report_md(c: &Calibration) -> String {
             );
         }
     }
-    if let Some((groups, common, lr, p)) = &c.grouped_nu {
-        let list: Vec<String> = groups
+    if let Some(g) = &c.grouped_nu {
+        let (common, lr, p) = (g.common, g.statistic, g.p_value);
+        let list: Vec<String> = g
+            .groups
             .iter()
             .map(|(g, nu)| format!("{g} {nu:.1}"))
             .collect();
@@ -269,7 +271,7 @@ pub fn report_md(c: &Calibration) -> String {
              likelihood-ratio statistic {lr:.2}, p = {p:.3} (χ² with groups − 1 degrees of \
              freedom; a composite likelihood, so indicative). {}",
             list.join(", "),
-            if *p < 0.05 {
+            if p < 0.05 {
                 "One ν does not serve every group: a grouped t copula would fit better; the \
                  generator has one mixing variable, so set.toml keeps the overall ν."
             } else {
