@@ -347,15 +347,14 @@ pub fn calibrate(
         let role = role_of(&history.symbols()[*s], factors, fx, &options.vol_index);
         members[group_of(&role, name)].push(j);
     }
-    let grouped_nu =
-        stats::grouped_nu_test(&u, &correlation, &members).map(|(own, common, lr, p)| {
-            (
-                own.into_iter().map(|(g, nu)| (GROUPS[g], nu)).collect(),
-                common,
-                lr,
-                p,
-            )
-        });
+    let grouped_nu = stats::grouped_nu_test(&u, &correlation, &members).map(
+        |(own, common, statistic, p_value)| GroupedNu {
+            groups: own.into_iter().map(|(g, nu)| (GROUPS[g], nu)).collect(),
+            common,
+            statistic,
+            p_value,
+        },
+    );
 
     let variables: Vec<Variable> = slots
         .iter()
