@@ -220,8 +220,7 @@ fn backtest_realised_pnl_and_coverage() {
     let close = |date: &str, sym: &str| -> f64 {
         h[1..]
             .iter()
-            .filter(|r| r[0].as_str() <= date && r[1] == sym)
-            .next_back()
+            .rfind(|r| r[0].as_str() <= date && r[1] == sym)
             .map(|r| r[2].parse().unwrap())
             .unwrap()
     };
