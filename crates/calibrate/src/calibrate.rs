@@ -55,6 +55,9 @@ impl Default for Options {
 /// Why a calibration cannot be done.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
+    /// The history has no date on or before as-of.
+    #[error("the history has no date on or before {0}")]
+    NoDates(String),
     /// Nothing in the history stands for a factor of the table.
     #[error(
         "no symbol of the history represents a factor, currency or the volatility index with at least {0} returns in the window"
@@ -230,7 +233,11 @@ pub fn calibrate(
     };
     let dates = history.dates();
     let Some(&as_of) = dates.last() else {
-        return Err(CalibrationError::NoFactors(options.min_obs));
+        return Err(CalibrationError::NoDates(
+            options
+                .as_of
+                .map_or_else(|| "as-of".to_string(), |d| d.to_string()),
+        ));
     };
     let start = dates.len().saturating_sub(options.lookback);
     let lambda = stats::ewma_lambda(options.halflife);

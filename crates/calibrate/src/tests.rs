@@ -402,6 +402,12 @@ fn as_of_uses_no_later_data() {
     assert_eq!(a.as_of, b.as_of);
     assert_eq!(a.correlation, b.correlation);
     assert_eq!(a.stocks, b.stocks);
+    let early = Options {
+        as_of: Some(d("2023-01-01")),
+        ..Options::default()
+    };
+    let err = calibrate(&full, &f, &fx, &early).unwrap_err().to_string();
+    assert!(err.contains("no date on or before 2023-01-01"), "{err}");
     // And later data does change it.
     let c = calibrate(&full, &f, &fx, &Options::default()).unwrap();
     assert_ne!(a.correlation, c.correlation);
