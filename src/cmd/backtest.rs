@@ -19,8 +19,18 @@ use exfee::{
 use super::Output;
 use super::calibrate::{base_spec, calibrated_spec, options_for, read_history};
 
-/// The measure's confidence level (Basel traffic light, Kupiec test).
+/// The confidence level of the quantile measure (Basel traffic light).
 const LEVEL: f64 = 0.99;
+
+/// What the backtest compares realised losses with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MeasureKind {
+    /// The 99 % loss quantile of the Monte Carlo draws (expected exceedance rate 1 %).
+    Q99,
+    /// The worst loss over the draws and the set's fixed stress scenarios (the fee's measure;
+    /// stated exceedance rate 1/(draws + 1), the chance that a new draw beats all of them).
+    Worst,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
@@ -43,6 +53,10 @@ pub struct BacktestArgs {
     /// Monte Carlo draws per day (the measure is the 99 % loss quantile of the draws).
     #[arg(long, default_value_t = 1000)]
     draws: usize,
+    /// The measure: `q99` (99 % loss quantile of the draws) or `worst` (worst loss over the
+    /// draws and the fixed stress scenarios).
+    #[arg(long, value_enum, default_value = "q99")]
+    measure: MeasureKind,
     /// Recalibrate every this many dates (1: every day).
     #[arg(long, value_name = "DAYS", default_value_t = 5)]
     recalibrate_every: usize,
@@ -95,7 +109,9 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let base = base_spec(args.scenario_set.as_deref())?;
     let mut config = base.config().clone();
     config.scenarios = args.draws;
-    config.include_fixed = false;
+    if args.measure == MeasureKind::Q99 {
+        config.include_fixed = false;
+    }
     let base = ScenarioSpec::new(
         config,
         base.factor_table().clone(),
@@ -142,7 +158,13 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no date in the window leaves {h} trading days of history after it");
     }
 
-    let k = ((1.0 - LEVEL) * args.draws as f64).ceil().max(1.0) as usize;
+    let (k, rate) = match args.measure {
+        MeasureKind::Q99 => (
+            ((1.0 - LEVEL) * args.draws as f64).ceil().max(1.0) as usize,
+            1.0 - LEVEL,
+        ),
+        MeasureKind::Worst => (1, 1.0 / (args.draws as f64 + 1.0)),
+    };
     let engine = EngineConfig {
         tail_scenarios: k,
         ..EngineConfig::default()
@@ -274,6 +296,17 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         by.entry(&r.portfolio).or_default().push(r);
     }
     let mut coverage = Vec::new();
+    println!(
+        "measure: {}; stated exceedance rate {:.4} %",
+        match args.measure {
+            MeasureKind::Q99 => format!("99 % loss quantile of {} draws", args.draws),
+            MeasureKind::Worst => format!(
+                "worst loss of {} draws and the fixed stress scenarios",
+                args.draws
+            ),
+        },
+        rate * 100.0
+    );
     println!("portfolio      days  exceedances  kupiec_p  christoffersen_p  zone");
     let charts = args.out.join("charts");
     std::fs::create_dir_all(&charts)
@@ -283,9 +316,9 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         let x = hits.iter().filter(|h| **h).count();
         let n = hits.len();
         let p = |v: Option<(f64, f64)>| v.map_or(String::new(), |(_, p)| format!("{p:.4}"));
-        let kupiec = p(stats::kupiec(n, x, 1.0 - LEVEL));
+        let kupiec = p(stats::kupiec(n, x, rate));
         let christoffersen = p(stats::christoffersen(&hits));
-        let zone = stats::traffic_light(n, x);
+        let zone = stats::traffic_light_at(n, x, rate);
         println!("{portfolio:<12} {n:>6} {x:>12} {kupiec:>9} {christoffersen:>17}  {zone}");
         coverage.push(vec![
             portfolio.to_string(),
@@ -320,9 +353,8 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     if !dropped.is_empty() {
         let total: usize = dropped.values().sum();
         eprintln!(
-            "exfee: {} distinct symbols ({} position-days) not in the history or not priced by the backtest were left out",
-            dropped.len(),
-            total
+            "exfee: {total} position-days left out (no close that day or the horizon's end, or an option or bond), over {} symbols",
+            dropped.len()
         );
     }
     println!(

@@ -449,7 +449,14 @@ pub fn binomial_cdf(n: usize, x: usize, p: f64) -> f64 {
 /// beyond (X ~ Binomial(n, 1 %); for n = 250: green 0–4, yellow 5–9, red
 /// 10 or more).
 pub fn traffic_light(n: usize, x: usize) -> &'static str {
-    let f = binomial_cdf(n, x, 0.01);
+    traffic_light_at(n, x, 0.01)
+}
+
+/// The traffic-light rule for a measure whose stated exceedance rate is
+/// `p`: the zone boundaries at P(X ≤ x) = 95 % and 99.99 %, X ~
+/// Binomial(n, p).
+pub fn traffic_light_at(n: usize, x: usize, p: f64) -> &'static str {
+    let f = binomial_cdf(n, x, p);
     if f < 0.95 {
         "green"
     } else if f < 0.9999 {

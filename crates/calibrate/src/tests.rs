@@ -200,6 +200,11 @@ fn basel_traffic_light() {
     assert_eq!(traffic_light(250, 5), "yellow");
     assert_eq!(traffic_light(250, 9), "yellow");
     assert_eq!(traffic_light(250, 10), "red");
+    // At p = 1/1001 over 250 days: P(X = 0) = (1000/1001)^250 = 0.7789,
+    // P(X ≤ 1) = 0.7789 + 250/1001·(1000/1001)^249 = 0.9736.
+    assert!(close(binomial_cdf(250, 1, 1.0 / 1001.0), 0.9736, 5e-4));
+    assert_eq!(traffic_light_at(250, 0, 1.0 / 1001.0), "green");
+    assert_eq!(traffic_light_at(250, 1, 1.0 / 1001.0), "yellow");
 }
 
 fn d(s: &str) -> NaiveDate {
