@@ -170,6 +170,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         ..EngineConfig::default()
     };
     let mut rows: Vec<Row> = Vec::new();
+    let mut failed = 0usize;
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     let mut source: Option<ScenarioSource> = None;
     let mut factors: BTreeMap<String, FactorMapping> = BTreeMap::new();
@@ -264,6 +265,8 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
                     measure,
                     realised: pnl,
                 });
+            } else {
+                failed += 1;
             }
         }
         spinner.inc(1);
@@ -350,6 +353,11 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         ],
         coverage,
     )?;
+    if failed > 0 {
+        eprintln!(
+            "exfee: {failed} account-days could not be evaluated (see `exfee run` on the drop) and have no row"
+        );
+    }
     if !dropped.is_empty() {
         let total: usize = dropped.values().sum();
         eprintln!(
