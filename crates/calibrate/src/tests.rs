@@ -450,3 +450,31 @@ fn grouped_nu_test_tells_different_tails_apart() {
     assert!(p > 0.01, "{p}");
     assert!(grouped_nu_test(&u, &r6, &[vec![0, 1, 2], vec![3]]).is_none());
 }
+
+#[test]
+fn rendered_files_parse_back() {
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let history = History::from_rows(rows);
+    let (f, fx) = tables();
+    let c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
+    let text = render::correlation_csv(&c.names(), &c.correlation);
+    let parsed = exfee_scenarios::parse_correlation("c.csv", text.as_bytes()).unwrap();
+    assert_eq!(parsed.names(), c.names().as_slice());
+    assert!((parsed.matrix() - &c.correlation).abs().max() <= 5e-9);
+    let base = exfee_scenarios::ScenarioConfig::parse(
+        "b.toml",
+        "factor_table = \"f\"\nfx_table = \"x\"\ncorrelation = \"c\"\nseed = 3\nscenarios = 77\n",
+    )
+    .unwrap();
+    let set =
+        exfee_scenarios::ScenarioConfig::parse("set.toml", &render::set_toml(&c, &base)).unwrap();
+    assert_eq!(set.correlation, render::files::CORRELATION_FULL);
+    assert_eq!((set.seed, set.scenarios), (3, 77));
+    match c.copula_nu() {
+        Some(nu) => assert_eq!(set.copula, Copula::StudentT { nu }),
+        None => assert_eq!(set.copula, Copula::Gaussian),
+    }
+    let factors = render::factors_csv(&c);
+    assert_eq!(factors.lines().next(), Some("symbol,factor,beta,idio_vol"));
+    assert_eq!(factors.lines().count(), c.stocks.len() + 1);
+}
