@@ -50,7 +50,7 @@ pub struct BacktestArgs {
     /// Horizon of the realised P&L, in trading days of the history.
     #[arg(long, value_name = "N", default_value_t = 1)]
     horizon_days: usize,
-    /// Monte Carlo draws per day (the measure is the 99 % loss quantile of the draws).
+    /// Monte Carlo draws per calibrated set.
     #[arg(long, default_value_t = 1000)]
     draws: usize,
     /// The measure: `q99` (99 % loss quantile of the draws) or `worst` (worst loss over the
