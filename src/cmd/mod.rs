@@ -5,6 +5,7 @@
 mod backtest;
 mod bench;
 mod calibrate;
+mod manifest;
 mod run;
 mod scenarios;
 mod synth;
@@ -18,7 +19,7 @@ use exfee::ScenarioSource;
 
 /// Monte Carlo exposure-fee risk engine.
 #[derive(Debug, Parser)]
-#[command(name = "exfee", version, about, long_about = None)]
+#[command(name = "exfee", version, about, long_about = None, after_help = run::EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
