@@ -13,7 +13,7 @@ fn read(files: &[(&str, &str)], market: MarketData) -> Result<Batch, IoError> {
     for (name, text) in files {
         reader.read(name, text.as_bytes())?;
     }
-    Ok(reader.finish(market))
+    reader.finish(market).map(|r| r.batch)
 }
 
 fn ok(files: &[(&str, &str)]) -> Batch {
@@ -323,7 +323,7 @@ fn every_date_format_is_read() {
         "15-jan-2027",
         "20270115;162000",
     ] {
-        assert_eq!(parse_flex_date(text), Ok(expected), "{text}");
+        assert_eq!(parse_flex_date(text).map(|d| d.0), Ok(expected), "{text}");
     }
     for bad in [
         "2027011",
@@ -335,8 +335,25 @@ fn every_date_format_is_read() {
     ] {
         assert!(parse_flex_date(bad).is_err(), "{bad} accepted");
     }
-    let ambiguous = parse_flex_date("15/01/2027").unwrap_err();
-    assert!(ambiguous.contains("looks like dd/MM/yyyy"), "{ambiguous}");
+    // A day above 12 proves the order; a slash date that reads both ways
+    // gives both readings and proves nothing.
+    let day_first = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    assert_eq!(
+        parse_flex_date("20/11/2026"),
+        Ok((day_first, None, Some(DayOrder::DayFirst)))
+    );
+    assert_eq!(
+        parse_flex_date("11/20/2026"),
+        Ok((day_first, None, Some(DayOrder::MonthFirst)))
+    );
+    let (march, january) = (
+        NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2027, 1, 3).unwrap(),
+    );
+    assert_eq!(parse_flex_date("03/01/2027"), Ok((march, Some(january), None)));
+    let same = NaiveDate::from_ymd_opt(2027, 5, 5).unwrap();
+    assert_eq!(parse_flex_date("05/05/2027"), Ok((same, None, None)));
+    assert!(parse_flex_date("13/13/2027").is_err());
 }
 
 #[test]
@@ -378,13 +395,13 @@ fn option_expiries_in_every_format_give_the_same_position() {
 
 #[test]
 fn a_bad_date_is_located() {
-    let text = plain(&["U1,USD,1,FOP,ESH7 P6500,ES,50,6500,19/03/2027,P,3,85.25,,"]);
+    let text = plain(&["U1,USD,1,FOP,ESH7 P6500,ES,50,6500,19/13/2027,P,3,85.25,,"]);
     let batch = ok(&[("p.csv", &text)]);
     let errors = reasons(account(&batch, "U1"));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         errors[0].starts_with(
-            "p.csv line 2 column 9 (Expiry): \"19/03/2027\" is not a date (yyyyMMdd, yyyy-MM-dd"
+            "p.csv line 2 column 9 (Expiry): \"19/13/2027\" is not a date (yyyyMMdd, yyyy-MM-dd"
         ),
         "{errors:?}"
     );
@@ -527,7 +544,7 @@ DATA,POST,U3,USD,1,STK,MSFT,,,,,,1
             "bad.csv line 3 column 8 (UnderlyingSymbol): missing value",
             "bad.csv line 3 column 10 (Strike): negative strike -5",
             "bad.csv line 3 column 11 (Expiry): \"2027-02-30\" is not a date (yyyyMMdd, \
-             yyyy-MM-dd, yyyy/MM/dd, MM/dd/yyyy, MM/dd/yy or dd-MMM-yy)",
+             yyyy-MM-dd, yyyy/MM/dd, MM/dd/yyyy, dd/MM/yyyy, MM/dd/yy, dd/MM/yy or dd-MMM-yy)",
             "bad.csv line 3 column 12 (Put/Call): \"X\" is not P or C",
         ]
     );
