@@ -8,8 +8,8 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{
-    DropPaths, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop, read_market,
-    results_record, write_atomically, write_csv,
+    DropPaths, NavCheck, NavTolerance, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop,
+    read_market, results_record, write_atomically, write_csv,
 };
 use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee::state::{NightRecord, StateDb};
@@ -34,6 +34,13 @@ pub struct RunArgs {
     /// Default: DROP_DIR/market.
     #[arg(long, value_name = "DIR")]
     market: Option<PathBuf>,
+    /// With --flex: how far exfee's NLV may be from the broker's NAV, in base-currency units;
+    /// the tolerance is the larger of this and --nav-tolerance-pct of the NLV.
+    #[arg(long, value_name = "UNITS", default_value = "1")]
+    nav_tolerance: Decimal,
+    /// With --flex: the relative NAV tolerance, in percent of the NLV.
+    #[arg(long, value_name = "PCT", default_value = "0.01")]
+    nav_tolerance_pct: Decimal,
     /// Output folder (created if needed).
     #[arg(long, value_name = "OUT_DIR", default_value = "out")]
     out: PathBuf,
@@ -174,15 +181,26 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn read_inputs(args: &RunArgs, source: &exfee::ScenarioSource) -> anyhow::Result<Batch> {
+/// The batch and, with --flex, every account's NAV reconciliation
+/// (`reconciliation.csv`).
+fn read_inputs(
+    args: &RunArgs,
+    source: &exfee::ScenarioSource,
+) -> anyhow::Result<(Batch, Option<Vec<NavCheck>>)> {
     let paths = args.paths();
     if args.flex.is_empty() {
-        return Ok(read_drop(&paths, source.factor_table())?);
+        return Ok((read_drop(&paths, source.factor_table())?, None));
     }
     let (market, errors) = read_market(&paths, source.factor_table())?;
-    let mut batch = exfee::io::read_flex(&args.flex, market)?;
+    let mut read = exfee::io::read_flex_report(&args.flex, market)?;
+    let tolerance = NavTolerance {
+        units: args.nav_tolerance,
+        fraction: args.nav_tolerance_pct / Decimal::ONE_HUNDRED,
+    };
+    let checks = exfee::io::reconcile_nav(&mut read, tolerance);
+    let mut batch = read.batch;
     batch.errors.extend(errors);
-    Ok(batch)
+    Ok((batch, Some(checks)))
 }
 
 pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
@@ -202,7 +220,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
 
     let spinner = output.spinner("reading inputs");
-    let full = timings.time("read", || read_inputs(&args, &source))?;
+    let (full, mut reconciliation) = timings.time("read", || read_inputs(&args, &source))?;
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
@@ -211,6 +229,11 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         Some(shard) => shard.filter(full),
         None => full,
     };
+    if let Some(checks) = &mut reconciliation {
+        let ids: std::collections::HashSet<&str> =
+            batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        checks.retain(|c| ids.contains(c.account.as_str()));
+    }
 
     let mut config = EngineConfig::new(date);
     config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
@@ -317,6 +340,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         &batch,
         &fees,
         &reports,
+        reconciliation.as_deref(),
     )?;
     staged.commit()?;
     timings.0.push(("write", write_start.elapsed()));
@@ -353,7 +377,9 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
 /// `results.csv`, `errors.csv`, `options.csv` and, with reports,
 /// `reports/` (each account's files under its safe file stem, and
 /// `files.csv` mapping account ids to stems, relative to `reports/`) and
-/// `index.html`. Every CSV cell goes through [`exfee::io::neutralise`].
+/// `index.html`; with --flex, `reconciliation.csv`. Every CSV cell goes
+/// through [`exfee::io::neutralise`].
+#[allow(clippy::too_many_arguments)]
 fn write_outputs(
     dir: &Path,
     args: &RunArgs,
@@ -362,6 +388,7 @@ fn write_outputs(
     batch: &Batch,
     fees: &[Option<FeeLine>],
     reports: &[AccountReport],
+    reconciliation: Option<&[NavCheck]>,
 ) -> anyhow::Result<()> {
     let header: Vec<&str> = RESULTS_HEADER
         .iter()
@@ -389,6 +416,9 @@ fn write_outputs(
     )?;
     exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
     exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;
+    if let Some(checks) = reconciliation {
+        exfee::io::write_reconciliation(&dir.join("reconciliation.csv"), checks)?;
+    }
     if args.no_reports {
         return Ok(());
     }

@@ -2200,6 +2200,11 @@ fn resolve_date(field: &DateField, orders: &[DateOrder], files: &[String]) -> Re
     }
 }
 
+mod reconcile;
 #[cfg(test)]
 mod tests;
 mod xml;
+
+pub use reconcile::{
+    NavCheck, NavTolerance, RECONCILIATION_HEADER, reconcile_nav, write_reconciliation,
+};

@@ -16,6 +16,7 @@
 //!   options.csv -> current/options.csv
 //!   index.html  -> current/index.html
 //!   reports     -> current/reports
+//!   reconciliation.csv -> current/reconciliation.csv   (--flex runs)
 //! ```
 //!
 //! Publishing renames a new link over `current` (`rename(2)` is atomic), so
@@ -33,12 +34,13 @@ use crate::IoError;
 /// The names published at the top of `OUT_DIR`, each a link to
 /// `current/<name>` (a name the run did not write, e.g. `reports` with
 /// `--no-reports`, is a link to nothing until a run writes it).
-pub const PUBLISHED: [&str; 5] = [
+pub const PUBLISHED: [&str; 6] = [
     "results.csv",
     "errors.csv",
     "options.csv",
     "index.html",
     "reports",
+    "reconciliation.csv",
 ];
 
 /// The folder of the run folders, inside `OUT_DIR`.
