@@ -1491,7 +1491,9 @@ impl FlexReader {
             .collect();
         let mut statement_date: Vec<Option<NaiveDate>> = vec![None; accounts.len()];
         for (account, field) in &statement_dates {
-            if let Some(Some(date)) = resolve(Some(field), *account, &mut accounts, false) {
+            // A statement date that reads both ways is left unknown: no row
+            // needs it.
+            if let Ok(date) = resolve_date(field, &orders, &files) {
                 let slot = &mut statement_date[*account];
                 *slot = Some(slot.map_or(date, |l: NaiveDate| l.max(date)));
             }

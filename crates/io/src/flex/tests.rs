@@ -798,3 +798,326 @@ fn rows_over_the_size_limits_fail_their_account_or_stop_the_file() {
     );
     assert!(account(&batch, "U2").errors.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Real-export quirks: each sample under examples/flex/quirks/.
+
+fn sample(name: &str) -> String {
+    let path = format!(
+        "{}/../../examples/flex/quirks/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn report(files: &[(&str, &str)], market: MarketData) -> Result<FlexRead, IoError> {
+    let mut reader = FlexReader::default();
+    for (name, text) in files {
+        reader.read(name, text.as_bytes())?;
+    }
+    reader.finish(market)
+}
+
+fn report_ok(files: &[(&str, &str)]) -> FlexRead {
+    report(files, MarketData::default()).expect("readable")
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn nlv(read: &FlexRead, id: &str) -> Decimal {
+    exfee_model::net_liquidation_value(account(&read.batch, id), &read.batch.market).unwrap()
+}
+
+#[test]
+fn cash_given_only_as_the_base_summary_is_the_base_currency_cash() {
+    let text = sample("base-summary-cash.csv");
+    let read = report_ok(&[("b.csv", &text)]);
+    let u = account(&read.batch, "U3300001");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    assert_eq!(
+        u.cash,
+        vec![CashBalance {
+            currency: Currency::USD,
+            amount: dec("-5000")
+        }]
+    );
+    // 100 × 245.30 + 10 × 238.40 × 1.08 − 5,000 = 22,104.72, the broker's NAV.
+    assert_eq!(nlv(&read, "U3300001"), dec("22104.72"));
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("22104.72"))
+    );
+}
+
+#[test]
+fn the_base_summary_is_ignored_when_the_currencies_are_broken_out() {
+    let text = sample("msg-and-single-account.csv");
+    let read = report_ok(&[("s.csv", &text)]);
+    let u = account(&read.batch, "U3300005");
+    assert_eq!(
+        u.cash,
+        vec![
+            CashBalance {
+                currency: cur("EUR"),
+                amount: dec("-1500")
+            },
+            CashBalance {
+                currency: Currency::USD,
+                amount: dec("540.79")
+            },
+        ],
+        "the BASE_SUMMARY row (-1000) is not counted as well"
+    );
+}
+
+#[test]
+fn a_msg_line_and_a_single_account_query_without_client_account_id_are_read() {
+    let text = sample("msg-and-single-account.csv");
+    let read = report_ok(&[("s.csv", &text)]);
+    assert!(read.batch.errors.is_empty(), "{:?}", read.batch.errors);
+    assert_eq!(read.batch.accounts.len(), 1);
+    let u = account(&read.batch, "U3300005");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    // The NAV rows carry no currency: the base is Account Information's.
+    assert_eq!(u.base_currency, Some(cur("EUR")));
+    assert_eq!(u.positions.len(), 2);
+    assert_eq!(u.positions[1].quantity, dec("20"));
+    // 50 × 238.40 + 20 × 245.30 × 0.92464 − 1,500 + 540.79 × 0.92464
+    // = 11,920 + 4,536.28384 − 1,500 + 500.0360... ≈ 15,456.32.
+    let value = nlv(&read, "U3300005");
+    assert!((value - dec("15456.3199")).abs() < dec("0.001"), "{value}");
+    assert_eq!(read.report_date, Some(date(2026, 11, 20)));
+}
+
+#[test]
+fn rows_without_an_account_column_and_no_single_account_fail_as_rows() {
+    let text = "\
+HEADER,ACCT,ClientAccountID,CurrencyPrimary
+DATA,ACCT,U1,USD
+DATA,ACCT,U2,USD
+HEADER,POST,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+DATA,POST,USD,1,STK,AAPL,1,245.30
+";
+    let read = report_ok(&[("two.csv", text)]);
+    assert_eq!(read.batch.errors.len(), 1, "{:?}", read.batch.errors);
+    assert!(
+        read.batch.errors[0]
+            .to_string()
+            .starts_with("two.csv line 5: the row names no account"),
+        "{}",
+        read.batch.errors[0]
+    );
+    // A single-account BOF line names the account too.
+    let text = "\
+BOF,U7,q,1,20261120,20261120
+BOS,POST,Open Positions
+CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+USD,1,STK,AAPL,3,245.30
+EOS,POST
+EOF
+";
+    let read = report_ok(&[("bof.csv", text)]);
+    let u7 = account(&read.batch, "U7");
+    assert!(u7.errors.is_empty(), "{:?}", reasons(u7));
+    assert_eq!(u7.positions[0].quantity, dec("3"));
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+}
+
+#[test]
+fn day_first_dates_are_inferred_from_the_files_own_unambiguous_dates() {
+    let text = sample("day-first.csv");
+    let read = report_ok(&[("d.csv", &text)]);
+    let u = account(&read.batch, "U3300002");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    let InstrumentKind::Option { terms, .. } = &u.positions[1].instrument.kind else {
+        panic!("not an option");
+    };
+    // 08/01/2027 in a file whose ReportDate is 20/11/2026: 8 January.
+    assert_eq!(terms.expiry, date(2027, 1, 8));
+    assert_eq!(read.report_date, Some(date(2026, 11, 20)));
+    // The same text in a file whose dates prove month-first: 1 August.
+    let month_first = text
+        .replace("20/11/2026", "11/20/2026")
+        .replace("19/11/2026", "11/19/2026")
+        .replace("21/11/2026", "11/21/2026");
+    let read = report_ok(&[("m.csv", &month_first)]);
+    let u = account(&read.batch, "U3300002");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    let InstrumentKind::Option { terms, .. } = &u.positions[1].instrument.kind else {
+        panic!("not an option");
+    };
+    assert_eq!(terms.expiry, date(2027, 8, 1));
+}
+
+#[test]
+fn dates_that_cannot_be_told_apart_fail_the_rows_that_need_them() {
+    let text = sample("ambiguous-dates.csv");
+    let read = report_ok(&[("a.csv", &text)]);
+    let u = account(&read.batch, "U3300003");
+    assert_eq!(
+        reasons(u),
+        vec![
+            "a.csv line 6 column 9 (Expiry): ambiguous date format: 2027-08-01 (MM/dd) or \
+             2027-01-08 (dd/MM), and no date of the file has a day above 12 to tell (use \
+             yyyyMMdd in the Flex Query)"
+        ]
+    );
+    // The BOF dates (06/11/2026) read both ways too, and no row has a date:
+    // the account's report date is unknown rather than guessed.
+    assert!(read.accounts[0].report_date.is_none());
+    // A file with dates of both orders does not decide either.
+    let mixed = text
+        .replace(
+            "\"06/11/2026\",\"06/11/2026\"",
+            "\"06/11/2026\",\"11/20/2026\"",
+        )
+        .replace(
+            "\"EOS\",\"POST\",\"2\"",
+            "\"U3300003\",\"USD\",\"1\",\"OPT\",\"AAPL  270120C00250000\",\"AAPL\",\"100\",\
+             \"250\",\"20/01/2027\",\"C\",\"-1\",\"5.10\",\"SUMMARY\"\n\"EOS\",\"POST\",\"3\"",
+        );
+    let read = report_ok(&[("x.csv", &mixed)]);
+    let errors = reasons(account(&read.batch, "U3300003"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("ambiguous date format") && e.contains("both a day-first date")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_header_repeated_per_account_is_skipped() {
+    let text = sample("repeated-header.csv");
+    let market = MarketData::with_fx([(cur("EUR"), dec("1.08"))]);
+    let read = report(&[("r.csv", &text)], market).unwrap();
+    let ids: Vec<&str> = read.batch.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, vec!["U3300004", "U3300014", "U3300024"]);
+    assert!(read.batch.errors.is_empty(), "{:?}", read.batch.errors);
+    for account in &read.batch.accounts {
+        assert!(account.errors.is_empty(), "{:?}", reasons(account));
+    }
+    assert_eq!(account(&read.batch, "U3300004").positions.len(), 2);
+}
+
+#[test]
+fn several_report_dates_use_each_accounts_latest() {
+    let text = sample("daily-breakout.csv");
+    let read = report_ok(&[("daily.csv", &text)]);
+    let u = account(&read.batch, "U3300006");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    // 20 November: AAPL 100 (MSFT was sold on the 20th), cash −2,000.
+    let held: Vec<(&str, Decimal)> = u
+        .positions
+        .iter()
+        .map(|p| (p.instrument.symbol.as_str(), p.quantity))
+        .collect();
+    assert_eq!(held, vec![("AAPL", dec("100"))]);
+    assert_eq!(u.cash[0].amount, dec("-2000"));
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("22530"))
+    );
+    assert_eq!(nlv(&read, "U3300006"), dec("22530"));
+}
+
+#[test]
+fn an_empty_or_section_less_report_stops_the_run() {
+    for (name, reason) in [
+        ("stops/empty.csv", "the file is empty"),
+        ("stops/no-sections.csv", "has no Open Positions (POST)"),
+    ] {
+        let text = sample(name);
+        let error = report(&[(name, &text)], MarketData::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{name}: {error}");
+    }
+    let blank = report(&[("blank.csv", "\n\r\n  \n")], MarketData::default());
+    let error = blank.unwrap_err().to_string();
+    assert!(error.contains("the file is empty"), "{error}");
+    let text = sample("stops/no-positions.csv");
+    let error = report(&[("n.csv", &text)], MarketData::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no report has an Open Positions section"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_account_whose_statement_lacks_a_section_fails() {
+    let text = sample("missing-section.csv");
+    let read = report_ok(&[("m.csv", &text)]);
+    assert!(account(&read.batch, "U3300008").errors.is_empty());
+    assert_eq!(
+        reasons(account(&read.batch, "U3300018")),
+        vec![
+            "m.csv line 12: the statement of account U3300018 has no Cash Report section, \
+             which other statements of the run have: its cash would be missing"
+        ]
+    );
+}
+
+#[test]
+fn the_nav_check_fails_an_account_whose_nav_disagrees() {
+    let text = sample("nav-mismatch.csv");
+    let mut read = report_ok(&[("nav.csv", &text)]);
+    let checks = reconcile_nav(&mut read, NavTolerance::default());
+    assert_eq!(
+        reasons(account(&read.batch, "U3300007")),
+        vec![
+            "nav.csv line 6 column 6 (Total): NLV 50,000.00 from positions and cash, broker NAV \
+             10,000.00: a section or row was not counted (difference 40,000.00, tolerance 5.00)"
+        ]
+    );
+    assert_eq!(
+        checks,
+        vec![NavCheck {
+            account: "U3300007".into(),
+            currency: Some(Currency::USD),
+            nlv: Some(dec("50000")),
+            broker_nav: Some(dec("10000")),
+            difference: Some(dec("40000")),
+            tolerance: Some(dec("5")),
+            status: "mismatch",
+        }]
+    );
+    // Within a wider tolerance it passes.
+    let mut read = report_ok(&[("nav.csv", &text)]);
+    let wide = NavTolerance {
+        units: dec("40000"),
+        fraction: Decimal::ZERO,
+    };
+    assert_eq!(reconcile_nav(&mut read, wide)[0].status, "ok");
+    assert!(account(&read.batch, "U3300007").errors.is_empty());
+}
+
+#[test]
+fn the_nav_tolerance_is_the_larger_of_one_unit_and_a_hundredth_of_a_percent() {
+    let tolerance = NavTolerance::default();
+    assert_eq!(tolerance.for_nlv(dec("5000")), dec("1"));
+    assert_eq!(tolerance.for_nlv(dec("-2000000")), dec("200"));
+    // NLV 100 × 50 = 5,000: a NAV 1.00 off passes, 1.01 off fails.
+    let text = |total: &str| {
+        format!(
+            "HEADER,POST,ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice\n\
+             DATA,POST,U1,USD,1,STK,X,100,50\n\
+             HEADER,EQUT,ClientAccountID,CurrencyPrimary,Total\n\
+             DATA,EQUT,U1,USD,{total}\n"
+        )
+    };
+    for (total, status) in [("4999.00", "ok"), ("4998.99", "mismatch"), ("5001", "ok")] {
+        let text = text(total);
+        let mut read = report_ok(&[("t.csv", &text)]);
+        assert_eq!(
+            reconcile_nav(&mut read, tolerance)[0].status,
+            status,
+            "{total}"
+        );
+    }
+}
