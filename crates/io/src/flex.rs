@@ -797,7 +797,8 @@ impl FlexReader {
     /// about the file's date order.
     fn date(&mut self, row: &Row<'_>, column: &'static str) -> Result<Option<DateField>, InputError> {
         let text = row.text(column)?;
-        if text.is_empty() {
+        // `MULTI`: a summary over several dates (XML `reportDate`).
+        if text.is_empty() || text.eq_ignore_ascii_case("MULTI") {
             return Ok(None);
         }
         let location = self.spot(row, Some(column));
@@ -1028,7 +1029,18 @@ impl FlexReader {
         Spot {
             file: self.files.len() - 1,
             line: row.line,
-            column: column.and_then(|name| row.columns.get(name).map(|&i| (i + 1, name))),
+            // An XML attribute shows as itself (`markPrice`), not as the
+            // column it is read as (`MarkPrice`).
+            column: column.and_then(|name| {
+                row.columns.get(name).map(|&i| {
+                    let shown = if row.header[i] == name {
+                        name
+                    } else {
+                        xml::attribute_of(name)
+                    };
+                    (i + 1, shown)
+                })
+            }),
         }
     }
 
@@ -1573,10 +1585,19 @@ impl FlexReader {
                 broker_nav: None,
             })
             .collect();
+        // The NAV of the account's date: undated rows (`MULTI`, a summary
+        // over dates) only when no row is dated.
+        let mut dated = vec![false; accounts.len()];
+        for nav in &navs {
+            dated[nav.account] |= nav.total.is_some() && nav.date.is_some();
+        }
         for nav in &navs {
             let Some((total, spot)) = nav.total else {
                 continue;
             };
+            if dated[nav.account] && nav.date.is_none() {
+                continue;
+            }
             let slot = &mut flex_accounts[nav.account].broker_nav;
             match slot {
                 None => {

@@ -1121,3 +1121,174 @@ fn the_nav_tolerance_is_the_larger_of_one_unit_and_a_hundredth_of_a_percent() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Flex XML.
+
+/// A reader that hands out one byte at a time: every buffer boundary.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&byte, rest)), Some(slot)) => {
+                *slot = byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<FlexQueryResponse queryName="q" type="AF">
+<FlexStatements count="2">
+<FlexStatement accountId="U1" fromDate="20261120" toDate="20261120" whenGenerated="20261121;021503">
+<AccountInformation accountId="U1" currency="EUR" />
+<OpenPositions>
+<OpenPosition currency="EUR" fxRateToBase="1" assetCategory="STK" symbol="SAP"
+    position="10" markPrice="238.40" levelOfDetail="SUMMARY" />
+<OpenPosition accountId="U1" currency="EUR" fxRateToBase="1" assetCategory="FUT" symbol="FGBLZ6"
+    underlyingSymbol="GBL" multiplier="1000" expiry="20261208" position="-3" markPrice="128.45" levelOfDetail="SUMMARY" />
+</OpenPositions>
+<CashReport>
+<CashReportCurrency accountId="U1" currency="BASE_SUMMARY" levelOfDetail="BaseCurrency" endingCash="700" />
+</CashReport>
+<EquitySummaryInBase>
+<EquitySummaryByReportDateInBase accountId="U1" reportDate="MULTI" total="1" />
+<EquitySummaryByReportDateInBase accountId="U1" reportDate="20261120" total="3084.00" />
+</EquitySummaryInBase>
+<ConversionRates>
+<ConversionRate reportDate="20261120" fromCurrency="USD" toCurrency="EUR" rate="0.92464" />
+<ConversionRate reportDate="20261120" fromCurrency="XAU" toCurrency="EUR" rate="-1" />
+</ConversionRates>
+</FlexStatement>
+<FlexStatement accountId="U2" fromDate="20261120" toDate="20261120" whenGenerated="20261121;021503">
+<OpenPositions>
+<OpenPosition accountId="U2" currency="USD" fxRateToBase="1" assetCategory="STK" symbol="AAPL"
+    position="5" markPrice="-245.30" levelOfDetail="SUMMARY" />
+</OpenPositions><CashReport/>
+</FlexStatement>
+</FlexStatements>
+</FlexQueryResponse>
+"#;
+
+#[test]
+fn xml_reports_are_read_with_the_csv_rules_and_located_errors() {
+    let mut reader = FlexReader::default();
+    reader.read("r.xml", Trickle(XML.as_bytes())).unwrap();
+    let read = reader.finish(MarketData::default()).unwrap();
+    let u1 = account(&read.batch, "U1");
+    assert!(u1.errors.is_empty(), "{:?}", reasons(u1));
+    // Account Information gives the base; the statement the account of a
+    // row without accountId.
+    assert_eq!(u1.base_currency, Some(cur("EUR")));
+    assert_eq!(u1.positions.len(), 2);
+    assert_eq!(u1.positions[0].quantity, dec("10"));
+    let InstrumentKind::Future { underlying, expiry } = &u1.positions[1].instrument.kind else {
+        panic!("not a future");
+    };
+    assert_eq!(underlying, "GBL");
+    assert_eq!(*expiry, Some(date(2026, 12, 8)));
+    assert_eq!(u1.positions[1].instrument.multiplier, dec("1000"));
+    // Only the base summary: 700 EUR of cash.
+    assert_eq!(
+        u1.cash,
+        vec![CashBalance {
+            currency: cur("EUR"),
+            amount: dec("700")
+        }]
+    );
+    // EUR in USD from the conversion rate USD→EUR (1 / 0.92464); the
+    // unusable XAU rate (-1) is left out.
+    assert_eq!(usd(&read.batch, "EUR"), Decimal::ONE / dec("0.92464"));
+    // 10 × 238.40 + 700 = 3,084 (a future adds no value): the NAV of the
+    // dated row; the MULTI row (a summary over dates) is not the day's NAV.
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+    assert_eq!(
+        read.accounts[0].broker_nav,
+        Some(BrokerNav {
+            total: dec("3084.00"),
+            location: SourceLocation {
+                file: "r.xml".into(),
+                line: 17,
+                column: Some((3, "total".into())),
+            },
+        })
+    );
+    assert_eq!(nlv(&read, "U1"), dec("3084.00"));
+    let u2 = account(&read.batch, "U2");
+    assert_eq!(
+        reasons(u2),
+        vec!["r.xml line 26 column 7 (markPrice): negative price -245.30"],
+        "the line the element starts on, the attribute's place and name"
+    );
+}
+
+#[test]
+fn xml_structure_problems_stop_the_run() {
+    let cases = [
+        (
+            "<FlexStatementResponse><Status>Warn</Status></FlexStatementResponse>",
+            "line 1: not a Flex Query report: the root element is <FlexStatementResponse>",
+        ),
+        (
+            "<FlexQueryResponse>\n<FlexStatements>\n<FlexStatement accountId=\"U1\">\n<OpenPositions>\n</FlexStatements>",
+            "not well-formed XML",
+        ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement accountId=\"U1\"><Trades/></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "has no Open Positions (POST)",
+        ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement><OpenPositions/></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "FlexStatement without an accountId attribute",
+        ),
+    ];
+    for (text, reason) in cases {
+        let error = report(&[("x.xml", text)], MarketData::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{text}: {error}");
+    }
+}
+
+#[test]
+fn an_xml_statement_without_a_section_others_have_fails_its_account() {
+    let text = r#"<FlexQueryResponse><FlexStatements>
+<FlexStatement accountId="U1" toDate="20261120"><AccountInformation currency="USD"/>
+<OpenPositions><OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="AAPL" position="1" markPrice="245.30"/></OpenPositions>
+<CashReport><CashReportCurrency currency="USD" endingCash="5"/></CashReport>
+</FlexStatement>
+<FlexStatement accountId="U2" toDate="20261120"><AccountInformation currency="USD"/>
+<OpenPositions/>
+</FlexStatement>
+</FlexStatements></FlexQueryResponse>"#;
+    let read = report_ok(&[("s.xml", text)]);
+    let u1 = account(&read.batch, "U1");
+    assert!(u1.errors.is_empty(), "{:?}", reasons(u1));
+    assert_eq!(u1.cash[0].amount, dec("5"));
+    assert_eq!(
+        reasons(account(&read.batch, "U2")),
+        vec![
+            "s.xml line 6: the statement of account U2 has no Cash Report section, which other \
+             statements of the run have: its cash would be missing"
+        ]
+    );
+    // An empty <OpenPositions/> is a section with no positions.
+    assert!(account(&read.batch, "U2").positions.is_empty());
+}
+
+#[test]
+fn a_folder_of_xml_reports_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nightly.xml"), XML).unwrap();
+    let batch = read_flex(&[dir.path().to_path_buf()], MarketData::default()).unwrap();
+    assert_eq!(batch.accounts.len(), 2);
+    let empty = tempfile::tempdir().unwrap();
+    let error = read_flex(&[empty.path().to_path_buf()], MarketData::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("has no .csv or .xml files"), "{error}");
+}

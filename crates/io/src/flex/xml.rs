@@ -46,7 +46,7 @@ fn column_of(attribute: &str) -> &str {
 }
 
 /// The attribute a column is read from (for "required attribute missing").
-fn attribute_of(column: &'static str) -> &'static str {
+pub(super) fn attribute_of(column: &'static str) -> &'static str {
     ATTRIBUTES
         .iter()
         .find(|(_, c)| *c == column)
