@@ -1,5 +1,6 @@
-//! Reading broker "Flex Query" CSV reports directly (`exfee run --flex`):
-//! see [`read_flex`] for the layouts, columns and rules.
+//! Reading broker "Flex Query" reports, CSV or XML, directly (`exfee run
+//! --flex`): see [`read_flex`] for the layouts, columns and rules, and
+//! `docs/formats.md` for the quirks of real exports.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -39,16 +40,33 @@ const ENDING_CASH: &str = "EndingCash";
 const NAV_TOTAL: &str = "Total";
 const REPORT_DATE: &str = "ReportDate";
 
-/// Reads Flex Query CSV reports into a batch.
+/// Reads Flex Query reports (CSV or XML) into a batch.
 ///
-/// `paths` are files or folders; a folder stands for its `.csv` files (not
-/// recursive, hidden files skipped, in name order). `market` is the market
+/// `paths` are files or folders; a folder stands for its `.csv` and `.xml`
+/// files (not recursive, hidden files skipped, in name order). `market` is the market
 /// folder's data (it may be empty): it fills the FX rates the files lack, and
 /// its factor mapping, underlyings and interest rates are kept as they are.
 ///
 /// # Layouts
 ///
-/// Each file's layout is detected from its first non-blank line:
+/// A file whose first non-blank byte (after a byte-order mark) is `<` is
+/// **XML**: `<FlexQueryResponse><FlexStatements><FlexStatement accountId …>`
+/// with `<AccountInformation>`, `<OpenPositions><OpenPosition …/>`,
+/// `<CashReport><CashReportCurrency …/>`,
+/// `<EquitySummaryInBase><EquitySummaryByReportDateInBase …/>` and
+/// `<ConversionRates><ConversionRate …/>`; every other element is skipped.
+/// It is read as a stream (quick-xml over a buffered reader; one element is
+/// held at a time); each row element is read as a row of the CSV section it
+/// stands for, its attributes as columns (`accountId` = `ClientAccountID`,
+/// `currency` = `CurrencyPrimary`, `assetCategory` = `AssetClass`,
+/// `position` = `Position`, `putCall` = `Put/Call`, the others by the same
+/// name with a capital), so every rule below holds for both. Errors name the
+/// line the element starts on and the attribute: `r.xml line 26 column 7
+/// (markPrice)` (column = the attribute's place in its element).
+/// A row element without `accountId` is its `FlexStatement`'s.
+///
+/// A CSV file's layout is detected from its first non-blank line (a
+/// `"MSG",…` line from the broker's system before the report is skipped):
 ///
 /// - **Section code and line descriptor**: every line starts with `HEADER` or
 ///   `DATA` and a section code, e.g. `"HEADER","POST","ClientAccountID",…`
@@ -58,15 +76,29 @@ const REPORT_DATE: &str = "ReportDate";
 /// - **Header and trailer records**: `BOF`, `BOA`, `BOS`, `EOS`, `EOA`, `EOF`
 ///   marker lines. `BOS,<code>,…` opens a section; the next line is its
 ///   header row and the lines up to `EOS` are its data rows. `BOF`, `BOA`,
-///   `EOA` and `EOF` are skipped (rows name their account themselves). Both
-///   options may be combined (`HEADER`/`DATA` rows inside `BOS`…`EOS`).
+///   `EOA` and `EOF` give the statement's account, date and sections (see
+///   below). Both options may be combined (`HEADER`/`DATA` rows inside
+///   `BOS`…`EOS`).
 /// - **Plain**: one section per file, the first line is the header. The
 ///   section is told by its columns: `AssetClass` and `Quantity` (or
 ///   `Position`) make open positions, `EndingCash` a cash report, `Total` a
-///   NAV section. Anything else stops the run.
+///   NAV section. Anything else stops the run. The header repeated later
+///   (before each account's rows) is skipped.
+///
+/// An empty file, or a file with none of the positions, cash and NAV
+/// sections, stops the run; so does a run in which no file has an Open
+/// Positions section. An account whose statement (`FlexStatement`, `BOA` …
+/// `EOA`) lacks the Open Positions or Cash Report section that another
+/// statement of the run has fails.
+///
+/// Rows without a `ClientAccountID` column (single-account queries) are the
+/// account of their statement (`BOA`, `FlexStatement`), or of the one
+/// account the file names (a `BOF` line with one account, the Account
+/// Information section `ACCT`); otherwise they name no account.
 ///
 /// Section codes read: `POST` (open positions), `CRTT` (cash report), `EQUT`
-/// (net asset value). Other sections (trades, transfers …) are skipped.
+/// (net asset value), `ACCT` (account information: `CurrencyPrimary` or
+/// `Currency` is the base). Other sections (trades, transfers …) are skipped.
 /// Columns are found by name (exact, after trimming); extra columns are
 /// ignored; a duplicated column name, a required column missing from a known
 /// section's header, or a `DATA` row before its `HEADER` stops the run with an
@@ -74,9 +106,9 @@ const REPORT_DATE: &str = "ReportDate";
 ///
 /// # Open positions (`POST`)
 ///
-/// Required columns: `ClientAccountID`, `CurrencyPrimary`, `AssetClass`,
-/// `Symbol`, `Quantity` (older files: `Position`), `MarkPrice`. Read when
-/// present: `FXRateToBase`, `UnderlyingSymbol`, `Multiplier` (empty = 1),
+/// Required columns: `CurrencyPrimary`, `AssetClass`, `Symbol`, `Quantity`
+/// (older files: `Position`), `MarkPrice`. Read when present:
+/// `ClientAccountID`, `ReportDate`, `FXRateToBase`, `UnderlyingSymbol`, `Multiplier` (empty = 1),
 /// `Strike`, `Expiry`, `Put/Call`, `PositionValue`, `LevelOfDetail`, `Conid`.
 ///
 /// - Asset classes: `STK` and `FUND` → stock, `OPT` → option, `FOP` → option
@@ -101,27 +133,38 @@ const REPORT_DATE: &str = "ReportDate";
 ///   run. Two `SUMMARY` rows for the same position are an error of the account
 ///   (a position is never counted twice, e.g. when the same report is given
 ///   twice).
-/// - Dates (`Expiry`): `yyyyMMdd` (the Flex default), `yyyy-MM-dd`,
-///   `yyyy/MM/dd`, `MM/dd/yyyy`, `MM/dd/yy`, `dd-MMM-yy` and `dd-MMM-yyyy`
-///   (e.g. `15-Jan-27`); a time after `;` (`20270115;162000`) is ignored.
-///   `dd/MM/yyyy` is not read: it cannot be told from `MM/dd/yyyy`.
+/// - Dates (`Expiry`, `ReportDate`, the statement's `toDate`): `yyyyMMdd`
+///   (the Flex default), `yyyy-MM-dd`, `yyyy/MM/dd`, `MM/dd/yyyy`,
+///   `dd/MM/yyyy` (and both with `yy`), `dd-MMM-yy` and `dd-MMM-yyyy` (e.g.
+///   `15-Jan-27`); a time after `;` (`20270115;162000`) is ignored; `MULTI`
+///   is no date. The order of a slash date is inferred per file: a date with
+///   a day above 12 (`20/11/2026`, `11/20/2026`) proves it. A date that reads
+///   both ways (`03/01/2027`) fails its row's account with "ambiguous date
+///   format" when the file proves neither order, or both; a statement date
+///   that reads both ways is left unknown.
+/// - Several `ReportDate`s (a daily breakout): each account's rows (positions,
+///   cash, NAV, FX rates) of its latest date are read, the earlier ones are
+///   left out; rows without a date are always read.
 /// - `Side`, `Description` and every other column are ignored; `Quantity` is
 ///   signed (negative = short).
 ///
 /// # Cash report (`CRTT`)
 ///
-/// Required: `ClientAccountID`, `CurrencyPrimary` (or `Currency`),
-/// `EndingCash`. One row per account and currency gives the ending cash
-/// (settled and unsettled) in that currency. The base-currency total row
-/// (currency `BASE_SUMMARY`, or `LevelOfDetail` `BaseCurrency`) is skipped. A
-/// second row for the same account and currency is an error of the account.
+/// Required: `CurrencyPrimary` (or `Currency`), `EndingCash`. One row per
+/// account and currency gives the ending cash (settled and unsettled) in
+/// that currency. The base-currency total row (currency `BASE_SUMMARY`, or
+/// `LevelOfDetail` `BaseCurrency`) is the account's cash, in its base
+/// currency, only when the account has no row per currency; otherwise it is
+/// skipped (cash is never counted twice). A second row for the same account
+/// and currency is an error of the account.
 /// An `FXRateToBase` column, when present, is used like the positions' one.
 ///
 /// # Base currency
 ///
-/// 1. The NAV section (`EQUT`), when its header has `CurrencyPrimary` (or
-///    `Currency`): that currency is the account's base. Two different ones
-///    fail the account.
+/// 1. The NAV section (`EQUT`), when its rows have `CurrencyPrimary` (or
+///    `Currency`), then the Account Information section (`ACCT`,
+///    `<AccountInformation currency>`): that currency is the account's base.
+///    Two different ones fail the account.
 /// 2. Otherwise the one currency whose `FXRateToBase` is 1 in the account's
 ///    position (and cash) rows. No such currency, or more than one, fails the
 ///    account with a reason (add the NAV section to the query).
@@ -144,7 +187,12 @@ const REPORT_DATE: &str = "ReportDate";
 ///    `usd_per_unit(B)` from 1., from such a `USD` row, or from the market
 ///    folder. The first row (in file order) that gives a currency wins:
 ///    cross rates differ in their last digits.
-/// 3. **The market folder** (`market` argument) fills every currency the
+/// 3. **Conversion rates** (XML `ConversionRate`, of the account's date)
+///    whose `toCurrency` is the account's base give `fromCurrency`'s rate to
+///    the base for a currency the account's rows give none (e.g. held only
+///    as cash), used as in 1. and 2.; a rate that does not read (or is not
+///    positive, as the `-1` of an unavailable rate) is left out.
+/// 4. **The market folder** (`market` argument) fills every currency the
 ///    files do not give (e.g. a currency held only as cash, since cash
 ///    reports carry no rate).
 ///
