@@ -26,8 +26,9 @@ pub struct RunArgs {
     /// market/ folder is read.
     #[arg(value_name = "DROP_DIR", required_unless_present = "flex")]
     drop_dir: Option<PathBuf>,
-    /// Read positions, cash and base currencies from broker Flex Query CSV reports (files or
-    /// folders of them) instead of a native drop.
+    /// Read positions, cash and base currencies from broker Flex Query reports, CSV or XML
+    /// (files or folders of them), instead of a native drop; the broker's NAV is reconciled
+    /// (reconciliation.csv).
     #[arg(long, value_name = "FILE", num_args = 1..)]
     flex: Vec<PathBuf>,
     /// The market folder (fx.csv, factors.csv, underlyings.csv, rates.csv) for --flex.

@@ -843,7 +843,11 @@ impl FlexReader {
 
     /// A date field of `row` (`None` when empty), noting what it shows
     /// about the file's date order.
-    fn date(&mut self, row: &Row<'_>, column: &'static str) -> Result<Option<DateField>, InputError> {
+    fn date(
+        &mut self,
+        row: &Row<'_>,
+        column: &'static str,
+    ) -> Result<Option<DateField>, InputError> {
         let text = row.text(column)?;
         // `MULTI`: a summary over several dates (XML `reportDate`).
         if text.is_empty() || text.eq_ignore_ascii_case("MULTI") {
@@ -1790,7 +1794,11 @@ fn missing_sections(files: &[String], accounts: &mut [AccountInput], statements:
                     "the statement of account {} has no {section} section, which other \
                      statements of the run have: its {} would be missing",
                     account.id,
-                    if section == "Cash Report" { "cash" } else { "positions" }
+                    if section == "Cash Report" {
+                        "cash"
+                    } else {
+                        "positions"
+                    }
                 );
                 account
                     .errors
@@ -2242,7 +2250,11 @@ fn parse_flex_date(text: &str) -> Result<(NaiveDate, Option<NaiveDate>, Option<D
 /// The date a [`DateField`] stands for, given its file's date order: a
 /// date that reads both ways needs the file to prove one order and not the
 /// other.
-fn resolve_date(field: &DateField, orders: &[DateOrder], files: &[String]) -> Result<NaiveDate, InputError> {
+fn resolve_date(
+    field: &DateField,
+    orders: &[DateOrder],
+    files: &[String],
+) -> Result<NaiveDate, InputError> {
     let Some(day_first) = field.day_first else {
         return Ok(field.date);
     };

@@ -350,7 +350,10 @@ fn every_date_format_is_read() {
         NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
         NaiveDate::from_ymd_opt(2027, 1, 3).unwrap(),
     );
-    assert_eq!(parse_flex_date("03/01/2027"), Ok((march, Some(january), None)));
+    assert_eq!(
+        parse_flex_date("03/01/2027"),
+        Ok((march, Some(january), None))
+    );
     let same = NaiveDate::from_ymd_opt(2027, 5, 5).unwrap();
     assert_eq!(parse_flex_date("05/05/2027"), Ok((same, None, None)));
     assert!(parse_flex_date("13/13/2027").is_err());

@@ -238,7 +238,10 @@ impl FlexReader {
                     ),
                 ));
             }
-            let header = match headers.iter().position(|(e, h)| *e == local && h.names == names) {
+            let header = match headers
+                .iter()
+                .position(|(e, h)| *e == local && h.names == names)
+            {
                 Some(i) => &headers[i].1,
                 None => {
                     let columns = names.iter().map(|n| column_of(n).to_string()).collect();
@@ -283,7 +286,7 @@ fn statement_attributes(
     for attribute in element.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
         let key = attribute.key.local_name();
-                let key: &str = key.as_ref();
+        let key: &str = key.as_ref();
         if key == "accountId" || key == "toDate" {
             let value = attribute
                 .normalized_value(XmlVersion::Implicit1_0)
