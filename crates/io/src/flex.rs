@@ -749,20 +749,40 @@ impl FlexReader {
         self.current = None;
         self.statement = None;
         self.sections = 0;
-        let mut input = BufReader::with_capacity(64 * 1024, input);
-        use std::io::BufRead;
-        let head = input.fill_buf().map_err(|e| IoError::BadHeader {
-            path: name.to_string(),
-            reason: format!("unreadable: {e}"),
-        })?;
-        let first = head
-            .strip_prefix(b"\xef\xbb\xbf")
-            .unwrap_or(head)
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .copied();
+        // The leading bytes up to the first non-blank one (or the end, or
+        // 1 MiB of blanks), read ahead and put back in front of the rest.
+        let mut input = input;
+        let mut prefix: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let first = loop {
+            let bom = b"\xef\xbb\xbf";
+            let body = prefix.strip_prefix(bom).unwrap_or(&prefix);
+            let partial_bom = !prefix.is_empty() && prefix.len() < 3 && bom.starts_with(&prefix);
+            if !partial_bom && let Some(&byte) = body.iter().find(|b| !b.is_ascii_whitespace()) {
+                break Some(byte);
+            }
+            if prefix.len() >= 1 << 20 {
+                break Some(b' ');
+            }
+            let n = loop {
+                match input.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    result => {
+                        break result.map_err(|e| IoError::BadHeader {
+                            path: name.to_string(),
+                            reason: format!("unreadable: {e}"),
+                        })?;
+                    }
+                }
+            };
+            if n == 0 {
+                break None;
+            }
+            prefix.extend_from_slice(&chunk[..n]);
+        };
+        let input = BufReader::with_capacity(64 * 1024, std::io::Cursor::new(prefix).chain(input));
         match first {
-            None if head.len() < 64 * 1024 => {
+            None => {
                 return Err(IoError::BadHeader {
                     path: name.to_string(),
                     reason: "the file is empty".into(),

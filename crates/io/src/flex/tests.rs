@@ -1182,6 +1182,13 @@ fn xml_reports_are_read_with_the_csv_rules_and_located_errors() {
     let mut reader = FlexReader::default();
     reader.read("r.xml", Trickle(XML.as_bytes())).unwrap();
     let read = reader.finish(MarketData::default()).unwrap();
+    // A byte-order mark and blank lines before the declaration, read a
+    // byte at a time, still make an XML report.
+    let padded = format!("\u{feff}\n \n{XML}");
+    let mut reader = FlexReader::default();
+    reader.read("p.xml", Trickle(padded.as_bytes())).unwrap();
+    let padded = reader.finish(MarketData::default()).unwrap();
+    assert_eq!(padded.batch.accounts.len(), 2);
     let u1 = account(&read.batch, "U1");
     assert!(u1.errors.is_empty(), "{:?}", reasons(u1));
     // Account Information gives the base; the statement the account of a
