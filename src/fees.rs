@@ -7,7 +7,6 @@ use exfee_fee::{
     daily_fee, next_state,
 };
 use exfee_model::{Currency, Decimal, MarketData};
-use rust_decimal::RoundingStrategy;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::AccountRisk;
@@ -40,12 +39,8 @@ pub struct FeeLine {
     pub state: AccountState,
 }
 
-/// Cents, half to even, always shown with two decimals.
-pub(crate) fn cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    value
-}
+/// Cents: the workspace's one rounding ([`exfee_model::cents`]).
+pub(crate) use exfee_model::cents;
 
 /// Units of `base` per USD.
 ///

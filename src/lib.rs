@@ -40,7 +40,7 @@ pub use exfee_model::{
     AccountInput, AssetClass, Batch, Bounds, CashBalance, Currency, CurrencyError, Decimal,
     Exercise, FactorMapping, FactorTable, FactorTableError, FxFactor, FxTable, InputError,
     Instrument, InstrumentKind, MarketData, MarketError, NlvError, OptionRight, OptionTerms,
-    Position, PrimaryFactor, SourceLocation, Underlying, net_liquidation_value,
+    Position, PrimaryFactor, SourceLocation, Underlying, cents, net_liquidation_value,
 };
 pub use exfee_scenarios::{
     FixedScenario, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, Shock,

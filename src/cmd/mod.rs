@@ -3,6 +3,7 @@
 //! unreadable file or missing column, an unwritable output).
 
 mod bench;
+mod manifest;
 mod run;
 mod scenarios;
 mod synth;
@@ -16,7 +17,7 @@ use exfee::ScenarioSource;
 
 /// Monte Carlo exposure-fee risk engine.
 #[derive(Debug, Parser)]
-#[command(name = "exfee", version, about, long_about = None)]
+#[command(name = "exfee", version, about, long_about = None, after_help = run::EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -13,4 +13,5 @@ mod input_errors;
 mod monte_carlo;
 mod nlv;
 mod options;
+mod outputs;
 mod reliability;

@@ -3,7 +3,7 @@
 //! `docs/formats.md` for the quirks of real exports.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ const UNDERLYING: &str = "UnderlyingSymbol";
 const MULTIPLIER: &str = "Multiplier";
 const STRIKE: &str = "Strike";
 const EXPIRY: &str = "Expiry";
+const REPORT_DATE: &str = "ReportDate";
 const PUT_CALL: &str = "Put/Call";
 const QUANTITY: &str = "Quantity";
 const OLD_QUANTITY: &str = "Position";
@@ -38,7 +39,6 @@ const LEVEL: &str = "LevelOfDetail";
 const CONID: &str = "Conid";
 const ENDING_CASH: &str = "EndingCash";
 const NAV_TOTAL: &str = "Total";
-const REPORT_DATE: &str = "ReportDate";
 
 /// Reads Flex Query reports (CSV or XML) into a batch.
 ///
@@ -269,6 +269,34 @@ pub struct BrokerNav {
     pub total: Decimal,
     /// Where it was read.
     pub location: SourceLocation,
+}
+
+/// [`read_flex`], also returning the distinct dates the accounts' figures
+/// are for ([`FlexAccount::report_date`]: each account's latest
+/// `ReportDate`, else its statement's `toDate`), in order; empty when the
+/// reports carry no date. The run values at the latest when no `--date` is
+/// given.
+///
+/// # Errors
+///
+/// As [`read_flex`].
+pub fn read_flex_dated(
+    paths: &[PathBuf],
+    market: MarketData,
+) -> Result<(Batch, Vec<NaiveDate>), IoError> {
+    read_flex_report(paths, market).map(|read| {
+        let dates = read.report_dates();
+        (read.batch, dates)
+    })
+}
+
+impl FlexRead {
+    /// The distinct report dates of the accounts, in order.
+    pub fn report_dates(&self) -> Vec<NaiveDate> {
+        let dates: BTreeSet<NaiveDate> =
+            self.accounts.iter().filter_map(|a| a.report_date).collect();
+        dates.into_iter().collect()
+    }
 }
 
 /// [`read_flex`], with the report dates and the broker's NAV of every
