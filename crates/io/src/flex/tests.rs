@@ -1302,3 +1302,47 @@ fn a_folder_of_xml_reports_is_read() {
         .to_string();
     assert!(error.contains("has no .csv or .xml files"), "{error}");
 }
+
+#[test]
+fn xml_entities_are_not_expanded_and_bad_bytes_stop_the_file() {
+    // A custom entity (the start of a "billion laughs") is not expanded: the
+    // attribute is an error of its row, which fails its account.
+    let text = r#"<?xml version="1.0"?>
+<!DOCTYPE FlexQueryResponse [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>
+<FlexQueryResponse><FlexStatements><FlexStatement accountId="U1">
+<OpenPositions>
+<OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="&b;" position="1" markPrice="1"/>
+<OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="A&amp;B" position="2" markPrice="1"/>
+</OpenPositions>
+</FlexStatement></FlexStatements></FlexQueryResponse>"#;
+    let read = report_ok(&[("e.xml", text)]);
+    let u1 = account(&read.batch, "U1");
+    assert_eq!(u1.errors.len(), 1, "{:?}", reasons(u1));
+    assert!(
+        reasons(u1)[0].starts_with("e.xml line 5 column 4 (symbol): bad value"),
+        "{:?}",
+        reasons(u1)
+    );
+    // The predefined entities are read.
+    assert_eq!(u1.positions.len(), 1);
+    assert_eq!(u1.positions[0].instrument.symbol, "A&B");
+    // Bytes that are not UTF-8 stop the file at their line.
+    let mut bytes =
+        b"<FlexQueryResponse><FlexStatements>\n<FlexStatement accountId=\"U\xe9\">".to_vec();
+    bytes.extend_from_slice(
+        b"<OpenPositions/></FlexStatement></FlexStatements></FlexQueryResponse>",
+    );
+    let mut reader = FlexReader::default();
+    let error = reader
+        .read("l.xml", bytes.as_slice())
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("l.xml: line 2:"), "{error}");
+}
+
+#[test]
+fn the_dates_of_a_daily_breakout_are_the_accounts_latest() {
+    let text = sample("daily-breakout.csv");
+    let read = report_ok(&[("daily.csv", &text)]);
+    assert_eq!(read.report_dates(), vec![date(2026, 11, 20)]);
+}
