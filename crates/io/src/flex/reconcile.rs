@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use exfee_model::{Currency, Decimal, InputError, net_liquidation_value};
+use exfee_model::{Currency, Decimal, InputError, cents, net_liquidation_value};
 use exfee_report::format::money;
 
 use super::FlexRead;
@@ -122,20 +122,14 @@ pub fn reconcile_nav(read: &mut FlexRead, tolerance: NavTolerance) -> Vec<NavChe
     checks
 }
 
-/// Writes `reconciliation.csv` ([`RECONCILIATION_HEADER`]; money rounded
-/// half-even to cents).
+/// Writes `reconciliation.csv` ([`RECONCILIATION_HEADER`]; money in cents,
+/// [`exfee_model::cents`]).
 ///
 /// # Errors
 ///
 /// [`IoError::Write`] when the file cannot be written.
 pub fn write_reconciliation(path: &Path, checks: &[NavCheck]) -> Result<(), IoError> {
-    let cents = |d: Option<Decimal>| {
-        d.map(|d| {
-            d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
-                .to_string()
-        })
-        .unwrap_or_default()
-    };
+    let cell = |d: Option<Decimal>| d.map(|d| cents(d).to_string()).unwrap_or_default();
     write_csv(
         path,
         &RECONCILIATION_HEADER,
@@ -143,10 +137,10 @@ pub fn write_reconciliation(path: &Path, checks: &[NavCheck]) -> Result<(), IoEr
             vec![
                 c.account.clone(),
                 c.currency.map(|c| c.to_string()).unwrap_or_default(),
-                cents(c.nlv),
-                cents(c.broker_nav),
-                cents(c.difference),
-                cents(c.tolerance),
+                cell(c.nlv),
+                cell(c.broker_nav),
+                cell(c.difference),
+                cell(c.tolerance),
                 c.status.to_string(),
             ]
         }),

@@ -1346,3 +1346,36 @@ fn the_dates_of_a_daily_breakout_are_the_accounts_latest() {
     let read = report_ok(&[("daily.csv", &text)]);
     assert_eq!(read.report_dates(), vec![date(2026, 11, 20)]);
 }
+
+#[test]
+fn reconciliation_csv_rounds_to_cents_and_neutralises_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reconciliation.csv");
+    let checks = [
+        NavCheck {
+            account: "=HYPERLINK(\"x\")".into(),
+            currency: Some(Currency::USD),
+            nlv: Some(dec("1000.005")),
+            broker_nav: Some(dec("1000")),
+            difference: Some(dec("0.005")),
+            tolerance: Some(dec("1")),
+            status: "ok",
+        },
+        NavCheck {
+            account: "U2".into(),
+            currency: None,
+            nlv: None,
+            broker_nav: None,
+            difference: None,
+            tolerance: None,
+            status: "no_nlv",
+        },
+    ];
+    write_reconciliation(&path, &checks).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "account,currency,nlv,broker_nav,difference,tolerance,status\n\
+         \"'=HYPERLINK(\"\"x\"\")\",USD,1000.00,1000.00,0.00,1.00,ok\n\
+         U2,,,,,,no_nlv\n"
+    );
+}
