@@ -229,6 +229,10 @@ fn read_inputs(
     let (market, errors) = read_market(&paths, source.factor_table())?;
     let mut read = exfee::io::read_flex_report(&args.flex, market)?;
     let dates = read.report_dates();
+    anyhow::ensure!(
+        args.nav_tolerance >= Decimal::ZERO && args.nav_tolerance_pct >= Decimal::ZERO,
+        "--nav-tolerance and --nav-tolerance-pct must not be negative"
+    );
     let tolerance = NavTolerance {
         units: args.nav_tolerance,
         fraction: args.nav_tolerance_pct / Decimal::ONE_HUNDRED,

@@ -138,6 +138,16 @@ fn reconciliation_csv_lists_every_account_and_a_disagreeing_nav_fails_its_accoun
         "40000".as_ref(),
     ]);
     assert_eq!(code, Some(0), "{text}");
+    // A negative tolerance would fail every account: refused.
+    let (code, text, _) = run(&[
+        "--flex".as_ref(),
+        examples().join("quirks/nav-mismatch.csv").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+        "--nav-tolerance=-1".as_ref(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("must not be negative"), "{text}");
 }
 
 #[test]
