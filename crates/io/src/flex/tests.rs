@@ -1379,3 +1379,80 @@ fn reconciliation_csv_rounds_to_cents_and_neutralises_ids() {
          U2,,,,,,no_nlv\n"
     );
 }
+
+/// An XML report made line by line as it is read, never held whole.
+struct Generated<I: Iterator<Item = String>> {
+    lines: I,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl<I: Iterator<Item = String>> std::io::Read for Generated<I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.pending.len() {
+            match self.lines.next() {
+                Some(line) => {
+                    self.pending = line.into_bytes();
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_long_xml_report_streams_with_exact_line_numbers() {
+    // 200 statements of 100 positions, each element on two lines (3 MB,
+    // dozens of buffer refills); the last position has a bad price.
+    let (accounts, per) = (200usize, 100usize);
+    let head = ["<FlexQueryResponse><FlexStatements>\n".to_string()].into_iter();
+    let body = (0..accounts).flat_map(move |a| {
+        let open = format!(
+            "<FlexStatement accountId=\"U{a}\" toDate=\"20261120\">\n\
+             <AccountInformation currency=\"USD\"/>\n<OpenPositions>\n"
+        );
+        let rows = (0..per).map(move |p| {
+            let mark = if a == accounts - 1 && p == per - 1 {
+                "-1"
+            } else {
+                "10.5"
+            };
+            format!(
+                "<OpenPosition currency=\"USD\" fxRateToBase=\"1\" assetCategory=\"STK\"\n    \
+                 symbol=\"S{p}\" position=\"{}\" markPrice=\"{mark}\"/>\n",
+                p + 1
+            )
+        });
+        std::iter::once(open).chain(rows).chain(std::iter::once(
+            "</OpenPositions></FlexStatement>\n".to_string(),
+        ))
+    });
+    let tail = ["</FlexStatements></FlexQueryResponse>\n".to_string()].into_iter();
+    let input = Generated {
+        lines: head.chain(body).chain(tail),
+        pending: Vec::new(),
+        at: 0,
+    };
+    let mut reader = FlexReader::default();
+    reader.read("big.xml", input).unwrap();
+    let read = reader.finish(MarketData::default()).unwrap();
+    assert_eq!(read.batch.accounts.len(), accounts);
+    let first = account(&read.batch, "U0");
+    assert!(first.errors.is_empty(), "{:?}", reasons(first));
+    assert_eq!(first.positions.len(), per);
+    // Σ (1..=100) × 10.5 = 5,050 × 10.5 = 53,025.
+    assert_eq!(nlv(&read, "U0"), dec("53025"));
+    // Line 1 opens the file; each statement takes 3 + 2 × 100 + 1 = 204
+    // lines; the last statement starts on line 2 + 199 × 204 = 40,598, its
+    // positions on line 40,601, the 100th on 40,601 + 99 × 2 = 40,799.
+    let last = account(&read.batch, &format!("U{}", accounts - 1));
+    assert_eq!(
+        reasons(last),
+        vec!["big.xml line 40799 column 6 (markPrice): negative price -1"]
+    );
+}

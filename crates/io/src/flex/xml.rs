@@ -169,7 +169,7 @@ impl FlexReader {
                 let spot = Spot {
                     file: self.files.len() - 1,
                     line,
-                    column: Some((0, "toDate")),
+                    column: None,
                 };
                 let date = to.and_then(|to| self.date_text(&to, spot).ok());
                 match id {
