@@ -1255,6 +1255,10 @@ fn xml_structure_problems_stop_the_run() {
             "<FlexQueryResponse><FlexStatements><FlexStatement><OpenPositions/></FlexStatement></FlexStatements></FlexQueryResponse>",
             "FlexStatement without an accountId attribute",
         ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement accountId=\"U1\"><OpenPositions><OpenPosition currency=\"USD\" assetCategory=\"STK\" symbol=\"A\" position=\"1\"/></OpenPositions></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "required column 'markPrice' is missing",
+        ),
     ];
     for (text, reason) in cases {
         let error = report(&[("x.xml", text)], MarketData::default())

@@ -10,8 +10,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::{
     ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Header,
-    Kind, LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, REPORT_DATE,
-    STRIKE, SYMBOL, Spot, UNDERLYING,
+    Kind, LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
+    REPORT_DATE, STRIKE, SYMBOL, Spot, UNDERLYING,
 };
 use crate::{IoError, MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 
@@ -28,6 +28,7 @@ const ATTRIBUTES: &[(&str, &str)] = &[
     ("expiry", EXPIRY),
     ("putCall", PUT_CALL),
     ("position", OLD_QUANTITY),
+    ("quantity", QUANTITY),
     ("markPrice", MARK),
     ("positionValue", POSITION_VALUE),
     ("levelOfDetail", LEVEL),
