@@ -55,6 +55,12 @@ pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use reporting::{Subject, build_reports, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 
+/// Calibration to a price history and backtest statistics (re-exported
+/// from `exfee-calibrate`).
+pub mod calibrate {
+    pub use exfee_calibrate::*;
+}
+
 /// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).
 pub mod fee {
     pub use exfee_fee::*;

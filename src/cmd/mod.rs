@@ -2,7 +2,9 @@
 //! some accounts (or rows) failed; 2 the run could not be done (bad usage, an
 //! unreadable file or missing column, an unwritable output).
 
+mod backtest;
 mod bench;
+mod calibrate;
 mod manifest;
 mod run;
 mod scenarios;
@@ -122,6 +124,13 @@ enum Command {
     Scenarios(scenarios::ScenariosArgs),
     /// Evaluate a synthetic batch in memory and print the throughput of each stage.
     Bench(bench::BenchArgs),
+    /// Estimate a scenario set (correlations, copula, betas, own volatilities) from a price
+    /// history.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Backtest a drop's portfolios against a price history with sets calibrated day by day.
+    Backtest(backtest::BacktestArgs),
+    /// Write the seeded synthetic price history (GARCH(1,1), Student-t innovations).
+    History(calibrate::HistoryArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -132,6 +141,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Backtest(args) => backtest::run(args, &output),
+        Command::History(args) => calibrate::history(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! module tests one capability through the public facade or the `exfee`
 //! binary.
 
+mod calibration;
 mod cli;
 mod common;
 mod fees;
