@@ -1460,3 +1460,51 @@ fn a_long_xml_report_streams_with_exact_line_numbers() {
         vec!["big.xml line 40799 column 6 (markPrice): negative price -1"]
     );
 }
+
+#[test]
+fn the_xml_sample_needs_no_market_folder_for_its_rates() {
+    let path = format!(
+        "{}/../../examples/flex/xml/nightly.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let read = read_flex_report(&[PathBuf::from(path)], MarketData::default()).unwrap();
+    for account in &read.batch.accounts {
+        assert!(
+            account.errors.is_empty(),
+            "{}: {:?}",
+            account.id,
+            reasons(account)
+        );
+    }
+    let bases: Vec<Option<Currency>> = read
+        .batch
+        .accounts
+        .iter()
+        .map(|a| a.base_currency)
+        .collect();
+    assert_eq!(
+        bases,
+        vec![
+            Some(Currency::USD),
+            Some(Currency::USD),
+            Some(cur("EUR")),
+            Some(cur("EUR"))
+        ]
+    );
+    // JPY is held only as cash: its rate is the ConversionRate of
+    // 2026-11-20 (that of the 19th, 1 % higher, is left out).
+    assert_eq!(usd(&read.batch, "JPY"), dec("0.006705"));
+    assert_eq!(usd(&read.batch, "EUR"), dec("1.0815"));
+    // CHF, held by a EUR account: 1.04669 EUR × 1.0815 USD.
+    assert_eq!(usd(&read.batch, "CHF"), dec("1.04669") * dec("1.0815"));
+    assert!(
+        read.accounts
+            .iter()
+            .all(|a| a.report_date == Some(date(2026, 11, 20)))
+    );
+    // The NAV of the 20th, not the 19th's.
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("45151.06"))
+    );
+}
