@@ -737,8 +737,11 @@ struct FlexReader {
     base_cash: Vec<BaseCashRow>,
     conversions: Vec<ConversionRow>,
     statements: Vec<Statement>,
-    /// Each statement's `toDate` (or the BOF line's), by account.
+    /// Each statement's `toDate`, by account.
     statement_dates: Vec<(usize, DateField)>,
+    /// The `toDate` of the BOF lines, by the account ids they list (an
+    /// account listed without rows is not made an account of the batch).
+    bof_dates: Vec<(String, DateField)>,
     /// The date order shown by each file's dates.
     orders: Vec<DateOrder>,
     /// The account of rows that name none (no `ClientAccountID`): the
@@ -1011,8 +1014,7 @@ impl FlexReader {
                     };
                     if let Ok(date) = self.date_text(&date, spot) {
                         for id in ids.split(';').map(str::trim).filter(|id| !id.is_empty()) {
-                            let account = self.account_index(id);
-                            self.statement_dates.push((account, date));
+                            self.bof_dates.push((id.to_string(), date));
                         }
                     }
                 }
@@ -1515,7 +1517,12 @@ impl FlexReader {
     /// Applies the rules that need every file: sections, dates, base
     /// currencies, FX rates, lots and summaries, and the FX check of every
     /// currency used.
-    fn finish(self, mut market: MarketData) -> Result<FlexRead, IoError> {
+    fn finish(mut self, mut market: MarketData) -> Result<FlexRead, IoError> {
+        for (id, date) in std::mem::take(&mut self.bof_dates) {
+            if let Some(&account) = self.index.get(&id) {
+                self.statement_dates.push((account, date));
+            }
+        }
         let FlexReader {
             files,
             mut accounts,

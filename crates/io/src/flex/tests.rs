@@ -1508,3 +1508,25 @@ fn the_xml_sample_needs_no_market_folder_for_its_rates() {
         Some(dec("45151.06"))
     );
 }
+
+#[test]
+fn a_bof_line_dates_its_accounts_but_makes_none() {
+    let text = "\
+BOF,U1;U9,q,1,20261119,20261120
+BOA,U1
+BOS,POST,Open Positions
+ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+U1,USD,1,STK,AAPL,3,245.30
+EOS,POST
+EOA,U1
+EOF
+";
+    let read = report_ok(&[("bof.csv", text)]);
+    let ids: Vec<&str> = read.batch.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["U1"],
+        "U9 has no rows: not an account of the batch"
+    );
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+}
