@@ -30,6 +30,27 @@
 //! assert_eq!(risk.uncovered, Decimal::ZERO); // NLV 120,000
 //! ```
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub use exfee_engine::{
     AccountPnl, AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError,
     HoldingPnl, LegInfo, OptionReport, Outcome, Prepared, accounts_pnl, aggregate,
@@ -47,6 +68,7 @@ pub use exfee_scenarios::{
     SingleStock, format_move,
 };
 
+mod errors;
 mod fees;
 mod orders;
 mod reporting;
@@ -55,11 +77,18 @@ mod results;
 pub mod serve;
 mod whatif;
 
+pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, measure_name};
 pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+
+/// Calibration to a price history and backtest statistics (re-exported
+/// from `exfee-calibrate`).
+pub mod calibrate {
+    pub use exfee_calibrate::*;
+}
 
 /// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).
 pub mod fee {
@@ -127,6 +156,8 @@ impl ScenarioTables {
         )
     }
 
+    // Input never reaches these panics: the tables are compiled in.
+    #[allow(clippy::panic)]
     fn shipped(factor_name: &str, factors: &str, fx_name: &str, fx: &str) -> Self {
         // The shipped tables are tested to parse (tests/integration), so a
         // failure here is a build defect, not an input error.
@@ -197,7 +228,9 @@ impl ScenarioSource {
             Ok((format!("scenarios/{file}"), text.as_bytes().to_vec()))
         });
         // The shipped sets are tested to load (tests/integration), so a
-        // failure here is a build defect, not an input error.
+        // failure here is a build defect, not an input error: input never
+        // reaches this panic.
+        #[allow(clippy::panic)]
         ScenarioSource::MonteCarlo(Box::new(
             spec.unwrap_or_else(|e| panic!("shipped scenario set {name} is invalid: {e}")),
         ))

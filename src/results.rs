@@ -3,7 +3,7 @@
 //! results table, the what-if service's account figures).
 
 use chrono::NaiveDate;
-use exfee_fee::{ChargedFee, FeeError, FeeSchedule, FeeStatus, TradingCalendar};
+use exfee_fee::{ChargedFee, FeeSchedule, FeeStatus, TradingCalendar};
 use exfee_io::{RESULTS_HEADER, results_record};
 use exfee_model::{Batch, Decimal};
 
@@ -87,8 +87,9 @@ impl NightFees {
     ///
     /// # Errors
     ///
-    /// [`FeeError`] when an evaluated account's base currency has no USD
-    /// rate, or the schedule's arithmetic fails (the whole night fails, as
+    /// A [`MarketError`](exfee_model::MarketError) when an evaluated
+    /// account's base currency has no USD rate, a [`FeeError`](exfee_fee::FeeError) when the
+    /// schedule's arithmetic fails (the whole night fails, as
     /// `exfee run` does).
     pub fn first_night(
         evaluation: Evaluation,
@@ -96,7 +97,7 @@ impl NightFees {
         schedule: &FeeSchedule,
         calendar: &TradingCalendar,
         date: NaiveDate,
-    ) -> Result<NightFees, FeeError> {
+    ) -> Result<NightFees, Box<dyn std::error::Error + Send + Sync>> {
         let context = FeeContext {
             schedule,
             calendar,

@@ -1,7 +1,7 @@
 //! What-if: the fee of one account before and after a proposed order,
 //! without a batch run.
 
-use exfee_fee::{FeeSchedule, daily_fee};
+use exfee_fee::{FeeSchedule, daily_fee, uncovered_loss};
 use exfee_model::{AccountInput, Batch, CashBalance, Decimal, Position};
 use exfee_scenarios::SingleStock;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -152,7 +152,7 @@ impl WhatIf {
         let (detail, n_full, names) = what_if.revalue(&what_if.account)?;
         let nlv = what_if.nlv(&what_if.account)?;
         what_if.names = names;
-        what_if.before = what_if.quote(&detail, n_full, &what_if.names, nlv);
+        what_if.before = what_if.quote(&detail, n_full, &what_if.names, nlv)?;
         what_if.detail = detail;
         Ok(what_if)
     }
@@ -185,7 +185,8 @@ impl WhatIf {
             if !value.is_zero() {
                 cash_moves.push(CashBalance {
                     currency: instrument.currency,
-                    amount: -value,
+                    // Negation is exact (the Decimal range is symmetric).
+                    amount: Decimal::ZERO.saturating_sub(value),
                 });
             }
         }
@@ -219,13 +220,14 @@ impl WhatIf {
                 holding.quantity += extra;
             }
             let (n_full, _) = self.counts(&adjusted)?;
-            self.quote(&detail, n_full, &self.names, nlv)
+            self.quote(&detail, n_full, &self.names, nlv)?
         } else {
             let (detail, n_full, names) = self.revalue(&adjusted)?;
-            self.quote(&detail, n_full, &names, nlv)
+            self.quote(&detail, n_full, &names, nlv)?
         };
         Ok(WhatIfAnswer {
-            change: after.daily_fee - self.before.daily_fee,
+            // Both fees are at least 0: the difference is exact.
+            change: after.daily_fee.saturating_sub(self.before.daily_fee),
             before: self.before.clone(),
             after,
         })
@@ -350,7 +352,7 @@ impl WhatIf {
         n_full: usize,
         names: &[Option<String>],
         nlv: Decimal,
-    ) -> Quote {
+    ) -> Result<Quote, WhatIfError> {
         let total = detail.total();
         let still = detail.still_total();
         let n_local = total.len();
@@ -366,7 +368,13 @@ impl WhatIf {
             .apply(&losses, n_full)
             .and_then(Decimal::from_f64)
             .map_or(Decimal::ZERO, cents);
-        let uncovered = cents((measure - nlv).max(Decimal::ZERO));
+        let uncovered =
+            cents(
+                uncovered_loss(measure, nlv).map_err(|e| WhatIfError::NotEvaluable {
+                    account: self.account.id.clone(),
+                    reasons: e.to_string(),
+                })?,
+            );
         let fee = daily_fee(&self.schedule, uncovered, self.usd_to_base)
             .map_or(Decimal::ZERO, |b| b.daily_fee);
         let worst = crate::reporting::worst_scenarios(&total, 1)
@@ -381,13 +389,13 @@ impl WhatIf {
             ),
             _ => ("(a move of a stock not held)".to_string(), Vec::new()),
         };
-        Quote {
+        Ok(Quote {
             nlv,
             measure,
             uncovered,
             daily_fee: fee,
             worst_scenario,
             by_class,
-        }
+        })
     }
 }

@@ -68,9 +68,9 @@ fn input_error(py: Python<'_>, error: &InputError) -> PyErr {
 
 fn io_error(py: Python<'_>, error: &IoError) -> PyErr {
     let (file, line, column) = match error {
-        IoError::Unreadable { path, .. } | IoError::Write { path, .. } => {
-            (Some(path.display().to_string()), None, None)
-        }
+        IoError::Unreadable { path, .. }
+        | IoError::Write { path, .. }
+        | IoError::TooLarge { path, .. } => (Some(path.display().to_string()), None, None),
         IoError::BadHeader { path, .. } | IoError::DuplicateColumn { path, .. } => {
             (Some(path.clone()), Some(1), None)
         }

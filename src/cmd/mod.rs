@@ -2,7 +2,9 @@
 //! some accounts (or rows) failed; 2 the run could not be done (bad usage, an
 //! unreadable file or missing column, an unwritable output).
 
+mod backtest;
 mod bench;
+mod calibrate;
 mod manifest;
 mod run;
 mod scenarios;
@@ -125,6 +127,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve what-if questions on tonight's batch over HTTP (see docs/serve.md).
     Serve(Box<serve::ServeArgs>),
+    /// Estimate a scenario set (correlations, copula, betas, own volatilities) from a price
+    /// history.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Backtest a drop's portfolios against a price history with sets calibrated day by day.
+    Backtest(backtest::BacktestArgs),
+    /// Write the seeded synthetic price history (GARCH(1,1), Student-t innovations).
+    History(calibrate::HistoryArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -136,6 +145,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Backtest(args) => backtest::run(args, &output),
+        Command::History(args) => calibrate::history(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! module tests one capability through the public facade or the `exfee`
 //! binary.
 
+mod calibration;
 mod cli;
 mod common;
 mod fees;
@@ -16,3 +17,4 @@ mod options;
 mod outputs;
 mod reliability;
 mod serve;
+mod trust_input;
