@@ -9,7 +9,7 @@
 //! lower the fee is dropped.
 
 use exfee_adjust as adjust;
-use exfee_fee::{FeeSchedule, Measure as FeeMeasure, daily_fee};
+use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, daily_fee, quote};
 use exfee_model::{Currency, Decimal};
 use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
@@ -42,42 +42,45 @@ fn dec(value: f64) -> Decimal {
     cents(Decimal::from_f64(value).unwrap_or_default())
 }
 
-/// The account-level figures a re-check needs.
+/// The account-level figures a re-check needs: every re-check goes through
+/// the fee pipeline ([`exfee_fee::quote`]), greater-of included.
 struct Checker<'a> {
     schedule: &'a FeeSchedule,
     scenarios: usize,
     usd_to_base: Decimal,
+    inventory_fee: Option<Decimal>,
 }
 
 impl Checker<'_> {
-    /// (measure, daily exposure fee) of a portfolio with scenario P&L `total`
-    /// and net liquidation value `nlv`.
-    fn check(&self, total: &[f64], nlv: Decimal) -> (Decimal, Decimal) {
+    /// (measure, daily fee actually paid) of a portfolio with scenario P&L
+    /// `total` and net liquidation value `nlv`; `None` when it cannot be
+    /// computed (then no suggestion is made from it).
+    fn check(&self, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
         let losses: Vec<f64> = total.iter().map(|p| -p).collect();
-        let measure = self
-            .schedule
-            .measure
-            .apply(&losses, self.scenarios)
-            .map_or(Decimal::ZERO, dec);
-        let uncovered = (measure - nlv).max(Decimal::ZERO);
-        let fee = daily_fee(self.schedule, uncovered, self.usd_to_base)
-            .map_or(Decimal::ZERO, |b| b.daily_fee);
-        (measure, fee)
-    }
-
-    /// The exposure fee at an uncovered amount.
-    fn fee_at(&self, uncovered: Decimal) -> Decimal {
-        daily_fee(self.schedule, uncovered, self.usd_to_base).map_or(Decimal::ZERO, |b| b.daily_fee)
-    }
-
-    /// The adjust crate's form of the schedule's measure.
-    fn measure(&self) -> adjust::Measure {
-        match self.schedule.measure {
-            FeeMeasure::Worst => adjust::Measure::Worst,
-            _ => adjust::Measure::TailAverage {
-                k: self.schedule.measure.scenarios_needed(self.scenarios),
+        quote(
+            self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: self.scenarios,
+                nlv,
+                usd_to_base: self.usd_to_base,
+                inventory_fee: self.inventory_fee,
             },
-        }
+        )
+        .ok()
+        .map(|q| (q.measure, q.fee_paid))
+    }
+
+    /// The fee actually paid at an uncovered amount (the measure fixed).
+    fn fee_at(&self, uncovered: Decimal) -> Decimal {
+        let exposure = daily_fee(self.schedule, uncovered, self.usd_to_base)
+            .map_or(Decimal::ZERO, |b| b.daily_fee);
+        self.inventory_fee.map_or(exposure, |i| i.max(exposure))
+    }
+
+    /// The schedule's measure (the adjust crate uses the same type).
+    fn measure(&self) -> FeeMeasure {
+        self.schedule.measure
     }
 }
 
@@ -193,6 +196,7 @@ fn report(
         schedule: context.schedule,
         scenarios: set.len(),
         usd_to_base: subject.usd_to_base,
+        inventory_fee: subject.fee.inventory_fee,
     };
     let total = detail.total();
     let worst = worst_scenarios(&total, WORST);
@@ -212,9 +216,6 @@ fn report(
     let adjustments = adjustments(
         detail, &total, risk.nlv, fee, &checker, base, hedge_unit, set,
     );
-    let measured_fee = fee.inventory_fee.map_or(fee.breakdown.daily_fee, |inv| {
-        inv.max(fee.breakdown.daily_fee)
-    });
     Some(AccountReport {
         account: result.account.clone(),
         base_currency: base.to_string(),
@@ -227,8 +228,8 @@ fn report(
         fee_status: fee.status.name().to_string(),
         effective_date: fee.effective_date,
         days_charged: fee.days_charged,
-        daily_fee: measured_fee,
-        amount_charged: fee.amount_charged,
+        daily_fee: fee.fee_paid,
+        amount_charged: fee.amount_posted,
         fee_tiers: fee
             .breakdown
             .slices
@@ -255,7 +256,7 @@ fn report(
             })
             .collect(),
         contributors,
-        fee_by_class: fee_by_class(detail, worst_index, fee.breakdown.daily_fee),
+        fee_by_class: fee_by_class(detail, worst_index, fee.fee_paid),
         adjustments,
         pnl_distribution: total,
         warnings: risk.warnings.clone(),
@@ -368,7 +369,7 @@ fn adjustments(
     hedge_unit: Option<(usize, &[f64])>,
     set: &ScenarioSet,
 ) -> Vec<Adjustment> {
-    let current = fee.breakdown.daily_fee;
+    let current = fee.fee_paid;
     if current.is_zero() {
         return Vec::new();
     }
@@ -380,7 +381,9 @@ fn adjustments(
     let remove = (fee.uncovered - threshold).max(Decimal::ZERO);
     let halve = deposit_for(checker, fee.uncovered, half);
     for (deposit, what) in [(remove, "removes"), (halve, "halves")] {
-        let (measure_after, fee_after) = checker.check(total, nlv + deposit);
+        let Some((measure_after, fee_after)) = checker.check(total, nlv + deposit) else {
+            continue;
+        };
         if deposit > Decimal::ZERO
             && fee_after < current
             && !out.iter().any(|a: &Adjustment| a.deposit == Some(deposit))
@@ -456,7 +459,9 @@ fn adjustments(
             continue;
         }
         // Closing at the marks keeps the NLV.
-        let (measure_after, fee_after) = checker.check(&adjusted, nlv);
+        let Some((measure_after, fee_after)) = checker.check(&adjusted, nlv) else {
+            continue;
+        };
         if fee_after < current {
             out.push(Adjustment {
                 title: format!("Reduce {} position(s) ({what} the fee)", trades.len()),
@@ -484,8 +489,10 @@ fn adjustments(
                 .zip(unit)
                 .map(|(t, u)| t + notional * u)
                 .collect();
-            let (measure_after, fee_after) = checker.check(&hedged, nlv);
-            if fee_after < current && notional != 0.0 {
+            if let Some((measure_after, fee_after)) = checker.check(&hedged, nlv)
+                && fee_after < current
+                && notional != 0.0
+            {
                 let label = format!("{} future ({}), notional in {base}", name.symbol, name.name);
                 out.push(Adjustment {
                     title: format!(

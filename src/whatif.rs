@@ -1,10 +1,10 @@
 //! What-if: the fee of one account before and after a proposed order,
 //! without a batch run.
 
-use exfee_fee::{FeeSchedule, daily_fee};
+use exfee_fee::{FeeSchedule, Portfolio, quote};
 use exfee_model::{AccountInput, Batch, CashBalance, Decimal, Position};
 use exfee_scenarios::SingleStock;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::fees::cents;
 use crate::{
@@ -42,6 +42,9 @@ pub struct Quote {
     pub uncovered: Decimal,
     /// The daily exposure fee at that uncovered amount (before any grace).
     pub daily_fee: Decimal,
+    /// The fee the account actually pays a day (before any grace): the
+    /// greater of the exposure fee and its inventory fee.
+    pub fee_paid: Decimal,
 }
 
 /// The fee before and after an order.
@@ -51,7 +54,7 @@ pub struct WhatIfAnswer {
     pub before: Quote,
     /// With the order filled at the marks.
     pub after: Quote,
-    /// after − before daily fee.
+    /// after − before fee actually paid a day.
     pub change: Decimal,
 }
 
@@ -135,6 +138,7 @@ impl WhatIf {
                 measure: Decimal::ZERO,
                 uncovered: Decimal::ZERO,
                 daily_fee: Decimal::ZERO,
+                fee_paid: Decimal::ZERO,
             },
         };
         let (detail, n_full, n_local) = what_if.revalue(&what_if.account)?;
@@ -214,7 +218,7 @@ impl WhatIf {
             self.quote(&detail.total(), n_full, n_local, nlv)
         };
         Ok(WhatIfAnswer {
-            change: after.daily_fee - self.before.daily_fee,
+            change: after.fee_paid - self.before.fee_paid,
             before: self.before.clone(),
             after,
         })
@@ -330,20 +334,32 @@ impl WhatIf {
             0.0,
             n_full.saturating_sub(n_local).min(needed),
         ));
-        let measure = self
-            .schedule
-            .measure
-            .apply(&losses, n_full)
-            .and_then(Decimal::from_f64)
-            .map_or(Decimal::ZERO, cents);
-        let uncovered = cents((measure - nlv).max(Decimal::ZERO));
-        let fee = daily_fee(&self.schedule, uncovered, self.usd_to_base)
-            .map_or(Decimal::ZERO, |b| b.daily_fee);
-        Quote {
-            nlv,
-            measure,
-            uncovered,
-            daily_fee: fee,
+        // The fee pipeline; a portfolio it cannot price (no scenario, a
+        // measure that is not a number) quotes zeros.
+        match quote(
+            &self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: n_full,
+                nlv,
+                usd_to_base: self.usd_to_base,
+                inventory_fee: self.account.inventory_fee,
+            },
+        ) {
+            Ok(q) => Quote {
+                nlv,
+                measure: q.measure,
+                uncovered: q.uncovered,
+                daily_fee: q.breakdown.daily_fee,
+                fee_paid: q.fee_paid,
+            },
+            Err(_) => Quote {
+                nlv,
+                measure: Decimal::ZERO,
+                uncovered: Decimal::ZERO,
+                daily_fee: Decimal::ZERO,
+                fee_paid: Decimal::ZERO,
+            },
         }
     }
 }

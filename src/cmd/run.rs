@@ -149,8 +149,9 @@ fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
                 .unwrap_or_default(),
             fee.inventory_fee.map(|f| f.to_string()).unwrap_or_default(),
             match (fee.status, fee.pays) {
-                (FeeStatus::Charged, exfee::fee::ChargedFee::Exposure) => "exposure".into(),
-                (_, exfee::fee::ChargedFee::Inventory) => "inventory".into(),
+                (FeeStatus::Charged, _) | (_, exfee::fee::ChargedFee::Inventory) => {
+                    fee.pays.name().to_string()
+                }
                 _ => String::new(),
             },
         ],
@@ -261,13 +262,15 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         };
         let rate = usd_to_base(&batch.market, base)?;
         let previous = night.previous_state(&result.account)?;
-        let fee = assess(
+        let mut fee = assess(
             context,
             risk,
             rate,
             account.inventory_fee,
             previous.as_ref(),
         )?;
+        fee.days_posted = fee.days_charged;
+        fee.amount_posted = fee.daily_fee * Decimal::from(fee.days_charged);
         night.record(
             &result.account,
             &NightRecord {
@@ -276,7 +279,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
                 measure: fee.measure,
                 daily_fee: fee.daily_fee,
                 days_charged: fee.days_charged,
-                amount_charged: fee.amount_charged,
+                amount_charged: fee.amount_posted,
                 effective_date: fee.effective_date,
                 currency: base,
             },
@@ -501,8 +504,8 @@ fn summary(
         .collect();
     let charged: Vec<(Currency, Decimal)> = lines
         .iter()
-        .filter(|(_, f)| f.amount_charged > Decimal::ZERO)
-        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.amount_charged)))
+        .filter(|(_, f)| f.amount_posted > Decimal::ZERO)
+        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.amount_posted)))
         .collect();
     let grace = lines
         .iter()
@@ -575,7 +578,7 @@ fn summary(
                 fee.status.name(),
                 fee.uncovered,
                 fee.breakdown.daily_fee,
-                fee.amount_charged
+                fee.amount_posted
             );
         }
     }
