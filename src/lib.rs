@@ -52,7 +52,7 @@ mod reporting;
 mod whatif;
 
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
-pub use reporting::{Subject, build_reports, measure_name};
+pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 
 /// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).

@@ -311,7 +311,9 @@ fn moves_that_matter(
 }
 
 /// The daily fee split over product classifications in proportion to each
-/// class's loss in the worst scenario (classes that gain get none).
+/// class's loss in the worst scenario (classes that gain get none), in
+/// cents that add up to the fee exactly (largest remainders get the cents
+/// left over by rounding down; a tie goes to the class listed first).
 fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String, Decimal)> {
     let mut classes: Vec<(String, f64)> = Vec::new();
     for holding in &detail.holdings {
@@ -322,19 +324,80 @@ fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String,
         }
     }
     let losses: f64 = classes.iter().map(|(_, p)| (-p).max(0.0)).sum();
-    if losses <= 0.0 {
+    if losses <= 0.0 || !losses.is_finite() || fee <= Decimal::ZERO {
         return Vec::new();
     }
-    let mut out: Vec<(String, Decimal)> = classes
+    let cent = Decimal::new(1, 2);
+    let mut parts: Vec<(String, Decimal, Decimal)> = classes
         .into_iter()
         .map(|(class, pnl)| {
             let share = Decimal::from_f64((-pnl).max(0.0) / losses).unwrap_or_default();
-            (class, cents(fee * share))
+            let exact = fee * share;
+            let floor = (exact / cent).floor() * cent;
+            (class, floor, exact - floor)
         })
+        .collect();
+    let allotted: Decimal = parts.iter().map(|p| p.1).sum();
+    let mut left = ((fee - allotted) / cent).round();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| parts[b].2.cmp(&parts[a].2).then(a.cmp(&b)));
+    for i in order {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        if parts[i].2 > Decimal::ZERO || parts[i].1 > Decimal::ZERO {
+            parts[i].1 += cent;
+            left -= Decimal::ONE;
+        }
+    }
+    let mut out: Vec<(String, Decimal)> = parts
+        .into_iter()
+        .map(|(class, amount, _)| (class, cents(amount)))
         .filter(|(_, fee)| !fee.is_zero())
         .collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
+}
+
+/// `fees_by_class.csv`: the per-class split of the daily fee (the fee the
+/// account pays a day at tonight's measurement, grace nights included) of
+/// every subject account, rows `account, currency, class, daily_fee`.
+///
+/// # Errors
+///
+/// [`EngineError`] when the per-holding revaluation fails.
+pub fn fees_by_class_rows(
+    evaluation: &Evaluation,
+    subjects: &[Subject],
+) -> Result<Vec<Vec<String>>, EngineError> {
+    let set = &evaluation.scenarios;
+    let mut rows = Vec::new();
+    for chunk in subjects.chunks(CHUNK) {
+        let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
+        let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        for (subject, detail) in chunk.iter().zip(&details) {
+            let Some(result) = evaluation.results.get(subject.account) else {
+                continue;
+            };
+            let total = detail.total();
+            let Some(&worst) = worst_scenarios(&total, 1).first() else {
+                continue;
+            };
+            let base = result
+                .base_currency
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            for (class, fee) in fee_by_class(detail, worst, subject.fee.fee_paid) {
+                rows.push(vec![
+                    result.account.clone(),
+                    base.clone(),
+                    class,
+                    fee.to_string(),
+                ]);
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// The smallest deposit (to the cent) that brings the fee to at most

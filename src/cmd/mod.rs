@@ -3,6 +3,7 @@
 //! unreadable file or missing column, an unwritable output).
 
 mod bench;
+mod ledger;
 mod run;
 mod scenarios;
 mod synth;
@@ -121,6 +122,8 @@ enum Command {
     Scenarios(scenarios::ScenariosArgs),
     /// Evaluate a synthetic batch in memory and print the throughput of each stage.
     Bench(bench::BenchArgs),
+    /// Write the fee ledger of a state file: one row per account and calendar day charged.
+    Ledger(ledger::LedgerArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -131,6 +134,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
+        Command::Ledger(args) => ledger::run(args),
     }
 }
 

@@ -126,7 +126,7 @@ impl RunArgs {
 }
 
 /// The extra `results.csv` columns of the fee, after [`RESULTS_HEADER`].
-const FEE_HEADER: [&str; 7] = [
+const FEE_HEADER: [&str; 10] = [
     "measure",
     "fee_status",
     "daily_fee",
@@ -134,6 +134,9 @@ const FEE_HEADER: [&str; 7] = [
     "fee_effective_date",
     "inventory_fee",
     "fee_paid",
+    "accrued_daily_fee",
+    "days_posted",
+    "amount_posted",
 ];
 
 fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
@@ -154,8 +157,74 @@ fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
                 }
                 _ => String::new(),
             },
+            fee.accrues.to_string(),
+            fee.days_posted.to_string(),
+            fee.amount_posted.to_string(),
         ],
     }
+}
+
+/// The `changes.csv` columns.
+const CHANGES_HEADER: [&str; 7] = [
+    "account",
+    "currency",
+    "change",
+    "previous_date",
+    "previous_daily_fee",
+    "daily_fee",
+    "fee_status",
+];
+
+/// Tonight's changes of one account against its previous night in the
+/// state: `newly_subject` (subject tonight, clear or unknown before),
+/// `entering_charge` (charged tonight, not charged before), `cleared` (clear
+/// tonight, subject before), `fee_up` / `fee_down` (the daily fee it accrues
+/// moved by more than 25 % of the previous night's, both nights subject).
+fn change_rows(
+    account: &str,
+    base: Currency,
+    fee: &FeeLine,
+    previous: Option<&exfee::state::NightRow>,
+) -> Vec<Vec<String>> {
+    let was_subject = previous.is_some_and(|p| p.record.status.is_subject());
+    let was_charged = previous.is_some_and(|p| p.record.status == FeeStatus::Charged);
+    let before = previous.map(|p| p.record.accrues);
+    let mut kinds = Vec::new();
+    if fee.status.is_subject() && !was_subject {
+        kinds.push("newly_subject");
+    }
+    if fee.status == FeeStatus::Charged && !was_charged {
+        kinds.push("entering_charge");
+    }
+    if !fee.status.is_subject() && was_subject {
+        kinds.push("cleared");
+    }
+    if let Some(before) = before
+        && fee.status.is_subject()
+        && was_subject
+        && before > Decimal::ZERO
+    {
+        let limit = before * Decimal::new(25, 2);
+        if fee.accrues - before > limit {
+            kinds.push("fee_up");
+        } else if before - fee.accrues > limit {
+            kinds.push("fee_down");
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            vec![
+                account.to_string(),
+                base.to_string(),
+                kind.to_string(),
+                previous.map(|p| p.date.to_string()).unwrap_or_default(),
+                before.map(|b| b.to_string()).unwrap_or_default(),
+                fee.accrues.to_string(),
+                fee.status.name().to_string(),
+            ]
+        })
+        .collect()
 }
 
 /// Stage timings for the summary.
@@ -245,7 +314,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut db = StateDb::open(&state_path)
         .with_context(|| format!("state database {}", state_path.display()))?;
-    let mut night = db.begin_run(date, schedule.grace)?;
+    let mut night = db.begin_run(date, schedule.grace, &calendar)?;
     let context = FeeContext {
         schedule: &schedule,
         calendar: &calendar,
@@ -254,6 +323,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
     let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
     let mut subjects = Vec::new();
+    let mut changes: Vec<Vec<String>> = Vec::new();
     let fee_start = Instant::now();
     for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
         let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
@@ -262,6 +332,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         };
         let rate = usd_to_base(&batch.market, base)?;
         let previous = night.previous_state(&result.account)?;
+        let previous_night = night.previous_night(&result.account)?;
         let mut fee = assess(
             context,
             risk,
@@ -269,21 +340,27 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
             account.inventory_fee,
             previous.as_ref(),
         )?;
-        fee.days_posted = fee.days_charged;
-        fee.amount_posted = fee.daily_fee * Decimal::from(fee.days_charged);
-        night.record(
+        let recorded = night.record(
             &result.account,
             &NightRecord {
                 status: fee.status,
                 uncovered: fee.uncovered,
                 measure: fee.measure,
-                daily_fee: fee.daily_fee,
-                days_charged: fee.days_charged,
-                amount_charged: fee.amount_posted,
+                daily_fee: fee.breakdown.daily_fee,
+                accrues: fee.accrues,
+                basis: fee.pays,
                 effective_date: fee.effective_date,
                 currency: base,
             },
         )?;
+        fee.days_posted = recorded.days_posted();
+        fee.amount_posted = recorded.amount_posted();
+        changes.extend(change_rows(
+            &result.account,
+            base,
+            &fee,
+            previous_night.as_ref(),
+        ));
         if fee.status.is_subject() {
             subjects.push(Subject {
                 account: index,
@@ -294,6 +371,10 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         fees.push(Some(fee));
     }
     timings.0.push(("fees", fee_start.elapsed()));
+
+    let class_rows = timings.time("fees by class", || {
+        exfee::fees_by_class_rows(&evaluation, &subjects)
+    })?;
 
     // Reports of the subject accounts.
     let reports = if args.no_reports {
@@ -320,6 +401,12 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         &batch,
         &fees,
         &reports,
+    )?;
+    write_csv(&staged.dir().join("changes.csv"), &CHANGES_HEADER, changes)?;
+    write_csv(
+        &staged.dir().join("fees_by_class.csv"),
+        &["account", "currency", "class", "daily_fee"],
+        class_rows,
     )?;
     staged.commit()?;
     timings.0.push(("write", write_start.elapsed()));

@@ -99,6 +99,11 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
     assert_eq!(cell(&h, s1, "measure"), "30000.00");
     assert_eq!(cell(&h, s1, "fee_status"), "grace");
     assert_eq!(cell(&h, s1, "daily_fee"), "0");
+    // what a day will cost once the grace week is over, shown apart from
+    // what is posted (nothing)
+    assert_eq!(cell(&h, s1, "accrued_daily_fee"), "1.37");
+    assert_eq!(cell(&h, s1, "days_posted"), "0");
+    assert_eq!(cell(&h, s1, "amount_posted"), "0");
     assert_eq!(cell(&h, s1, "fee_effective_date"), "2026-11-23");
     assert_eq!(cell(&h, &rows[1], "fee_status"), "clear");
 
@@ -112,24 +117,31 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
         let (h, rows) = run_night(drop.path(), &out(n), &state, date, &["--no-reports"]);
         assert_eq!(cell(&h, &rows[0], "fee_status"), "grace", "{date}");
     }
-    // Monday 2026-11-23, seven days after: charged, for Fri + Sat + Sun.
+    // Monday 2026-11-23, seven days after: charged from today. It posts
+    // Friday, Saturday and Sunday, which are inside the grace week: nothing.
     let (h, rows) = run_night(drop.path(), &out(6), &state, "2026-11-23", &[]);
     let s1 = &rows[0];
     assert_eq!(cell(&h, s1, "fee_status"), "charged");
     assert_eq!(cell(&h, s1, "daily_fee"), "1.37");
     assert_eq!(cell(&h, s1, "days_charged"), "3");
-    // Re-running the same date charges once.
-    run_night(
-        drop.path(),
-        &out(7),
-        &state,
-        "2026-11-23",
-        &["--no-reports"],
-    );
+    assert_eq!(cell(&h, s1, "days_posted"), "0");
+    assert_eq!(cell(&h, s1, "amount_posted"), "0");
+    // Tuesday posts Monday at 1.37; re-running Tuesday posts it once.
+    for n in [7, 8] {
+        let (h, rows) = run_night(
+            drop.path(),
+            &out(n),
+            &state,
+            "2026-11-24",
+            &["--no-reports"],
+        );
+        assert_eq!(cell(&h, &rows[0], "days_posted"), "1");
+        assert_eq!(cell(&h, &rows[0], "amount_posted"), "1.37");
+    }
     let db = StateDb::open(&state).unwrap();
     let ledger = db.ledger("S1").unwrap();
     assert_eq!(ledger.len(), 1);
-    assert_eq!(db.total_charged("S1").unwrap(), dec("4.11"));
+    assert_eq!(db.total_charged("S1").unwrap(), dec("1.37"));
     assert!(db.ledger("OK").unwrap().is_empty());
     // The report of the charged night exists and links from the index.
     let index = std::fs::read_to_string(out(6).join("index.html")).unwrap();
@@ -137,7 +149,7 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
 }
 
 #[test]
-fn a_run_after_a_holiday_charges_the_holiday_too() {
+fn a_run_after_a_holiday_and_missed_runs_posts_the_estimated_days() {
     let drop = short_gme_drop();
     let work = tempfile::tempdir().unwrap();
     let holidays = work.path().join("holidays.txt");
@@ -162,6 +174,11 @@ fn a_run_after_a_holiday_charges_the_holiday_too() {
     );
     assert_eq!(cell(&h, &rows[0], "fee_status"), "charged");
     assert_eq!(cell(&h, &rows[0], "days_charged"), "2");
+    // No run between the 16th and the 27th: the days from the effective
+    // date (23rd) to the holiday (26th) are priced by the 16th's
+    // measurement and posted tonight, estimated: 4 × 1.37 = 5.48.
+    assert_eq!(cell(&h, &rows[0], "days_posted"), "4");
+    assert_eq!(cell(&h, &rows[0], "amount_posted"), "5.48");
 }
 
 /// Applies a report's trades (label `SYMBOL (CLASS CCY)`, signed quantity)
