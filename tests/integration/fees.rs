@@ -419,3 +419,361 @@ fn what_if_equals_a_full_re_evaluation() {
         assert_eq!(answer.after.measure, measure, "{}", order.instrument.symbol);
     }
 }
+
+/// Reads a CSV file as (header, rows).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The issue-12 week, walked night by night through `exfee run` with one
+/// state file, every posting checked against figures worked out by hand.
+///
+/// Three accounts short 2,000 GME at 30 (worst scenario GME +50 %: a 30,000
+/// loss). With 80,000 cash the NLV is 20,000: 10,000 uncovered, 10,000 × 5 %
+/// / 365 = 1.3698… → 1.37 a day. With 76,000 cash (Friday 27th, S1 only):
+/// 14,000 uncovered, 700 / 365 = 1.9178… → 1.92. With 100,000 cash (the
+/// deposit over the weekend, S1, seen by the run of Tuesday 1st) the NLV is
+/// 40,000 > 30,000: clear.
+/// - S1: no inventory fee. T1: an inventory fee of 1.37, a tie: the exposure
+///   fee is charged. I1: an inventory fee of 5.00, greater: charged 5.00 a
+///   day with basis `inventory`.
+///
+/// Calendar (holidays file: Monday 30th only): first subject Monday 16th,
+/// so the grace week ends on Monday 23rd; runs on 16–20, 23, 24, 25, the
+/// run of Thursday 26th is missed, 27th, then Tuesday 1st after the Monday
+/// holiday, and Wednesday 2nd.
+#[test]
+fn a_week_of_calendar_day_accrual_posted_to_the_cent() {
+    let drop = TestDrop::new(
+        "",
+        "S1,GME,STK,USD,-2000,1,30,,,,,\nT1,GME,STK,USD,-2000,1,30,,,,,\nI1,GME,STK,USD,-2000,1,30,,,,,\n",
+    );
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,\nT1,USD,1.37\nI1,USD,5.00\n",
+    );
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let holidays = work.path().join("holidays.txt");
+    std::fs::write(&holidays, "2026-11-30\n").unwrap();
+    let holidays = holidays.to_str().unwrap().to_string();
+    let state = work.path().join("state.sqlite");
+    let out = |date: &str| work.path().join(date);
+
+    // (date, S1 cash, expected per account: (status, accrued, days posted, amount posted))
+    type Night<'a> = (&'a str, &'a str, [(&'a str, &'a str, &'a str, &'a str); 3]);
+    let g = "grace";
+    let c = "charged";
+    let nights: [Night<'_>; 11] = [
+        (
+            "2026-11-16",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-17",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-18",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-19",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-20",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        // Monday 23rd: charged from today; Fri 20–Sun 22 are grace days
+        (
+            "2026-11-23",
+            "80000",
+            [
+                (c, "1.37", "0", "0"),
+                (c, "1.37", "0", "0"),
+                (c, "5.00", "0", "0"),
+            ],
+        ),
+        // Tuesday posts Monday
+        (
+            "2026-11-24",
+            "80000",
+            [
+                (c, "1.37", "1", "1.37"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+        (
+            "2026-11-25",
+            "80000",
+            [
+                (c, "1.37", "1", "1.37"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+        // Thursday 26th missed: Friday posts Wed 25 and Thu 26 (estimated), both at Wednesday's fee
+        (
+            "2026-11-27",
+            "76000",
+            [
+                (c, "1.92", "2", "2.74"),
+                (c, "1.37", "2", "2.74"),
+                (c, "5.00", "2", "10.00"),
+            ],
+        ),
+        // deposit over the weekend; Monday 30th a holiday: Tuesday posts Fri 27–Mon 30 at Friday's fee
+        (
+            "2026-12-01",
+            "100000",
+            [
+                ("clear", "0", "4", "7.68"),
+                (c, "1.37", "4", "5.48"),
+                (c, "5.00", "4", "20.00"),
+            ],
+        ),
+        // Wednesday posts Tuesday: S1's Tuesday is priced by Tuesday's clear run
+        (
+            "2026-12-02",
+            "100000",
+            [
+                ("clear", "0", "0", "0"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+    ];
+    for (date, s1_cash, expected) in nights {
+        drop.cash(&format!("S1,USD,{s1_cash}\nT1,USD,80000\nI1,USD,80000\n"));
+        let extra = ["--no-reports", "--holidays", holidays.as_str()];
+        let (h, rows) = run_night(drop.path(), &out(date), &state, date, &extra);
+        for (account, want) in ["S1", "T1", "I1"].iter().zip(expected) {
+            let row = rows.iter().find(|r| r[0] == *account).unwrap();
+            let got = (
+                cell(&h, row, "fee_status"),
+                cell(&h, row, "accrued_daily_fee"),
+                cell(&h, row, "days_posted"),
+                cell(&h, row, "amount_posted"),
+            );
+            assert_eq!(got, want, "{account} on {date}");
+        }
+        if date == "2026-11-23" {
+            // the tie: the exposure fee is charged (T1), the greater
+            // inventory fee is paid instead of it (I1)
+            let t1 = rows.iter().find(|r| r[0] == "T1").unwrap();
+            assert_eq!(cell(&h, t1, "daily_fee"), "1.37");
+            assert_eq!(cell(&h, t1, "fee_paid"), "exposure");
+            let i1 = rows.iter().find(|r| r[0] == "I1").unwrap();
+            assert_eq!(cell(&h, i1, "daily_fee"), "0");
+            assert_eq!(cell(&h, i1, "fee_paid"), "inventory");
+        }
+    }
+
+    // The ledger: one row per calendar day charged, grace days not rows.
+    let ledger_csv = work.path().join("ledger.csv");
+    let status = exfee()
+        .args(["ledger", "--state"])
+        .arg(&state)
+        .args(["--account", "S1", "--out"])
+        .arg(&ledger_csv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (header, rows) = read_csv(&ledger_csv);
+    assert_eq!(
+        header[..7],
+        [
+            "account",
+            "currency",
+            "day",
+            "measured_on",
+            "posted_on",
+            "amount",
+            "basis"
+        ]
+    );
+    let s1: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    assert_eq!(
+        s1,
+        [
+            "S1,USD,2026-11-23,2026-11-23,2026-11-24,1.37,exposure",
+            "S1,USD,2026-11-24,2026-11-24,2026-11-25,1.37,exposure",
+            "S1,USD,2026-11-25,2026-11-25,2026-11-27,1.37,exposure",
+            "S1,USD,2026-11-26,2026-11-25,2026-11-27,1.37,estimated",
+            "S1,USD,2026-11-27,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-28,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-29,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-30,2026-11-27,2026-12-01,1.92,exposure",
+        ]
+    );
+    // 4 × 1.37 + 4 × 1.92 = 5.48 + 7.68 = 13.16
+    let db = StateDb::open(&state).unwrap();
+    assert_eq!(db.total_charged("S1").unwrap(), dec("13.16"));
+    // T1: 7 days from the 23rd to the 30th and Dec 1st at 1.37 = 9 × 1.37 = 12.33
+    assert_eq!(db.total_charged("T1").unwrap(), dec("12.33"));
+    // I1: 9 days at 5.00, inventory basis except the estimated 26th
+    let i1 = db.ledger("I1").unwrap();
+    assert_eq!(i1.len(), 9);
+    assert_eq!(db.total_charged("I1").unwrap(), dec("45.00"));
+    assert_eq!(
+        i1.iter()
+            .filter(|r| r.basis == exfee::state::Basis::Inventory)
+            .count(),
+        8
+    );
+
+    // A window of days, all accounts.
+    let status = exfee()
+        .args(["ledger", "--state"])
+        .arg(&state)
+        .args(["--from", "2026-11-28", "--to", "2026-11-29", "--out"])
+        .arg(&ledger_csv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_, rows) = read_csv(&ledger_csv);
+    let window: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {}", r[0], r[2], r[5]))
+        .collect();
+    assert_eq!(
+        window,
+        [
+            "I1 2026-11-28 5.00",
+            "I1 2026-11-29 5.00",
+            "S1 2026-11-28 1.92",
+            "S1 2026-11-29 1.92",
+            "T1 2026-11-28 1.37",
+            "T1 2026-11-29 1.37",
+        ]
+    );
+
+    // changes.csv: newly subject, entering charge, fee up (1.37 → 1.92,
+    // +40 %), cleared.
+    let changes = |date: &str| -> Vec<String> {
+        let (_, rows) = read_csv(&out(date).join("current").join("changes.csv"));
+        rows.iter().map(|r| format!("{} {}", r[0], r[2])).collect()
+    };
+    assert_eq!(
+        changes("2026-11-16"),
+        ["S1 newly_subject", "T1 newly_subject", "I1 newly_subject"]
+    );
+    assert!(changes("2026-11-17").is_empty());
+    assert_eq!(
+        changes("2026-11-23"),
+        [
+            "S1 entering_charge",
+            "T1 entering_charge",
+            "I1 entering_charge"
+        ]
+    );
+    assert_eq!(changes("2026-11-27"), ["S1 fee_up"]);
+    assert_eq!(changes("2026-12-01"), ["S1 cleared"]);
+
+    // fees_by_class.csv: the one class (GME maps to Equity) carries the fee.
+    let (header, rows) = read_csv(&out("2026-11-16").join("current").join("fees_by_class.csv"));
+    assert_eq!(header, ["account", "currency", "class", "daily_fee"]);
+    let split: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    assert_eq!(
+        split,
+        [
+            "S1,USD,Equity,1.37",
+            "T1,USD,Equity,1.37",
+            "I1,USD,Equity,5.00"
+        ]
+    );
+}
+
+/// An account whose inventory fee (5.00) exceeds its exposure fee (1.37)
+/// pays 5.00 whatever it does to its exposure: no suggestion lowers what it
+/// pays, so none is offered. The same portfolio without an inventory fee
+/// gets suggestions, each below its 1.37.
+#[test]
+fn suggestions_are_checked_against_the_fee_actually_paid() {
+    let drop = TestDrop::new(
+        "",
+        "S1,GME,STK,USD,-2000,1,30,,,,,\nI1,GME,STK,USD,-2000,1,30,,,,,\n",
+    );
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,\nI1,USD,5.00\n",
+    );
+    drop.cash("S1,USD,80000\nI1,USD,80000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let adjustments = |account: &str| -> Vec<serde_json::Value> {
+        let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+        let text =
+            std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json")))
+                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["daily_fee"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| Some(json["daily_fee"].to_string())),
+            Some(if account == "I1" { "5.00" } else { "1.37" }.to_string()),
+            "{account}"
+        );
+        json["adjustments"].as_array().unwrap().clone()
+    };
+    assert!(adjustments("I1").is_empty());
+    let s1 = adjustments("S1");
+    assert!(!s1.is_empty());
+    for a in &s1 {
+        let after: Decimal = a["fee_after"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| a["fee_after"].to_string())
+            .parse()
+            .unwrap();
+        assert!(after < dec("1.37"), "{a}");
+    }
+}
