@@ -490,7 +490,25 @@ fn adjustments(
         })
         .collect();
     let nlv_f = nlv.to_f64().unwrap_or(0.0);
-    for (allowed, what) in [(threshold, "removes"), (fee.uncovered - halve, "halves")] {
+    // The fee each reduction aims at: removing the exposure fee leaves what
+    // the account pays at the threshold (its inventory fee, if any).
+    let removed_fee = checker.fee_at(threshold);
+    // The revalued portfolio after closing `closed[i]` units of each holding.
+    let adjusted_pnl = |closed: &[f64]| -> Vec<f64> {
+        let mut adjusted = vec![0.0; total.len()];
+        for (holding, &c) in detail.holdings.iter().zip(closed) {
+            let kept = holding.quantity - c;
+            for (a, &u) in adjusted.iter_mut().zip(&holding.unit_pnl) {
+                *a += kept * u;
+            }
+        }
+        adjusted
+    };
+    let mut removes: Option<(Vec<(String, Decimal)>, f64)> = None;
+    for (allowed, what, target) in [
+        (threshold, "removes", removed_fee),
+        (fee.uncovered - halve, "halves", half),
+    ] {
         // A cent of margin: the re-check rounds the measure to cents.
         let limit = nlv_f + allowed.to_f64().unwrap_or(0.0) - 0.01;
         let problem =
@@ -498,34 +516,80 @@ fn adjustments(
         let Ok(reduction) = adjust::reduce_positions(&problem) else {
             continue;
         };
-        let mut trades = Vec::new();
-        let mut adjusted = vec![0.0; total.len()];
-        for (holding, &fraction) in detail.holdings.iter().zip(&reduction.fractions) {
-            let closed = (holding.quantity * fraction).round();
-            let closed = if holding.info.class == "FX" {
-                (holding.quantity * fraction * 100.0).round() / 100.0
-            } else {
-                closed
-            };
-            let kept = holding.quantity - closed;
-            for (a, &u) in adjusted.iter_mut().zip(&holding.unit_pnl) {
-                *a += kept * u;
-            }
-            if closed != 0.0 {
-                trades.push((
-                    holding.info.label.clone(),
-                    Decimal::from_f64(-closed).unwrap_or_default(),
-                ));
+        let mut closed: Vec<f64> = detail
+            .holdings
+            .iter()
+            .zip(&reduction.fractions)
+            .map(|(holding, &fraction)| {
+                if holding.info.class == "FX" {
+                    (holding.quantity * fraction * 100.0).round() / 100.0
+                } else {
+                    (holding.quantity * fraction).round()
+                }
+            })
+            .collect();
+        let holds = |closed: &[f64]| {
+            checker
+                .check(&adjusted_pnl(closed), nlv)
+                .filter(|&(_, fee_after)| fee_after <= target)
+        };
+        // The smallest whole-unit trade: step each closing back one unit
+        // while the re-checked fee still meets the target.
+        if holds(&closed).is_some() {
+            for i in 0..closed.len() {
+                if detail.holdings[i].info.class == "FX" {
+                    continue;
+                }
+                for _ in 0..1000 {
+                    if closed[i].abs() < 1.0 {
+                        break;
+                    }
+                    let mut trial = closed.clone();
+                    trial[i] -= closed[i].signum();
+                    if holds(&trial).is_none() {
+                        break;
+                    }
+                    closed = trial;
+                }
             }
         }
+        let trades: Vec<(String, Decimal)> = detail
+            .holdings
+            .iter()
+            .zip(&closed)
+            .filter(|(_, c)| **c != 0.0)
+            .map(|(holding, &c)| {
+                (
+                    holding.info.label.clone(),
+                    Decimal::from_f64(-c).unwrap_or_default(),
+                )
+            })
+            .collect();
         if trades.is_empty() {
             continue;
         }
+        let traded: f64 = detail
+            .holdings
+            .iter()
+            .zip(&closed)
+            .map(|(h, c)| (c * h.info.unit_exposure).abs())
+            .sum();
+        // "Halves" only when it is a different, smaller trade than "removes".
+        if what == "halves"
+            && removes
+                .as_ref()
+                .is_some_and(|(r, cost)| *r == trades || traded >= *cost)
+        {
+            continue;
+        }
         // Closing at the marks keeps the NLV.
-        let Some((measure_after, fee_after)) = checker.check(&adjusted, nlv) else {
+        let Some((measure_after, fee_after)) = checker.check(&adjusted_pnl(&closed), nlv) else {
             continue;
         };
         if fee_after < current {
+            if what == "removes" {
+                removes = Some((trades.clone(), traded));
+            }
             out.push(Adjustment {
                 title: format!("Reduce {} position(s) ({what} the fee)", trades.len()),
                 kind: AdjustmentKind::Reduce,

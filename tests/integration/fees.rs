@@ -263,6 +263,60 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
         !reductions.is_empty(),
         "the leveraged TSLA account gets a reduction"
     );
+    // "Halves" is shown only as a different trade from "removes".
+    let trades_of = |a: &serde_json::Value| a["trades"].to_string();
+    let removes: Vec<&&serde_json::Value> = reductions
+        .iter()
+        .filter(|a| a["title"].as_str().unwrap().contains("removes"))
+        .collect();
+    for halves in reductions
+        .iter()
+        .filter(|a| a["title"].as_str().unwrap().contains("halves"))
+    {
+        for r in &removes {
+            assert_ne!(trades_of(halves), trades_of(r));
+        }
+    }
+    // The smallest whole-unit trade: one unit less of any closing no longer
+    // removes the fee (checked by re-running exfee).
+    for (n, adjustment) in removes.iter().enumerate() {
+        let trades: Vec<(String, Decimal)> = adjustment["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t[0].as_str().unwrap().to_string(),
+                    t[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        for i in 0..trades.len() {
+            if trades[i].0.contains("CASH") || trades[i].1.abs() < Decimal::ONE {
+                continue;
+            }
+            let mut fewer = trades.clone();
+            let unit = if fewer[i].1 > Decimal::ZERO {
+                Decimal::ONE
+            } else {
+                -Decimal::ONE
+            };
+            fewer[i].1 -= unit;
+            let drop = work.path().join(format!("fewer{n}-{i}"));
+            copy_drop(&nightly, &drop);
+            apply_trades(&nightly, "U9709660", &fewer, &drop);
+            let out = work.path().join(format!("fewer-out{n}-{i}"));
+            run(&drop, &out);
+            let (header, rows) = read_csv(&out.join("results.csv"));
+            let row = rows.iter().find(|r| r[0] == "U9709660").unwrap();
+            assert_ne!(
+                cell(&header, row, "fee_status"),
+                "clear",
+                "one unit less of {} still removes the fee",
+                fewer[i].0
+            );
+        }
+    }
     for (n, adjustment) in reductions.iter().enumerate() {
         let trades: Vec<(String, Decimal)> = adjustment["trades"]
             .as_array()
@@ -776,4 +830,59 @@ fn suggestions_are_checked_against_the_fee_actually_paid() {
             .unwrap();
         assert!(after < dec("1.37"), "{a}");
     }
+}
+
+/// The trades of a report's adjustments, by title.
+fn report_trades(out: &Path, account: &str) -> Vec<(String, String)> {
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+    let text =
+        std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["title"].as_str().unwrap().to_string(),
+                a["trades"].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Short 2,000 GME at 30 with 75,000 cash: NLV 15,000, worst loss 30,000
+/// (GME +50 %, 15 a share), uncovered 15,000 → 750 / 365 = 2.0548 → 2.05.
+/// - Removing the fee needs 15 × kept ≤ 15,000: keep 1,000, buy back exactly
+///   1,000 (not 1,001: the rounded solution steps back while it holds).
+/// - Halving it (≤ 1.02, half of 2.05 rounded half-even): keeping k short
+///   leaves 15k − 15,000 uncovered and (15k − 15,000) × 5 % / 365 ≤ 1.025
+///   first holds at k = 1,498 (7,470 → 1.0233 → 1.02; k = 1,499 gives
+///   7,485 → 1.0253 → 1.03): buy back 502.
+#[test]
+fn reductions_are_the_smallest_whole_units() {
+    let drop = TestDrop::new("S1,USD\n", "S1,GME,STK,USD,-2000,1,30,,,,,\n");
+    drop.cash("S1,USD,75000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let (h, rows) = run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    assert_eq!(cell(&h, &rows[0], "accrued_daily_fee"), "2.05");
+    let trades = report_trades(&out, "S1");
+    let reduce: Vec<&(String, String)> = trades
+        .iter()
+        .filter(|(t, _)| t.starts_with("Reduce"))
+        .collect();
+    assert_eq!(reduce.len(), 2, "{trades:?}");
+    assert!(reduce[0].0.contains("removes"));
+    assert_eq!(reduce[0].1, r#"[["GME (STK USD)","1000"]]"#);
+    assert!(reduce[1].0.contains("halves"));
+    assert_eq!(reduce[1].1, r#"[["GME (STK USD)","502"]]"#);
 }
