@@ -478,14 +478,18 @@ fn adjustments(
         .iter()
         .map(|h| (h.quantity * h.info.unit_exposure).abs())
         .collect();
+    // Trading units: whole lots of each holding (scenarios/lots.csv).
+    let table = crate::LotTable::default();
+    let unit_lots: Vec<f64> = detail.holdings.iter().map(|h| table.lot(&h.info)).collect();
     let lots: Vec<f64> = detail
         .holdings
         .iter()
-        .map(|h| {
+        .zip(&unit_lots)
+        .map(|(h, &lot)| {
             if h.quantity == 0.0 {
                 1.0
             } else {
-                (1.0_f64 / h.quantity.abs()).min(1.0)
+                (lot / h.quantity.abs()).min(1.0)
             }
         })
         .collect();
@@ -504,55 +508,99 @@ fn adjustments(
         }
         adjusted
     };
+    // Units closing `lots` whole lots of holding i (or all of it), signed.
+    let units = |i: usize, lots: f64| -> f64 {
+        let holding = &detail.holdings[i];
+        let size = (lots * unit_lots[i]).min(holding.quantity.abs());
+        crate::lots::clean(size) * holding.quantity.signum()
+    };
+    let lots_in = |i: usize| (detail.holdings[i].quantity.abs() / unit_lots[i]).ceil();
+    let traded_value = |closed: &[f64]| -> f64 {
+        detail
+            .holdings
+            .iter()
+            .zip(closed)
+            .map(|(h, c)| (c * h.info.unit_exposure).abs())
+            .sum()
+    };
     let mut removes: Option<(Vec<(String, Decimal)>, f64)> = None;
     for (allowed, what, target) in [
         (threshold, "removes", removed_fee),
         (fee.uncovered - halve, "halves", half),
     ] {
-        // A cent of margin: the re-check rounds the measure to cents.
-        let limit = nlv_f + allowed.to_f64().unwrap_or(0.0) - 0.01;
-        let problem =
-            adjust::ReductionProblem::new(&pnl, &costs, limit, checker.measure()).with_lots(&lots);
-        let Ok(reduction) = adjust::reduce_positions(&problem) else {
-            continue;
-        };
-        let mut closed: Vec<f64> = detail
-            .holdings
-            .iter()
-            .zip(&reduction.fractions)
-            .map(|(holding, &fraction)| {
-                if holding.info.class == "FX" {
-                    (holding.quantity * fraction * 100.0).round() / 100.0
-                } else {
-                    (holding.quantity * fraction).round()
-                }
-            })
-            .collect();
         let holds = |closed: &[f64]| {
             checker
                 .check(&adjusted_pnl(closed), nlv)
                 .filter(|&(_, fee_after)| fee_after <= target)
         };
-        // The smallest whole-unit trade: step each closing back one unit
-        // while the re-checked fee still meets the target.
-        if holds(&closed).is_some() {
-            for i in 0..closed.len() {
-                if detail.holdings[i].info.class == "FX" {
-                    continue;
-                }
-                for _ in 0..1000 {
-                    if closed[i].abs() < 1.0 {
-                        break;
-                    }
-                    let mut trial = closed.clone();
-                    trial[i] -= closed[i].signum();
-                    if holds(&trial).is_none() {
-                        break;
-                    }
-                    closed = trial;
+        // The single trade that does it, if one does: the smallest number of
+        // lots of one holding (bisection), the cheapest such holding.
+        let mut single: Option<(Vec<f64>, f64)> = None;
+        for i in 0..detail.holdings.len() {
+            if detail.holdings[i].quantity == 0.0 {
+                continue;
+            }
+            let mut closed = vec![0.0; detail.holdings.len()];
+            let (mut lo, mut hi) = (0.0_f64, lots_in(i));
+            closed[i] = units(i, hi);
+            if holds(&closed).is_none() {
+                continue;
+            }
+            while hi - lo > 1.0 {
+                let mid = ((lo + hi) / 2.0).floor();
+                closed[i] = units(i, mid);
+                if holds(&closed).is_some() {
+                    hi = mid;
+                } else {
+                    lo = mid;
                 }
             }
+            closed[i] = units(i, hi);
+            let cost = traded_value(&closed);
+            if single.as_ref().is_none_or(|(_, c)| cost < *c) {
+                single = Some((closed, cost));
+            }
         }
+        let (closed, method) = match single {
+            Some((closed, _)) => (closed, "exact (one position)".to_string()),
+            None => {
+                // A basket: the linear program, rounded up to whole lots,
+                // then each closing stepped back a lot at a time while the
+                // re-checked fee still meets the target.
+                // A cent of margin: the re-check rounds the measure to cents.
+                let limit = nlv_f + allowed.to_f64().unwrap_or(0.0) - 0.01;
+                let problem = adjust::ReductionProblem::new(&pnl, &costs, limit, checker.measure())
+                    .with_lots(&lots);
+                let Ok(reduction) = adjust::reduce_positions(&problem) else {
+                    continue;
+                };
+                let mut closed: Vec<f64> = (0..detail.holdings.len())
+                    .map(|i| {
+                        let wanted = (detail.holdings[i].quantity * reduction.fractions[i]).abs();
+                        units(i, crate::lots::clean(wanted / unit_lots[i]).ceil())
+                    })
+                    .collect();
+                if holds(&closed).is_some() {
+                    for i in 0..closed.len() {
+                        let mut count = (closed[i].abs() / unit_lots[i]).ceil();
+                        while count >= 1.0 {
+                            let mut trial = closed.clone();
+                            trial[i] = units(i, count - 1.0);
+                            if holds(&trial).is_none() {
+                                break;
+                            }
+                            closed = trial;
+                            count -= 1.0;
+                        }
+                    }
+                }
+                let method = match reduction.method {
+                    adjust::Method::LinearProgram => "linear program".to_string(),
+                    adjust::Method::Greedy => "greedy (largest contributor first)".to_string(),
+                };
+                (closed, method)
+            }
+        };
         let trades: Vec<(String, Decimal)> = detail
             .holdings
             .iter()
@@ -561,19 +609,14 @@ fn adjustments(
             .map(|(holding, &c)| {
                 (
                     holding.info.label.clone(),
-                    Decimal::from_f64(-c).unwrap_or_default(),
+                    Decimal::from_f64(-c).map_or(Decimal::ZERO, |d| d.round_dp(8).normalize()),
                 )
             })
             .collect();
         if trades.is_empty() {
             continue;
         }
-        let traded: f64 = detail
-            .holdings
-            .iter()
-            .zip(&closed)
-            .map(|(h, c)| (c * h.info.unit_exposure).abs())
-            .sum();
+        let traded = traded_value(&closed);
         // "Halves" only when it is a different, smaller trade than "removes".
         if what == "halves"
             && removes
@@ -595,10 +638,7 @@ fn adjustments(
                 kind: AdjustmentKind::Reduce,
                 trades,
                 deposit: None,
-                method: match reduction.method {
-                    adjust::Method::LinearProgram => "linear program".to_string(),
-                    adjust::Method::Greedy => "greedy (largest contributor first)".to_string(),
-                },
+                method,
                 fee_after,
                 measure_after,
             });

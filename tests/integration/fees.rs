@@ -224,7 +224,9 @@ fn copy_drop(from: &Path, to: &Path) {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
     for file in ["fx.csv", "factors.csv", "underlyings.csv", "rates.csv"] {
-        std::fs::copy(from.join("market").join(file), to.join("market").join(file)).unwrap();
+        if from.join("market").join(file).exists() {
+            std::fs::copy(from.join("market").join(file), to.join("market").join(file)).unwrap();
+        }
     }
 }
 
@@ -885,4 +887,126 @@ fn reductions_are_the_smallest_whole_units() {
     assert_eq!(reduce[0].1, r#"[["GME (STK USD)","1000"]]"#);
     assert!(reduce[1].0.contains("halves"));
     assert_eq!(reduce[1].1, r#"[["GME (STK USD)","502"]]"#);
+}
+
+/// Applies every reduction of `account`'s report (fixed stress set, night
+/// `date`) to a copy of the drop, re-runs `exfee run` and checks the
+/// reported measure and fee actually paid: the re-run's measure, and its
+/// accrued daily fee (subject) or inventory fee (clear). Returns the
+/// reductions' trades by title.
+fn rerun_reductions(drop: &Path, account: &str, work: &Path) -> Vec<(String, String)> {
+    let out = work.join("first");
+    run_night(drop, &out, &work.join("first.sqlite"), "2026-11-16", &[]);
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+    let text =
+        std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut seen = Vec::new();
+    for (n, adjustment) in json["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "reduce")
+        .enumerate()
+    {
+        let trades: Vec<(String, Decimal)> = adjustment["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t[0].as_str().unwrap().to_string(),
+                    t[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        let adjusted = work.join(format!("adjusted{n}"));
+        copy_drop(drop, &adjusted);
+        apply_trades(drop, account, &trades, &adjusted);
+        let (h, rows) = run_night(
+            &adjusted,
+            &work.join(format!("out{n}")),
+            &work.join(format!("state{n}.sqlite")),
+            "2026-11-16",
+            &["--no-reports"],
+        );
+        let row = rows.iter().find(|r| r[0] == account).unwrap();
+        let title = adjustment["title"].as_str().unwrap();
+        assert_eq!(
+            cell(&h, row, "measure"),
+            adjustment["measure_after"].as_str().unwrap(),
+            "{title}"
+        );
+        let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
+        let paid: Decimal = if cell(&h, row, "fee_status") == "clear" {
+            cell(&h, row, "inventory_fee")
+                .parse()
+                .unwrap_or(Decimal::ZERO)
+        } else {
+            cell(&h, row, "accrued_daily_fee").parse().unwrap()
+        };
+        assert_eq!(paid, fee_after, "{title}");
+        seen.push((title.to_string(), adjustment["trades"].to_string()));
+    }
+    seen
+}
+
+/// Tokyo shares trade in board lots of 100 (scenarios/lots.csv). A JPY
+/// account long 10,000 Toyota (7203) at 3,000 with −18,100,000 JPY cash:
+/// NLV 11,900,000; the worst scenario is the stock's −50 % (single stocks
+/// are bounded at −50 %): a 15,000,000 loss, 1,500 a share. Removing the
+/// fee needs 1,500 × kept ≤ 11,900,000, kept ≤ 7,933.3: selling 2,066.7
+/// shares, 2,067 in shares but 2,100 in board lots of 100 (kept 7,900,
+/// loss 11,850,000).
+#[test]
+fn reductions_respect_board_lots_and_rerun_to_the_reported_fee() {
+    let drop = TestDrop::new("J1,JPY\n", "J1,7203,STK,JPY,10000,1,3000,,,,,\n");
+    drop.cash("J1,JPY,-18100000\n");
+    drop.factors("7203,Japanese Equity,1.0,0.3\n");
+    let work = tempfile::tempdir().unwrap();
+    let (h, rows) = run_night(
+        drop.path(),
+        &work.path().join("probe"),
+        &work.path().join("probe.sqlite"),
+        "2026-11-16",
+        &["--no-reports"],
+    );
+    assert_eq!(cell(&h, &rows[0], "measure"), "15000000.00");
+    assert_eq!(cell(&h, &rows[0], "nlv"), "11900000.00");
+    let seen = rerun_reductions(drop.path(), "J1", work.path());
+    let removes = seen.iter().find(|(t, _)| t.contains("removes")).unwrap();
+    assert_eq!(removes.1, r#"[["7203 (STK JPY)","-2100"]]"#);
+    for (title, trades) in &seen {
+        let quantity: Decimal = trades
+            .rsplit_once(",\"")
+            .unwrap()
+            .1
+            .trim_end_matches("\"]]")
+            .parse()
+            .unwrap();
+        assert!(
+            (quantity % Decimal::from(100)).is_zero(),
+            "{title}: {trades}"
+        );
+    }
+}
+
+/// An account with an inventory fee (0.50) below its exposure fee (1.37):
+/// removing the exposure fee leaves the inventory fee, which the re-run
+/// confirms; the short-GME account of the tests above.
+#[test]
+fn reductions_of_an_inventory_fee_account_rerun_to_the_fee_actually_paid() {
+    let drop = TestDrop::new("", "S1,GME,STK,USD,-2000,1,30,,,,,\n");
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,0.50\n",
+    );
+    drop.cash("S1,USD,80000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "S1", work.path());
+    // remove: 15 × kept ≤ 20,000 → kept 1,333, buy back 667
+    let removes = seen.iter().find(|(t, _)| t.contains("removes")).unwrap();
+    assert_eq!(removes.1, r#"[["GME (STK USD)","667"]]"#);
 }
