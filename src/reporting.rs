@@ -263,8 +263,8 @@ fn report(
     })
 }
 
-/// The moves of what the account holds in scenario `s`: the factors its
-/// holdings map to, the currencies it holds, the equity-volatility factor
+/// The moves of what the account holds in scenario `s`: each position's
+/// total move (`SYMBOL total`), the factors its holdings map to, the currencies it holds, the equity-volatility factor
 /// when it holds options, and the own moves of its single stocks; zero moves
 /// left out.
 fn moves_that_matter(
@@ -281,6 +281,32 @@ fn moves_that_matter(
             moves.push((name, value));
         }
     };
+    // Each position's total move first (β × its factor's move + its own
+    // move, within the bounds): the price move, in its own currency, that
+    // the scenario applies to it (options: their underlying's, when the
+    // account also holds it).
+    for holding in &detail.holdings {
+        let info = &holding.info;
+        if info.class == "FX" || info.option || info.unit_exposure == 0.0 {
+            continue;
+        }
+        let fx = set
+            .fx_table()
+            .index_of(info.currency)
+            .filter(|_| info.currency != base)
+            .map_or(0.0, |c| block.currency(c)[0]);
+        let ratio = holding.unit_pnl[s] / info.unit_exposure;
+        let price_move = if crate::lots::asset_code(info) == "FUT" {
+            ratio / (1.0 + fx)
+        } else {
+            (1.0 + ratio) / (1.0 + fx) - 1.0
+        };
+        // Rounded to a basis point of a basis point: float noise is not a move.
+        push(
+            format!("{} total", info.symbol),
+            (price_move * 1e8).round() / 1e8,
+        );
+    }
     let table = set.factor_table();
     for holding in &detail.holdings {
         if let Some(f) = table.index_of_name(&holding.info.class) {

@@ -887,6 +887,28 @@ fn reductions_are_the_smallest_whole_units() {
     assert_eq!(reduce[0].1, r#"[["GME (STK USD)","1000"]]"#);
     assert!(reduce[1].0.contains("halves"));
     assert_eq!(reduce[1].1, r#"[["GME (STK USD)","502"]]"#);
+
+    // The worst-scenario table shows each position's total move: in
+    // `Equity@+20%` GME moves 1.5 × 20 % = +30 % with no move of its own
+    // (a 2,000 × 30 × 0.3 = 18,000 loss); in `GME@+50%` its own +50 %.
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == "S1").unwrap()[1];
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap(),
+    )
+    .unwrap();
+    let worst = json["worst_scenarios"].as_array().unwrap();
+    let line = |name: &str| {
+        worst
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("{name} among the worst"))
+    };
+    let equity = line("Equity@+20%");
+    assert_eq!(equity["moves"][0], serde_json::json!(["GME total", 0.3]));
+    assert_eq!(equity["pnl"], "-18000.00");
+    let own = line("GME@+50%");
+    assert_eq!(own["moves"][0], serde_json::json!(["GME total", 0.5]));
 }
 
 /// Applies every reduction of `account`'s report (fixed stress set, night
