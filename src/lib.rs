@@ -48,11 +48,13 @@ pub use exfee_scenarios::{
 };
 
 mod fees;
+mod hedges;
 mod lots;
 mod reporting;
 mod whatif;
 
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
+pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedges};
 pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};

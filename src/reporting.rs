@@ -10,7 +10,9 @@
 
 use exfee_adjust as adjust;
 use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, daily_fee, quote};
-use exfee_model::{Currency, Decimal};
+use std::collections::HashMap;
+
+use exfee_model::{AccountInput, Batch, Currency, Decimal, MarketData, Position};
 use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
 };
@@ -106,32 +108,98 @@ pub fn build_reports(
     evaluation: &Evaluation,
     subjects: &[Subject],
     context: FeeContext<'_>,
+    market: &MarketData,
 ) -> Result<Vec<AccountReport>, EngineError> {
     let set = &evaluation.scenarios;
+    let hedges = crate::default_hedges();
+    // A listed hedge per (factor, base currency), valued once.
+    let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
     let mut reports = Vec::with_capacity(subjects.len());
     for chunk in subjects.chunks(CHUNK) {
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
         let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
-        // The factors whose futures could hedge each account.
-        let dominant: Vec<Option<usize>> =
-            details.iter().map(|d| dominant_factor(d, set)).collect();
-        let mut factors: Vec<usize> = dominant.iter().flatten().copied().collect();
-        factors.sort_unstable();
-        factors.dedup();
-        let moves = crate::factor_moves(set, &factors);
-        for ((subject, detail), dominant) in chunk.iter().zip(&details).zip(&dominant) {
-            let hedge_unit = dominant.and_then(|f| {
-                factors
-                    .binary_search(&f)
-                    .ok()
-                    .map(|i| (f, moves[i].as_slice()))
+        for (subject, detail) in chunk.iter().zip(&details) {
+            let base = evaluation
+                .results
+                .get(subject.account)
+                .and_then(|r| r.base_currency)
+                .unwrap_or(Currency::USD);
+            let hedge = dominant_factor(detail, set).and_then(|f| {
+                units
+                    .entry((f, base))
+                    .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
+                    .clone()
             });
-            if let Some(report) = report(evaluation, subject, detail, hedge_unit, context) {
+            if let Some(report) = report(evaluation, subject, detail, hedge.as_ref(), context) {
                 reports.push(report);
             }
         }
     }
     Ok(reports)
+}
+
+/// A listed hedge instrument valued by the engine: the P&L of one contract
+/// (or share), in base currency, in every scenario of the set.
+#[derive(Debug, Clone)]
+struct HedgeUnit {
+    instrument: crate::HedgeInstrument,
+    /// `SYMBOL (FUT CCY)`, as the engine labels a holding.
+    label: String,
+    unit: Vec<f64>,
+}
+
+/// The first instrument of the hedge table for factor `factor` that has a
+/// price and that the engine maps to that factor with no move of its own,
+/// valued per unit under the run's scenarios exactly as a position in an
+/// account of base currency `base` would be.
+fn hedge_unit(
+    evaluation: &Evaluation,
+    market: &MarketData,
+    hedges: &[crate::HedgeInstrument],
+    factor: usize,
+    base: Currency,
+) -> Option<HedgeUnit> {
+    let set = &evaluation.scenarios;
+    let name = &set.factor_table().factors().get(factor)?.name;
+    for candidate in hedges.iter().filter(|h| &h.factor == name) {
+        let Some(instrument) = candidate.priced(market) else {
+            continue;
+        };
+        let mut account = AccountInput::new("hedge", base);
+        account.positions.push(Position {
+            instrument,
+            quantity: Decimal::ONE,
+        });
+        let batch = Batch {
+            accounts: vec![account],
+            market: market.clone(),
+            errors: Vec::new(),
+        };
+        let prepared = crate::prepare(
+            &batch,
+            set.factor_table(),
+            set.fx_table(),
+            evaluation.prepared.config(),
+        );
+        let Ok(mut details) = accounts_pnl(&prepared, set, &[0]) else {
+            continue;
+        };
+        let Some(detail) = details.pop() else {
+            continue;
+        };
+        let [holding] = &detail.holdings[..] else {
+            continue;
+        };
+        if &holding.info.class != name || holding.info.single_stock || holding.info.option {
+            continue;
+        }
+        return Some(HedgeUnit {
+            instrument: candidate.clone(),
+            label: holding.info.label.clone(),
+            unit: holding.unit_pnl.clone(),
+        });
+    }
+    None
 }
 
 /// Scenario indices ordered worst first (lower index first on a tie).
@@ -182,7 +250,7 @@ fn report(
     evaluation: &Evaluation,
     subject: &Subject,
     detail: &AccountPnl,
-    hedge_unit: Option<(usize, &[f64])>,
+    hedge: Option<&HedgeUnit>,
     context: FeeContext<'_>,
 ) -> Option<AccountReport> {
     let result = evaluation.results.get(subject.account)?;
@@ -213,9 +281,7 @@ fn report(
         .collect();
     contributors.sort_by_key(|c| c.pnl);
 
-    let adjustments = adjustments(
-        detail, &total, risk.nlv, fee, &checker, base, hedge_unit, set,
-    );
+    let adjustments = adjustments(detail, &total, risk.nlv, fee, &checker, base, hedge);
     Some(AccountReport {
         account: result.account.clone(),
         base_currency: base.to_string(),
@@ -455,8 +521,7 @@ fn adjustments(
     fee: &FeeLine,
     checker: &Checker<'_>,
     base: Currency,
-    hedge_unit: Option<(usize, &[f64])>,
-    set: &ScenarioSet,
+    hedge: Option<&HedgeUnit>,
 ) -> Vec<Adjustment> {
     let current = fee.fee_paid;
     if current.is_zero() {
@@ -671,32 +736,47 @@ fn adjustments(
         }
     }
 
-    // A hedge with the dominant factor's future (notional in base currency).
-    if let Some((factor, unit)) = hedge_unit {
-        let name = &set.factor_table().factors()[factor];
+    // A hedge in whole contracts (or shares) of a listed instrument on the
+    // dominant factor (scenarios/hedge-instruments.csv): the fewest that
+    // remove the fee.
+    if let Some(hedge) = hedge {
+        let unit = &hedge.unit;
+        let hedged =
+            |n: f64| -> Vec<f64> { total.iter().zip(unit).map(|(t, u)| t + n * u).collect() };
+        let holds = |n: f64| {
+            checker
+                .check(&hedged(n), nlv)
+                .filter(|&(_, fee_after)| fee_after <= removed_fee)
+        };
         let limit = nlv_f + threshold.to_f64().unwrap_or(0.0) - 0.01;
-        if let Ok(Some(hedge)) = adjust::hedge(total, unit, limit, checker.measure()) {
-            let notional = hedge.whole_units.unwrap_or(hedge.units.round());
-            let hedged: Vec<f64> = total
-                .iter()
-                .zip(unit)
-                .map(|(t, u)| t + notional * u)
-                .collect();
-            if let Some((measure_after, fee_after)) = checker.check(&hedged, nlv)
+        if let Ok(Some(found)) = adjust::hedge(total, unit, limit, checker.measure()) {
+            let mut n = found.whole_units.unwrap_or(found.units.round());
+            if holds(n).is_some() {
+                while n.abs() >= 1.0 && holds(n - n.signum()).is_some() {
+                    n -= n.signum();
+                }
+            }
+            if n != 0.0
+                && let Some((measure_after, fee_after)) = checker.check(&hedged(n), nlv)
                 && fee_after < current
-                && notional != 0.0
             {
-                let label = format!("{} future ({}), notional in {base}", name.symbol, name.name);
+                let count = Decimal::from_f64(n.abs()).unwrap_or_default().normalize();
+                let what = if hedge.instrument.future {
+                    format!("{} contract(s)", hedge.instrument.symbol)
+                } else {
+                    format!("{} share(s)", hedge.instrument.symbol)
+                };
                 out.push(Adjustment {
                     title: format!(
-                        "{} {} {base} notional of {} futures ({})",
-                        if notional < 0.0 { "Sell" } else { "Buy" },
-                        group(Decimal::from_f64(notional.abs()).unwrap_or_default()),
-                        name.symbol,
-                        name.name
+                        "{} {count} {what} ({})",
+                        if n < 0.0 { "Sell" } else { "Buy" },
+                        hedge.instrument.name
                     ),
                     kind: AdjustmentKind::Hedge,
-                    trades: vec![(label, Decimal::from_f64(notional).unwrap_or_default())],
+                    trades: vec![(
+                        hedge.label.clone(),
+                        Decimal::from_f64(n).unwrap_or_default().normalize(),
+                    )],
                     deposit: None,
                     method: "exact".to_string(),
                     fee_after,

@@ -381,7 +381,9 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         Vec::new()
     } else {
         let spinner = output.spinner("reports and adjustments");
-        let reports = timings.time("reports", || build_reports(&evaluation, &subjects, context))?;
+        let reports = timings.time("reports", || {
+            build_reports(&evaluation, &subjects, context, &batch.market)
+        })?;
         spinner.finish_and_clear();
         reports
     };

@@ -214,6 +214,64 @@ fn apply_trades(from: &Path, account: &str, trades: &[(String, Decimal)], into: 
         }
         writer.write_record(&row).unwrap();
     }
+    // A trade in something the account does not hold: a listed hedge
+    // instrument (scenarios/hedge-instruments.csv) at its market price.
+    let held = std::fs::read_to_string(from.join("positions.csv")).unwrap();
+    for (label, change) in trades {
+        let symbol = label.rsplit_once(" (").map_or(label.as_str(), |(s, _)| s);
+        if held
+            .lines()
+            .any(|l| l.starts_with(&format!("{account},{symbol},")))
+        {
+            continue;
+        }
+        let hedge = exfee::default_hedges()
+            .into_iter()
+            .find(|h| h.symbol == symbol)
+            .unwrap_or_else(|| panic!("{label} is neither held nor a hedge instrument"));
+        let price_symbol = if hedge.future {
+            hedge.underlying.clone()
+        } else {
+            hedge.symbol.clone()
+        };
+        let underlyings = std::fs::read_to_string(from.join("market/underlyings.csv")).unwrap();
+        let mark: Decimal = underlyings
+            .lines()
+            .find_map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[0] == price_symbol).then(|| cells[2].parse().unwrap())
+            })
+            .unwrap();
+        let class = if hedge.future { "FUT" } else { "STK" };
+        let underlying = if hedge.future {
+            hedge.underlying.as_str()
+        } else {
+            ""
+        };
+        writer
+            .write_record([
+                account,
+                symbol,
+                class,
+                hedge.currency.as_str(),
+                &change.to_string(),
+                &hedge.multiplier.to_string(),
+                &mark.to_string(),
+                underlying,
+                "",
+                "",
+                "",
+                "",
+            ])
+            .unwrap();
+        if !hedge.future {
+            cash.push_str(&format!(
+                "{account},{},{}\n",
+                hedge.currency,
+                -change * hedge.multiplier * mark
+            ));
+        }
+    }
     writer.flush().unwrap();
     std::fs::write(into.join("cash.csv"), cash).unwrap();
 }
@@ -911,7 +969,7 @@ fn reductions_are_the_smallest_whole_units() {
     assert_eq!(own["moves"][0], serde_json::json!(["GME total", 0.5]));
 }
 
-/// Applies every reduction of `account`'s report (fixed stress set, night
+/// Applies every reduction and hedge of `account`'s report (fixed stress set, night
 /// `date`) to a copy of the drop, re-runs `exfee run` and checks the
 /// reported measure and fee actually paid: the re-run's measure, and its
 /// accrued daily fee (subject) or inventory fee (clear). Returns the
@@ -929,7 +987,7 @@ fn rerun_reductions(drop: &Path, account: &str, work: &Path) -> Vec<(String, Str
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["kind"] == "reduce")
+        .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
         .enumerate()
     {
         let trades: Vec<(String, Decimal)> = adjustment["trades"]
@@ -1031,4 +1089,30 @@ fn reductions_of_an_inventory_fee_account_rerun_to_the_fee_actually_paid() {
     // remove: 15 × kept ≤ 20,000 → kept 1,333, buy back 667
     let removes = seen.iter().find(|(t, _)| t.contains("removes")).unwrap();
     assert_eq!(removes.1, r#"[["GME (STK USD)","667"]]"#);
+}
+
+/// A hedge in whole contracts of a listed future. Long 5,000 SPY at 600
+/// (mapped to the Equity factor with no move of its own) on 2,400,000 of
+/// borrowed USD: NLV 600,000, the Equity −30 % scenario loses 900,000. One
+/// short E-mini (50 × SPX at 6,785.40 = 339,270) gains 0.3 × 339,270 =
+/// 101,781 there: 900,000 − 101,781 n ≤ 600,000 needs n ≥ 2.95, so 3
+/// contracts (594,657; in Equity +20 % the account still gains 600,000 −
+/// 3 × 67,854). Applied to the drop and re-run, it gives the reported fee.
+#[test]
+fn hedges_are_whole_contracts_of_a_listed_future() {
+    let drop = TestDrop::new("H1,USD\n", "H1,SPY,STK,USD,5000,1,600,,,,,\n");
+    drop.cash("H1,USD,-2400000\n");
+    drop.factors("SPY,Equity,1.0,0\n");
+    drop.write(
+        "market/underlyings.csv",
+        "symbol,currency,price,implied_vol,dividend_yield\nSPX,USD,6785.40,0.16,0.0130\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "H1", work.path());
+    let hedge = seen
+        .iter()
+        .find(|(t, _)| t.starts_with("Sell 3 ES contract(s)"))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(hedge.1, r#"[["ES (FUT USD)","-3"]]"#);
+    assert!(hedge.0.contains("E-mini S&P 500 future (50 × SPX)"));
 }
