@@ -1116,3 +1116,42 @@ fn hedges_are_whole_contracts_of_a_listed_future() {
     assert_eq!(hedge.1, r#"[["ES (FUT USD)","-3"]]"#);
     assert!(hedge.0.contains("E-mini S&P 500 future (50 × SPX)"));
 }
+
+/// The single trade that does it: a USD account whose risk is one short
+/// EUR balance (−100,000 EUR at 1.10) with eight small stock positions.
+/// NLV 112,000 − 110,000 + 8 × 1,000 = 10,000; the worst scenario is EUR
+/// +9.9 %: 0.099 × 110,000 = 10,890 lost. Converting c EUR leaves a loss of
+/// 0.1089 × (100,000 − c), which rounds to 10,000.00 (nothing uncovered)
+/// while below 10,000.005: c > 8,172.5895, so 8,172.59 EUR bought back.
+#[test]
+fn a_short_currency_balance_is_converted_in_one_trade() {
+    let symbols = ["AA", "BB", "CC", "DD", "EE", "FF", "GG", "HH"];
+    let positions: String = symbols
+        .iter()
+        .map(|s| format!("X1,{s},STK,USD,10,1,100,,,,,\n"))
+        .collect();
+    let drop = TestDrop::new("X1,USD\n", &positions);
+    drop.cash("X1,EUR,-100000\nX1,USD,112000\n");
+    let factors: String = symbols
+        .iter()
+        .map(|s| format!("{s},Equity,1.0,0.3\n"))
+        .collect();
+    drop.factors(&factors);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let (h, rows) = run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    assert_eq!(cell(&h, &rows[0], "nlv"), "10000.00");
+    assert_eq!(cell(&h, &rows[0], "measure"), "10890.00");
+    let trades = report_trades(&out, "X1");
+    let removes = trades
+        .iter()
+        .find(|(t, _)| t.starts_with("Reduce") && t.contains("removes"))
+        .unwrap_or_else(|| panic!("{trades:?}"));
+    assert_eq!(removes.1, r#"[["cash EUR","8172.59"]]"#);
+}
