@@ -9,7 +9,7 @@
 //! lower the fee is dropped.
 
 use exfee_adjust as adjust;
-use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, daily_fee, quote};
+use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, quote};
 use std::collections::HashMap;
 
 use exfee_model::{AccountInput, Batch, Currency, Decimal, MarketData, Position};
@@ -73,11 +73,21 @@ impl Checker<'_> {
         .map(|q| (q.measure, q.fee_paid))
     }
 
-    /// The fee actually paid at an uncovered amount (the measure fixed).
+    /// The fee actually paid at an uncovered amount (the measure fixed): the
+    /// pipeline on a portfolio whose one loss is that amount over a zero NLV.
     fn fee_at(&self, uncovered: Decimal) -> Decimal {
-        let exposure = daily_fee(self.schedule, uncovered, self.usd_to_base)
-            .map_or(Decimal::ZERO, |b| b.daily_fee);
-        self.inventory_fee.map_or(exposure, |i| i.max(exposure))
+        let losses = [uncovered.to_f64().unwrap_or(f64::NAN)];
+        quote(
+            self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: 1,
+                nlv: Decimal::ZERO,
+                usd_to_base: self.usd_to_base,
+                inventory_fee: self.inventory_fee,
+            },
+        )
+        .map_or(Decimal::ZERO, |q| q.fee_paid)
     }
 
     /// The schedule's measure (the adjust crate uses the same type).
