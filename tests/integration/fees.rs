@@ -1155,3 +1155,29 @@ fn a_short_currency_balance_is_converted_in_one_trade() {
         .unwrap_or_else(|| panic!("{trades:?}"));
     assert_eq!(removes.1, r#"[["cash EUR","8172.59"]]"#);
 }
+
+/// Shares of a listed ETF when the table has no future for the factor:
+/// long 1,000 NEM at 50 mapped to Prec. Metals (no move of its own) on
+/// 42,000 borrowed: NLV 8,000; Prec. Metals −20.7 % loses 10,350. A short
+/// GLD share (250) gains 0.207 × 250 = 51.75 there: 10,350 − 51.75 n ≤
+/// 8,000 needs n ≥ 45.4, so 46 shares (7,969.50 lost; in +34.5 % the
+/// account still gains 17,250 − 46 × 86.25). Applied and re-run, it gives
+/// the reported fee.
+#[test]
+fn without_a_listed_future_the_hedge_is_etf_shares() {
+    let drop = TestDrop::new("G1,USD\n", "G1,NEM,STK,USD,1000,1,50,,,,,\n");
+    drop.cash("G1,USD,-42000\n");
+    drop.factors("NEM,Prec. Metals,1.0,0\n");
+    drop.write(
+        "market/underlyings.csv",
+        "symbol,currency,price,implied_vol,dividend_yield\nGLD,USD,250,0.15,0\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "G1", work.path());
+    let hedge = seen
+        .iter()
+        .find(|(t, _)| t.starts_with("Sell 46 GLD share(s) (SPDR Gold Shares ETF)"))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(hedge.1, r#"[["GLD (STK USD)","-46"]]"#);
+    assert!(seen.iter().all(|(t, _)| !t.contains("futures")));
+}
