@@ -372,10 +372,6 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     }
     timings.0.push(("fees", fee_start.elapsed()));
 
-    let class_rows = timings.time("fees by class", || {
-        exfee::fees_by_class_rows(&evaluation, &subjects)
-    })?;
-
     // Reports of the subject accounts.
     let reports = if args.no_reports {
         Vec::new()
@@ -386,6 +382,28 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         })?;
         spinner.finish_and_clear();
         reports
+    };
+
+    // The per-class split of every subject account: the reports' when they
+    // were built (the same function made them), else computed alone.
+    let class_rows: Vec<Vec<String>> = if args.no_reports {
+        timings.time("fees by class", || {
+            exfee::fees_by_class_rows(&evaluation, &subjects)
+        })?
+    } else {
+        reports
+            .iter()
+            .flat_map(|r| {
+                r.fee_by_class.iter().map(|(class, fee)| {
+                    vec![
+                        r.account.clone(),
+                        r.base_currency.clone(),
+                        class.clone(),
+                        fee.to_string(),
+                    ]
+                })
+            })
+            .collect()
     };
 
     // Outputs: every file of the run into a fresh staging folder, published

@@ -879,6 +879,11 @@ fn suggestions_are_checked_against_the_fee_actually_paid() {
         json["adjustments"].as_array().unwrap().clone()
     };
     assert!(adjustments("I1").is_empty());
+    // With reports, fees_by_class.csv is the reports' split: all of each
+    // fee on the one class.
+    let (_, split) = read_csv(&out.join("current/fees_by_class.csv"));
+    let split: Vec<String> = split.iter().map(|r| r.join(",")).collect();
+    assert_eq!(split, ["S1,USD,Equity,1.37", "I1,USD,Equity,5.00"]);
     let s1 = adjustments("S1");
     assert!(!s1.is_empty());
     for a in &s1 {
