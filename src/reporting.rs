@@ -291,7 +291,7 @@ fn report(
         .collect();
     contributors.sort_by_key(|c| c.pnl);
 
-    let adjustments = adjustments(detail, &total, risk.nlv, fee, &checker, base, hedge);
+    let adjustments = adjustments(detail, &total, risk.nlv, fee, &checker, base, hedge, set);
     Some(AccountReport {
         account: result.account.clone(),
         base_currency: base.to_string(),
@@ -532,6 +532,7 @@ fn adjustments(
     checker: &Checker<'_>,
     base: Currency,
     hedge: Option<&HedgeUnit>,
+    set: &ScenarioSet,
 ) -> Vec<Adjustment> {
     let current = fee.fee_paid;
     if current.is_zero() {
@@ -569,10 +570,34 @@ fn adjustments(
 
     // Position reductions: the measure must come down to NLV + the uncovered
     // amount that leaves the target fee.
+    // Closing a position quoted in a foreign currency leaves its proceeds
+    // in that currency (as the trade does): per unit closed, the proceeds
+    // move by `unit value × the currency's move` in each scenario.
+    let proceeds: Vec<Option<Vec<f64>>> = detail
+        .holdings
+        .iter()
+        .map(|h| {
+            (h.info.class != "FX" && h.info.currency != base && h.info.unit_value != 0.0)
+                .then(|| currency_moves(set, h.info.currency))
+                .flatten()
+                .map(|fx| fx.iter().map(|m| h.info.unit_value * m).collect())
+        })
+        .collect();
+    // The P&L each whole position takes away when closed (its proceeds
+    // stay), for the linear program.
     let pnl: Vec<Vec<f64>> = detail
         .holdings
         .iter()
-        .map(|h| h.unit_pnl.iter().map(|u| h.quantity * u).collect())
+        .zip(&proceeds)
+        .map(|(h, kept)| match kept {
+            None => h.unit_pnl.iter().map(|u| h.quantity * u).collect(),
+            Some(kept) => h
+                .unit_pnl
+                .iter()
+                .zip(kept)
+                .map(|(u, k)| h.quantity * (u - k))
+                .collect(),
+        })
         .collect();
     let costs: Vec<f64> = detail
         .holdings
@@ -605,6 +630,15 @@ fn adjustments(
             let kept = holding.quantity - c;
             for (a, &u) in adjusted.iter_mut().zip(&holding.unit_pnl) {
                 *a += kept * u;
+            }
+        }
+        for (p, &c) in proceeds.iter().zip(closed) {
+            if let Some(p) = p
+                && c != 0.0
+            {
+                for (a, &m) in adjusted.iter_mut().zip(p) {
+                    *a += c * m;
+                }
             }
         }
         adjusted
@@ -796,6 +830,23 @@ fn adjustments(
         }
     }
     out
+}
+
+/// The move of `currency` against the set's base in every scenario, or
+/// `None` when the FX table does not move it.
+fn currency_moves(set: &ScenarioSet, currency: Currency) -> Option<Vec<f64>> {
+    let c = set.fx_table().index_of(currency)?;
+    let n = set.len();
+    let mut out = Vec::with_capacity(n);
+    let mut block = MoveBlock::default();
+    let mut start = 0;
+    while start < n {
+        let end = (start + 4096).min(n);
+        set.fill(start..end, &mut block);
+        out.extend_from_slice(block.currency(c));
+        start = end;
+    }
+    Some(out)
 }
 
 /// `1234567.8` → `1,234,567.80`.

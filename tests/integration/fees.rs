@@ -377,64 +377,71 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
             );
         }
     }
-    for (n, adjustment) in reductions.iter().enumerate() {
-        let trades: Vec<(String, Decimal)> = adjustment["trades"]
+    // Every reduction and hedge of three accounts, applied and re-run: the
+    // leveraged TSLA account, a crude-oil account offered CL contracts, and
+    // a basket with Tokyo shares (board lots of 100).
+    let mut checked = 0;
+    for account in ["U9709660", "U8004460", "U8835233"] {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(first.join(format!("reports/{account}.json"))).unwrap(),
+        )
+        .unwrap();
+        for (n, adjustment) in report["adjustments"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| {
-                (
-                    t[0].as_str().unwrap().to_string(),
-                    t[1].as_str().unwrap().parse().unwrap(),
-                )
-            })
-            .collect();
-        let drop = work.path().join(format!("adjusted{n}"));
-        copy_drop(&nightly, &drop);
-        apply_trades(&nightly, "U9709660", &trades, &drop);
-        let out = work.path().join(format!("out{n}"));
-        run(&drop, &out);
-        let mut reader = csv::Reader::from_path(out.join("results.csv")).unwrap();
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(str::to_string)
-            .collect();
-        let row: Vec<String> = reader
-            .records()
-            .map(|r| {
-                r.unwrap()
-                    .iter()
-                    .map(str::to_string)
-                    .collect::<Vec<String>>()
-            })
-            .find(|r| r[0] == "U9709660")
-            .unwrap();
-        assert_eq!(
-            cell(&header, &row, "measure"),
-            adjustment["measure_after"].as_str().unwrap(),
-            "{}",
-            adjustment["title"]
-        );
-        let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
-        if fee_after.is_zero() {
-            assert_eq!(cell(&header, &row, "fee_status"), "clear");
-        } else {
-            let rerun: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(out.join("reports/U9709660.json")).unwrap(),
-            )
-            .unwrap();
+            .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
+            .enumerate()
+        {
+            let trades: Vec<(String, Decimal)> = adjustment["trades"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t[0].as_str().unwrap().to_string(),
+                        t[1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect();
+            if account == "U8835233" {
+                for (label, quantity) in &trades {
+                    if label.starts_with("7203 ") {
+                        assert!(
+                            (quantity % Decimal::from(100)).is_zero(),
+                            "{label} {quantity}"
+                        );
+                    }
+                }
+            }
+            let drop = work.path().join(format!("adjusted-{account}-{n}"));
+            copy_drop(&nightly, &drop);
+            apply_trades(&nightly, account, &trades, &drop);
+            let out = work.path().join(format!("out-{account}-{n}"));
+            run(&drop, &out);
+            let (header, rows) = read_csv(&out.join("results.csv"));
+            let row = rows.iter().find(|r| r[0] == account).unwrap();
+            let title = adjustment["title"].as_str().unwrap();
             assert_eq!(
-                rerun["daily_fee"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<Decimal>()
-                    .unwrap(),
-                fee_after
+                cell(&header, row, "measure"),
+                adjustment["measure_after"].as_str().unwrap(),
+                "{account}: {title}"
             );
+            let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
+            if fee_after.is_zero() {
+                assert_eq!(
+                    cell(&header, row, "fee_status"),
+                    "clear",
+                    "{account}: {title}"
+                );
+            } else {
+                let paid: Decimal = cell(&header, row, "accrued_daily_fee").parse().unwrap();
+                assert_eq!(paid, fee_after, "{account}: {title}");
+            }
+            checked += 1;
         }
     }
+    assert!(checked >= 6, "{checked} suggestions re-run");
 }
 
 /// A full re-evaluation of account `id` with `order` filled at the marks.
