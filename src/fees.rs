@@ -7,7 +7,6 @@ use exfee_fee::{
     TradingCalendar,
 };
 use exfee_model::{Currency, Decimal, MarketData};
-use rust_decimal::RoundingStrategy;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::AccountRisk;
@@ -50,28 +49,8 @@ pub struct FeeLine {
     pub state: AccountState,
 }
 
-/// Cents, half to even, always shown with two decimals, never `-0.00`.
-pub(crate) fn cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    value
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cents_never_prints_a_negative_zero() {
-        assert_eq!(cents(Decimal::new(-1, 3)).to_string(), "0.00");
-        assert_eq!(cents(Decimal::new(-5, 3)).to_string(), "0.00"); // half to even
-        assert_eq!(cents(Decimal::new(-6, 3)).to_string(), "-0.01");
-        assert_eq!(cents(Decimal::new(12345, 3)).to_string(), "12.34");
-    }
-}
+/// Cents: the workspace's one rounding ([`exfee_model::cents`]).
+pub(crate) use exfee_model::cents;
 
 /// Units of `base` per USD.
 ///

@@ -40,7 +40,7 @@ pub use exfee_model::{
     AccountInput, AssetClass, Batch, Bounds, CashBalance, Currency, CurrencyError, Decimal,
     Exercise, FactorMapping, FactorTable, FactorTableError, FxFactor, FxTable, InputError,
     Instrument, InstrumentKind, MarketData, MarketError, NlvError, OptionRight, OptionTerms,
-    Position, PrimaryFactor, SourceLocation, Underlying, net_liquidation_value,
+    Position, PrimaryFactor, SourceLocation, Underlying, cents, net_liquidation_value,
 };
 pub use exfee_scenarios::{
     FixedScenario, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, Shock,
@@ -58,6 +58,12 @@ pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedg
 pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+
+/// Calibration to a price history and backtest statistics (re-exported
+/// from `exfee-calibrate`).
+pub mod calibrate {
+    pub use exfee_calibrate::*;
+}
 
 /// The fee schedule, calendar and grace rules (re-exported from `exfee-fee`).
 pub mod fee {

@@ -676,21 +676,17 @@ fn adjustments(
                 continue;
             }
             let mut closed = vec![0.0; detail.holdings.len()];
-            let (mut lo, mut hi) = (0.0_f64, lots_in(i));
+            let hi = lots_in(i);
             closed[i] = units(i, hi);
             if holds(&closed).is_none() {
                 continue;
             }
-            while hi - lo > 1.0 {
-                let mid = ((lo + hi) / 2.0).floor();
-                closed[i] = units(i, mid);
-                if holds(&closed).is_some() {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
-            }
-            closed[i] = units(i, hi);
+            let best = smallest_whole(hi, |k| {
+                let mut trial = closed.clone();
+                trial[i] = units(i, k);
+                holds(&trial).is_some()
+            });
+            closed[i] = units(i, best);
             let cost = traded_value(&closed);
             if single.as_ref().is_none_or(|(_, c)| cost < *c) {
                 single = Some((closed, cost));
@@ -717,16 +713,13 @@ fn adjustments(
                     .collect();
                 if holds(&closed).is_some() {
                     for i in 0..closed.len() {
-                        let mut count = (closed[i].abs() / unit_lots[i]).ceil();
-                        while count >= 1.0 {
+                        let count = (closed[i].abs() / unit_lots[i]).ceil();
+                        let best = smallest_whole(count, |k| {
                             let mut trial = closed.clone();
-                            trial[i] = units(i, count - 1.0);
-                            if holds(&trial).is_none() {
-                                break;
-                            }
-                            closed = trial;
-                            count -= 1.0;
-                        }
+                            trial[i] = units(i, k);
+                            holds(&trial).is_some()
+                        });
+                        closed[i] = units(i, best);
                     }
                 }
                 let method = match reduction.method {
@@ -796,9 +789,8 @@ fn adjustments(
         if let Ok(Some(found)) = adjust::hedge(total, unit, limit, checker.measure()) {
             let mut n = found.whole_units.unwrap_or(found.units.round());
             if holds(n).is_some() {
-                while n.abs() >= 1.0 && holds(n - n.signum()).is_some() {
-                    n -= n.signum();
-                }
+                let sign = n.signum();
+                n = sign * smallest_whole(n.abs(), |m| holds(sign * m).is_some());
             }
             if n != 0.0
                 && let Some((measure_after, fee_after)) = checker.check(&hedged(n), nlv)
@@ -830,6 +822,30 @@ fn adjustments(
         }
     }
     out
+}
+
+/// The smallest whole number `k` in `0..=hi` for which `ok(k)` holds, given
+/// that `ok(hi)` does: a bisection that assumes more is never worse (closing
+/// or hedging more of what loses), so the answer is where stepping back one
+/// unit at a time would stop, found in at most 200 steps whatever the size
+/// (quantities beyond 2^53 included).
+fn smallest_whole(hi: f64, ok: impl Fn(f64) -> bool) -> f64 {
+    let (mut lo, mut hi) = (-1.0_f64, hi);
+    for _ in 0..200 {
+        if hi - lo <= 1.0 {
+            break;
+        }
+        let mid = ((lo + hi) / 2.0).floor();
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if ok(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
 }
 
 /// The move of `currency` against the set's base in every scenario, or

@@ -63,7 +63,8 @@ pub struct WhatIfAnswer {
 /// The account's holdings are revalued once, under a scenario set restricted
 /// to the single stocks it holds (single-stock moves are keyed by symbol, so
 /// they are those of the full set); the scenarios of the other stocks, where
-/// the account does not move, are counted as zero-P&L scenarios. An order on
+/// nothing the account holds moves, count at its P&L when nothing moves
+/// (zero, or its options' time decay over the horizon). An order on
 /// something the account already holds reuses those scenario P&L vectors; a
 /// new instrument is valued on its own. The answer equals a full
 /// re-evaluation of the account with the order applied.
@@ -143,7 +144,7 @@ impl WhatIf {
         };
         let (detail, n_full, n_local) = what_if.revalue(&what_if.account)?;
         let nlv = what_if.nlv(&what_if.account)?;
-        what_if.before = what_if.quote(&detail.total(), n_full, n_local, nlv);
+        what_if.before = what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv);
         what_if.detail = detail;
         Ok(what_if)
     }
@@ -205,17 +206,19 @@ impl WhatIf {
             // Sum again in holding order with the new quantities, as the
             // engine does: bit-identical to a re-evaluation.
             let mut total = vec![0.0; self.detail.holdings.first().map_or(0, |h| h.unit_pnl.len())];
+            let mut still = 0.0;
             for (holding, extra) in self.detail.holdings.iter().zip(&extra) {
                 let quantity = holding.quantity + extra;
                 for (t, &u) in total.iter_mut().zip(&holding.unit_pnl) {
                     *t += quantity * u;
                 }
+                still += quantity * holding.still_pnl;
             }
             let (n_full, n_local) = self.counts(&adjusted)?;
-            self.quote(&total, n_full, n_local, nlv)
+            self.quote(&total, still, n_full, n_local, nlv)
         } else {
             let (detail, n_full, n_local) = self.revalue(&adjusted)?;
-            self.quote(&detail.total(), n_full, n_local, nlv)
+            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)
         };
         Ok(WhatIfAnswer {
             change: after.fee_paid - self.before.fee_paid,
@@ -325,13 +328,21 @@ impl WhatIf {
     }
 
     /// The fee figures of scenario P&L `total` over the account's own set of
-    /// `n_local` scenarios, within a full set of `n_full` (the others are
-    /// zero-P&L scenarios for this account).
-    fn quote(&self, total: &[f64], n_full: usize, n_local: usize, nlv: Decimal) -> Quote {
+    /// `n_local` scenarios, within a full set of `n_full`: the others move
+    /// single stocks the account does not hold, where its P&L is `still`
+    /// (nothing it holds moves; its options still age by the horizon).
+    fn quote(
+        &self,
+        total: &[f64],
+        still: f64,
+        n_full: usize,
+        n_local: usize,
+        nlv: Decimal,
+    ) -> Quote {
         let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
         let needed = self.schedule.measure.scenarios_needed(n_full);
         losses.extend(std::iter::repeat_n(
-            0.0,
+            -still,
             n_full.saturating_sub(n_local).min(needed),
         ));
         // The fee pipeline; a portfolio it cannot price (no scenario, a

@@ -2,8 +2,11 @@
 //! some accounts (or rows) failed; 2 the run could not be done (bad usage, an
 //! unreadable file or missing column, an unwritable output).
 
+mod backtest;
 mod bench;
+mod calibrate;
 mod ledger;
+mod manifest;
 mod run;
 mod scenarios;
 mod synth;
@@ -17,7 +20,7 @@ use exfee::ScenarioSource;
 
 /// Monte Carlo exposure-fee risk engine.
 #[derive(Debug, Parser)]
-#[command(name = "exfee", version, about, long_about = None)]
+#[command(name = "exfee", version, about, long_about = None, after_help = run::EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -122,6 +125,13 @@ enum Command {
     Scenarios(scenarios::ScenariosArgs),
     /// Evaluate a synthetic batch in memory and print the throughput of each stage.
     Bench(bench::BenchArgs),
+    /// Estimate a scenario set (correlations, copula, betas, own volatilities) from a price
+    /// history.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Backtest a drop's portfolios against a price history with sets calibrated day by day.
+    Backtest(backtest::BacktestArgs),
+    /// Write the seeded synthetic price history (GARCH(1,1), Student-t innovations).
+    History(calibrate::HistoryArgs),
     /// Write the fee ledger of a state file: one row per account and calendar day charged.
     Ledger(ledger::LedgerArgs),
 }
@@ -134,6 +144,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Backtest(args) => backtest::run(args, &output),
+        Command::History(args) => calibrate::history(args),
         Command::Ledger(args) => ledger::run(args),
     }
 }

@@ -21,6 +21,7 @@ use exfee::{
 use super::{Output, ScenarioArgs};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// The drop folder (accounts.csv, positions.csv, cash.csv, market/…). With --flex, only its
     /// market/ folder is read.
@@ -64,7 +65,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory_budget: usize,
     /// Valuation date (YYYY-MM-DD): options' time to expiry counts from it, and the fee is
-    /// charged for it. Default: today (UTC).
+    /// charged for it. Default: the Flex reports' ReportDate (the latest, with a warning, when
+    /// they differ), else today (UTC). A --date the ReportDate disagrees with is warned about.
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Option<NaiveDate>,
     /// Stress horizon in calendar days (options reprice this much closer to expiry).
@@ -89,7 +91,19 @@ pub struct RunArgs {
     /// Also write PNG charts beside the SVG ones.
     #[arg(long)]
     png: bool,
+    /// Allow a date earlier than the state's latest night: the later nights (and their charges)
+    /// are removed from the state in the same transaction, and must be run again, in order.
+    #[arg(long)]
+    rewrite_history: bool,
 }
+
+/// The exit codes, as `exfee run --help` shows them.
+pub(super) const EXIT_CODES: &str = "Exit codes:
+  0  every account was evaluated
+  1  the run finished and its outputs were written, but some accounts (or rows) failed:
+     reasons in OUT_DIR/results.csv and OUT_DIR/errors.csv
+  2  the run could not be done (bad usage, an unreadable input, a date earlier than the
+     state's latest without --rewrite-history, an unwritable output or state)";
 
 fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).ok_or_else(|| format!("{text:?} is not I/N with 0 <= I < N"))
@@ -244,21 +258,83 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn read_inputs(args: &RunArgs, source: &exfee::ScenarioSource) -> anyhow::Result<Batch> {
+/// Every input file (or Flex folder) of the run, with its role, for
+/// `run.json`.
+fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
+    let paths = args.paths();
+    let mut files: Vec<(&'static str, PathBuf)> = Vec::new();
+    if args.flex.is_empty() {
+        files.push(("accounts", paths.accounts));
+        files.push(("positions", paths.positions));
+        files.push(("cash", paths.cash));
+    } else {
+        files.extend(args.flex.iter().map(|p| ("flex", p.clone())));
+    }
+    files.push(("fx", paths.fx));
+    files.push(("factors", paths.factors));
+    files.push(("underlyings", paths.underlyings));
+    files.push(("rates", paths.rates));
+    files
+}
+
+/// The batch, and the dates the input says it was taken for (Flex
+/// `ReportDate`s; none for a native drop).
+fn read_inputs(
+    args: &RunArgs,
+    source: &exfee::ScenarioSource,
+) -> anyhow::Result<(Batch, Vec<NaiveDate>)> {
     let paths = args.paths();
     if args.flex.is_empty() {
-        return Ok(read_drop(&paths, source.factor_table())?);
+        return Ok((read_drop(&paths, source.factor_table())?, Vec::new()));
     }
     let (market, errors) = read_market(&paths, source.factor_table())?;
-    let mut batch = exfee::io::read_flex(&args.flex, market)?;
+    let (mut batch, dates) = exfee::io::read_flex_dated(&args.flex, market)?;
     batch.errors.extend(errors);
-    Ok(batch)
+    Ok((batch, dates))
+}
+
+/// The valuation date: `--date`; else the input's own date (the latest
+/// when it has several); else today (UTC). Warns when `--date` and the
+/// input's dates disagree, or the input's dates disagree among themselves.
+fn valuation_date(
+    flag: Option<NaiveDate>,
+    input: &[NaiveDate],
+) -> (NaiveDate, super::manifest::DateSource) {
+    use super::manifest::DateSource;
+    let listed = || {
+        input
+            .iter()
+            .map(NaiveDate::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (flag, input.last()) {
+        (Some(date), _) => {
+            if input.iter().any(|d| *d != date) {
+                eprintln!(
+                    "exfee: warning: valuing at --date {date}, but the input's ReportDate is {}",
+                    listed()
+                );
+            }
+            (date, DateSource::Flag)
+        }
+        (None, Some(&latest)) => {
+            if input.len() > 1 {
+                eprintln!(
+                    "exfee: warning: the input's reports carry several ReportDates ({}); valuing \
+                     at the latest, {latest} (give --date to choose)",
+                    listed()
+                );
+            }
+            (latest, DateSource::Input)
+        }
+        (None, None) => (chrono::Utc::now().date_naive(), DateSource::Today),
+    }
 }
 
 pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut timings = Timings::default();
-    let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let source = args.scenarios.load()?;
     let schedule = match &args.fee {
         Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
@@ -272,7 +348,23 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
 
     let spinner = output.spinner("reading inputs");
-    let full = timings.time("read", || read_inputs(&args, &source))?;
+    let (full, input_dates) = timings.time("read", || read_inputs(&args, &source))?;
+    let (date, date_source) = valuation_date(args.date, &input_dates);
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    // Refused before the evaluation; checked again in the state's
+    // transaction below (another run may have written meanwhile).
+    if !args.rewrite_history && state_path.is_file() {
+        let db = StateDb::open(&state_path)
+            .with_context(|| format!("state database {}", state_path.display()))?;
+        if let Some(latest) = db.latest_date()?
+            && latest > date
+        {
+            return Err(earlier_date_refused(&state_path, date, latest));
+        }
+    }
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
@@ -306,15 +398,23 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
 
     // Fees, against the state before tonight, in one transaction.
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.out.join("state.sqlite"));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut db = StateDb::open(&state_path)
         .with_context(|| format!("state database {}", state_path.display()))?;
     let mut night = db.begin_run(date, schedule.grace, &calendar)?;
+    let later = night.later_dates()?;
+    if let (Some(first), Some(last)) = (later.first(), later.last()) {
+        if !args.rewrite_history {
+            return Err(earlier_date_refused(&state_path, date, *last));
+        }
+        let removed = night.forget_later_nights()?;
+        eprintln!(
+            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
+             from the state (committed with this run); run those dates again, in order, to \
+             recompute them"
+        );
+    }
     let context = FeeContext {
         schedule: &schedule,
         calendar: &calendar,
@@ -428,6 +528,22 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         &["account", "currency", "class", "daily_fee"],
         class_rows,
     )?;
+    super::manifest::write_run_json(
+        staged.dir(),
+        &super::manifest::RunFacts {
+            date,
+            date_source,
+            scenarios: &args.scenarios,
+            source: &source,
+            scenario_count: evaluation.scenarios.len(),
+            fixed_count: evaluation.scenarios.fixed().len(),
+            horizon_days: args.horizon_days,
+            shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
+            fee: args.fee.as_deref(),
+            holidays: args.holidays.as_deref(),
+            inputs: input_files(&args),
+        },
+    )?;
     staged.commit()?;
     timings.0.push(("write", write_start.elapsed()));
     pause_for_kill_test();
@@ -435,6 +551,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
 
     summary(
         &args,
+        (date, date_source),
         &batch,
         &evaluation,
         &fees,
@@ -539,11 +656,19 @@ fn write_outputs(
             report.account.clone(),
             format!("{folder}{}", files.stem),
         ]);
-        entries.push(files.index_entry(report, &format!("reports/{folder}")));
+        let mut entry = files.index_entry(report, &format!("reports/{folder}"));
+        entry.daily_fee_usd = report
+            .base_currency
+            .parse::<Currency>()
+            .ok()
+            .and_then(|c| in_usd(batch, c, report.daily_fee));
+        entries.push(entry);
     }
+    // Ranked by the daily fee in USD (amounts in different currencies are
+    // not comparable as they are).
     entries.sort_by(|a, b| {
-        b.daily_fee
-            .cmp(&a.daily_fee)
+        b.daily_fee_usd
+            .cmp(&a.daily_fee_usd)
             .then(a.account.cmp(&b.account))
     });
     write_csv(
@@ -572,21 +697,48 @@ fn pause_for_kill_test() {
     }
 }
 
-/// Sums per-account amounts converted to USD.
-fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> Decimal {
-    amounts
-        .map(|(base, amount)| {
-            batch
-                .market
-                .fx_rate(base, Currency::USD)
-                .map_or(Decimal::ZERO, |rate| amount * rate)
-        })
-        .sum::<Decimal>()
-        .round_dp(2)
+/// Why a run of `date` is refused when the state holds nights up to
+/// `latest`, later than it.
+fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the state {} already holds nights up to {latest}, after {date}: a run of an earlier \
+         date would be charged from a history that ignores them and leave them stale; run \
+         {latest} or later, or give --rewrite-history to remove the nights after {date} and \
+         then run those dates again, in order",
+        state.display()
+    )
 }
 
+/// `amount` of `currency` in USD, to cents; `None` without a rate or when
+/// the product overflows a `Decimal`.
+fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal> {
+    let rate = batch.market.fx_rate(currency, Currency::USD).ok()?;
+    amount.checked_mul(rate).map(exfee::cents)
+}
+
+/// Sums per-account amounts converted to USD, in words: the sum to cents, or
+/// why there is none (checked arithmetic: never a panic).
+fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
+    let mut total = Decimal::ZERO;
+    for (base, amount) in amounts {
+        if batch.market.fx_rate(base, Currency::USD).is_err() {
+            return format!("n/a (no USD rate for {base})");
+        }
+        let Some(usd) = in_usd(batch, base, amount) else {
+            return "too large to total".to_string();
+        };
+        let Some(sum) = total.checked_add(usd) else {
+            return "too large to total".to_string();
+        };
+        total = sum;
+    }
+    exfee::cents(total).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn summary(
     args: &RunArgs,
+    (date, date_source): (NaiveDate, super::manifest::DateSource),
     batch: &Batch,
     evaluation: &exfee::Evaluation,
     fees: &[Option<FeeLine>],
@@ -628,6 +780,12 @@ fn summary(
         .map(|s| format!(" (shard {}/{})", s.index, s.count))
         .unwrap_or_default();
     println!("exfee run {source}{shard}");
+    println!(
+        "  {:<24}{:>16}  ({})",
+        "valuation date",
+        date.to_string(),
+        date_source.describe()
+    );
     println!("  {:<24}{:>16}", "accounts read", results.len());
     println!("  {:<24}{:>16}", "evaluated", results.len() - failed);
     println!("  {:<24}{:>16}", "failed", failed);
@@ -654,23 +812,26 @@ fn summary(
     for (stage, time) in &timings.0 {
         println!("    {:<22}{:>16.2} s", stage, time.as_secs_f64());
     }
-    let mut top: Vec<&(&exfee::AccountResult, &FeeLine)> = lines
+    // Ranked by the daily fee in USD: amounts in different currencies are
+    // not comparable as they are (an account with no USD figure goes last).
+    let mut top: Vec<(&exfee::AccountResult, &FeeLine, Option<Decimal>)> = lines
         .iter()
         .filter(|(_, f)| f.breakdown.daily_fee > Decimal::ZERO)
+        .map(|&(r, f)| {
+            let usd = r
+                .base_currency
+                .and_then(|c| in_usd(batch, c, f.breakdown.daily_fee));
+            (r, f, usd)
+        })
         .collect();
-    top.sort_by(|a, b| {
-        b.1.breakdown
-            .daily_fee
-            .cmp(&a.1.breakdown.daily_fee)
-            .then(a.0.account.cmp(&b.0.account))
-    });
+    top.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.account.cmp(&b.0.account)));
     if !top.is_empty() {
-        println!("  top accounts by daily fee:");
+        println!("  top accounts by daily fee (ranked in USD):");
         println!(
-            "    {:<20}{:>8}{:>16}{:>12}{:>10}",
-            "account", "status", "uncovered", "daily fee", "charged"
+            "    {:<20}{:>8}{:>16}{:>12}{:>10}{:>14}",
+            "account", "status", "uncovered", "daily fee", "charged", "daily fee USD"
         );
-        for (result, fee) in top.iter().take(10) {
+        for (result, fee, usd) in top.iter().take(10) {
             let base = result
                 .base_currency
                 .map(|c| c.to_string())
@@ -679,8 +840,9 @@ fn summary(
             if id.chars().count() > 19 {
                 id = id.chars().take(18).collect::<String>() + "…";
             }
+            let usd = usd.map_or_else(|| "n/a".to_string(), |u| u.to_string());
             println!(
-                "    {:<20}{:>8}{:>16}{:>12}{:>10} {base}",
+                "    {:<20}{:>8}{:>16}{:>12}{:>10} {base}{usd:>14}",
                 id,
                 fee.status.name(),
                 fee.uncovered,

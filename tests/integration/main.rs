@@ -2,6 +2,7 @@
 //! module tests one capability through the public facade or the `exfee`
 //! binary.
 
+mod calibration;
 mod cli;
 mod common;
 mod fees;
@@ -13,4 +14,5 @@ mod input_errors;
 mod monte_carlo;
 mod nlv;
 mod options;
+mod outputs;
 mod reliability;

@@ -75,7 +75,13 @@ fn read_csv(bytes: &[u8]) -> Vec<Vec<String>> {
 /// (`OUT_DIR/results.csv`, `OUT_DIR/reports/…`): relative path → bytes.
 fn published(out: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
-    for name in ["results.csv", "errors.csv", "options.csv", "index.html"] {
+    for name in [
+        "results.csv",
+        "errors.csv",
+        "options.csv",
+        "run.json",
+        "index.html",
+    ] {
         if let Ok(bytes) = fs::read(out.join(name)) {
             files.insert(name.to_string(), bytes);
         }
@@ -352,6 +358,7 @@ fn a_run_killed_at_any_moment_leaves_old_or_new_outputs_and_state() {
         "results.csv",
         "errors.csv",
         "options.csv",
+        "run.json",
         "index.html",
         "reports",
         "state.sqlite",

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::evaluate::{
-    Bounds, Scratch, bind_legs, own_move_pnl, price_leg, sparse_stock_scenarios,
+    Bounds, Scratch, bind_legs, own_move_pnl, price_leg, sparse_stock_scenarios, still_pnl,
 };
 use crate::prepare::{LegInfo, Prepared, PreparedAccount};
 
@@ -19,6 +19,10 @@ pub struct HoldingPnl {
     pub quantity: f64,
     /// P&L of one unit in base currency, per scenario of the set.
     pub unit_pnl: Vec<f64>,
+    /// P&L of one unit when nothing moves: its time decay over the horizon
+    /// for an option, zero otherwise. This is its P&L in the single-stock
+    /// scenarios of stocks it does not depend on.
+    pub still_pnl: f64,
 }
 
 impl HoldingPnl {
@@ -49,6 +53,15 @@ impl AccountPnl {
             }
         }
         total
+    }
+
+    /// The account's P&L when nothing moves (Σ quantity × still P&L, in
+    /// holding order): its P&L in the scenarios of single stocks it does
+    /// not hold.
+    pub fn still_total(&self) -> f64 {
+        self.holdings
+            .iter()
+            .fold(0.0, |sum, h| sum + h.quantity * h.still_pnl)
     }
 }
 
@@ -102,16 +115,27 @@ pub fn accounts_pnl(
         );
         start = end;
     }
-    rows.par_iter_mut().zip(wanted.par_iter()).for_each_init(
-        || Scratch::new(1),
-        |scratch, (row, &leg)| {
-            if let Some(stock) = legs[leg].kind.driver().and_then(|d| d.stock) {
-                for &(scenario, own) in &sparse_by_stock[stock] {
-                    row[scenario] = own_move_pnl(&legs[leg], own, bounds, scratch);
+    // The single-stock scenarios: a leg moves in its own stock's, and is as
+    // when nothing moves in every other (an option ages by the horizon).
+    let stills: Vec<f64> = rows
+        .par_iter_mut()
+        .zip(wanted.par_iter())
+        .map_init(
+            || Scratch::new(1),
+            |scratch, (row, &leg)| {
+                let still = still_pnl(&legs[leg], prepared.config.horizon_days, bounds, scratch);
+                for &(scenario, _) in sparse_by_stock.iter().flatten() {
+                    row[scenario] = still;
                 }
-            }
-        },
-    );
+                if let Some(stock) = legs[leg].kind.driver().and_then(|d| d.stock) {
+                    for &(scenario, own) in &sparse_by_stock[stock] {
+                        row[scenario] = own_move_pnl(&legs[leg], own, bounds, scratch);
+                    }
+                }
+                still
+            },
+        )
+        .collect();
     Ok(accounts
         .iter()
         .filter_map(|&a| match prepared.accounts.get(a) {
@@ -119,10 +143,14 @@ pub fn accounts_pnl(
                 account: a,
                 holdings: holdings
                     .iter()
-                    .map(|&(leg, quantity)| HoldingPnl {
-                        info: legs[leg].info.clone(),
-                        quantity,
-                        unit_pnl: rows[wanted.binary_search(&leg).unwrap_or(0)].clone(),
+                    .map(|&(leg, quantity)| {
+                        let at = wanted.binary_search(&leg).unwrap_or(0);
+                        HoldingPnl {
+                            info: legs[leg].info.clone(),
+                            quantity,
+                            unit_pnl: rows[at].clone(),
+                            still_pnl: stills[at],
+                        }
                     })
                     .collect(),
             }),

@@ -1,7 +1,6 @@
-use exfee_model::{Currency, Decimal, InputError};
+use exfee_model::{Currency, Decimal, InputError, cents};
 use exfee_scenarios::{MoveBlock, ScenarioSet, Shock};
 use rayon::prelude::*;
-use rust_decimal::RoundingStrategy;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -67,17 +66,6 @@ pub struct AccountResult {
     pub base_currency: Option<Currency>,
     /// The result or the reasons it failed.
     pub outcome: Outcome,
-}
-
-/// Cents, half-even, always shown with two decimals.
-fn cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    // A zero loss from an f64 −0.0 prints as 0.00, not −0.00.
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    value
 }
 
 /// The worst scenarios of one account: (P&L, scenario index), worst first,
@@ -172,7 +160,8 @@ pub(crate) fn bind_legs(
 
 /// The single-stock fixed scenarios at the end of a set, which move one
 /// stock each and so are evaluated sparsely: only holdings on that stock
-/// move. Returns where they start and, per stock of the set, its scenarios
+/// move (every other holding keeps its P&L when nothing moves, which for an
+/// option aged by the horizon is its time decay). Returns where they start and, per stock of the set, its scenarios
 /// as (scenario index, own move).
 pub(crate) fn sparse_stock_scenarios(set: &ScenarioSet) -> (usize, Vec<Vec<(usize, f64)>>) {
     let fixed = set.fixed();
@@ -198,7 +187,8 @@ pub(crate) fn sparse_stock_scenarios(set: &ScenarioSet) -> (usize, Vec<Vec<(usiz
 /// `set`, in blocks of scenarios sized by the engine's memory budget; the
 /// single-stock fixed scenarios, which move one stock each, are evaluated
 /// sparsely (an account's P&L there is the sum over its holdings on that
-/// stock). Results are in input order, one per account, and do not depend on
+/// stock, plus every other holding's P&L when nothing moves: an option's
+/// time decay over the horizon, zero otherwise). Results are in input order, one per account, and do not depend on
 /// the thread count: each account's sum runs over its holdings in a fixed
 /// order.
 ///
@@ -381,23 +371,27 @@ pub fn evaluate_with_stats(
     }
     drop((prices, panel, block));
 
-    // Sparse part: each stock-driven leg under each of its stock's own moves.
+    // Sparse part: each stock-driven leg under each of its stock's own moves;
+    // every other leg as when nothing moves (an option still ages by the
+    // horizon, so its P&L there is its time decay, not zero).
     let t = Instant::now();
-    let leg_sparse: Vec<Vec<(usize, f64)>> = legs
+    let (leg_sparse, leg_still): (Vec<Vec<(usize, f64)>>, Vec<f64>) = legs
         .par_iter()
         .map_init(
             || Scratch::new(1),
             |scratch, leg| {
+                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
                 let Some(stock) = leg.kind.driver().and_then(|d| d.stock) else {
-                    return Vec::new();
+                    return (Vec::new(), still);
                 };
-                sparse_by_stock[stock]
+                let own = sparse_by_stock[stock]
                     .iter()
                     .map(|&(scenario, own)| (scenario, own_move_pnl(leg, own, bounds, scratch)))
-                    .collect()
+                    .collect();
+                (own, still)
             },
         )
-        .collect();
+        .unzip();
     let sparse_scenarios: Vec<usize> = {
         let mut all: Vec<usize> = sparse_by_stock.iter().flatten().map(|&(s, _)| s).collect();
         all.sort_unstable();
@@ -408,7 +402,7 @@ pub fn evaluate_with_stats(
         .zip(prepared.accounts.par_iter())
         .for_each(|(tail, account)| {
             if let PreparedAccount::Ready { holdings, .. } = account {
-                offer_sparse(tail, holdings, &leg_sparse, &sparse_scenarios);
+                offer_sparse(tail, holdings, &leg_sparse, &leg_still, &sparse_scenarios);
             }
         });
     progress(set.len(), set.len());
@@ -711,36 +705,57 @@ impl Book {
     }
 }
 
-/// Offers an account's P&L in the sparse single-stock scenarios: the sum of
-/// its holdings on the stock where it holds one, and 0 everywhere else.
+/// Offers an account's P&L in the sparse single-stock scenarios. In a
+/// scenario of stock X each holding on X has its own-move P&L and every
+/// other holding its P&L when nothing moves (`leg_still`: zero for all but
+/// options aged by a horizon). Each scenario's sum runs over the holdings in
+/// their order, as [`accounts_pnl`](crate::accounts_pnl) sums them; holdings
+/// that are zero in every sparse scenario are left out (they add nothing).
 fn offer_sparse(
     tail: &mut Tail,
     holdings: &[(usize, f64)],
     leg_sparse: &[Vec<(usize, f64)>],
+    leg_still: &[f64],
     all: &[usize],
 ) {
-    let mut sums: Vec<(usize, f64)> = Vec::new();
-    for &(leg, quantity) in holdings {
-        for &(scenario, pnl) in &leg_sparse[leg] {
-            match sums.iter_mut().find(|(s, _)| *s == scenario) {
-                Some((_, sum)) => *sum += quantity * pnl,
-                None => sums.push((scenario, quantity * pnl)),
-            }
+    if all.is_empty() {
+        return;
+    }
+    let moving: Vec<(usize, f64)> = holdings
+        .iter()
+        .filter(|&&(leg, _)| !leg_sparse[leg].is_empty() || leg_still[leg] != 0.0)
+        .copied()
+        .collect();
+    // The account's P&L in the scenarios of stocks it does not hold.
+    let still = moving
+        .iter()
+        .fold(0.0, |sum, &(leg, quantity)| sum + quantity * leg_still[leg]);
+    let mut own: Vec<usize> = moving
+        .iter()
+        .flat_map(|&(leg, _)| leg_sparse[leg].iter().map(|&(s, _)| s))
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    for &scenario in &own {
+        let mut sum = 0.0;
+        for &(leg, quantity) in &moving {
+            let pnl = leg_sparse[leg]
+                .iter()
+                .find(|&&(s, _)| s == scenario)
+                .map_or(leg_still[leg], |&(_, p)| p);
+            sum += quantity * pnl;
         }
+        tail.offer(sum, scenario);
     }
-    sums.sort_unstable_by_key(|&(s, _)| s);
-    for &(scenario, pnl) in &sums {
-        tail.offer(pnl, scenario);
-    }
-    // Scenarios of stocks the account does not hold leave it unchanged.
-    let mut zeros = 0;
+    // Scenarios of stocks the account does not hold: nothing it holds moves.
+    let mut offered = 0;
     for &scenario in all {
-        if zeros == tail.k {
+        if offered == tail.k {
             break;
         }
-        if sums.binary_search_by_key(&scenario, |&(s, _)| s).is_err() {
-            tail.offer(0.0, scenario);
-            zeros += 1;
+        if own.binary_search(&scenario).is_err() {
+            tail.offer(still, scenario);
+            offered += 1;
         }
     }
 }
@@ -1063,6 +1078,33 @@ fn price_leg_cols(
 /// stock moves, by `own` (clamped to the single-stock bounds).
 pub(crate) fn own_move_pnl(leg: &Leg, own: f64, bounds: Bounds, scratch: &mut Scratch) -> f64 {
     let mut out = [own.clamp(bounds.lo, bounds.hi)];
+    leg_value(
+        leg,
+        &[0.0],
+        &[0.0],
+        bounds.vol_floor,
+        (&mut scratch.spots, &mut scratch.vols),
+        &mut out,
+    );
+    out[0]
+}
+
+/// P&L in base currency of one unit of the leg when nothing moves: zero
+/// but for an option repriced at the horizon (its time decay). Only an
+/// option can move without a move: aged by a horizon (`horizon_days` > 0),
+/// or with an implied volatility below the floor the scenarios apply;
+/// anything else is exactly zero and is not priced.
+pub(crate) fn still_pnl(
+    leg: &Leg,
+    horizon_days: u32,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+) -> f64 {
+    match &leg.kind {
+        LegKind::Option(option) if horizon_days > 0 || option.vol < bounds.vol_floor => {}
+        _ => return 0.0,
+    }
+    let mut out = [0.0];
     leg_value(
         leg,
         &[0.0],

@@ -125,8 +125,12 @@ pub struct OptionReport {
     pub implied_vol: f64,
     /// Whether that volatility is the documented default (none was given).
     pub vol_defaulted: bool,
-    /// Time to expiry in years (ACT/365).
+    /// Time to expiry in years (ACT/365) at the valuation date: the base
+    /// price's.
     pub time_to_expiry: f64,
+    /// Time to expiry in years (ACT/365) the scenarios price at: the
+    /// expiry less the horizon, floored at 0 (intrinsic value once expired).
+    pub scenario_time_to_expiry: f64,
 }
 
 /// A [`Driver`] with its single stock replaced by an index into
@@ -465,6 +469,7 @@ struct OptionFacts {
     implied_vol: f64,
     vol_defaulted: bool,
     time_to_expiry: f64,
+    scenario_time_to_expiry: f64,
 }
 
 impl OptionFacts {
@@ -478,6 +483,7 @@ impl OptionFacts {
             implied_vol: self.implied_vol,
             vol_defaulted: self.vol_defaulted,
             time_to_expiry: self.time_to_expiry,
+            scenario_time_to_expiry: self.scenario_time_to_expiry,
         }
     }
 }
@@ -776,6 +782,7 @@ fn option_leg(
         implied_vol: vol,
         vol_defaulted,
         time_to_expiry: t_base,
+        scenario_time_to_expiry: t,
     };
     let leg = OptionLeg {
         driver: leg_driver(driver),

@@ -3,8 +3,9 @@
 //! nightly batch, the reports, the adjustments and what-if all call these.
 
 use chrono::NaiveDate;
+use exfee_model::cents;
+use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::fee::{FeeBreakdown, FeeError, daily_fee};
 use crate::grace::{AccountState, FeeStatus, next_state};
@@ -97,17 +98,6 @@ pub struct Assessment {
     pub daily_fee: Decimal,
 }
 
-/// Rounds to cents, half to even, with two decimals and never a negative
-/// zero: the rounding of every money figure of the pipeline.
-pub(crate) fn round_cents(value: Decimal) -> Decimal {
-    let mut value = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
-    value.rescale(2);
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    value
-}
-
 /// The fee of a portfolio: the schedule's measure over its losses, the
 /// uncovered amount, the tiered daily exposure fee with its minimum, and the
 /// greater of that and the inventory fee (the exposure fee on a tie).
@@ -139,11 +129,11 @@ pub fn quote(schedule: &FeeSchedule, portfolio: &Portfolio<'_>) -> Result<Quote,
     if !raw.is_finite() {
         return Err(FeeError::NotFinite);
     }
-    let measure = round_cents(Decimal::from_f64(raw).ok_or(FeeError::Overflow)?);
+    let measure = cents(Decimal::from_f64(raw).ok_or(FeeError::Overflow)?);
     let gap = measure
         .checked_sub(portfolio.nlv)
         .ok_or(FeeError::Overflow)?;
-    let uncovered = round_cents(gap.max(Decimal::ZERO));
+    let uncovered = cents(gap.max(Decimal::ZERO));
     let breakdown = daily_fee(schedule, uncovered, portfolio.usd_to_base)?;
     let exposure = breakdown.daily_fee;
     let (fee_paid, pays) = match portfolio.inventory_fee {

@@ -2,7 +2,7 @@
 //! see [`read_flex`] for the layouts, columns and rules.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ const UNDERLYING: &str = "UnderlyingSymbol";
 const MULTIPLIER: &str = "Multiplier";
 const STRIKE: &str = "Strike";
 const EXPIRY: &str = "Expiry";
+const REPORT_DATE: &str = "ReportDate";
 const PUT_CALL: &str = "Put/Call";
 const QUANTITY: &str = "Quantity";
 const OLD_QUANTITY: &str = "Position";
@@ -185,6 +186,21 @@ const NAV_TOTAL: &str = "Total";
 /// # Ok::<(), exfee_io::IoError>(())
 /// ```
 pub fn read_flex(paths: &[PathBuf], market: MarketData) -> Result<Batch, IoError> {
+    read_flex_dated(paths, market).map(|(batch, _)| batch)
+}
+
+/// [`read_flex`], also returning the distinct `ReportDate`s of the rows of
+/// the accounts read (in order; empty when the reports have no such
+/// column): the date the reports were taken for, which the run values at
+/// when no `--date` is given.
+///
+/// # Errors
+///
+/// As [`read_flex`].
+pub fn read_flex_dated(
+    paths: &[PathBuf],
+    market: MarketData,
+) -> Result<(Batch, Vec<NaiveDate>), IoError> {
     let files = expand(paths)?;
     // Open everything first: an unreadable file stops the run before any row
     // is read.
@@ -196,7 +212,12 @@ pub fn read_flex(paths: &[PathBuf], market: MarketData) -> Result<Batch, IoError
         })?;
         opened.push((path.display().to_string(), BufReader::new(file)));
     }
-    read_flex_from(opened, market)
+    let mut reader = FlexReader::default();
+    for (name, file) in opened {
+        reader.read(&name, file)?;
+    }
+    let dates = reader.report_dates.iter().copied().collect();
+    Ok((reader.finish(market), dates))
 }
 
 /// [`read_flex`] over reports already open: each item is the name that shows
@@ -503,6 +524,8 @@ struct FlexReader {
     rates: Vec<RateRow>,
     navs: Vec<NavRow>,
     errors: Vec<InputError>,
+    /// The `ReportDate`s of the rows read.
+    report_dates: BTreeSet<NaiveDate>,
 }
 
 /// The text of a field, trimmed, for layout decisions (empty when it is not
@@ -782,6 +805,11 @@ impl FlexReader {
         let Some(account) = self.account_of(&row) else {
             return;
         };
+        if row.columns.contains_key(REPORT_DATE)
+            && let Ok(Some(date)) = flex_date(&row, REPORT_DATE)
+        {
+            self.report_dates.insert(date);
+        }
         let counted = match header.kind {
             Kind::Positions => self.count_row(&row, account, 0),
             Kind::Cash => self.count_row(&row, account, 1),
@@ -964,6 +992,7 @@ impl FlexReader {
             rates,
             navs,
             errors,
+            report_dates: _,
         } = self;
 
         let bases = base_currencies(&files, &mut accounts, &rates, &navs);

@@ -15,7 +15,7 @@ pub use csvin::{MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 pub use drop::{DropPaths, MAX_POSITIONS_PER_ACCOUNT, read_drop, read_drop_with, read_market};
 pub use drop_writer::write_drop;
 pub use error::IoError;
-pub use flex::{read_flex, read_flex_from};
+pub use flex::{read_flex, read_flex_dated, read_flex_from};
 pub use outdir::{CURRENT, PUBLISHED, RUNS_DIR, StagedOutputs};
 pub use output::{
     RESULTS_HEADER, join_errors, neutralise, neutralise_csv, results_record, scenario_label,

@@ -14,6 +14,7 @@
 //!   results.csv -> current/results.csv   the documented paths: links, made once
 //!   errors.csv  -> current/errors.csv
 //!   options.csv -> current/options.csv
+//!   run.json    -> current/run.json
 //!   index.html  -> current/index.html
 //!   reports     -> current/reports
 //! ```
@@ -33,10 +34,11 @@ use crate::IoError;
 /// The names published at the top of `OUT_DIR`, each a link to
 /// `current/<name>` (a name the run did not write, e.g. `reports` with
 /// `--no-reports`, is a link to nothing until a run writes it).
-pub const PUBLISHED: [&str; 5] = [
+pub const PUBLISHED: [&str; 6] = [
     "results.csv",
     "errors.csv",
     "options.csv",
+    "run.json",
     "index.html",
     "reports",
 ];
@@ -99,6 +101,7 @@ impl StagedOutputs {
     pub fn begin(out: &Path, label: &str) -> Result<StagedOutputs, IoError> {
         let runs = out.join(RUNS_DIR);
         fs::create_dir_all(&runs).map_err(write_error(&runs))?;
+        refuse_link(&runs)?;
         let lock_path = runs.join(LOCK);
         let lock = File::options()
             .create(true)
@@ -187,6 +190,23 @@ impl Drop for StagedOutputs {
             let _ = fs::remove_dir_all(&self.stage);
         }
     }
+}
+
+/// Refuses `OUT_DIR/.runs` unless it is a real folder: run folders are
+/// created and old ones removed in it, so a symbolic link planted there would
+/// make the clean-up delete files elsewhere.
+fn refuse_link(runs: &Path) -> Result<(), IoError> {
+    let meta = fs::symlink_metadata(runs).map_err(write_error(runs))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(IoError::Write {
+            path: runs.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a symbolic link or not a folder; exfee writes and removes run folders only in a real folder inside the output folder (remove it)",
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Syncs a folder's entries to disk.
@@ -287,6 +307,10 @@ fn publish(out: &Path, name: &str) -> Result<(), IoError> {
 
 /// Removes every entry of `runs` but those named in `keep` and `previous`.
 fn remove_old_runs(runs: &Path, keep: &[&str], previous: Option<&str>) {
+    // Never through a link (it could have been planted since `begin`).
+    if refuse_link(runs).is_err() {
+        return;
+    }
     let Ok(entries) = fs::read_dir(runs) else {
         return;
     };
@@ -424,6 +448,31 @@ mod tests {
             fs::read_to_string(out.path().join("state.sqlite")).unwrap(),
             "kept"
         );
+    }
+
+    #[test]
+    fn a_runs_link_out_of_the_output_folder_is_refused_and_never_cleaned() {
+        let out = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::write(elsewhere.path().join("precious.txt"), "keep").unwrap();
+        fs::create_dir(elsewhere.path().join("folder")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), out.path().join(RUNS_DIR)).unwrap();
+        let error = StagedOutputs::begin(out.path(), "2026-11-20").unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(elsewhere.path().join("precious.txt").exists());
+        assert!(elsewhere.path().join("folder").exists());
+        // Planted after the run began: the clean-up does not follow it.
+        let out = tempfile::tempdir().unwrap();
+        let staged = StagedOutputs::begin(out.path(), "2026-11-20").unwrap();
+        fs::write(staged.dir().join("results.csv"), "x").unwrap();
+        let runs = out.path().join(RUNS_DIR);
+        let real = out.path().join("real-runs");
+        fs::rename(&runs, &real).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &runs).unwrap();
+        remove_old_runs(&runs, &[LOCK], None);
+        assert!(elsewhere.path().join("precious.txt").exists());
+        assert!(elsewhere.path().join("folder").exists());
+        drop(staged);
     }
 
     #[test]

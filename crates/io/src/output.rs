@@ -29,11 +29,13 @@ pub fn write_atomically(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".exfee-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(wrap)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".exfee-").suffix(".tmp");
+    // Created 0666 less the umask, as any file a program writes (a temporary
+    // file's default, 0600, would keep the web server and colleagues out).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder.tempfile_in(dir).map_err(wrap)?;
     {
         let mut out = BufWriter::new(temp.as_file_mut());
         write(&mut out).map_err(wrap)?;
@@ -270,9 +272,11 @@ pub fn write_errors(
 }
 
 /// Writes `options.csv`: every distinct option contract as priced —
-/// `symbol,underlying,currency,mark,model_price,gap,implied_vol,vol_source,time_to_expiry`
+/// `symbol,underlying,currency,mark,model_price,gap,implied_vol,vol_source,time_to_expiry,scenario_time_to_expiry`
 /// where `gap` = model price − mark (the engine re-centres on the model, so
-/// the base P&L is zero whatever the gap).
+/// the base P&L is zero whatever the gap), `time_to_expiry` is T at the
+/// valuation date (the base price's) and `scenario_time_to_expiry` the T the
+/// scenarios price at: T − horizon, floored at 0 (years, ACT/365).
 ///
 /// # Errors
 ///
@@ -289,6 +293,7 @@ pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoErro
         "implied_vol",
         "vol_source",
         "time_to_expiry",
+        "scenario_time_to_expiry",
     ];
     let rows = options.iter().map(|option| {
         let model = exfee_model::Decimal::from_f64(option.model_price)
@@ -309,6 +314,7 @@ pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoErro
             }
             .to_string(),
             format!("{:.6}", option.time_to_expiry),
+            format!("{:.6}", option.scenario_time_to_expiry),
         ]
     });
     write_csv(path, &header, rows)
@@ -357,6 +363,26 @@ mod tests {
         assert_eq!(neutralise_csv(&once).unwrap(), once);
     }
 
+    /// The process umask, from `/proc/self/status` (Linux).
+    #[cfg(unix)]
+    fn umask() -> Option<u32> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(mask) = umask() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        write_atomically(&path, |out| out.write_all(b"x")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !mask, "mode {mode:o}, umask {mask:o}");
+    }
+
     #[test]
     fn errors_and_options_are_neutralised() {
         let dir = tempfile::tempdir().unwrap();
@@ -379,12 +405,13 @@ mod tests {
             implied_vol: 0.2,
             vol_defaulted: false,
             time_to_expiry: 0.5,
+            scenario_time_to_expiry: 0.25,
         }];
         let path = dir.path().join("options.csv");
         write_options(&path, &options).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.ends_with("'@SPX,'-2+3,USD,1.5,1,-0.5,0.2,input,0.500000\n"),
+            text.ends_with("'@SPX,'-2+3,USD,1.5,1,-0.5,0.2,input,0.500000,0.250000\n"),
             "{text}"
         );
     }

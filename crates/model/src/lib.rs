@@ -11,6 +11,7 @@ mod error;
 mod factors;
 mod instrument;
 mod market;
+mod money;
 mod nlv;
 
 pub use account::{AccountInput, Batch, CashBalance, Position};
@@ -19,6 +20,7 @@ pub use error::{InputError, SourceLocation};
 pub use factors::{Bounds, FactorTable, FactorTableError, FxFactor, FxTable, PrimaryFactor};
 pub use instrument::{AssetClass, Exercise, Instrument, InstrumentKind, OptionRight, OptionTerms};
 pub use market::{FactorMapping, MarketData, MarketError, Underlying};
+pub use money::cents;
 pub use nlv::{NlvError, net_liquidation_value};
 
 pub use rust_decimal::Decimal;

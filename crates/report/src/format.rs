@@ -222,7 +222,9 @@ pub fn truncate(s: &str, max: usize) -> String {
 }
 
 /// A file-name stem for an account: only `A-Za-z0-9-_.`, never starting with
-/// `.`, at most 80 characters; when the id had to be changed, a hash of the
+/// `.`, `_` or `-` (a leading `-` reads as an option to shell tools, and a
+/// spreadsheet would show `reports/files.csv`'s cell neutralised as `'-…`, not
+/// the file's name), at most 80 characters; when the id had to be changed, a hash of the
 /// original id is appended so two different ids never share a stem
 /// (`../x` → `x-3c1b…`). Stable across runs and platforms.
 pub fn file_stem(account: &str) -> String {
@@ -236,7 +238,7 @@ pub fn file_stem(account: &str) -> String {
             }
         })
         .collect();
-    let trimmed = clean.trim_start_matches(['.', '_']).to_string();
+    let trimmed = clean.trim_start_matches(['.', '_', '-']).to_string();
     clean = trimmed.chars().take(64).collect();
     if clean != account || clean.is_empty() {
         let h = fnv1a64(account.as_bytes());
@@ -333,5 +335,13 @@ mod tests {
         assert!(file_stem("").starts_with("account-"));
         assert!(file_stem("..").starts_with("account-"));
         assert_eq!(file_stem("../x"), up, "stable");
+        // Never a leading `-`: `-rf` is not `rf` and gets a hash.
+        for id in ["-rf", "--help", "-", "_-x", ".-y"] {
+            let stem = file_stem(id);
+            assert!(!stem.starts_with(['-', '.', '_']), "{id}: {stem}");
+            assert!(stem.contains('-'), "{id}: hashed, {stem}");
+        }
+        assert!(file_stem("-rf").starts_with("rf-"));
+        assert_eq!(file_stem("a-b"), "a-b");
     }
 }

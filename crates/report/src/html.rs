@@ -436,8 +436,13 @@ pub fn html(r: &AccountReport, charts: &ChartLinks) -> String {
     o
 }
 
-/// Renders the batch's `index.html`: one row per entry, in the order given,
-/// linking each account's report and chart, with totals per currency.
+/// What a total shows when its sum exceeds what a `Decimal` holds.
+pub const TOO_LARGE: &str = "too large to total";
+
+/// Renders the batch's `index.html`: one row per entry, in the order given
+/// (exfee ranks them by the daily fee in USD), linking each account's report
+/// and chart, with totals per currency (checked: a sum that overflows shows
+/// "too large to total") and the USD total of the daily fees.
 pub fn index_html(entries: &[IndexEntry], title: &str) -> String {
     let mut o = String::new();
     page_start(&mut o, title);
@@ -458,13 +463,19 @@ pub fn index_html(entries: &[IndexEntry], title: &str) -> String {
     } else {
         let _ = writeln!(
             o,
-            "<table>\n<tr><th class=\"n\">#</th><th>Account</th><th>Status</th><th class=\"n\">Uncovered</th><th class=\"n\">Daily fee</th><th>Currency</th><th>Report</th><th>Chart</th></tr>"
+            "<table>\n<tr><th class=\"n\">#</th><th>Account</th><th>Status</th><th class=\"n\">Uncovered</th><th class=\"n\">Daily fee</th><th>Currency</th><th class=\"n\">Daily fee (USD)</th><th>Report</th><th>Chart</th></tr>"
         );
-        let mut totals: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+        // Per currency; `None` once a sum overflows (said, never a panic).
+        type Totals = (Option<Decimal>, Option<Decimal>);
+        let mut totals: BTreeMap<&str, Totals> = BTreeMap::new();
+        let mut total_usd = Some(Decimal::ZERO);
         for (i, x) in entries.iter().enumerate() {
-            let t = totals.entry(x.base_currency.as_str()).or_default();
-            t.0 += x.uncovered;
-            t.1 += x.daily_fee;
+            let t = totals
+                .entry(x.base_currency.as_str())
+                .or_insert((Some(Decimal::ZERO), Some(Decimal::ZERO)));
+            t.0 = t.0.and_then(|sum| sum.checked_add(x.uncovered));
+            t.1 = t.1.and_then(|sum| sum.checked_add(x.daily_fee));
+            total_usd = total_usd.and_then(|sum| sum.checked_add(x.daily_fee_usd?));
             let account = if x.report_href.is_empty() {
                 e(&x.account)
             } else {
@@ -479,23 +490,32 @@ pub fn index_html(entries: &[IndexEntry], title: &str) -> String {
             };
             let _ = writeln!(
                 o,
-                "<tr><td class=\"n\">{}</td><td class=\"w\">{account}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td class=\"w\">{account}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 i + 1,
                 badge(&x.fee_status),
                 money(x.uncovered),
                 money(x.daily_fee),
                 e(&x.base_currency),
+                x.daily_fee_usd.map_or_else(|| "–".to_string(), money),
                 link(&x.report_href, "report"),
                 link(&x.chart_href, "chart"),
             );
         }
+        let shown = |sum: Option<Decimal>| sum.map_or_else(|| TOO_LARGE.to_string(), money);
         for (ccy, (unc, fee)) in totals {
             let _ = writeln!(
                 o,
-                "<tr class=\"total\"><td></td><td colspan=\"2\">Total</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td></td><td></td></tr>",
-                money(unc),
-                money(fee),
+                "<tr class=\"total\"><td></td><td colspan=\"2\">Total</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td></td><td></td><td></td></tr>",
+                shown(unc),
+                shown(fee),
                 e(ccy)
+            );
+        }
+        if entries.iter().all(|x| x.daily_fee_usd.is_some()) {
+            let _ = writeln!(
+                o,
+                "<tr class=\"total\"><td></td><td colspan=\"5\">Total of the daily fees in USD</td><td class=\"n\">{}</td><td></td><td></td></tr>",
+                shown(total_usd)
             );
         }
         let _ = writeln!(o, "</table>");

@@ -66,7 +66,7 @@ use serde::Serialize;
 pub use chart::{contributors_png, contributors_svg, pnl_histogram_png, pnl_histogram_svg};
 pub use csv_out::csv;
 pub use format::file_stem;
-pub use html::{ChartLinks, html, index_html};
+pub use html::{ChartLinks, TOO_LARGE, html, index_html};
 pub use markdown::markdown;
 
 /// Everything the Exposure Fee Calculation report shows for one account.
@@ -228,6 +228,10 @@ pub struct IndexEntry {
     pub daily_fee: Decimal,
     /// The uncovered amount.
     pub uncovered: Decimal,
+    /// The daily fee converted to USD (rounded to cents), by which the index
+    /// ranks accounts of different currencies; `None` when it cannot be
+    /// converted (no rate, or too large).
+    pub daily_fee_usd: Option<Decimal>,
     /// Relative link to the account's HTML report (empty: no link).
     pub report_href: String,
     /// Relative link to the account's P&L chart (empty: no link).
@@ -337,6 +341,7 @@ impl AccountFiles {
             fee_status: report.fee_status.clone(),
             daily_fee: report.daily_fee,
             uncovered: report.uncovered,
+            daily_fee_usd: None,
             report_href: format!("{dir}{}.html", self.stem),
             chart_href: format!("{dir}{}-pnl.svg", self.stem),
         }

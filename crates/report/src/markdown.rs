@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use crate::format::{
     decimal_trim, md_escape as e, money, money_ccy, move_pct, rate_pct, share_pct,
@@ -93,7 +93,7 @@ pub(crate) fn exposure_fee(r: &AccountReport) -> (Decimal, Decimal) {
                 (true, Some(m)) => m,
                 _ => total,
             };
-            base.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+            exfee_model::cents(base)
         }
         _ => r.daily_fee,
     };

@@ -108,6 +108,7 @@ fn index_lists_entries_escaped_with_totals() {
             fee_status: "charged".into(),
             daily_fee: d("67.97"),
             uncovered: d("272345.67"),
+            daily_fee_usd: Some(d("67.97")),
             report_href: "reports/<x>.html".into(),
             chart_href: "reports/x-pnl.svg".into(),
         },
@@ -117,6 +118,7 @@ fn index_lists_entries_escaped_with_totals() {
             fee_status: "grace".into(),
             daily_fee: d("1000.5"),
             uncovered: d("1000000"),
+            daily_fee_usd: Some(d("1000.5")),
             report_href: "reports/x-1.html".into(),
             chart_href: String::new(),
         },
@@ -126,6 +128,7 @@ fn index_lists_entries_escaped_with_totals() {
             fee_status: "charged".into(),
             daily_fee: d("2"),
             uncovered: d("3"),
+            daily_fee_usd: Some(d("2.20")),
             report_href: "reports/E1.html".into(),
             chart_href: "reports/E1-pnl.svg".into(),
         },
@@ -140,6 +143,28 @@ fn index_lists_entries_escaped_with_totals() {
     assert!(page.contains("2 charged, 1 in grace"));
     let empty = index_html(&[], "Nothing tonight");
     assert!(empty.contains("No account is subject"));
+    // 67.97 + 1,000.50 + 2.20 USD.
+    assert!(page.contains("1,070.67"), "USD total of every daily fee");
+}
+
+/// Amounts near the `Decimal` limit: the totals overflow; the page says so
+/// instead of panicking ("Addition overflowed").
+#[test]
+fn index_totals_that_overflow_say_so() {
+    let huge = rust_decimal::Decimal::MAX - d("1");
+    let entry = |account: &str| IndexEntry {
+        account: account.into(),
+        base_currency: "USD".into(),
+        fee_status: "charged".into(),
+        daily_fee: huge,
+        uncovered: huge,
+        daily_fee_usd: Some(huge),
+        report_href: String::new(),
+        chart_href: String::new(),
+    };
+    let page = index_html(&[entry("A"), entry("B")], "Huge");
+    assert!(page.contains(exfee_report::TOO_LARGE), "{page}");
+    assert!(page.contains(">A<") || page.contains("A</td>"));
 }
 
 #[test]

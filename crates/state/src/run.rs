@@ -286,6 +286,67 @@ impl<'db> Run<'db> {
         Ok(Recorded { state, posted })
     }
 
+    /// The valuation dates after the run's date that hold nights (of any
+    /// account), in order. A run of an earlier date than the state's latest
+    /// would leave later nights computed from a history that no longer
+    /// holds: the caller refuses it, or removes them with
+    /// [`forget_later_nights`](Run::forget_later_nights).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] on a failed query, [`StateError::Corrupt`] on
+    /// an unreadable stored date.
+    pub fn later_dates(&self) -> Result<Vec<NaiveDate>, StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT DISTINCT date FROM nights WHERE date > ?1 ORDER BY date")?;
+        let mut rows = stmt.query(params![self.date_text])?;
+        let mut dates = Vec::new();
+        while let Some(row) = rows.next()? {
+            dates.push(parse("nights", "", "date", &row.get::<_, String>(0)?)?);
+        }
+        Ok(dates)
+    }
+
+    /// Removes, in the run's transaction, every night dated after the run's
+    /// date and every ledger day those nights posted, and sets each affected account's summary to its state
+    /// after its remaining nights (an account left with none loses its
+    /// summary). Returns how many nights were removed. Those later dates are
+    /// then to be run again, in order, to recompute them.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Corrupt`] from the database.
+    pub fn forget_later_nights(&mut self) -> Result<usize, StateError> {
+        let accounts: Vec<String> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT DISTINCT account FROM nights WHERE date > ?1")?;
+            let rows = stmt.query_map(params![self.date_text], |row| row.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let removed = self.tx.execute(
+            "DELETE FROM nights WHERE date > ?1",
+            params![self.date_text],
+        )?;
+        // The days those nights posted (a day is posted after the night that
+        // priced it, so every day priced by a removed night goes too).
+        self.tx.execute(
+            "DELETE FROM ledger WHERE posted_on > ?1",
+            params![self.date_text],
+        )?;
+        for account in &accounts {
+            match replay(&self.tx, account, None, self.rules)? {
+                Some(state) => write_summary(&self.tx, account, &state, self.rules)?,
+                None => {
+                    self.tx
+                        .execute("DELETE FROM accounts WHERE account = ?1", params![account])?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Commits the run: every recorded night becomes durable at once.
     ///
     /// # Errors

@@ -1,0 +1,314 @@
+//! `exfee calibrate`, `exfee history` and `exfee backtest` end to end on the
+//! shipped history.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::TestDrop;
+
+fn exfee(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn history() -> PathBuf {
+    root().join("examples/history/history.csv")
+}
+
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// A base set over the shipped tables with few draws (absolute paths).
+fn small_base(dir: &Path, draws: usize) -> PathBuf {
+    let s = root().join("scenarios");
+    let text = format!(
+        "factor_table = {:?}\nfx_table = {:?}\ncorrelation = {:?}\nscenarios = {draws}\nseed = 5\n",
+        s.join("risk-factors-current.csv"),
+        s.join("fx-factors-current.csv"),
+        s.join("correlation-default.csv"),
+    );
+    let path = dir.join("base.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+#[test]
+fn calibrated_set_is_accepted_by_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 200);
+    let out = tmp.path().join("cal");
+    let o = exfee(&[
+        os("calibrate"),
+        os("--history"),
+        history().as_os_str(),
+        os("--scenario-set"),
+        base.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "set.toml",
+        "correlation.csv",
+        "factors.csv",
+        "calibration.md",
+        "correlation-full.csv",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // factors.csv: one row per history symbol that represents nothing.
+    let factors = read_csv(&out.join("factors.csv"));
+    assert_eq!(factors[0], ["symbol", "factor", "beta", "idio_vol"]);
+    let symbols: Vec<&str> = factors[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        symbols,
+        [
+            "AAPL", "AMZN", "JPM", "MSFT", "NVDA", "SPY", "UNH", "XLE", "XOM"
+        ]
+    );
+    // SPY = the market + 1.5 % own noise in the generator: β ≈ 1, tiny own vol.
+    let spy = &factors[1..].iter().find(|r| r[0] == "SPY").unwrap();
+    assert_eq!(spy[1], "Equity");
+    let beta: f64 = spy[2].parse().unwrap();
+    let idio: f64 = spy[3].parse().unwrap();
+    assert!((beta - 1.0).abs() < 0.05 && idio < 0.03, "{spy:?}");
+    // correlation.csv covers exactly the represented variables.
+    let corr = read_csv(&out.join("correlation.csv"));
+    assert_eq!(
+        corr[0][1..],
+        [
+            "Equity",
+            "Japanese Equity",
+            "Oil (Crude Oil)",
+            "Treasury",
+            "Prec. Metals",
+            "EUR",
+            "JPY",
+            "Equity Volatility"
+        ]
+    );
+    let equity_vol: f64 = corr[1][8].parse().unwrap();
+    assert!(equity_vol < -0.4, "{equity_vol}");
+    // The full matrix carries the estimate unchanged.
+    let full = read_csv(&out.join("correlation-full.csv"));
+    let col = |name: &str| full[0].iter().position(|n| n == name).unwrap();
+    let row = |name: &str| full.iter().position(|r| r[0] == name).unwrap();
+    assert_eq!(full[row("Equity")][col("Equity Volatility")], corr[1][8]);
+    let report = std::fs::read_to_string(out.join("calibration.md")).unwrap();
+    for needle in [
+        "Ledoit–Wolf",
+        "Eigenvalues",
+        "ν =",
+        "horizon at lower",
+        "| AAPL | Equity |",
+    ] {
+        assert!(report.contains(needle), "{needle}");
+    }
+
+    // `exfee run` takes the set.
+    let run_out = tmp.path().join("run");
+    let o = exfee(&[
+        os("run"),
+        root().join("examples/nightly").as_os_str(),
+        os("--scenario-set"),
+        out.join("set.toml").as_os_str(),
+        os("--out"),
+        run_out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(run_out.join("results.csv").is_file());
+}
+
+#[test]
+fn a_bad_history_row_is_named_by_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("h.csv");
+    std::fs::write(
+        &path,
+        "date,symbol,close\n2024-01-02,SPX,100\n2024-01-03,SPX,zero\n",
+    )
+    .unwrap();
+    let o = exfee(&[
+        os("calibrate"),
+        os("--history"),
+        path.as_os_str(),
+        os("--out"),
+        tmp.path().join("o").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 3: close"), "{err}");
+}
+
+#[test]
+fn history_command_regenerates_the_shipped_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("h.csv");
+    let o = exfee(&[
+        os("history"),
+        os("--seed"),
+        os("1"),
+        os("--out"),
+        path.as_os_str(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(history()).unwrap()
+    );
+}
+
+#[test]
+fn backtest_realised_pnl_and_coverage() {
+    // One account: 10 SPY and 5 AAPL (USD), and one holding only a symbol
+    // the history lacks (left out: no row).
+    let drop = TestDrop::new(
+        "A1,USD\nA2,USD\n",
+        "A1,SPY,STK,USD,10,1,500,,,,,\nA1,AAPL,STK,USD,5,1,200,,,,,\nA2,ZZZZ,STK,USD,1,1,10,,,,,\n",
+    );
+    drop.cash("A1,USD,10000\nA2,USD,100\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let out = tmp.path().join("bt");
+    let o = exfee(&[
+        os("backtest"),
+        os("--history"),
+        history().as_os_str(),
+        os("--drop"),
+        drop.path().as_os_str(),
+        os("--from"),
+        os("2026-10-01"),
+        os("--to"),
+        os("2026-10-30"),
+        os("--horizon-days"),
+        os("2"),
+        os("--scenario-set"),
+        base.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&out.join("backtest.csv"));
+    assert_eq!(
+        rows[0],
+        ["portfolio", "date", "measure", "realised_pnl", "exceedance"]
+    );
+    assert!(rows[1..].iter().all(|r| r[0] == "A1"));
+    // Realised P&L by hand from the history file: 10·ΔSPY + 5·ΔAAPL over
+    // two trading dates of the history's calendar.
+    let h = read_csv(&history());
+    let mut dates: Vec<&str> = h[1..].iter().map(|r| r[0].as_str()).collect();
+    dates.dedup();
+    // The close on a date, or the last one before it (a holiday).
+    let close = |date: &str, sym: &str| -> f64 {
+        h[1..]
+            .iter()
+            .rfind(|r| r[0].as_str() <= date && r[1] == sym)
+            .map(|r| r[2].parse().unwrap())
+            .unwrap()
+    };
+    for r in &rows[1..] {
+        let i = dates.iter().position(|d| *d == r[1]).unwrap();
+        let later = dates[i + 2];
+        let expected = 10.0 * (close(later, "SPY") - close(&r[1], "SPY"))
+            + 5.0 * (close(later, "AAPL") - close(&r[1], "AAPL"));
+        let got: f64 = r[3].parse().unwrap();
+        assert!((got - expected).abs() < 0.006, "{r:?}: {expected}");
+        let measure: f64 = r[2].parse().unwrap();
+        assert!(measure > 0.0);
+        assert_eq!(r[4], if -got > measure { "1" } else { "0" });
+    }
+    let days = rows.len() - 1;
+    let exceedances = rows[1..].iter().filter(|r| r[4] == "1").count();
+    let coverage = read_csv(&out.join("coverage.csv"));
+    assert_eq!(
+        coverage[0],
+        [
+            "portfolio",
+            "days",
+            "exceedances",
+            "kupiec_p",
+            "christoffersen_p",
+            "zone"
+        ]
+    );
+    assert_eq!(coverage.len(), 2);
+    assert_eq!(coverage[1][0], "A1");
+    assert_eq!(coverage[1][1], days.to_string());
+    assert_eq!(coverage[1][2], exceedances.to_string());
+    assert!(out.join("charts/A1.svg").is_file());
+}
+
+#[test]
+fn backtest_sees_no_data_after_each_date() {
+    // The measure on 2026-10-01 must not change when every close after that
+    // date changes (the realised P&L does).
+    let drop = TestDrop::new(
+        "A1,USD\n",
+        "A1,SPY,STK,USD,10,1,500,,,,,\nA1,NVDA,STK,USD,-20,1,100,,,,,\n",
+    );
+    drop.cash("A1,USD,10000\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let text = std::fs::read_to_string(history()).unwrap();
+    let changed: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let cells: Vec<&str> = l.split(',').collect();
+            if i == 0 || cells[0] <= "2026-10-01" {
+                format!("{l}\n")
+            } else {
+                let close: f64 = cells[2].parse().unwrap();
+                let factor = if i % 2 == 0 { 1.05 } else { 0.97 };
+                format!("{},{},{}\n", cells[0], cells[1], close * factor)
+            }
+        })
+        .collect();
+    let changed_path = tmp.path().join("changed.csv");
+    std::fs::write(&changed_path, changed).unwrap();
+    let run = |h: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let o = exfee(&[
+            os("backtest"),
+            os("--history"),
+            h.as_os_str(),
+            os("--drop"),
+            drop.path().as_os_str(),
+            os("--from"),
+            os("2026-10-01"),
+            os("--to"),
+            os("2026-10-01"),
+            os("--horizon-days"),
+            os("2"),
+            os("--scenario-set"),
+            base.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_csv(&out.join("backtest.csv"))
+    };
+    let (a, b) = (run(&history(), "a"), run(&changed_path, "b"));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1][1], "2026-10-01");
+    assert_eq!(a[1][2], b[1][2], "measure");
+    assert_ne!(a[1][3], b[1][3], "realised P&L");
+}
