@@ -128,6 +128,17 @@ pub fn build_reports(
     for chunk in subjects.chunks(CHUNK) {
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
         let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        // Every currency the chunk's foreign positions are quoted in, moved
+        // in one pass over the set (closing them leaves proceeds there).
+        let mut currencies: Vec<Currency> = details
+            .iter()
+            .flat_map(|d| d.holdings.iter())
+            .filter(|h| h.info.class != "FX" && h.info.unit_value != 0.0)
+            .map(|h| h.info.currency)
+            .collect();
+        currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        currencies.dedup();
+        let fx_moves = currency_moves(set, &currencies);
         for (subject, detail) in chunk.iter().zip(&details) {
             let base = evaluation
                 .results
@@ -140,7 +151,14 @@ pub fn build_reports(
                     .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
                     .clone()
             });
-            if let Some(report) = report(evaluation, subject, detail, hedge.as_ref(), context) {
+            if let Some(report) = report(
+                evaluation,
+                subject,
+                detail,
+                hedge.as_ref(),
+                &fx_moves,
+                context,
+            ) {
                 reports.push(report);
             }
         }
@@ -261,6 +279,7 @@ fn report(
     subject: &Subject,
     detail: &AccountPnl,
     hedge: Option<&HedgeUnit>,
+    fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
 ) -> Option<AccountReport> {
     let result = evaluation.results.get(subject.account)?;
@@ -291,7 +310,9 @@ fn report(
         .collect();
     contributors.sort_by_key(|c| c.pnl);
 
-    let adjustments = adjustments(detail, &total, risk.nlv, fee, &checker, base, hedge, set);
+    let adjustments = adjustments(
+        detail, &total, risk.nlv, fee, &checker, base, hedge, fx_moves,
+    );
     Some(AccountReport {
         account: result.account.clone(),
         base_currency: base.to_string(),
@@ -532,7 +553,7 @@ fn adjustments(
     checker: &Checker<'_>,
     base: Currency,
     hedge: Option<&HedgeUnit>,
-    set: &ScenarioSet,
+    fx_moves: &HashMap<Currency, Vec<f64>>,
 ) -> Vec<Adjustment> {
     let current = fee.fee_paid;
     if current.is_zero() {
@@ -578,7 +599,7 @@ fn adjustments(
         .iter()
         .map(|h| {
             (h.info.class != "FX" && h.info.currency != base && h.info.unit_value != 0.0)
-                .then(|| currency_moves(set, h.info.currency))
+                .then(|| fx_moves.get(&h.info.currency))
                 .flatten()
                 .map(|fx| fx.iter().map(|m| h.info.unit_value * m).collect())
         })
@@ -675,18 +696,34 @@ fn adjustments(
             if detail.holdings[i].quantity == 0.0 {
                 continue;
             }
-            let mut closed = vec![0.0; detail.holdings.len()];
+            // The search prices `total − c × (what closing one unit takes
+            // away)`, O(scenarios) a step; the result is re-checked below in
+            // the engine's summing order.
+            let quantity = detail.holdings[i].quantity;
+            let one_position = |c: f64| -> bool {
+                let trial: Vec<f64> = total
+                    .iter()
+                    .zip(&pnl[i])
+                    .map(|(t, p)| t - c / quantity * p)
+                    .collect();
+                checker
+                    .check(&trial, nlv)
+                    .is_some_and(|(_, fee_after)| fee_after <= target)
+            };
             let hi = lots_in(i);
-            closed[i] = units(i, hi);
-            if holds(&closed).is_none() {
+            if !one_position(units(i, hi)) {
                 continue;
             }
-            let best = smallest_whole(hi, |k| {
-                let mut trial = closed.clone();
-                trial[i] = units(i, k);
-                holds(&trial).is_some()
-            });
+            let best = smallest_whole(hi, |k| one_position(units(i, k)));
+            let mut closed = vec![0.0; detail.holdings.len()];
             closed[i] = units(i, best);
+            // The exact re-check; one lot more if float order tipped it.
+            if holds(&closed).is_none() {
+                closed[i] = units(i, (best + 1.0).min(hi));
+                if holds(&closed).is_none() {
+                    continue;
+                }
+            }
             let cost = traded_value(&closed);
             if single.as_ref().is_none_or(|(_, c)| cost < *c) {
                 single = Some((closed, cost));
@@ -848,21 +885,35 @@ fn smallest_whole(hi: f64, ok: impl Fn(f64) -> bool) -> f64 {
     hi
 }
 
-/// The move of `currency` against the set's base in every scenario, or
-/// `None` when the FX table does not move it.
-fn currency_moves(set: &ScenarioSet, currency: Currency) -> Option<Vec<f64>> {
-    let c = set.fx_table().index_of(currency)?;
+/// The moves of `currencies` in every scenario (the move of a leg quoted in
+/// that currency, whatever the account's base), in one pass over the set;
+/// a currency the FX table does not move is left out.
+fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currency, Vec<f64>> {
+    let columns: Vec<(Currency, usize)> = currencies
+        .iter()
+        .filter_map(|&c| set.fx_table().index_of(c).map(|i| (c, i)))
+        .collect();
     let n = set.len();
-    let mut out = Vec::with_capacity(n);
+    let mut out: HashMap<Currency, Vec<f64>> = columns
+        .iter()
+        .map(|&(c, _)| (c, Vec::with_capacity(n)))
+        .collect();
+    if columns.is_empty() {
+        return out;
+    }
     let mut block = MoveBlock::default();
     let mut start = 0;
     while start < n {
         let end = (start + 4096).min(n);
         set.fill(start..end, &mut block);
-        out.extend_from_slice(block.currency(c));
+        for &(c, i) in &columns {
+            if let Some(column) = out.get_mut(&c) {
+                column.extend_from_slice(block.currency(i));
+            }
+        }
         start = end;
     }
-    Some(out)
+    out
 }
 
 /// `1234567.8` → `1,234,567.80`.
