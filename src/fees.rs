@@ -6,7 +6,7 @@ use exfee_fee::{
     AccountState, ChargedFee, FeeBreakdown, FeeError, FeeSchedule, FeeStatus, Portfolio,
     TradingCalendar,
 };
-use exfee_model::{Currency, Decimal, MarketData};
+use exfee_model::{Currency, Decimal, MarketData, MarketError};
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::AccountRisk;
@@ -56,11 +56,11 @@ pub(crate) use exfee_model::cents;
 ///
 /// # Errors
 ///
-/// [`FeeError::BadRate`] when the market has no usable rate for `base`.
-pub fn usd_to_base(market: &MarketData, base: Currency) -> Result<Decimal, FeeError> {
-    market
-        .fx_rate(Currency::USD, base)
-        .map_err(|_| FeeError::BadRate(Decimal::ZERO))
+/// The market's own error (naming the `market/fx.csv` row at fault) when it
+/// has no usable rate for `base` or for USD. The engine fails such accounts
+/// before the fee.
+pub fn usd_to_base(market: &MarketData, base: Currency) -> Result<Decimal, MarketError> {
+    market.fx_rate(Currency::USD, base)
 }
 
 /// The losses of an account's worst scenarios (`risk.tail`), or its worst

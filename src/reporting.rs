@@ -455,13 +455,21 @@ fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String,
         .into_iter()
         .map(|(class, pnl)| {
             let share = Decimal::from_f64((-pnl).max(0.0) / losses).unwrap_or_default();
-            let exact = fee * share;
-            let floor = (exact / cent).floor() * cent;
-            (class, floor, exact - floor)
+            let exact = fee.checked_mul(share).unwrap_or(Decimal::ZERO);
+            let floor = exact
+                .checked_div(cent)
+                .and_then(|units| units.floor().checked_mul(cent))
+                .unwrap_or(Decimal::ZERO);
+            (class, floor, exact.saturating_sub(floor))
         })
         .collect();
-    let allotted: Decimal = parts.iter().map(|p| p.1).sum();
-    let mut left = ((fee - allotted) / cent).round();
+    let allotted = parts
+        .iter()
+        .fold(Decimal::ZERO, |sum, p| sum.saturating_add(p.1));
+    let mut left = fee
+        .saturating_sub(allotted)
+        .checked_div(cent)
+        .map_or(Decimal::ZERO, |c| c.round());
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by(|&a, &b| parts[b].2.cmp(&parts[a].2).then(a.cmp(&b)));
     for i in order {
@@ -469,8 +477,8 @@ fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String,
             break;
         }
         if parts[i].2 > Decimal::ZERO || parts[i].1 > Decimal::ZERO {
-            parts[i].1 += cent;
-            left -= Decimal::ONE;
+            parts[i].1 = parts[i].1.saturating_add(cent);
+            left = left.saturating_sub(Decimal::ONE);
         }
     }
     let mut out: Vec<(String, Decimal)> = parts
@@ -531,11 +539,13 @@ fn deposit_for(checker: &Checker<'_>, uncovered: Decimal, target: Decimal) -> De
         return uncovered;
     }
     for _ in 0..64 {
-        if hi - lo <= Decimal::new(1, 2) {
+        // 0 <= lo <= hi <= uncovered: every difference below is exact.
+        let gap = hi.saturating_sub(lo);
+        if gap <= Decimal::new(1, 2) {
             break;
         }
-        let mid = cents((lo + hi) / Decimal::TWO);
-        if checker.fee_at(uncovered - mid) <= target {
+        let mid = cents(lo.saturating_add(gap.checked_div(Decimal::TWO).unwrap_or(gap)));
+        if checker.fee_at(uncovered.saturating_sub(mid)) <= target {
             hi = mid;
         } else {
             lo = mid;
@@ -560,14 +570,18 @@ fn adjustments(
         return Vec::new();
     }
     let threshold = fee.breakdown.threshold;
-    let half = cents(current / Decimal::TWO);
+    let half = cents(current.checked_div(Decimal::TWO).unwrap_or(current));
     let mut out = Vec::new();
 
     // Deposits: the measure does not move, the NLV does.
-    let remove = (fee.uncovered - threshold).max(Decimal::ZERO);
+    // Both at least 0: the difference is exact.
+    let remove = fee.uncovered.saturating_sub(threshold).max(Decimal::ZERO);
     let halve = deposit_for(checker, fee.uncovered, half);
     for (deposit, what) in [(remove, "removes"), (halve, "halves")] {
-        let Some((measure_after, fee_after)) = checker.check(total, nlv + deposit) else {
+        let Some(nlv_after) = nlv.checked_add(deposit) else {
+            continue;
+        };
+        let Some((measure_after, fee_after)) = checker.check(total, nlv_after) else {
             continue;
         };
         if deposit > Decimal::ZERO
@@ -682,7 +696,7 @@ fn adjustments(
     let mut removes: Option<(Vec<(String, Decimal)>, f64)> = None;
     for (allowed, what, target) in [
         (threshold, "removes", removed_fee),
-        (fee.uncovered - halve, "halves", half),
+        (fee.uncovered.saturating_sub(halve), "halves", half),
     ] {
         let holds = |closed: &[f64]| {
             checker

@@ -144,7 +144,8 @@ impl WhatIf {
         };
         let (detail, n_full, n_local) = what_if.revalue(&what_if.account)?;
         let nlv = what_if.nlv(&what_if.account)?;
-        what_if.before = what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv);
+        what_if.before =
+            what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)?;
         what_if.detail = detail;
         Ok(what_if)
     }
@@ -177,7 +178,8 @@ impl WhatIf {
             if !value.is_zero() {
                 cash_moves.push(CashBalance {
                     currency: instrument.currency,
-                    amount: -value,
+                    // Negation is exact (the Decimal range is symmetric).
+                    amount: Decimal::ZERO.saturating_sub(value),
                 });
             }
         }
@@ -215,13 +217,14 @@ impl WhatIf {
                 still += quantity * holding.still_pnl;
             }
             let (n_full, n_local) = self.counts(&adjusted)?;
-            self.quote(&total, still, n_full, n_local, nlv)
+            self.quote(&total, still, n_full, n_local, nlv)?
         } else {
             let (detail, n_full, n_local) = self.revalue(&adjusted)?;
-            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)
+            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)?
         };
         Ok(WhatIfAnswer {
-            change: after.fee_paid - self.before.fee_paid,
+            // Both fees are at least 0: the difference is exact.
+            change: after.fee_paid.saturating_sub(self.before.fee_paid),
             before: self.before.clone(),
             after,
         })
@@ -338,16 +341,16 @@ impl WhatIf {
         n_full: usize,
         n_local: usize,
         nlv: Decimal,
-    ) -> Quote {
+    ) -> Result<Quote, WhatIfError> {
         let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
         let needed = self.schedule.measure.scenarios_needed(n_full);
         losses.extend(std::iter::repeat_n(
             -still,
             n_full.saturating_sub(n_local).min(needed),
         ));
-        // The fee pipeline; a portfolio it cannot price (no scenario, a
-        // measure that is not a number) quotes zeros.
-        match quote(
+        // The fee pipeline; a portfolio it cannot price (an amount beyond
+        // Decimal, a measure that is not a number) cannot be evaluated.
+        let q = quote(
             &self.schedule,
             &Portfolio {
                 losses: &losses,
@@ -356,21 +359,17 @@ impl WhatIf {
                 usd_to_base: self.usd_to_base,
                 inventory_fee: self.account.inventory_fee,
             },
-        ) {
-            Ok(q) => Quote {
-                nlv,
-                measure: q.measure,
-                uncovered: q.uncovered,
-                daily_fee: q.breakdown.daily_fee,
-                fee_paid: q.fee_paid,
-            },
-            Err(_) => Quote {
-                nlv,
-                measure: Decimal::ZERO,
-                uncovered: Decimal::ZERO,
-                daily_fee: Decimal::ZERO,
-                fee_paid: Decimal::ZERO,
-            },
-        }
+        )
+        .map_err(|e| WhatIfError::NotEvaluable {
+            account: self.account.id.clone(),
+            reasons: e.to_string(),
+        })?;
+        Ok(Quote {
+            nlv,
+            measure: q.measure,
+            uncovered: q.uncovered,
+            daily_fee: q.breakdown.daily_fee,
+            fee_paid: q.fee_paid,
+        })
     }
 }
