@@ -4,9 +4,9 @@
 use chrono::NaiveDate;
 use exfee_fee::{
     AccountState, ChargedFee, FeeBreakdown, FeeError, FeeSchedule, FeeStatus, TradingCalendar,
-    daily_fee, next_state,
+    daily_fee, next_state, uncovered_loss,
 };
-use exfee_model::{Currency, Decimal, MarketData};
+use exfee_model::{Currency, Decimal, MarketData, MarketError};
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::AccountRisk;
@@ -46,11 +46,11 @@ pub(crate) use exfee_model::cents;
 ///
 /// # Errors
 ///
-/// [`FeeError::BadRate`] when the market has no usable rate for `base`.
-pub fn usd_to_base(market: &MarketData, base: Currency) -> Result<Decimal, FeeError> {
-    market
-        .fx_rate(Currency::USD, base)
-        .map_err(|_| FeeError::BadRate(Decimal::ZERO))
+/// The market's own error (naming the `market/fx.csv` row at fault) when it
+/// has no usable rate for `base` or for USD. The engine fails such accounts
+/// before the fee.
+pub fn usd_to_base(market: &MarketData, base: Currency) -> Result<Decimal, MarketError> {
+    market.fx_rate(Currency::USD, base)
 }
 
 /// The schedule's risk measure of an account from its worst scenarios
@@ -93,7 +93,7 @@ pub fn assess(
     previous: Option<&AccountState>,
 ) -> Result<FeeLine, FeeError> {
     let measure = measure_of(risk, context.schedule, context.scenarios);
-    let uncovered = cents((measure - risk.nlv).max(Decimal::ZERO));
+    let uncovered = cents(uncovered_loss(measure, risk.nlv)?);
     let breakdown = daily_fee(context.schedule, uncovered, usd_to_base)?;
     let (state, status) = next_state(
         previous,
@@ -127,7 +127,9 @@ pub fn assess(
         status,
         daily_fee: daily,
         days_charged,
-        amount_charged: daily * Decimal::from(days_charged),
+        amount_charged: daily
+            .checked_mul(Decimal::from(days_charged))
+            .ok_or(FeeError::Overflow)?,
         effective_date,
         state,
     })

@@ -30,6 +30,27 @@
 //! assert_eq!(risk.uncovered, Decimal::ZERO); // NLV 120,000
 //! ```
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub use exfee_engine::{
     AccountPnl, AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError,
     HoldingPnl, LegInfo, OptionReport, Outcome, Prepared, accounts_pnl, aggregate,
@@ -47,10 +68,12 @@ pub use exfee_scenarios::{
     SingleStock, format_move,
 };
 
+mod errors;
 mod fees;
 mod reporting;
 mod whatif;
 
+pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use reporting::{Subject, build_reports, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
@@ -127,6 +150,8 @@ impl ScenarioTables {
         )
     }
 
+    // Input never reaches these panics: the tables are compiled in.
+    #[allow(clippy::panic)]
     fn shipped(factor_name: &str, factors: &str, fx_name: &str, fx: &str) -> Self {
         // The shipped tables are tested to parse (tests/integration), so a
         // failure here is a build defect, not an input error.
@@ -188,7 +213,9 @@ impl ScenarioSource {
             Ok((format!("scenarios/{file}"), text.as_bytes().to_vec()))
         });
         // The shipped sets are tested to load (tests/integration), so a
-        // failure here is a build defect, not an input error.
+        // failure here is a build defect, not an input error: input never
+        // reaches this panic.
+        #[allow(clippy::panic)]
         ScenarioSource::MonteCarlo(Box::new(
             spec.unwrap_or_else(|e| panic!("shipped scenario set {name} is invalid: {e}")),
         ))

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match cmd::dispatch(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("exfee: error: {error:#}");
+            eprintln!("exfee: error: {}", exfee::error_message(&error));
             ExitCode::from(2)
         }
     }

@@ -9,7 +9,7 @@
 //! lower the fee is dropped.
 
 use exfee_adjust as adjust;
-use exfee_fee::{FeeSchedule, Measure as FeeMeasure, daily_fee};
+use exfee_fee::{FeeSchedule, Measure as FeeMeasure, daily_fee, uncovered_loss};
 use exfee_model::{Currency, Decimal};
 use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
@@ -59,7 +59,11 @@ impl Checker<'_> {
             .measure
             .apply(&losses, self.scenarios)
             .map_or(Decimal::ZERO, dec);
-        let uncovered = (measure - nlv).max(Decimal::ZERO);
+        // An amount too large to subtract leaves no fee to compare: the
+        // largest fee, so no adjustment is suggested from it.
+        let Ok(uncovered) = uncovered_loss(measure, nlv) else {
+            return (measure, Decimal::MAX);
+        };
         let fee = daily_fee(self.schedule, uncovered, self.usd_to_base)
             .map_or(Decimal::ZERO, |b| b.daily_fee);
         (measure, fee)
@@ -328,7 +332,7 @@ fn fee_by_class(detail: &AccountPnl, worst: usize, fee: Decimal) -> Vec<(String,
         .into_iter()
         .map(|(class, pnl)| {
             let share = Decimal::from_f64((-pnl).max(0.0) / losses).unwrap_or_default();
-            (class, cents(fee * share))
+            (class, fee.checked_mul(share).map_or(Decimal::ZERO, cents))
         })
         .filter(|(_, fee)| !fee.is_zero())
         .collect();
@@ -344,11 +348,13 @@ fn deposit_for(checker: &Checker<'_>, uncovered: Decimal, target: Decimal) -> De
         return uncovered;
     }
     for _ in 0..64 {
-        if hi - lo <= Decimal::new(1, 2) {
+        // 0 <= lo <= hi <= uncovered: every difference below is exact.
+        let gap = hi.saturating_sub(lo);
+        if gap <= Decimal::new(1, 2) {
             break;
         }
-        let mid = cents((lo + hi) / Decimal::TWO);
-        if checker.fee_at(uncovered - mid) <= target {
+        let mid = cents(lo.saturating_add(gap.checked_div(Decimal::TWO).unwrap_or(gap)));
+        if checker.fee_at(uncovered.saturating_sub(mid)) <= target {
             hi = mid;
         } else {
             lo = mid;
@@ -373,14 +379,18 @@ fn adjustments(
         return Vec::new();
     }
     let threshold = fee.breakdown.threshold;
-    let half = cents(current / Decimal::TWO);
+    let half = cents(current.checked_div(Decimal::TWO).unwrap_or(current));
     let mut out = Vec::new();
 
     // Deposits: the measure does not move, the NLV does.
-    let remove = (fee.uncovered - threshold).max(Decimal::ZERO);
+    // Both at least 0: the difference is exact.
+    let remove = fee.uncovered.saturating_sub(threshold).max(Decimal::ZERO);
     let halve = deposit_for(checker, fee.uncovered, half);
     for (deposit, what) in [(remove, "removes"), (halve, "halves")] {
-        let (measure_after, fee_after) = checker.check(total, nlv + deposit);
+        let Some(nlv_after) = nlv.checked_add(deposit) else {
+            continue;
+        };
+        let (measure_after, fee_after) = checker.check(total, nlv_after);
         if deposit > Decimal::ZERO
             && fee_after < current
             && !out.iter().any(|a: &Adjustment| a.deposit == Some(deposit))
@@ -424,7 +434,10 @@ fn adjustments(
         })
         .collect();
     let nlv_f = nlv.to_f64().unwrap_or(0.0);
-    for (allowed, what) in [(threshold, "removes"), (fee.uncovered - halve, "halves")] {
+    for (allowed, what) in [
+        (threshold, "removes"),
+        (fee.uncovered.saturating_sub(halve), "halves"),
+    ] {
         // A cent of margin: the re-check rounds the measure to cents.
         let limit = nlv_f + allowed.to_f64().unwrap_or(0.0) - 0.01;
         let problem =

@@ -1,7 +1,7 @@
 //! What-if: the fee of one account before and after a proposed order,
 //! without a batch run.
 
-use exfee_fee::{FeeSchedule, daily_fee};
+use exfee_fee::{FeeSchedule, daily_fee, uncovered_loss};
 use exfee_model::{AccountInput, Batch, CashBalance, Decimal, Position};
 use exfee_scenarios::SingleStock;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -140,7 +140,8 @@ impl WhatIf {
         };
         let (detail, n_full, n_local) = what_if.revalue(&what_if.account)?;
         let nlv = what_if.nlv(&what_if.account)?;
-        what_if.before = what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv);
+        what_if.before =
+            what_if.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)?;
         what_if.detail = detail;
         Ok(what_if)
     }
@@ -173,7 +174,8 @@ impl WhatIf {
             if !value.is_zero() {
                 cash_moves.push(CashBalance {
                     currency: instrument.currency,
-                    amount: -value,
+                    // Negation is exact (the Decimal range is symmetric).
+                    amount: Decimal::ZERO.saturating_sub(value),
                 });
             }
         }
@@ -211,13 +213,14 @@ impl WhatIf {
                 still += quantity * holding.still_pnl;
             }
             let (n_full, n_local) = self.counts(&adjusted)?;
-            self.quote(&total, still, n_full, n_local, nlv)
+            self.quote(&total, still, n_full, n_local, nlv)?
         } else {
             let (detail, n_full, n_local) = self.revalue(&adjusted)?;
-            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)
+            self.quote(&detail.total(), detail.still_total(), n_full, n_local, nlv)?
         };
         Ok(WhatIfAnswer {
-            change: after.daily_fee - self.before.daily_fee,
+            // Both fees are at least 0: the difference is exact.
+            change: after.daily_fee.saturating_sub(self.before.daily_fee),
             before: self.before.clone(),
             after,
         })
@@ -334,7 +337,7 @@ impl WhatIf {
         n_full: usize,
         n_local: usize,
         nlv: Decimal,
-    ) -> Quote {
+    ) -> Result<Quote, WhatIfError> {
         let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
         let needed = self.schedule.measure.scenarios_needed(n_full);
         losses.extend(std::iter::repeat_n(
@@ -347,14 +350,20 @@ impl WhatIf {
             .apply(&losses, n_full)
             .and_then(Decimal::from_f64)
             .map_or(Decimal::ZERO, cents);
-        let uncovered = cents((measure - nlv).max(Decimal::ZERO));
+        let uncovered =
+            cents(
+                uncovered_loss(measure, nlv).map_err(|e| WhatIfError::NotEvaluable {
+                    account: self.account.id.clone(),
+                    reasons: e.to_string(),
+                })?,
+            );
         let fee = daily_fee(&self.schedule, uncovered, self.usd_to_base)
             .map_or(Decimal::ZERO, |b| b.daily_fee);
-        Quote {
+        Ok(Quote {
             nlv,
             measure,
             uncovered,
             daily_fee: fee,
-        }
+        })
     }
 }

@@ -8,8 +8,8 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{
-    DropPaths, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop, read_market,
-    results_record, write_atomically, write_csv,
+    DropPaths, NavCheck, NavTolerance, RESULTS_HEADER, StagedOutputs, neutralise_csv, read_drop,
+    read_market, results_record, write_atomically, write_csv,
 };
 use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee::state::{NightRecord, StateDb};
@@ -27,14 +27,22 @@ pub struct RunArgs {
     /// market/ folder is read.
     #[arg(value_name = "DROP_DIR", required_unless_present = "flex")]
     drop_dir: Option<PathBuf>,
-    /// Read positions, cash and base currencies from broker Flex Query CSV reports (files or
-    /// folders of them) instead of a native drop.
+    /// Read positions, cash and base currencies from broker Flex Query reports, CSV or XML
+    /// (files or folders of them), instead of a native drop; the broker's NAV is reconciled
+    /// (reconciliation.csv).
     #[arg(long, value_name = "FILE", num_args = 1..)]
     flex: Vec<PathBuf>,
     /// The market folder (fx.csv, factors.csv, underlyings.csv, rates.csv) for --flex.
     /// Default: DROP_DIR/market.
     #[arg(long, value_name = "DIR")]
     market: Option<PathBuf>,
+    /// With --flex: how far exfee's NLV may be from the broker's NAV, in base-currency units;
+    /// the tolerance is the larger of this and --nav-tolerance-pct of the NLV.
+    #[arg(long, value_name = "UNITS", default_value = "1")]
+    nav_tolerance: Decimal,
+    /// With --flex: the relative NAV tolerance, in percent of the NLV.
+    #[arg(long, value_name = "PCT", default_value = "0.01")]
+    nav_tolerance_pct: Decimal,
     /// Output folder (created if needed).
     #[arg(long, value_name = "OUT_DIR", default_value = "out")]
     out: PathBuf,
@@ -185,7 +193,11 @@ impl Timings {
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    // One bounded reader for configuration files (docs/reliability.md).
+    Ok(exfee::io::read_bounded_text(
+        path,
+        exfee::io::MAX_CONFIG_BYTES,
+    )?)
 }
 
 /// Every input file (or Flex folder) of the run, with its role, for
@@ -207,20 +219,32 @@ fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
     files
 }
 
-/// The batch, and the dates the input says it was taken for (Flex
-/// `ReportDate`s; none for a native drop).
+/// The batch, the dates the input says it was taken for (each Flex
+/// account's report date; none for a native drop) and, with --flex, every
+/// account's NAV reconciliation (`reconciliation.csv`).
 fn read_inputs(
     args: &RunArgs,
     source: &exfee::ScenarioSource,
-) -> anyhow::Result<(Batch, Vec<NaiveDate>)> {
+) -> anyhow::Result<(Batch, Vec<NaiveDate>, Option<Vec<NavCheck>>)> {
     let paths = args.paths();
     if args.flex.is_empty() {
-        return Ok((read_drop(&paths, source.factor_table())?, Vec::new()));
+        return Ok((read_drop(&paths, source.factor_table())?, Vec::new(), None));
     }
     let (market, errors) = read_market(&paths, source.factor_table())?;
-    let (mut batch, dates) = exfee::io::read_flex_dated(&args.flex, market)?;
+    let mut read = exfee::io::read_flex_report(&args.flex, market)?;
+    let dates = read.report_dates();
+    anyhow::ensure!(
+        args.nav_tolerance >= Decimal::ZERO && args.nav_tolerance_pct >= Decimal::ZERO,
+        "--nav-tolerance and --nav-tolerance-pct must not be negative"
+    );
+    let tolerance = NavTolerance {
+        units: args.nav_tolerance,
+        fraction: args.nav_tolerance_pct / Decimal::ONE_HUNDRED,
+    };
+    let checks = exfee::io::reconcile_nav(&mut read, tolerance);
+    let mut batch = read.batch;
     batch.errors.extend(errors);
-    Ok((batch, dates))
+    Ok((batch, dates, Some(checks)))
 }
 
 /// The valuation date: `--date`; else the input's own date (the latest
@@ -278,7 +302,8 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
 
     let spinner = output.spinner("reading inputs");
-    let (full, input_dates) = timings.time("read", || read_inputs(&args, &source))?;
+    let (full, input_dates, mut reconciliation) =
+        timings.time("read", || read_inputs(&args, &source))?;
     let (date, date_source) = valuation_date(args.date, &input_dates);
     let state_path = args
         .state
@@ -303,6 +328,11 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         Some(shard) => shard.filter(full),
         None => full,
     };
+    if let Some(checks) = &mut reconciliation {
+        let ids: std::collections::HashSet<&str> =
+            batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        checks.retain(|c| ids.contains(c.account.as_str()));
+    }
 
     let mut config = EngineConfig::new(date);
     config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
@@ -417,6 +447,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         &batch,
         &fees,
         &reports,
+        reconciliation.as_deref(),
     )?;
     super::manifest::write_run_json(
         staged.dir(),
@@ -470,7 +501,9 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
 /// `results.csv`, `errors.csv`, `options.csv` and, with reports,
 /// `reports/` (each account's files under its safe file stem, and
 /// `files.csv` mapping account ids to stems, relative to `reports/`) and
-/// `index.html`. Every CSV cell goes through [`exfee::io::neutralise`].
+/// `index.html`; with --flex, `reconciliation.csv`. Every CSV cell goes
+/// through [`exfee::io::neutralise`].
+#[allow(clippy::too_many_arguments)]
 fn write_outputs(
     dir: &Path,
     args: &RunArgs,
@@ -479,6 +512,7 @@ fn write_outputs(
     batch: &Batch,
     fees: &[Option<FeeLine>],
     reports: &[AccountReport],
+    reconciliation: Option<&[NavCheck]>,
 ) -> anyhow::Result<()> {
     let header: Vec<&str> = RESULTS_HEADER
         .iter()
@@ -506,6 +540,9 @@ fn write_outputs(
     )?;
     exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
     exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;
+    if let Some(checks) = reconciliation {
+        exfee::io::write_reconciliation(&dir.join("reconciliation.csv"), checks)?;
+    }
     if args.no_reports {
         return Ok(());
     }

@@ -46,3 +46,125 @@ fn every_flex_layout_gives_the_native_drops_results() {
         assert_eq!(flex, native, "{layout}");
     }
 }
+
+#[test]
+fn flex_xml_gives_the_csv_and_native_results() {
+    let native = results(&[examples().join("native").as_os_str()]);
+    let market = examples().join("native/market");
+    let xml = results(&[
+        "--flex".as_ref(),
+        examples().join("xml").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+    ]);
+    let csv = results(&[
+        "--flex".as_ref(),
+        examples().join("header-data").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+    ]);
+    assert_eq!(xml, native, "XML against the native drop");
+    assert_eq!(xml, csv, "XML against the CSV report");
+}
+
+/// Runs `exfee run` with `args`; returns the exit code and the output folder.
+fn run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--date", "2026-11-20", "--quiet", "--no-reports"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text, out)
+}
+
+#[test]
+fn reconciliation_csv_lists_every_account_and_a_disagreeing_nav_fails_its_account() {
+    let market = examples().join("native/market");
+    let (code, text, out) = run(&[
+        "--flex".as_ref(),
+        examples().join("header-data").as_os_str(),
+        examples().join("quirks/nav-mismatch.csv").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    let reconciliation = std::fs::read_to_string(out.path().join("reconciliation.csv")).unwrap();
+    let lines: Vec<&str> = reconciliation.lines().collect();
+    assert_eq!(
+        lines[0],
+        "account,currency,nlv,broker_nav,difference,tolerance,status"
+    );
+    // U1100001: −150,000 + 20,000 × 1.0815 + 1,500,000 × 0.006705 + 300 ×
+    // 245.30 + 100 × 238.40 × 1.0815 + 5,000 × 10.48 × 1.269 − 5 × 100 ×
+    // 4.81 = 45,151.06, as the report's EQUT Total; tolerance 0.01 % = 4.52.
+    assert_eq!(lines[1], "U1100001,USD,45151.06,45151.06,0.00,4.52,ok");
+    assert_eq!(
+        lines[5],
+        "U3300007,USD,50000.00,10000.00,40000.00,5.00,mismatch"
+    );
+    assert_eq!(lines.len(), 6);
+    let results = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
+    let row = results
+        .lines()
+        .find(|l| l.starts_with("U3300007,"))
+        .unwrap();
+    assert!(row.contains(",failed,"), "{row}");
+    assert!(
+        row.contains(
+            "NLV 50,000.00 from positions and cash, broker NAV 10,000.00: a section or row was \
+             not counted (difference 40,000.00, tolerance 5.00)"
+        ),
+        "{row}"
+    );
+    // The published link next to results.csv.
+    assert!(out.path().join("reconciliation.csv").exists());
+
+    // A wider tolerance accepts it.
+    let (code, text, _) = run(&[
+        "--flex".as_ref(),
+        examples().join("quirks/nav-mismatch.csv").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+        "--nav-tolerance".as_ref(),
+        "40000".as_ref(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    // A negative tolerance would fail every account: refused.
+    let (code, text, _) = run(&[
+        "--flex".as_ref(),
+        examples().join("quirks/nav-mismatch.csv").as_os_str(),
+        "--market".as_ref(),
+        market.as_os_str(),
+        "--nav-tolerance=-1".as_ref(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("must not be negative"), "{text}");
+}
+
+#[test]
+fn an_empty_or_section_less_flex_report_stops_the_run_with_exit_2() {
+    let market = examples().join("native/market");
+    for name in [
+        "stops/empty.csv",
+        "stops/no-positions.csv",
+        "stops/no-sections.csv",
+    ] {
+        let (code, text, out) = run(&[
+            "--flex".as_ref(),
+            examples().join("quirks").join(name).as_os_str(),
+            "--market".as_ref(),
+            market.as_os_str(),
+        ]);
+        assert_eq!(code, Some(2), "{name}: {text}");
+        assert!(!out.path().join("results.csv").exists(), "{name}");
+    }
+}

@@ -16,3 +16,4 @@ mod nlv;
 mod options;
 mod outputs;
 mod reliability;
+mod trust_input;

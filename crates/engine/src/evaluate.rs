@@ -778,12 +778,18 @@ fn risk(nlv: Decimal, tail: Tail, set: &ScenarioSet, warnings: &[String]) -> Out
     };
     let worst_loss = cents(worst_loss);
     let nlv = cents(nlv);
+    let Some(gap) = worst_loss.checked_sub(nlv) else {
+        return Outcome::Failed(vec![InputError::new(format!(
+            "amount too large: the worst loss {worst_loss} less the net liquidation value {nlv} \
+             does not fit a Decimal (about 7.9e28)"
+        ))]);
+    };
     Outcome::Evaluated(AccountRisk {
         nlv,
         worst_loss,
         worst_scenario,
         worst_scenario_name: set.name(worst_scenario).map(str::to_string),
-        uncovered: cents((worst_loss - nlv).max(Decimal::ZERO)),
+        uncovered: cents(gap.max(Decimal::ZERO)),
         tail: tail.entries.iter().map(|&(p, i)| (i, p)).collect(),
         warnings: warnings.to_vec(),
     })

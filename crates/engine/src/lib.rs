@@ -10,6 +10,27 @@
 //! each account's worst scenario. Memory is bounded by the block size,
 //! whatever the number of scenarios. No IO happens here.
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod detail;
 mod evaluate;
 mod prepare;

@@ -736,7 +736,10 @@ fn option_leg(
         Some(Err(e)) => return Err(e.clone()),
         Some(Ok(rate)) => *rate,
     };
-    let days = (terms.expiry - config.valuation_date).num_days();
+    let days = terms
+        .expiry
+        .signed_duration_since(config.valuation_date)
+        .num_days();
     if days < 0 {
         return Err(InputError::new(format!(
             "{what}: expired on {} (valuation date {})",
@@ -817,6 +820,13 @@ fn prepare_account<'a>(
     let market = &batch.market;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    // The fee converts USD amounts (threshold, tiers, minimum) to the base
+    // currency: an account whose base has no usable USD rate (its own row or
+    // the USD row of market/fx.csv is bad) fails here, with that row's error,
+    // rather than stopping the run at the fee.
+    if let Err(e) = market.fx_rate(Currency::USD, base) {
+        errors.push(InputError::new(e.to_string()));
+    }
     let nlv = match net_liquidation_value(account, market) {
         Ok(nlv) => nlv,
         Err(e) => {

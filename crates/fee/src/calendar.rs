@@ -178,7 +178,7 @@ impl TradingCalendar {
             return Some(0);
         }
         let previous = self.previous_trading_day(date)?;
-        u32::try_from((date - previous).num_days()).ok()
+        u32::try_from(date.signed_duration_since(previous).num_days()).ok()
     }
 }
 

@@ -12,7 +12,7 @@ pub enum FeeError {
     #[error("the USD to base currency rate must be positive, not {0}")]
     BadRate(Decimal),
     /// An amount is too large for exact decimal arithmetic (about 7.9e28).
-    #[error("fee arithmetic overflowed")]
+    #[error("amount too large: the fee arithmetic overflows a Decimal (about 7.9e28)")]
     Overflow,
 }
 

@@ -63,12 +63,33 @@
 //! assert_eq!(fee.daily_fee * Decimal::from(days), Decimal::new(16437, 2)); // 54.79 × 3
 //! ```
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![warn(missing_docs)]
 
 mod calendar;
 mod fee;
 mod grace;
 mod measure;
+mod plain;
 mod schedule;
 
 pub use calendar::{CalendarError, TradingCalendar};

@@ -63,7 +63,11 @@ struct RawMeasure {
     kind: MeasureKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::plain::optional"
+    )]
     level: Option<Decimal>,
 }
 
@@ -192,7 +196,9 @@ impl Measure {
 
 /// `ceil((1 − level) · n)`, exactly, clamped to `0..=n`.
 fn es_count(level: Decimal, n: usize) -> usize {
-    let tail = Decimal::ONE - level.clamp(Decimal::ZERO, Decimal::ONE);
+    let tail = Decimal::ONE
+        .checked_sub(level.clamp(Decimal::ZERO, Decimal::ONE))
+        .unwrap_or(Decimal::ZERO);
     let count = Decimal::from(n).checked_mul(tail).map(|c| c.ceil());
     count.and_then(|c| c.to_usize()).unwrap_or(n).min(n)
 }

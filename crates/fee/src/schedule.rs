@@ -101,9 +101,14 @@ impl From<DayCount> for u16 {
 pub struct Tier {
     /// The upper end of the slice, in USD, cumulative; `None` for the last
     /// tier (no upper end).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::plain::optional"
+    )]
     pub up_to_usd: Option<Decimal>,
     /// The rate per annum on the slice, e.g. 0.05 for 5%.
+    #[serde(deserialize_with = "crate::plain::decimal")]
     pub annual_rate: Decimal,
 }
 
@@ -136,6 +141,7 @@ pub struct FeeSchedule {
     pub measure: Measure,
     /// No fee while the uncovered amount is at or below this (USD, converted
     /// to base). Above it, the whole uncovered amount is charged.
+    #[serde(deserialize_with = "crate::plain::decimal")]
     pub threshold_usd: Decimal,
     /// The marginal tiers, in order of increasing bound; the last has no
     /// bound.
@@ -144,6 +150,7 @@ pub struct FeeSchedule {
     pub day_count: DayCount,
     /// A positive daily fee below this (USD, converted to base) is raised to
     /// it.
+    #[serde(deserialize_with = "crate::plain::decimal")]
     pub minimum_daily_usd: Decimal,
     /// The grace week and when an account starts over.
     pub grace: GraceRules,
@@ -220,6 +227,7 @@ impl FeeSchedule {
     /// assert!(FeeSchedule::from_toml_str(bad).is_err()); // the last tier needs no bound
     /// ```
     pub fn from_toml_str(text: &str) -> Result<FeeSchedule, ScheduleError> {
+        exfee_model::check_toml_numbers(text).map_err(ScheduleError::Parse)?;
         let schedule: FeeSchedule =
             toml::from_str(text).map_err(|e| ScheduleError::Parse(e.to_string()))?;
         schedule.validate()?;
@@ -343,6 +351,35 @@ mod tests {
         assert_eq!(shipped, FeeSchedule::default());
         // digit for digit, not merely equal in value
         assert_eq!(shipped.tiers[0].annual_rate.to_string(), "0.05");
+    }
+
+    /// Issue 10: `"5_00"` was read as 500 and `1_000` as 1000. Only plain
+    /// decimals are numbers, as TOML literals and as strings.
+    #[test]
+    fn numbers_with_underscores_are_refused() {
+        let err = |text: &str| FeeSchedule::from_toml_str(text).unwrap_err().to_string();
+        assert_eq!(
+            err("threshold_usd = 1_000\n"),
+            "fee schedule: line 1: 1_000 is not a plain decimal number (no `_`, no \
+             hexadecimal, octal or binary, no inf or nan)"
+        );
+        let e = err("[[tiers]]\nannual_rate = \"5_00\"\n");
+        assert!(
+            e.contains("\"5_00\" is not a decimal number") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = err("[measure]\nkind = \"expected_shortfall\"\nlevel = \"0.9_9\"\n");
+        assert!(e.contains("\"0.9_9\" is not a decimal number"), "{e}");
+        let e = err("minimum_daily_usd = 0x10\n");
+        assert!(e.contains("0x10 is not a plain decimal number"), "{e}");
+        // Plain decimals, as literals or strings, read exactly.
+        let schedule = FeeSchedule::from_toml_str(
+            "threshold_usd = \"76000.50\"\nminimum_daily_usd = 2\n[[tiers]]\nannual_rate = 0.07\n",
+        )
+        .unwrap();
+        assert_eq!(schedule.threshold_usd, Decimal::new(7_600_050, 2));
+        assert_eq!(schedule.minimum_daily_usd, Decimal::from(2));
+        assert_eq!(schedule.tiers[0].annual_rate.to_string(), "0.07");
     }
 
     #[test]

@@ -268,6 +268,9 @@ pub(crate) struct CsvFile<R: Read> {
     records: Records<R>,
     header: Vec<String>,
     columns: HashMap<String, usize>,
+    /// The columns whose quoted fields may hold a line end (see
+    /// [`Row::line_break_problem`]); none unless set.
+    line_breaks: &'static [&'static str],
 }
 
 impl<R: Read> CsvFile<R> {
@@ -326,7 +329,16 @@ impl<R: Read> CsvFile<R> {
             records,
             header,
             columns,
+            line_breaks: &[],
         })
+    }
+
+    /// Lets quoted fields of `columns` hold line ends (free-text identifiers
+    /// such as account ids); in every other column a line end is an error
+    /// of the row (see [`Row::line_break_problem`]).
+    pub fn allow_line_breaks(mut self, columns: &'static [&'static str]) -> Self {
+        self.line_breaks = columns;
+        self
     }
 
     /// Calls `each` on every data row. A row that cannot be split into the
@@ -389,6 +401,12 @@ impl<R: Read> CsvFile<R> {
                 Next::Record => {
                     if record.iter().all(<[u8]>::is_empty) {
                         continue; // a blank line
+                    }
+                    if let Some((index, error)) = row.line_break_problem(self.line_breaks) {
+                        // Only the fields before the bad one are whole.
+                        row.whole = index;
+                        read(Err((error, Some(&row))));
+                        continue;
                     }
                     if record.len() != self.header.len() {
                         if record.len() < self.header.len() {
@@ -484,6 +502,123 @@ impl Row<'_> {
         (!text.is_empty()).then_some(text)
     }
 
+    /// The fields holding a line end: (index, first line, last line). Lines
+    /// are counted from the row's first line through the line ends of the
+    /// fields as read (a line end at the very start or end of a quoted field
+    /// is trimmed with the spaces around it and not counted).
+    fn multiline_fields(&self) -> Vec<(usize, u64, u64)> {
+        let mut line = self.line;
+        let mut spans = Vec::new();
+        for (index, field) in self.record.iter().enumerate() {
+            let breaks = line_ends(field);
+            if breaks > 0 {
+                spans.push((index, line, line + breaks));
+            }
+            line += breaks;
+        }
+        spans
+    }
+
+    /// The lines inside the row's multi-line fields that read as rows of
+    /// their own: the text of each line after a line end, when it splits
+    /// into more than one field.
+    fn inner_rows(&self) -> Vec<csv::ByteRecord> {
+        let mut rows = Vec::new();
+        for field in self.record.iter().filter(|f| line_ends(f) > 0) {
+            for line in split_lines(field).skip(1) {
+                let mut records = Records::new(line);
+                let mut record = csv::ByteRecord::new();
+                if matches!(records.next(&mut record), Ok(Next::Record)) && record.len() > 1 {
+                    rows.push(record);
+                }
+            }
+        }
+        rows
+    }
+
+    /// The accounts (the text in `column`'s position) of the rows a quoted
+    /// field of this row swallowed: the lines inside it that read as rows of
+    /// their own (see [`Row::line_break_problem`]).
+    pub fn swallowed(&self, column: &str) -> Vec<String> {
+        let Some(&index) = self.columns.get(column) else {
+            return Vec::new();
+        };
+        let inner = self.inner_rows();
+        if inner.is_empty() {
+            return Vec::new();
+        }
+        let mut ids: Vec<String> = Vec::new();
+        // When the quote opens in the key column itself, the row's own key is
+        // the first field of the field's first line (`"A,SPY,…` is row A).
+        let own = self
+            .record
+            .get(index)
+            .filter(|field| line_ends(field) > 0)
+            .and_then(|field| split_lines(field).next())
+            .and_then(|line| {
+                let mut record = csv::ByteRecord::new();
+                Records::new(line).next(&mut record).ok()?;
+                Some(record)
+            });
+        for record in own
+            .into_iter()
+            .map(|r| (r, 0))
+            .chain(inner.into_iter().map(|r| (r, index)))
+        {
+            let (record, index) = record;
+            if let Some(id) = record
+                .get(index)
+                .and_then(|f| std::str::from_utf8(f).ok())
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                && !ids.iter().any(|seen| seen == id)
+            {
+                ids.push(id.to_string());
+            }
+        }
+        ids
+    }
+
+    /// A quoted field that spans lines where it should not: in a column not
+    /// in `allowed`, or (in any column) holding a line that reads as a row
+    /// of its own — the mark of a closing quote missing, which swallows the
+    /// rows after it. The error is of that field and names the lines it
+    /// spans; the index is the field's (the fields before it are whole).
+    pub fn line_break_problem(&self, allowed: &[&str]) -> Option<(usize, InputError)> {
+        // The common case, a row on one line, costs one scan of its bytes.
+        if !self
+            .record
+            .as_slice()
+            .iter()
+            .any(|&b| b == b'\n' || b == b'\r')
+        {
+            return None;
+        }
+        let swallows = !self.inner_rows().is_empty();
+        let (index, first, last) = self.multiline_fields().into_iter().find(|&(index, ..)| {
+            swallows
+                || !self
+                    .header
+                    .get(index)
+                    .is_some_and(|name| allowed.contains(&name.as_str()))
+        })?;
+        let why = if swallows {
+            "lines inside it read as rows of their own"
+        } else {
+            "this column cannot hold a line break"
+        };
+        Some((
+            index,
+            self.error_at_field(
+                index,
+                format!(
+                    "a quoted field spans lines {first}-{last} and {why}: is a closing quote \
+                     missing? The rows it holds are not read"
+                ),
+            ),
+        ))
+    }
+
     /// The text of a column; empty when the column is not in the file.
     pub fn text(&self, column: &str) -> Result<&str, InputError> {
         let Some(&index) = self.columns.get(column) else {
@@ -558,23 +693,33 @@ impl Row<'_> {
     }
 }
 
+/// The line ends in `bytes`: LF, CRLF and a lone CR each count once.
+fn line_ends(bytes: &[u8]) -> u64 {
+    let mut count = 0;
+    let mut previous = 0u8;
+    for &byte in bytes {
+        if byte == b'\r' || (byte == b'\n' && previous != b'\r') {
+            count += 1;
+        }
+        previous = byte;
+    }
+    count
+}
+
+/// The lines of `bytes`, split at LF, CRLF or a lone CR.
+fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|&b| b == b'\n' || b == b'\r')
+        .enumerate()
+        // The empty piece between the CR and LF of a CRLF is no line.
+        .filter(move |(i, piece)| !piece.is_empty() || *i == 0)
+        .map(|(_, piece)| piece)
+}
+
 /// Parses a plain decimal number; the reason is in words when it is not one.
+/// The one rule for every number read: [`exfee_model::parse_plain_decimal`].
 pub(crate) fn parse_decimal(text: &str) -> Result<Decimal, String> {
-    let lower = text.to_ascii_lowercase();
-    if matches!(
-        lower.trim_start_matches(['+', '-']),
-        "nan" | "inf" | "infinity"
-    ) {
-        return Err(format!("{text:?} is not a finite number"));
-    }
-    let mut value = Decimal::from_str_exact(text).map_err(|_| {
-        format!("{text:?} is not a decimal number (plain notation like 1234.56, at most 28 significant digits)")
-    })?;
-    // `-0` is 0: a negative zero would show as `-0` downstream.
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    Ok(value)
+    exfee_model::parse_plain_decimal(text)
 }
 
 #[cfg(test)]
@@ -814,11 +959,27 @@ mod tests {
             "0x10",
             "",
             "123456789012345678901234567890",
+            "1_000",
+            "5_00",
+            "_5",
+            "5_",
+            "1__0.5",
+            "0.5_0",
+            "+",
+            "-.",
+            ".",
+            "1.2.3",
+            "1 000",
+            "--1",
         ];
         for text in refused {
             assert!(parse_decimal(text).is_err(), "{text}");
         }
         assert_eq!(parse_decimal("-0").unwrap(), Decimal::ZERO);
+        assert_eq!(parse_decimal("1000").unwrap(), Decimal::from(1000));
+        assert_eq!(parse_decimal("+.5").unwrap(), Decimal::new(5, 1));
+        assert_eq!(parse_decimal("7.").unwrap(), Decimal::from(7));
+        assert_eq!(parse_decimal("-12.50").unwrap(), Decimal::new(-1250, 2));
         assert_eq!(parse_decimal("-0.00").unwrap().to_string(), "0.00");
         assert_eq!(
             parse_decimal("79228162514264337593543950335").unwrap(),

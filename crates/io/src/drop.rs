@@ -13,6 +13,7 @@ use exfee_model::{
 };
 
 use crate::IoError;
+use crate::bounded::{MAX_TABLE_BYTES, read_bounded_from};
 use crate::csvin::{CsvFile, Row};
 
 /// The most positions one account may have: a `positions.csv` row beyond
@@ -62,6 +63,28 @@ fn open_file(path: &Path) -> std::io::Result<BufReader<File>> {
     File::open(path).map(BufReader::new)
 }
 
+/// Opens a file of the drop: a market table is read whole through the
+/// bounded reader ([`MAX_TABLE_BYTES`]); the account files, which may be
+/// large, are streamed (their rows are bounded by the CSV reader's limits).
+fn open_drop_file(paths: &DropPaths, path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let market = [&paths.fx, &paths.factors, &paths.underlyings, &paths.rates];
+    if !market.contains(&&path.to_path_buf()) {
+        return Ok(Box::new(open_file(path)?));
+    }
+    let file = File::open(path)?;
+    match read_bounded_from(path, file, MAX_TABLE_BYTES) {
+        Ok(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
+        Err(IoError::Unreadable { source, .. }) => Err(source),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string()
+                .strip_prefix(&format!("cannot read {}: ", path.display()))
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        )),
+    }
+}
+
 /// Opens `path` with `open` as a CSV file with the `columns`; `None` when
 /// the file is optional and not found.
 fn csv_file<R: Read>(
@@ -97,7 +120,7 @@ fn csv_file<R: Read>(
 ///
 /// [`IoError`] when a required file cannot be read or lacks a required column.
 pub fn read_drop(paths: &DropPaths, factor_table: &FactorTable) -> Result<Batch, IoError> {
-    read_drop_with(paths, factor_table, open_file)
+    read_drop_with(paths, factor_table, |path| open_drop_file(paths, path))
 }
 
 /// [`read_drop`] with the files opened by `open` instead of from the file
@@ -154,7 +177,10 @@ pub fn read_drop_with<R: Read>(
         &["symbol", "currency", "price"],
     )?;
     let rates = csv_file(open, &paths.rates, false, &["currency", "rate"])?;
-    let accounts = csv_file(open, &paths.accounts, true, &["account", "base_currency"])?;
+    // Account ids and symbols are free text that may hold a line end (in
+    // quotes); no other column may (docs/formats.md, "Hostile input").
+    let accounts = csv_file(open, &paths.accounts, true, &["account", "base_currency"])?
+        .map(|f| f.allow_line_breaks(&["account"]));
     let positions = csv_file(
         open,
         &paths.positions,
@@ -167,8 +193,10 @@ pub fn read_drop_with<R: Read>(
             "quantity",
             "mark",
         ],
-    )?;
-    let cash = csv_file(open, &paths.cash, false, &["account", "currency", "amount"])?;
+    )?
+    .map(|f| f.allow_line_breaks(&["account", "symbol"]));
+    let cash = csv_file(open, &paths.cash, false, &["account", "currency", "amount"])?
+        .map(|f| f.allow_line_breaks(&["account"]));
 
     let mut batch = Batch::default();
     if let Some(file) = fx {
@@ -210,7 +238,7 @@ pub fn read_market(
     paths: &DropPaths,
     factor_table: &FactorTable,
 ) -> Result<(MarketData, Vec<InputError>), IoError> {
-    let open = &mut open_file;
+    let open = &mut |path: &Path| open_drop_file(paths, path);
     let fx = csv_file(open, &paths.fx, false, &["currency", "usd_per_unit"])?;
     let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
     let underlyings = csv_file(
@@ -307,14 +335,79 @@ impl Registry {
     /// header says: an error of the account it names when its `account`
     /// field was read whole and the account is known (a broken row never
     /// makes an account of its own), else of the batch.
+    ///
+    /// A quoted field that swallowed the rows after it (a closing quote
+    /// missing) fails, with the same error, every account those rows name:
+    /// it has lost rows. An account named only there is listed, failed.
     fn broken(&mut self, error: InputError, row: Option<&Row<'_>>, errors: &mut Vec<InputError>) {
+        self.fail_swallowed(&error, row);
         let known = row
             .and_then(|row| row.whole_text("account"))
             .and_then(|id| self.index.get(id));
         match known {
-            Some(&index) => self.accounts[index].errors.push(error),
+            Some(&index) => {
+                let account = &mut self.accounts[index];
+                if !account.errors.contains(&error) {
+                    account.errors.push(error);
+                }
+            }
             None => errors.push(error),
         }
+    }
+
+    /// Fails every account whose rows a quoted field of `row` swallowed.
+    fn fail_swallowed(&mut self, error: &InputError, row: Option<&Row<'_>>) {
+        let Some(row) = row else { return };
+        for id in row.swallowed("account") {
+            match self.index.get(&id) {
+                Some(&index) => {
+                    let account = &mut self.accounts[index];
+                    if !account.errors.contains(error) {
+                        account.errors.push(error.clone());
+                    }
+                }
+                None => {
+                    self.push(AccountInput {
+                        id,
+                        errors: vec![error.clone()],
+                        ..AccountInput::default()
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The keys a market row that could not be read as its header says is
+/// for: the one it names in `column` (when read whole) and those of the rows
+/// a quoted field of it swallowed. Each gets the row's error as its entry
+/// (see [`fail_market_keys`]), so that exactly the accounts that need them
+/// fail, with that error.
+fn broken_keys(row: Option<&Row<'_>>, column: &str) -> Vec<String> {
+    row.map_or_else(Vec::new, |row| {
+        row.whole_text(column)
+            .map(str::to_string)
+            .into_iter()
+            .chain(row.swallowed(column))
+            .collect()
+    })
+}
+
+/// Makes each broken row's error the entry of its keys (parsed by `key`)
+/// and lists it in the batch's errors.
+fn fail_market_keys<K: Ord, V>(
+    map: &mut std::collections::BTreeMap<K, Result<V, InputError>>,
+    key: impl Fn(&str) -> Option<K>,
+    broken: Vec<(InputError, Vec<String>)>,
+    errors: &mut Vec<InputError>,
+) {
+    for (error, keys) in broken {
+        for text in keys {
+            if let Some(k) = key(&text) {
+                map.insert(k, Err(error.clone()));
+            }
+        }
+        errors.push(error);
     }
 }
 
@@ -372,9 +465,14 @@ fn read_fx(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("currency {currency}"),
             );
         },
-        |e, _| broken.push(e),
+        |e, row| broken.push((e, broken_keys(row, "currency"))),
     );
-    errors.extend(broken);
+    fail_market_keys(
+        &mut market.fx,
+        |t| t.parse::<Currency>().ok(),
+        broken,
+        errors,
+    );
 }
 
 fn read_factors(file: CsvFile<impl Read>, table: &FactorTable, batch: &mut Batch) {
@@ -414,9 +512,9 @@ fn read_factors(file: CsvFile<impl Read>, table: &FactorTable, batch: &mut Batch
                 &format!("symbol {symbol}"),
             );
         },
-        |e, _| broken.push(e),
+        |e, row| broken.push((e, broken_keys(row, "symbol"))),
     );
-    errors.extend(broken);
+    fail_market_keys(&mut market.factors, |t| Some(t.to_string()), broken, errors);
 }
 
 fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
@@ -455,9 +553,14 @@ fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("underlying {symbol}"),
             );
         },
-        |e, _| broken.push(e),
+        |e, row| broken.push((e, broken_keys(row, "symbol"))),
     );
-    errors.extend(broken);
+    fail_market_keys(
+        &mut market.underlyings,
+        |t| Some(t.to_string()),
+        broken,
+        errors,
+    );
 }
 
 fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
@@ -488,9 +591,14 @@ fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
                 &format!("currency {currency}"),
             );
         },
-        |e, _| broken.push(e),
+        |e, row| broken.push((e, broken_keys(row, "currency"))),
     );
-    errors.extend(broken);
+    fail_market_keys(
+        &mut market.rates,
+        |t| t.parse::<Currency>().ok(),
+        broken,
+        errors,
+    );
 }
 
 /// Checks that `currency` has a usable FX rate; the error is at `column`.
@@ -514,6 +622,7 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
             Ok(row) => row,
             Err((error, row)) => {
                 // A broken row that names its account still lists it.
+                let swallowed = error.clone();
                 match row.and_then(|row| row.whole_text("account")) {
                     Some(id) => match registry.index.get(id) {
                         Some(&index) => registry.accounts[index].errors.push(error),
@@ -527,6 +636,7 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
                     },
                     None => errors.push(error),
                 }
+                registry.fail_swallowed(&swallowed, row);
                 return;
             }
         };
@@ -807,6 +917,18 @@ mod tests {
         })
     }
 
+    /// Reads a drop of exactly `files` (names under `d/`).
+    fn read_files(files: &[(&str, &str)]) -> Batch {
+        read_drop_with(&DropPaths::in_dir(Path::new("d")), &table(), |path| {
+            files
+                .iter()
+                .find(|(name, _)| Path::new("d").join(name) == path)
+                .map(|(_, text)| text.as_bytes())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        })
+        .unwrap()
+    }
+
     fn reasons(account: &AccountInput) -> Vec<String> {
         account.errors.iter().map(ToString::to_string).collect()
     }
@@ -898,5 +1020,165 @@ mod tests {
         .unwrap();
         assert_eq!(batch.accounts.len(), 1);
         assert!(batch.accounts[0].errors.is_empty());
+    }
+
+    /// Issue 10: `A,"SPY,STK,USD,1,500` followed by `B,…` made A fail and B
+    /// `ok` with NLV 0 (its row swallowed). Now the quoted field's error,
+    /// naming the lines it spans, fails A and every account it swallowed.
+    #[test]
+    fn an_unclosed_quote_fails_its_account_and_every_account_it_swallowed() {
+        let batch = read(
+            "account,base_currency\nA,USD\nB,USD\nC,USD\nD,USD\n",
+            &format!(
+                "{POSITIONS}\nD,AAPL,STK,USD,1,2\nA,\"SPY,STK,USD,1,500\nB,SPY,STK,USD,100,500\r\n\
+                 C,SPY,STK,USD,1,1\n"
+            ),
+            "account,currency,amount\nD,USD,5\n",
+        )
+        .unwrap();
+        let expected = "d/positions.csv line 3 column 2 (symbol): a quoted field spans lines 3-5 \
+                        and lines inside it read as rows of their own: is a closing quote \
+                        missing? The rows it holds are not read";
+        let ids: Vec<&str> = batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["A", "B", "C", "D"]);
+        for account in &batch.accounts[..3] {
+            assert_eq!(reasons(account), [expected], "{}", account.id);
+            assert!(account.positions.is_empty());
+        }
+        // D, before the broken row, is untouched.
+        assert!(batch.accounts[3].errors.is_empty());
+        assert_eq!(batch.accounts[3].positions.len(), 1);
+    }
+
+    #[test]
+    fn a_swallowed_account_row_is_listed_failed_not_lost() {
+        let batch = read(
+            "account,base_currency\nA,\"USD\nB,USD\n",
+            &format!("{POSITIONS}\nB,AAPL,STK,USD,1,2\n"),
+            "account,currency,amount\n",
+        )
+        .unwrap();
+        let ids: Vec<&str> = batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["A", "B"]);
+        let expected = "d/accounts.csv line 2 column 2 (base_currency): a quoted field spans \
+                        lines 2-3 and lines inside it read as rows of their own: is a closing \
+                        quote missing? The rows it holds are not read";
+        assert_eq!(reasons(&batch.accounts[0]), [expected]);
+        assert_eq!(reasons(&batch.accounts[1]), [expected]);
+    }
+
+    /// A quote opened in the account column itself: the row's own account
+    /// (before the first comma of the field) fails too.
+    #[test]
+    fn an_unclosed_quote_in_the_account_column_fails_that_account_too() {
+        let batch = read(
+            "account,base_currency\nA,USD\nB,USD\n",
+            &format!("{POSITIONS}\n\"A,SPY,STK,USD,1,500\nB,SPY,STK,USD,100,500\n"),
+            "account,currency,amount\n",
+        )
+        .unwrap();
+        let expected = "d/positions.csv line 2 column 1 (account): a quoted field spans lines \
+                        2-3 and lines inside it read as rows of their own: is a closing quote \
+                        missing? The rows it holds are not read";
+        assert_eq!(reasons(&batch.accounts[0]), [expected]);
+        assert_eq!(reasons(&batch.accounts[1]), [expected]);
+    }
+
+    #[test]
+    fn a_line_break_only_where_a_column_may_hold_one() {
+        let batch = read(
+            "account,base_currency\n\"U,1\r\nID\",USD\nU2,USD\n",
+            &format!(
+                "{POSITIONS}\n\"U,1\r\nID\",\"BRK,B\nclass B\",STK,USD,3,480\n\
+                 U2,AAPL,STK,USD,\"1\n0\",5\n"
+            ),
+            "account,currency,amount\n",
+        )
+        .unwrap();
+        // An id and a symbol may hold a line end (free text)...
+        assert_eq!(batch.accounts[0].id, "U,1\r\nID");
+        assert!(
+            batch.accounts[0].errors.is_empty(),
+            "{:?}",
+            reasons(&batch.accounts[0])
+        );
+        assert_eq!(
+            batch.accounts[0].positions[0].instrument.symbol,
+            "BRK,B\nclass B"
+        );
+        // ... a quantity may not.
+        assert_eq!(
+            reasons(&batch.accounts[1]),
+            [
+                "d/positions.csv line 5 column 5 (quantity): a quoted field spans lines 5-6 and \
+              this column cannot hold a line break: is a closing quote missing? The rows it \
+              holds are not read"
+            ]
+        );
+    }
+
+    /// A bad or swallowed market row is the entry of the key it is for:
+    /// accounts that need it fail with the row's own error.
+    #[test]
+    fn a_broken_market_row_is_the_error_of_the_currencies_it_names_and_swallowed() {
+        let batch = read_files(&[
+            (
+                "accounts.csv",
+                "account,base_currency\nU1,USD\nU2,USD\nU3,USD\n",
+            ),
+            (
+                "positions.csv",
+                &format!(
+                    "{POSITIONS}\nU1,SAP,STK,EUR,1,2\nU2,BP,STK,GBP,1,2\nU3,AAPL,STK,USD,1,2\n"
+                ),
+            ),
+            (
+                "market/fx.csv",
+                "currency,usd_per_unit\nUSD,1\nEUR,\"1.08\nGBP,1.27\n",
+            ),
+        ]);
+        let expected = "no usable FX rate for EUR: d/market/fx.csv line 3 column 2 \
+                        (usd_per_unit): a quoted field spans lines 3-4 and lines inside it read \
+                        as rows of their own: is a closing quote missing? The rows it holds are \
+                        not read";
+        assert_eq!(
+            reasons(&batch.accounts[0]),
+            [format!(
+                "d/positions.csv line 2 column 4 (currency): {expected}"
+            )]
+        );
+        assert_eq!(
+            reasons(&batch.accounts[1]),
+            [format!(
+                "d/positions.csv line 3 column 4 (currency): {}",
+                expected.replace("for EUR", "for GBP")
+            )]
+        );
+        assert!(batch.accounts[2].errors.is_empty());
+    }
+
+    /// Issue 10: `1_000` was read as 1000. Only plain decimals are numbers.
+    #[test]
+    fn numbers_with_underscores_are_errors_of_their_field() {
+        let batch = read(
+            "account,base_currency\nU1,USD\nU2,USD\n",
+            &format!("{POSITIONS}\nU1,AAPL,STK,USD,1_000,2\nU2,AAPL,STK,USD,10,2\n"),
+            "account,currency,amount\nU2,USD,5_00\n",
+        )
+        .unwrap();
+        assert_eq!(
+            reasons(&batch.accounts[0]),
+            [
+                "d/positions.csv line 2 column 5 (quantity): \"1_000\" is not a decimal number \
+              (plain notation like 1234.56, at most 28 significant digits)"
+            ]
+        );
+        assert_eq!(
+            reasons(&batch.accounts[1]),
+            [
+                "d/cash.csv line 2 column 3 (amount): \"5_00\" is not a decimal number (plain \
+              notation like 1234.56, at most 28 significant digits)"
+            ]
+        );
     }
 }

@@ -12,6 +12,19 @@ pub enum IoError {
         /// Why.
         source: std::io::Error,
     },
+    /// A configuration or table file holds more bytes than its limit
+    /// (see [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES) and
+    /// [`MAX_TABLE_BYTES`](crate::MAX_TABLE_BYTES)).
+    #[error(
+        "cannot read {}: the file is larger than {limit} bytes, the limit for this kind of file",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The header row cannot be read.
     #[error("{path}: cannot read the header row: {reason}")]
     BadHeader {

@@ -1,6 +1,28 @@
 //! exfee input and output, at the edge of the engine: reading nightly drops
 //! and factor tables into the model, writing results atomically.
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+mod bounded;
 mod csvin;
 mod drop;
 mod drop_writer;
@@ -11,11 +33,18 @@ mod output;
 mod scenario_spec;
 mod tables;
 
+pub use bounded::{
+    MAX_CONFIG_BYTES, MAX_TABLE_BYTES, read_bounded, read_bounded_from, read_bounded_text,
+};
 pub use csvin::{MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 pub use drop::{DropPaths, MAX_POSITIONS_PER_ACCOUNT, read_drop, read_drop_with, read_market};
 pub use drop_writer::write_drop;
 pub use error::IoError;
-pub use flex::{read_flex, read_flex_dated, read_flex_from};
+pub use flex::{
+    BrokerNav, FlexAccount, FlexRead, NavCheck, NavTolerance, RECONCILIATION_HEADER, read_flex,
+    read_flex_dated, read_flex_from, read_flex_report, read_flex_report_from, reconcile_nav,
+    write_reconciliation,
+};
 pub use outdir::{CURRENT, PUBLISHED, RUNS_DIR, StagedOutputs};
 pub use output::{
     RESULTS_HEADER, join_errors, neutralise, neutralise_csv, results_record, scenario_label,

@@ -17,6 +17,7 @@
 //!   run.json    -> current/run.json
 //!   index.html  -> current/index.html
 //!   reports     -> current/reports
+//!   reconciliation.csv -> current/reconciliation.csv   (--flex runs)
 //! ```
 //!
 //! Publishing renames a new link over `current` (`rename(2)` is atomic), so
@@ -34,13 +35,14 @@ use crate::IoError;
 /// The names published at the top of `OUT_DIR`, each a link to
 /// `current/<name>` (a name the run did not write, e.g. `reports` with
 /// `--no-reports`, is a link to nothing until a run writes it).
-pub const PUBLISHED: [&str; 6] = [
+pub const PUBLISHED: [&str; 7] = [
     "results.csv",
     "errors.csv",
     "options.csv",
     "run.json",
     "index.html",
     "reports",
+    "reconciliation.csv",
 ];
 
 /// The folder of the run folders, inside `OUT_DIR`.

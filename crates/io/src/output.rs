@@ -305,7 +305,9 @@ pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoErro
             option.currency.to_string(),
             option.mark.to_string(),
             model.to_string(),
-            (model - option.mark).to_string(),
+            model
+                .checked_sub(option.mark)
+                .map_or_else(String::new, |gap| gap.to_string()),
             option.implied_vol.to_string(),
             if option.vol_defaulted {
                 "default"

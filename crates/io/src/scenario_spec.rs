@@ -5,6 +5,7 @@ use std::path::Path;
 use exfee_scenarios::{ScenarioConfig, ScenarioSpec, parse_correlation};
 
 use crate::IoError;
+use crate::bounded::{MAX_CONFIG_BYTES, MAX_TABLE_BYTES, read_bounded, read_bounded_text};
 use crate::tables::{parse_factor_table, parse_fx_table};
 
 /// Builds a [`ScenarioSpec`] from a configuration's text; `open` gives the
@@ -21,9 +22,14 @@ pub fn parse_scenario_spec(
     config_text: &str,
     open: impl Fn(&str) -> Result<(String, Vec<u8>), IoError>,
 ) -> Result<ScenarioSpec, IoError> {
+    // The parsers' messages already start with the file's name: it is not
+    // repeated.
     let bad = |path: &str, reason: String| IoError::BadTable {
         path: path.to_string(),
-        reason,
+        reason: reason
+            .strip_prefix(path)
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map_or(reason.clone(), str::to_string),
     };
     let config = ScenarioConfig::parse(config_name, config_text)
         .map_err(|e| bad(config_name, e.to_string()))?;
@@ -43,23 +49,17 @@ pub fn parse_scenario_spec(
 ///
 /// # Errors
 ///
-/// [`IoError::Unreadable`] when a file cannot be read; [`IoError::BadTable`]
-/// as [`parse_scenario_spec`].
+/// [`IoError::Unreadable`] when a file cannot be read; [`IoError::TooLarge`]
+/// past [`MAX_CONFIG_BYTES`] (the configuration) or [`MAX_TABLE_BYTES`] (each
+/// table and matrix); [`IoError::BadTable`] as [`parse_scenario_spec`].
 pub fn read_scenario_spec(path: &Path) -> Result<ScenarioSpec, IoError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| IoError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let text = read(path)?;
-    let text = String::from_utf8(text).map_err(|_| IoError::BadTable {
-        path: path.display().to_string(),
-        reason: "not UTF-8 text".to_string(),
-    })?;
+    let text = read_bounded_text(path, MAX_CONFIG_BYTES)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse_scenario_spec(&path.display().to_string(), &text, |name| {
         let file = dir.join(name);
-        Ok((file.display().to_string(), read(&file)?))
+        Ok((
+            file.display().to_string(),
+            read_bounded(&file, MAX_TABLE_BYTES)?,
+        ))
     })
 }

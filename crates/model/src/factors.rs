@@ -54,7 +54,10 @@ impl Bounds {
 
 fn pct_to_fraction(pct: Decimal) -> f64 {
     use rust_decimal::prelude::ToPrimitive;
-    (pct / Decimal::ONE_HUNDRED).to_f64().unwrap_or(0.0)
+    // A division by 100 cannot overflow; checked all the same (no panic path).
+    pct.checked_div(Decimal::ONE_HUNDRED)
+        .and_then(|fraction| fraction.to_f64())
+        .unwrap_or(0.0)
 }
 
 /// A primary risk factor: a named market move represented by an index, ETF or

@@ -5,6 +5,27 @@
 //! from files; the scenario generator and the revaluation engine consume them.
 //! Money (cash, marks, NLV) is held as [`rust_decimal::Decimal`].
 
+// No panic on any input (docs/reliability.md, "Panics and overflow"): no
+// `unwrap`, `expect` or `panic!` in production code, and no unchecked
+// `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
+// arithmetic through. The lib is checked without cfg(test); its unit tests
+// (cfg(test)) may unwrap and compute freely.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod account;
 mod currency;
 mod error;
@@ -13,6 +34,7 @@ mod instrument;
 mod market;
 mod money;
 mod nlv;
+mod number;
 
 pub use account::{AccountInput, Batch, CashBalance, Position};
 pub use currency::{Currency, CurrencyError};
@@ -22,5 +44,6 @@ pub use instrument::{AssetClass, Exercise, Instrument, InstrumentKind, OptionRig
 pub use market::{FactorMapping, MarketData, MarketError, Underlying};
 pub use money::cents;
 pub use nlv::{NlvError, net_liquidation_value};
+pub use number::{check_toml_numbers, is_plain_decimal, parse_plain_decimal};
 
 pub use rust_decimal::Decimal;

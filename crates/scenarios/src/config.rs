@@ -273,6 +273,11 @@ impl ScenarioConfig {
     /// types; [`ConfigError::Invalid`] for values out of range (see
     /// [`ScenarioConfig::validate`]).
     pub fn parse(source: &str, text: &str) -> Result<Self, ConfigError> {
+        // Numbers are plain decimals (no `1_000`, `0x10`, `inf`), as everywhere.
+        exfee_model::check_toml_numbers(text).map_err(|message| ConfigError::Toml {
+            file: source.to_string(),
+            message,
+        })?;
         let config: ScenarioConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
             file: source.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -444,7 +449,12 @@ mod tests {
             ),
             (
                 "[copula]\nkind = \"student-t\"\nnu = inf\n",
-                "copula.nu = inf",
+                "line 7: inf is not a plain decimal number",
+            ),
+            // Issue 10: only plain decimals are numbers (TOML would read 1000).
+            (
+                "scenarios = 1_000\n",
+                "line 5: 1_000 is not a plain decimal number",
             ),
             (
                 "[marginal]\nkind = \"tail\"\nz_at_bound = 0\n",
@@ -452,7 +462,7 @@ mod tests {
             ),
             (
                 "[single_stock]\ndefault_idio_vol = nan\n",
-                "default_idio_vol = NaN",
+                "nan is not a plain decimal number",
             ),
             (
                 "[single_stock]\nidio_z_at_bound = -3\n",

@@ -435,8 +435,10 @@ pub fn parse_correlation(
         }
         for (column, text) in record.iter().skip(1).enumerate() {
             values.push(
-                text.parse::<f64>()
-                    .map_err(|_| CorrelationError::BadNumber {
+                exfee_model::is_plain_decimal(text)
+                    .then(|| text.parse::<f64>().ok())
+                    .flatten()
+                    .ok_or_else(|| CorrelationError::BadNumber {
                         file: file(),
                         row: names[rows].clone(),
                         column: names[column].clone(),
@@ -651,7 +653,16 @@ mod tests {
             ),
             (
                 ",A,B\nA,1,NaN\nB,NaN,1\n",
-                "row \"A\", column \"B\": NaN is not finite",
+                "row \"A\", column \"B\": \"NaN\" is not a number",
+            ),
+            // Only plain decimals: no `_`, no exponent, no `inf`.
+            (
+                ",A,B\nA,1,0_5\nB,0_5,1\n",
+                "row \"A\", column \"B\": \"0_5\" is not a number",
+            ),
+            (
+                ",A,B\nA,1,5e-1\nB,5e-1,1\n",
+                "row \"A\", column \"B\": \"5e-1\" is not a number",
             ),
             (",A,B\nA,1,1.5\nB,1.5,1\n", "1.5 is outside [-1, 1]"),
             (",A,B\nA,0.9,0\nB,0,1\n", "diagonal entry of \"A\" is 0.9"),

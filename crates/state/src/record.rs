@@ -84,12 +84,18 @@ pub(crate) fn parse<T: FromStr>(
     column: &'static str,
     text: &str,
 ) -> Result<T, StateError> {
-    text.parse().map_err(|_| StateError::Corrupt {
+    let corrupt = || StateError::Corrupt {
         table,
         account: account.to_string(),
         column,
         value: text.to_string(),
-    })
+    };
+    // No stored value holds `_`; `Decimal`'s parser would read `1_000` as
+    // 1000 (only plain decimals are numbers, as in every input).
+    if text.contains('_') {
+        return Err(corrupt());
+    }
+    text.parse().map_err(|_| corrupt())
 }
 
 /// Rebuilds a status from its stored name and effective date.
@@ -174,6 +180,15 @@ mod tests {
                 ..
             })
         ));
+        // Issue 10: `Decimal` alone reads `1_000` as 1000.
+        assert!(matches!(
+            parse::<Decimal>("nights", "U1", "amount", "1_000"),
+            Err(StateError::Corrupt { .. })
+        ));
+        assert_eq!(
+            parse::<Decimal>("nights", "U1", "amount", "1000.50").unwrap(),
+            Decimal::new(100_050, 2)
+        );
         assert!(parse_status("nights", "U1", "grace", None).is_err());
         assert!(parse_status("nights", "U1", "paid", None).is_err());
         assert!(status_is_subject("nights", "U1", "").is_err());

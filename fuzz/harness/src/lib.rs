@@ -104,9 +104,10 @@ pub const TARGETS: &[Target] = &[
         run: flex,
         seeds: |root| {
             let mut seeds = Vec::new();
-            for dir in ["header-data", "markers", "plain"] {
+            for dir in ["header-data", "markers", "plain", "quirks"] {
                 seeds.extend(files(root, &format!("examples/flex/{dir}"), ".csv"));
             }
+            seeds.extend(files(root, "examples/flex/xml", ".xml"));
             seeds
         },
     },

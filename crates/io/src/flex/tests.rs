@@ -13,7 +13,7 @@ fn read(files: &[(&str, &str)], market: MarketData) -> Result<Batch, IoError> {
     for (name, text) in files {
         reader.read(name, text.as_bytes())?;
     }
-    Ok(reader.finish(market))
+    reader.finish(market).map(|r| r.batch)
 }
 
 fn ok(files: &[(&str, &str)]) -> Batch {
@@ -323,7 +323,7 @@ fn every_date_format_is_read() {
         "15-jan-2027",
         "20270115;162000",
     ] {
-        assert_eq!(parse_flex_date(text), Ok(expected), "{text}");
+        assert_eq!(parse_flex_date(text).map(|d| d.0), Ok(expected), "{text}");
     }
     for bad in [
         "2027011",
@@ -335,8 +335,28 @@ fn every_date_format_is_read() {
     ] {
         assert!(parse_flex_date(bad).is_err(), "{bad} accepted");
     }
-    let ambiguous = parse_flex_date("15/01/2027").unwrap_err();
-    assert!(ambiguous.contains("looks like dd/MM/yyyy"), "{ambiguous}");
+    // A day above 12 proves the order; a slash date that reads both ways
+    // gives both readings and proves nothing.
+    let day_first = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    assert_eq!(
+        parse_flex_date("20/11/2026"),
+        Ok((day_first, None, Some(DayOrder::DayFirst)))
+    );
+    assert_eq!(
+        parse_flex_date("11/20/2026"),
+        Ok((day_first, None, Some(DayOrder::MonthFirst)))
+    );
+    let (march, january) = (
+        NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2027, 1, 3).unwrap(),
+    );
+    assert_eq!(
+        parse_flex_date("03/01/2027"),
+        Ok((march, Some(january), None))
+    );
+    let same = NaiveDate::from_ymd_opt(2027, 5, 5).unwrap();
+    assert_eq!(parse_flex_date("05/05/2027"), Ok((same, None, None)));
+    assert!(parse_flex_date("13/13/2027").is_err());
 }
 
 #[test]
@@ -378,13 +398,13 @@ fn option_expiries_in_every_format_give_the_same_position() {
 
 #[test]
 fn a_bad_date_is_located() {
-    let text = plain(&["U1,USD,1,FOP,ESH7 P6500,ES,50,6500,19/03/2027,P,3,85.25,,"]);
+    let text = plain(&["U1,USD,1,FOP,ESH7 P6500,ES,50,6500,19/13/2027,P,3,85.25,,"]);
     let batch = ok(&[("p.csv", &text)]);
     let errors = reasons(account(&batch, "U1"));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         errors[0].starts_with(
-            "p.csv line 2 column 9 (Expiry): \"19/03/2027\" is not a date (yyyyMMdd, yyyy-MM-dd"
+            "p.csv line 2 column 9 (Expiry): \"19/13/2027\" is not a date (yyyyMMdd, yyyy-MM-dd"
         ),
         "{errors:?}"
     );
@@ -527,7 +547,7 @@ DATA,POST,U3,USD,1,STK,MSFT,,,,,,1
             "bad.csv line 3 column 8 (UnderlyingSymbol): missing value",
             "bad.csv line 3 column 10 (Strike): negative strike -5",
             "bad.csv line 3 column 11 (Expiry): \"2027-02-30\" is not a date (yyyyMMdd, \
-             yyyy-MM-dd, yyyy/MM/dd, MM/dd/yyyy, MM/dd/yy or dd-MMM-yy)",
+             yyyy-MM-dd, yyyy/MM/dd, MM/dd/yyyy, dd/MM/yyyy, MM/dd/yy, dd/MM/yy or dd-MMM-yy)",
             "bad.csv line 3 column 12 (Put/Call): \"X\" is not P or C",
         ]
     );
@@ -780,4 +800,733 @@ fn rows_over_the_size_limits_fail_their_account_or_stop_the_file() {
         )]
     );
     assert!(account(&batch, "U2").errors.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Real-export quirks: each sample under examples/flex/quirks/.
+
+fn sample(name: &str) -> String {
+    let path = format!(
+        "{}/../../examples/flex/quirks/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn report(files: &[(&str, &str)], market: MarketData) -> Result<FlexRead, IoError> {
+    let mut reader = FlexReader::default();
+    for (name, text) in files {
+        reader.read(name, text.as_bytes())?;
+    }
+    reader.finish(market)
+}
+
+fn report_ok(files: &[(&str, &str)]) -> FlexRead {
+    report(files, MarketData::default()).expect("readable")
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn nlv(read: &FlexRead, id: &str) -> Decimal {
+    exfee_model::net_liquidation_value(account(&read.batch, id), &read.batch.market).unwrap()
+}
+
+#[test]
+fn cash_given_only_as_the_base_summary_is_the_base_currency_cash() {
+    let text = sample("base-summary-cash.csv");
+    let read = report_ok(&[("b.csv", &text)]);
+    let u = account(&read.batch, "U3300001");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    assert_eq!(
+        u.cash,
+        vec![CashBalance {
+            currency: Currency::USD,
+            amount: dec("-5000")
+        }]
+    );
+    // 100 × 245.30 + 10 × 238.40 × 1.08 − 5,000 = 22,104.72, the broker's NAV.
+    assert_eq!(nlv(&read, "U3300001"), dec("22104.72"));
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("22104.72"))
+    );
+}
+
+#[test]
+fn the_base_summary_is_ignored_when_the_currencies_are_broken_out() {
+    let text = sample("msg-and-single-account.csv");
+    let read = report_ok(&[("s.csv", &text)]);
+    let u = account(&read.batch, "U3300005");
+    assert_eq!(
+        u.cash,
+        vec![
+            CashBalance {
+                currency: cur("EUR"),
+                amount: dec("-1500")
+            },
+            CashBalance {
+                currency: Currency::USD,
+                amount: dec("540.79")
+            },
+        ],
+        "the BASE_SUMMARY row (-1000) is not counted as well"
+    );
+}
+
+#[test]
+fn a_msg_line_and_a_single_account_query_without_client_account_id_are_read() {
+    let text = sample("msg-and-single-account.csv");
+    let read = report_ok(&[("s.csv", &text)]);
+    assert!(read.batch.errors.is_empty(), "{:?}", read.batch.errors);
+    assert_eq!(read.batch.accounts.len(), 1);
+    let u = account(&read.batch, "U3300005");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    // The NAV rows carry no currency: the base is Account Information's.
+    assert_eq!(u.base_currency, Some(cur("EUR")));
+    assert_eq!(u.positions.len(), 2);
+    assert_eq!(u.positions[1].quantity, dec("20"));
+    // 50 × 238.40 + 20 × 245.30 × 0.92464 − 1,500 + 540.79 × 0.92464
+    // = 11,920 + 4,536.28384 − 1,500 + 500.0360... ≈ 15,456.32.
+    let value = nlv(&read, "U3300005");
+    assert!((value - dec("15456.3199")).abs() < dec("0.001"), "{value}");
+    assert_eq!(read.report_date, Some(date(2026, 11, 20)));
+}
+
+#[test]
+fn rows_without_an_account_column_and_no_single_account_fail_as_rows() {
+    let text = "\
+HEADER,ACCT,ClientAccountID,CurrencyPrimary
+DATA,ACCT,U1,USD
+DATA,ACCT,U2,USD
+HEADER,POST,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+DATA,POST,USD,1,STK,AAPL,1,245.30
+";
+    let read = report_ok(&[("two.csv", text)]);
+    assert_eq!(read.batch.errors.len(), 1, "{:?}", read.batch.errors);
+    assert!(
+        read.batch.errors[0]
+            .to_string()
+            .starts_with("two.csv line 5: the row names no account"),
+        "{}",
+        read.batch.errors[0]
+    );
+    // A single-account BOF line names the account too.
+    let text = "\
+BOF,U7,q,1,20261120,20261120
+BOS,POST,Open Positions
+CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+USD,1,STK,AAPL,3,245.30
+EOS,POST
+EOF
+";
+    let read = report_ok(&[("bof.csv", text)]);
+    let u7 = account(&read.batch, "U7");
+    assert!(u7.errors.is_empty(), "{:?}", reasons(u7));
+    assert_eq!(u7.positions[0].quantity, dec("3"));
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+}
+
+#[test]
+fn day_first_dates_are_inferred_from_the_files_own_unambiguous_dates() {
+    let text = sample("day-first.csv");
+    let read = report_ok(&[("d.csv", &text)]);
+    let u = account(&read.batch, "U3300002");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    let InstrumentKind::Option { terms, .. } = &u.positions[1].instrument.kind else {
+        panic!("not an option");
+    };
+    // 08/01/2027 in a file whose ReportDate is 20/11/2026: 8 January.
+    assert_eq!(terms.expiry, date(2027, 1, 8));
+    assert_eq!(read.report_date, Some(date(2026, 11, 20)));
+    // The same text in a file whose dates prove month-first: 1 August.
+    let month_first = text
+        .replace("20/11/2026", "11/20/2026")
+        .replace("19/11/2026", "11/19/2026")
+        .replace("21/11/2026", "11/21/2026");
+    let read = report_ok(&[("m.csv", &month_first)]);
+    let u = account(&read.batch, "U3300002");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    let InstrumentKind::Option { terms, .. } = &u.positions[1].instrument.kind else {
+        panic!("not an option");
+    };
+    assert_eq!(terms.expiry, date(2027, 8, 1));
+}
+
+#[test]
+fn dates_that_cannot_be_told_apart_fail_the_rows_that_need_them() {
+    let text = sample("ambiguous-dates.csv");
+    let read = report_ok(&[("a.csv", &text)]);
+    let u = account(&read.batch, "U3300003");
+    assert_eq!(
+        reasons(u),
+        vec![
+            "a.csv line 6 column 9 (Expiry): ambiguous date format: 2027-08-01 (MM/dd) or \
+             2027-01-08 (dd/MM), and no date of the file has a day above 12 to tell (use \
+             yyyyMMdd in the Flex Query)"
+        ]
+    );
+    // The BOF dates (06/11/2026) read both ways too, and no row has a date:
+    // the account's report date is unknown rather than guessed.
+    assert!(read.accounts[0].report_date.is_none());
+    // A file with dates of both orders does not decide either.
+    let mixed = text
+        .replace(
+            "\"06/11/2026\",\"06/11/2026\"",
+            "\"06/11/2026\",\"11/20/2026\"",
+        )
+        .replace(
+            "\"EOS\",\"POST\",\"2\"",
+            "\"U3300003\",\"USD\",\"1\",\"OPT\",\"AAPL  270120C00250000\",\"AAPL\",\"100\",\
+             \"250\",\"20/01/2027\",\"C\",\"-1\",\"5.10\",\"SUMMARY\"\n\"EOS\",\"POST\",\"3\"",
+        );
+    let read = report_ok(&[("x.csv", &mixed)]);
+    let errors = reasons(account(&read.batch, "U3300003"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("ambiguous date format") && e.contains("both a day-first date")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_header_repeated_per_account_is_skipped() {
+    let text = sample("repeated-header.csv");
+    let market = MarketData::with_fx([(cur("EUR"), dec("1.08"))]);
+    let read = report(&[("r.csv", &text)], market).unwrap();
+    let ids: Vec<&str> = read.batch.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, vec!["U3300004", "U3300014", "U3300024"]);
+    assert!(read.batch.errors.is_empty(), "{:?}", read.batch.errors);
+    for account in &read.batch.accounts {
+        assert!(account.errors.is_empty(), "{:?}", reasons(account));
+    }
+    assert_eq!(account(&read.batch, "U3300004").positions.len(), 2);
+}
+
+#[test]
+fn several_report_dates_use_each_accounts_latest() {
+    let text = sample("daily-breakout.csv");
+    let read = report_ok(&[("daily.csv", &text)]);
+    let u = account(&read.batch, "U3300006");
+    assert!(u.errors.is_empty(), "{:?}", reasons(u));
+    // 20 November: AAPL 100 (MSFT was sold on the 20th), cash −2,000.
+    let held: Vec<(&str, Decimal)> = u
+        .positions
+        .iter()
+        .map(|p| (p.instrument.symbol.as_str(), p.quantity))
+        .collect();
+    assert_eq!(held, vec![("AAPL", dec("100"))]);
+    assert_eq!(u.cash[0].amount, dec("-2000"));
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("22530"))
+    );
+    assert_eq!(nlv(&read, "U3300006"), dec("22530"));
+}
+
+#[test]
+fn an_empty_or_section_less_report_stops_the_run() {
+    for (name, reason) in [
+        ("stops/empty.csv", "the file is empty"),
+        ("stops/no-sections.csv", "has no Open Positions (POST)"),
+    ] {
+        let text = sample(name);
+        let error = report(&[(name, &text)], MarketData::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{name}: {error}");
+    }
+    let blank = report(&[("blank.csv", "\n\r\n  \n")], MarketData::default());
+    let error = blank.unwrap_err().to_string();
+    assert!(error.contains("the file is empty"), "{error}");
+    let text = sample("stops/no-positions.csv");
+    let error = report(&[("n.csv", &text)], MarketData::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no report has an Open Positions section"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_account_whose_statement_lacks_a_section_fails() {
+    let text = sample("missing-section.csv");
+    let read = report_ok(&[("m.csv", &text)]);
+    assert!(account(&read.batch, "U3300008").errors.is_empty());
+    assert_eq!(
+        reasons(account(&read.batch, "U3300018")),
+        vec![
+            "m.csv line 12: the statement of account U3300018 has no Cash Report section, \
+             which other statements of the run have: its cash would be missing"
+        ]
+    );
+}
+
+#[test]
+fn the_nav_check_fails_an_account_whose_nav_disagrees() {
+    let text = sample("nav-mismatch.csv");
+    let mut read = report_ok(&[("nav.csv", &text)]);
+    let checks = reconcile_nav(&mut read, NavTolerance::default());
+    assert_eq!(
+        reasons(account(&read.batch, "U3300007")),
+        vec![
+            "nav.csv line 6 column 6 (Total): NLV 50,000.00 from positions and cash, broker NAV \
+             10,000.00: a section or row was not counted (difference 40,000.00, tolerance 5.00)"
+        ]
+    );
+    assert_eq!(
+        checks,
+        vec![NavCheck {
+            account: "U3300007".into(),
+            currency: Some(Currency::USD),
+            nlv: Some(dec("50000")),
+            broker_nav: Some(dec("10000")),
+            difference: Some(dec("40000")),
+            tolerance: Some(dec("5")),
+            status: "mismatch",
+        }]
+    );
+    // Within a wider tolerance it passes.
+    let mut read = report_ok(&[("nav.csv", &text)]);
+    let wide = NavTolerance {
+        units: dec("40000"),
+        fraction: Decimal::ZERO,
+    };
+    assert_eq!(reconcile_nav(&mut read, wide)[0].status, "ok");
+    assert!(account(&read.batch, "U3300007").errors.is_empty());
+}
+
+#[test]
+fn the_nav_tolerance_is_the_larger_of_one_unit_and_a_hundredth_of_a_percent() {
+    let tolerance = NavTolerance::default();
+    assert_eq!(tolerance.for_nlv(dec("5000")), dec("1"));
+    assert_eq!(tolerance.for_nlv(dec("-2000000")), dec("200"));
+    // NLV 100 × 50 = 5,000: a NAV 1.00 off passes, 1.01 off fails.
+    let text = |total: &str| {
+        format!(
+            "HEADER,POST,ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice\n\
+             DATA,POST,U1,USD,1,STK,X,100,50\n\
+             HEADER,EQUT,ClientAccountID,CurrencyPrimary,Total\n\
+             DATA,EQUT,U1,USD,{total}\n"
+        )
+    };
+    for (total, status) in [("4999.00", "ok"), ("4998.99", "mismatch"), ("5001", "ok")] {
+        let text = text(total);
+        let mut read = report_ok(&[("t.csv", &text)]);
+        assert_eq!(
+            reconcile_nav(&mut read, tolerance)[0].status,
+            status,
+            "{total}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Flex XML.
+
+/// A reader that hands out one byte at a time: every buffer boundary.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&byte, rest)), Some(slot)) => {
+                *slot = byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<FlexQueryResponse queryName="q" type="AF">
+<FlexStatements count="2">
+<FlexStatement accountId="U1" fromDate="20261120" toDate="20261120" whenGenerated="20261121;021503">
+<AccountInformation accountId="U1" currency="EUR" />
+<OpenPositions>
+<OpenPosition currency="EUR" fxRateToBase="1" assetCategory="STK" symbol="SAP"
+    position="10" markPrice="238.40" levelOfDetail="SUMMARY" />
+<OpenPosition accountId="U1" currency="EUR" fxRateToBase="1" assetCategory="FUT" symbol="FGBLZ6"
+    underlyingSymbol="GBL" multiplier="1000" expiry="20261208" position="-3" markPrice="128.45" levelOfDetail="SUMMARY" />
+</OpenPositions>
+<CashReport>
+<CashReportCurrency accountId="U1" currency="BASE_SUMMARY" levelOfDetail="BaseCurrency" endingCash="700" />
+</CashReport>
+<EquitySummaryInBase>
+<EquitySummaryByReportDateInBase accountId="U1" reportDate="MULTI" total="1" />
+<EquitySummaryByReportDateInBase accountId="U1" reportDate="20261120" total="3084.00" />
+</EquitySummaryInBase>
+<ConversionRates>
+<ConversionRate reportDate="20261120" fromCurrency="USD" toCurrency="EUR" rate="0.92464" />
+<ConversionRate reportDate="20261120" fromCurrency="XAU" toCurrency="EUR" rate="-1" />
+</ConversionRates>
+</FlexStatement>
+<FlexStatement accountId="U2" fromDate="20261120" toDate="20261120" whenGenerated="20261121;021503">
+<OpenPositions>
+<OpenPosition accountId="U2" currency="USD" fxRateToBase="1" assetCategory="STK" symbol="AAPL"
+    position="5" markPrice="-245.30" levelOfDetail="SUMMARY" />
+</OpenPositions><CashReport/>
+</FlexStatement>
+</FlexStatements>
+</FlexQueryResponse>
+"#;
+
+#[test]
+fn xml_reports_are_read_with_the_csv_rules_and_located_errors() {
+    let mut reader = FlexReader::default();
+    reader.read("r.xml", Trickle(XML.as_bytes())).unwrap();
+    let read = reader.finish(MarketData::default()).unwrap();
+    // A byte-order mark and blank lines before the declaration, read a
+    // byte at a time, still make an XML report.
+    let padded = format!("\u{feff}\n \n{XML}");
+    let mut reader = FlexReader::default();
+    reader.read("p.xml", Trickle(padded.as_bytes())).unwrap();
+    let padded = reader.finish(MarketData::default()).unwrap();
+    assert_eq!(padded.batch.accounts.len(), 2);
+    let u1 = account(&read.batch, "U1");
+    assert!(u1.errors.is_empty(), "{:?}", reasons(u1));
+    // Account Information gives the base; the statement the account of a
+    // row without accountId.
+    assert_eq!(u1.base_currency, Some(cur("EUR")));
+    assert_eq!(u1.positions.len(), 2);
+    assert_eq!(u1.positions[0].quantity, dec("10"));
+    let InstrumentKind::Future { underlying, expiry } = &u1.positions[1].instrument.kind else {
+        panic!("not a future");
+    };
+    assert_eq!(underlying, "GBL");
+    assert_eq!(*expiry, Some(date(2026, 12, 8)));
+    assert_eq!(u1.positions[1].instrument.multiplier, dec("1000"));
+    // Only the base summary: 700 EUR of cash.
+    assert_eq!(
+        u1.cash,
+        vec![CashBalance {
+            currency: cur("EUR"),
+            amount: dec("700")
+        }]
+    );
+    // EUR in USD from the conversion rate USD→EUR (1 / 0.92464); the
+    // unusable XAU rate (-1) is left out.
+    assert_eq!(usd(&read.batch, "EUR"), Decimal::ONE / dec("0.92464"));
+    // 10 × 238.40 + 700 = 3,084 (a future adds no value): the NAV of the
+    // dated row; the MULTI row (a summary over dates) is not the day's NAV.
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
+    assert_eq!(
+        read.accounts[0].broker_nav,
+        Some(BrokerNav {
+            total: dec("3084.00"),
+            location: SourceLocation {
+                file: "r.xml".into(),
+                line: 17,
+                column: Some((3, "total".into())),
+            },
+        })
+    );
+    assert_eq!(nlv(&read, "U1"), dec("3084.00"));
+    let u2 = account(&read.batch, "U2");
+    assert_eq!(
+        reasons(u2),
+        vec!["r.xml line 26 column 7 (markPrice): negative price -245.30"],
+        "the line the element starts on, the attribute's place and name"
+    );
+}
+
+#[test]
+fn xml_structure_problems_stop_the_run() {
+    let cases = [
+        (
+            "<FlexStatementResponse><Status>Warn</Status></FlexStatementResponse>",
+            "line 1: not a Flex Query report: the root element is <FlexStatementResponse>",
+        ),
+        (
+            "<FlexQueryResponse>\n<FlexStatements>\n<FlexStatement accountId=\"U1\">\n<OpenPositions>\n</FlexStatements>",
+            "not well-formed XML",
+        ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement accountId=\"U1\"><Trades/></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "has no Open Positions (POST)",
+        ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement><OpenPositions/></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "FlexStatement without an accountId attribute",
+        ),
+        (
+            "<FlexQueryResponse><FlexStatements><FlexStatement accountId=\"U1\"><OpenPositions><OpenPosition currency=\"USD\" assetCategory=\"STK\" symbol=\"A\" position=\"1\"/></OpenPositions></FlexStatement></FlexStatements></FlexQueryResponse>",
+            "required column 'markPrice' is missing",
+        ),
+    ];
+    for (text, reason) in cases {
+        let error = report(&[("x.xml", text)], MarketData::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{text}: {error}");
+    }
+}
+
+#[test]
+fn an_xml_statement_without_a_section_others_have_fails_its_account() {
+    let text = r#"<FlexQueryResponse><FlexStatements>
+<FlexStatement accountId="U1" toDate="20261120"><AccountInformation currency="USD"/>
+<OpenPositions><OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="AAPL" position="1" markPrice="245.30"/></OpenPositions>
+<CashReport><CashReportCurrency currency="USD" endingCash="5"/></CashReport>
+</FlexStatement>
+<FlexStatement accountId="U2" toDate="20261120"><AccountInformation currency="USD"/>
+<OpenPositions/>
+</FlexStatement>
+</FlexStatements></FlexQueryResponse>"#;
+    let read = report_ok(&[("s.xml", text)]);
+    let u1 = account(&read.batch, "U1");
+    assert!(u1.errors.is_empty(), "{:?}", reasons(u1));
+    assert_eq!(u1.cash[0].amount, dec("5"));
+    assert_eq!(
+        reasons(account(&read.batch, "U2")),
+        vec![
+            "s.xml line 6: the statement of account U2 has no Cash Report section, which other \
+             statements of the run have: its cash would be missing"
+        ]
+    );
+    // An empty <OpenPositions/> is a section with no positions.
+    assert!(account(&read.batch, "U2").positions.is_empty());
+}
+
+#[test]
+fn a_folder_of_xml_reports_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nightly.xml"), XML).unwrap();
+    let batch = read_flex(&[dir.path().to_path_buf()], MarketData::default()).unwrap();
+    assert_eq!(batch.accounts.len(), 2);
+    let empty = tempfile::tempdir().unwrap();
+    let error = read_flex(&[empty.path().to_path_buf()], MarketData::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("has no .csv or .xml files"), "{error}");
+}
+
+#[test]
+fn xml_entities_are_not_expanded_and_bad_bytes_stop_the_file() {
+    // A custom entity (the start of a "billion laughs") is not expanded: the
+    // attribute is an error of its row, which fails its account.
+    let text = r#"<?xml version="1.0"?>
+<!DOCTYPE FlexQueryResponse [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>
+<FlexQueryResponse><FlexStatements><FlexStatement accountId="U1">
+<OpenPositions>
+<OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="&b;" position="1" markPrice="1"/>
+<OpenPosition currency="USD" fxRateToBase="1" assetCategory="STK" symbol="A&amp;B" position="2" markPrice="1"/>
+</OpenPositions>
+</FlexStatement></FlexStatements></FlexQueryResponse>"#;
+    let read = report_ok(&[("e.xml", text)]);
+    let u1 = account(&read.batch, "U1");
+    assert_eq!(u1.errors.len(), 1, "{:?}", reasons(u1));
+    assert!(
+        reasons(u1)[0].starts_with("e.xml line 5 column 4 (symbol): bad value"),
+        "{:?}",
+        reasons(u1)
+    );
+    // The predefined entities are read.
+    assert_eq!(u1.positions.len(), 1);
+    assert_eq!(u1.positions[0].instrument.symbol, "A&B");
+    // Bytes that are not UTF-8 stop the file at their line.
+    let mut bytes =
+        b"<FlexQueryResponse><FlexStatements>\n<FlexStatement accountId=\"U\xe9\">".to_vec();
+    bytes.extend_from_slice(
+        b"<OpenPositions/></FlexStatement></FlexStatements></FlexQueryResponse>",
+    );
+    let mut reader = FlexReader::default();
+    let error = reader
+        .read("l.xml", bytes.as_slice())
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("l.xml: line 2:"), "{error}");
+}
+
+#[test]
+fn the_dates_of_a_daily_breakout_are_the_accounts_latest() {
+    let text = sample("daily-breakout.csv");
+    let read = report_ok(&[("daily.csv", &text)]);
+    assert_eq!(read.report_dates(), vec![date(2026, 11, 20)]);
+}
+
+#[test]
+fn reconciliation_csv_rounds_to_cents_and_neutralises_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reconciliation.csv");
+    let checks = [
+        NavCheck {
+            account: "=HYPERLINK(\"x\")".into(),
+            currency: Some(Currency::USD),
+            nlv: Some(dec("1000.005")),
+            broker_nav: Some(dec("1000")),
+            difference: Some(dec("0.005")),
+            tolerance: Some(dec("1")),
+            status: "ok",
+        },
+        NavCheck {
+            account: "U2".into(),
+            currency: None,
+            nlv: None,
+            broker_nav: None,
+            difference: None,
+            tolerance: None,
+            status: "no_nlv",
+        },
+    ];
+    write_reconciliation(&path, &checks).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "account,currency,nlv,broker_nav,difference,tolerance,status\n\
+         \"'=HYPERLINK(\"\"x\"\")\",USD,1000.00,1000.00,0.00,1.00,ok\n\
+         U2,,,,,,no_nlv\n"
+    );
+}
+
+/// An XML report made line by line as it is read, never held whole.
+struct Generated<I: Iterator<Item = String>> {
+    lines: I,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl<I: Iterator<Item = String>> std::io::Read for Generated<I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.pending.len() {
+            match self.lines.next() {
+                Some(line) => {
+                    self.pending = line.into_bytes();
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_long_xml_report_streams_with_exact_line_numbers() {
+    // 200 statements of 100 positions, each element on two lines (3 MB,
+    // dozens of buffer refills); the last position has a bad price.
+    let (accounts, per) = (200usize, 100usize);
+    let head = ["<FlexQueryResponse><FlexStatements>\n".to_string()].into_iter();
+    let body = (0..accounts).flat_map(move |a| {
+        let open = format!(
+            "<FlexStatement accountId=\"U{a}\" toDate=\"20261120\">\n\
+             <AccountInformation currency=\"USD\"/>\n<OpenPositions>\n"
+        );
+        let rows = (0..per).map(move |p| {
+            let mark = if a == accounts - 1 && p == per - 1 {
+                "-1"
+            } else {
+                "10.5"
+            };
+            format!(
+                "<OpenPosition currency=\"USD\" fxRateToBase=\"1\" assetCategory=\"STK\"\n    \
+                 symbol=\"S{p}\" position=\"{}\" markPrice=\"{mark}\"/>\n",
+                p + 1
+            )
+        });
+        std::iter::once(open).chain(rows).chain(std::iter::once(
+            "</OpenPositions></FlexStatement>\n".to_string(),
+        ))
+    });
+    let tail = ["</FlexStatements></FlexQueryResponse>\n".to_string()].into_iter();
+    let input = Generated {
+        lines: head.chain(body).chain(tail),
+        pending: Vec::new(),
+        at: 0,
+    };
+    let mut reader = FlexReader::default();
+    reader.read("big.xml", input).unwrap();
+    let read = reader.finish(MarketData::default()).unwrap();
+    assert_eq!(read.batch.accounts.len(), accounts);
+    let first = account(&read.batch, "U0");
+    assert!(first.errors.is_empty(), "{:?}", reasons(first));
+    assert_eq!(first.positions.len(), per);
+    // Σ (1..=100) × 10.5 = 5,050 × 10.5 = 53,025.
+    assert_eq!(nlv(&read, "U0"), dec("53025"));
+    // Line 1 opens the file; each statement takes 3 + 2 × 100 + 1 = 204
+    // lines; the last statement starts on line 2 + 199 × 204 = 40,598, its
+    // positions on line 40,601, the 100th on 40,601 + 99 × 2 = 40,799.
+    let last = account(&read.batch, &format!("U{}", accounts - 1));
+    assert_eq!(
+        reasons(last),
+        vec!["big.xml line 40799 column 6 (markPrice): negative price -1"]
+    );
+}
+
+#[test]
+fn the_xml_sample_needs_no_market_folder_for_its_rates() {
+    let path = format!(
+        "{}/../../examples/flex/xml/nightly.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let read = read_flex_report(&[PathBuf::from(path)], MarketData::default()).unwrap();
+    for account in &read.batch.accounts {
+        assert!(
+            account.errors.is_empty(),
+            "{}: {:?}",
+            account.id,
+            reasons(account)
+        );
+    }
+    let bases: Vec<Option<Currency>> = read
+        .batch
+        .accounts
+        .iter()
+        .map(|a| a.base_currency)
+        .collect();
+    assert_eq!(
+        bases,
+        vec![
+            Some(Currency::USD),
+            Some(Currency::USD),
+            Some(cur("EUR")),
+            Some(cur("EUR"))
+        ]
+    );
+    // JPY is held only as cash: its rate is the ConversionRate of
+    // 2026-11-20 (that of the 19th, 1 % higher, is left out).
+    assert_eq!(usd(&read.batch, "JPY"), dec("0.006705"));
+    assert_eq!(usd(&read.batch, "EUR"), dec("1.0815"));
+    // CHF, held by a EUR account: 1.04669 EUR × 1.0815 USD.
+    assert_eq!(usd(&read.batch, "CHF"), dec("1.04669") * dec("1.0815"));
+    assert!(
+        read.accounts
+            .iter()
+            .all(|a| a.report_date == Some(date(2026, 11, 20)))
+    );
+    // The NAV of the 20th, not the 19th's.
+    assert_eq!(
+        read.accounts[0].broker_nav.as_ref().map(|n| n.total),
+        Some(dec("45151.06"))
+    );
+}
+
+#[test]
+fn a_bof_line_dates_its_accounts_but_makes_none() {
+    let text = "\
+BOF,U1;U9,q,1,20261119,20261120
+BOA,U1
+BOS,POST,Open Positions
+ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice
+U1,USD,1,STK,AAPL,3,245.30
+EOS,POST
+EOA,U1
+EOF
+";
+    let read = report_ok(&[("bof.csv", text)]);
+    let ids: Vec<&str> = read.batch.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["U1"],
+        "U9 has no rows: not an account of the batch"
+    );
+    assert_eq!(read.accounts[0].report_date, Some(date(2026, 11, 20)));
 }
