@@ -70,6 +70,8 @@ pub use exfee_scenarios::{
 
 mod errors;
 mod fees;
+mod hedges;
+mod lots;
 mod orders;
 mod reporting;
 mod results;
@@ -79,8 +81,10 @@ mod whatif;
 
 pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
+pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedges};
+pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
-pub use reporting::{Subject, build_reports, measure_name};
+pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 

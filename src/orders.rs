@@ -241,6 +241,7 @@ pub fn what_if_answer(
     let side = |quote: &crate::Quote, status: &str| {
         serde_json::json!({
             "daily_fee": quote.daily_fee.to_string(),
+            "fee_paid": quote.fee_paid.to_string(),
             "fee_status": status,
             "measure": quote.measure.to_string(),
             "uncovered": quote.uncovered.to_string(),

@@ -10,7 +10,7 @@ use exfee_model::{Batch, Decimal};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome, assess, usd_to_base};
 
 /// The fee columns of `results.csv`, after [`RESULTS_HEADER`].
-pub const FEE_HEADER: [&str; 7] = [
+pub const FEE_HEADER: [&str; 10] = [
     "measure",
     "fee_status",
     "daily_fee",
@@ -18,6 +18,9 @@ pub const FEE_HEADER: [&str; 7] = [
     "fee_effective_date",
     "inventory_fee",
     "fee_paid",
+    "accrued_daily_fee",
+    "days_posted",
+    "amount_posted",
 ];
 
 /// Every column of `results.csv`, in order.
@@ -44,10 +47,12 @@ fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
                 .unwrap_or_default(),
             fee.inventory_fee.map(|f| f.to_string()).unwrap_or_default(),
             match (fee.status, fee.pays) {
-                (FeeStatus::Charged, ChargedFee::Exposure) => "exposure".into(),
-                (_, ChargedFee::Inventory) => "inventory".into(),
+                (FeeStatus::Charged, _) | (_, ChargedFee::Inventory) => fee.pays.name().to_string(),
                 _ => String::new(),
             },
+            fee.accrues.to_string(),
+            fee.days_posted.to_string(),
+            fee.amount_posted.to_string(),
         ],
     }
 }

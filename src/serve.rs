@@ -549,8 +549,13 @@ fn render_report(night: &Night, index: usize, fee: crate::FeeLine) -> Result<Str
         fee,
         usd_to_base: rate,
     };
-    let reports = crate::build_reports(&night.fees.evaluation, &[subject], context)
-        .map_err(|e| internal(e.to_string()))?;
+    let reports = crate::build_reports(
+        &night.fees.evaluation,
+        &[subject],
+        context,
+        &night.batch.market,
+    )
+    .map_err(|e| internal(e.to_string()))?;
     let report = reports
         .first()
         .ok_or_else(|| internal("no report built".into()))?;
