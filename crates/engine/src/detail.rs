@@ -101,12 +101,20 @@ pub fn accounts_pnl(
     let n = set.len();
     let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
     let mut rows: Vec<Vec<f64>> = vec![vec![0.0; n]; wanted.len()];
+    // Only the own moves these legs read are drawn (and the set keeps them
+    // for the next call).
+    let mut stocks: Vec<usize> = wanted
+        .iter()
+        .filter_map(|&leg| legs[leg].kind.driver().and_then(|d| d.stock))
+        .collect();
+    stocks.sort_unstable();
+    stocks.dedup();
     let block_len = 1024.min(dense_end.max(1));
     let mut block = MoveBlock::default();
     let mut start = 0;
     while start < dense_end {
         let end = (start + block_len).min(dense_end);
-        set.fill(start..end, &mut block);
+        set.fill_selected(start..end, &mut block, &stocks);
         rows.par_iter_mut().zip(wanted.par_iter()).for_each_init(
             || Scratch::new(end - start),
             |scratch, (row, &leg)| {
@@ -171,7 +179,7 @@ pub fn factor_moves(set: &ScenarioSet, factors: &[usize]) -> Vec<Vec<f64>> {
     let mut start = 0;
     while start < dense_end {
         let end = (start + 4096).min(dense_end);
-        set.fill(start..end, &mut block);
+        set.fill_selected(start..end, &mut block, &[]);
         for (column, &factor) in columns.iter_mut().zip(factors) {
             column[start..end].copy_from_slice(block.factor(factor));
         }
