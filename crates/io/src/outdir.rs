@@ -402,8 +402,6 @@ fn remove_link_temps(out: &Path) {
 
 #[cfg(all(test, unix))]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
     fn stage(out: &Path, text: &str, reports: bool) -> PathBuf {

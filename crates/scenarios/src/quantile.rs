@@ -11,6 +11,10 @@
 //! (p < ¼ or p > ¾). The far tails (p or 1 − p below e⁻⁹ ≈ 1.2 · 10⁻⁴) and
 //! anything outside (0, 1) go to statrs itself.
 
+// The coefficients are statrs' literals verbatim (they parse to the same
+// f64s as statrs'), so they can be compared with its source line by line.
+#![allow(clippy::excessive_precision, clippy::unreadable_literal)]
+
 use std::f64::consts::SQRT_2;
 
 use statrs::function::erf::erfc_inv;
@@ -201,7 +205,7 @@ fn quantile_chunk(u: &mut [f64]) {
         let xs = x - 1.125;
         let r = poly(xs, &CN) / poly(xs, &CD);
         let c = 0.807220458984375 * x + r * x;
-        tail[k] = q < 0.25 && !(x < 3.0);
+        tail[k] = q < 0.25 && x >= 3.0;
         packed[k] = if q >= 0.25 { b } else { c };
     }
     for k in 0..m {
@@ -305,5 +309,37 @@ mod tests {
             .map(|_| rng.next_u64() as f64 * (1.0 / 18_446_744_073_709_551_616.0))
             .collect();
         check(&uniform);
+    }
+
+    /// Rate of the vectorised Φ⁻¹ against statrs' scalar one, interleaved
+    /// A/B (prints, asserts nothing about time):
+    /// `cargo test --release -p exfee-scenarios quantile_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn quantile_rate() {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let values: Vec<f64> = (0..1_000_000)
+            .map(|_| ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64))
+            .collect();
+        let (mut scalar, mut vector) = (f64::MAX, f64::MAX);
+        let mut sink = 0.0;
+        for _ in 0..7 {
+            let t = std::time::Instant::now();
+            for &p in &values {
+                sink += normal_quantile(std::hint::black_box(p));
+            }
+            scalar = scalar.min(t.elapsed().as_secs_f64());
+            let mut work = values.clone();
+            let t = std::time::Instant::now();
+            normal_quantiles(std::hint::black_box(&mut work));
+            vector = vector.min(t.elapsed().as_secs_f64());
+            sink += work[7];
+        }
+        println!(
+            "statrs scalar {:.2} ns/value, vectorised {:.2} ns/value: {:.2}x ({sink})",
+            scalar * 1e3,
+            vector * 1e3,
+            scalar / vector
+        );
     }
 }
