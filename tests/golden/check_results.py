@@ -16,8 +16,9 @@ docs/formats.md (symbol mapping and its defaults, conventions),
 docs/methodology.md §1 (the fixed stress set: every factor with a symbol at
 its lower then upper bound, every currency, in a Monte Carlo set Equity
 Volatility -30 % / +150 %, every held single stock -50 % / +50 %, sorted). Options are priced here with
-Black-Scholes-Merton / Black-76 (European) and with Barone-Adesi-Whaley
-solved by Newton's method (American), never below intrinsic or European.
+Black-Scholes-Merton / Black-76 (European) and, American, by a
+finite-difference (Crank-Nicolson, Brennan-Schwartz) grid tabulated over
+the vol, never below intrinsic or European.
 
 Without --scenarios, the fixed stress set is built here from the tables
 (nothing from exfee). With --scenarios (the CSV of `exfee scenarios --drop
@@ -75,63 +76,88 @@ def european(call, s, k, t, r, b, v):
     return k * math.exp(-r * t) * ncdf(-d2) - s * math.exp((b - r) * t) * ncdf(-d1)
 
 
-def baw(call, s, k, t, r, b, v):
-    """Barone-Adesi and Whaley (1987), the critical price by Newton's method
-    (as in Haug, The Complete Guide to Option Pricing Formulas, 2nd ed., 3.1)."""
-    if t <= 0.0:
-        return max(s - k, 0.0) if call else max(k - s, 0.0)
-    if call and b >= r:
-        return european(True, s, k, t, r, b, v)
-    sq = v * math.sqrt(t)
-    n = 2.0 * b / (v * v)
-    m = 2.0 * r / (v * v)
-    kk = 1.0 - math.exp(-r * t)
-    if call:
-        q2 = (-(n - 1.0) + math.sqrt((n - 1.0) ** 2 + 4.0 * m / kk)) / 2.0
-        q2inf = (-(n - 1.0) + math.sqrt((n - 1.0) ** 2 + 4.0 * m)) / 2.0
-        s_inf = k / (1.0 - 1.0 / q2inf)
-        h2 = -(b * t + 2.0 * sq) * k / (s_inf - k)
-        si = k + (s_inf - k) * (1.0 - math.exp(h2))
-        for _ in range(200):
-            d1 = (math.log(si / k) + (b + 0.5 * v * v) * t) / sq
-            lhs = si - k
-            rhs = european(True, si, k, t, r, b, v) + (1.0 - math.exp((b - r) * t) * ncdf(d1)) * si / q2
-            bi = math.exp((b - r) * t) * ncdf(d1) * (1.0 - 1.0 / q2) + (
-                1.0 - math.exp((b - r) * t) * npdf(d1) / sq
-            ) / q2
-            if abs(lhs - rhs) / k < 1e-12:
-                break
-            si = (k + rhs - bi * si) / (1.0 - bi)
-        d1 = (math.log(si / k) + (b + 0.5 * v * v) * t) / sq
-        a2 = (si / q2) * (1.0 - math.exp((b - r) * t) * ncdf(d1))
-        if s < si:
-            value = european(True, s, k, t, r, b, v) + a2 * (s / si) ** q2
-        else:
-            value = s - k
-    else:
-        q1 = (-(n - 1.0) - math.sqrt((n - 1.0) ** 2 + 4.0 * m / kk)) / 2.0
-        q1inf = (-(n - 1.0) - math.sqrt((n - 1.0) ** 2 + 4.0 * m)) / 2.0
-        s_inf = k / (1.0 - 1.0 / q1inf)
-        h1 = (b * t - 2.0 * sq) * k / (k - s_inf)
-        si = s_inf + (k - s_inf) * math.exp(h1)
-        for _ in range(200):
-            d1 = (math.log(si / k) + (b + 0.5 * v * v) * t) / sq
-            lhs = k - si
-            rhs = european(False, si, k, t, r, b, v) - (1.0 - math.exp((b - r) * t) * ncdf(-d1)) * si / q1
-            bi = -math.exp((b - r) * t) * ncdf(-d1) * (1.0 - 1.0 / q1) - (
-                1.0 + math.exp((b - r) * t) * npdf(-d1) / sq
-            ) / q1
-            if abs(lhs - rhs) / k < 1e-12:
-                break
-            si = (k - rhs + bi * si) / (1.0 + bi)
-        d1 = (math.log(si / k) + (b + 0.5 * v * v) * t) / sq
-        a1 = -(si / q1) * (1.0 - math.exp((b - r) * t) * ncdf(-d1))
-        if s > si:
-            value = european(False, s, k, t, r, b, v) + a1 * (s / si) ** q1
-        else:
-            value = k - s
+def _cubic(xs0, h, ys, x):
+    """Lagrange cubic through the four uniform nodes around x (xs0 + i h)."""
+    f = (x - xs0) / h
+    i = min(max(int(math.floor(f)) - 1, 0), len(ys) - 4)
+    u = f - i
+    w = (-(u - 1) * (u - 2) * (u - 3) / 6, u * (u - 2) * (u - 3) / 2, -u * (u - 1) * (u - 3) / 2, u * (u - 1) * (u - 2) / 6)
+    return sum(w[j] * ys[i + j] for j in range(4))
+
+
+def _put_pde(r, q, v, t, nodes=800, steps=200):
+    """American put with strike 1 by finite differences in x = ln S: implicit
+    Euler start (4 quarter steps, Rannacher) then Crank-Nicolson, the early
+    exercise constraint by the Brennan-Schwartz elimination. Returns (x0, dx,
+    values) on the uniform grid."""
+    sd = v * math.sqrt(t)
+    half = max(5.5 * sd, 0.4) + abs(r - q) * t
+    dx = 2.0 * half / nodes
+    xs = [-half + i * dx for i in range(nodes + 1)]
+    payoff = [max(1.0 - math.exp(x), 0.0) for x in xs]
+    mu = r - q - 0.5 * v * v
+    lo = 0.5 * v * v / (dx * dx) - mu / (2.0 * dx)
+    hi = 0.5 * v * v / (dx * dx) + mu / (2.0 * dx)
+    di = -v * v / (dx * dx) - r
+    val = payoff[:]
+    dt_full = t / steps
+    schedule = [(dt_full / 4.0, 1.0)] * 8 + [(dt_full, 0.5)] * (steps - 2)
+    for dt, th in schedule:
+        ex = 1.0 - th
+        rhs = [0.0] * (nodes + 1)
+        for i in range(1, nodes):
+            rhs[i] = val[i] + ex * dt * (lo * val[i - 1] + di * val[i] + hi * val[i + 1])
+        a, bb, c = -th * dt * lo, 1.0 - th * dt * di, -th * dt * hi
+        top, bottom = 0.0, payoff[0]
+        # Eliminate from the top (continuation side) down, then substitute
+        # upwards from the exercise side, projecting on the payoff.
+        bp = [0.0] * (nodes + 1)
+        dp = [0.0] * (nodes + 1)
+        bp[nodes - 1] = bb
+        dp[nodes - 1] = rhs[nodes - 1] - c * top
+        for i in range(nodes - 2, 0, -1):
+            m = c / bp[i + 1]
+            bp[i] = bb - m * a
+            dp[i] = rhs[i] - m * dp[i + 1]
+        new = [0.0] * (nodes + 1)
+        new[0], new[nodes] = bottom, top
+        for i in range(1, nodes):
+            new[i] = max(payoff[i], (dp[i] - a * new[i - 1]) / bp[i])
+        val = new
+    return xs[0], dx, val
+
+
+_PDE_CACHE = {}
+_VOL_STEP = 0.1
+
+
+def american_fd(call, s, k, t, r, b, v):
+    """American price by a finite-difference grid (an independent method: the
+    engine uses an integral equation). The contract is worked as a put with
+    strike 1 (a call through put-call symmetry, r and q = r - b swapped),
+    solved on a fixed grid of vols (ln-spacing 0.1) and interpolated by
+    cubics in ln S and ln vol. Where early exercise never pays (a put with
+    r <= 0, a call with q <= 0) the European price (the engine's documented
+    rule)."""
     intrinsic = max(s - k, 0.0) if call else max(k - s, 0.0)
-    return max(value, intrinsic, european(call, s, k, t, r, b, v))
+    euro = european(call, s, k, t, r, b, v)
+    if t <= 0.0:
+        return intrinsic
+    q = r - b
+    rr, qq, x, scale = (q, r, k / s, s) if call else (r, q, s / k, k)
+    if rr <= 0.0:
+        return max(euro, intrinsic)
+    f = math.log(v) / _VOL_STEP
+    j0 = int(math.floor(f)) - 1
+    ys = []
+    for j in range(j0, j0 + 4):
+        key = (rr, qq, t, j)
+        if key not in _PDE_CACHE:
+            _PDE_CACHE[key] = _put_pde(rr, qq, math.exp(j * _VOL_STEP), t)
+        x0, dx, val = _PDE_CACHE[key]
+        ys.append(_cubic(x0, dx, val, math.log(x)))
+    value = scale * _cubic(j0 * _VOL_STEP, _VOL_STEP, ys, math.log(v))
+    return max(value, intrinsic, euro)
 
 
 # --- the drop ----------------------------------------------------------------
@@ -341,7 +367,7 @@ def main():
                 call = p["right"] == "C"
                 amer = (p.get("exercise") or "american") == "american"
                 american |= amer
-                price = baw if amer else european
+                price = american_fd if amer else european
                 model0 = price(call, s0, k, t, r, b, vol)
             for s, (_, m) in enumerate(scenarios):
                 fx = m.get(("C", cur), 0.0) if cur != base else 0.0

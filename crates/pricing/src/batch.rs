@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::alo::{self, ZETA_INTERVALS, ZETA_STEP};
 use crate::baw::{
     BawContract, GRID_INTERVALS, GRID_INV_STEP, GRID_LN_MIN, GRID_SIGMA_MAX, GRID_SIGMA_MIN,
     grid_sigma,
@@ -118,52 +119,52 @@ pub fn price_european_batch(
 }
 
 /// Prices one American contract under many scenarios with the
-/// Barone-Adesi & Whaley (1987) approximation: `out[i]` is
-/// [`american_baw`](crate::american_baw)`(right, spots[i], k, t, r, b, vols[i])`
-/// up to the accuracy below, and [`american`](crate::american) is this
+/// Andersen-Lake-Offengenden (2016) method: `out[i]` is
+/// [`american_alo`](crate::american_alo)`(right, spots[i], k, t, r, b, vols[i])`
+/// up to the interpolation below, and [`american`](crate::american) is this
 /// function on a one-element batch.
 ///
 /// # Method
 ///
-/// BAW's early-exercise boundary `B(σ)` (critical price `S*` of a call, `S**`
-/// of a put) depends on the contract and the vol, not on the spot. Per call,
-/// `y(σ) = ln(B(σ)/K)` is solved exactly (safeguarded Newton) at the nodes of
-/// a **fixed** grid, 128 intervals uniform in `ln σ` from σ = 0.005 to 5, but
-/// only at the nodes around the vols present, and interpolated by the cubic
-/// through the four surrounding nodes. Each scenario is then priced by a
-/// branch-free formula vectorised like [`price_european_batch`] (same run-time
-/// choice of AVX-512 / AVX2+FMA / portable kernel):
-///
-/// `V = v(S) + A (S/B)^q` if `S` is on the continuation side of `B`, else the
-/// intrinsic value, floored at `max(v(S), intrinsic)`,
-///
-/// with `v` the European price, `q` BAW's exponent for the scenario's σ
-/// (closed form) and `A = φ(B - K) - v(B)` (value matching at `B`, a second
-/// European price per scenario). With this `A` the price is stationary in `B`
-/// at BAW's boundary, so the interpolation error enters only to second order.
+/// The contract is worked as a put with strike 1 (a call by put-call symmetry
+/// with `r` and `q = r - b` swapped), whose exercise boundary does not depend
+/// on the spot. At the nodes of a **fixed** vol grid (128 intervals uniform in
+/// `ln σ` from 0.005 to 5, only the nodes around the vols present) the
+/// boundary is solved by ALO's fixed-point iteration and the early-exercise
+/// premium integral is tabulated against `ζ = (ln x − ln b(T)) / (σ√T)`, the
+/// distance from the boundary in standard deviations, on 65 nodes
+/// `ζ = 0, 0.125, …, 8`. Node tables are a pure function of (r, q, T, σ) and
+/// are cached for the process, so every contract with the same rates and
+/// expiry shares them, across blocks and threads. Each scenario is then
+/// priced by a branch-free formula vectorised like [`price_european_batch`]
+/// (same run-time choice of AVX-512 / AVX2+FMA / portable kernel):
+/// the European price plus the premium, bicubic (Lagrange) in `(ζ, ln σ)`,
+/// the intrinsic value on the exercise side of the interpolated boundary,
+/// floored at `max(European, intrinsic)`.
 ///
 /// A scenario's price depends only on its own spot and vol (and the
-/// contract): the nodes are fixed and each node's value is computed from its
+/// contract): the nodes are fixed and each node's table is computed from its
 /// own σ alone, so a one-element batch gives bit for bit the price that
-/// scenario gets in any batch. The result does not depend on threads (there
-/// are none) but, like the European kernel, may differ in the last bits
-/// between CPUs with and without FMA.
+/// scenario gets in any batch.
 ///
-/// Scenarios with a vol outside `[0.005, 5]` (or NaN), a spot outside
-/// `[1e-150, 1e150]`, or a vol whose grid interval has no usable boundary, and
-/// contracts outside the kernel's range (as for [`price_european_batch`], or
-/// `t < 1e-6` years) are priced by the exact scalar
-/// [`american_baw`](crate::american_baw). Contracts where BAW adds no premium
-/// (e.g. a call with `b >= r`) get `max(European batch, intrinsic)`.
+/// Outside the method's domain the price is BAW's (the interpolated-boundary
+/// BAW kernel of earlier versions, or the scalar
+/// [`american_baw`](crate::american_baw)): a put with `r <= 0` or a call with
+/// `q <= 0` (no early exercise, or the negative-rate corners), `r` or `|q|`
+/// above 100 %, `T` outside `[1e-4, 100]` years, and vol nodes with
+/// `σ√T < 0.01` or `σ√T < |r − q| T` (drift-dominated: the premium would
+/// reach beyond the table). Scenarios with a vol outside `[0.005, 5]`, a spot
+/// outside `[1e-150, 1e150]`, or a grid node outside the domain are priced by
+/// the scalar [`american_alo`](crate::american_alo).
 ///
 /// # Accuracy
 ///
-/// Against the exact-boundary [`american_baw`](crate::american_baw):
-/// `|out[i] - american_baw(...)| <= 1e-10 · (spot + strike)`, tested on every
-/// kernel over moneyness 0.05-20, vols across the grid, maturities 1 day to
-/// 30 years, both rights and several `(r, b)`; the measured worst is about
-/// 1e-13 · (spot + strike). The result is never below the European price or
-/// the intrinsic value (as computed by the kernel).
+/// Against the scalar [`american_alo`](crate::american_alo) (boundary solved
+/// at the scenario's vol): within `max(2e-4 × value, 1e-5 × strike)`, tested
+/// on every kernel over moneyness 0.05-20, vols across the grid, maturities
+/// 1 day to 30 years, both rights and several `(r, b)`. Against a 2001-step
+/// binomial tree on the grid moneyness 0.7-1.3, vol 15-60 %, 3 months-2
+/// years, r 0-8 %, q 0-6 %: within `max(0.05 % of value, 1e-5 × strike)`.
 ///
 /// # Errors
 ///
@@ -173,15 +174,15 @@ pub fn price_european_batch(
 /// # Examples
 ///
 /// ```
-/// use exfee_pricing::{Right, american, american_baw, price_american_batch};
+/// use exfee_pricing::{Right, american, american_alo, price_american_batch};
 ///
 /// let spots = [80.0, 100.0];
 /// let vols = [0.25, 0.3];
 /// let mut out = [0.0; 2];
 /// price_american_batch(Right::Put, &spots, 100.0, 1.0, 0.05, 0.05, &vols, &mut out)?;
 /// assert_eq!(out[0], american(Right::Put, 80.0, 100.0, 1.0, 0.05, 0.05, 0.25));
-/// let exact = american_baw(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.3);
-/// assert!((out[1] - exact).abs() < 1e-10);
+/// let exact = american_alo(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.3);
+/// assert!((out[1] - exact).abs() < 1e-4 * exact);
 /// # Ok::<(), exfee_pricing::LengthMismatch>(())
 /// ```
 #[allow(clippy::too_many_arguments)]
@@ -438,6 +439,169 @@ impl AmerKernel {
     }
 }
 
+/// Row length of the ALO premium table (33 nodes, padded so that a masked
+/// index never leaves the row).
+const ZETA_ROW: usize = 68;
+
+/// Per-contract state of the accurate American kernel (see
+/// [`price_american_batch`]): the boundary at expiry and the premium table of
+/// the normalised put at the vol grid's nodes, rows `j + 1` for node `j`.
+pub(crate) struct AloKernel {
+    euro: EuroKernel,
+    put: bool,
+    k: f64,
+    inv_sqrt_t: f64,
+    log_boundary: [f64; GRID_INTERVALS + 3],
+    premium: Box<[[f64; ZETA_ROW]; GRID_INTERVALS + 3]>,
+}
+
+/// Lagrange weights of the nodes 0, 1, 2, 3 at `x`.
+#[inline(always)]
+fn cubic_weights(x: f64) -> [f64; 4] {
+    let (a, b, c, d) = (x, x - 1.0, x - 2.0, x - 3.0);
+    [
+        -b * c * d * (1.0 / 6.0),
+        a * c * d * 0.5,
+        -a * b * d * 0.5,
+        a * b * c * (1.0 / 6.0),
+    ]
+}
+
+impl AloKernel {
+    /// `None` when the contract is outside the kernel's range or the method's
+    /// domain (the caller then uses the BAW kernel). Fills the nodes around
+    /// the vols in `vols` that lie on the grid from the process-wide cache of
+    /// [`alo::node_table`].
+    fn new(contract: &BawContract, vols: &[f64]) -> Option<Self> {
+        let c = contract;
+        if !(c.premium && c.t >= AMER_T_MIN) {
+            return None;
+        }
+        let put = c.right == Right::Put;
+        let q = c.r - c.b;
+        let (rr, qq) = if put { (c.r, q) } else { (q, c.r) };
+        if !alo::alo_contract_domain(rr, qq, c.t) {
+            return None;
+        }
+        let euro = EuroKernel::new(c.right, c.k, c.t, c.r, c.b)?;
+        let mut log_boundary = [f64::NAN; GRID_INTERVALS + 3];
+        let mut premium = Box::new([[f64::NAN; ZETA_ROW]; GRID_INTERVALS + 3]);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &v in vols {
+            let on_grid = (GRID_SIGMA_MIN..=GRID_SIGMA_MAX).contains(&v);
+            lo = lo.min(if on_grid { v } else { f64::INFINITY });
+            hi = hi.max(if on_grid { v } else { f64::NEG_INFINITY });
+        }
+        if lo <= hi {
+            let first = grid_interval(lo).saturating_sub(1);
+            let last = (grid_interval(hi) + 1).min(GRID_INTERVALS - 1);
+            // Interval j uses nodes j - 1 ..= j + 2, rows j ..= j + 3.
+            for row in first..=last + 3 {
+                let node = row as i32 - 1;
+                if let Some(table) = alo::node_table(rr, qq, c.t, grid_sigma(node)) {
+                    log_boundary[row] = table.log_boundary;
+                    premium[row][..table.premium.len()].copy_from_slice(&table.premium);
+                }
+            }
+        }
+        Some(AloKernel {
+            euro,
+            put,
+            k: c.k,
+            inv_sqrt_t: 1.0 / c.t.sqrt(),
+            log_boundary,
+            premium,
+        })
+    }
+
+    /// Price with the tabulated boundary and premium; NaN for scenarios the
+    /// kernel does not cover (repriced by the caller).
+    #[inline(always)]
+    fn price<const FMA: bool>(&self, s: f64, sigma: f64) -> f64 {
+        const LAST: f64 = (GRID_INTERVALS - 1) as f64;
+        const ZI: f64 = ZETA_INTERVALS as f64;
+        let covered = (SPOT_MIN..=SPOT_MAX).contains(&s)
+            && (GRID_SIGMA_MIN..=GRID_SIGMA_MAX).contains(&sigma);
+        let s = select(s < SPOT_MIN, SPOT_MIN, s);
+        let s = select(s > SPOT_MAX, SPOT_MAX, s);
+        let sigma = select(sigma > GRID_SIGMA_MIN, sigma, GRID_SIGMA_MIN);
+        let sigma = select(sigma < GRID_SIGMA_MAX, sigma, GRID_SIGMA_MAX);
+        let k = self.k;
+
+        let log_moneyness = fastmath::ln::<FMA>(s * self.euro.inv_k);
+        let euro = self.euro.price_lm::<FMA>(s, log_moneyness, sigma);
+
+        // Vol: the grid interval of ln σ and the weights of its four nodes.
+        let x = (fastmath::ln::<FMA>(sigma) - GRID_LN_MIN) * GRID_INV_STEP;
+        let x = select(x > 0.0, x, 0.0);
+        let nearest = (x + ROUND_MAGIC) - ROUND_MAGIC;
+        let cell = select(nearest > x, nearest - 1.0, nearest);
+        let cell = select(cell < LAST, cell, LAST);
+        let wv = cubic_weights(x - cell + 1.0);
+        let row = (cell + ROUND_MAGIC).to_bits() as usize & (GRID_INTERVALS - 1);
+        let lb = &self.log_boundary;
+        let y = wv[0] * lb[row] + wv[1] * lb[row + 1] + wv[2] * lb[row + 2] + wv[3] * lb[row + 3];
+
+        // Distance from the boundary in the normalised put, in σ√T.
+        let lx = select(self.put, log_moneyness, -log_moneyness);
+        let zeta = (lx - y) * self.inv_sqrt_t / sigma;
+        let zc = zeta * (1.0 / ZETA_STEP);
+        let zc = select(zc > 0.0, zc, 0.0);
+        let zc = select(zc < ZI, zc, ZI);
+        let zn = (zc + ROUND_MAGIC) - ROUND_MAGIC;
+        let zcell = select(zn > zc, zn - 1.0, zn);
+        let base = zcell - 1.0;
+        let base = select(base > 0.0, base, 0.0);
+        let base = select(base < ZI - 3.0, base, ZI - 3.0);
+        let wz = cubic_weights(zc - base);
+        let col = (base + ROUND_MAGIC).to_bits() as usize & 63;
+        let mut premium = 0.0;
+        for (i, &w) in wv.iter().enumerate() {
+            let p = &self.premium[row + i];
+            premium +=
+                w * (wz[0] * p[col] + wz[1] * p[col + 1] + wz[2] * p[col + 2] + wz[3] * p[col + 3]);
+        }
+        let scale = select(self.put, k, s);
+        let premium = select(zeta >= ZETA_MAX, 0.0, premium);
+
+        let intrinsic = select(self.put, k - s, s - k);
+        let intrinsic = select(intrinsic > 0.0, intrinsic, 0.0);
+        let value = select(zeta <= 0.0, intrinsic, euro + scale * premium);
+        let floor = select(euro > intrinsic, euro, intrinsic);
+        // NaN (a node without a table) propagates to the caller.
+        let value = select(value < floor, floor, value);
+        select(covered, value, f64::NAN)
+    }
+}
+
+/// `ζ` beyond which the premium is 0.
+const ZETA_MAX: f64 = ZETA_STEP * ZETA_INTERVALS as f64;
+
+#[inline(always)]
+fn alo_loop<const FMA: bool>(p: &AloKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
+    let n = out.len().min(spots.len()).min(vols.len());
+    let (out, spots, vols) = (&mut out[..n], &spots[..n], &vols[..n]);
+    for i in 0..n {
+        out[i] = p.price::<FMA>(spots[i], vols[i]);
+    }
+}
+
+fn alo_portable(p: &AloKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
+    alo_loop::<PORTABLE_FMA>(p, spots, vols, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn alo_avx2_fma(p: &AloKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
+    alo_loop::<true>(p, spots, vols, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn alo_avx512(p: &AloKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
+    alo_loop::<true>(p, spots, vols, out);
+}
+
 #[inline(always)]
 fn amer_loop<const FMA: bool>(p: &AmerKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
     let n = out.len().min(spots.len()).min(vols.len());
@@ -523,6 +687,17 @@ impl Kernel {
         }
     }
 
+    fn run_alo(self, p: &AloKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
+        match self {
+            Kernel::Portable => alo_portable(p, spots, vols, out),
+            // SAFETY: as in `run`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => unsafe { alo_avx2_fma(p, spots, vols, out) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { alo_avx512(p, spots, vols, out) },
+        }
+    }
+
     fn run_american(self, p: &AmerKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
         match self {
             Kernel::Portable => amer_portable(p, spots, vols, out),
@@ -591,6 +766,15 @@ pub(crate) fn american_batch_with(
         }
         return;
     }
+    if let Some(p) = AloKernel::new(&contract, vols) {
+        kernel.run_alo(&p, spots, vols, out);
+        for ((o, &s), &v) in out.iter_mut().zip(spots).zip(vols) {
+            if o.is_nan() {
+                *o = crate::alo::american_alo(right, s, k, t, r, b, v);
+            }
+        }
+        return;
+    }
     match AmerKernel::new(&contract, vols) {
         Some(p) => {
             kernel.run_american(&p, spots, vols, out);
@@ -611,7 +795,6 @@ pub(crate) fn american_batch_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baw::american_baw;
 
     /// A grid of scenarios (spot, vol) of awkward length for one contract.
     fn scenarios(k: f64) -> (Vec<f64>, Vec<f64>) {
@@ -799,7 +982,10 @@ mod tests {
     }
 
     #[test]
-    fn american_batch_matches_exact_baw() {
+    fn american_batch_matches_scalar_alo() {
+        // The kernel interpolates the boundary and premium of the ALO method
+        // between vol nodes and ζ nodes; the scalar `american_alo` solves the
+        // boundary at the scenario's own vol.
         let kernels = Kernel::available();
         let moneyness = [0.05, 0.5, 0.8, 0.95, 1.0, 1.04, 1.2, 2.0, 20.0];
         let vols = american_vols();
@@ -813,9 +999,9 @@ mod tests {
         let mut worst: f64 = 0.0;
         let mut worst_case = String::new();
         for right in [Right::Call, Right::Put] {
-            for &k in &[0.37, 100.0, 25_000.0] {
+            for &k in &[0.37, 25_000.0] {
                 let spots: Vec<f64> = spots_m.iter().map(|m| m * k).collect();
-                for &t in &[1.0 / 365.0, 0.1, 0.5, 1.0, 5.0, 30.0] {
+                for &t in &[1.0 / 365.0, 0.5, 5.0, 30.0] {
                     for &(r, b) in &[
                         (0.1, 0.0),
                         (0.05, 0.02),
@@ -824,7 +1010,9 @@ mod tests {
                         (-0.01, -0.05),
                     ] {
                         let exact: Vec<f64> = (0..spots.len())
-                            .map(|i| american_baw(right, spots[i], k, t, r, b, vols_all[i]))
+                            .map(|i| {
+                                crate::alo::american_alo(right, spots[i], k, t, r, b, vols_all[i])
+                            })
                             .collect();
                         for &kernel in &kernels {
                             let mut out = vec![f64::NAN; spots.len()];
@@ -832,7 +1020,8 @@ mod tests {
                                 kernel, right, &spots, k, t, r, b, &vols_all, &mut out,
                             );
                             for i in 0..spots.len() {
-                                let err = (out[i] - exact[i]).abs() / (spots[i] + k);
+                                let err =
+                                    (out[i] - exact[i]).abs() / (2e-4 * exact[i]).max(1e-5 * k);
                                 if err > worst {
                                     worst = err;
                                     worst_case = format!(
@@ -840,7 +1029,7 @@ mod tests {
                                         spots[i], vols_all[i], out[i], exact[i]
                                     );
                                 }
-                                assert!(err < 1e-10, "{worst_case}");
+                                assert!(err <= 1.0, "{worst_case}");
                                 let euro = gbs(right, spots[i], k, t, r, b, vols_all[i]);
                                 let floor = euro.max(right.intrinsic(spots[i], k));
                                 assert!(out[i] >= floor - 1e-13 * (spots[i] + k));
@@ -851,7 +1040,7 @@ mod tests {
             }
         }
         eprintln!(
-            "kernels {kernels:?}: worst |batch - american_baw| / (s + k) = {worst:e} ({worst_case})"
+            "kernels {kernels:?}: worst |batch - american_alo| / max(2e-4 value, 1e-5 k) = {worst:.3} ({worst_case})"
         );
     }
 
@@ -1027,7 +1216,15 @@ mod tests {
         let gbs_rate = m as f64 / start.elapsed().as_secs_f64() / 1e6;
         let start = Instant::now();
         for i in 0..m {
-            std::hint::black_box(american_baw(Right::Put, spots[i], k, t, r, b, vols[i]));
+            std::hint::black_box(crate::baw::american_baw(
+                Right::Put,
+                spots[i],
+                k,
+                t,
+                r,
+                b,
+                vols[i],
+            ));
         }
         let baw_rate = m as f64 / start.elapsed().as_secs_f64() / 1e6;
         let start = Instant::now();

@@ -371,35 +371,36 @@ pub fn american_baw(right: Right, s: f64, k: f64, t: f64, r: f64, b: f64, sigma:
     BawContract::new(right, k, t, r, b).price(s, sigma)
 }
 
-/// American option price: the engine's model, Barone-Adesi & Whaley (1987)
-/// as priced by [`price_american_batch`](crate::price_american_batch) on a
+/// American option price: the engine's model, the Andersen-Lake-Offengenden
+/// (2016) integral-equation method ([`american_alo`](crate::american_alo)) as
+/// priced by [`price_american_batch`](crate::price_american_batch) on a
 /// one-element batch, so that a contract's base price and its scenario prices
 /// come from the same formula, bit for bit.
 ///
-/// It equals the exact-boundary [`american_baw`] to within
-/// `1e-10 · (s + k)` (the critical price is interpolated in the vol on a fixed
-/// grid; see [`price_american_batch`](crate::price_american_batch)), is never
-/// below the European price or the intrinsic value, and has the same domain
-/// and limits as [`american_baw`]. [`american_bs2002`](crate::american_bs2002)
-/// is the Bjerksund-Stensland (2002) alternative (a lower bound, 0 to 0.055
-/// below BAW on Haug's tables, more accurate than BAW beyond about a year: see
-/// the accuracy table of [`american_baw`]).
+/// Accuracy: over moneyness 0.7-1.3, vol 15-60 %, 3 months-2 years, r 0-8 %,
+/// q 0-6 %, puts and calls, within `max(0.05 % of value, 1e-5 × strike)` of a
+/// 2001-step Leisen-Reimer tree (the test `accuracy_grid_against_binomial_tree`;
+/// measured worst 0.28 of that tolerance). Outside the method's domain (see
+/// [`price_american_batch`](crate::price_american_batch)) the price is BAW's
+/// ([`american_baw`]). Never below the European price or the intrinsic value.
 ///
 /// Arguments as for [`gbs`]: spot `s`, strike `k`, time `t` in years, rate `r`,
 /// cost of carry `b` (`r - q` for a stock with yield `q`, 0 for a future),
 /// volatility `sigma`.
 ///
-/// Cost: a few µs per call (the boundary is solved at six grid nodes); price
-/// many scenarios of one contract with the batch function instead.
+/// Cost: the first call for a contract's (r, q, T) solves the boundary at a
+/// few vol nodes (about 0.2 ms each, cached for the process); price many
+/// scenarios of one contract with the batch function.
 ///
 /// # Examples
 ///
 /// ```
-/// use exfee_pricing::{Right, american, american_baw, gbs};
+/// use exfee_pricing::{Right, american, american_alo, gbs};
 ///
 /// let put = american(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2);
 /// assert!(put > gbs(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2));
-/// assert!((put - american_baw(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2)).abs() < 1e-10);
+/// let exact = american_alo(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2);
+/// assert!((put - exact).abs() < 1e-4 * exact);
 /// ```
 pub fn american(right: Right, s: f64, k: f64, t: f64, r: f64, b: f64, sigma: f64) -> f64 {
     let mut out = [0.0];
@@ -559,10 +560,6 @@ mod tests {
                     "call F={f} T={t} s={sigma}: {c}"
                 );
                 assert!((p - puts[i]).abs() < 1e-8, "put F={f} T={t} s={sigma}: {p}");
-                // And the engine's price (interpolated boundary).
-                let c1 = crate::american(Right::Call, f, 100.0, t, 0.1, 0.0, sigma);
-                let p1 = crate::american(Right::Put, f, 100.0, t, 0.1, 0.0, sigma);
-                assert!((c1 - calls[i]).abs() < 1e-8 && (p1 - puts[i]).abs() < 1e-8);
             }
         }
     }
@@ -854,7 +851,7 @@ mod tests {
                         for &sigma in sigmas {
                             for &s in &[80.0, 90.0, 100.0, 110.0, 120.0] {
                                 let tree = leisen_reimer(right, s, 100.0, t, r, b, sigma, 2001);
-                                let baw = crate::american(right, s, 100.0, t, r, b, sigma);
+                                let baw = american_baw(right, s, 100.0, t, r, b, sigma);
                                 let bs = american_bs2002(right, s, 100.0, t, r, b, sigma);
                                 if (baw - tree).abs() > baw_err {
                                     baw_err = (baw - tree).abs();
