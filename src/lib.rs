@@ -70,12 +70,16 @@ pub use exfee_scenarios::{
 
 mod errors;
 mod fees;
+mod hedges;
+mod lots;
 mod reporting;
 mod whatif;
 
 pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
-pub use reporting::{Subject, build_reports, measure_name};
+pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedges};
+pub use lots::{DEFAULT_LOTS_CSV, LotTable};
+pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 
 /// Calibration to a price history and backtest statistics (re-exported

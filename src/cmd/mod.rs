@@ -5,6 +5,7 @@
 mod backtest;
 mod bench;
 mod calibrate;
+mod ledger;
 mod manifest;
 mod run;
 mod scenarios;
@@ -131,6 +132,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Write the seeded synthetic price history (GARCH(1,1), Student-t innovations).
     History(calibrate::HistoryArgs),
+    /// Write the fee ledger of a state file: one row per account and calendar day charged.
+    Ledger(ledger::LedgerArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -144,6 +147,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Backtest(args) => backtest::run(args, &output),
         Command::History(args) => calibrate::history(args),
+        Command::Ledger(args) => ledger::run(args),
     }
 }
 

@@ -148,7 +148,7 @@ impl RunArgs {
 }
 
 /// The extra `results.csv` columns of the fee, after [`RESULTS_HEADER`].
-const FEE_HEADER: [&str; 7] = [
+const FEE_HEADER: [&str; 10] = [
     "measure",
     "fee_status",
     "daily_fee",
@@ -156,6 +156,9 @@ const FEE_HEADER: [&str; 7] = [
     "fee_effective_date",
     "inventory_fee",
     "fee_paid",
+    "accrued_daily_fee",
+    "days_posted",
+    "amount_posted",
 ];
 
 fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
@@ -171,12 +174,79 @@ fn fee_cells(fee: Option<&FeeLine>) -> Vec<String> {
                 .unwrap_or_default(),
             fee.inventory_fee.map(|f| f.to_string()).unwrap_or_default(),
             match (fee.status, fee.pays) {
-                (FeeStatus::Charged, exfee::fee::ChargedFee::Exposure) => "exposure".into(),
-                (_, exfee::fee::ChargedFee::Inventory) => "inventory".into(),
+                (FeeStatus::Charged, _) | (_, exfee::fee::ChargedFee::Inventory) => {
+                    fee.pays.name().to_string()
+                }
                 _ => String::new(),
             },
+            fee.accrues.to_string(),
+            fee.days_posted.to_string(),
+            fee.amount_posted.to_string(),
         ],
     }
+}
+
+/// The `changes.csv` columns.
+const CHANGES_HEADER: [&str; 7] = [
+    "account",
+    "currency",
+    "change",
+    "previous_date",
+    "previous_daily_fee",
+    "daily_fee",
+    "fee_status",
+];
+
+/// Tonight's changes of one account against its previous night in the
+/// state: `newly_subject` (subject tonight, clear or unknown before),
+/// `entering_charge` (charged tonight, not charged before), `cleared` (clear
+/// tonight, subject before), `fee_up` / `fee_down` (the daily fee it accrues
+/// moved by more than 25 % of the previous night's, both nights subject).
+fn change_rows(
+    account: &str,
+    base: Currency,
+    fee: &FeeLine,
+    previous: Option<&exfee::state::NightRow>,
+) -> Vec<Vec<String>> {
+    let was_subject = previous.is_some_and(|p| p.record.status.is_subject());
+    let was_charged = previous.is_some_and(|p| p.record.status == FeeStatus::Charged);
+    let before = previous.map(|p| p.record.accrues);
+    let mut kinds = Vec::new();
+    if fee.status.is_subject() && !was_subject {
+        kinds.push("newly_subject");
+    }
+    if fee.status == FeeStatus::Charged && !was_charged {
+        kinds.push("entering_charge");
+    }
+    if !fee.status.is_subject() && was_subject {
+        kinds.push("cleared");
+    }
+    if let Some(before) = before
+        && fee.status.is_subject()
+        && was_subject
+        && before > Decimal::ZERO
+    {
+        let limit = before * Decimal::new(25, 2);
+        if fee.accrues - before > limit {
+            kinds.push("fee_up");
+        } else if before - fee.accrues > limit {
+            kinds.push("fee_down");
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            vec![
+                account.to_string(),
+                base.to_string(),
+                kind.to_string(),
+                previous.map(|p| p.date.to_string()).unwrap_or_default(),
+                before.map(|b| b.to_string()).unwrap_or_default(),
+                fee.accrues.to_string(),
+                fee.status.name().to_string(),
+            ]
+        })
+        .collect()
 }
 
 /// Stage timings for the summary.
@@ -362,7 +432,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut db = StateDb::open(&state_path)
         .with_context(|| format!("state database {}", state_path.display()))?;
-    let mut night = db.begin_run(date, schedule.grace)?;
+    let mut night = db.begin_run(date, schedule.grace, &calendar)?;
     let later = night.later_dates()?;
     if let (Some(first), Some(last)) = (later.first(), later.last()) {
         if !args.rewrite_history {
@@ -383,6 +453,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
     let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
     let mut subjects = Vec::new();
+    let mut changes: Vec<Vec<String>> = Vec::new();
     let fee_start = Instant::now();
     for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
         let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
@@ -391,26 +462,35 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         };
         let rate = usd_to_base(&batch.market, base)?;
         let previous = night.previous_state(&result.account)?;
-        let fee = assess(
+        let previous_night = night.previous_night(&result.account)?;
+        let mut fee = assess(
             context,
             risk,
             rate,
             account.inventory_fee,
             previous.as_ref(),
         )?;
-        night.record(
+        let recorded = night.record(
             &result.account,
             &NightRecord {
                 status: fee.status,
                 uncovered: fee.uncovered,
                 measure: fee.measure,
-                daily_fee: fee.daily_fee,
-                days_charged: fee.days_charged,
-                amount_charged: fee.amount_charged,
+                daily_fee: fee.breakdown.daily_fee,
+                accrues: fee.accrues,
+                basis: fee.pays,
                 effective_date: fee.effective_date,
                 currency: base,
             },
         )?;
+        fee.days_posted = recorded.days_posted();
+        fee.amount_posted = recorded.amount_posted();
+        changes.extend(change_rows(
+            &result.account,
+            base,
+            &fee,
+            previous_night.as_ref(),
+        ));
         if fee.status.is_subject() {
             subjects.push(Subject {
                 account: index,
@@ -427,9 +507,33 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         Vec::new()
     } else {
         let spinner = output.spinner("reports and adjustments");
-        let reports = timings.time("reports", || build_reports(&evaluation, &subjects, context))?;
+        let reports = timings.time("reports", || {
+            build_reports(&evaluation, &subjects, context, &batch.market)
+        })?;
         spinner.finish_and_clear();
         reports
+    };
+
+    // The per-class split of every subject account: the reports' when they
+    // were built (the same function made them), else computed alone.
+    let class_rows: Vec<Vec<String>> = if args.no_reports {
+        timings.time("fees by class", || {
+            exfee::fees_by_class_rows(&evaluation, &subjects)
+        })?
+    } else {
+        reports
+            .iter()
+            .flat_map(|r| {
+                r.fee_by_class.iter().map(|(class, fee)| {
+                    vec![
+                        r.account.clone(),
+                        r.base_currency.clone(),
+                        class.clone(),
+                        fee.to_string(),
+                    ]
+                })
+            })
+            .collect()
     };
 
     // Outputs: every file of the run into a fresh staging folder, published
@@ -448,6 +552,12 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         &fees,
         &reports,
         reconciliation.as_deref(),
+    )?;
+    write_csv(&staged.dir().join("changes.csv"), &CHANGES_HEADER, changes)?;
+    write_csv(
+        &staged.dir().join("fees_by_class.csv"),
+        &["account", "currency", "class", "daily_fee"],
+        class_rows,
     )?;
     super::manifest::write_run_json(
         staged.dir(),
@@ -690,8 +800,8 @@ fn summary(
         .collect();
     let charged: Vec<(Currency, Decimal)> = lines
         .iter()
-        .filter(|(_, f)| f.amount_charged > Decimal::ZERO)
-        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.amount_charged)))
+        .filter(|(_, f)| f.amount_posted > Decimal::ZERO)
+        .filter_map(|(r, f)| r.base_currency.map(|c| (c, f.amount_posted)))
         .collect();
     let grace = lines
         .iter()
@@ -774,7 +884,7 @@ fn summary(
                 fee.status.name(),
                 fee.uncovered,
                 fee.breakdown.daily_fee,
-                fee.amount_charged
+                fee.amount_posted
             );
         }
     }

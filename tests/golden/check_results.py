@@ -402,6 +402,8 @@ def main():
             "fee_effective_date": str(date + datetime.timedelta(days=7)) if subject else "",
             "inventory_fee": inventory[account],
             "fee_paid": "",
+            "days_posted": "0",
+            "amount_posted": Decimal(0),
             "error": "",
         }
         got = results[account]

@@ -99,6 +99,11 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
     assert_eq!(cell(&h, s1, "measure"), "30000.00");
     assert_eq!(cell(&h, s1, "fee_status"), "grace");
     assert_eq!(cell(&h, s1, "daily_fee"), "0");
+    // what a day will cost once the grace week is over, shown apart from
+    // what is posted (nothing)
+    assert_eq!(cell(&h, s1, "accrued_daily_fee"), "1.37");
+    assert_eq!(cell(&h, s1, "days_posted"), "0");
+    assert_eq!(cell(&h, s1, "amount_posted"), "0");
     assert_eq!(cell(&h, s1, "fee_effective_date"), "2026-11-23");
     assert_eq!(cell(&h, &rows[1], "fee_status"), "clear");
 
@@ -112,24 +117,31 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
         let (h, rows) = run_night(drop.path(), &out(n), &state, date, &["--no-reports"]);
         assert_eq!(cell(&h, &rows[0], "fee_status"), "grace", "{date}");
     }
-    // Monday 2026-11-23, seven days after: charged, for Fri + Sat + Sun.
+    // Monday 2026-11-23, seven days after: charged from today. It posts
+    // Friday, Saturday and Sunday, which are inside the grace week: nothing.
     let (h, rows) = run_night(drop.path(), &out(6), &state, "2026-11-23", &[]);
     let s1 = &rows[0];
     assert_eq!(cell(&h, s1, "fee_status"), "charged");
     assert_eq!(cell(&h, s1, "daily_fee"), "1.37");
     assert_eq!(cell(&h, s1, "days_charged"), "3");
-    // Re-running the same date charges once.
-    run_night(
-        drop.path(),
-        &out(7),
-        &state,
-        "2026-11-23",
-        &["--no-reports"],
-    );
+    assert_eq!(cell(&h, s1, "days_posted"), "0");
+    assert_eq!(cell(&h, s1, "amount_posted"), "0");
+    // Tuesday posts Monday at 1.37; re-running Tuesday posts it once.
+    for n in [7, 8] {
+        let (h, rows) = run_night(
+            drop.path(),
+            &out(n),
+            &state,
+            "2026-11-24",
+            &["--no-reports"],
+        );
+        assert_eq!(cell(&h, &rows[0], "days_posted"), "1");
+        assert_eq!(cell(&h, &rows[0], "amount_posted"), "1.37");
+    }
     let db = StateDb::open(&state).unwrap();
     let ledger = db.ledger("S1").unwrap();
     assert_eq!(ledger.len(), 1);
-    assert_eq!(db.total_charged("S1").unwrap(), dec("4.11"));
+    assert_eq!(db.total_charged("S1").unwrap(), dec("1.37"));
     assert!(db.ledger("OK").unwrap().is_empty());
     // The report of the charged night exists and links from the index.
     let index = std::fs::read_to_string(out(6).join("index.html")).unwrap();
@@ -137,7 +149,7 @@ fn grace_week_then_charged_with_weekend_days_and_idempotent_reruns() {
 }
 
 #[test]
-fn a_run_after_a_holiday_charges_the_holiday_too() {
+fn a_run_after_a_holiday_and_missed_runs_posts_the_estimated_days() {
     let drop = short_gme_drop();
     let work = tempfile::tempdir().unwrap();
     let holidays = work.path().join("holidays.txt");
@@ -162,6 +174,11 @@ fn a_run_after_a_holiday_charges_the_holiday_too() {
     );
     assert_eq!(cell(&h, &rows[0], "fee_status"), "charged");
     assert_eq!(cell(&h, &rows[0], "days_charged"), "2");
+    // No run between the 16th and the 27th: the days from the effective
+    // date (23rd) to the holiday (26th) are priced by the 16th's
+    // measurement and posted tonight, estimated: 4 × 1.37 = 5.48.
+    assert_eq!(cell(&h, &rows[0], "days_posted"), "4");
+    assert_eq!(cell(&h, &rows[0], "amount_posted"), "5.48");
 }
 
 /// Applies a report's trades (label `SYMBOL (CLASS CCY)`, signed quantity)
@@ -197,6 +214,64 @@ fn apply_trades(from: &Path, account: &str, trades: &[(String, Decimal)], into: 
         }
         writer.write_record(&row).unwrap();
     }
+    // A trade in something the account does not hold: a listed hedge
+    // instrument (scenarios/hedge-instruments.csv) at its market price.
+    let held = std::fs::read_to_string(from.join("positions.csv")).unwrap();
+    for (label, change) in trades {
+        let symbol = label.rsplit_once(" (").map_or(label.as_str(), |(s, _)| s);
+        if held
+            .lines()
+            .any(|l| l.starts_with(&format!("{account},{symbol},")))
+        {
+            continue;
+        }
+        let hedge = exfee::default_hedges()
+            .into_iter()
+            .find(|h| h.symbol == symbol)
+            .unwrap_or_else(|| panic!("{label} is neither held nor a hedge instrument"));
+        let price_symbol = if hedge.future {
+            hedge.underlying.clone()
+        } else {
+            hedge.symbol.clone()
+        };
+        let underlyings = std::fs::read_to_string(from.join("market/underlyings.csv")).unwrap();
+        let mark: Decimal = underlyings
+            .lines()
+            .find_map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[0] == price_symbol).then(|| cells[2].parse().unwrap())
+            })
+            .unwrap();
+        let class = if hedge.future { "FUT" } else { "STK" };
+        let underlying = if hedge.future {
+            hedge.underlying.as_str()
+        } else {
+            ""
+        };
+        writer
+            .write_record([
+                account,
+                symbol,
+                class,
+                hedge.currency.as_str(),
+                &change.to_string(),
+                &hedge.multiplier.to_string(),
+                &mark.to_string(),
+                underlying,
+                "",
+                "",
+                "",
+                "",
+            ])
+            .unwrap();
+        if !hedge.future {
+            cash.push_str(&format!(
+                "{account},{},{}\n",
+                hedge.currency,
+                -change * hedge.multiplier * mark
+            ));
+        }
+    }
     writer.flush().unwrap();
     std::fs::write(into.join("cash.csv"), cash).unwrap();
 }
@@ -207,7 +282,9 @@ fn copy_drop(from: &Path, to: &Path) {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
     for file in ["fx.csv", "factors.csv", "underlyings.csv", "rates.csv"] {
-        std::fs::copy(from.join("market").join(file), to.join("market").join(file)).unwrap();
+        if from.join("market").join(file).exists() {
+            std::fs::copy(from.join("market").join(file), to.join("market").join(file)).unwrap();
+        }
     }
 }
 
@@ -246,7 +323,23 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
         !reductions.is_empty(),
         "the leveraged TSLA account gets a reduction"
     );
-    for (n, adjustment) in reductions.iter().enumerate() {
+    // "Halves" is shown only as a different trade from "removes".
+    let trades_of = |a: &serde_json::Value| a["trades"].to_string();
+    let removes: Vec<&&serde_json::Value> = reductions
+        .iter()
+        .filter(|a| a["title"].as_str().unwrap().contains("removes"))
+        .collect();
+    for halves in reductions
+        .iter()
+        .filter(|a| a["title"].as_str().unwrap().contains("halves"))
+    {
+        for r in &removes {
+            assert_ne!(trades_of(halves), trades_of(r));
+        }
+    }
+    // The smallest whole-unit trade: one unit less of any closing no longer
+    // removes the fee (checked by re-running exfee).
+    for (n, adjustment) in removes.iter().enumerate() {
         let trades: Vec<(String, Decimal)> = adjustment["trades"]
             .as_array()
             .unwrap()
@@ -258,52 +351,97 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
                 )
             })
             .collect();
-        let drop = work.path().join(format!("adjusted{n}"));
-        copy_drop(&nightly, &drop);
-        apply_trades(&nightly, "U9709660", &trades, &drop);
-        let out = work.path().join(format!("out{n}"));
-        run(&drop, &out);
-        let mut reader = csv::Reader::from_path(out.join("results.csv")).unwrap();
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(str::to_string)
-            .collect();
-        let row: Vec<String> = reader
-            .records()
-            .map(|r| {
-                r.unwrap()
-                    .iter()
-                    .map(str::to_string)
-                    .collect::<Vec<String>>()
-            })
-            .find(|r| r[0] == "U9709660")
-            .unwrap();
-        assert_eq!(
-            cell(&header, &row, "measure"),
-            adjustment["measure_after"].as_str().unwrap(),
-            "{}",
-            adjustment["title"]
-        );
-        let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
-        if fee_after.is_zero() {
-            assert_eq!(cell(&header, &row, "fee_status"), "clear");
-        } else {
-            let rerun: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(out.join("reports/U9709660.json")).unwrap(),
-            )
-            .unwrap();
-            assert_eq!(
-                rerun["daily_fee"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<Decimal>()
-                    .unwrap(),
-                fee_after
+        for i in 0..trades.len() {
+            if trades[i].0.contains("CASH") || trades[i].1.abs() < Decimal::ONE {
+                continue;
+            }
+            let mut fewer = trades.clone();
+            let unit = if fewer[i].1 > Decimal::ZERO {
+                Decimal::ONE
+            } else {
+                -Decimal::ONE
+            };
+            fewer[i].1 -= unit;
+            let drop = work.path().join(format!("fewer{n}-{i}"));
+            copy_drop(&nightly, &drop);
+            apply_trades(&nightly, "U9709660", &fewer, &drop);
+            let out = work.path().join(format!("fewer-out{n}-{i}"));
+            run(&drop, &out);
+            let (header, rows) = read_csv(&out.join("results.csv"));
+            let row = rows.iter().find(|r| r[0] == "U9709660").unwrap();
+            assert_ne!(
+                cell(&header, row, "fee_status"),
+                "clear",
+                "one unit less of {} still removes the fee",
+                fewer[i].0
             );
         }
     }
+    // Every reduction and hedge of three accounts, applied and re-run: the
+    // leveraged TSLA account, a crude-oil account offered CL contracts, and
+    // a basket with Tokyo shares (board lots of 100).
+    let mut checked = 0;
+    for account in ["U9709660", "U8004460", "U8835233"] {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(first.join(format!("reports/{account}.json"))).unwrap(),
+        )
+        .unwrap();
+        for (n, adjustment) in report["adjustments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
+            .enumerate()
+        {
+            let trades: Vec<(String, Decimal)> = adjustment["trades"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t[0].as_str().unwrap().to_string(),
+                        t[1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect();
+            if account == "U8835233" {
+                for (label, quantity) in &trades {
+                    if label.starts_with("7203 ") {
+                        assert!(
+                            (quantity % Decimal::from(100)).is_zero(),
+                            "{label} {quantity}"
+                        );
+                    }
+                }
+            }
+            let drop = work.path().join(format!("adjusted-{account}-{n}"));
+            copy_drop(&nightly, &drop);
+            apply_trades(&nightly, account, &trades, &drop);
+            let out = work.path().join(format!("out-{account}-{n}"));
+            run(&drop, &out);
+            let (header, rows) = read_csv(&out.join("results.csv"));
+            let row = rows.iter().find(|r| r[0] == account).unwrap();
+            let title = adjustment["title"].as_str().unwrap();
+            assert_eq!(
+                cell(&header, row, "measure"),
+                adjustment["measure_after"].as_str().unwrap(),
+                "{account}: {title}"
+            );
+            let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
+            if fee_after.is_zero() {
+                assert_eq!(
+                    cell(&header, row, "fee_status"),
+                    "clear",
+                    "{account}: {title}"
+                );
+            } else {
+                let paid: Decimal = cell(&header, row, "accrued_daily_fee").parse().unwrap();
+                assert_eq!(paid, fee_after, "{account}: {title}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} suggestions re-run");
 }
 
 /// A full re-evaluation of account `id` with `order` filled at the marks.
@@ -401,4 +539,657 @@ fn what_if_equals_a_full_re_evaluation() {
         assert_eq!(answer.after.nlv, nlv, "{}", order.instrument.symbol);
         assert_eq!(answer.after.measure, measure, "{}", order.instrument.symbol);
     }
+}
+
+/// Reads a CSV file as (header, rows).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The issue-12 week, walked night by night through `exfee run` with one
+/// state file, every posting checked against figures worked out by hand.
+///
+/// Three accounts short 2,000 GME at 30 (worst scenario GME +50 %: a 30,000
+/// loss). With 80,000 cash the NLV is 20,000: 10,000 uncovered, 10,000 × 5 %
+/// / 365 = 1.3698… → 1.37 a day. With 76,000 cash (Friday 27th, S1 only):
+/// 14,000 uncovered, 700 / 365 = 1.9178… → 1.92. With 100,000 cash (the
+/// deposit over the weekend, S1, seen by the run of Tuesday 1st) the NLV is
+/// 40,000 > 30,000: clear.
+/// - S1: no inventory fee. T1: an inventory fee of 1.37, a tie: the exposure
+///   fee is charged. I1: an inventory fee of 5.00, greater: charged 5.00 a
+///   day with basis `inventory`.
+///
+/// Calendar (holidays file: Monday 30th only): first subject Monday 16th,
+/// so the grace week ends on Monday 23rd; runs on 16–20, 23, 24, 25, the
+/// run of Thursday 26th is missed, 27th, then Tuesday 1st after the Monday
+/// holiday, and Wednesday 2nd.
+#[test]
+fn a_week_of_calendar_day_accrual_posted_to_the_cent() {
+    let drop = TestDrop::new(
+        "",
+        "S1,GME,STK,USD,-2000,1,30,,,,,\nT1,GME,STK,USD,-2000,1,30,,,,,\nI1,GME,STK,USD,-2000,1,30,,,,,\n",
+    );
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,\nT1,USD,1.37\nI1,USD,5.00\n",
+    );
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let holidays = work.path().join("holidays.txt");
+    std::fs::write(&holidays, "2026-11-30\n").unwrap();
+    let holidays = holidays.to_str().unwrap().to_string();
+    let state = work.path().join("state.sqlite");
+    let out = |date: &str| work.path().join(date);
+
+    // (date, S1 cash, expected per account: (status, accrued, days posted, amount posted))
+    type Night<'a> = (&'a str, &'a str, [(&'a str, &'a str, &'a str, &'a str); 3]);
+    let g = "grace";
+    let c = "charged";
+    let nights: [Night<'_>; 11] = [
+        (
+            "2026-11-16",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-17",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-18",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-19",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        (
+            "2026-11-20",
+            "80000",
+            [
+                (g, "1.37", "0", "0"),
+                (g, "1.37", "0", "0"),
+                (g, "5.00", "0", "0"),
+            ],
+        ),
+        // Monday 23rd: charged from today; Fri 20–Sun 22 are grace days
+        (
+            "2026-11-23",
+            "80000",
+            [
+                (c, "1.37", "0", "0"),
+                (c, "1.37", "0", "0"),
+                (c, "5.00", "0", "0"),
+            ],
+        ),
+        // Tuesday posts Monday
+        (
+            "2026-11-24",
+            "80000",
+            [
+                (c, "1.37", "1", "1.37"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+        (
+            "2026-11-25",
+            "80000",
+            [
+                (c, "1.37", "1", "1.37"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+        // Thursday 26th missed: Friday posts Wed 25 and Thu 26 (estimated), both at Wednesday's fee
+        (
+            "2026-11-27",
+            "76000",
+            [
+                (c, "1.92", "2", "2.74"),
+                (c, "1.37", "2", "2.74"),
+                (c, "5.00", "2", "10.00"),
+            ],
+        ),
+        // deposit over the weekend; Monday 30th a holiday: Tuesday posts Fri 27–Mon 30 at Friday's fee
+        (
+            "2026-12-01",
+            "100000",
+            [
+                ("clear", "0", "4", "7.68"),
+                (c, "1.37", "4", "5.48"),
+                (c, "5.00", "4", "20.00"),
+            ],
+        ),
+        // Wednesday posts Tuesday: S1's Tuesday is priced by Tuesday's clear run
+        (
+            "2026-12-02",
+            "100000",
+            [
+                ("clear", "0", "0", "0"),
+                (c, "1.37", "1", "1.37"),
+                (c, "5.00", "1", "5.00"),
+            ],
+        ),
+    ];
+    for (date, s1_cash, expected) in nights {
+        drop.cash(&format!("S1,USD,{s1_cash}\nT1,USD,80000\nI1,USD,80000\n"));
+        let extra = ["--no-reports", "--holidays", holidays.as_str()];
+        let (h, rows) = run_night(drop.path(), &out(date), &state, date, &extra);
+        for (account, want) in ["S1", "T1", "I1"].iter().zip(expected) {
+            let row = rows.iter().find(|r| r[0] == *account).unwrap();
+            let got = (
+                cell(&h, row, "fee_status"),
+                cell(&h, row, "accrued_daily_fee"),
+                cell(&h, row, "days_posted"),
+                cell(&h, row, "amount_posted"),
+            );
+            assert_eq!(got, want, "{account} on {date}");
+        }
+        if date == "2026-11-23" {
+            // the tie: the exposure fee is charged (T1), the greater
+            // inventory fee is paid instead of it (I1)
+            let t1 = rows.iter().find(|r| r[0] == "T1").unwrap();
+            assert_eq!(cell(&h, t1, "daily_fee"), "1.37");
+            assert_eq!(cell(&h, t1, "fee_paid"), "exposure");
+            let i1 = rows.iter().find(|r| r[0] == "I1").unwrap();
+            assert_eq!(cell(&h, i1, "daily_fee"), "0");
+            assert_eq!(cell(&h, i1, "fee_paid"), "inventory");
+        }
+    }
+
+    // The ledger: one row per calendar day charged, grace days not rows.
+    let ledger_csv = work.path().join("ledger.csv");
+    let status = exfee()
+        .args(["ledger", "--state"])
+        .arg(&state)
+        .args(["--account", "S1", "--out"])
+        .arg(&ledger_csv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (header, rows) = read_csv(&ledger_csv);
+    assert_eq!(
+        header[..7],
+        [
+            "account",
+            "currency",
+            "day",
+            "measured_on",
+            "posted_on",
+            "amount",
+            "basis"
+        ]
+    );
+    let s1: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    assert_eq!(
+        s1,
+        [
+            "S1,USD,2026-11-23,2026-11-23,2026-11-24,1.37,exposure",
+            "S1,USD,2026-11-24,2026-11-24,2026-11-25,1.37,exposure",
+            "S1,USD,2026-11-25,2026-11-25,2026-11-27,1.37,exposure",
+            "S1,USD,2026-11-26,2026-11-25,2026-11-27,1.37,estimated",
+            "S1,USD,2026-11-27,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-28,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-29,2026-11-27,2026-12-01,1.92,exposure",
+            "S1,USD,2026-11-30,2026-11-27,2026-12-01,1.92,exposure",
+        ]
+    );
+    // 4 × 1.37 + 4 × 1.92 = 5.48 + 7.68 = 13.16
+    let db = StateDb::open(&state).unwrap();
+    assert_eq!(db.total_charged("S1").unwrap(), dec("13.16"));
+    // T1: 7 days from the 23rd to the 30th and Dec 1st at 1.37 = 9 × 1.37 = 12.33
+    assert_eq!(db.total_charged("T1").unwrap(), dec("12.33"));
+    // I1: 9 days at 5.00, inventory basis except the estimated 26th
+    let i1 = db.ledger("I1").unwrap();
+    assert_eq!(i1.len(), 9);
+    assert_eq!(db.total_charged("I1").unwrap(), dec("45.00"));
+    assert_eq!(
+        i1.iter()
+            .filter(|r| r.basis == exfee::state::Basis::Inventory)
+            .count(),
+        8
+    );
+
+    // A window of days, all accounts.
+    let status = exfee()
+        .args(["ledger", "--state"])
+        .arg(&state)
+        .args(["--from", "2026-11-28", "--to", "2026-11-29", "--out"])
+        .arg(&ledger_csv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_, rows) = read_csv(&ledger_csv);
+    let window: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {}", r[0], r[2], r[5]))
+        .collect();
+    assert_eq!(
+        window,
+        [
+            "I1 2026-11-28 5.00",
+            "I1 2026-11-29 5.00",
+            "S1 2026-11-28 1.92",
+            "S1 2026-11-29 1.92",
+            "T1 2026-11-28 1.37",
+            "T1 2026-11-29 1.37",
+        ]
+    );
+
+    // changes.csv: newly subject, entering charge, fee up (1.37 → 1.92,
+    // +40 %), cleared.
+    let changes = |date: &str| -> Vec<String> {
+        let (_, rows) = read_csv(&out(date).join("current").join("changes.csv"));
+        rows.iter().map(|r| format!("{} {}", r[0], r[2])).collect()
+    };
+    assert_eq!(
+        changes("2026-11-16"),
+        ["S1 newly_subject", "T1 newly_subject", "I1 newly_subject"]
+    );
+    assert!(changes("2026-11-17").is_empty());
+    assert_eq!(
+        changes("2026-11-23"),
+        [
+            "S1 entering_charge",
+            "T1 entering_charge",
+            "I1 entering_charge"
+        ]
+    );
+    assert_eq!(changes("2026-11-27"), ["S1 fee_up"]);
+    assert_eq!(changes("2026-12-01"), ["S1 cleared"]);
+
+    // fees_by_class.csv: the one class (GME maps to Equity) carries the fee.
+    let (header, rows) = read_csv(&out("2026-11-16").join("current").join("fees_by_class.csv"));
+    assert_eq!(header, ["account", "currency", "class", "daily_fee"]);
+    let split: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    assert_eq!(
+        split,
+        [
+            "S1,USD,Equity,1.37",
+            "T1,USD,Equity,1.37",
+            "I1,USD,Equity,5.00"
+        ]
+    );
+}
+
+/// An account whose inventory fee (5.00) exceeds its exposure fee (1.37)
+/// pays 5.00 whatever it does to its exposure: no suggestion lowers what it
+/// pays, so none is offered. The same portfolio without an inventory fee
+/// gets suggestions, each below its 1.37.
+#[test]
+fn suggestions_are_checked_against_the_fee_actually_paid() {
+    let drop = TestDrop::new(
+        "",
+        "S1,GME,STK,USD,-2000,1,30,,,,,\nI1,GME,STK,USD,-2000,1,30,,,,,\n",
+    );
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,\nI1,USD,5.00\n",
+    );
+    drop.cash("S1,USD,80000\nI1,USD,80000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let adjustments = |account: &str| -> Vec<serde_json::Value> {
+        let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+        let text =
+            std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json")))
+                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["daily_fee"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| Some(json["daily_fee"].to_string())),
+            Some(if account == "I1" { "5.00" } else { "1.37" }.to_string()),
+            "{account}"
+        );
+        json["adjustments"].as_array().unwrap().clone()
+    };
+    assert!(adjustments("I1").is_empty());
+    // With reports, fees_by_class.csv is the reports' split: all of each
+    // fee on the one class.
+    let (_, split) = read_csv(&out.join("current/fees_by_class.csv"));
+    let split: Vec<String> = split.iter().map(|r| r.join(",")).collect();
+    assert_eq!(split, ["S1,USD,Equity,1.37", "I1,USD,Equity,5.00"]);
+    let s1 = adjustments("S1");
+    assert!(!s1.is_empty());
+    for a in &s1 {
+        let after: Decimal = a["fee_after"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| a["fee_after"].to_string())
+            .parse()
+            .unwrap();
+        assert!(after < dec("1.37"), "{a}");
+    }
+}
+
+/// The trades of a report's adjustments, by title.
+fn report_trades(out: &Path, account: &str) -> Vec<(String, String)> {
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+    let text =
+        std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["title"].as_str().unwrap().to_string(),
+                a["trades"].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Short 2,000 GME at 30 with 75,000 cash: NLV 15,000, worst loss 30,000
+/// (GME +50 %, 15 a share), uncovered 15,000 → 750 / 365 = 2.0548 → 2.05.
+/// - Removing the fee needs 15 × kept ≤ 15,000: keep 1,000, buy back exactly
+///   1,000 (not 1,001: the rounded solution steps back while it holds).
+/// - Halving it (≤ 1.02, half of 2.05 rounded half-even): keeping k short
+///   leaves 15k − 15,000 uncovered and (15k − 15,000) × 5 % / 365 ≤ 1.025
+///   first holds at k = 1,498 (7,470 → 1.0233 → 1.02; k = 1,499 gives
+///   7,485 → 1.0253 → 1.03): buy back 502.
+#[test]
+fn reductions_are_the_smallest_whole_units() {
+    let drop = TestDrop::new("S1,USD\n", "S1,GME,STK,USD,-2000,1,30,,,,,\n");
+    drop.cash("S1,USD,75000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let (h, rows) = run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    assert_eq!(cell(&h, &rows[0], "accrued_daily_fee"), "2.05");
+    let trades = report_trades(&out, "S1");
+    let reduce: Vec<&(String, String)> = trades
+        .iter()
+        .filter(|(t, _)| t.starts_with("Reduce"))
+        .collect();
+    assert_eq!(reduce.len(), 2, "{trades:?}");
+    assert!(reduce[0].0.contains("removes"));
+    assert_eq!(reduce[0].1, r#"[["GME (STK USD)","1000"]]"#);
+    assert!(reduce[1].0.contains("halves"));
+    assert_eq!(reduce[1].1, r#"[["GME (STK USD)","502"]]"#);
+
+    // The worst-scenario table shows each position's total move: in
+    // `Equity@+20%` GME moves 1.5 × 20 % = +30 % with no move of its own
+    // (a 2,000 × 30 × 0.3 = 18,000 loss); in `GME@+50%` its own +50 %.
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == "S1").unwrap()[1];
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap(),
+    )
+    .unwrap();
+    let worst = json["worst_scenarios"].as_array().unwrap();
+    let line = |name: &str| {
+        worst
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("{name} among the worst"))
+    };
+    let equity = line("Equity@+20%");
+    assert_eq!(equity["moves"][0], serde_json::json!(["GME total", 0.3]));
+    assert_eq!(equity["pnl"], "-18000.00");
+    let own = line("GME@+50%");
+    assert_eq!(own["moves"][0], serde_json::json!(["GME total", 0.5]));
+}
+
+/// Applies every reduction and hedge of `account`'s report (fixed stress set, night
+/// `date`) to a copy of the drop, re-runs `exfee run` and checks the
+/// reported measure and fee actually paid: the re-run's measure, and its
+/// accrued daily fee (subject) or inventory fee (clear). Returns the
+/// reductions' trades by title.
+fn rerun_reductions(drop: &Path, account: &str, work: &Path) -> Vec<(String, String)> {
+    let out = work.join("first");
+    run_night(drop, &out, &work.join("first.sqlite"), "2026-11-16", &[]);
+    let (_, files) = read_csv(&out.join("current/reports/files.csv"));
+    let stem = &files.iter().find(|r| r[0] == account).unwrap()[1];
+    let text =
+        std::fs::read_to_string(out.join("current/reports").join(format!("{stem}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut seen = Vec::new();
+    for (n, adjustment) in json["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
+        .enumerate()
+    {
+        let trades: Vec<(String, Decimal)> = adjustment["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t[0].as_str().unwrap().to_string(),
+                    t[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        let adjusted = work.join(format!("adjusted{n}"));
+        copy_drop(drop, &adjusted);
+        apply_trades(drop, account, &trades, &adjusted);
+        let (h, rows) = run_night(
+            &adjusted,
+            &work.join(format!("out{n}")),
+            &work.join(format!("state{n}.sqlite")),
+            "2026-11-16",
+            &["--no-reports"],
+        );
+        let row = rows.iter().find(|r| r[0] == account).unwrap();
+        let title = adjustment["title"].as_str().unwrap();
+        assert_eq!(
+            cell(&h, row, "measure"),
+            adjustment["measure_after"].as_str().unwrap(),
+            "{title}"
+        );
+        let fee_after: Decimal = adjustment["fee_after"].as_str().unwrap().parse().unwrap();
+        let paid: Decimal = if cell(&h, row, "fee_status") == "clear" {
+            cell(&h, row, "inventory_fee")
+                .parse()
+                .unwrap_or(Decimal::ZERO)
+        } else {
+            cell(&h, row, "accrued_daily_fee").parse().unwrap()
+        };
+        assert_eq!(paid, fee_after, "{title}");
+        seen.push((title.to_string(), adjustment["trades"].to_string()));
+    }
+    seen
+}
+
+/// Tokyo shares trade in board lots of 100 (scenarios/lots.csv). A JPY
+/// account long 10,000 Toyota (7203) at 3,000 with −18,100,000 JPY cash:
+/// NLV 11,900,000; the worst scenario is the stock's −50 % (single stocks
+/// are bounded at −50 %): a 15,000,000 loss, 1,500 a share. Removing the
+/// fee needs 1,500 × kept ≤ 11,900,000, kept ≤ 7,933.3: selling 2,066.7
+/// shares, 2,067 in shares but 2,100 in board lots of 100 (kept 7,900,
+/// loss 11,850,000).
+#[test]
+fn reductions_respect_board_lots_and_rerun_to_the_reported_fee() {
+    let drop = TestDrop::new("J1,JPY\n", "J1,7203,STK,JPY,10000,1,3000,,,,,\n");
+    drop.cash("J1,JPY,-18100000\n");
+    drop.factors("7203,Japanese Equity,1.0,0.3\n");
+    let work = tempfile::tempdir().unwrap();
+    let (h, rows) = run_night(
+        drop.path(),
+        &work.path().join("probe"),
+        &work.path().join("probe.sqlite"),
+        "2026-11-16",
+        &["--no-reports"],
+    );
+    assert_eq!(cell(&h, &rows[0], "measure"), "15000000.00");
+    assert_eq!(cell(&h, &rows[0], "nlv"), "11900000.00");
+    let seen = rerun_reductions(drop.path(), "J1", work.path());
+    let removes = seen.iter().find(|(t, _)| t.contains("removes")).unwrap();
+    assert_eq!(removes.1, r#"[["7203 (STK JPY)","-2100"]]"#);
+    for (title, trades) in &seen {
+        let quantity: Decimal = trades
+            .rsplit_once(",\"")
+            .unwrap()
+            .1
+            .trim_end_matches("\"]]")
+            .parse()
+            .unwrap();
+        assert!(
+            (quantity % Decimal::from(100)).is_zero(),
+            "{title}: {trades}"
+        );
+    }
+}
+
+/// An account with an inventory fee (0.50) below its exposure fee (1.37):
+/// removing the exposure fee leaves the inventory fee, which the re-run
+/// confirms; the short-GME account of the tests above.
+#[test]
+fn reductions_of_an_inventory_fee_account_rerun_to_the_fee_actually_paid() {
+    let drop = TestDrop::new("", "S1,GME,STK,USD,-2000,1,30,,,,,\n");
+    drop.write(
+        "accounts.csv",
+        "account,base_currency,inventory_fee\nS1,USD,0.50\n",
+    );
+    drop.cash("S1,USD,80000\n");
+    drop.factors("GME,Equity,1.5,0.9\n");
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "S1", work.path());
+    // remove: 15 × kept ≤ 20,000 → kept 1,333, buy back 667
+    let removes = seen.iter().find(|(t, _)| t.contains("removes")).unwrap();
+    assert_eq!(removes.1, r#"[["GME (STK USD)","667"]]"#);
+}
+
+/// A hedge in whole contracts of a listed future. Long 5,000 SPY at 600
+/// (mapped to the Equity factor with no move of its own) on 2,400,000 of
+/// borrowed USD: NLV 600,000, the Equity −30 % scenario loses 900,000. One
+/// short E-mini (50 × SPX at 6,785.40 = 339,270) gains 0.3 × 339,270 =
+/// 101,781 there: 900,000 − 101,781 n ≤ 600,000 needs n ≥ 2.95, so 3
+/// contracts (594,657; in Equity +20 % the account still gains 600,000 −
+/// 3 × 67,854). Applied to the drop and re-run, it gives the reported fee.
+#[test]
+fn hedges_are_whole_contracts_of_a_listed_future() {
+    let drop = TestDrop::new("H1,USD\n", "H1,SPY,STK,USD,5000,1,600,,,,,\n");
+    drop.cash("H1,USD,-2400000\n");
+    drop.factors("SPY,Equity,1.0,0\n");
+    drop.write(
+        "market/underlyings.csv",
+        "symbol,currency,price,implied_vol,dividend_yield\nSPX,USD,6785.40,0.16,0.0130\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "H1", work.path());
+    let hedge = seen
+        .iter()
+        .find(|(t, _)| t.starts_with("Sell 3 ES contract(s)"))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(hedge.1, r#"[["ES (FUT USD)","-3"]]"#);
+    assert!(hedge.0.contains("E-mini S&P 500 future (50 × SPX)"));
+}
+
+/// The single trade that does it: a USD account whose risk is one short
+/// EUR balance (−100,000 EUR at 1.10) with eight small stock positions.
+/// NLV 112,000 − 110,000 + 8 × 1,000 = 10,000; the worst scenario is EUR
+/// +9.9 %: 0.099 × 110,000 = 10,890 lost. Converting c EUR leaves a loss of
+/// 0.1089 × (100,000 − c), which rounds to 10,000.00 (nothing uncovered)
+/// while below 10,000.005: c > 8,172.5895, so 8,172.59 EUR bought back.
+#[test]
+fn a_short_currency_balance_is_converted_in_one_trade() {
+    let symbols = ["AA", "BB", "CC", "DD", "EE", "FF", "GG", "HH"];
+    let positions: String = symbols
+        .iter()
+        .map(|s| format!("X1,{s},STK,USD,10,1,100,,,,,\n"))
+        .collect();
+    let drop = TestDrop::new("X1,USD\n", &positions);
+    drop.cash("X1,EUR,-100000\nX1,USD,112000\n");
+    let factors: String = symbols
+        .iter()
+        .map(|s| format!("{s},Equity,1.0,0.3\n"))
+        .collect();
+    drop.factors(&factors);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let (h, rows) = run_night(
+        drop.path(),
+        &out,
+        &work.path().join("state.sqlite"),
+        "2026-11-16",
+        &[],
+    );
+    assert_eq!(cell(&h, &rows[0], "nlv"), "10000.00");
+    assert_eq!(cell(&h, &rows[0], "measure"), "10890.00");
+    let trades = report_trades(&out, "X1");
+    let removes = trades
+        .iter()
+        .find(|(t, _)| t.starts_with("Reduce") && t.contains("removes"))
+        .unwrap_or_else(|| panic!("{trades:?}"));
+    assert_eq!(removes.1, r#"[["cash EUR","8172.59"]]"#);
+}
+
+/// Shares of a listed ETF when the table has no future for the factor:
+/// long 1,000 NEM at 50 mapped to Prec. Metals (no move of its own) on
+/// 42,000 borrowed: NLV 8,000; Prec. Metals −20.7 % loses 10,350. A short
+/// GLD share (250) gains 0.207 × 250 = 51.75 there: 10,350 − 51.75 n ≤
+/// 8,000 needs n ≥ 45.4, so 46 shares (7,969.50 lost; in +34.5 % the
+/// account still gains 17,250 − 46 × 86.25). Applied and re-run, it gives
+/// the reported fee.
+#[test]
+fn without_a_listed_future_the_hedge_is_etf_shares() {
+    let drop = TestDrop::new("G1,USD\n", "G1,NEM,STK,USD,1000,1,50,,,,,\n");
+    drop.cash("G1,USD,-42000\n");
+    drop.factors("NEM,Prec. Metals,1.0,0\n");
+    drop.write(
+        "market/underlyings.csv",
+        "symbol,currency,price,implied_vol,dividend_yield\nGLD,USD,250,0.15,0\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let seen = rerun_reductions(drop.path(), "G1", work.path());
+    let hedge = seen
+        .iter()
+        .find(|(t, _)| t.starts_with("Sell 46 GLD share(s) (SPDR Gold Shares ETF)"))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(hedge.1, r#"[["GLD (STK USD)","-46"]]"#);
+    assert!(seen.iter().all(|(t, _)| !t.contains("futures")));
 }

@@ -41,7 +41,7 @@ impl Hedged<'_> {
         unit: &'a [f64],
         measure: Measure,
     ) -> Result<Hedged<'a>, AdjustError> {
-        let k = measure.checked_k(pnl.len())?;
+        let k = crate::measure::checked_k(&measure, pnl.len())?;
         if unit.len() != pnl.len() {
             return Err(AdjustError::LengthMismatch {
                 what: "hedge unit P&L",

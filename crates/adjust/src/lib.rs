@@ -16,8 +16,9 @@
 //! - [`Measure::evaluate`], [`reduced_pnl`], [`measure_after_reduction`]: the
 //!   evaluation every reported measure uses, for checks and what-ifs.
 //!
-//! The measures are the worst scenario loss and the mean of the `k` worst
-//! losses ([`Measure`]); losses are the negated P&L. Every answer is an
+//! The measure is the fee crate's [`Measure`] (one type for the fee and
+//! the adjustments), evaluated on P&L vectors by [`MeasureExt`]; losses are
+//! the negated P&L. Every answer is an
 //! estimate from the P&L vectors, which are linear in the fraction closed;
 //! the caller re-checks it by revaluing the adjusted portfolio.
 //!
@@ -29,7 +30,7 @@
 //! # Example
 //!
 //! ```
-//! use exfee_adjust::{Measure, Method, ReductionProblem, hedge, reduce_positions};
+//! use exfee_adjust::{Measure, MeasureExt, Method, ReductionProblem, hedge, reduce_positions};
 //!
 //! // a long stock and a short future on its index, 4 scenarios
 //! let stock = vec![-500.0, -200.0, 100.0, 300.0];
@@ -68,5 +69,5 @@ mod reduce;
 pub use error::AdjustError;
 pub use hedge::{Hedge, best_hedge, hedge};
 pub use lp::LpFailure;
-pub use measure::{Measure, measure_after_reduction, reduced_pnl};
+pub use measure::{Measure, MeasureExt, measure_after_reduction, reduced_pnl};
 pub use reduce::{Method, ReduceOptions, Reduction, ReductionProblem, reduce_positions};

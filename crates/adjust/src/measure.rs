@@ -1,37 +1,27 @@
 use crate::error::AdjustError;
 
-/// The risk measure an adjustment must bring down to a limit.
+pub use exfee_fee::Measure;
+
+/// How the adjustments evaluate the fee crate's [`Measure`] on a P&L vector.
 ///
 /// Losses are the negated scenario P&L (a scenario that gains has a negative
-/// loss). [`Worst`](Measure::Worst) is the largest loss;
-/// [`TailAverage`](Measure::TailAverage) the mean of the `k` largest losses
-/// (with fewer than `k` scenarios, of all of them). An expected shortfall at
-/// level `q` over `N` scenarios is `TailAverage { k: ceil((1 − q)·N) }` (the
-/// fee crate's `Measure::scenarios_needed` gives that `k`).
+/// loss). [`Measure::Worst`] is the largest loss; [`Measure::TailAverage`]
+/// the mean of the `k` largest losses (with fewer than `k` scenarios, of all
+/// of them); [`Measure::ExpectedShortfall`] the mean of the worst
+/// `ceil((1 − level)·N)` of the vector's `N` scenarios (the vector must
+/// hold every scenario of the set).
 ///
 /// # Examples
 ///
 /// ```
-/// use exfee_adjust::Measure;
+/// use exfee_adjust::{Measure, MeasureExt};
 ///
 /// let pnl = [-120.0, -30.0, 30.0]; // losses 120, 30, -30
 /// assert_eq!(Measure::Worst.evaluate(&pnl)?, 120.0);
 /// assert_eq!(Measure::TailAverage { k: 2 }.evaluate(&pnl)?, 75.0);
 /// # Ok::<(), exfee_adjust::AdjustError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Measure {
-    /// The largest scenario loss (the default).
-    #[default]
-    Worst,
-    /// The mean of the `k` largest scenario losses; `k` at least 1.
-    TailAverage {
-        /// How many of the largest losses to average.
-        k: usize,
-    },
-}
-
-impl Measure {
+pub trait MeasureExt {
     /// The measure of an account's scenario P&L vector (losses are `-pnl`).
     ///
     /// # Errors
@@ -43,30 +33,33 @@ impl Measure {
     /// # Examples
     ///
     /// ```
-    /// use exfee_adjust::{AdjustError, Measure};
+    /// use exfee_adjust::{AdjustError, Measure, MeasureExt};
     ///
     /// assert_eq!(Measure::TailAverage { k: 5 }.evaluate(&[-4.0, 2.0])?, 1.0);
     /// assert_eq!(Measure::Worst.evaluate(&[f64::NAN]), Err(AdjustError::NonFinite { what: "account P&L", index: 0 }));
     /// # Ok::<(), AdjustError>(())
     /// ```
-    pub fn evaluate(&self, pnl: &[f64]) -> Result<f64, AdjustError> {
-        let k = self.checked_k(pnl.len())?;
+    fn evaluate(&self, pnl: &[f64]) -> Result<f64, AdjustError>;
+}
+
+impl MeasureExt for Measure {
+    fn evaluate(&self, pnl: &[f64]) -> Result<f64, AdjustError> {
+        let k = checked_k(self, pnl.len())?;
         check_finite("account P&L", pnl)?;
         let mut losses: Vec<f64> = pnl.iter().map(|p| -p).collect();
         Ok(measure_of_losses(k, &mut losses))
     }
+}
 
-    /// The number of losses averaged for `m` scenarios (1 for the worst
-    /// loss), or an error for no scenario or `k = 0`.
-    pub(crate) fn checked_k(&self, m: usize) -> Result<usize, AdjustError> {
-        if m == 0 {
-            return Err(AdjustError::NoScenarios);
-        }
-        match *self {
-            Measure::Worst => Ok(1),
-            Measure::TailAverage { k: 0 } => Err(AdjustError::ZeroK),
-            Measure::TailAverage { k } => Ok(k.min(m)),
-        }
+/// The number of losses averaged for `m` scenarios (1 for the worst loss),
+/// or an error for no scenario or `k = 0`.
+pub(crate) fn checked_k(measure: &Measure, m: usize) -> Result<usize, AdjustError> {
+    if m == 0 {
+        return Err(AdjustError::NoScenarios);
+    }
+    match *measure {
+        Measure::TailAverage { k: 0 } => Err(AdjustError::ZeroK),
+        _ => Ok(measure.scenarios_needed(m)),
     }
 }
 
@@ -232,7 +225,7 @@ pub fn measure_after_reduction<P: AsRef<[f64]>>(
     measure: Measure,
 ) -> Result<f64, AdjustError> {
     let book = Book::new(pnl)?;
-    let k = measure.checked_k(book.m)?;
+    let k = checked_k(&measure, book.m)?;
     check_fractions(book.n(), fractions)?;
     let mut scratch = Vec::new();
     Ok(book.measure(k, fractions, &mut scratch))

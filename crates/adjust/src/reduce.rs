@@ -253,7 +253,7 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
 ) -> Result<Reduction, AdjustError> {
     let book = Book::new(problem.pnl)?;
     let (n, m) = (book.n(), book.m);
-    let k = problem.measure.checked_k(m)?;
+    let k = crate::measure::checked_k(&problem.measure, m)?;
     let costs = problem.costs;
     if costs.len() != n {
         return Err(AdjustError::LengthMismatch {

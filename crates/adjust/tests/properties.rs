@@ -4,7 +4,7 @@
 //! and large magnitudes, negative limits, lots).
 
 use exfee_adjust::{
-    AdjustError, Measure, Method, ReduceOptions, ReductionProblem, best_hedge, hedge,
+    AdjustError, Measure, MeasureExt, Method, ReduceOptions, ReductionProblem, best_hedge, hedge,
     measure_after_reduction, reduce_positions,
 };
 

@@ -14,6 +14,12 @@ pub enum FeeError {
     /// An amount is too large for exact decimal arithmetic (about 7.9e28).
     #[error("amount too large: the fee arithmetic overflows a Decimal (about 7.9e28)")]
     Overflow,
+    /// No scenario loss to measure.
+    #[error("no scenario loss to measure")]
+    NoScenarios,
+    /// The risk measure is NaN or infinite.
+    #[error("the risk measure is not a finite number")]
+    NotFinite,
 }
 
 /// One tier's part of a daily fee.
@@ -66,38 +72,6 @@ pub struct FeeBreakdown {
     /// The daily fee: `max(daily_unrounded, minimum)` when positive, rounded
     /// once to cents, half to even; 0 when not subject.
     pub daily_fee: Decimal,
-}
-
-/// Which fee an account pays, by [`with_inventory_fee`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChargedFee {
-    /// The exposure fee (also on a tie).
-    Exposure,
-    /// The overnight inventory fee, which was greater.
-    Inventory,
-}
-
-/// The uncovered amount: `max(0, measure − nlv)`.
-///
-/// `measure` is the risk measure's loss (positive = money lost), `nlv` the
-/// net liquidation value, both in base currency.
-///
-/// # Errors
-///
-/// [`FeeError::Overflow`] when the difference is beyond `Decimal`'s range.
-///
-/// # Examples
-///
-/// ```
-/// use exfee_fee::uncovered_loss;
-/// use rust_decimal::Decimal;
-/// let d = |v: i64| Decimal::from(v);
-/// assert_eq!(uncovered_loss(d(250_000), d(80_000)).unwrap(), d(170_000));
-/// assert_eq!(uncovered_loss(d(50_000), d(80_000)).unwrap(), d(0));
-/// ```
-pub fn uncovered_loss(measure: Decimal, nlv: Decimal) -> Result<Decimal, FeeError> {
-    let gap = measure.checked_sub(nlv).ok_or(FeeError::Overflow)?;
-    Ok(gap.max(Decimal::ZERO))
 }
 
 /// The daily exposure fee on an uncovered amount, with how it was computed.
@@ -205,28 +179,6 @@ pub fn daily_fee(
         minimum_applied,
         daily_fee,
     })
-}
-
-/// The fee an account pays when it may owe both the exposure fee and an
-/// overnight inventory fee: the greater of the two (the exposure fee on a
-/// tie). Both are daily amounts in base currency; pass 0 for an account
-/// without an inventory fee. The amounts are returned as given.
-///
-/// # Examples
-///
-/// ```
-/// use exfee_fee::{ChargedFee, with_inventory_fee};
-/// use rust_decimal::Decimal;
-/// let d = |cents: i64| Decimal::new(cents, 2);
-/// assert_eq!(with_inventory_fee(d(5479), d(1200)), (d(5479), ChargedFee::Exposure));
-/// assert_eq!(with_inventory_fee(d(137), d(250)), (d(250), ChargedFee::Inventory));
-/// ```
-pub fn with_inventory_fee(exposure_fee: Decimal, inventory_fee: Decimal) -> (Decimal, ChargedFee) {
-    if inventory_fee > exposure_fee {
-        (inventory_fee, ChargedFee::Inventory)
-    } else {
-        (exposure_fee, ChargedFee::Exposure)
-    }
 }
 
 #[cfg(test)]
@@ -391,22 +343,6 @@ mod tests {
     }
 
     #[test]
-    fn greater_of_exposure_and_inventory_fee() {
-        let (f, which) = with_inventory_fee(d("54.79"), d("60.00"));
-        assert_eq!((f, which), (d("60.00"), ChargedFee::Inventory));
-        let (f, which) = with_inventory_fee(d("54.79"), d("0"));
-        assert_eq!((f, which), (d("54.79"), ChargedFee::Exposure));
-        let (f, which) = with_inventory_fee(d("12.50"), d("12.5"));
-        assert_eq!((f, which), (d("12.50"), ChargedFee::Exposure));
-        // with the fee computed here: 1,000 uncovered → 1.00 minimum; inventory 2.35 wins
-        let exposure = fee(&FeeSchedule::default(), "1000", "1").daily_fee;
-        assert_eq!(
-            with_inventory_fee(exposure, d("2.35")),
-            (d("2.35"), ChargedFee::Inventory)
-        );
-    }
-
-    #[test]
     fn bad_inputs_are_errors_not_panics() {
         let s = FeeSchedule::default();
         assert_eq!(
@@ -432,9 +368,5 @@ mod tests {
             daily_fee(&broken, d("1"), d("1")),
             Err(FeeError::Schedule(_))
         ));
-        assert_eq!(
-            uncovered_loss(Decimal::MAX, Decimal::MIN),
-            Err(FeeError::Overflow)
-        );
     }
 }

@@ -6,32 +6,37 @@
 //!
 //! # From an uncovered amount to a charge
 //!
+//! One pipeline, [`quote`] for any portfolio and [`assess`] for a night,
+//! which the batch, the reports, the adjustments and what-if all call:
+//!
 //! 1. The engine keeps each account's [`Measure::scenarios_needed`] worst
-//!    scenario losses; [`Measure::apply`] turns them into one loss, and
-//!    [`uncovered_loss`] gives `max(0, measure − NLV)`.
+//!    scenario losses; [`Measure::apply`] turns them into one loss (rounded
+//!    to cents), and the uncovered amount is `max(0, measure − NLV)`.
 //! 2. [`daily_fee`] applies the [`FeeSchedule`]: no fee at or below the
 //!    threshold; above it, marginal [`Tier`]s of annual rate on the whole
 //!    uncovered amount, divided by the day count, raised to the minimum,
 //!    rounded once to cents, half to even. [`FeeBreakdown`] shows every
-//!    slice. [`with_inventory_fee`] picks the greater of that and an overnight
-//!    inventory fee.
-//! 3. [`next_state`] decides from the account's [`AccountState`] whether
-//!    tonight is clear, grace (notified, fee 0) or charged.
-//! 4. [`TradingCalendar::days_charged`] says how many calendar days tonight's
-//!    run charges; the amount charged is `daily fee × days`.
+//!    slice.
+//! 3. The account pays the greater of that and an overnight inventory fee,
+//!    the exposure fee on a tie ([`Quote::fee_paid`], [`ChargedFee`]).
+//! 4. [`next_state`] decides from the account's [`AccountState`] whether
+//!    tonight is clear, grace (notified, fee 0) or charged ([`Assessment`]).
+//! 5. Every calendar day is priced by the measurement in force on it and
+//!    posted by the next trading day's run (the state crate keeps that
+//!    ledger; [`TradingCalendar`] says which days are trading days).
 //!
-//! # Calendar semantics (a project choice)
+//! # Calendar semantics
 //!
 //! The fee accrues on every calendar day and is deducted on the following
-//! trading day. The nightly run of valuation date `D`, when `D` is a trading
-//! day, charges every calendar day since the previous trading day,
-//! `[previous_trading_day(D), D)`, each at the daily fee measured by this run:
-//! an ordinary weekday charges 1 day, a Monday 3 (Friday, Saturday, Sunday), a
-//! Tuesday after a Monday holiday 4, the day after a mid-week holiday 2. A
-//! run on a weekend day or a holiday charges 0 days: the next trading day's
-//! run counts back over those days, so charging them too would charge them
-//! twice. The calendar does not know which nights actually ran: a trading
-//! day whose run was skipped is not charged by a later run.
+//! trading day (published). Each calendar day is priced by the measurement
+//! in force on it: the last nightly run on or before it (the weekend after
+//! Friday's run is priced by Friday's). Days inside the grace week are never
+//! charged. A trading day's run posts every day accrued since the previous
+//! posting; a day after a trading day whose run is missing is priced by the
+//! last measurement and flagged estimated. The ledger itself lives in
+//! `exfee-state`; [`TradingCalendar::days_charged`] is the number of
+//! calendar days since the previous trading day (what a posting covers in
+//! an ordinary week).
 //!
 //! # Grace (from the method's operating rules)
 //!
@@ -89,13 +94,13 @@ mod calendar;
 mod fee;
 mod grace;
 mod measure;
+mod pipeline;
 mod plain;
 mod schedule;
 
 pub use calendar::{CalendarError, TradingCalendar};
-pub use fee::{
-    ChargedFee, FeeBreakdown, FeeError, TierSlice, daily_fee, uncovered_loss, with_inventory_fee,
-};
+pub use fee::{FeeBreakdown, FeeError, TierSlice, daily_fee};
 pub use grace::{AccountState, FeeStatus, GraceRules, next_state};
 pub use measure::Measure;
+pub use pipeline::{Assessment, ChargedFee, Portfolio, Quote, assess, quote};
 pub use schedule::{DEFAULT_FEE_TOML, DayCount, FeeSchedule, ScheduleError, Tier};

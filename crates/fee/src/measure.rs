@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Losses are positive numbers (money lost); a scenario that gains has a
 /// negative loss. The uncovered amount is `max(0, measure − NLV)` (see
-/// [`uncovered_loss`](crate::uncovered_loss)).
+/// [`quote`](crate::quote)).
 ///
 /// In the fee schedule TOML the measure is a table with a `kind`:
 ///

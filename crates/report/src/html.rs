@@ -264,7 +264,7 @@ pub fn html(r: &AccountReport, charts: &ChartLinks) -> String {
     } else {
         let _ = writeln!(o, "<p>Daily fee: {}.</p>", m(r.daily_fee));
     }
-    if r.days_charged > 0 {
+    if r.days_charged > 0 && r.daily_fee * Decimal::from(r.days_charged) == r.amount_charged {
         let _ = writeln!(
             o,
             "<p>Tonight's run charges {} day{}: {} × {} = <strong>{}</strong>.</p>",
@@ -272,6 +272,14 @@ pub fn html(r: &AccountReport, charts: &ChartLinks) -> String {
             if r.days_charged == 1 { "" } else { "s" },
             m(r.daily_fee),
             r.days_charged,
+            m(r.amount_charged)
+        );
+    } else if r.days_charged > 0 {
+        let _ = writeln!(
+            o,
+            "<p>Tonight's run charges {} day{}, each at the fee measured by the run in force on it: <strong>{}</strong>.</p>",
+            r.days_charged,
+            if r.days_charged == 1 { "" } else { "s" },
             m(r.amount_charged)
         );
     } else if r.fee_status == "grace" {

@@ -96,12 +96,13 @@ pub struct AccountReport {
     /// Grace: the date the fee takes effect if still subject; charged: the
     /// date it took effect.
     pub effective_date: Option<NaiveDate>,
-    /// Calendar days tonight's run charges (3 on a Monday).
+    /// Calendar days tonight's run posts (accrued since the last posting,
+    /// each priced by the measurement in force on it; grace days excluded).
     pub days_charged: u32,
     /// The daily fee measured tonight, after the minimum and the greater-of
     /// with the inventory fee; shown even in grace, when nothing is charged.
     pub daily_fee: Decimal,
-    /// What tonight's run charges: `daily_fee × days_charged` (0 in grace).
+    /// What tonight's run posts: the sum of the posted days' fees (0 in grace).
     pub amount_charged: Decimal,
     /// The tiers of the fee schedule, each with its slice of the uncovered
     /// amount (above the threshold, as the schedule defines it).

@@ -189,7 +189,7 @@ pub fn markdown(r: &AccountReport) -> String {
     } else {
         let _ = writeln!(o, "Daily fee: {}.\n", m(r.daily_fee));
     }
-    if r.days_charged > 0 {
+    if r.days_charged > 0 && r.daily_fee * Decimal::from(r.days_charged) == r.amount_charged {
         let _ = writeln!(
             o,
             "Tonight's run charges {} day{}: {} × {} = {}.\n",
@@ -197,6 +197,14 @@ pub fn markdown(r: &AccountReport) -> String {
             if r.days_charged == 1 { "" } else { "s" },
             m(r.daily_fee),
             r.days_charged,
+            m(r.amount_charged)
+        );
+    } else if r.days_charged > 0 {
+        let _ = writeln!(
+            o,
+            "Tonight's run charges {} day{}, each at the fee measured by the run in force on it: {}.\n",
+            r.days_charged,
+            if r.days_charged == 1 { "" } else { "s" },
             m(r.amount_charged)
         );
     } else if r.fee_status == "grace" {

@@ -1,8 +1,8 @@
 use crate::error::StateError;
-use crate::record::{LedgerRow, NightRecord, NightRow, parse, parse_opt_date, parse_status};
+use crate::record::{Basis, LedgerRow, NightRecord, NightRow, parse, parse_opt_date, parse_status};
 use crate::run::Run;
 use chrono::{Datelike, NaiveDate};
-use exfee_fee::{AccountState, GraceRules};
+use exfee_fee::{AccountState, ChargedFee, GraceRules, TradingCalendar};
 use exfee_model::Currency;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables. `nights` is the source of truth; `ledger` and `accounts` are
 /// kept from it in the same transaction.
@@ -26,18 +26,21 @@ CREATE TABLE nights (
     amount         TEXT NOT NULL,
     currency       TEXT NOT NULL,
     effective_date TEXT,
+    accrues        TEXT NOT NULL DEFAULT '0',
+    basis          TEXT NOT NULL DEFAULT 'exposure' CHECK (basis IN ('exposure', 'inventory')),
     PRIMARY KEY (account, date)
 ) WITHOUT ROWID;
 CREATE TABLE ledger (
-    account   TEXT NOT NULL,
-    date      TEXT NOT NULL,
-    uncovered TEXT NOT NULL,
-    daily_fee TEXT NOT NULL,
-    days      INTEGER NOT NULL,
-    amount    TEXT NOT NULL,
-    currency  TEXT NOT NULL,
-    PRIMARY KEY (account, date)
+    account     TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    measured_on TEXT NOT NULL,
+    posted_on   TEXT NOT NULL,
+    amount      TEXT NOT NULL,
+    basis       TEXT NOT NULL CHECK (basis IN ('exposure', 'inventory', 'estimated')),
+    currency    TEXT NOT NULL,
+    PRIMARY KEY (account, day)
 ) WITHOUT ROWID;
+CREATE INDEX ledger_posted ON ledger (posted_on, account);
 CREATE TABLE accounts (
     account        TEXT NOT NULL PRIMARY KEY,
     first_subject  TEXT,
@@ -49,17 +52,51 @@ CREATE TABLE accounts (
 ) WITHOUT ROWID;
 ";
 
+/// From schema 1 (one ledger row per charged night, `days` at that night's
+/// fee) to 2 (one ledger row per calendar day): each old charge becomes its
+/// days `[date − days, date)`, measured and posted on `date`; a night's
+/// `accrues` is its daily fee when subject.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE nights ADD COLUMN accrues TEXT NOT NULL DEFAULT '0';
+ALTER TABLE nights ADD COLUMN basis TEXT NOT NULL DEFAULT 'exposure' CHECK (basis IN ('exposure', 'inventory'));
+UPDATE nights SET accrues = daily_fee WHERE status <> 'clear';
+ALTER TABLE ledger RENAME TO ledger_v1;
+CREATE TABLE ledger (
+    account     TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    measured_on TEXT NOT NULL,
+    posted_on   TEXT NOT NULL,
+    amount      TEXT NOT NULL,
+    basis       TEXT NOT NULL CHECK (basis IN ('exposure', 'inventory', 'estimated')),
+    currency    TEXT NOT NULL,
+    PRIMARY KEY (account, day)
+) WITHOUT ROWID;
+CREATE INDEX ledger_posted ON ledger (posted_on, account);
+WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 400)
+INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
+    SELECT l.account, date(l.date, '-' || k.n || ' days'), l.date, l.date, l.daily_fee, 'exposure', l.currency
+    FROM ledger_v1 l JOIN k ON k.n <= l.days;
+DROP TABLE ledger_v1;
+";
+
 /// The nightly state database: per account, every night's status and fee,
 /// the ledger of charges and a summary, in one SQLite file.
 ///
 /// # Tables
 ///
 /// - `nights(account, date, status, measure, uncovered, daily_fee,
-///   days_charged, amount, currency, effective_date)`, key `(account, date)`:
-///   one row per account and valuation date, the source of truth.
-/// - `ledger(account, date, uncovered, daily_fee, days, amount, currency)`,
-///   key `(account, date)`: one row per charge (a charged night with a
-///   positive amount), so never two charges for one account and date.
+///   days_charged, amount, currency, effective_date, accrues, basis)`, key
+///   `(account, date)`: one row per account and valuation date, the source
+///   of truth: the measurement (`accrues`, what each day it prices costs
+///   once past grace, and its `basis`) and what that run posted
+///   (`days_charged` days, `amount`).
+/// - `ledger(account, day, measured_on, posted_on, amount, basis,
+///   currency)`, key `(account, day)`: one row per calendar day charged, so
+///   never two charges for one account and day. Every calendar day is priced
+///   by the account's latest night on or before it (`measured_on`) and posted
+///   by the next trading-day run (`posted_on`); days inside the grace week
+///   and days priced by a clear night are not rows; a day after a trading day
+///   whose run is missing is `estimated`.
 /// - `accounts(account, first_subject, nights_subject, clear_nights,
 ///   last_status, last_date, effective_date)`: the state after the account's
 ///   latest night, for reports.
@@ -82,7 +119,7 @@ CREATE TABLE accounts (
 ///
 /// ```
 /// use chrono::NaiveDate;
-/// use exfee_fee::{FeeStatus, GraceRules, next_state};
+/// use exfee_fee::{ChargedFee, FeeStatus, GraceRules, TradingCalendar, next_state};
 /// use exfee_model::Currency;
 /// use exfee_state::{NightRecord, StateDb};
 /// use rust_decimal::Decimal;
@@ -92,7 +129,7 @@ CREATE TABLE accounts (
 /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
 /// let rules = GraceRules::default();
 ///
-/// let mut run = db.begin_run(date, rules).unwrap();
+/// let mut run = db.begin_run(date, rules, &TradingCalendar::default()).unwrap();
 /// let previous = run.previous_state("U1").unwrap();
 /// let (_, status) = next_state(previous.as_ref(), date, true, rules);
 /// run.record("U1", &NightRecord {
@@ -100,8 +137,8 @@ CREATE TABLE accounts (
 ///     uncovered: Decimal::from(250_000),
 ///     measure: Decimal::from(330_000),
 ///     daily_fee: Decimal::new(5479, 2),
-///     days_charged: 3,
-///     amount_charged: Decimal::ZERO, // grace: notified, not charged
+///     accrues: Decimal::new(5479, 2), // what a day will cost after grace
+///     basis: ChargedFee::Exposure,
 ///     effective_date: None,
 ///     currency: Currency::USD,
 /// }).unwrap();
@@ -167,6 +204,11 @@ impl StateDb {
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(open_error)?;
             }
+            1 => {
+                tx.execute_batch(MIGRATE_1_TO_2).map_err(open_error)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(open_error)?;
+            }
             SCHEMA_VERSION => {}
             _ => {
                 return Err(StateError::UnsupportedSchema {
@@ -193,6 +235,8 @@ impl StateDb {
     /// `rules` are the grace rules of the fee schedule; the run uses them to
     /// rebuild each account's state from its nights
     /// ([`Run::previous_state`]) and to check each recorded status.
+    /// `calendar` says which days are trading days: only a trading day's run
+    /// posts.
     ///
     /// Running a date again replaces that date's rows. Running a date
     /// earlier than nights already stored is allowed (a correction), but the
@@ -212,18 +256,23 @@ impl StateDb {
     /// let dir = tempfile::tempdir().unwrap();
     /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
     /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-    /// let run = db.begin_run(date, exfee_fee::GraceRules::default()).unwrap();
+    /// let run = db.begin_run(date, exfee_fee::GraceRules::default(), &exfee_fee::TradingCalendar::default()).unwrap();
     /// assert_eq!(run.date(), date);
     /// drop(run); // rolled back
     /// ```
-    pub fn begin_run(&mut self, date: NaiveDate, rules: GraceRules) -> Result<Run<'_>, StateError> {
+    pub fn begin_run(
+        &mut self,
+        date: NaiveDate,
+        rules: GraceRules,
+        calendar: &TradingCalendar,
+    ) -> Result<Run<'_>, StateError> {
         if !(1..=9999).contains(&date.year()) {
             return Err(StateError::DateOutOfRange(date));
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Ok(Run::new(tx, date, rules))
+        Ok(Run::new(tx, date, rules, calendar.clone()))
     }
 
     /// The state after the account's latest stored night, or `None` for an
@@ -289,38 +338,11 @@ impl StateDb {
     /// assert!(db.nights("U1").unwrap().is_empty());
     /// ```
     pub fn nights(&self, account: &str) -> Result<Vec<NightRow>, StateError> {
-        const TABLE: &str = "nights";
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date
-             FROM nights WHERE account = ?1 ORDER BY date",
-        )?;
-        let mut rows = stmt.query(params![account])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let effective = parse_opt_date(
-                TABLE,
-                account,
-                "effective_date",
-                row.get::<_, Option<String>>(8)?,
-            )?;
-            out.push(NightRow {
-                date: parse(TABLE, account, "date", &row.get::<_, String>(0)?)?,
-                record: NightRecord {
-                    status: parse_status(TABLE, account, &row.get::<_, String>(1)?, effective)?,
-                    measure: parse(TABLE, account, "measure", &row.get::<_, String>(2)?)?,
-                    uncovered: parse(TABLE, account, "uncovered", &row.get::<_, String>(3)?)?,
-                    daily_fee: parse(TABLE, account, "daily_fee", &row.get::<_, String>(4)?)?,
-                    days_charged: row.get(5)?,
-                    amount_charged: parse(TABLE, account, "amount", &row.get::<_, String>(6)?)?,
-                    currency: parse(TABLE, account, "currency", &row.get::<_, String>(7)?)?,
-                    effective_date: effective,
-                },
-            });
-        }
-        Ok(out)
+        read_nights(&self.conn, account, None)
     }
 
-    /// The account's charges, oldest first.
+    /// The account's ledger: one row per calendar day charged, oldest
+    /// first.
     ///
     /// # Errors
     ///
@@ -335,22 +357,46 @@ impl StateDb {
     /// assert!(db.ledger("U1").unwrap().is_empty());
     /// ```
     pub fn ledger(&self, account: &str) -> Result<Vec<LedgerRow>, StateError> {
+        self.ledger_rows(None, None, Some(account))
+    }
+
+    /// Ledger rows of days `from..=to` (either end open when `None`), of one
+    /// account or all, ordered by account then day.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] on a failed query, [`StateError::Corrupt`] on
+    /// an unreadable stored value.
+    pub fn ledger_rows(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        account: Option<&str>,
+    ) -> Result<Vec<LedgerRow>, StateError> {
         const TABLE: &str = "ledger";
         let mut stmt = self.conn.prepare_cached(
-            "SELECT date, uncovered, daily_fee, days, amount, currency
-             FROM ledger WHERE account = ?1 ORDER BY date",
+            "SELECT account, day, measured_on, posted_on, amount, basis, currency FROM ledger
+             WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)
+               AND (?3 IS NULL OR account = ?3)
+             ORDER BY account, day",
         )?;
-        let mut rows = stmt.query(params![account])?;
+        let mut rows = stmt.query(params![
+            from.map(crate::record::date_text),
+            to.map(crate::record::date_text),
+            account
+        ])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
+            let account: String = row.get(0)?;
+            let a = account.as_str();
             out.push(LedgerRow {
-                account: account.to_string(),
-                date: parse(TABLE, account, "date", &row.get::<_, String>(0)?)?,
-                uncovered: parse(TABLE, account, "uncovered", &row.get::<_, String>(1)?)?,
-                daily_fee: parse(TABLE, account, "daily_fee", &row.get::<_, String>(2)?)?,
-                days: row.get(3)?,
-                amount: parse(TABLE, account, "amount", &row.get::<_, String>(4)?)?,
-                currency: parse::<Currency>(TABLE, account, "currency", &row.get::<_, String>(5)?)?,
+                day: parse(TABLE, a, "day", &row.get::<_, String>(1)?)?,
+                measured_on: parse(TABLE, a, "measured_on", &row.get::<_, String>(2)?)?,
+                posted_on: parse(TABLE, a, "posted_on", &row.get::<_, String>(3)?)?,
+                amount: parse(TABLE, a, "amount", &row.get::<_, String>(4)?)?,
+                basis: Basis::parse(a, &row.get::<_, String>(5)?)?,
+                currency: parse::<Currency>(TABLE, a, "currency", &row.get::<_, String>(6)?)?,
+                account,
             });
         }
         Ok(out)
@@ -418,4 +464,55 @@ impl StateDb {
             .map(|text| parse("nights", "", "date", &text))
             .transpose()
     }
+}
+
+/// The account's nights, oldest first; only the night of `date` when given.
+pub(crate) fn read_nights(
+    conn: &Connection,
+    account: &str,
+    date: Option<&str>,
+) -> Result<Vec<NightRow>, StateError> {
+    const TABLE: &str = "nights";
+    let mut stmt = conn.prepare_cached(
+        "SELECT date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis
+         FROM nights WHERE account = ?1 AND (?2 IS NULL OR date = ?2) ORDER BY date",
+    )?;
+    let mut rows = stmt.query(params![account, date])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let effective = parse_opt_date(
+            TABLE,
+            account,
+            "effective_date",
+            row.get::<_, Option<String>>(8)?,
+        )?;
+        let basis = match row.get::<_, String>(10)?.as_str() {
+            "exposure" => ChargedFee::Exposure,
+            "inventory" => ChargedFee::Inventory,
+            other => {
+                return Err(StateError::Corrupt {
+                    table: TABLE,
+                    account: account.to_string(),
+                    column: "basis",
+                    value: other.to_string(),
+                });
+            }
+        };
+        out.push(NightRow {
+            date: parse(TABLE, account, "date", &row.get::<_, String>(0)?)?,
+            record: NightRecord {
+                status: parse_status(TABLE, account, &row.get::<_, String>(1)?, effective)?,
+                measure: parse(TABLE, account, "measure", &row.get::<_, String>(2)?)?,
+                uncovered: parse(TABLE, account, "uncovered", &row.get::<_, String>(3)?)?,
+                daily_fee: parse(TABLE, account, "daily_fee", &row.get::<_, String>(4)?)?,
+                accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(9)?)?,
+                basis,
+                currency: parse(TABLE, account, "currency", &row.get::<_, String>(7)?)?,
+                effective_date: effective,
+            },
+            days_posted: row.get(5)?,
+            amount_posted: parse(TABLE, account, "amount", &row.get::<_, String>(6)?)?,
+        });
+    }
+    Ok(out)
 }

@@ -9,12 +9,14 @@
 //! - [`StateDb::begin_run`] starts the night's single transaction; for each
 //!   account, [`Run::previous_state`] gives its state as of the nights
 //!   strictly before the run's date, the caller decides tonight's status with
-//!   [`exfee_fee::next_state`] and the fee with [`exfee_fee::daily_fee`], and
-//!   [`Run::record`] stores the [`NightRecord`]. [`Run::commit`] makes the
-//!   night durable; anything short of it changes nothing.
-//! - Re-running a date replaces that date's rows: an account is never
-//!   charged twice for one date.
-//! - [`StateDb::ledger`], [`StateDb::total_charged`], [`StateDb::nights`] and
+//!   [`exfee_fee::assess`], and [`Run::record`] stores the [`NightRecord`]
+//!   and posts the calendar days accrued since the last posting (one
+//!   [`LedgerRow`] per day, priced by the measurement in force on it).
+//!   [`Run::commit`] makes the night durable; anything short of it changes
+//!   nothing.
+//! - Re-running a date replaces that date's rows (its night and what it
+//!   posted): an account is never charged twice for one day.
+//! - [`StateDb::ledger`], [`StateDb::ledger_rows`], [`StateDb::total_charged`], [`StateDb::nights`] and
 //!   [`StateDb::summary`] read it back for reports.
 //!
 //! See [`StateDb`] for the tables, the storage formats and crash safety.
@@ -48,5 +50,5 @@ mod run;
 
 pub use db::{SCHEMA_VERSION, StateDb};
 pub use error::StateError;
-pub use record::{LedgerRow, NightRecord, NightRow};
+pub use record::{Basis, LedgerRow, NightRecord, NightRow, Recorded};
 pub use run::Run;

@@ -1,14 +1,17 @@
 use crate::error::StateError;
 use chrono::NaiveDate;
-use exfee_fee::FeeStatus;
+use exfee_fee::{AccountState, ChargedFee, FeeStatus};
 use exfee_model::Currency;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-/// What one nightly run found and charged for one account, as given to
+/// What one nightly run measured for one account, as given to
 /// [`Run::record`](crate::Run::record).
 ///
-/// Money is in the account's base currency, `currency`.
+/// Money is in the account's base currency, `currency`. What the run posts
+/// is not given: [`Run::record`](crate::Run::record) works it out from the
+/// stored nights (every calendar day priced by the measurement in force on
+/// it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NightRecord {
     /// Tonight's status, from [`exfee_fee::next_state`] over
@@ -18,16 +21,16 @@ pub struct NightRecord {
     pub uncovered: Decimal,
     /// The risk measure's loss, as measured.
     pub measure: Decimal,
-    /// The daily fee (≥ 0): what one day costs at tonight's measure. It may
-    /// be shown during grace; only `amount_charged` is a charge.
+    /// The daily exposure fee (≥ 0) at tonight's measure, shown even in
+    /// grace.
     pub daily_fee: Decimal,
-    /// Calendar days charged by tonight's run
-    /// ([`TradingCalendar::days_charged`](exfee_fee::TradingCalendar::days_charged)).
-    pub days_charged: u32,
-    /// The amount charged tonight (≥ 0), normally `daily_fee ×
-    /// days_charged`; must be 0 unless the status is
-    /// [`Charged`](FeeStatus::Charged).
-    pub amount_charged: Decimal,
+    /// What each calendar day priced by tonight's measurement costs once it
+    /// is past the grace week (≥ 0; 0 when clear): the fee actually paid,
+    /// the greater of the exposure and the inventory fee
+    /// ([`Assessment::accrues`](exfee_fee::Assessment::accrues)).
+    pub accrues: Decimal,
+    /// Which fee `accrues` is.
+    pub basis: ChargedFee,
     /// The date the fee takes effect: `None`, or the date the grace rules
     /// give (the one in [`FeeStatus::Grace`]); filled in when `None` on a
     /// subject night.
@@ -44,25 +47,91 @@ pub struct NightRow {
     pub date: NaiveDate,
     /// What was recorded (with the effective date filled in).
     pub record: NightRecord,
+    /// Calendar days the run posted.
+    pub days_posted: u32,
+    /// The amount the run posted.
+    pub amount_posted: Decimal,
 }
 
-/// One charge: a night on which the account was charged a positive amount.
+/// Why a ledger day is charged what it is (the `basis` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// The exposure fee of the measurement in force on the day.
+    Exposure,
+    /// The inventory fee, greater than the exposure fee on that measurement.
+    Inventory,
+    /// Priced by the last measurement although a trading day's run between
+    /// it and the day is missing.
+    Estimated,
+}
+
+impl Basis {
+    /// `exposure`, `inventory` or `estimated`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Basis::Exposure => "exposure",
+            Basis::Inventory => "inventory",
+            Basis::Estimated => "estimated",
+        }
+    }
+
+    pub(crate) fn parse(account: &str, text: &str) -> Result<Basis, StateError> {
+        match text {
+            "exposure" => Ok(Basis::Exposure),
+            "inventory" => Ok(Basis::Inventory),
+            "estimated" => Ok(Basis::Estimated),
+            _ => Err(StateError::Corrupt {
+                table: "ledger",
+                account: account.to_string(),
+                column: "basis",
+                value: text.to_string(),
+            }),
+        }
+    }
+}
+
+/// One calendar day of fee of one account, posted by a trading day's run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
     /// The account.
     pub account: String,
-    /// The valuation date of the run that charged.
-    pub date: NaiveDate,
-    /// The uncovered amount that night.
-    pub uncovered: Decimal,
-    /// The daily fee.
-    pub daily_fee: Decimal,
-    /// Calendar days charged.
-    pub days: u32,
-    /// The amount charged.
-    pub amount: Decimal,
-    /// The currency of the amounts.
+    /// The currency of the amount (the account's base currency).
     pub currency: Currency,
+    /// The calendar day the fee is for.
+    pub day: NaiveDate,
+    /// The run date whose measurement priced it (the last run on or before
+    /// `day`).
+    pub measured_on: NaiveDate,
+    /// The trading day whose run posted it.
+    pub posted_on: NaiveDate,
+    /// The day's fee.
+    pub amount: Decimal,
+    /// Why.
+    pub basis: Basis,
+}
+
+/// What [`Run::record`](crate::Run::record) did for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The account's grace state after tonight.
+    pub state: AccountState,
+    /// The days tonight's run posts, oldest first (empty on a weekend or
+    /// holiday run, or when nothing accrued).
+    pub posted: Vec<LedgerRow>,
+}
+
+impl Recorded {
+    /// How many days tonight posts.
+    pub fn days_posted(&self) -> u32 {
+        u32::try_from(self.posted.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The amount tonight posts (saturating at `Decimal::MAX`).
+    pub fn amount_posted(&self) -> Decimal {
+        self.posted
+            .iter()
+            .fold(Decimal::ZERO, |sum, row| sum.saturating_add(row.amount))
+    }
 }
 
 /// Dates are stored as `YYYY-MM-DD` text, which sorts by date for years 1 to

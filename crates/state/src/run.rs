@@ -1,7 +1,11 @@
 use crate::error::StateError;
-use crate::record::{NightRecord, date_text, money_text, parse, status_is_subject};
+use crate::record::{
+    Basis, LedgerRow, NightRecord, Recorded, date_text, money_text, parse, parse_opt_date,
+    status_is_subject,
+};
 use chrono::NaiveDate;
-use exfee_fee::{AccountState, FeeStatus, GraceRules, next_state};
+use exfee_fee::{AccountState, ChargedFee, FeeStatus, GraceRules, TradingCalendar, next_state};
+use exfee_model::Currency;
 use rusqlite::{Connection, Transaction, params};
 use rust_decimal::Decimal;
 
@@ -19,15 +23,22 @@ pub struct Run<'db> {
     date: NaiveDate,
     date_text: String,
     rules: GraceRules,
+    calendar: TradingCalendar,
 }
 
 impl<'db> Run<'db> {
-    pub(crate) fn new(tx: Transaction<'db>, date: NaiveDate, rules: GraceRules) -> Self {
+    pub(crate) fn new(
+        tx: Transaction<'db>,
+        date: NaiveDate,
+        rules: GraceRules,
+        calendar: TradingCalendar,
+    ) -> Self {
         Run {
             tx,
             date,
             date_text: date_text(date),
             rules,
+            calendar,
         }
     }
 
@@ -69,28 +80,49 @@ impl<'db> Run<'db> {
     /// let dir = tempfile::tempdir().unwrap();
     /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
     /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-    /// let run = db.begin_run(date, exfee_fee::GraceRules::default()).unwrap();
+    /// let run = db.begin_run(date, exfee_fee::GraceRules::default(), &exfee_fee::TradingCalendar::default()).unwrap();
     /// assert_eq!(run.previous_state("U1").unwrap(), None);
     /// ```
     pub fn previous_state(&self, account: &str) -> Result<Option<AccountState>, StateError> {
         replay(&self.tx, account, Some(&self.date_text), self.rules)
     }
 
+    /// The account's last stored night strictly before the run's date, if
+    /// any (for night-over-night comparisons).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Corrupt`] from the database.
+    pub fn previous_night(&self, account: &str) -> Result<Option<crate::NightRow>, StateError> {
+        let date: Option<String> = self
+            .tx
+            .prepare_cached("SELECT MAX(date) FROM nights WHERE account = ?1 AND date < ?2")?
+            .query_row(params![account, self.date_text], |row| row.get(0))?;
+        let Some(date) = date else {
+            return Ok(None);
+        };
+        crate::db::read_nights(&self.tx, account, Some(&date)).map(|mut rows| rows.pop())
+    }
+
     /// Records the account's night, replacing any row it already has for the
-    /// run's date, and returns the account's state after it.
+    /// run's date, posts what it accrued, and returns the account's state
+    /// after it with the days posted.
     ///
     /// In the same transaction: the `nights` row is written; the account's
-    /// `ledger` row for the date is removed and, when the night is
-    /// [`Charged`](FeeStatus::Charged) with a positive amount, written again;
-    /// the `accounts` summary is set to the state after the account's latest
-    /// night.
+    /// `ledger` rows posted on the run's date are removed and, when the date
+    /// is a trading day, the days accrued since the last posting are posted
+    /// (see [`StateDb`](crate::StateDb): every calendar day from the previous
+    /// trading-day night up to the day before tonight, each priced by the
+    /// night in force on it, grace and clear days skipped, days after a
+    /// missing trading-day run flagged [`Basis::Estimated`]); the `accounts`
+    /// summary is set to the state after the account's latest night.
     ///
     /// # Errors
     ///
     /// [`StateError::InvalidRecord`] for an empty account id, negative money,
-    /// a positive amount on a night that is not charged, or an effective date
-    /// other than the grace rules'; [`StateError::StatusMismatch`] when
-    /// `night.status` is not what [`exfee_fee::next_state`] gives from
+    /// a positive `accrues` on a clear night, or an effective date other than
+    /// the grace rules'; [`StateError::StatusMismatch`] when `night.status`
+    /// is not what [`exfee_fee::next_state`] gives from
     /// [`previous_state`](Run::previous_state) and the run's rules;
     /// [`StateError::Sqlite`] or [`StateError::Corrupt`] from the database.
     /// Nothing of the failed record is kept; the run may go on.
@@ -99,7 +131,7 @@ impl<'db> Run<'db> {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use exfee_fee::FeeStatus;
+    /// use exfee_fee::{ChargedFee, FeeStatus, TradingCalendar};
     /// use exfee_model::Currency;
     /// use exfee_state::NightRecord;
     /// use rust_decimal::Decimal;
@@ -107,29 +139,28 @@ impl<'db> Run<'db> {
     /// let dir = tempfile::tempdir().unwrap();
     /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
     /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-    /// let mut run = db.begin_run(date, exfee_fee::GraceRules::default()).unwrap();
+    /// let mut run = db
+    ///     .begin_run(date, exfee_fee::GraceRules::default(), &TradingCalendar::default())
+    ///     .unwrap();
     /// let clear = NightRecord {
     ///     status: FeeStatus::Clear,
     ///     uncovered: Decimal::ZERO,
     ///     measure: Decimal::from(-1200),
     ///     daily_fee: Decimal::ZERO,
-    ///     days_charged: 1,
-    ///     amount_charged: Decimal::ZERO,
+    ///     accrues: Decimal::ZERO,
+    ///     basis: ChargedFee::Exposure,
     ///     effective_date: None,
     ///     currency: Currency::USD,
     /// };
-    /// let state = run.record("U1", &clear).unwrap();
-    /// assert_eq!(state.clear_nights, 1);
+    /// let recorded = run.record("U1", &clear).unwrap();
+    /// assert_eq!(recorded.state.clear_nights, 1);
+    /// assert!(recorded.posted.is_empty());
     /// // a first subject night cannot be charged: the grace rules say grace
     /// let charged = NightRecord { status: FeeStatus::Charged, ..clear };
     /// assert!(run.record("U2", &charged).is_err());
     /// run.commit().unwrap();
     /// ```
-    pub fn record(
-        &mut self,
-        account: &str,
-        night: &NightRecord,
-    ) -> Result<AccountState, StateError> {
+    pub fn record(&mut self, account: &str, night: &NightRecord) -> Result<Recorded, StateError> {
         let invalid = |reason: String| StateError::InvalidRecord {
             account: account.to_string(),
             reason,
@@ -140,16 +171,16 @@ impl<'db> Run<'db> {
         for (name, value) in [
             ("uncovered", night.uncovered),
             ("daily_fee", night.daily_fee),
-            ("amount_charged", night.amount_charged),
+            ("accrues", night.accrues),
         ] {
             if value < Decimal::ZERO {
                 return Err(invalid(format!("{name} is negative ({value})")));
             }
         }
-        if night.status != FeeStatus::Charged && !night.amount_charged.is_zero() {
+        if night.status == FeeStatus::Clear && !night.accrues.is_zero() {
             return Err(invalid(format!(
-                "amount_charged {} on a night that is {}, not charged",
-                night.amount_charged, night.status
+                "accrues {} on a clear night",
+                night.accrues
             )));
         }
 
@@ -187,11 +218,26 @@ impl<'db> Run<'db> {
         let rules = self.rules;
         let date = &self.date_text;
         let sp = self.tx.savepoint()?;
+        let posted = if self.calendar.is_trading_day(self.date) {
+            accrued(&sp, account, self.date, &self.calendar)?
+        } else {
+            Vec::new()
+        };
+        let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
+        let mut amount_posted = Decimal::ZERO;
+        for row in &posted {
+            amount_posted =
+                amount_posted
+                    .checked_add(row.amount)
+                    .ok_or_else(|| StateError::Overflow {
+                        account: account.to_string(),
+                    })?;
+        }
         sp
             .prepare_cached(
                 "INSERT OR REPLACE INTO nights
-                 (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 account,
@@ -200,26 +246,28 @@ impl<'db> Run<'db> {
                 money_text(night.measure),
                 money_text(night.uncovered),
                 money_text(night.daily_fee),
-                night.days_charged,
-                money_text(night.amount_charged),
+                days_posted,
+                money_text(amount_posted),
                 night.currency.as_str(),
                 effective_text,
+                money_text(night.accrues),
+                night.basis.name(),
             ])?;
-        sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND date = ?2")?
+        sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
             .execute(params![account, date])?;
-        if night.status == FeeStatus::Charged && night.amount_charged > Decimal::ZERO {
+        for row in &posted {
             sp.prepare_cached(
-                "INSERT INTO ledger (account, date, uncovered, daily_fee, days, amount, currency)
+                "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 account,
+                date_text(row.day),
+                date_text(row.measured_on),
                 date,
-                money_text(night.uncovered),
-                money_text(night.daily_fee),
-                night.days_charged,
-                money_text(night.amount_charged),
-                night.currency.as_str(),
+                money_text(row.amount),
+                row.basis.name(),
+                row.currency.as_str(),
             ])?;
         }
 
@@ -235,7 +283,7 @@ impl<'db> Run<'db> {
         };
         write_summary(&sp, account, &latest, rules)?;
         sp.commit()?;
-        Ok(state)
+        Ok(Recorded { state, posted })
     }
 
     /// The valuation dates after the run's date that hold nights (of any
@@ -260,8 +308,8 @@ impl<'db> Run<'db> {
         Ok(dates)
     }
 
-    /// Removes, in the run's transaction, every night and charge dated after
-    /// the run's date, and sets each affected account's summary to its state
+    /// Removes, in the run's transaction, every night dated after the run's
+    /// date and every ledger day those nights posted, and sets each affected account's summary to its state
     /// after its remaining nights (an account left with none loses its
     /// summary). Returns how many nights were removed. Those later dates are
     /// then to be run again, in order, to recompute them.
@@ -281,8 +329,10 @@ impl<'db> Run<'db> {
             "DELETE FROM nights WHERE date > ?1",
             params![self.date_text],
         )?;
+        // The days those nights posted (a day is posted after the night that
+        // priced it, so every day priced by a removed night goes too).
         self.tx.execute(
-            "DELETE FROM ledger WHERE date > ?1",
+            "DELETE FROM ledger WHERE posted_on > ?1",
             params![self.date_text],
         )?;
         for account in &accounts {
@@ -307,6 +357,103 @@ impl<'db> Run<'db> {
         self.tx.commit()?;
         Ok(())
     }
+}
+
+/// A stored night as the accrual reads it.
+struct Priced {
+    date: NaiveDate,
+    subject: bool,
+    accrues: Decimal,
+    basis: ChargedFee,
+    effective: Option<NaiveDate>,
+    currency: Currency,
+}
+
+/// The days the run of trading day `date` posts for `account`: every
+/// calendar day from the account's latest trading-day night before `date`
+/// (or, without one, its first night) up to `date − 1`, each priced by the
+/// latest night on or before it. A day is posted when that night was subject
+/// with a positive fee and the day is on or after the episode's effective
+/// date (the grace week is never charged); it is [`Basis::Estimated`] when a
+/// trading day lies after the pricing night and on or before the day (that
+/// trading day's run is missing).
+fn accrued(
+    conn: &Connection,
+    account: &str,
+    date: NaiveDate,
+    calendar: &TradingCalendar,
+) -> Result<Vec<LedgerRow>, StateError> {
+    const TABLE: &str = "nights";
+    let mut stmt = conn.prepare_cached(
+        "SELECT date, status, accrues, basis, effective_date, currency FROM nights
+         WHERE account = ?1 AND date < ?2 ORDER BY date DESC",
+    )?;
+    let mut rows = stmt.query(params![account, date_text(date)])?;
+    // Newest first, down to the latest trading-day night (the last posting).
+    let mut nights: Vec<Priced> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let night_date: NaiveDate = parse(TABLE, account, "date", &row.get::<_, String>(0)?)?;
+        let basis = match row.get::<_, String>(3)?.as_str() {
+            "inventory" => ChargedFee::Inventory,
+            "exposure" => ChargedFee::Exposure,
+            other => {
+                return Err(StateError::Corrupt {
+                    table: TABLE,
+                    account: account.to_string(),
+                    column: "basis",
+                    value: other.to_string(),
+                });
+            }
+        };
+        nights.push(Priced {
+            date: night_date,
+            subject: status_is_subject(TABLE, account, &row.get::<_, String>(1)?)?,
+            accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(2)?)?,
+            basis,
+            effective: parse_opt_date(TABLE, account, "effective_date", row.get(4)?)?,
+            currency: parse(TABLE, account, "currency", &row.get::<_, String>(5)?)?,
+        });
+        if calendar.is_trading_day(night_date) {
+            break;
+        }
+    }
+    nights.reverse();
+    let mut out = Vec::new();
+    let Some(first) = nights.first() else {
+        return Ok(out);
+    };
+    let mut day = first.date;
+    let mut pricing = 0;
+    while day < date {
+        while pricing + 1 < nights.len() && nights[pricing + 1].date <= day {
+            pricing += 1;
+        }
+        let night = &nights[pricing];
+        let past_grace = night.effective.is_some_and(|effective| day >= effective);
+        if night.subject && past_grace && night.accrues > Decimal::ZERO {
+            let estimated = calendar
+                .next_trading_day(night.date)
+                .is_some_and(|next| next <= day);
+            out.push(LedgerRow {
+                account: account.to_string(),
+                currency: night.currency,
+                day,
+                measured_on: night.date,
+                posted_on: date,
+                amount: night.accrues,
+                basis: match (estimated, night.basis) {
+                    (true, _) => Basis::Estimated,
+                    (false, ChargedFee::Exposure) => Basis::Exposure,
+                    (false, ChargedFee::Inventory) => Basis::Inventory,
+                },
+            });
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 /// The state after the account's nights before `before` (all nights when

@@ -24,21 +24,16 @@ fn crash_child() {
         return;
     };
     let schedule = FeeSchedule::default();
-    let calendar = TradingCalendar::default();
     let mut db = StateDb::open(PathBuf::from(path)).unwrap();
-    let mut run = db.begin_run(day(2026, 3, 9), schedule.grace).unwrap();
-    // the accounts the parent knows (U1 gets charged tonight) and many new ones
-    let (status, _) = record_account(&mut run, &schedule, &calendar, "U1", dec("250000"));
+    let mut run = db
+        .begin_run(day(2026, 3, 9), schedule.grace, &TradingCalendar::default())
+        .unwrap();
+    // the accounts the parent knows (U1 is charged from tonight) and many new ones
+    let (status, _) = record_account(&mut run, &schedule, "U1", dec("250000"));
     assert_eq!(status, FeeStatus::Charged);
-    record_account(&mut run, &schedule, &calendar, "U2", dec("0"));
+    record_account(&mut run, &schedule, "U2", dec("0"));
     for i in 0..CHILD_ACCOUNTS {
-        record_account(
-            &mut run,
-            &schedule,
-            &calendar,
-            &format!("N{i:06}"),
-            dec("12345.67"),
-        );
+        record_account(&mut run, &schedule, &format!("N{i:06}"), dec("12345.67"));
     }
     eprintln!("{MARKER}");
     std::process::abort();
@@ -91,7 +86,11 @@ fn a_crash_mid_run_leaves_the_database_as_before() {
     let mut db = StateDb::open(&path).unwrap();
     assert!(db.ledger("U1").unwrap().is_empty());
     assert!(db.summary("N000000").unwrap().is_none());
+    // Monday: charged from today (Fri–Sun are grace days); Tuesday posts
+    // Monday: 250,000 → 54.79
     let out = night(&mut db, day(2026, 3, 9), &[("U1", "250000"), ("U2", "0")]);
-    assert_eq!(out[0], (FeeStatus::Charged, dec("164.37")));
-    assert_eq!(db.total_charged("U1").unwrap(), dec("164.37"));
+    assert_eq!(out[0], (FeeStatus::Charged, dec("0")));
+    let out = night(&mut db, day(2026, 3, 10), &[("U1", "250000"), ("U2", "0")]);
+    assert_eq!(out[0], (FeeStatus::Charged, dec("54.79")));
+    assert_eq!(db.total_charged("U1").unwrap(), dec("54.79"));
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{day, dec, dump, night};
-use exfee_fee::{FeeSchedule, FeeStatus};
+use exfee_fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee_state::StateDb;
 
 // March 2026: Mon 2 … Tue 10. U1 is subject every night (grace from the
@@ -21,10 +21,12 @@ fn history() -> (tempfile::TempDir, std::path::PathBuf) {
         }
         night(&mut db, day(2026, 3, d), &accounts);
     }
+    // Monday the 9th is the first day charged (posted on the 10th); the
+    // weekend before was in the grace week.
     assert_eq!(
         db.ledger("U1").unwrap().len(),
-        2,
-        "charged on the 9th and 10th"
+        1,
+        "the 9th, posted on the 10th"
     );
     (dir, path)
 }
@@ -35,10 +37,11 @@ fn later_nights_are_listed_and_removed_only_with_the_run() {
     let before = dump(&path);
     let mut db = StateDb::open(&path).unwrap();
     let rules = FeeSchedule::default().grace;
+    let calendar = TradingCalendar::default();
 
     // Dropped without commit: nothing is removed.
     {
-        let mut run = db.begin_run(day(2026, 3, 5), rules).unwrap();
+        let mut run = db.begin_run(day(2026, 3, 5), rules, &calendar).unwrap();
         let later: Vec<_> = (6..=10).map(|d| day(2026, 3, d)).collect();
         assert_eq!(run.later_dates().unwrap(), later);
         // U1 on the 6th … 10th, U2 on the 10th.
@@ -49,7 +52,7 @@ fn later_nights_are_listed_and_removed_only_with_the_run() {
 
     // Committed: the later nights, their charges and U2 (no night left) go;
     // U1's summary is its state after the 5th.
-    let mut run = db.begin_run(day(2026, 3, 5), rules).unwrap();
+    let mut run = db.begin_run(day(2026, 3, 5), rules, &calendar).unwrap();
     assert_eq!(run.forget_later_nights().unwrap(), 6);
     run.commit().unwrap();
     assert_eq!(db.latest_date().unwrap(), Some(day(2026, 3, 5)));
@@ -63,6 +66,6 @@ fn later_nights_are_listed_and_removed_only_with_the_run() {
     assert!(matches!(summary.last_status, FeeStatus::Grace { .. }));
 
     // The latest date itself has no later night.
-    let run = db.begin_run(day(2026, 3, 5), rules).unwrap();
+    let run = db.begin_run(day(2026, 3, 5), rules, &calendar).unwrap();
     assert!(run.later_dates().unwrap().is_empty());
 }

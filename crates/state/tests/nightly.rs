@@ -6,7 +6,7 @@ mod common;
 use common::{day, dec, dump, night, record_account};
 use exfee_fee::{FeeSchedule, FeeStatus, GraceRules, TradingCalendar, next_state};
 use exfee_model::Currency;
-use exfee_state::{NightRecord, StateDb, StateError};
+use exfee_state::{Basis, NightRecord, StateDb, StateError};
 use rust_decimal::Decimal;
 
 fn open() -> (tempfile::TempDir, StateDb) {
@@ -37,18 +37,11 @@ fn night_one_is_grace_and_night_eight_is_charged() {
         );
         assert!(db.ledger("U1").unwrap().is_empty());
     }
-    // night 8 = D + 7, a Monday: charged, for Friday, Saturday and Sunday
+    // night 8 = D + 7, a Monday: charged from today; it posts Friday,
+    // Saturday and Sunday, which are all in the grace week: nothing
     let out = night(&mut db, day(2026, 3, 9), &[("U1", "250000")]);
-    assert_eq!(out[0], (FeeStatus::Charged, dec("164.37"))); // 54.79 × 3
-
-    let ledger = db.ledger("U1").unwrap();
-    assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].date, day(2026, 3, 9));
-    assert_eq!(ledger[0].days, 3);
-    assert_eq!(ledger[0].daily_fee, dec("54.79"));
-    assert_eq!(ledger[0].uncovered, dec("250000"));
-    assert_eq!(ledger[0].amount, dec("164.37"));
-    assert_eq!(ledger[0].currency, Currency::USD);
+    assert_eq!(out[0], (FeeStatus::Charged, dec("0")));
+    assert!(db.ledger("U1").unwrap().is_empty());
 
     let summary = db.summary("U1").unwrap().unwrap();
     assert_eq!(summary.first_subject, Some(day(2026, 3, 2)));
@@ -56,17 +49,26 @@ fn night_one_is_grace_and_night_eight_is_charged() {
     assert_eq!(summary.last_status, FeeStatus::Charged);
     assert_eq!(summary.last_date, day(2026, 3, 9));
 
-    // Tuesday: one more day
-    night(&mut db, day(2026, 3, 10), &[("U1", "250000")]);
-    assert_eq!(db.total_charged("U1").unwrap(), dec("219.16")); // 164.37 + 54.79
+    // Tuesday posts Monday, priced by Monday's run
+    let out = night(&mut db, day(2026, 3, 10), &[("U1", "250000")]);
+    assert_eq!(out[0], (FeeStatus::Charged, dec("54.79")));
+    let ledger = db.ledger("U1").unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].day, day(2026, 3, 9));
+    assert_eq!(ledger[0].measured_on, day(2026, 3, 9));
+    assert_eq!(ledger[0].posted_on, day(2026, 3, 10));
+    assert_eq!(ledger[0].amount, dec("54.79"));
+    assert_eq!(ledger[0].basis, Basis::Exposure);
+    assert_eq!(ledger[0].currency, Currency::USD);
+    assert_eq!(db.total_charged("U1").unwrap(), dec("54.79"));
     assert_eq!(db.latest_date().unwrap(), Some(day(2026, 3, 10)));
 }
 
 #[test]
-fn trading_day_runs_charge_from_the_effective_night() {
+fn trading_day_runs_charge_from_the_effective_day() {
     let (_dir, mut db) = open();
     let mut statuses = Vec::new();
-    for d in [2, 3, 4, 5, 6, 9] {
+    for d in [2, 3, 4, 5, 6, 9, 10] {
         statuses.push(night(
             &mut db,
             day(2026, 3, d),
@@ -77,56 +79,132 @@ fn trading_day_runs_charge_from_the_effective_night() {
         assert!(matches!(s[0].0, FeeStatus::Grace { .. }));
         assert_eq!(s[1].0, FeeStatus::Clear);
     }
-    assert_eq!(statuses[5][0], (FeeStatus::Charged, dec("164.37")));
-    assert_eq!(db.summary("U1").unwrap().unwrap().nights_subject, 6);
+    // Monday: Fri–Sun are grace days; Tuesday: Monday at 54.79
+    assert_eq!(statuses[5][0], (FeeStatus::Charged, dec("0")));
+    assert_eq!(statuses[6][0], (FeeStatus::Charged, dec("54.79")));
+    assert_eq!(db.summary("U1").unwrap().unwrap().nights_subject, 7);
     assert_eq!(db.summary("U2").unwrap().unwrap().clear_nights, 5);
     assert!(db.ledger("U2").unwrap().is_empty());
 }
 
 #[test]
+fn a_weekend_is_priced_by_fridays_run_and_a_missed_run_is_estimated() {
+    // grace 0: charged from the first night. Fri 6: 250,000 (54.79);
+    // deposit over the weekend: Mon 9 clear. Monday still posts Fri, Sat,
+    // Sun at Friday's 54.79. Tue 10 not run; Wed 11 posts Mon (clear: no
+    // row) and Tue (priced by Monday's clear run: no row).
+    let (_dir, mut db) = open();
+    let rules = GraceRules {
+        grace_days: 0,
+        reset_after_clear_nights: 5,
+    };
+    let schedule = FeeSchedule {
+        grace: rules,
+        ..FeeSchedule::default()
+    };
+    let calendar = TradingCalendar::default();
+    let mut posted = Vec::new();
+    for (d, uncovered) in [
+        (5, "250000"),
+        (6, "250000"),
+        (9, "0"),
+        (11, "100000"),
+        (13, "0"),
+    ] {
+        let mut run = db.begin_run(day(2026, 3, d), rules, &calendar).unwrap();
+        posted.push(common::record_account(&mut run, &schedule, "U1", dec(uncovered)).1);
+        run.commit().unwrap();
+    }
+    // Fri 6 posts Thu 5 (54.79); Mon 9 posts Fri–Sun (3 × 54.79 = 164.37);
+    // Wed 11 posts nothing (Mon clear, Tue priced by Monday's clear run);
+    // Fri 13 posts Wed 11 (13.70, 100,000 × 5 % / 365) and Thu 12, priced by
+    // Wednesday's run although Thursday's is missing: estimated (13.70).
+    assert_eq!(
+        posted,
+        vec![
+            dec("0"),
+            dec("54.79"),
+            dec("164.37"),
+            dec("0"),
+            dec("27.40")
+        ]
+    );
+    let ledger = db.ledger("U1").unwrap();
+    let days: Vec<(u32, u32, u32, &str, Basis)> = ledger
+        .iter()
+        .map(|r| {
+            (
+                chrono::Datelike::day(&r.day),
+                chrono::Datelike::day(&r.measured_on),
+                chrono::Datelike::day(&r.posted_on),
+                "",
+                r.basis,
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            (5, 5, 6, "", Basis::Exposure),
+            (6, 6, 9, "", Basis::Exposure),
+            (7, 6, 9, "", Basis::Exposure),
+            (8, 6, 9, "", Basis::Exposure),
+            (11, 11, 13, "", Basis::Exposure),
+            (12, 11, 13, "", Basis::Estimated),
+        ]
+    );
+    assert_eq!(db.total_charged("U1").unwrap(), dec("246.56"));
+}
+
+#[test]
 fn rerunning_a_date_charges_once() {
     let (_dir, mut db) = open();
-    for d in [2, 3, 4, 5, 6, 9] {
+    for d in [2, 3, 4, 5, 6, 9, 10] {
         night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
     }
     let ledger = db.ledger("U1").unwrap();
     let total = db.total_charged("U1").unwrap();
     let nights = db.nights("U1").unwrap();
     let summary = db.summary("U1").unwrap();
+    assert_eq!(total, dec("54.79"));
 
     // the same night again: nothing changes
+    let calendar = TradingCalendar::default();
     let previous_first = {
         let run = db
-            .begin_run(day(2026, 3, 9), GraceRules::default())
+            .begin_run(day(2026, 3, 10), GraceRules::default(), &calendar)
             .unwrap();
         run.previous_state("U1").unwrap()
     };
-    night(&mut db, day(2026, 3, 9), &[("U1", "250000")]);
+    night(&mut db, day(2026, 3, 10), &[("U1", "250000")]);
     assert_eq!(db.ledger("U1").unwrap(), ledger);
     assert_eq!(db.total_charged("U1").unwrap(), total);
     assert_eq!(db.nights("U1").unwrap(), nights);
     assert_eq!(db.summary("U1").unwrap(), summary);
     let previous_again = {
         let run = db
-            .begin_run(day(2026, 3, 9), GraceRules::default())
+            .begin_run(day(2026, 3, 10), GraceRules::default(), &calendar)
             .unwrap();
         run.previous_state("U1").unwrap()
     };
     assert_eq!(previous_first, previous_again);
 
-    // re-run with other figures: the row is replaced, still one charge
+    // Monday re-run with other figures, then Tuesday again: still one row
+    // for Monday, at the new measurement (178.08)
     night(&mut db, day(2026, 3, 9), &[("U1", "600000")]);
+    night(&mut db, day(2026, 3, 10), &[("U1", "600000")]);
     let ledger = db.ledger("U1").unwrap();
     assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].amount, dec("534.24")); // 178.08 × 3
-    assert_eq!(db.total_charged("U1").unwrap(), dec("534.24"));
+    assert_eq!(ledger[0].amount, dec("178.08"));
+    assert_eq!(db.total_charged("U1").unwrap(), dec("178.08"));
 
-    // re-run finding the account clear: the charge is gone
+    // Monday re-run finding the account clear, then Tuesday: the charge is gone
     let out = night(&mut db, day(2026, 3, 9), &[("U1", "0")]);
     assert_eq!(out[0].0, FeeStatus::Clear);
+    night(&mut db, day(2026, 3, 10), &[("U1", "0")]);
     assert!(db.ledger("U1").unwrap().is_empty());
     assert_eq!(db.total_charged("U1").unwrap(), dec("0"));
-    assert_eq!(db.nights("U1").unwrap().len(), 6);
+    assert_eq!(db.nights("U1").unwrap().len(), 7);
 }
 
 #[test]
@@ -144,20 +222,21 @@ fn a_dropped_run_changes_nothing() {
     let before = dump(&path);
 
     let schedule = FeeSchedule::default();
-    let calendar = TradingCalendar::default();
     {
-        let mut run = db.begin_run(day(2026, 3, 9), schedule.grace).unwrap();
-        record_account(&mut run, &schedule, &calendar, "U1", dec("250000")); // a charge
-        record_account(&mut run, &schedule, &calendar, "U2", dec("0"));
-        record_account(&mut run, &schedule, &calendar, "U3", dec("90000")); // a new account
+        let mut run = db
+            .begin_run(day(2026, 3, 9), schedule.grace, &TradingCalendar::default())
+            .unwrap();
+        record_account(&mut run, &schedule, "U1", dec("250000")); // a charge
+        record_account(&mut run, &schedule, "U2", dec("0"));
+        record_account(&mut run, &schedule, "U3", dec("90000")); // a new account
         // a failing record part-way
         let bad = NightRecord {
             status: FeeStatus::Charged,
             uncovered: dec("1"),
             measure: dec("1"),
             daily_fee: dec("1"),
-            days_charged: 3,
-            amount_charged: dec("3"),
+            accrues: Decimal::ZERO,
+            basis: exfee_fee::ChargedFee::Exposure,
             effective_date: None,
             currency: Currency::USD,
         };
@@ -171,8 +250,10 @@ fn a_dropped_run_changes_nothing() {
 
     // re-running the same date over a half-done run of it: also nothing left of the dropped one
     {
-        let mut run = db.begin_run(day(2026, 3, 6), schedule.grace).unwrap();
-        record_account(&mut run, &schedule, &calendar, "U1", dec("999999"));
+        let mut run = db
+            .begin_run(day(2026, 3, 6), schedule.grace, &TradingCalendar::default())
+            .unwrap();
+        record_account(&mut run, &schedule, "U1", dec("999999"));
     }
     assert_eq!(dump(&path), before);
     drop(db);
@@ -243,7 +324,9 @@ fn previous_state_equals_replaying_every_night() {
         let mut pure: Vec<Option<exfee_fee::AccountState>> = vec![None; accounts.len()];
         let mut date = day(2026, 1, 1);
         for _ in 0..80 {
-            let mut run = db.begin_run(date, rules).unwrap();
+            let mut run = db
+                .begin_run(date, rules, &TradingCalendar::default())
+                .unwrap();
             for (i, account) in accounts.iter().enumerate() {
                 assert_eq!(
                     run.previous_state(account).unwrap(),
@@ -261,18 +344,18 @@ fn previous_state_equals_replaying_every_night() {
                             uncovered: Decimal::ZERO,
                             measure: Decimal::ZERO,
                             daily_fee: Decimal::ZERO,
-                            days_charged: 1,
-                            amount_charged: if status == FeeStatus::Charged {
+                            accrues: if status.is_subject() {
                                 Decimal::ONE
                             } else {
                                 Decimal::ZERO
                             },
+                            basis: exfee_fee::ChargedFee::Exposure,
                             effective_date: None,
                             currency: Currency::USD,
                         },
                     )
                     .unwrap();
-                assert_eq!(recorded, state);
+                assert_eq!(recorded.state, state);
                 pure[i] = Some(state);
             }
             run.commit().unwrap();
@@ -292,23 +375,31 @@ fn money_and_dates_are_stored_as_exact_text() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
     let mut db = StateDb::open(&path).unwrap();
-    for d in [2, 3, 4, 5, 6, 9] {
+    for d in [2, 3, 4, 5, 6, 9, 10] {
         night(&mut db, day(2026, 3, d), &[("U1", "250000.10")]);
     }
     drop(db);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let (date, fee, amount, uncovered, kind): (String, String, String, String, String) = conn
-        .query_row(
-            "SELECT date, daily_fee, amount, uncovered, typeof(amount) FROM ledger WHERE account = 'U1'",
+    let (day_text, measured, posted, amount, kind): (String, String, String, String, String) =
+        conn.query_row(
+            "SELECT day, measured_on, posted_on, amount, typeof(amount) FROM ledger WHERE account = 'U1'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .unwrap();
-    assert_eq!(date, "2026-03-09");
-    assert_eq!(fee, "54.79");
-    assert_eq!(amount, "164.37");
-    assert_eq!(uncovered, "250000.10");
+    assert_eq!(day_text, "2026-03-09");
+    assert_eq!(measured, "2026-03-09");
+    assert_eq!(posted, "2026-03-10");
+    assert_eq!(amount, "54.79");
     assert_eq!(kind, "text");
+    let uncovered: String = conn
+        .query_row(
+            "SELECT uncovered FROM nights WHERE account = 'U1' AND date = '2026-03-09'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(uncovered, "250000.10");
     let effective: String = conn
         .query_row(
             "SELECT effective_date FROM nights WHERE account = 'U1' AND date = '2026-03-02'",
@@ -336,7 +427,9 @@ fn rerunning_an_earlier_date_keeps_the_summary_at_the_latest_night() {
 fn bad_records_are_refused_and_leave_nothing() {
     let (_dir, mut db) = open();
     let date = day(2026, 3, 2);
-    let mut run = db.begin_run(date, GraceRules::default()).unwrap();
+    let mut run = db
+        .begin_run(date, GraceRules::default(), &TradingCalendar::default())
+        .unwrap();
     let grace = NightRecord {
         status: FeeStatus::Grace {
             effective: day(2026, 3, 9),
@@ -344,8 +437,8 @@ fn bad_records_are_refused_and_leave_nothing() {
         uncovered: dec("250000"),
         measure: dec("330000"),
         daily_fee: dec("54.79"),
-        days_charged: 3,
-        amount_charged: dec("0"),
+        accrues: Decimal::ZERO,
+        basis: exfee_fee::ChargedFee::Exposure,
         effective_date: None,
         currency: Currency::USD,
     };
@@ -354,10 +447,10 @@ fn bad_records_are_refused_and_leave_nothing() {
         (
             "U1",
             NightRecord {
-                amount_charged: dec("164.37"),
+                accrues: dec("-1"),
                 ..grace.clone()
             },
-        ), // a charge during grace
+        ), // negative accrual
         (
             "U1",
             NightRecord {
@@ -413,12 +506,12 @@ fn dates_outside_the_sortable_range_are_refused() {
     let (_dir, mut db) = open();
     let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
     assert!(matches!(
-        db.begin_run(far, GraceRules::default()),
+        db.begin_run(far, GraceRules::default(), &TradingCalendar::default()),
         Err(StateError::DateOutOfRange(_))
     ));
     let early = chrono::NaiveDate::from_ymd_opt(0, 12, 31).unwrap();
     assert!(matches!(
-        db.begin_run(early, GraceRules::default()),
+        db.begin_run(early, GraceRules::default(), &TradingCalendar::default()),
         Err(StateError::DateOutOfRange(_))
     ));
 }
@@ -430,8 +523,10 @@ fn mixed_currencies_have_no_single_total() {
         grace_days: 0,
         reset_after_clear_nights: 5,
     };
-    for (d, currency) in [(2, "USD"), (3, "EUR")] {
-        let mut run = db.begin_run(day(2026, 3, d), rules).unwrap();
+    for (d, currency) in [(2, "USD"), (3, "EUR"), (4, "EUR")] {
+        let mut run = db
+            .begin_run(day(2026, 3, d), rules, &TradingCalendar::default())
+            .unwrap();
         run.record(
             "U1",
             &NightRecord {
@@ -439,8 +534,8 @@ fn mixed_currencies_have_no_single_total() {
                 uncovered: dec("1000"),
                 measure: dec("1000"),
                 daily_fee: dec("1"),
-                days_charged: 1,
-                amount_charged: dec("1"),
+                accrues: dec("1"),
+                basis: exfee_fee::ChargedFee::Exposure,
                 effective_date: None,
                 currency: currency.parse().unwrap(),
             },
@@ -461,12 +556,12 @@ fn reopening_keeps_the_data_and_checks_the_schema_version() {
     let path = dir.path().join("state.sqlite");
     {
         let mut db = StateDb::open(&path).unwrap();
-        for d in [2, 3, 4, 5, 6, 9] {
+        for d in [2, 3, 4, 5, 6, 9, 10] {
             night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
         }
     }
     let db = StateDb::open(&path).unwrap();
-    assert_eq!(db.total_charged("U1").unwrap(), dec("164.37"));
+    assert_eq!(db.total_charged("U1").unwrap(), dec("54.79"));
     drop(db);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -491,7 +586,7 @@ fn a_corrupt_value_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
     let mut db = StateDb::open(&path).unwrap();
-    for d in [2, 3, 4, 5, 6, 9] {
+    for d in [2, 3, 4, 5, 6, 9, 10] {
         night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
     }
     drop(db);
@@ -517,7 +612,50 @@ fn a_corrupt_value_is_an_error_not_a_panic() {
         Err(StateError::Corrupt { column: "date", .. })
     ));
     let run = db
-        .begin_run(day(2026, 3, 10), GraceRules::default())
+        .begin_run(
+            day(2026, 3, 10),
+            GraceRules::default(),
+            &TradingCalendar::default(),
+        )
         .unwrap();
     assert!(run.previous_state("U1").is_err());
+}
+
+#[test]
+fn a_version_1_file_is_migrated_day_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE nights (account TEXT NOT NULL, date TEXT NOT NULL,
+                 status TEXT NOT NULL CHECK (status IN ('clear', 'grace', 'charged')),
+                 measure TEXT NOT NULL, uncovered TEXT NOT NULL, daily_fee TEXT NOT NULL,
+                 days_charged INTEGER NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,
+                 effective_date TEXT, PRIMARY KEY (account, date)) WITHOUT ROWID;
+             CREATE TABLE ledger (account TEXT NOT NULL, date TEXT NOT NULL, uncovered TEXT NOT NULL,
+                 daily_fee TEXT NOT NULL, days INTEGER NOT NULL, amount TEXT NOT NULL,
+                 currency TEXT NOT NULL, PRIMARY KEY (account, date)) WITHOUT ROWID;
+             CREATE TABLE accounts (account TEXT NOT NULL PRIMARY KEY, first_subject TEXT,
+                 nights_subject INTEGER NOT NULL, clear_nights INTEGER NOT NULL,
+                 last_status TEXT NOT NULL, last_date TEXT NOT NULL, effective_date TEXT) WITHOUT ROWID;
+             INSERT INTO nights VALUES ('U1', '2026-03-09', 'charged', '350000', '250000', '54.79', 3, '164.37', 'USD', '2026-03-09');
+             INSERT INTO ledger VALUES ('U1', '2026-03-09', '250000', '54.79', 3, '164.37', 'USD');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let db = StateDb::open(&path).unwrap();
+    let ledger = db.ledger("U1").unwrap();
+    // the Monday charge of 3 days becomes Friday, Saturday and Sunday
+    let days: Vec<_> = ledger.iter().map(|r| r.day).collect();
+    assert_eq!(
+        days,
+        vec![day(2026, 3, 6), day(2026, 3, 7), day(2026, 3, 8)]
+    );
+    assert!(ledger.iter().all(|r| r.amount == dec("54.79")
+        && r.posted_on == day(2026, 3, 9)
+        && r.basis == Basis::Exposure));
+    assert_eq!(db.total_charged("U1").unwrap(), dec("164.37"));
+    assert_eq!(db.nights("U1").unwrap()[0].record.accrues, dec("54.79"));
 }

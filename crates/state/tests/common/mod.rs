@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chrono::NaiveDate;
-use exfee_fee::{FeeSchedule, FeeStatus, TradingCalendar, daily_fee, next_state};
+use exfee_fee::{ChargedFee, FeeSchedule, FeeStatus, TradingCalendar, daily_fee, next_state};
 use exfee_model::Currency;
 use exfee_state::{NightRecord, Run, StateDb};
 use rust_decimal::Decimal;
@@ -19,54 +19,61 @@ pub fn dec(text: &str) -> Decimal {
 }
 
 /// Decides and records one account's night in `run` the way the nightly
-/// command does: state → status → fee → days → amount.
+/// command does: state → status → fee → record (which posts). Returns the
+/// status and the amount posted.
 pub fn record_account(
     run: &mut Run<'_>,
     schedule: &FeeSchedule,
-    calendar: &TradingCalendar,
     account: &str,
     uncovered: Decimal,
 ) -> (FeeStatus, Decimal) {
     let fee = daily_fee(schedule, uncovered, Decimal::ONE).unwrap();
     let previous = run.previous_state(account).unwrap();
     let (_, status) = next_state(previous.as_ref(), run.date(), fee.subject, schedule.grace);
-    let days = calendar.days_charged(run.date()).unwrap();
-    let amount = if status == FeeStatus::Charged {
-        fee.daily_fee * Decimal::from(days)
-    } else {
-        Decimal::ZERO
-    };
-    run.record(
-        account,
-        &NightRecord {
-            status,
-            uncovered: fee.uncovered,
-            measure: uncovered + Decimal::from(100_000),
-            daily_fee: fee.daily_fee,
-            days_charged: days,
-            amount_charged: amount,
-            effective_date: None,
-            currency: Currency::USD,
-        },
-    )
-    .unwrap();
-    (status, amount)
+    let recorded = run
+        .record(
+            account,
+            &NightRecord {
+                status,
+                uncovered: fee.uncovered,
+                measure: uncovered + Decimal::from(100_000),
+                daily_fee: fee.daily_fee,
+                accrues: if fee.subject {
+                    fee.daily_fee
+                } else {
+                    Decimal::ZERO
+                },
+                basis: ChargedFee::Exposure,
+                effective_date: None,
+                currency: Currency::USD,
+            },
+        )
+        .unwrap();
+    (status, recorded.amount_posted())
 }
 
-/// One committed nightly run over `accounts` (account, uncovered).
+/// One committed nightly run over `accounts` (account, uncovered), weekends
+/// as the only holidays.
 pub fn night(
     db: &mut StateDb,
     date: NaiveDate,
     accounts: &[(&str, &str)],
 ) -> Vec<(FeeStatus, Decimal)> {
+    night_with(db, date, accounts, &TradingCalendar::default())
+}
+
+/// [`night`] with a calendar.
+pub fn night_with(
+    db: &mut StateDb,
+    date: NaiveDate,
+    accounts: &[(&str, &str)],
+    calendar: &TradingCalendar,
+) -> Vec<(FeeStatus, Decimal)> {
     let schedule = FeeSchedule::default();
-    let calendar = TradingCalendar::default();
-    let mut run = db.begin_run(date, schedule.grace).unwrap();
+    let mut run = db.begin_run(date, schedule.grace, calendar).unwrap();
     let out = accounts
         .iter()
-        .map(|(account, uncovered)| {
-            record_account(&mut run, &schedule, &calendar, account, dec(uncovered))
-        })
+        .map(|(account, uncovered)| record_account(&mut run, &schedule, account, dec(uncovered)))
         .collect();
     run.commit().unwrap();
     out
