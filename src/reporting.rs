@@ -17,6 +17,7 @@ use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
 };
 use exfee_scenarios::{MoveBlock, ScenarioSet};
+use rayon::prelude::*;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::fees::cents;
@@ -139,29 +140,41 @@ pub fn build_reports(
         currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         currencies.dedup();
         let fx_moves = currency_moves(set, &currencies);
-        for (subject, detail) in chunk.iter().zip(&details) {
-            let base = evaluation
-                .results
-                .get(subject.account)
-                .and_then(|r| r.base_currency)
-                .unwrap_or(Currency::USD);
-            let hedge = dominant_factor(detail, set).and_then(|f| {
-                units
-                    .entry((f, base))
-                    .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
-                    .clone()
-            });
-            if let Some(report) = report(
-                evaluation,
-                subject,
-                detail,
-                hedge.as_ref(),
-                &fx_moves,
-                context,
-            ) {
-                reports.push(report);
-            }
-        }
+        // The hedges first (valued once per factor and base, in order), then
+        // the chunk's reports rendered in parallel, kept in subject order.
+        let chunk_hedges: Vec<Option<HedgeUnit>> = chunk
+            .iter()
+            .zip(&details)
+            .map(|(subject, detail)| {
+                let base = evaluation
+                    .results
+                    .get(subject.account)
+                    .and_then(|r| r.base_currency)
+                    .unwrap_or(Currency::USD);
+                dominant_factor(detail, set).and_then(|f| {
+                    units
+                        .entry((f, base))
+                        .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
+                        .clone()
+                })
+            })
+            .collect();
+        let rendered: Vec<Option<AccountReport>> = chunk
+            .par_iter()
+            .zip(details.par_iter())
+            .zip(chunk_hedges.par_iter())
+            .map(|((subject, detail), hedge)| {
+                report(
+                    evaluation,
+                    subject,
+                    detail,
+                    hedge.as_ref(),
+                    &fx_moves,
+                    context,
+                )
+            })
+            .collect();
+        reports.extend(rendered.into_iter().flatten());
     }
     Ok(reports)
 }
@@ -370,8 +383,15 @@ fn moves_that_matter(
     s: usize,
     base: Currency,
 ) -> Vec<(String, f64)> {
+    // Only the own moves of the account's single stocks are drawn.
+    let stocks: Vec<usize> = detail
+        .holdings
+        .iter()
+        .filter(|h| h.info.single_stock)
+        .filter_map(|h| set.stock_index(&h.info.driver_symbol))
+        .collect();
     let mut block = MoveBlock::default();
-    set.fill(s..s + 1, &mut block);
+    set.fill_selected(s..s + 1, &mut block, &stocks);
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
@@ -919,7 +939,8 @@ fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currenc
     let mut start = 0;
     while start < n {
         let end = (start + 4096).min(n);
-        set.fill(start..end, &mut block);
+        // Currencies only: no stock's own move is drawn.
+        set.fill_selected(start..end, &mut block, &[]);
         for &(c, i) in &columns {
             if let Some(column) = out.get_mut(&c) {
                 column.extend_from_slice(block.currency(i));
