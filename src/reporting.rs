@@ -17,6 +17,7 @@ use exfee_report::{
     AccountReport, Adjustment, AdjustmentKind, Contribution, ScenarioLine, TierLine,
 };
 use exfee_scenarios::{MoveBlock, ScenarioSet};
+use rayon::prelude::*;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::fees::cents;
@@ -139,29 +140,41 @@ pub fn build_reports(
         currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         currencies.dedup();
         let fx_moves = currency_moves(set, &currencies);
-        for (subject, detail) in chunk.iter().zip(&details) {
-            let base = evaluation
-                .results
-                .get(subject.account)
-                .and_then(|r| r.base_currency)
-                .unwrap_or(Currency::USD);
-            let hedge = dominant_factor(detail, set).and_then(|f| {
-                units
-                    .entry((f, base))
-                    .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
-                    .clone()
-            });
-            if let Some(report) = report(
-                evaluation,
-                subject,
-                detail,
-                hedge.as_ref(),
-                &fx_moves,
-                context,
-            ) {
-                reports.push(report);
-            }
-        }
+        // The hedges first (valued once per factor and base, in order), then
+        // the chunk's reports rendered in parallel, kept in subject order.
+        let chunk_hedges: Vec<Option<HedgeUnit>> = chunk
+            .iter()
+            .zip(&details)
+            .map(|(subject, detail)| {
+                let base = evaluation
+                    .results
+                    .get(subject.account)
+                    .and_then(|r| r.base_currency)
+                    .unwrap_or(Currency::USD);
+                dominant_factor(detail, set).and_then(|f| {
+                    units
+                        .entry((f, base))
+                        .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
+                        .clone()
+                })
+            })
+            .collect();
+        let rendered: Vec<Option<AccountReport>> = chunk
+            .par_iter()
+            .zip(details.par_iter())
+            .zip(chunk_hedges.par_iter())
+            .map(|((subject, detail), hedge)| {
+                report(
+                    evaluation,
+                    subject,
+                    detail,
+                    hedge.as_ref(),
+                    &fx_moves,
+                    context,
+                )
+            })
+            .collect();
+        reports.extend(rendered.into_iter().flatten());
     }
     Ok(reports)
 }
@@ -232,9 +245,19 @@ fn hedge_unit(
 
 /// Scenario indices ordered worst first (lower index first on a tie).
 pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
+    // A total order (ties broken by index), so selecting the `count` first
+    // and sorting only them gives exactly the head of the full sort, in
+    // linear time rather than sorting every scenario.
+    let order_of = |a: &usize, b: &usize| total[*a].total_cmp(&total[*b]).then(a.cmp(b));
     let mut order: Vec<usize> = (0..total.len()).collect();
-    order.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
-    order.truncate(count);
+    if count == 0 {
+        return Vec::new();
+    }
+    if count < order.len() {
+        order.select_nth_unstable_by(count - 1, order_of);
+        order.truncate(count);
+    }
+    order.sort_unstable_by(order_of);
     order
 }
 
@@ -370,8 +393,15 @@ fn moves_that_matter(
     s: usize,
     base: Currency,
 ) -> Vec<(String, f64)> {
+    // Only the own moves of the account's single stocks are drawn.
+    let stocks: Vec<usize> = detail
+        .holdings
+        .iter()
+        .filter(|h| h.info.single_stock)
+        .filter_map(|h| set.stock_index(&h.info.driver_symbol))
+        .collect();
     let mut block = MoveBlock::default();
-    set.fill(s..s + 1, &mut block);
+    set.fill_selected(s..s + 1, &mut block, &stocks);
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
@@ -923,7 +953,8 @@ fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currenc
     let mut start = 0;
     while start < n {
         let end = (start + 4096).min(n);
-        set.fill(start..end, &mut block);
+        // Currencies only: no stock's own move is drawn.
+        set.fill_selected(start..end, &mut block, &[]);
         for &(c, i) in &columns {
             if let Some(column) = out.get_mut(&c) {
                 column.extend_from_slice(block.currency(i));
@@ -954,4 +985,28 @@ pub(crate) fn group(value: Decimal) -> String {
             ""
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worst_scenarios;
+
+    #[test]
+    fn worst_scenarios_are_the_head_of_the_full_order() {
+        // Ties (broken by the lower index), signed zeros, NaN and infinities:
+        // the oracle is the plain sort of every scenario.
+        let mut total: Vec<f64> = (0..500)
+            .map(|i: i32| f64::from(i * 7919 % 101) - 50.0)
+            .collect();
+        total.extend([0.0, -0.0, f64::NAN, f64::NEG_INFINITY, f64::INFINITY, -50.0]);
+        let mut full: Vec<usize> = (0..total.len()).collect();
+        full.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
+        for count in [0, 1, 2, 5, 17, 505, 506, 507, 600] {
+            let want: Vec<usize> = full.iter().copied().take(count).collect();
+            assert_eq!(worst_scenarios(&total, count), want, "count {count}");
+        }
+        assert_eq!(worst_scenarios(&[], 3), Vec::<usize>::new());
+        // The worst of a small vector by hand: -3 at index 1 before -3 at 3.
+        assert_eq!(worst_scenarios(&[1.0, -3.0, 2.0, -3.0], 2), vec![1, 3]);
+    }
 }

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::evaluate::{
-    Bounds, Scratch, bind_legs, own_move_pnl, price_leg, sparse_stock_scenarios, still_pnl,
+    Bounds, Scratch, bind_some_legs, own_move_pnl, price_leg, sparse_stock_scenarios, still_pnl,
 };
 use crate::prepare::{LegInfo, Prepared, PreparedAccount};
 
@@ -91,7 +91,8 @@ pub fn accounts_pnl(
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let legs = bind_legs(prepared, set, |leg| wanted.binary_search(&leg).is_ok())?;
+    // Only these legs are copied and bound (`legs[i]` is leg `wanted[i]`).
+    let legs = bind_some_legs(prepared, set, &wanted)?;
     let stock_bounds = set.factor_table().single_stock_bounds();
     let bounds = Bounds {
         lo: stock_bounds.lower(),
@@ -101,17 +102,23 @@ pub fn accounts_pnl(
     let n = set.len();
     let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
     let mut rows: Vec<Vec<f64>> = vec![vec![0.0; n]; wanted.len()];
+    // Only the own moves these legs read are drawn (and the set keeps them
+    // for the next call).
+    let mut stocks: Vec<usize> = legs
+        .iter()
+        .filter_map(|leg| leg.kind.driver().and_then(|d| d.stock))
+        .collect();
+    stocks.sort_unstable();
+    stocks.dedup();
     let block_len = 1024.min(dense_end.max(1));
     let mut block = MoveBlock::default();
     let mut start = 0;
     while start < dense_end {
         let end = (start + block_len).min(dense_end);
-        set.fill(start..end, &mut block);
-        rows.par_iter_mut().zip(wanted.par_iter()).for_each_init(
+        set.fill_selected(start..end, &mut block, &stocks);
+        rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
             || Scratch::new(end - start),
-            |scratch, (row, &leg)| {
-                price_leg(&legs[leg], &block, bounds, scratch, &mut row[start..end])
-            },
+            |scratch, (row, leg)| price_leg(leg, &block, bounds, scratch, &mut row[start..end]),
         );
         start = end;
     }
@@ -119,17 +126,17 @@ pub fn accounts_pnl(
     // when nothing moves in every other (an option ages by the horizon).
     let stills: Vec<f64> = rows
         .par_iter_mut()
-        .zip(wanted.par_iter())
+        .zip(legs.par_iter())
         .map_init(
             || Scratch::new(1),
-            |scratch, (row, &leg)| {
-                let still = still_pnl(&legs[leg], prepared.config.horizon_days, bounds, scratch);
+            |scratch, (row, leg)| {
+                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
                 for &(scenario, _) in sparse_by_stock.iter().flatten() {
                     row[scenario] = still;
                 }
-                if let Some(stock) = legs[leg].kind.driver().and_then(|d| d.stock) {
+                if let Some(stock) = leg.kind.driver().and_then(|d| d.stock) {
                     for &(scenario, own) in &sparse_by_stock[stock] {
-                        row[scenario] = own_move_pnl(&legs[leg], own, bounds, scratch);
+                        row[scenario] = own_move_pnl(leg, own, bounds, scratch);
                     }
                 }
                 still
@@ -146,7 +153,7 @@ pub fn accounts_pnl(
                     .map(|&(leg, quantity)| {
                         let at = wanted.binary_search(&leg).unwrap_or(0);
                         HoldingPnl {
-                            info: legs[leg].info.clone(),
+                            info: legs[at].info.clone(),
                             quantity,
                             unit_pnl: rows[at].clone(),
                             still_pnl: stills[at],
@@ -171,7 +178,7 @@ pub fn factor_moves(set: &ScenarioSet, factors: &[usize]) -> Vec<Vec<f64>> {
     let mut start = 0;
     while start < dense_end {
         let end = (start + 4096).min(dense_end);
-        set.fill(start..end, &mut block);
+        set.fill_selected(start..end, &mut block, &[]);
         for (column, &factor) in columns.iter_mut().zip(factors) {
             column[start..end].copy_from_slice(block.factor(factor));
         }

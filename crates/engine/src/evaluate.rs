@@ -130,32 +130,65 @@ pub(crate) fn bind_legs(
     set: &ScenarioSet,
     keep: impl Fn(usize) -> bool,
 ) -> Result<Vec<Leg>, EngineError> {
-    let factor_count = set.factor_table().factors().len();
-    let fx_count = set.fx_table().currencies().len();
-    let stock_map: Vec<usize> = prepared
+    let stock_map = stock_map(prepared, set)?;
+    let mut legs = prepared.legs.clone();
+    for (index, leg) in legs.iter_mut().enumerate() {
+        if keep(index) {
+            bind_leg(leg, set, &stock_map)?;
+        }
+    }
+    Ok(legs)
+}
+
+/// Legs `wanted` (indices into the batch's legs) bound to `set` as
+/// [`bind_legs`] binds them, in the order of `wanted`; only these are
+/// copied.
+pub(crate) fn bind_some_legs(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    wanted: &[usize],
+) -> Result<Vec<Leg>, EngineError> {
+    let stock_map = stock_map(prepared, set)?;
+    wanted
+        .iter()
+        .map(|&index| {
+            let mut leg = prepared
+                .legs
+                .get(index)
+                .cloned()
+                .ok_or(EngineError::TableMismatch)?;
+            bind_leg(&mut leg, set, &stock_map)?;
+            Ok(leg)
+        })
+        .collect()
+}
+
+/// Where each single stock of the batch is in `set`.
+fn stock_map(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<usize>, EngineError> {
+    prepared
         .stocks
         .iter()
         .map(|s| {
             set.stock_index(&s.symbol)
                 .ok_or_else(|| EngineError::MissingStock(s.symbol.clone()))
         })
-        .collect::<Result<_, _>>()?;
-    let mut legs = prepared.legs.clone();
-    for (index, leg) in legs.iter_mut().enumerate() {
-        if !keep(index) {
-            continue;
-        }
-        if leg.fx.is_some_and(|i| i >= fx_count) {
+        .collect()
+}
+
+/// Re-indexes one leg's stock to `set`'s, checking its factor and currency.
+fn bind_leg(leg: &mut Leg, set: &ScenarioSet, stock_map: &[usize]) -> Result<(), EngineError> {
+    let factor_count = set.factor_table().factors().len();
+    let fx_count = set.fx_table().currencies().len();
+    if leg.fx.is_some_and(|i| i >= fx_count) {
+        return Err(EngineError::TableMismatch);
+    }
+    if let Some(driver) = leg.kind.driver_mut() {
+        if driver.factor >= factor_count {
             return Err(EngineError::TableMismatch);
         }
-        if let Some(driver) = leg.kind.driver_mut() {
-            if driver.factor >= factor_count {
-                return Err(EngineError::TableMismatch);
-            }
-            driver.stock = driver.stock.map(|i| stock_map[i]);
-        }
+        driver.stock = driver.stock.map(|i| stock_map[i]);
     }
-    Ok(legs)
+    Ok(())
 }
 
 /// The single-stock fixed scenarios at the end of a set, which move one

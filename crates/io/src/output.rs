@@ -11,7 +11,10 @@ use exfee_model::InputError;
 use crate::IoError;
 
 /// Writes `path` atomically: `write` fills a temporary file beside it, which
-/// is flushed, synced and renamed over `path`.
+/// is flushed, synced and renamed over `path`. Inside a staging folder of
+/// [`StagedOutputs`](crate::StagedOutputs) not yet published, the file is
+/// not synced on its own: the commit makes the whole folder durable with one
+/// barrier before anything reads it.
 ///
 /// # Errors
 ///
@@ -41,7 +44,9 @@ pub fn write_atomically(
         write(&mut out).map_err(wrap)?;
         out.flush().map_err(wrap)?;
     }
-    temp.as_file().sync_all().map_err(wrap)?;
+    if !crate::outdir::is_staged(dir) {
+        temp.as_file().sync_all().map_err(wrap)?;
+    }
     temp.persist(path).map_err(|e| wrap(e.error))?;
     Ok(())
 }

@@ -8,9 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use statrs::distribution::{ContinuousCDF, StudentsT};
-use statrs::function::erf::{erfc, erfc_inv};
+use statrs::function::erf::erfc;
 
 use crate::correlation::Factor;
+use crate::quantile::{normal_quantile, normal_quantiles};
 use crate::{Copula, Marginal, ScenarioError, ScenarioSpec, SingleStock};
 
 /// Domain tag of the factor draws' ChaCha20 key (bytes 8..16).
@@ -37,15 +38,6 @@ fn key(seed: u64, domain: [u8; 8], symbol_hash: u64) -> [u8; 32] {
     key[8..16].copy_from_slice(&domain);
     key[16..24].copy_from_slice(&symbol_hash.to_le_bytes());
     key
-}
-
-/// Φ⁻¹(p), total: NaN maps to 0, p ≤ 0 to −∞, p ≥ 1 to +∞.
-fn normal_quantile(p: f64) -> f64 {
-    if p.is_nan() {
-        0.0
-    } else {
-        -SQRT_2 * erfc_inv(2.0 * p)
-    }
 }
 
 /// Φ(z).
@@ -208,11 +200,14 @@ impl Draws {
     pub fn idio_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) {
         let mut rng = ChaCha20Rng::from_seed(self.stock_keys[stock]);
         rng.set_word_pos(2 * range.start as u128);
-        for value in out.iter_mut().take(range.len()) {
+        let len = range.len().min(out.len());
+        let out = &mut out[..len];
+        for value in out.iter_mut() {
             let bits = rng.next_u64() >> 11;
-            let u = (bits as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-            *value = normal_quantile(u);
+            *value = (bits as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
         }
+        // Φ⁻¹ of all of them at once, bit for bit statrs' (see `quantile`).
+        normal_quantiles(out);
     }
 
     /// Single stock `stock`'s own moves for scenarios `range` into `out`:

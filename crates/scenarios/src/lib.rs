@@ -16,6 +16,7 @@ mod config;
 mod correlation;
 mod draw;
 mod fixed;
+mod quantile;
 mod set;
 mod spec;
 

@@ -1,5 +1,6 @@
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use exfee_model::{Bounds, FactorTable, FxTable};
 use rayon::prelude::*;
@@ -34,6 +35,10 @@ pub struct MoveBlock {
     currencies: Vec<f64>,
     stocks: Vec<f64>,
     vol: Vec<f64>,
+    /// Where each single stock's column is in `stocks` when the block holds
+    /// only chosen stocks ([`ScenarioSet::fill_selected`]); empty when it
+    /// holds every stock in set order. `usize::MAX`: not held.
+    stock_slots: Vec<usize>,
     /// Scenario-major scratch of the draws (never read by callers).
     scratch: Vec<f64>,
 }
@@ -65,8 +70,21 @@ impl MoveBlock {
     }
 
     /// Own moves of single stock `index` (before adding its factor move).
+    ///
+    /// # Panics
+    ///
+    /// For a block filled by [`ScenarioSet::fill_selected`], when stock
+    /// `index` was not among the stocks asked for (a caller's bug: it must
+    /// ask for every stock it reads).
     pub fn stock(&self, index: usize) -> &[f64] {
-        &self.stocks[index * self.len..(index + 1) * self.len]
+        let slot = if self.stock_slots.is_empty() {
+            index
+        } else {
+            let slot = self.stock_slots[index];
+            assert!(slot != usize::MAX, "stock {index} was not filled");
+            slot
+        };
+        &self.stocks[slot * self.len..(slot + 1) * self.len]
     }
 
     /// Moves of the equity-volatility factor over the block: relative
@@ -79,6 +97,7 @@ impl MoveBlock {
     fn reset(&mut self, range: &Range<usize>, factors: usize, currencies: usize, stocks: usize) {
         self.start = range.start;
         self.len = range.len();
+        self.stock_slots.clear();
         for (buffer, count) in [
             (&mut self.factors, factors),
             (&mut self.currencies, currencies),
@@ -135,6 +154,35 @@ pub struct ScenarioSet {
     fixed: Vec<FixedScenario>,
     draws: Option<Arc<Draws>>,
     equity_vol_name: String,
+    kept: Arc<Kept>,
+}
+
+/// Bytes of single stocks' own moves a set keeps for
+/// [`ScenarioSet::fill_selected`] (beyond it, columns are drawn again on
+/// each call rather than kept).
+const KEPT_STOCK_BYTES: usize = 1 << 30;
+
+/// Draws kept once made, for callers that read the same scenarios many
+/// times over (reports, what-if): every draw's factor, currency and
+/// equity-volatility moves (small: variables × draws), and the own moves of
+/// the single stocks asked for, each drawn once, within
+/// [`KEPT_STOCK_BYTES`]. Values are the draws themselves (each depends on
+/// its index only), so keeping them changes no number.
+#[derive(Debug, Default)]
+struct Kept {
+    common: OnceLock<MoveBlock>,
+    stocks: Vec<OnceLock<Vec<f64>>>,
+    stock_bytes: AtomicUsize,
+}
+
+impl Kept {
+    fn new(stocks: usize) -> Arc<Self> {
+        Arc::new(Kept {
+            common: OnceLock::new(),
+            stocks: (0..stocks).map(|_| OnceLock::new()).collect(),
+            stock_bytes: AtomicUsize::new(0),
+        })
+    }
 }
 
 /// Sorted by symbol (ties by volatility, so the result does not depend on
@@ -209,6 +257,7 @@ impl ScenarioSet {
         stocks: Vec<SingleStock>,
     ) -> Self {
         let stocks = sorted_stocks(stocks);
+        let stocks_len = stocks.len();
         let fixed = fixed_scenarios(&factor_table, &fx_table, None, &stocks);
         ScenarioSet {
             factor_table,
@@ -217,6 +266,7 @@ impl ScenarioSet {
             fixed,
             draws: None,
             equity_vol_name: DEFAULT_EQUITY_VOL_NAME.to_string(),
+            kept: Kept::new(stocks_len),
         }
     }
 
@@ -272,6 +322,7 @@ impl ScenarioSet {
         stocks: Vec<SingleStock>,
     ) -> Result<Self, ScenarioError> {
         let stocks = sorted_stocks(stocks);
+        let stocks_len = stocks.len();
         let draws = Draws::new(spec, &stocks)?;
         let name = spec.config().equity_vol.name.clone();
         let fixed = if spec.config().include_fixed {
@@ -291,6 +342,7 @@ impl ScenarioSet {
             fixed,
             draws: Some(Arc::new(draws)),
             equity_vol_name: name,
+            kept: Kept::new(stocks_len),
         })
     }
 
@@ -384,6 +436,110 @@ impl ScenarioSet {
             };
             buffer[index * len + offset] = fraction;
         }
+    }
+
+    /// Like [`ScenarioSet::fill`], but only the own moves of single stocks
+    /// `stocks` (indices in [`ScenarioSet::stocks`]) are written; reading
+    /// any other stock of the block panics. Values are bit-identical to
+    /// [`ScenarioSet::fill`]'s.
+    ///
+    /// For callers that read the same scenarios again and again (reports,
+    /// what-if): the draws' factor, currency and volatility moves are drawn
+    /// once per set and kept, and so is each stock's own moves over all
+    /// draws the first time it is asked for (up to 1 GiB of them per set;
+    /// beyond, columns are drawn on each call).
+    pub fn fill_selected(&self, range: Range<usize>, block: &mut MoveBlock, stocks: &[usize]) {
+        let range = range.start.min(self.len())..range.end.min(self.len());
+        let factor_count = self.factor_table.factors().len();
+        let currency_count = self.fx_table.currencies().len();
+        block.reset(&range, factor_count, currency_count, stocks.len());
+        block.stock_slots.resize(self.stocks.len(), usize::MAX);
+        for (slot, &stock) in stocks.iter().enumerate() {
+            if let Some(at) = block.stock_slots.get_mut(stock) {
+                *at = slot;
+            }
+        }
+        let len = block.len;
+        let draw_end = self.draw_count();
+        let draws_in_range = range.start.min(draw_end)..range.end.min(draw_end);
+        if let Some(draws) = &self.draws
+            && !draws_in_range.is_empty()
+        {
+            let common = self.kept.common.get_or_init(|| {
+                let mut all = MoveBlock::default();
+                all.reset(&(0..draw_end), factor_count, currency_count, 0);
+                self.fill_draws(draws, 0..draw_end, &mut all);
+                all.scratch = Vec::new();
+                all
+            });
+            let (a, b) = (draws_in_range.start, draws_in_range.end);
+            let n = b - a;
+            for j in 0..factor_count {
+                block.factors[j * len..j * len + n].copy_from_slice(&common.factor(j)[a..b]);
+            }
+            for j in 0..currency_count {
+                block.currencies[j * len..j * len + n].copy_from_slice(&common.currency(j)[a..b]);
+            }
+            block.vol[..n].copy_from_slice(&common.vol()[a..b]);
+            block
+                .stocks
+                .par_chunks_mut(len)
+                .zip(stocks.par_iter())
+                .for_each(|(column, &stock)| {
+                    if stock >= self.stocks.len() {
+                        return;
+                    }
+                    let column = &mut column[..n];
+                    match self.kept_stock(draws, stock) {
+                        Some(kept) => column.copy_from_slice(&kept[a..b]),
+                        None => draws.idio_moves(stock, a..b, column),
+                    }
+                });
+        }
+        for index in range.start.max(draw_end)..range.end {
+            let offset = index - range.start;
+            let Some(scenario) = self.fixed.get(index - draw_end) else {
+                continue;
+            };
+            let (buffer, index, fraction) = match scenario.shock {
+                Shock::Factor { index, fraction } => (&mut block.factors, index, fraction),
+                Shock::Currency { index, fraction } => (&mut block.currencies, index, fraction),
+                Shock::Stock { index, fraction } => match block.stock_slots.get(index) {
+                    Some(&slot) if slot != usize::MAX => (&mut block.stocks, slot, fraction),
+                    _ => continue,
+                },
+                Shock::Vol { fraction } => (&mut block.vol, 0, fraction),
+            };
+            buffer[index * len + offset] = fraction;
+        }
+    }
+
+    /// Stock `stock`'s own moves over every draw, drawn once and kept while
+    /// the set's budget for them lasts (`None` beyond it).
+    fn kept_stock(&self, draws: &Draws, stock: usize) -> Option<&[f64]> {
+        let cell = self.kept.stocks.get(stock)?;
+        if let Some(column) = cell.get() {
+            return Some(column);
+        }
+        let count = draws.count();
+        let bytes = count * std::mem::size_of::<f64>();
+        let before = self.kept.stock_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > KEPT_STOCK_BYTES {
+            self.kept.stock_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return None;
+        }
+        let mut filled = false;
+        let column = cell.get_or_init(|| {
+            filled = true;
+            let mut column = vec![0.0; count];
+            draws.idio_moves(stock, 0..count, &mut column);
+            column
+        });
+        if !filled {
+            // Another thread kept it first: give the budget back.
+            self.kept.stock_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        Some(column)
     }
 
     /// Draws `range` (all draws, starting at the block's start) into

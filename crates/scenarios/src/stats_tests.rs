@@ -442,6 +442,62 @@ fn fill_is_identical_whatever_the_split_and_thread_count() {
 }
 
 #[test]
+fn fill_selected_gives_the_chosen_stocks_moves_bit_for_bit() {
+    let spec = small_spec(&FOUR, &TARGET, "seed = 5\nscenarios = 200\n");
+    let set = ScenarioSet::monte_carlo(
+        &spec,
+        stocks(&[("AAA", 0.2), ("AAPL", 0.35), ("BMW", 0.3), ("ZZZ", 0.5)]),
+    )
+    .unwrap();
+    let whole = all_moves(&set);
+    let k = set.factor_table().factors().len();
+    let c = set.fx_table().currencies().len();
+    let chosen = [3, 1];
+    let mut block = MoveBlock::default();
+    // Twice over (the second time from what the set kept), in ranges that
+    // cross the draw/fixed boundary and past the end.
+    for _ in 0..2 {
+        for start in (0..set.len() + 10).step_by(37) {
+            set.fill_selected(start..start + 37, &mut block, &chosen);
+            let end = (start + 37).min(set.len());
+            assert_eq!(block.start(), start.min(set.len()));
+            assert_eq!(block.len(), end - start.min(end));
+            let r = start.min(end)..end;
+            for i in 0..k {
+                assert_eq!(
+                    bits_of(block.factor(i)),
+                    bits_of(&whole.factor(i)[r.clone()])
+                );
+            }
+            for i in 0..c {
+                assert_eq!(
+                    bits_of(block.currency(i)),
+                    bits_of(&whole.currency(i)[r.clone()])
+                );
+            }
+            assert_eq!(bits_of(block.vol()), bits_of(&whole.vol()[r.clone()]));
+            for &stock in &chosen {
+                assert_eq!(
+                    bits_of(block.stock(stock)),
+                    bits_of(&whole.stock(stock)[r.clone()])
+                );
+            }
+        }
+    }
+    // A stock not asked for is not in the block.
+    set.fill_selected(0..10, &mut block, &chosen);
+    let unasked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block.stock(0).len()));
+    assert!(unasked.is_err());
+    // A plain fill afterwards holds every stock again.
+    set.fill(0..10, &mut block);
+    assert_eq!(bits_of(block.stock(0)), bits_of(&whole.stock(0)[..10]));
+}
+
+fn bits_of(values: &[f64]) -> Vec<u64> {
+    values.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
 fn a_stocks_own_move_does_not_depend_on_the_other_stocks() {
     let spec = small_spec(&FOUR, &TARGET, "seed = 2\nscenarios = 500\n");
     let alone = ScenarioSet::monte_carlo(&spec, stocks(&[("AAPL", 0.35)])).unwrap();
