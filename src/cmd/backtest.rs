@@ -299,7 +299,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         by.entry(&r.portfolio).or_default().push(r);
     }
     let mut coverage = Vec::new();
-    println!(
+    say!(
         "measure: {}; stated exceedance rate {:.4} %",
         match args.measure {
             MeasureKind::Q99 => format!("99 % loss quantile of {} draws", args.draws),
@@ -310,7 +310,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         },
         rate * 100.0
     );
-    println!("portfolio      days  exceedances  kupiec_p  christoffersen_p  zone");
+    say!("portfolio      days  exceedances  kupiec_p  christoffersen_p  zone");
     let charts = args.out.join("charts");
     std::fs::create_dir_all(&charts)
         .with_context(|| format!("cannot create {}", charts.display()))?;
@@ -322,7 +322,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         let kupiec = p(stats::kupiec(n, x, rate));
         let christoffersen = p(stats::christoffersen(&hits));
         let zone = stats::traffic_light_at(n, x, rate);
-        println!("{portfolio:<12} {n:>6} {x:>12} {kupiec:>9} {christoffersen:>17}  {zone}");
+        say!("{portfolio:<12} {n:>6} {x:>12} {kupiec:>9} {christoffersen:>17}  {zone}");
         coverage.push(vec![
             portfolio.to_string(),
             n.to_string(),
@@ -365,7 +365,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
             dropped.len()
         );
     }
-    println!(
+    say!(
         "wrote {} and {}",
         args.out.join("backtest.csv").display(),
         args.out.join("coverage.csv").display()

@@ -176,27 +176,31 @@ fn report(r: &Report<'_>) {
     let s = r.stats;
     let dense = s.dense_scenarios as f64;
     let option_pricing = s.european_pricing + s.american_pricing;
-    println!(
+    say!(
         "exfee bench: {} accounts (seed {}), {} threads",
-        r.args.accounts, r.args.seed, r.threads
+        r.args.accounts,
+        r.args.seed,
+        r.threads
     );
-    println!(
+    say!(
         "  accounts            {} ({} failed)",
-        r.batch_accounts, r.failed
+        r.batch_accounts,
+        r.failed
     );
-    println!(
+    say!(
         "  positions           {} (+ {} cash balances)",
-        r.positions, r.cash
+        r.positions,
+        r.cash
     );
-    println!(
+    say!(
         "  holdings            {} (account × leg, cash included)",
         s.holdings
     );
-    println!(
+    say!(
         "  legs                {} distinct (instrument or cash × base currency)",
         s.legs
     );
-    println!(
+    say!(
         "  option legs         {} ({} European, {} American) on {} contracts ({} European, {} American)",
         s.european_legs + s.american_legs,
         s.european_legs,
@@ -205,8 +209,8 @@ fn report(r: &Report<'_>) {
         s.european_contracts,
         s.american_contracts
     );
-    println!("  single stocks       {}", r.stocks);
-    println!(
+    say!("  single stocks       {}", r.stocks);
+    say!(
         "  scenarios           {} ({} draws + {} fixed; {} dense, {} sparse single-stock)",
         r.draws + r.fixed,
         r.draws,
@@ -214,61 +218,62 @@ fn report(r: &Report<'_>) {
         s.dense_scenarios,
         s.sparse_scenarios
     );
-    println!(
+    say!(
         "  block               {} scenarios (contracts priced), panel {} (legs written, accounts aggregated)",
-        s.block_len, s.panel_len
+        s.block_len,
+        s.panel_len
     );
-    println!("wall time");
-    println!("  synthesis           {:8.3} s", secs(r.synthesis));
-    println!(
+    say!("wall time");
+    say!("  synthesis           {:8.3} s", secs(r.synthesis));
+    say!(
         "  scenario build      {:8.3} s  (single stocks, set)",
         secs(r.scenario_build)
     );
-    println!("  prepare             {:8.3} s", secs(r.preparation));
-    println!("  evaluate            {:8.3} s", secs(r.evaluation));
-    println!("    setup             {:8.3} s", secs(s.setup));
-    println!("    scenario fill     {:8.3} s", secs(s.scenario_fill));
-    println!("    European pricing  {:8.3} s", secs(s.european_pricing));
-    println!("    American pricing  {:8.3} s", secs(s.american_pricing));
-    println!("    leg P&L panels    {:8.3} s", secs(s.leg_pnl));
-    println!("    aggregation       {:8.3} s", secs(s.aggregation));
-    println!("    sparse stocks     {:8.3} s", secs(s.sparse));
-    println!("    results           {:8.3} s", secs(s.results));
-    println!(
+    say!("  prepare             {:8.3} s", secs(r.preparation));
+    say!("  evaluate            {:8.3} s", secs(r.evaluation));
+    say!("    setup             {:8.3} s", secs(s.setup));
+    say!("    scenario fill     {:8.3} s", secs(s.scenario_fill));
+    say!("    European pricing  {:8.3} s", secs(s.european_pricing));
+    say!("    American pricing  {:8.3} s", secs(s.american_pricing));
+    say!("    leg P&L panels    {:8.3} s", secs(s.leg_pnl));
+    say!("    aggregation       {:8.3} s", secs(s.aggregation));
+    say!("    sparse stocks     {:8.3} s", secs(s.sparse));
+    say!("    results           {:8.3} s", secs(s.results));
+    say!(
         "  prepare + evaluate  {:8.3} s",
         secs(r.preparation + r.evaluation)
     );
-    println!("  total               {:8.3} s", secs(r.wall));
-    println!("throughput (dense scenarios; per second of the stage's wall time)");
-    println!(
+    say!("  total               {:8.3} s", secs(r.wall));
+    say!("throughput (dense scenarios; per second of the stage's wall time)");
+    say!(
         "  position-scenario evaluations    {}  (holdings × dense / aggregation)",
         rate(s.holdings as f64 * dense, s.aggregation)
     );
-    println!(
+    say!(
         "  option-scenario repricings       {}  (option legs × dense / option pricing)",
         rate(
             (s.european_legs + s.american_legs) as f64 * dense,
             option_pricing
         )
     );
-    println!(
+    say!(
         "    European contract repricings   {}  (contracts × dense / European pricing)",
         rate(s.european_contracts as f64 * dense, s.european_pricing)
     );
-    println!(
+    say!(
         "    American contract repricings   {}  (contracts × dense / American pricing)",
         rate(s.american_contracts as f64 * dense, s.american_pricing)
     );
-    println!(
+    say!(
         "  leg-scenario pricings            {}  (legs × dense / (contract pricing + leg P&L))",
         rate(s.legs as f64 * dense, option_pricing + s.leg_pnl)
     );
     match peak_memory() {
-        Some(bytes) => println!(
+        Some(bytes) => say!(
             "peak memory (VmHWM)  {:.1} MiB",
             bytes as f64 / (1 << 20) as f64
         ),
-        None => println!("peak memory (VmHWM)  unknown (no /proc/self/status)"),
+        None => say!("peak memory (VmHWM)  unknown (no /proc/self/status)"),
     }
-    println!("result digest        {:016x}", r.digest);
+    say!("result digest        {:016x}", r.digest);
 }

@@ -62,9 +62,13 @@ pub struct HistoryArgs {
     out: PathBuf,
 }
 
-/// Reads a history file.
+/// The largest price history read (1 GiB: some 30 million `date,symbol,close`
+/// rows). A larger file, or `/dev/zero`, is a clear error, not exhaustion.
+const MAX_HISTORY_BYTES: u64 = 1 << 30;
+
+/// Reads a history file, at most [`MAX_HISTORY_BYTES`].
 pub fn read_history(path: &Path) -> anyhow::Result<History> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = exfee::io::read_bounded(path, MAX_HISTORY_BYTES)?;
     Ok(parse_history(&path.display().to_string(), &bytes)?)
 }
 
@@ -197,7 +201,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     exfee::io::read_scenario_spec(&dir.join(files::SET))
         .context("the calibrated set does not load")?;
 
-    println!(
+    say!(
         "calibrated as of {}: {} variables over {} common dates ({}), Ledoit–Wolf δ = {:.4}, {}; {} symbols regressed",
         c.as_of,
         c.variables.len(),
@@ -214,13 +218,13 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     for (symbol, why) in &c.skipped {
         eprintln!("exfee: left out {symbol}: {why}");
     }
-    println!("wrote {}", dir.join(files::SET).display());
+    say!("wrote {}", dir.join(files::SET).display());
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let rows = exfee::calibrate::generate::synthetic_history(args.seed, args.start, args.days);
     write_text(&args.out, &exfee::calibrate::generate::history_csv(&rows))?;
-    println!("wrote {} rows to {}", rows.len(), args.out.display());
+    say!("wrote {} rows to {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,17 @@
 //! some accounts (or rows) failed; 2 the run could not be done (bad usage, an
 //! unreadable file or missing column, an unwritable output).
 
+/// Prints one line of a command's human-readable summary to standard output.
+/// A closed pipe (`exfee run | head`) is not an error of the command: by the
+/// time a summary prints, the outputs are published and the state committed,
+/// so the line is dropped instead of panicking as `println!` does.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod backtest;
 mod bench;
 mod calibrate;

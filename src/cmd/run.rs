@@ -557,7 +557,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
     if failed > 0 || !batch.errors.is_empty() {
-        println!(
+        say!(
             "exfee: {failed} account(s) failed and {} row(s) named no account; reasons in {} and {}",
             batch.errors.len(),
             results_path.display(),
@@ -762,38 +762,38 @@ fn summary(
         .shard
         .map(|s| format!(" (shard {}/{})", s.index, s.count))
         .unwrap_or_default();
-    println!("exfee run {source}{shard}");
-    println!(
+    say!("exfee run {source}{shard}");
+    say!(
         "  {:<24}{:>16}  ({})",
         "valuation date",
         date.to_string(),
         date_source.describe()
     );
-    println!("  {:<24}{:>16}", "accounts read", results.len());
-    println!("  {:<24}{:>16}", "evaluated", results.len() - failed);
-    println!("  {:<24}{:>16}", "failed", failed);
-    println!("  {:<24}{:>16}", "with uncovered loss", uncovered.len());
-    println!("  {:<24}{:>16}", "in grace week", grace);
-    println!("  {:<24}{:>16}", "charged", charged.len());
-    println!(
+    say!("  {:<24}{:>16}", "accounts read", results.len());
+    say!("  {:<24}{:>16}", "evaluated", results.len() - failed);
+    say!("  {:<24}{:>16}", "failed", failed);
+    say!("  {:<24}{:>16}", "with uncovered loss", uncovered.len());
+    say!("  {:<24}{:>16}", "in grace week", grace);
+    say!("  {:<24}{:>16}", "charged", charged.len());
+    say!(
         "  {:<24}{:>16} USD",
         "total uncovered",
         total_usd(batch, uncovered.iter().copied())
     );
-    println!(
+    say!(
         "  {:<24}{:>16} USD",
         "total fees charged",
         total_usd(batch, charged.iter().copied())
     );
-    println!(
+    say!(
         "  {:<24}{:>16}  ({} fixed stress)",
         "scenarios",
         evaluation.scenarios.len(),
         evaluation.scenarios.fixed().len()
     );
-    println!("  {:<24}{:>16.2} s", "wall time", wall.as_secs_f64());
+    say!("  {:<24}{:>16.2} s", "wall time", wall.as_secs_f64());
     for (stage, time) in &timings.0 {
-        println!("    {:<22}{:>16.2} s", stage, time.as_secs_f64());
+        say!("    {:<22}{:>16.2} s", stage, time.as_secs_f64());
     }
     // Ranked by the daily fee in USD: amounts in different currencies are
     // not comparable as they are (an account with no USD figure goes last).
@@ -809,10 +809,15 @@ fn summary(
         .collect();
     top.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.account.cmp(&b.0.account)));
     if !top.is_empty() {
-        println!("  top accounts by daily fee (ranked in USD):");
-        println!(
+        say!("  top accounts by daily fee (ranked in USD):");
+        say!(
             "    {:<20}{:>8}{:>16}{:>12}{:>10}{:>14}",
-            "account", "status", "uncovered", "daily fee", "charged", "daily fee USD"
+            "account",
+            "status",
+            "uncovered",
+            "daily fee",
+            "charged",
+            "daily fee USD"
         );
         for (result, fee, usd) in top.iter().take(10) {
             let base = result
@@ -824,7 +829,7 @@ fn summary(
                 id = id.chars().take(18).collect::<String>() + "…";
             }
             let usd = usd.map_or_else(|| "n/a".to_string(), |u| u.to_string());
-            println!(
+            say!(
                 "    {:<20}{:>8}{:>16}{:>12}{:>10} {base}{usd:>14}",
                 id,
                 fee.status.name(),
@@ -834,5 +839,5 @@ fn summary(
             );
         }
     }
-    println!("  results: {}", results_path.display());
+    say!("  results: {}", results_path.display());
 }

@@ -132,7 +132,7 @@ pub fn run(args: ScenariosArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     let _ = std::io::stdout().flush();
-    println!(
+    say!(
         "exfee scenarios: {} scenarios ({} Monte Carlo draws, {} fixed stress), {} columns, in {}",
         set.len(),
         set.draw_count(),

@@ -35,7 +35,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
     exfee::io::write_drop(&args.out, &batch)?;
     let positions: usize = batch.accounts.iter().map(|a| a.positions.len()).sum();
     let cash: usize = batch.accounts.iter().map(|a| a.cash.len()).sum();
-    println!(
+    say!(
         "exfee synth: {} accounts, {positions} positions, {cash} cash balances (seed {}, valued {date}) in {} ({:.1} s)",
         batch.accounts.len(),
         args.seed,

@@ -154,3 +154,32 @@ fn unreadable_drop_stops_the_run() {
     );
     assert!(!out.path().join("results.csv").exists());
 }
+
+/// `exfee run … | head` closes standard output before the summary is
+/// printed: the run still finishes with its own exit code (0 here), never
+/// the panic exit 101 of a failed `println!`, and its outputs are published.
+#[test]
+fn a_closed_standard_output_does_not_panic_the_run() {
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap();
+    let mut child = exfee()
+        .args([
+            "run".as_ref(),
+            examples("nightly").as_os_str(),
+            "--fixed-only".as_ref(),
+            "--no-reports".as_ref(),
+            "--date".as_ref(),
+            "2026-11-20".as_ref(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Close the read end at once, as `head` does after its lines.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(out.path().join("results.csv").exists());
+}
