@@ -44,6 +44,8 @@ mod european;
 mod fastmath;
 mod normal;
 mod right;
+#[cfg(test)]
+mod tree;
 
 pub use alo::american_alo;
 pub use american::american_bs2002;
