@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::TestDrop;
+use crate::common::{TestDrop, read_csv};
 
 fn exfee(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_exfee"))
@@ -19,16 +19,6 @@ fn root() -> PathBuf {
 
 fn history() -> PathBuf {
     root().join("examples/history/history.csv")
-}
-
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap()
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
 }
 
 /// A base set over the shipped tables with few draws (absolute paths).

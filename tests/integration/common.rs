@@ -101,3 +101,14 @@ pub fn errors(evaluation: &Evaluation, id: &str) -> Vec<String> {
 pub fn dec(text: &str) -> Decimal {
     text.parse().unwrap()
 }
+
+/// The rows of a CSV file the engine wrote (header included), as text.
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}

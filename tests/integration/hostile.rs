@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 
 use exfee::io::{MAX_FIELD_BYTES, neutralise};
 
+use crate::common::read_csv;
+
 fn hostile() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hostile")
 }
@@ -27,17 +29,6 @@ fn run(drop: &Path, out: &Path) -> Output {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     output
-}
-
-/// The rows of a CSV file the engine wrote (header included).
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap()
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
 }
 
 /// `results.csv` by account cell (as written, i.e. neutralised): status and

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::TestDrop;
+use crate::common::{TestDrop, read_csv};
 
 fn exfee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_exfee"))
@@ -33,16 +33,6 @@ fn run(drop: &Path, out: &Path, extra: &[&str]) -> Output {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     output
-}
-
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap()
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
 }
 
 fn column(rows: &[Vec<String>], name: &str) -> usize {
