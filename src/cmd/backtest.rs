@@ -11,10 +11,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::calibrate::{History, Options, stats};
 use exfee::io::{DropPaths, read_drop, write_atomically, write_csv};
-use exfee::{
-    Batch, Decimal, EngineConfig, FactorMapping, InstrumentKind, Outcome, ScenarioSource,
-    ScenarioSpec,
-};
+use exfee::model::FactorMapping;
+use exfee::scenarios::ScenarioSpec;
+use exfee::{Batch, Decimal, EngineConfig, InstrumentKind, Outcome, ScenarioSource};
 
 use super::Output;
 use super::calibrate::{base_spec, calibrated_spec, options_for, read_history};

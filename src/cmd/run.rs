@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
+use exfee::engine::single_stocks;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{
     DropPaths, NavCheck, NavTolerance, StagedOutputs, neutralise_csv, read_drop, read_market,
@@ -15,7 +16,7 @@ use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee::state::{NightRecord, StateDb};
 use exfee::{
     Batch, Currency, Decimal, EngineConfig, EvaluateOptions, FeeContext, FeeLine, Outcome, Shard,
-    Subject, assess, build_reports, evaluate_batch_with, single_stocks, usd_to_base,
+    Subject, assess, build_reports, evaluate_batch_with, usd_to_base,
 };
 
 use super::{Output, ScenarioArgs};
@@ -696,7 +697,7 @@ fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> any
 /// the product overflows a `Decimal`.
 fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal> {
     let rate = batch.market.fx_rate(currency, Currency::USD).ok()?;
-    amount.checked_mul(rate).map(exfee::cents)
+    amount.checked_mul(rate).map(exfee::model::cents)
 }
 
 /// Sums per-account amounts converted to USD, in words: the sum to cents, or
@@ -715,7 +716,7 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
         };
         total = sum;
     }
-    exfee::cents(total).to_string()
+    exfee::model::cents(total).to_string()
 }
 
 #[allow(clippy::too_many_arguments)]

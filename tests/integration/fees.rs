@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use exfee::engine::single_stocks;
 use exfee::fee::FeeSchedule;
 use exfee::state::StateDb;
 use exfee::{
     Batch, CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, WhatIf,
-    evaluate_batch_with, measure_of, single_stocks,
+    evaluate_batch_with, measure_of,
 };
 
 use crate::common::{TestDrop, dec};
@@ -225,7 +226,7 @@ fn apply_trades(from: &Path, account: &str, trades: &[(String, Decimal)], into: 
         {
             continue;
         }
-        let hedge = exfee::default_hedges()
+        let hedge = exfee::adjust::default_hedges()
             .into_iter()
             .find(|h| h.symbol == symbol)
             .unwrap_or_else(|| panic!("{label} is neither held nor a hedge instrument"));
@@ -518,11 +519,11 @@ fn what_if_equals_a_full_re_evaluation() {
         kind: exfee::InstrumentKind::Option {
             underlying: "AAPL".into(),
             on_future: false,
-            terms: exfee::OptionTerms {
+            terms: exfee::model::OptionTerms {
                 strike: dec("180"),
                 expiry: "2027-01-15".parse().unwrap(),
-                right: exfee::OptionRight::Put,
-                exercise: exfee::Exercise::American,
+                right: exfee::model::OptionRight::Put,
+                exercise: exfee::model::Exercise::American,
             },
         },
         multiplier: dec("100"),
