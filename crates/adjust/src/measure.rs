@@ -64,19 +64,9 @@ pub(crate) fn checked_k(measure: &Measure, m: usize) -> Result<usize, AdjustErro
 }
 
 /// The mean of the `k` largest values of `losses` (`1 ≤ k ≤ len`), which it
-/// reorders. Finite values only (checked by the callers).
-pub(crate) fn measure_of_losses(k: usize, losses: &mut [f64]) -> f64 {
-    if k <= 1 {
-        return losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    }
-    if k < losses.len() {
-        losses.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    }
-    let top = &mut losses[..k];
-    // a fixed summation order, whatever order the selection left
-    top.sort_unstable_by(|a, b| b.total_cmp(a));
-    top.iter().sum::<f64>() / k as f64
-}
+/// reorders: the fee crate's one evaluation ([`exfee_fee::mean_of_largest`]).
+/// Finite values only (checked by the callers).
+pub(crate) use exfee_fee::mean_of_largest as measure_of_losses;
 
 /// The first non-finite value of `values` as an error.
 pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), AdjustError> {
