@@ -211,7 +211,7 @@ fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn tables() -> (exfee_model::FactorTable, exfee_model::FxTable) {
+pub(crate) fn tables() -> (exfee_model::FactorTable, exfee_model::FxTable) {
     use exfee_model::*;
     let b = |l: i64, u: i64| Bounds::new("t", Decimal::from(l), Decimal::from(u)).unwrap();
     let f = |name: &str, symbol: &str| PrimaryFactor {
