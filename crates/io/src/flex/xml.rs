@@ -8,9 +8,10 @@ use quick_xml::Reader;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 
+use super::layout::Header;
 use super::{
-    ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Header,
-    Kind, LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
+    ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Kind,
+    LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
     REPORT_DATE, STRIKE, SYMBOL, Spot, UNDERLYING,
 };
 use crate::{IoError, MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
