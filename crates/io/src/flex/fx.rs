@@ -7,7 +7,7 @@ use std::collections::btree_map::Entry;
 
 use exfee_model::{AccountInput, Currency, Decimal, InputError, MarketData};
 
-use super::{Kind, NavRow, RateRow, Spot};
+use super::{ConversionRow, Kind, NavRow, RateRow, Spot};
 
 /// Each account's base currency and where it was read; the problems go to
 /// the accounts.
@@ -99,6 +99,34 @@ pub(super) fn base_currencies(
         }
     }
     bases
+}
+
+/// Conversion rates (XML `ConversionRate`) to an account's base fill the
+/// currencies the account's rows give no rate for (cash-only currencies):
+/// each is added to `rates` as an `FXRateToBase` of the account.
+pub(super) fn fill_conversions(
+    bases: &[Option<(Currency, Spot)>],
+    conversions: &[ConversionRow],
+    rates: &mut Vec<RateRow>,
+) {
+    for conversion in conversions {
+        let account = conversion.account;
+        if bases[account].as_ref().map(|(c, _)| *c) == Some(conversion.to)
+            && conversion.from != conversion.to
+            && !rates
+                .iter()
+                .any(|r| r.account == account && r.currency == conversion.from)
+        {
+            rates.push(RateRow {
+                account,
+                currency: conversion.from,
+                rate: conversion.rate,
+                location: conversion.location,
+                currency_location: conversion.from_location,
+                date: None,
+            });
+        }
+    }
 }
 
 /// Puts the files' FX rates into `market` (see the module documentation).

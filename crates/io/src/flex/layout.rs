@@ -160,6 +160,21 @@ fn field(record: &csv::ByteRecord, index: usize) -> &str {
         .trim()
 }
 
+/// The marker lines of a file's header and trailer records.
+const MARKERS: [&str; 6] = ["BOF", "BOA", "BOS", "EOS", "EOA", "EOF"];
+
+/// What the lines read so far of a CSV file say about its layout.
+#[derive(Default)]
+struct CsvLayout {
+    /// `None` until the first line decides: `Some(Some(header))` for a
+    /// plain file, `Some(None)` for a file with markers.
+    plain: Option<Option<Header>>,
+    /// The headers of `HEADER` rows, by section code.
+    by_code: HashMap<String, Header>,
+    /// The open `BOS` section: its code and, once read, its header.
+    section: Option<(String, Option<Header>)>,
+}
+
 impl FlexReader {
     /// Reads one file (shown to users as `name`): XML when its first
     /// non-blank byte (after a byte-order mark) is `<`, else CSV.
@@ -233,13 +248,7 @@ impl FlexReader {
     fn read_csv(&mut self, name: &str, input: impl Read) -> Result<(), IoError> {
         let mut records = Records::new(input);
         let mut record = csv::ByteRecord::new();
-        // `None` until the first line decides: `Some(Some(header))` for a
-        // plain file, `Some(None)` for a file with markers.
-        let mut plain: Option<Option<Header>> = None;
-        // The headers of `HEADER` rows, by section code.
-        let mut by_code: HashMap<String, Header> = HashMap::new();
-        // The open `BOS` section: its code and, once read, its header.
-        let mut section: Option<(String, Option<Header>)> = None;
+        let mut layout = CsvLayout::default();
         loop {
             let oversize = match records.next(&mut record) {
                 Ok(Next::End) => break,
@@ -259,143 +268,150 @@ impl FlexReader {
             };
             let line = record.position().map_or(0, |p| p.line());
             if let Some(problem) = oversize {
-                self.oversized(name, line, &record, problem, &plain, &by_code, &section)?;
+                self.oversized(name, line, &record, problem, &layout)?;
                 continue;
             }
             if record.iter().all(<[u8]>::is_empty) {
                 continue; // a blank line
             }
             let tag = field(&record, 0);
-            if tag == "MSG" && !matches!(plain, Some(Some(_))) {
+            if tag == "MSG" && !matches!(layout.plain, Some(Some(_))) {
                 continue; // a message from the broker's system before the report
             }
-            let layout = match &mut plain {
-                Some(layout) => layout,
+            match &layout.plain {
+                Some(Some(header)) => {
+                    if !header.repeats(&record) {
+                        self.data_row(name, line, &record, header, None);
+                    }
+                }
+                Some(None) => self.marked_line(name, line, &record, &mut layout)?,
+                None if MARKERS.contains(&tag) || matches!(tag, "HEADER" | "DATA") => {
+                    layout.plain = Some(None);
+                    self.marked_line(name, line, &record, &mut layout)?;
+                }
                 None => {
-                    let marked = matches!(
-                        tag,
-                        "BOF" | "BOA" | "BOS" | "EOS" | "EOA" | "EOF" | "HEADER" | "DATA"
-                    );
-                    if marked {
-                        plain.insert(None)
-                    } else {
-                        let header = Header::new(name, &record, 0, None)?;
-                        self.note_section(header.kind);
-                        plain = Some(Some(header));
-                        continue;
-                    }
+                    let header = Header::new(name, &record, 0, None)?;
+                    self.note_section(header.kind);
+                    layout.plain = Some(Some(header));
                 }
-            };
-            if let Some(header) = layout {
-                if !header.repeats(&record) {
-                    self.data_row(name, line, &record, header, None);
-                }
-                continue;
-            }
-            let structural = |reason: String| IoError::BadTable {
-                path: name.to_string(),
-                reason: format!("line {line}: {reason}"),
-            };
-            match tag {
-                "BOF" => {
-                    // BOF, account ids (`;`-separated), query name, type,
-                    // fromDate, toDate, whenGenerated …
-                    let ids = field(&record, 1).to_string();
-                    if !ids.is_empty() && !ids.contains(';') {
-                        let account = self.account_index(&ids);
-                        self.name_account(account);
-                    }
-                    let date = field(&record, 5).to_string();
-                    let spot = Spot {
-                        file: self.files.len() - 1,
-                        line,
-                        column: Some((6, "toDate")),
-                    };
-                    if let Ok(date) = self.date_text(&date, spot) {
-                        for id in ids.split(';').map(str::trim).filter(|id| !id.is_empty()) {
-                            self.bof_dates.push((id.to_string(), date));
-                        }
-                    }
-                }
-                "EOF" => {}
-                "BOA" => {
-                    let id = field(&record, 1).to_string();
-                    if id.is_empty() {
-                        return Err(structural("BOA line without an account".into()));
-                    }
-                    self.begin_statement(&id, line, None);
-                }
-                "EOA" => self.end_statement(),
-                "BOS" => {
-                    let code = field(&record, 1);
-                    if code.is_empty() {
-                        return Err(structural("BOS line without a section code".into()));
-                    }
-                    self.note_section(Kind::of_code(code));
-                    section = Some((code.to_string(), None));
-                }
-                "EOS" => section = None,
-                "HEADER" => {
-                    let code = field(&record, 1);
-                    let header = Header::new(name, &record, 2, Some(Kind::of_code(code)))?;
-                    if section.is_none() {
-                        self.note_section(header.kind);
-                    }
-                    by_code.insert(code.to_string(), header);
-                }
-                "DATA" => {
-                    let code = field(&record, 1);
-                    match by_code.get(code) {
-                        Some(header) => self.data_row(name, line, &record, header, None),
-                        None if Kind::of_code(code) == Kind::Skipped => {}
-                        None => {
-                            return Err(structural(format!(
-                                "DATA row of section {code} before its HEADER row"
-                            )));
-                        }
-                    }
-                }
-                _ => match &mut section {
-                    Some((code, header @ None)) => {
-                        *header = Some(Header::new(name, &record, 0, Some(Kind::of_code(code)))?);
-                    }
-                    Some((_, Some(header))) => {
-                        if !header.repeats(&record) {
-                            self.data_row(name, line, &record, header, None);
-                        }
-                    }
-                    None => {
-                        return Err(structural(format!(
-                            "{tag:?} is neither a marker (BOF, BOA, BOS, EOS, EOA, EOF), nor a \
-                             HEADER or DATA row, nor inside a BOS … EOS section"
-                        )));
-                    }
-                },
             }
         }
         Ok(())
     }
 
+    /// A line of a file with markers (`BOF` … `EOF`, `HEADER`/`DATA` rows).
+    fn marked_line(
+        &mut self,
+        name: &str,
+        line: u64,
+        record: &csv::ByteRecord,
+        layout: &mut CsvLayout,
+    ) -> Result<(), IoError> {
+        let structural = |reason: String| IoError::BadTable {
+            path: name.to_string(),
+            reason: format!("line {line}: {reason}"),
+        };
+        let tag = field(record, 0);
+        match tag {
+            "BOF" => self.bof_line(line, record),
+            "EOF" => {}
+            "BOA" => {
+                let id = field(record, 1).to_string();
+                if id.is_empty() {
+                    return Err(structural("BOA line without an account".into()));
+                }
+                self.begin_statement(&id, line, None);
+            }
+            "EOA" => self.end_statement(),
+            "BOS" => {
+                let code = field(record, 1);
+                if code.is_empty() {
+                    return Err(structural("BOS line without a section code".into()));
+                }
+                self.note_section(Kind::of_code(code));
+                layout.section = Some((code.to_string(), None));
+            }
+            "EOS" => layout.section = None,
+            "HEADER" => {
+                let code = field(record, 1);
+                let header = Header::new(name, record, 2, Some(Kind::of_code(code)))?;
+                if layout.section.is_none() {
+                    self.note_section(header.kind);
+                }
+                layout.by_code.insert(code.to_string(), header);
+            }
+            "DATA" => {
+                let code = field(record, 1);
+                match layout.by_code.get(code) {
+                    Some(header) => self.data_row(name, line, record, header, None),
+                    None if Kind::of_code(code) == Kind::Skipped => {}
+                    None => {
+                        return Err(structural(format!(
+                            "DATA row of section {code} before its HEADER row"
+                        )));
+                    }
+                }
+            }
+            _ => match &mut layout.section {
+                Some((code, header @ None)) => {
+                    *header = Some(Header::new(name, record, 0, Some(Kind::of_code(code)))?);
+                }
+                Some((_, Some(header))) => {
+                    if !header.repeats(record) {
+                        self.data_row(name, line, record, header, None);
+                    }
+                }
+                None => {
+                    return Err(structural(format!(
+                        "{tag:?} is neither a marker (BOF, BOA, BOS, EOS, EOA, EOF), nor a \
+                         HEADER or DATA row, nor inside a BOS … EOS section"
+                    )));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// A `BOF` line: account ids (`;`-separated), query name, type,
+    /// fromDate, toDate, whenGenerated … One account names the file's rows
+    /// that name none; the `toDate` dates every account listed.
+    fn bof_line(&mut self, line: u64, record: &csv::ByteRecord) {
+        let ids = field(record, 1).to_string();
+        if !ids.is_empty() && !ids.contains(';') {
+            let account = self.account_index(&ids);
+            self.name_account(account);
+        }
+        let date = field(record, 5).to_string();
+        let spot = Spot {
+            file: self.files.len() - 1,
+            line,
+            column: Some((6, "toDate")),
+        };
+        if let Ok(date) = self.date_text(&date, spot) {
+            for id in ids.split(';').map(str::trim).filter(|id| !id.is_empty()) {
+                self.bof_dates.push((id.to_string(), date));
+            }
+        }
+    }
+
     /// A record over the size limits: a data row's error (of its account when
     /// its `ClientAccountID` was read whole), or, for a line that should be a
     /// header or a marker, the end of the run.
-    #[allow(clippy::too_many_arguments)]
     fn oversized(
         &mut self,
         name: &str,
         line: u64,
         record: &csv::ByteRecord,
         problem: Oversize,
-        plain: &Option<Option<Header>>,
-        by_code: &HashMap<String, Header>,
-        section: &Option<(String, Option<Header>)>,
+        layout: &CsvLayout,
     ) -> Result<(), IoError> {
-        let header = match plain {
+        let header = match &layout.plain {
             Some(Some(header)) => Some(header),
             Some(None) if record.len() >= 2 => match field(record, 0) {
-                "DATA" => by_code.get(field(record, 1)),
-                "BOF" | "BOA" | "BOS" | "EOS" | "EOA" | "EOF" | "HEADER" => None,
-                _ => match section {
+                "DATA" => layout.by_code.get(field(record, 1)),
+                "HEADER" => None,
+                tag if MARKERS.contains(&tag) => None,
+                _ => match &layout.section {
                     Some((_, Some(header))) => Some(header),
                     _ => None,
                 },

@@ -183,58 +183,8 @@ impl FlexReader {
             columns: &header.columns,
             whole: record.len(),
         };
-        // Only a CSV field can swallow rows behind an unclosed quote.
-        let line_break = if self.reading_csv {
-            row.line_break_problem(FLEX_LINE_BREAKS)
-        } else {
-            None
-        };
-        let problem = match problem {
-            Some((field, reason)) => Some(match field {
-                Some(index) => row.error_at_field(index, reason),
-                None => row.error_at_row(reason),
-            }),
-            // A quoted field spanning lines where it should not (a closing
-            // quote missing): its error, also of the accounts whose rows it
-            // swallowed.
-            None if line_break.is_some() => line_break.map(|(index, problem)| {
-                row.whole = index;
-                for id in row.swallowed(ACCOUNT) {
-                    if let Some(&account) = self.index.get(&id)
-                        && !self.accounts[account].errors.contains(&problem)
-                    {
-                        self.accounts[account].errors.push(problem.clone());
-                    }
-                }
-                problem
-            }),
-            None if record.len() != header.names.len() => {
-                if record.len() < header.names.len() {
-                    // The last field may be cut short (a truncated line).
-                    row.whole = record.len().saturating_sub(1);
-                }
-                Some(row.error_at_row(format!(
-                    "row has {} fields but the header has {}",
-                    record.len(),
-                    header.names.len()
-                )))
-            }
-            None => None,
-        };
-        if let Some(problem) = problem {
-            // The error fails the account when the row names one already
-            // seen, whole; a broken row never makes an account of its own.
-            let account = if row.columns.contains_key(ACCOUNT) {
-                row.whole_text(ACCOUNT)
-                    .and_then(|id| self.index.get(id))
-                    .copied()
-            } else {
-                self.current.and_then(Result::ok)
-            };
-            match account {
-                Some(account) => self.accounts[account].errors.push(problem),
-                None => self.errors.push(problem),
-            }
+        if let Some(problem) = self.row_problem(&mut row, header, problem) {
+            self.broken_row(&row, problem);
             return;
         }
         let Some(account) = self.account_of(&row) else {
@@ -256,33 +206,7 @@ impl FlexReader {
         match header.kind {
             Kind::Positions => self.position_row(&row, header, account, &mut errors),
             Kind::Cash => self.cash_row(&row, header, account, &mut errors),
-            Kind::Nav | Kind::AccountInfo => {
-                let currency = match header.currency {
-                    Some(column) if !row.text(column).unwrap_or_default().is_empty() => keep(
-                        row.currency(column)
-                            .map(|c| (c, self.spot(&row, Some(column)))),
-                        &mut errors,
-                    ),
-                    _ => None,
-                };
-                let total = if header.kind == Kind::Nav {
-                    keep(row.optional_decimal(NAV_TOTAL), &mut errors)
-                        .flatten()
-                        .map(|t| (t, self.spot(&row, Some(NAV_TOTAL))))
-                } else {
-                    None
-                };
-                let date = keep(self.date(&row, REPORT_DATE), &mut errors).flatten();
-                if errors.is_empty() {
-                    self.navs.push(NavRow {
-                        account,
-                        source: header.kind,
-                        currency,
-                        total,
-                        date,
-                    });
-                }
-            }
+            Kind::Nav | Kind::AccountInfo => self.nav_row(&row, header, account, &mut errors),
             Kind::Conversion => {
                 // A rate that cannot be read is left out: it fails no
                 // account (a currency that needs it then has no rate).
@@ -292,6 +216,106 @@ impl FlexReader {
             Kind::Skipped => {}
         }
         self.accounts[account].errors.extend(errors);
+    }
+
+    /// Why `row` cannot be read as its header says, if it cannot: the
+    /// reader's `problem`, a quoted field spanning lines where none may (its
+    /// error is also of the accounts whose rows it swallowed), or a count of
+    /// fields unlike the header's. Narrows `row.whole` to the fields read
+    /// whole.
+    fn row_problem(
+        &mut self,
+        row: &mut Row<'_>,
+        header: &Header,
+        problem: Option<(Option<usize>, String)>,
+    ) -> Option<InputError> {
+        if let Some((field, reason)) = problem {
+            return Some(match field {
+                Some(index) => row.error_at_field(index, reason),
+                None => row.error_at_row(reason),
+            });
+        }
+        // Only a CSV field can swallow rows behind an unclosed quote.
+        let line_break = if self.reading_csv {
+            row.line_break_problem(FLEX_LINE_BREAKS)
+        } else {
+            None
+        };
+        if let Some((index, problem)) = line_break {
+            row.whole = index;
+            for id in row.swallowed(ACCOUNT) {
+                if let Some(&account) = self.index.get(&id)
+                    && !self.accounts[account].errors.contains(&problem)
+                {
+                    self.accounts[account].errors.push(problem.clone());
+                }
+            }
+            return Some(problem);
+        }
+        let fields = row.record.len();
+        if fields == header.names.len() {
+            return None;
+        }
+        if fields < header.names.len() {
+            // The last field may be cut short (a truncated line).
+            row.whole = fields.saturating_sub(1);
+        }
+        Some(row.error_at_row(format!(
+            "row has {fields} fields but the header has {}",
+            header.names.len()
+        )))
+    }
+
+    /// A row that cannot be read: its error fails the account when the row
+    /// names one already seen, whole; a broken row never makes an account of
+    /// its own.
+    fn broken_row(&mut self, row: &Row<'_>, problem: InputError) {
+        let account = if row.columns.contains_key(ACCOUNT) {
+            row.whole_text(ACCOUNT)
+                .and_then(|id| self.index.get(id))
+                .copied()
+        } else {
+            self.current.and_then(Result::ok)
+        };
+        match account {
+            Some(account) => self.accounts[account].errors.push(problem),
+            None => self.errors.push(problem),
+        }
+    }
+
+    /// A row of the NAV section or of Account Information.
+    fn nav_row(
+        &mut self,
+        row: &Row<'_>,
+        header: &Header,
+        account: usize,
+        errors: &mut Vec<InputError>,
+    ) {
+        let currency = match header.currency {
+            Some(column) if !row.text(column).unwrap_or_default().is_empty() => keep(
+                row.currency(column)
+                    .map(|c| (c, self.spot(row, Some(column)))),
+                errors,
+            ),
+            _ => None,
+        };
+        let total = if header.kind == Kind::Nav {
+            keep(row.optional_decimal(NAV_TOTAL), errors)
+                .flatten()
+                .map(|t| (t, self.spot(row, Some(NAV_TOTAL))))
+        } else {
+            None
+        };
+        let date = keep(self.date(row, REPORT_DATE), errors).flatten();
+        if errors.is_empty() {
+            self.navs.push(NavRow {
+                account,
+                source: header.kind,
+                currency,
+                total,
+                date,
+            });
+        }
     }
 
     /// A `ConversionRate` of `account`'s statement, when it reads.
