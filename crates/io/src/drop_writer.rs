@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use exfee_model::Exercise;
-use exfee_model::{Batch, InstrumentKind, OptionRight};
+use exfee_model::{Batch, InstrumentKind, MarketData, OptionRight};
 
 use crate::IoError;
 use crate::output::write_atomically;
@@ -25,6 +25,12 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
         path: market_dir.clone(),
         source,
     })?;
+    write_holdings(dir, batch)?;
+    write_market(&market_dir, &batch.market)
+}
+
+/// `accounts.csv`, `positions.csv` and `cash.csv`.
+fn write_holdings(dir: &Path, batch: &Batch) -> Result<(), IoError> {
     write_csv(
         &dir.join("accounts.csv"),
         &["account", "base_currency"],
@@ -59,31 +65,7 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
             for account in &batch.accounts {
                 for position in &account.positions {
                     let i = &position.instrument;
-                    let (underlying, strike, expiry, right, exercise) = match &i.kind {
-                        InstrumentKind::Future { underlying, expiry } => (
-                            underlying.clone(),
-                            String::new(),
-                            expiry.map(|d| d.to_string()).unwrap_or_default(),
-                            "",
-                            "",
-                        ),
-                        InstrumentKind::Option {
-                            underlying, terms, ..
-                        } => (
-                            underlying.clone(),
-                            terms.strike.to_string(),
-                            terms.expiry.to_string(),
-                            match terms.right {
-                                OptionRight::Call => "C",
-                                OptionRight::Put => "P",
-                            },
-                            match terms.exercise {
-                                Exercise::American => "american",
-                                Exercise::European => "european",
-                            },
-                        ),
-                        _ => Default::default(),
-                    };
+                    let (underlying, strike, expiry, right, exercise) = terms(&i.kind);
                     csv.write_record([
                         account.id.as_str(),
                         &i.symbol,
@@ -119,7 +101,42 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
             Ok(())
         },
     )?;
-    let market = &batch.market;
+    Ok(())
+}
+
+/// The `underlying`, `strike`, `expiry`, `right` and `exercise` cells of a
+/// position of `kind` (empty where the kind has no such term).
+fn terms(kind: &InstrumentKind) -> (String, String, String, &'static str, &'static str) {
+    match kind {
+        InstrumentKind::Future { underlying, expiry } => (
+            underlying.clone(),
+            String::new(),
+            expiry.map(|d| d.to_string()).unwrap_or_default(),
+            "",
+            "",
+        ),
+        InstrumentKind::Option {
+            underlying, terms, ..
+        } => (
+            underlying.clone(),
+            terms.strike.to_string(),
+            terms.expiry.to_string(),
+            match terms.right {
+                OptionRight::Call => "C",
+                OptionRight::Put => "P",
+            },
+            match terms.exercise {
+                Exercise::American => "american",
+                Exercise::European => "european",
+            },
+        ),
+        _ => Default::default(),
+    }
+}
+
+/// `market/fx.csv`, `factors.csv`, `underlyings.csv` and `rates.csv` in
+/// `market_dir`: the valid entries only.
+fn write_market(market_dir: &Path, market: &MarketData) -> Result<(), IoError> {
     write_csv(
         &market_dir.join("fx.csv"),
         &["currency", "usd_per_unit"],

@@ -103,7 +103,13 @@ impl FlexReader {
                 Some(e) => accounts[first.account].errors.push(e),
             }
         }
-        place_cash(&fx, &mut accounts, &bases, &records.cash, &records.base_cash);
+        place_cash(
+            &fx,
+            &mut accounts,
+            &bases,
+            &records.cash,
+            &records.base_cash,
+        );
 
         Ok(FlexRead {
             batch: Batch {
@@ -136,7 +142,14 @@ macro_rules! dated {
     };
 }
 
-dated!(PositionRow, CashRow, BaseCashRow, NavRow, RateRow, ConversionRow);
+dated!(
+    PositionRow,
+    CashRow,
+    BaseCashRow,
+    NavRow,
+    RateRow,
+    ConversionRow
+);
 
 /// A record's date as resolved: `None` when it does not resolve (the record
 /// is dropped), `Some(None)` when the record has no date.

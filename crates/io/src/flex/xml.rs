@@ -166,25 +166,14 @@ impl FlexReader {
                 continue;
             }
             if local == "FlexStatement" {
-                let (id, to) = statement_attributes(element)
-                    .map_err(|e| structural(format!("FlexStatement: {e}")))?;
-                let spot = Spot {
-                    file: self.files.len() - 1,
-                    line,
-                    column: None,
-                };
-                let date = to.and_then(|to| self.date_text(&to, spot).ok());
-                match id {
-                    Some(id) => self.begin_statement(&id, line, date),
-                    None => {
-                        return Err(structural(
-                            "FlexStatement without an accountId attribute".into(),
-                        ));
-                    }
-                }
-                if empty {
-                    self.end_statement();
-                }
+                self.xml_statement(element, line, empty).map_err(|e| {
+                    structural(match e {
+                        StatementError::Attribute(e) => format!("FlexStatement: {e}"),
+                        StatementError::NoAccount => {
+                            "FlexStatement without an accountId attribute".into()
+                        }
+                    })
+                })?;
                 continue;
             }
             if let Some(&(c, kind)) = CONTAINERS.iter().find(|(c, _)| *c == local) {
@@ -201,69 +190,9 @@ impl FlexReader {
                 continue;
             }
             // The attributes, as a row.
-            record.clear();
-            let mut names: Vec<String> = Vec::new();
-            let mut problem: Option<(Option<usize>, String)> = None;
-            for attribute in element.attributes() {
-                let attribute =
-                    attribute.map_err(|e| structural(format!("<{local}>: bad attribute: {e}")))?;
-                let key = attribute.key.local_name();
-                let key: &str = key.as_ref();
-                names.push(key.to_string());
-                let index = names.len() - 1;
-                match attribute.normalized_value(XmlVersion::Implicit1_0) {
-                    Ok(value) if value.len() <= MAX_FIELD_BYTES => {
-                        record.push_field(value.as_bytes());
-                    }
-                    Ok(_) => {
-                        record.push_field(b"");
-                        problem.get_or_insert((
-                            Some(index),
-                            format!(
-                                "field longer than {MAX_FIELD_BYTES} bytes (the limit per \
-                                 field); the row is not read"
-                            ),
-                        ));
-                    }
-                    Err(e) => {
-                        record.push_field(b"");
-                        problem.get_or_insert((Some(index), format!("bad value: {e}")));
-                    }
-                }
-            }
-            if names.len() > MAX_FIELDS_PER_ROW {
-                problem = Some((
-                    None,
-                    format!(
-                        "row has more than {MAX_FIELDS_PER_ROW} fields (the limit); the row is \
-                         not read"
-                    ),
-                ));
-            }
-            let header = match headers
-                .iter()
-                .position(|(e, h)| *e == local && h.names == names)
-            {
-                Some(i) => &headers[i].1,
-                None => {
-                    let columns = names.iter().map(|n| column_of(n).to_string()).collect();
-                    let header = Header::from_names(
-                        name,
-                        names.clone(),
-                        columns,
-                        0,
-                        Some(kind),
-                        attribute_of,
-                    )?;
-                    headers.retain(|(e, _)| *e != local);
-                    let element: &'static str = ROWS
-                        .iter()
-                        .find(|(e, _, _)| *e == local)
-                        .map_or("", |(e, _, _)| e);
-                    headers.push((element, header));
-                    &headers[headers.len() - 1].1
-                }
-            };
+            let (names, problem) = attributes_row(element, &mut record)
+                .map_err(|e| structural(format!("<{local}>: bad attribute: {e}")))?;
+            let header = header_for(&mut headers, name, local, names, kind)?;
             if kind == Kind::AccountInfo {
                 self.note_section(kind);
             }
@@ -277,6 +206,116 @@ impl FlexReader {
         }
         Ok(())
     }
+}
+
+impl FlexReader {
+    /// A `FlexStatement` element (on `line`; `empty` when it has no content):
+    /// its account's statement begins. `Err` holds the reason it cannot.
+    fn xml_statement(
+        &mut self,
+        element: &BytesStart<'_>,
+        line: u64,
+        empty: bool,
+    ) -> Result<(), StatementError> {
+        let (id, to) = statement_attributes(element).map_err(StatementError::Attribute)?;
+        let spot = Spot {
+            file: self.files.len() - 1,
+            line,
+            column: None,
+        };
+        let date = to.and_then(|to| self.date_text(&to, spot).ok());
+        let Some(id) = id else {
+            return Err(StatementError::NoAccount);
+        };
+        self.begin_statement(&id, line, date);
+        if empty {
+            self.end_statement();
+        }
+        Ok(())
+    }
+}
+
+/// Why a `FlexStatement` cannot begin.
+enum StatementError {
+    /// An attribute does not read.
+    Attribute(String),
+    /// It has no `accountId`.
+    NoAccount,
+}
+
+/// A row element's attributes as the fields of `record`, with their names
+/// and the first problem of a value (too long, not readable) or of the
+/// row (too many fields). `Err` when an attribute is malformed.
+fn attributes_row(
+    element: &BytesStart<'_>,
+    record: &mut csv::ByteRecord,
+) -> Result<(Vec<String>, Option<(Option<usize>, String)>), quick_xml::events::attributes::AttrError>
+{
+    record.clear();
+    let mut names: Vec<String> = Vec::new();
+    let mut problem: Option<(Option<usize>, String)> = None;
+    for attribute in element.attributes() {
+        let attribute = attribute?;
+        let key = attribute.key.local_name();
+        let key: &str = key.as_ref();
+        names.push(key.to_string());
+        let index = names.len() - 1;
+        match attribute.normalized_value(XmlVersion::Implicit1_0) {
+            Ok(value) if value.len() <= MAX_FIELD_BYTES => {
+                record.push_field(value.as_bytes());
+            }
+            Ok(_) => {
+                record.push_field(b"");
+                problem.get_or_insert((
+                    Some(index),
+                    format!(
+                        "field longer than {MAX_FIELD_BYTES} bytes (the limit per field); the \
+                         row is not read"
+                    ),
+                ));
+            }
+            Err(e) => {
+                record.push_field(b"");
+                problem.get_or_insert((Some(index), format!("bad value: {e}")));
+            }
+        }
+    }
+    if names.len() > MAX_FIELDS_PER_ROW {
+        problem = Some((
+            None,
+            format!(
+                "row has more than {MAX_FIELDS_PER_ROW} fields (the limit); the row is not read"
+            ),
+        ));
+    }
+    Ok((names, problem))
+}
+
+/// The header of a row element `local` with attributes `names`: the last
+/// one of that element when its attributes are the same, else a new one
+/// (replacing it).
+fn header_for<'h>(
+    headers: &'h mut Vec<(&'static str, Header)>,
+    file: &str,
+    local: &str,
+    names: Vec<String>,
+    kind: Kind,
+) -> Result<&'h Header, IoError> {
+    if let Some(i) = headers
+        .iter()
+        .position(|(e, h)| *e == local && h.names == names)
+    {
+        return Ok(&headers[i].1);
+    }
+    let columns = names.iter().map(|n| column_of(n).to_string()).collect();
+    let header = Header::from_names(file, names, columns, 0, Some(kind), attribute_of)?;
+    headers.retain(|(e, _)| *e != local);
+    let element: &'static str = ROWS
+        .iter()
+        .find(|(e, _, _)| *e == local)
+        .map_or("", |(e, _, _)| e);
+    headers.push((element, header));
+    Ok(&headers[headers.len() - 1].1)
 }
 
 /// A `FlexStatement`'s `accountId` and `toDate`.
