@@ -588,6 +588,9 @@ struct FlexReader {
     errors: Vec<InputError>,
 }
 
+/// Why a row could not be read whole: the field, if one, and the reason.
+type RowProblem = (Option<usize>, String);
+
 /// Keeps the value, or the error in `errors`.
 fn keep<T>(result: Result<T, InputError>, errors: &mut Vec<InputError>) -> Option<T> {
     result.map_err(|e| errors.push(e)).ok()

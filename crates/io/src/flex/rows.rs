@@ -10,7 +10,7 @@ use super::layout::Header;
 use super::{
     ACCOUNT, BaseCashRow, CONID, CURRENCY, CashRow, ConversionRow, DateField, ENDING_CASH, EXPIRY,
     FX_TO_BASE, FlexReader, Kind, LEVEL, Level, MARK, MULTIPLIER, NAV_TOTAL, NavRow, PositionRow,
-    REPORT_DATE, RateRow, SYMBOL, Spot, Statement, keep, xml,
+    REPORT_DATE, RateRow, RowProblem, SYMBOL, Spot, Statement, keep, xml,
 };
 use crate::csvin::Row;
 use crate::drop::MAX_POSITIONS_PER_ACCOUNT;
@@ -170,7 +170,7 @@ impl FlexReader {
         line: u64,
         record: &csv::ByteRecord,
         header: &Header,
-        problem: Option<(Option<usize>, String)>,
+        problem: Option<RowProblem>,
     ) {
         if header.kind == Kind::Skipped {
             return;
@@ -227,7 +227,7 @@ impl FlexReader {
         &mut self,
         row: &mut Row<'_>,
         header: &Header,
-        problem: Option<(Option<usize>, String)>,
+        problem: Option<RowProblem>,
     ) -> Option<InputError> {
         if let Some((field, reason)) = problem {
             return Some(match field {

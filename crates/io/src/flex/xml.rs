@@ -6,13 +6,14 @@ use std::io::{BufRead, Read};
 
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 
 use super::layout::Header;
 use super::{
     ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Kind,
     LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
-    REPORT_DATE, STRIKE, SYMBOL, Spot, UNDERLYING,
+    REPORT_DATE, RowProblem, STRIKE, SYMBOL, Spot, UNDERLYING,
 };
 use crate::{IoError, MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 
@@ -249,11 +250,10 @@ enum StatementError {
 fn attributes_row(
     element: &BytesStart<'_>,
     record: &mut csv::ByteRecord,
-) -> Result<(Vec<String>, Option<(Option<usize>, String)>), quick_xml::events::attributes::AttrError>
-{
+) -> Result<(Vec<String>, Option<RowProblem>), AttrError> {
     record.clear();
     let mut names: Vec<String> = Vec::new();
-    let mut problem: Option<(Option<usize>, String)> = None;
+    let mut problem: Option<RowProblem> = None;
     for attribute in element.attributes() {
         let attribute = attribute?;
         let key = attribute.key.local_name();
