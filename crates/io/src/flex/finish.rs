@@ -466,3 +466,131 @@ fn missing_sections(files: &[String], accounts: &mut [AccountInput], statements:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use exfee_model::Decimal;
+
+    use super::*;
+
+    fn day(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+    }
+
+    fn spot(line: u64, column: Option<(usize, &'static str)>) -> Spot {
+        Spot {
+            file: 0,
+            line,
+            column,
+        }
+    }
+
+    fn field(date: NaiveDate, day_first: Option<NaiveDate>, line: u64) -> DateField {
+        DateField {
+            date,
+            day_first,
+            location: spot(line, Some((1, "ReportDate"))),
+        }
+    }
+
+    fn cash(account: usize, currency: &str, amount: i64, line: u64) -> CashRow {
+        CashRow {
+            account,
+            balance: CashBalance {
+                currency: currency.parse().unwrap(),
+                amount: Decimal::from(amount),
+            },
+            location: spot(line, Some((2, "CurrencyPrimary"))),
+            date: None,
+        }
+    }
+
+    fn accounts(n: usize) -> Vec<AccountInput> {
+        (1..=n)
+            .map(|i| AccountInput {
+                id: format!("U{i}"),
+                ..AccountInput::default()
+            })
+            .collect()
+    }
+
+    /// U1 has rows of Nov 19 and 20 and an undated one: the Nov 20 and the
+    /// undated rows stay. U2's only date, Nov 18, is its latest. A date that
+    /// reads both ways in a file that proves no order drops its row and
+    /// fails its account.
+    #[test]
+    fn only_each_accounts_latest_rows_are_kept() {
+        let files = vec!["c.csv".to_string()];
+        let orders = vec![DateOrder::default()];
+        let mut accounts = accounts(2);
+        let mut rows = vec![
+            cash(0, "USD", 1, 2),
+            cash(0, "USD", 2, 3),
+            cash(0, "EUR", 3, 4),
+            cash(1, "USD", 4, 5),
+            cash(1, "EUR", 5, 6),
+        ];
+        rows[0].date = Some(field(day(11, 19), None, 2));
+        rows[1].date = Some(field(day(11, 20), None, 3));
+        rows[3].date = Some(field(day(11, 18), None, 5));
+        rows[4].date = Some(field(day(3, 1), Some(day(1, 3)), 6));
+        let mut dates = Dates {
+            files: &files,
+            orders: &orders,
+            latest: vec![None; 2],
+        };
+        let resolved = dates.of(&rows, &mut accounts, true);
+        assert_eq!(dates.latest, [Some(day(11, 20)), Some(day(11, 18))]);
+        let kept: Vec<i64> = dates
+            .keep_latest(rows, &resolved)
+            .iter()
+            .map(|r| r.balance.amount.try_into().unwrap())
+            .collect();
+        assert_eq!(kept, [2, 3, 4]);
+        assert!(accounts[0].errors.is_empty());
+        assert_eq!(accounts[1].errors.len(), 1);
+        assert!(
+            accounts[1].errors[0]
+                .to_string()
+                .starts_with("c.csv line 6 column 1 (ReportDate): ambiguous date format: "),
+            "{}",
+            accounts[1].errors[0]
+        );
+    }
+
+    /// U1: USD twice (the second is an error) and a base summary, ignored
+    /// since it has rows per currency. U2: only its summary, 700 in its base.
+    #[test]
+    fn cash_rows_count_once_and_the_summary_only_without_them() {
+        let files = vec!["c.csv".to_string()];
+        let mut market = MarketData::default();
+        market.fx.insert(Currency::USD, Ok(Decimal::ONE));
+        let fx = FxCheck {
+            market: &market,
+            files: &files,
+        };
+        let mut accounts = accounts(2);
+        for account in &mut accounts {
+            account.base_currency = Some(Currency::USD);
+        }
+        let bases = vec![Some((Currency::USD, spot(1, None))); 2];
+        let rows = [cash(0, "USD", 100, 2), cash(0, "USD", 200, 3)];
+        let summary = |account: usize, amount: i64, line: u64| BaseCashRow {
+            account,
+            amount: Decimal::from(amount),
+            location: spot(line, Some((4, "EndingCash"))),
+            date: None,
+        };
+        let base_cash = [summary(0, 999, 4), summary(1, 700, 5)];
+        place_cash(&fx, &mut accounts, &bases, &rows, &base_cash);
+        let amounts =
+            |i: usize| -> Vec<Decimal> { accounts[i].cash.iter().map(|c| c.amount).collect() };
+        assert_eq!(amounts(0), [Decimal::from(100)]);
+        assert_eq!(amounts(1), [Decimal::from(700)]);
+        assert_eq!(
+            accounts[0].errors[0].to_string(),
+            "c.csv line 3 column 2 (CurrencyPrimary): second cash-report row for USD (first at \
+             c.csv line 2 column 2 (CurrencyPrimary)); exfee never counts cash twice"
+        );
+    }
+}

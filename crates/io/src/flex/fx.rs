@@ -211,3 +211,165 @@ pub(super) fn merge_fx(
         market.fx.insert(currency, usd.map(|(usd, _)| usd));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILES: &[&str] = &["f.csv"];
+
+    fn files() -> Vec<String> {
+        FILES.iter().map(|f| f.to_string()).collect()
+    }
+
+    fn cur(code: &str) -> Currency {
+        code.parse().unwrap()
+    }
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).unwrap()
+    }
+
+    fn spot(line: u64, column: usize, name: &'static str) -> Spot {
+        Spot {
+            file: 0,
+            line,
+            column: Some((column, name)),
+        }
+    }
+
+    /// `account`'s `FXRateToBase` of `currency`, on `line`.
+    fn rate(account: usize, currency: &str, rate: &str, line: u64) -> RateRow {
+        RateRow {
+            account,
+            currency: cur(currency),
+            rate: dec(rate),
+            location: spot(line, 3, "FXRateToBase"),
+            currency_location: spot(line, 2, "CurrencyPrimary"),
+            date: None,
+        }
+    }
+
+    fn base(currency: &str) -> Option<(Currency, Spot)> {
+        Some((cur(currency), spot(1, 2, "CurrencyPrimary")))
+    }
+
+    fn accounts(n: usize) -> Vec<AccountInput> {
+        (1..=n)
+            .map(|i| AccountInput {
+                id: format!("U{i}"),
+                ..AccountInput::default()
+            })
+            .collect()
+    }
+
+    /// A USD account gives USD per unit directly; a EUR account's USD row
+    /// (0.8 EUR per USD) gives EUR = 1 / 0.8 = 1.25 USD, and its GBP row
+    /// (1.2 EUR per GBP) GBP = 1.2 × 1.25 = 1.5 USD. The USD account's CHF
+    /// wins over the EUR account's cross rate.
+    #[test]
+    fn usd_rates_come_direct_then_through_the_base() {
+        let mut market = MarketData::default();
+        let bases = [base("USD"), base("EUR")];
+        let rates = [
+            rate(0, "CHF", "1.1", 2),
+            rate(1, "USD", "0.8", 3),
+            rate(1, "GBP", "1.2", 4),
+            rate(1, "CHF", "0.9", 5),
+        ];
+        merge_fx(&files(), &mut market, &bases, &rates);
+        assert_eq!(market.usd_per_unit(cur("CHF")), Ok(dec("1.1")));
+        assert_eq!(market.usd_per_unit(cur("EUR")), Ok(dec("1.25")));
+        assert_eq!(market.usd_per_unit(cur("GBP")), Ok(dec("1.5")));
+    }
+
+    #[test]
+    fn two_usd_accounts_that_disagree_make_the_currency_unusable() {
+        let mut market = MarketData::default();
+        let bases = [base("USD"), base("USD")];
+        let rates = [rate(0, "CHF", "1.1", 2), rate(1, "CHF", "1.2", 7)];
+        merge_fx(&files(), &mut market, &bases, &rates);
+        let error = market.fx[&cur("CHF")].clone().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "f.csv line 7 column 3 (FXRateToBase): FXRateToBase of CHF to USD is 1.2 here but \
+             1.1 at f.csv line 2 column 3 (FXRateToBase): the files disagree"
+        );
+    }
+
+    /// U1: the NAV section names EUR, over its one USD row at rate 1. U2: two
+    /// currencies at rate 1, no NAV: ambiguous. U3: one row at rate 1: USD.
+    /// U1's EUR row at 1.1 contradicts its base.
+    #[test]
+    fn the_base_is_the_nav_currency_else_the_one_currency_at_rate_one() {
+        let mut accounts = accounts(3);
+        let navs = [NavRow {
+            account: 0,
+            source: Kind::Nav,
+            currency: base("EUR"),
+            total: None,
+            date: None,
+        }];
+        let rates = [
+            rate(0, "USD", "1", 2),
+            rate(0, "EUR", "1.1", 3),
+            rate(1, "USD", "1", 4),
+            rate(1, "CAD", "1", 5),
+            rate(2, "USD", "1", 6),
+        ];
+        let bases = base_currencies(&files(), &mut accounts, &rates, &navs);
+        let currencies: Vec<Option<Currency>> = bases.iter().map(|b| b.map(|(c, _)| c)).collect();
+        assert_eq!(currencies, [Some(cur("EUR")), None, Some(cur("USD"))]);
+        let reasons = |i: usize| -> Vec<String> {
+            accounts[i].errors.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            reasons(0),
+            [
+                "f.csv line 3 column 3 (FXRateToBase): FXRateToBase of EUR, the account's base \
+                 currency, must be 1, got 1.1"
+            ]
+        );
+        assert_eq!(
+            reasons(1),
+            [
+                "base currency of account U2 ambiguous: FXRateToBase is 1 for USD (at f.csv line \
+                 4 column 3 (FXRateToBase)) and CAD (at f.csv line 5 column 3 (FXRateToBase)) \
+                 (add the NAV section, EQUT, to the Flex Query)"
+            ]
+        );
+        assert!(reasons(2).is_empty());
+    }
+
+    /// A conversion to the base fills a currency the rows give no rate
+    /// for, once; a conversion to another currency, or for a currency the
+    /// rows rate, is left out.
+    #[test]
+    fn conversions_fill_only_the_missing_rates() {
+        let conversion = |from: &str, to: &str, rate: &str, line: u64| ConversionRow {
+            account: 0,
+            from: cur(from),
+            to: cur(to),
+            rate: dec(rate),
+            location: spot(line, 3, "rate"),
+            from_location: spot(line, 1, "fromCurrency"),
+            date: None,
+        };
+        let mut rates = vec![rate(0, "GBP", "1.3", 2)];
+        let conversions = [
+            conversion("GBP", "USD", "1.25", 10),
+            conversion("JPY", "USD", "0.0065", 11),
+            conversion("JPY", "USD", "0.0066", 12),
+            conversion("CHF", "EUR", "1.05", 13),
+        ];
+        fill_conversions(&[base("USD")], &conversions, &mut rates);
+        let filled: Vec<(Currency, Decimal, u64)> = rates
+            .iter()
+            .map(|r| (r.currency, r.rate, r.location.line))
+            .collect();
+        assert_eq!(
+            filled,
+            [(cur("GBP"), dec("1.3"), 2), (cur("JPY"), dec("0.0065"), 11)]
+        );
+    }
+}

@@ -159,3 +159,112 @@ pub(super) fn set_expiry(kind: &mut InstrumentKind, date: NaiveDate) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Calls `check` with a row of `fields` under the columns `names`.
+    fn with_row<T>(names: &[&str], fields: &[&str], check: impl FnOnce(&Row<'_>) -> T) -> T {
+        let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let columns: HashMap<String, usize> = header
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, n)| (n, i))
+            .collect();
+        let record = csv::ByteRecord::from(fields.to_vec());
+        let row = Row {
+            file: "p.csv",
+            line: 2,
+            record: &record,
+            header: &header,
+            columns: &columns,
+            whole: record.len(),
+        };
+        check(&row)
+    }
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).unwrap()
+    }
+
+    #[test]
+    fn flex_classes_map_to_what_exfee_prices() {
+        for (code, class) in [
+            ("STK", AssetClass::Stock),
+            ("fund", AssetClass::Stock),
+            ("OPT", AssetClass::Option),
+            ("FOP", AssetClass::FutureOption),
+            ("FUT", AssetClass::Future),
+            ("BILL", AssetClass::Bond),
+            ("CRYPTO", AssetClass::Crypto),
+        ] {
+            let read = with_row(&[ASSET_CLASS], &[code], asset_class);
+            assert_eq!(read, Ok(class), "{code}");
+        }
+        let war = with_row(&[ASSET_CLASS], &["WAR"], asset_class).unwrap_err();
+        assert_eq!(
+            war.to_string(),
+            "p.csv line 2 column 1 (AssetClass): asset class WAR is not priced by exfee yet"
+        );
+        let odd = with_row(&[ASSET_CLASS], &["XYZ"], asset_class).unwrap_err();
+        assert!(odd.to_string().contains("unknown asset class \"XYZ\""));
+    }
+
+    /// 10,000 face at 98.5 per 100 is worth 9,850: the multiplier that
+    /// turns quantity × mark into that value is 1/100; a value of
+    /// 985,000 means the mark is per unit (multiplier 1).
+    #[test]
+    fn a_bond_multiplier_follows_its_position_value() {
+        let names = [QUANTITY, "MarkPrice", POSITION_VALUE];
+        let read = |value: &str| {
+            with_row(&names, &["10000", "98.5", value], |row| {
+                bond_multiplier(row, dec("10000"), Decimal::ONE, dec("98.5"))
+            })
+        };
+        assert_eq!(read("9850"), Ok(dec("0.01")));
+        assert_eq!(read("9850.5"), Ok(dec("0.01")), "within 0.01 % of 9,850");
+        assert_eq!(read("985000"), Ok(Decimal::ONE));
+        assert_eq!(read(""), Ok(dec("0.01")), "no value: per 100 of face");
+        let error = read("5000").unwrap_err().to_string();
+        assert!(
+            error.contains("PositionValue 5000 matches neither") && error.contains("(985000)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_future_without_underlying_is_on_itself_and_an_option_needs_its_terms() {
+        let expiry = NaiveDate::from_ymd_opt(2027, 3, 19).unwrap();
+        let future = with_row(&[UNDERLYING], &[""], |row| {
+            kind(row, AssetClass::Future, "ESH7", Ok(Some(expiry)))
+        });
+        assert_eq!(
+            future,
+            Ok(InstrumentKind::Future {
+                underlying: "ESH7".into(),
+                expiry: Some(expiry),
+            })
+        );
+        let names = [UNDERLYING, STRIKE, EXPIRY, PUT_CALL];
+        let option = with_row(&names, &["AAPL", "-5", "", "X"], |row| {
+            kind(row, AssetClass::Option, "AAPL 270319C", Ok(None))
+        });
+        let reasons: Vec<String> = option
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "p.csv line 2 column 2 (Strike): negative strike -5",
+                "p.csv line 2 column 3 (Expiry): missing value",
+                "p.csv line 2 column 4 (Put/Call): \"X\" is not P or C",
+            ]
+        );
+    }
+}

@@ -441,3 +441,97 @@ impl FlexReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(fields: &[&str], skip: usize, kind: Option<Kind>) -> Result<Header, IoError> {
+        Header::new("r.csv", &csv::ByteRecord::from(fields.to_vec()), skip, kind)
+    }
+
+    #[test]
+    fn a_plain_file_is_told_by_its_columns() {
+        let kind = |fields: &[&str]| header(fields, 0, None).map(|h| h.kind);
+        let positions = [
+            "CurrencyPrimary",
+            "AssetClass",
+            "Symbol",
+            "Quantity",
+            "MarkPrice",
+        ];
+        assert_eq!(kind(&positions).unwrap(), Kind::Positions);
+        let old = [
+            "CurrencyPrimary",
+            "AssetClass",
+            "Symbol",
+            "Position",
+            "MarkPrice",
+        ];
+        assert_eq!(kind(&old).unwrap(), Kind::Positions);
+        assert_eq!(
+            kind(&["\u{feff}Currency", " EndingCash "]).unwrap(),
+            Kind::Cash
+        );
+        assert_eq!(kind(&["Total"]).unwrap(), Kind::Nav);
+        let other = kind(&["TradeID", "Symbol"]).err().unwrap().to_string();
+        assert!(other.contains("not a Flex Query report"), "{other}");
+        assert!(other.ends_with("(found: TradeID,Symbol)"), "{other}");
+    }
+
+    /// A `HEADER` row's first two fields are not columns; a missing required
+    /// column lists the columns found without them. `Position` stands for
+    /// `Quantity` in older files.
+    #[test]
+    fn required_columns_and_the_old_quantity_name() {
+        let positions = header(
+            &[
+                "HEADER",
+                "POST",
+                "CurrencyPrimary",
+                "AssetClass",
+                "Symbol",
+                "Position",
+                "MarkPrice",
+            ],
+            2,
+            Some(Kind::Positions),
+        )
+        .unwrap();
+        assert_eq!(positions.quantity, OLD_QUANTITY);
+        assert_eq!(positions.columns["Symbol"], 4);
+        let missing = header(
+            &["HEADER", "CRTT", "ClientAccountID", "EndingCash"],
+            2,
+            Some(Kind::Cash),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            missing.to_string(),
+            IoError::MissingColumn {
+                path: "r.csv".into(),
+                column: CURRENCY,
+                found: "ClientAccountID,EndingCash".into(),
+            }
+            .to_string()
+        );
+        let twice = header(&["Total", "Total"], 0, Some(Kind::Nav))
+            .err()
+            .unwrap();
+        assert!(matches!(twice, IoError::DuplicateColumn { column, .. } if column == "Total"));
+        // A skipped section's header is not checked at all.
+        assert!(header(&["X", "X"], 0, Some(Kind::Skipped)).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_header_is_recognised_with_its_leading_fields_blank() {
+        let h = header(&["HEADER", "EQUT", "Currency", "Total"], 2, Some(Kind::Nav)).unwrap();
+        let record = |fields: &[&str]| csv::ByteRecord::from(fields.to_vec());
+        assert!(h.repeats(&record(&["HEADER", "EQUT", "Currency", " Total "])));
+        assert!(!h.repeats(&record(&["DATA", "EQUT", "USD", "100"])));
+        assert!(!h.repeats(&record(&["HEADER", "EQUT", "Currency"])));
+        assert_eq!(Kind::of_code("post"), Kind::Positions);
+        assert_eq!(Kind::of_code("TRNT"), Kind::Skipped);
+    }
+}

@@ -107,3 +107,101 @@ pub(super) fn reconcile_lots<'r>(
     }
     resolved
 }
+
+#[cfg(test)]
+mod tests {
+    use exfee_model::{Currency, Decimal, Instrument, InstrumentKind};
+
+    use super::*;
+    use crate::flex::Spot;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).unwrap()
+    }
+
+    fn spot(line: u64, column: Option<(usize, &'static str)>) -> Spot {
+        Spot {
+            file: 0,
+            line,
+            column,
+        }
+    }
+
+    /// A row of account 0 for `symbol` on `line`.
+    fn row(symbol: &str, level: Level, quantity: &str, mark: &str, line: u64) -> PositionRow {
+        PositionRow {
+            account: 0,
+            level,
+            conid: String::new(),
+            position: Position {
+                instrument: Instrument {
+                    symbol: symbol.to_string(),
+                    kind: InstrumentKind::Stock,
+                    currency: Currency::USD,
+                    multiplier: Decimal::ONE,
+                    mark: dec(mark),
+                },
+                quantity: dec(quantity),
+            },
+            row: spot(line, None),
+            currency: spot(line, Some((2, "CurrencyPrimary"))),
+            mark: spot(line, Some((5, "MarkPrice"))),
+            date: None,
+            expiry: None,
+        }
+    }
+
+    fn resolve(rows: &[PositionRow]) -> (Vec<(String, Decimal, u64)>, Vec<String>) {
+        let files = vec!["p.csv".to_string()];
+        let mut accounts = vec![AccountInput {
+            id: "U1".into(),
+            ..AccountInput::default()
+        }];
+        let resolved = reconcile_lots(&files, &mut accounts, rows)
+            .into_iter()
+            .map(|(first, p)| (p.instrument.symbol, p.quantity, first.row.line))
+            .collect();
+        let reasons = accounts[0].errors.iter().map(ToString::to_string).collect();
+        (resolved, reasons)
+    }
+
+    /// AAPL: lots of 30 and 70 (no summary) are 100. MSFT: the summary of
+    /// 50 wins over its lot of 20, whichever comes first.
+    #[test]
+    fn lots_add_up_unless_a_summary_gives_the_position() {
+        let (resolved, reasons) = resolve(&[
+            row("AAPL", Level::Lot, "30", "245.3", 2),
+            row("MSFT", Level::Lot, "20", "410", 3),
+            row("AAPL", Level::Lot, "70", "245.3", 4),
+            row("MSFT", Level::Summary, "50", "410", 5),
+        ]);
+        assert_eq!(
+            resolved,
+            [
+                ("AAPL".to_string(), dec("100"), 2),
+                ("MSFT".to_string(), dec("50"), 5)
+            ]
+        );
+        assert!(reasons.is_empty(), "{reasons:?}");
+    }
+
+    #[test]
+    fn two_summaries_or_lots_that_disagree_are_errors() {
+        let (resolved, reasons) = resolve(&[
+            row("AAPL", Level::Summary, "100", "245.3", 2),
+            row("AAPL", Level::Summary, "100", "245.3", 3),
+            row("MSFT", Level::Lot, "20", "410", 4),
+            row("MSFT", Level::Lot, "30", "411", 5),
+        ]);
+        assert_eq!(resolved, [("AAPL".to_string(), dec("100"), 2)]);
+        assert_eq!(
+            reasons,
+            [
+                "p.csv line 3: position AAPL is listed twice (SUMMARY rows here and at p.csv \
+                 line 2); exfee never counts a position twice",
+                "p.csv line 5 column 5 (MarkPrice): LOT rows of MSFT disagree on MarkPrice: 411 \
+                 here, 410 at p.csv line 4 column 5 (MarkPrice)"
+            ]
+        );
+    }
+}

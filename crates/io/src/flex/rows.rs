@@ -509,3 +509,56 @@ impl FlexReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> FlexReader {
+        let mut reader = FlexReader::default();
+        reader.read("r.csv", text.as_bytes()).unwrap();
+        reader
+    }
+
+    /// A short row whose account field was read whole fails that (known)
+    /// account; one whose only field may be cut short names no account and
+    /// is the batch's error.
+    #[test]
+    fn a_short_row_fails_the_account_it_names_whole() {
+        let reader = read("ClientAccountID,CurrencyPrimary,EndingCash\nU1,USD,100\nU1,USD\nU9\n");
+        assert_eq!(reader.accounts.len(), 1);
+        let reasons: Vec<String> = reader.accounts[0]
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            reasons,
+            ["r.csv line 3: row has 2 fields but the header has 3"]
+        );
+        let batch: Vec<String> = reader.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            batch,
+            ["r.csv line 4: row has 1 fields but the header has 3"]
+        );
+        assert_eq!(reader.cash.len(), 1);
+        assert_eq!(reader.cash[0].balance.amount, Decimal::ONE_HUNDRED);
+    }
+
+    /// A NAV row gives the base currency and the total, with where each was
+    /// read (columns counted from 1).
+    #[test]
+    fn a_nav_row_keeps_its_currency_and_total() {
+        let reader = read("ClientAccountID,CurrencyPrimary,Total\nU1,EUR,1234.5\n");
+        let [nav] = reader.navs.as_slice() else {
+            panic!("one NAV row expected");
+        };
+        let (currency, at) = nav.currency.unwrap();
+        assert_eq!(currency.as_str(), "EUR");
+        assert_eq!((at.line, at.column), (2, Some((2, "CurrencyPrimary"))));
+        let (total, at) = nav.total.unwrap();
+        assert_eq!(total, Decimal::from_str_exact("1234.5").unwrap());
+        assert_eq!((at.line, at.column), (2, Some((3, "Total"))));
+        assert_eq!(nav.source, Kind::Nav);
+    }
+}

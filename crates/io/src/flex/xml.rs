@@ -343,3 +343,38 @@ fn statement_attributes(
     }
     Ok((id, to))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_read_as_the_csv_columns_they_stand_for() {
+        assert_eq!(column_of("accountId"), ACCOUNT);
+        assert_eq!(column_of("position"), OLD_QUANTITY);
+        assert_eq!(column_of("description"), "description");
+        assert_eq!(attribute_of(MARK), "markPrice");
+        assert_eq!(attribute_of("Description"), "Description");
+    }
+
+    /// Each attribute is a field, named by its local name; entity
+    /// references are read as their character; a value over the field limit
+    /// is an empty field and the row's problem, at its index.
+    #[test]
+    fn an_elements_attributes_become_a_row() {
+        let long = "9".repeat(MAX_FIELD_BYTES + 1);
+        let xml = format!(r#"<OpenPosition symbol="A&amp;B" markPrice="{long}" quantity="5"/>"#);
+        let mut reader = Reader::from_str(&xml);
+        let Ok(Event::Empty(element)) = reader.read_event() else {
+            panic!("an empty element");
+        };
+        let mut record = csv::ByteRecord::new();
+        let (names, problem) = attributes_row(&element, &mut record).unwrap();
+        assert_eq!(names, ["symbol", "markPrice", "quantity"]);
+        let fields: Vec<&[u8]> = record.iter().collect();
+        assert_eq!(fields, [&b"A&B"[..], b"", b"5"]);
+        let (index, reason) = problem.unwrap();
+        assert_eq!(index, Some(1));
+        assert!(reason.starts_with("field longer than"), "{reason}");
+    }
+}
