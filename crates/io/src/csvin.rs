@@ -432,6 +432,33 @@ impl<R: Read> CsvFile<R> {
 /// fields that were read (none after a read error of the input).
 pub(crate) type Broken<'r, 'a> = (InputError, Option<&'r Row<'a>>);
 
+/// Calls `check` with a row of `fields` (line 2 of `p.csv`) under the
+/// columns `names`: a row for unit tests of field rules.
+#[cfg(test)]
+pub(crate) fn with_test_row<T>(
+    names: &[&str],
+    fields: &[&str],
+    check: impl FnOnce(&Row<'_>) -> T,
+) -> T {
+    let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let columns: HashMap<String, usize> = header
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let record = csv::ByteRecord::from(fields.to_vec());
+    let row = Row {
+        file: "p.csv",
+        line: 2,
+        record: &record,
+        header: &header,
+        columns: &columns,
+        whole: record.len(),
+    };
+    check(&row)
+}
+
 /// One data row.
 pub(crate) struct Row<'a> {
     pub(crate) file: &'a str,

@@ -542,10 +542,7 @@ fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
         &mut batch.errors,
         |row, _| {
             let currency = row.currency("currency")?;
-            let price = row.decimal("price")?;
-            if price < Decimal::ZERO {
-                return Err(row.error("price", format!("negative price {price}")));
-            }
+            let price = row.price("price")?;
             let implied_vol = row.optional_number("implied_vol")?;
             if implied_vol.is_some_and(|v| v <= 0.0) {
                 return Err(row.error("implied_vol", "implied volatility must be positive"));
@@ -720,19 +717,8 @@ fn parse_position(row: &Row<'_>, market: &MarketData) -> Result<Position, Vec<In
     });
     let currency = known_currency(row, "currency", market);
     let quantity = row.decimal("quantity");
-    let multiplier = row.optional_decimal("multiplier").and_then(|m| match m {
-        None => Ok(Decimal::ONE),
-        Some(m) if m > Decimal::ZERO => Ok(m),
-        Some(m) if m.is_zero() => Err(row.error("multiplier", "zero multiplier")),
-        Some(m) => Err(row.error("multiplier", format!("negative multiplier {m}"))),
-    });
-    let mark = row.decimal("mark").and_then(|mark| {
-        if mark < Decimal::ZERO {
-            Err(row.error("mark", format!("negative price {mark}")))
-        } else {
-            Ok(mark)
-        }
-    });
+    let multiplier = row.multiplier("multiplier");
+    let mark = row.price("mark");
     let kind = match &class {
         Ok(class) => parse_kind(row, *class),
         Err(_) => Err(Vec::new()),
@@ -790,13 +776,7 @@ fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<In
         }
         AssetClass::Option | AssetClass::FutureOption => {
             let underlying = row.required("underlying");
-            let strike = row.decimal("strike").and_then(|k| {
-                if k < Decimal::ZERO {
-                    Err(row.error("strike", format!("negative strike {k}")))
-                } else {
-                    Ok(k)
-                }
-            });
+            let strike = row.strike("strike");
             let expiry = row
                 .optional_date("expiry")
                 .and_then(|d| d.ok_or_else(|| row.error("expiry", "missing value")));

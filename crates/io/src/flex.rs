@@ -595,3 +595,14 @@ type RowProblem = (Option<usize>, String);
 fn keep<T>(result: Result<T, InputError>, errors: &mut Vec<InputError>) -> Option<T> {
     result.map_err(|e| errors.push(e)).ok()
 }
+
+/// Accounts `U1` … `Un`, without holdings (for the modules' unit tests).
+#[cfg(test)]
+fn test_accounts(n: usize) -> Vec<AccountInput> {
+    (1..=n)
+        .map(|i| AccountInput {
+            id: format!("U{i}"),
+            ..AccountInput::default()
+        })
+        .collect()
+}

@@ -472,6 +472,7 @@ mod tests {
     use exfee_model::Decimal;
 
     use super::*;
+    use crate::flex::test_accounts as accounts;
 
     fn day(m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, m, d).unwrap()
@@ -503,15 +504,6 @@ mod tests {
             location: spot(line, Some((2, "CurrencyPrimary"))),
             date: None,
         }
-    }
-
-    fn accounts(n: usize) -> Vec<AccountInput> {
-        (1..=n)
-            .map(|i| AccountInput {
-                id: format!("U{i}"),
-                ..AccountInput::default()
-            })
-            .collect()
     }
 
     /// U1 has rows of Nov 19 and 20 and an undated one: the Nov 20 and the

@@ -215,6 +215,7 @@ pub(super) fn merge_fx(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flex::test_accounts as accounts;
 
     const FILES: &[&str] = &["f.csv"];
 
@@ -252,15 +253,6 @@ mod tests {
 
     fn base(currency: &str) -> Option<(Currency, Spot)> {
         Some((cur(currency), spot(1, 2, "CurrencyPrimary")))
-    }
-
-    fn accounts(n: usize) -> Vec<AccountInput> {
-        (1..=n)
-            .map(|i| AccountInput {
-                id: format!("U{i}"),
-                ..AccountInput::default()
-            })
-            .collect()
     }
 
     /// A USD account gives USD per unit directly; a EUR account's USD row

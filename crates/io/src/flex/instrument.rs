@@ -63,13 +63,7 @@ pub(super) fn kind(
         },
         AssetClass::Option | AssetClass::FutureOption => {
             let underlying = row.required(UNDERLYING);
-            let strike = row.decimal(STRIKE).and_then(|k| {
-                if k < Decimal::ZERO {
-                    Err(row.error(STRIKE, format!("negative strike {k}")))
-                } else {
-                    Ok(k)
-                }
-            });
+            let strike = row.strike(STRIKE);
             let expiry = expiry.and_then(|d| d.ok_or_else(|| row.error(EXPIRY, "missing value")));
             let right = row.required(PUT_CALL).and_then(|text| {
                 OptionRight::parse(text)
@@ -162,30 +156,8 @@ pub(super) fn set_expiry(kind: &mut InstrumentKind, date: NaiveDate) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    /// Calls `check` with a row of `fields` under the columns `names`.
-    fn with_row<T>(names: &[&str], fields: &[&str], check: impl FnOnce(&Row<'_>) -> T) -> T {
-        let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let columns: HashMap<String, usize> = header
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, n)| (n, i))
-            .collect();
-        let record = csv::ByteRecord::from(fields.to_vec());
-        let row = Row {
-            file: "p.csv",
-            line: 2,
-            record: &record,
-            header: &header,
-            columns: &columns,
-            whole: record.len(),
-        };
-        check(&row)
-    }
+    use crate::csvin::with_test_row as with_row;
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str_exact(text).unwrap()

@@ -443,25 +443,8 @@ impl FlexReader {
         let symbol = keep(row.required(SYMBOL), errors);
         let class = keep(asset_class(row), errors);
         let quantity = keep(row.decimal(header.quantity), errors);
-        let multiplier = keep(
-            row.optional_decimal(MULTIPLIER).and_then(|m| match m {
-                None => Ok(Decimal::ONE),
-                Some(m) if m > Decimal::ZERO => Ok(m),
-                Some(m) if m.is_zero() => Err(row.error(MULTIPLIER, "zero multiplier")),
-                Some(m) => Err(row.error(MULTIPLIER, format!("negative multiplier {m}"))),
-            }),
-            errors,
-        );
-        let mark = keep(
-            row.decimal(MARK).and_then(|mark| {
-                if mark < Decimal::ZERO {
-                    Err(row.error(MARK, format!("negative price {mark}")))
-                } else {
-                    Ok(mark)
-                }
-            }),
-            errors,
-        );
+        let multiplier = keep(row.multiplier(MULTIPLIER), errors);
+        let mark = keep(row.price(MARK), errors);
         let expiry = self.date(row, EXPIRY);
         let expiry_field = expiry.as_ref().ok().copied().flatten();
         let kind = class.and_then(|class| {
