@@ -267,7 +267,7 @@ pub(crate) struct CsvFile<R: Read> {
     name: String,
     records: Records<R>,
     header: Vec<String>,
-    columns: HashMap<String, usize>,
+    columns: Columns,
     /// The columns whose quoted fields may hold a line end (see
     /// [`Row::line_break_problem`]); none unless set.
     line_breaks: &'static [&'static str],
@@ -303,7 +303,7 @@ impl<R: Read> CsvFile<R> {
                     .to_string()
             })
             .collect();
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         for (index, column) in header.iter().enumerate() {
             if column.is_empty() {
                 continue;
@@ -441,7 +441,7 @@ pub(crate) fn with_test_row<T>(
     check: impl FnOnce(&Row<'_>) -> T,
 ) -> T {
     let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let columns: HashMap<String, usize> = header
+    let columns: Columns = header
         .iter()
         .cloned()
         .enumerate()
@@ -459,13 +459,18 @@ pub(crate) fn with_test_row<T>(
     check(&row)
 }
 
+/// A header's columns by name: the field index of each. Looked up for every
+/// field read, so hashed with foldhash rather than SipHash (the names are
+/// the header's, a handful per file).
+pub(crate) type Columns = HashMap<String, usize, foldhash::fast::RandomState>;
+
 /// One data row.
 pub(crate) struct Row<'a> {
     pub(crate) file: &'a str,
     pub(crate) line: u64,
     pub(crate) record: &'a csv::ByteRecord,
     pub(crate) header: &'a [String],
-    pub(crate) columns: &'a HashMap<String, usize>,
+    pub(crate) columns: &'a Columns,
     /// How many leading fields of `record` are known to be whole: all of
     /// them, but the last of a row with fewer fields than its header.
     pub(crate) whole: usize,

@@ -281,6 +281,10 @@ struct Registry {
     index: HashMap<String, usize>,
     /// Rows read per account: `positions.csv` and `cash.csv`.
     rows: Vec<[usize; 2]>,
+    /// The account the last position or cash row named, and its index: the
+    /// rows of an account usually follow each other, and comparing ids is
+    /// cheaper than hashing them (ids never change index).
+    last: Option<(String, usize)>,
 }
 
 /// Which per-account count [`Registry::count_row`] keeps.
@@ -302,7 +306,12 @@ impl Registry {
     /// The index of the account a position or cash row names; created,
     /// failed, when `accounts.csv` has no row for it.
     fn index_for_row(&mut self, id: &str, row: &Row<'_>) -> usize {
-        match self.index.get(id) {
+        if let Some((last, index)) = &self.last
+            && last == id
+        {
+            return *index;
+        }
+        let index = match self.index.get(id) {
             Some(&index) => index,
             None => self.push(AccountInput {
                 id: id.to_string(),
@@ -312,7 +321,16 @@ impl Registry {
                 )],
                 ..AccountInput::default()
             }),
+        };
+        match &mut self.last {
+            Some((last, at)) => {
+                last.clear();
+                last.push_str(id);
+                *at = index;
+            }
+            None => self.last = Some((id.to_string(), index)),
         }
+        index
     }
 
     /// Counts a row of the account at `index`; `false` (and, the first time,
@@ -893,6 +911,53 @@ mod tests {
 
     fn reasons(account: &AccountInput) -> Vec<String> {
         account.errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// Rows of an account need not follow each other: U1's rows before and
+    /// after U2's are all U1's, and an account missing from accounts.csv
+    /// (U9) is created once, with one error, however its rows are spread.
+    #[test]
+    fn rows_of_accounts_in_any_order_go_to_their_account() {
+        let batch = read(
+            "account,base_currency\nU1,USD\nU2,USD\n",
+            &format!(
+                "{POSITIONS}\nU1,A,STK,USD,1,1\nU2,B,STK,USD,2,1\nU9,C,STK,USD,3,1\n\
+                 U1,D,STK,USD,4,1\nU9,E,STK,USD,5,1\nU1,F,STK,USD,6,1\n"
+            ),
+            "account,currency,amount\nU2,USD,10\nU1,USD,20\nU2,EUR,30\n",
+        )
+        .unwrap();
+        let held = |i: usize| -> (String, Vec<String>, Vec<String>) {
+            let account = &batch.accounts[i];
+            (
+                account.id.clone(),
+                account
+                    .positions
+                    .iter()
+                    .map(|p| p.instrument.symbol.clone())
+                    .collect(),
+                account
+                    .cash
+                    .iter()
+                    .map(|c| format!("{} {}", c.currency, c.amount))
+                    .collect(),
+            )
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(batch.accounts.len(), 3);
+        assert_eq!(
+            held(0),
+            ("U1".into(), strings(&["A", "D", "F"]), strings(&["USD 20"]))
+        );
+        assert_eq!(
+            held(1),
+            ("U2".into(), strings(&["B"]), strings(&["USD 10", "EUR 30"]))
+        );
+        assert_eq!(held(2), ("U9".into(), strings(&["C", "E"]), Vec::new()));
+        assert_eq!(
+            reasons(&batch.accounts[2]),
+            ["d/positions.csv line 4 column 1 (account): account U9 has no row in accounts.csv"]
+        );
     }
 
     #[test]

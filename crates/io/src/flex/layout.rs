@@ -13,14 +13,14 @@ use super::{
     OLD_QUANTITY, QUANTITY, SYMBOL, Spot,
 };
 use crate::IoError;
-use crate::csvin::{Next, Oversize, Records};
+use crate::csvin::{Columns, Next, Oversize, Records};
 
 /// A section's header row.
 pub(super) struct Header {
     pub(super) kind: Kind,
     /// Column names by field index (the leading `HEADER`,code fields blank).
     pub(super) names: Vec<String>,
-    pub(super) columns: HashMap<String, usize>,
+    pub(super) columns: Columns,
     /// `Quantity` or, in older files, `Position`.
     pub(super) quantity: &'static str,
     /// `CurrencyPrimary` or `Currency` (cash and NAV sections), when present.
@@ -65,7 +65,7 @@ impl Header {
         kind: Option<Kind>,
         shown: fn(&'static str) -> &'static str,
     ) -> Result<Header, IoError> {
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         if kind != Some(Kind::Skipped) {
             for (index, name) in column_names.into_iter().enumerate() {
                 if !name.is_empty() && columns.insert(name, index).is_some() {
