@@ -431,14 +431,17 @@ enum Kind {
 }
 
 impl Kind {
+    /// The section a CSV section code (any case) stands for.
     fn of_code(code: &str) -> Kind {
-        match code.to_ascii_uppercase().as_str() {
-            "POST" => Kind::Positions,
-            "CRTT" => Kind::Cash,
-            "EQUT" => Kind::Nav,
-            "ACCT" => Kind::AccountInfo,
-            _ => Kind::Skipped,
-        }
+        [
+            ("POST", Kind::Positions),
+            ("CRTT", Kind::Cash),
+            ("EQUT", Kind::Nav),
+            ("ACCT", Kind::AccountInfo),
+        ]
+        .into_iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(code))
+        .map_or(Kind::Skipped, |(_, kind)| kind)
     }
 }
 

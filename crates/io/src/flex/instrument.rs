@@ -14,30 +14,40 @@ use crate::csvin::Row;
 /// The `AssetClass` column, as an asset class exfee prices.
 pub(super) fn asset_class(row: &Row<'_>) -> Result<AssetClass, InputError> {
     let text = row.required(ASSET_CLASS)?;
-    Ok(match text.to_ascii_uppercase().as_str() {
-        "STK" | "FUND" => AssetClass::Stock,
-        "OPT" => AssetClass::Option,
-        "FOP" => AssetClass::FutureOption,
-        "FUT" => AssetClass::Future,
-        "BOND" | "BILL" => AssetClass::Bond,
-        "CRYPTO" => AssetClass::Crypto,
-        code @ ("CASH" | "WAR" | "CFD" | "CMDTY") => {
-            return Err(row.error(
-                ASSET_CLASS,
-                format!("asset class {code} is not priced by exfee yet"),
-            ));
-        }
-        _ => {
-            return Err(row.error(
-                ASSET_CLASS,
-                format!(
-                    "unknown asset class {text:?} (Flex classes: STK, OPT, FUT, FOP, CASH, BOND, \
-                     BILL, WAR, CFD, CRYPTO, FUND, CMDTY)"
-                ),
-            ));
-        }
-    })
+    if let Some(&(_, class)) = PRICED
+        .iter()
+        .find(|(code, _)| code.eq_ignore_ascii_case(text))
+    {
+        return Ok(class);
+    }
+    let reason = match NOT_PRICED
+        .iter()
+        .find(|code| code.eq_ignore_ascii_case(text))
+    {
+        Some(code) => format!("asset class {code} is not priced by exfee yet"),
+        None => format!(
+            "unknown asset class {text:?} (Flex classes: STK, OPT, FUT, FOP, CASH, BOND, BILL, \
+             WAR, CFD, CRYPTO, FUND, CMDTY)"
+        ),
+    };
+    Err(row.error(ASSET_CLASS, reason))
 }
+
+/// The Flex asset classes exfee prices, and what each is (codes in any
+/// case).
+const PRICED: [(&str, AssetClass); 8] = [
+    ("STK", AssetClass::Stock),
+    ("FUND", AssetClass::Stock),
+    ("OPT", AssetClass::Option),
+    ("FOP", AssetClass::FutureOption),
+    ("FUT", AssetClass::Future),
+    ("BOND", AssetClass::Bond),
+    ("BILL", AssetClass::Bond),
+    ("CRYPTO", AssetClass::Crypto),
+];
+
+/// The Flex asset classes exfee does not price yet: they fail the account.
+const NOT_PRICED: [&str; 4] = ["CASH", "WAR", "CFD", "CMDTY"];
 
 /// The kind and terms of an instrument of `class`, or every problem found.
 pub(super) fn kind(
