@@ -4,8 +4,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 // Money and grouped decimals are shown one way everywhere: the rule lives
 // in exfee-model, next to `cents`.
-pub use exfee_model::{fixed, money};
 use exfee_model::group_thousands;
+pub use exfee_model::{fixed, money};
 
 /// Money with its currency: `1,234.50 USD`.
 pub fn money_ccy(d: Decimal, ccy: &str) -> String {
