@@ -53,18 +53,22 @@
 #![warn(missing_docs)]
 
 mod bitmap;
+mod build;
 mod chart;
 mod csv_out;
+pub mod document;
+mod font;
 pub mod format;
 mod html;
 mod markdown;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use chart::{contributors_png, contributors_svg, pnl_histogram_png, pnl_histogram_svg};
 pub use csv_out::csv;
+pub use document::Document;
 pub use format::file_stem;
 pub use html::{ChartLinks, TOO_LARGE, html, index_html};
 pub use markdown::markdown;
@@ -72,7 +76,7 @@ pub use markdown::markdown;
 /// Everything the Exposure Fee Calculation report shows for one account.
 ///
 /// `Default` gives an empty, clear account (handy with `..Default::default()`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AccountReport {
     /// Account id, as the input gave it (user input: escaped when shown).
     pub account: String,
@@ -126,14 +130,16 @@ pub struct AccountReport {
     /// Hypothetical adjustments, each re-checked on the whole scenario set.
     pub adjustments: Vec<Adjustment>,
     /// Every scenario's P&L, for the histogram (any order; non-finite values
-    /// are skipped).
+    /// are skipped). JSON writes a non-finite value as `null`, which reads
+    /// back as NaN.
+    #[serde(deserialize_with = "non_finite::floats")]
     pub pnl_distribution: Vec<f64>,
     /// Anything the reader should know (positions priced with fallbacks …).
     pub warnings: Vec<String>,
 }
 
 /// One tier of the fee schedule and what it charges tonight.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TierLine {
     /// Lower bound of the tier (uncovered amount).
     pub from: Decimal,
@@ -148,7 +154,7 @@ pub struct TierLine {
 }
 
 /// One of the worst scenarios.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ScenarioLine {
     /// Index of the scenario in the run's scenario set.
     pub index: usize,
@@ -157,12 +163,14 @@ pub struct ScenarioLine {
     /// The account's P&L in it (a loss is negative).
     pub pnl: Decimal,
     /// The factor moves that matter, as (factor — a currency or symbol,
-    /// relative move: `-0.3` = −30%), in the order to show them.
+    /// relative move: `-0.3` = −30%), in the order to show them. A
+    /// non-finite move is `null` in JSON and reads back as NaN.
+    #[serde(deserialize_with = "non_finite::pairs")]
     pub moves: Vec<(String, f64)>,
 }
 
 /// One position's P&L in one scenario.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Contribution {
     /// Position label, e.g. `-1 XYZ 270101P100 (OPT)`.
     pub position: String,
@@ -173,7 +181,7 @@ pub struct Contribution {
 }
 
 /// A hypothetical adjustment and its re-checked effect.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Adjustment {
     /// What to do, e.g. `Deposit 12,000 USD`, `Close 40% of TSLA`.
     pub title: String,
@@ -192,7 +200,7 @@ pub struct Adjustment {
 }
 
 /// The kind of a hypothetical adjustment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentKind {
     /// Add equity.
@@ -216,7 +224,7 @@ impl AdjustmentKind {
 }
 
 /// One line of the batch's `index.html`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Account id.
     pub account: String,
@@ -236,6 +244,24 @@ pub struct IndexEntry {
     pub report_href: String,
     /// Relative link to the account's P&L chart (empty: no link).
     pub chart_href: String,
+}
+
+/// Reading back the `null`s JSON writes for non-finite numbers (as NaN:
+/// every renderer treats NaN, ±inf alike, as "not a number to show").
+mod non_finite {
+    use serde::{Deserialize, Deserializer};
+
+    pub(crate) fn floats<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+
+    pub(crate) fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
+        let v: Vec<(String, Option<f64>)> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(k, x)| (k, x.unwrap_or(f64::NAN)))
+            .collect())
+    }
 }
 
 /// Why a chart could not be rendered.
@@ -296,9 +322,10 @@ impl AccountFiles {
         } else {
             (None, None)
         };
+        let doc = Document::from_report(report);
         Ok(Self {
-            markdown: markdown(report),
-            html: html(report, &links),
+            markdown: markdown::render(&doc),
+            html: html::render(&doc, &links),
             json: json(report),
             csv: csv(report),
             pnl_svg: pnl_histogram_svg(report)?,
