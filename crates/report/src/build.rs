@@ -575,3 +575,220 @@ impl Document {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Adjustment, AdjustmentKind, TierLine};
+
+    fn d(units: i64, scale: u32) -> Decimal {
+        Decimal::new(units, scale)
+    }
+
+    /// A charged account: uncovered 30,000 over a 10,000 threshold, one
+    /// tier at 3.65% a year on 365 days (1.00 a day per 10,000), under a
+    /// 5.00 minimum, and an inventory fee of 4.00: the minimum wins.
+    fn charged() -> AccountReport {
+        AccountReport {
+            account: "U1".into(),
+            base_currency: "EUR".into(),
+            fee_status: "charged".into(),
+            uncovered: d(30_000, 0),
+            threshold: d(10_000, 0),
+            fee_tiers: vec![TierLine {
+                from: Decimal::ZERO,
+                to: None,
+                rate: d(365, 4),
+                amount: d(20_000, 0),
+                daily: d(2, 0),
+            }],
+            day_count: Some(365),
+            minimum_daily: Some(d(5, 0)),
+            minimum_applied: true,
+            inventory_fee: Some(d(4, 0)),
+            daily_fee: d(5, 0),
+            days_charged: 3,
+            amount_charged: d(15, 0),
+            adjustments: vec![
+                Adjustment {
+                    title: "Deposit".into(),
+                    kind: AdjustmentKind::Deposit,
+                    deposit: Some(d(20_000, 0)),
+                    fee_after: Decimal::ZERO,
+                    ..Adjustment::default()
+                },
+                Adjustment {
+                    title: "Close".into(),
+                    kind: AdjustmentKind::Reduce,
+                    trades: vec![("XYZ".into(), d(-2, 0))],
+                    fee_after: d(6, 0),
+                    ..Adjustment::default()
+                },
+            ],
+            ..AccountReport::default()
+        }
+    }
+
+    fn text(spans: &[Span]) -> String {
+        spans
+            .iter()
+            .map(|s| match s {
+                Span::Words(t) | Span::Data(t) | Span::Status(t) => t.clone(),
+                Span::Strong(i) | Span::Key(i) | Span::TextOnly(i) => format!("[{}]", text(i)),
+            })
+            .collect()
+    }
+
+    fn section<'a>(doc: &'a Document, id: &str) -> &'a Section {
+        doc.sections.iter().find(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn the_fee_computation_is_worded_from_the_figures() {
+        let doc = Document::from_report(&charged());
+        let ids: Vec<&str> = doc.sections.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "summary",
+                "distribution",
+                "computation",
+                "scenarios",
+                "contributors",
+                "classes",
+                "adjustments"
+            ]
+        );
+        let blocks = &section(&doc, "computation").blocks;
+        let Block::Paragraph { text: intro } = &blocks[0] else {
+            panic!("{blocks:?}")
+        };
+        assert_eq!(
+            text(intro),
+            "Each tier's annual rate applies to its slice of the uncovered amount, 30,000.00 EUR (annual rate ÷ 365 days):"
+        );
+        let Block::Table(tiers) = &blocks[1] else {
+            panic!()
+        };
+        assert_eq!(tiers.total.as_ref().unwrap().values, ["2.00"]);
+        let Cell::Text { text: rate, .. } = &tiers.rows[0][4] else {
+            panic!()
+        };
+        assert_eq!(self::text(rate), "3.65%");
+        let Block::List { items, .. } = &blocks[2] else {
+            panic!()
+        };
+        let steps: Vec<String> = items.iter().map(|i| text(i)).collect();
+        assert_eq!(
+            steps,
+            [
+                "The tiers give [2.00 a day, ]less than the minimum daily charge: the minimum, 5.00 EUR, applies.",
+                // the greater-of kept the exposure fee (the minimum, 5.00 > 4.00)
+                "Exposure fee, rounded once to cents (half to even): 5.00 EUR.",
+                "Inventory fee 4.00 EUR: the account pays the greater of the two, the exposure fee.",
+                "[Daily fee: 5.00 EUR.]",
+            ]
+        );
+        // 3 days × 5.00 = 15.00, what the run posts
+        let Block::Paragraph { text: charge } = &blocks[3] else {
+            panic!()
+        };
+        assert_eq!(
+            text(charge),
+            "Tonight's run charges 3 days: 5.00 EUR × 3 = [15.00 EUR]."
+        );
+    }
+
+    #[test]
+    fn adjustments_list_their_trades_and_the_change_in_fee() {
+        let doc = Document::from_report(&charged());
+        let Block::Table(t) = &section(&doc, "adjustments").blocks[1] else {
+            panic!()
+        };
+        // a plain deposit: said by its title, not listed again in Markdown
+        assert_eq!(
+            t.rows[0][4],
+            Cell::Lines {
+                lines: vec![vec![data("deposit 20,000.00 EUR")]],
+                heading: None
+            }
+        );
+        assert_eq!(
+            t.rows[1][4],
+            Cell::Lines {
+                lines: vec![vec![data("sell 2: XYZ")]],
+                heading: Some(vec![words("2. "), data("Close")]),
+            }
+        );
+        // 0 − 5 saves 5.00 (a gain); 6 − 5 costs 1.00 (no colour)
+        assert_eq!(t.rows[0][7], Cell::toned("-5.00", Tone::Gain));
+        assert_eq!(t.rows[1][7], Cell::toned("1.00", Tone::Plain));
+    }
+
+    #[test]
+    fn a_clear_account_says_no_fee_and_needs_no_adjustment() {
+        let r = AccountReport {
+            fee_status: "clear".into(),
+            base_currency: "USD".into(),
+            uncovered: d(5, 0),
+            threshold: d(10, 0),
+            ..AccountReport::default()
+        };
+        let doc = Document::from_report(&r);
+        assert_eq!(
+            section(&doc, "computation").blocks,
+            [Block::Paragraph {
+                text: vec![
+                    words("The uncovered amount, "),
+                    data("5.00 USD"),
+                    words(", does not exceed the threshold of "),
+                    data("10.00 USD"),
+                    words(": no exposure fee."),
+                ]
+            }]
+        );
+        assert_eq!(
+            section(&doc, "adjustments").blocks,
+            [note("None needed: the account pays no exposure fee.")]
+        );
+        // no contributors: no figure either
+        assert_eq!(
+            section(&doc, "contributors").blocks,
+            [note("None reported.")]
+        );
+        // any uncovered amount is shown hot; a zero fee is not
+        let hot: Vec<(&str, bool)> = doc
+            .key_figures
+            .iter()
+            .map(|k| (k.label.as_str(), k.hot))
+            .collect();
+        assert_eq!(
+            hot,
+            [
+                ("Net liquidation value", false),
+                ("Risk measure (loss)", false),
+                ("Uncovered", true),
+                ("Daily fee", false),
+                ("Charged tonight", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn moves_beyond_eight_are_counted_and_labels_fall_back_to_the_index() {
+        let s = ScenarioLine {
+            index: 12,
+            name: Some("  ".into()),
+            moves: (0..10)
+                .map(|i| (format!("F{i}"), f64::from(i) / 100.0))
+                .collect(),
+            ..ScenarioLine::default()
+        };
+        assert_eq!(scenario_label(&s), "scenario #12");
+        assert_eq!(
+            moves_text(&s),
+            "F0 0.0%, F1 +1.0%, F2 +2.0%, F3 +3.0%, F4 +4.0%, F5 +5.0%, F6 +6.0%, F7 +7.0%, … 2 more"
+        );
+        assert_eq!(trade_text("X", d(15, 1)), "buy 1.5: X");
+    }
+}

@@ -374,3 +374,59 @@ impl AccountFiles {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_goes_through_json_and_back() {
+        let r = AccountReport {
+            account: "U\"1".into(),
+            nlv: Decimal::new(-12345, 2),
+            effective_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+            worst_scenarios: vec![ScenarioLine {
+                index: 3,
+                moves: vec![("SPX".into(), -0.3)],
+                ..ScenarioLine::default()
+            }],
+            adjustments: vec![Adjustment {
+                kind: AdjustmentKind::Hedge,
+                ..Adjustment::default()
+            }],
+            pnl_distribution: vec![1.5, -2.0],
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        assert!(text.contains(r#""nlv":"-123.45""#), "{text}");
+        assert!(text.contains(r#""effective_date":"2026-03-09""#));
+        assert!(text.contains(r#""kind":"hedge""#));
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_null_in_json_and_read_back_as_nan() {
+        let r = AccountReport {
+            worst_scenarios: vec![ScenarioLine {
+                moves: vec![("VIX".into(), f64::INFINITY), ("SPX".into(), 0.25)],
+                ..ScenarioLine::default()
+            }],
+            pnl_distribution: vec![f64::NAN, 1.0],
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        assert!(
+            text.contains(r#""moves":[["VIX",null],["SPX",0.25]]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""pnl_distribution":[null,1.0]"#), "{text}");
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert!(back.pnl_distribution[0].is_nan());
+        assert_eq!(back.pnl_distribution[1], 1.0);
+        assert!(back.worst_scenarios[0].moves[0].1.is_nan());
+        assert_eq!(back.worst_scenarios[0].moves[1], ("SPX".to_string(), 0.25));
+        // the renderers show it as before
+        assert_eq!(markdown(&back), markdown(&r));
+    }
+}
