@@ -587,3 +587,51 @@ fn smallest_whole(hi: f64, ok: impl Fn(f64) -> bool) -> f64 {
     }
     hi
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smallest_whole_finds_the_first_count_that_does_it() {
+        assert_eq!(smallest_whole(20.0, |k| k >= 7.0), 7.0);
+        assert_eq!(smallest_whole(20.0, |_| true), 0.0);
+        assert_eq!(smallest_whole(20.0, |k| k >= 20.0), 20.0);
+        assert_eq!(smallest_whole(1.0, |k| k >= 1.0), 1.0);
+        // far beyond what stepping one at a time could reach
+        let big = 9.0e15;
+        assert_eq!(
+            smallest_whole(big, |k| k >= 123_456_789_012.0),
+            123_456_789_012.0
+        );
+    }
+
+    #[test]
+    fn the_deposit_that_halves_the_fee_is_found_to_the_cent() {
+        // The default schedule: 5% a year on the first 100,000, 365 days, a
+        // 1.00 minimum, no threshold. 73,000 uncovered costs
+        // 73,000 × 0.05 / 365 = 10.00 a day; the fee is at most 5.00 while
+        // u × 0.05 / 365 rounds (half to even) to 5.00 or less: u ≤ 36,536.50
+        // (exactly 5.005, rounded to 5.00). So the deposit is
+        // 73,000 − 36,536.50 = 36,463.50; a cent less leaves 5.01.
+        let schedule = FeeSchedule::default();
+        let checker = Checker {
+            schedule: &schedule,
+            scenarios: 1,
+            usd_to_base: Decimal::ONE,
+            inventory_fee: None,
+        };
+        let uncovered = Decimal::from(73_000);
+        assert_eq!(checker.fee_at(uncovered), Decimal::new(1000, 2));
+        let half = Decimal::new(500, 2);
+        assert_eq!(
+            deposit_for(&checker, uncovered, half),
+            Decimal::new(3_646_350, 2)
+        );
+        // a target below the minimum charge: only removing it all does it
+        assert_eq!(
+            deposit_for(&checker, uncovered, Decimal::new(50, 2)),
+            uncovered
+        );
+    }
+}
