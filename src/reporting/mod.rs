@@ -2,10 +2,10 @@
 //! with hypothetical adjustments that are re-checked on the whole scenario
 //! set before they are shown.
 //!
-//! A report is assembled from two parts ([`exfee_report::AccountReport::assemble`]):
-//! the engine's ([`RiskPart`]: worst scenarios and their moves, contributors,
-//! the P&L distribution) and the fee's ([`FeePart`]: [`fee_part`] of tonight's
-//! fee line, the per-class split and the adjustments of `adjustments.rs`).
+//! A report is filled in two parts (see `exfee_report::AccountReport`): the
+//! engine's (worst scenarios and their moves, contributors, the P&L
+//! distribution), then the fee's ([`set_fee`] from tonight's fee line, the
+//! per-class split, and the adjustments of `adjustments.rs`).
 
 mod adjustments;
 
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use exfee_fee::Measure as FeeMeasure;
 use exfee_model::{Currency, Decimal, MarketData};
-use exfee_report::{AccountReport, Contribution, FeePart, RiskPart, ScenarioLine, TierLine};
+use exfee_report::{AccountReport, Contribution, ScenarioLine, TierLine};
 use exfee_scenarios::{MoveBlock, ScenarioSet};
 use rayon::prelude::*;
 use rust_decimal::prelude::FromPrimitive;
@@ -211,12 +211,8 @@ fn report(
         checker: &checker,
         base,
     };
-    let mut fee = fee_part(
-        &subject.fee,
-        measure_name(&context.schedule.measure, set.len()),
-    );
-    fee.fee_by_class = fee_by_class(detail, worst_index, subject.fee.fee_paid);
-    fee.adjustments = adjustments(&account, hedge, fx_moves);
+    let by_class = fee_by_class(detail, worst_index, subject.fee.fee_paid);
+    let adjustments = adjustments(&account, hedge, fx_moves);
     let mut contributors: Vec<Contribution> = detail
         .holdings
         .iter()
@@ -227,7 +223,8 @@ fn report(
         })
         .collect();
     contributors.sort_by_key(|c| c.pnl);
-    let risk = RiskPart {
+    // The engine's part, then the fee's.
+    let mut report = AccountReport {
         account: result.account.clone(),
         base_currency: base.to_string(),
         valuation_date: context.date,
@@ -244,42 +241,47 @@ fn report(
         contributors,
         pnl_distribution: total,
         warnings: risk.warnings.clone(),
+        ..AccountReport::default()
     };
-    Some(AccountReport::assemble(risk, fee))
+    set_fee(
+        &mut report,
+        &subject.fee,
+        measure_name(&context.schedule.measure, set.len()),
+    );
+    report.fee_by_class = by_class;
+    report.adjustments = adjustments;
+    Some(report)
 }
 
-/// The report's fee figures of tonight's fee line (without the per-class
-/// split and the adjustments, which need the scenario P&L).
-pub(crate) fn fee_part(fee: &FeeLine, measure_name: String) -> FeePart {
-    FeePart {
-        measure_name,
-        measure: fee.measure,
-        threshold: fee.breakdown.threshold,
-        uncovered: fee.uncovered,
-        fee_status: fee.status.name().to_string(),
-        effective_date: fee.effective_date,
-        days_charged: fee.days_charged,
-        daily_fee: fee.fee_paid,
-        amount_charged: fee.amount_posted,
-        fee_tiers: fee
-            .breakdown
-            .slices
-            .iter()
-            .map(|s| TierLine {
-                from: s.from,
-                to: s.to,
-                rate: s.annual_rate,
-                amount: s.amount,
-                daily: s.daily_amount,
-            })
-            .collect(),
-        day_count: Some(u32::from(fee.breakdown.day_count.days())),
-        minimum_daily: Some(fee.breakdown.minimum),
-        minimum_applied: fee.breakdown.minimum_applied,
-        inventory_fee: fee.inventory_fee,
-        fee_by_class: Vec::new(),
-        adjustments: Vec::new(),
-    }
+/// Sets the fee's figures of `report` from tonight's fee line (the
+/// per-class split and the adjustments, which need the scenario P&L, are set
+/// apart).
+pub(crate) fn set_fee(report: &mut AccountReport, fee: &FeeLine, measure_name: String) {
+    report.measure_name = measure_name;
+    report.measure = fee.measure;
+    report.threshold = fee.breakdown.threshold;
+    report.uncovered = fee.uncovered;
+    report.fee_status = fee.status.name().to_string();
+    report.effective_date = fee.effective_date;
+    report.days_charged = fee.days_charged;
+    report.daily_fee = fee.fee_paid;
+    report.amount_charged = fee.amount_posted;
+    report.fee_tiers = fee
+        .breakdown
+        .slices
+        .iter()
+        .map(|s| TierLine {
+            from: s.from,
+            to: s.to,
+            rate: s.annual_rate,
+            amount: s.amount,
+            daily: s.daily_amount,
+        })
+        .collect();
+    report.day_count = Some(u32::from(fee.breakdown.day_count.days()));
+    report.minimum_daily = Some(fee.breakdown.minimum);
+    report.minimum_applied = fee.breakdown.minimum_applied;
+    report.inventory_fee = fee.inventory_fee;
 }
 
 /// The moves of what the account holds in scenario `s`: each position's

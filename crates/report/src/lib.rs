@@ -76,6 +76,18 @@ pub use markdown::markdown;
 /// Everything the Exposure Fee Calculation report shows for one account.
 ///
 /// `Default` gives an empty, clear account (handy with `..Default::default()`).
+///
+/// # Two parts
+///
+/// The fields come from two places, and a report can be filled in two steps
+/// (it is plain data, serde both ways, so the steps may be two processes):
+///
+/// * the engine's part, known once the night's evaluation is done:
+///   `account`, `base_currency`, `valuation_date`, `nlv`, `worst_scenarios`,
+///   `contributors`, `pnl_distribution`, `warnings`;
+/// * the fee's part, set by the charge: every other field (the measure, the
+///   fee figures, `fee_by_class`, `adjustments`). [`AccountReport::clear_fee`]
+///   takes it off, leaving the engine's part.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AccountReport {
     /// Account id, as the input gave it (user input: escaped when shown).
@@ -138,100 +150,20 @@ pub struct AccountReport {
     pub warnings: Vec<String>,
 }
 
-/// The engine's part of a report: what the scenarios say about the account,
-/// known once the night's evaluation is done and before any fee is set.
-///
-/// With a [`FeePart`] it makes an [`AccountReport`]
-/// ([`AccountReport::assemble`]); both are plain data (serde both ways), so an
-/// evaluation step can hand its part to a separate charge step.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct RiskPart {
-    /// Account id, as the input gave it.
-    pub account: String,
-    /// Base currency of every money amount.
-    pub base_currency: String,
-    /// Valuation date of the run.
-    pub valuation_date: NaiveDate,
-    /// Net liquidation value.
-    pub nlv: Decimal,
-    /// The worst scenarios, worst first.
-    pub worst_scenarios: Vec<ScenarioLine>,
-    /// The positions' P&L in the worst scenario, largest loss first.
-    pub contributors: Vec<Contribution>,
-    /// Every scenario's P&L (JSON: `null` for a non-finite value, read back
-    /// as NaN).
-    #[serde(deserialize_with = "non_finite::floats")]
-    pub pnl_distribution: Vec<f64>,
-    /// What the reader should know about the valuation.
-    pub warnings: Vec<String>,
-}
-
-/// The fee's part of a report: tonight's fee figures and what could lower
-/// them. See [`AccountReport`] for each field.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct FeePart {
-    /// What the risk measure is.
-    pub measure_name: String,
-    /// The risk measure: a loss, as a positive amount.
-    pub measure: Decimal,
-    /// No fee while uncovered ≤ threshold.
-    pub threshold: Decimal,
-    /// `max(0, measure − NLV)`.
-    pub uncovered: Decimal,
-    /// `clear`, `grace` or `charged`.
-    pub fee_status: String,
-    /// When the fee takes (or took) effect.
-    pub effective_date: Option<NaiveDate>,
-    /// Calendar days tonight's run posts.
-    pub days_charged: u32,
-    /// The daily fee measured tonight.
-    pub daily_fee: Decimal,
-    /// What tonight's run posts.
-    pub amount_charged: Decimal,
-    /// The tiers of the fee schedule and their slices.
-    pub fee_tiers: Vec<TierLine>,
-    /// Day-count basis of the annual rates.
-    pub day_count: Option<u32>,
-    /// The schedule's minimum daily charge.
-    pub minimum_daily: Option<Decimal>,
-    /// The minimum replaced the tier sum.
-    pub minimum_applied: bool,
-    /// The account's inventory fee, when it has one.
-    pub inventory_fee: Option<Decimal>,
-    /// The daily fee split per product classification.
-    pub fee_by_class: Vec<(String, Decimal)>,
-    /// Hypothetical adjustments, each re-checked.
-    pub adjustments: Vec<Adjustment>,
-}
-
 impl AccountReport {
-    /// The report of the engine's part and the fee's part of one account.
-    pub fn assemble(risk: RiskPart, fee: FeePart) -> Self {
+    /// The engine's part of this report alone: every field of the fee's
+    /// part back to its default (see "Two parts" above).
+    pub fn clear_fee(self) -> Self {
         Self {
-            account: risk.account,
-            base_currency: risk.base_currency,
-            valuation_date: risk.valuation_date,
-            nlv: risk.nlv,
-            measure_name: fee.measure_name,
-            measure: fee.measure,
-            threshold: fee.threshold,
-            uncovered: fee.uncovered,
-            fee_status: fee.fee_status,
-            effective_date: fee.effective_date,
-            days_charged: fee.days_charged,
-            daily_fee: fee.daily_fee,
-            amount_charged: fee.amount_charged,
-            fee_tiers: fee.fee_tiers,
-            day_count: fee.day_count,
-            minimum_daily: fee.minimum_daily,
-            minimum_applied: fee.minimum_applied,
-            inventory_fee: fee.inventory_fee,
-            worst_scenarios: risk.worst_scenarios,
-            contributors: risk.contributors,
-            fee_by_class: fee.fee_by_class,
-            adjustments: fee.adjustments,
-            pnl_distribution: risk.pnl_distribution,
-            warnings: risk.warnings,
+            account: self.account,
+            base_currency: self.base_currency,
+            valuation_date: self.valuation_date,
+            nlv: self.nlv,
+            worst_scenarios: self.worst_scenarios,
+            contributors: self.contributors,
+            pnl_distribution: self.pnl_distribution,
+            warnings: self.warnings,
+            ..Self::default()
         }
     }
 }
@@ -504,28 +436,9 @@ mod tests {
     }
 
     #[test]
-    fn the_two_parts_travel_apart_and_make_the_report() {
-        let risk = RiskPart {
+    fn clearing_the_fee_keeps_the_engine_part_only() {
+        let r = AccountReport {
             account: "U1".into(),
-            base_currency: "EUR".into(),
-            nlv: Decimal::new(100, 0),
-            pnl_distribution: vec![-250.0, 10.0],
-            warnings: vec!["w".into()],
-            ..RiskPart::default()
-        };
-        let fee = FeePart {
-            measure: Decimal::new(250, 0),
-            uncovered: Decimal::new(150, 0),
-            fee_status: "grace".into(),
-            fee_by_class: vec![("Equity".into(), Decimal::new(3, 0))],
-            ..FeePart::default()
-        };
-        let risk: RiskPart = serde_json::from_str(&serde_json::to_string(&risk).unwrap()).unwrap();
-        let fee: FeePart = serde_json::from_str(&serde_json::to_string(&fee).unwrap()).unwrap();
-        let r = AccountReport::assemble(risk, fee);
-        let want = AccountReport {
-            account: "U1".into(),
-            base_currency: "EUR".into(),
             nlv: Decimal::new(100, 0),
             measure: Decimal::new(250, 0),
             uncovered: Decimal::new(150, 0),
@@ -535,7 +448,14 @@ mod tests {
             warnings: vec!["w".into()],
             ..AccountReport::default()
         };
-        assert_eq!(r, want);
+        let want = AccountReport {
+            account: "U1".into(),
+            nlv: Decimal::new(100, 0),
+            pnl_distribution: vec![-250.0, 10.0],
+            warnings: vec!["w".into()],
+            ..AccountReport::default()
+        };
+        assert_eq!(r.clear_fee(), want);
     }
 
     #[test]
