@@ -7,6 +7,7 @@
 //! engine's per-unit valuation of each holding (P&L is linear in quantity, so
 //! these are the sums a full re-run of the engine makes, in the same order).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use exfee_adjust as adjust;
@@ -26,6 +27,8 @@ pub(super) struct Checker<'a> {
     pub(super) scenarios: usize,
     pub(super) usd_to_base: Decimal,
     pub(super) inventory_fee: Option<Decimal>,
+    /// The losses of the re-check under way.
+    pub(super) losses: RefCell<Vec<f64>>,
 }
 
 impl Checker<'_> {
@@ -33,7 +36,21 @@ impl Checker<'_> {
     /// `total` and net liquidation value `nlv`; `None` when it cannot be
     /// computed (then no suggestion is made from it).
     fn check(&self, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
-        let losses: Vec<f64> = total.iter().map(|p| -p).collect();
+        self.check_losses(nlv, |losses| losses.extend(total.iter().map(|p| -p)))
+    }
+
+    /// [`Checker::check`] of the losses `fill` writes (into a buffer kept
+    /// from one re-check to the next: the searches re-check thousands of
+    /// times per account, and a fresh vector of every scenario each time
+    /// cost more than the measure itself).
+    fn check_losses(
+        &self,
+        nlv: Decimal,
+        fill: impl FnOnce(&mut Vec<f64>),
+    ) -> Option<(Decimal, Decimal)> {
+        let mut losses = self.losses.borrow_mut();
+        losses.clear();
+        fill(&mut losses);
         quote(
             self.schedule,
             &Portfolio {
@@ -309,9 +326,11 @@ impl<'a> Closing<'a> {
         }
     }
 
-    /// The revalued portfolio after closing `closed[i]` units of each holding.
-    fn adjusted_pnl(&self, closed: &[f64]) -> Vec<f64> {
-        let mut adjusted = vec![0.0; self.a.total.len()];
+    /// The revalued portfolio after closing `closed[i]` units of each
+    /// holding, written into `adjusted` (emptied first).
+    fn adjusted_into(&self, closed: &[f64], adjusted: &mut Vec<f64>) {
+        adjusted.clear();
+        adjusted.resize(self.a.total.len(), 0.0);
         for (holding, &c) in self.a.detail.holdings.iter().zip(closed) {
             let kept = holding.quantity - c;
             for (a, &u) in adjusted.iter_mut().zip(&holding.unit_pnl) {
@@ -327,7 +346,17 @@ impl<'a> Closing<'a> {
                 }
             }
         }
-        adjusted
+    }
+
+    /// (measure, fee) after closing `closed`: [`Checker::check`] of
+    /// [`Closing::adjusted_into`].
+    fn check_closed(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
+        self.a.checker.check_losses(self.a.nlv, |losses| {
+            self.adjusted_into(closed, losses);
+            for l in losses.iter_mut() {
+                *l = -*l;
+            }
+        })
     }
 
     /// Units closing `lots` whole lots of holding i (or all of it), signed.
@@ -354,9 +383,7 @@ impl<'a> Closing<'a> {
 
     /// (measure, fee) after closing `closed`, when the fee meets `target`.
     fn holds(&self, closed: &[f64], target: Decimal) -> Option<(Decimal, Decimal)> {
-        self.a
-            .checker
-            .check(&self.adjusted_pnl(closed), self.a.nlv)
+        self.check_closed(closed)
             .filter(|&(_, fee_after)| fee_after <= target)
     }
 
@@ -403,9 +430,7 @@ impl<'a> Closing<'a> {
                 continue;
             }
             // Closing at the marks keeps the NLV.
-            let Some((measure_after, fee_after)) =
-                a.checker.check(&self.adjusted_pnl(&closed), a.nlv)
-            else {
+            let Some((measure_after, fee_after)) = self.check_closed(&closed) else {
                 continue;
             };
             if fee_after < a.fee.fee_paid {
@@ -442,14 +467,12 @@ impl<'a> Closing<'a> {
             // the engine's summing order.
             let quantity = holdings[i].quantity;
             let one_position = |c: f64| -> bool {
-                let trial: Vec<f64> = a
-                    .total
-                    .iter()
-                    .zip(&self.pnl[i])
-                    .map(|(t, p)| t - c / quantity * p)
-                    .collect();
+                // the losses of `total − c / quantity × pnl`, in one pass
+                let k = c / quantity;
                 a.checker
-                    .check(&trial, a.nlv)
+                    .check_losses(a.nlv, |losses| {
+                        losses.extend(a.total.iter().zip(&self.pnl[i]).map(|(t, p)| -(t - k * p)));
+                    })
                     .is_some_and(|(_, fee_after)| fee_after <= target)
             };
             let hi = self.lots_in(i);
@@ -520,7 +543,9 @@ fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Ad
     let with = |n: f64| -> Vec<f64> { total.iter().zip(unit).map(|(t, u)| t + n * u).collect() };
     let holds = |n: f64| {
         a.checker
-            .check(&with(n), a.nlv)
+            .check_losses(a.nlv, |losses| {
+                losses.extend(total.iter().zip(unit).map(|(t, u)| -(t + n * u)));
+            })
             .filter(|&(_, fee_after)| fee_after <= removed_fee)
     };
     let nlv_f = a.nlv.to_f64().unwrap_or(0.0);
@@ -620,6 +645,7 @@ mod tests {
             scenarios: 1,
             usd_to_base: Decimal::ONE,
             inventory_fee: None,
+            losses: RefCell::new(Vec::new()),
         };
         let uncovered = Decimal::from(73_000);
         assert_eq!(checker.fee_at(uncovered), Decimal::new(1000, 2));

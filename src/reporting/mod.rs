@@ -202,6 +202,7 @@ fn report(
         scenarios: set.len(),
         usd_to_base: subject.usd_to_base,
         inventory_fee: subject.fee.inventory_fee,
+        losses: std::cell::RefCell::new(Vec::new()),
     };
     let account = Account {
         detail,
