@@ -7,6 +7,13 @@
 //! font, scale and layout box as plotters' estimate (so label areas fit),
 //! placing every glyph at its pixel bounds.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "glyph geometry: font sizes and glyph boxes are a few hundred pixels at most; pixels are checked against the canvas before the unsigned cast"
+)]
+
 use crate::font::font;
 use ab_glyph::{Font, ScaleFont, point};
 use plotters::prelude::BitMapBackend;

@@ -1,6 +1,12 @@
 //! The two charts: the scenario P&L distribution and the largest
 //! contributors, drawn with plotters on an SVG or a bitmap backend.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "chart geometry: a bin index is clamped to 0..BINS, pixel rows to the chart height, at most MAX_BARS bars, labels truncated to 34 characters"
+)]
+
 use plotters::coord::Shift;
 use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::element::DashedPathElement;

@@ -1,5 +1,10 @@
 //! The report and the batch index as standalone HTML pages.
 
+#![allow(
+    clippy::let_underscore_must_use,
+    reason = "`write!` into a `String`, which cannot fail"
+)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

@@ -5,6 +5,11 @@
 //! [`ColumnKind::Lines`] column is listed under its table, one list per row
 //! that has a heading.
 
+#![allow(
+    clippy::let_underscore_must_use,
+    reason = "`write!` into a `String`, which cannot fail"
+)]
+
 use std::fmt::Write;
 
 use crate::AccountReport;
