@@ -7,20 +7,20 @@
 //! font, scale and layout box as plotters' estimate (so label areas fit),
 //! placing every glyph at its pixel bounds.
 
-use std::sync::OnceLock;
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "glyph geometry: font sizes and glyph boxes are a few hundred pixels at most; pixels are checked against the canvas before the unsigned cast"
+)]
 
-use ab_glyph::{Font, FontRef, ScaleFont, point};
+use crate::font::font;
+use ab_glyph::{Font, ScaleFont, point};
 use plotters::prelude::BitMapBackend;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
 };
-
-pub(crate) fn font() -> Option<&'static FontRef<'static>> {
-    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
-    FONT.get_or_init(|| FontRef::try_from_slice(crate::chart::FONT_DATA).ok())
-        .as_ref()
-}
 
 pub(crate) struct TextFixBackend<'a>(pub BitMapBackend<'a>);
 

@@ -1,9 +1,14 @@
 //! The two charts: the scenario P&L distribution and the largest
 //! contributors, drawn with plotters on an SVG or a bitmap backend.
 
-use std::sync::OnceLock;
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "chart geometry: a bin index is clamped to 0..BINS, pixel rows to the chart height, at most MAX_BARS bars, labels truncated to 34 characters"
+)]
 
 use plotters::coord::Shift;
+use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -11,8 +16,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::bitmap::TextFixBackend;
+use crate::build::scenario_label;
+use crate::font::{FONT, ensure_font};
 use crate::format::{compact, truncate, whole_f64};
-use crate::markdown::scenario_label;
 use crate::{AccountReport, Contribution, ReportError};
 
 /// Histogram bins.
@@ -21,7 +27,6 @@ pub(crate) const BINS: usize = 50;
 pub(crate) const MAX_BARS: usize = 15;
 
 const HIST_SIZE: (u32, u32) = (960, 480);
-const FONT: &str = "sans-serif";
 
 const INK: RGBColor = RGBColor(29, 35, 48);
 const MUTED: RGBColor = RGBColor(91, 100, 117);
@@ -29,23 +34,6 @@ const BAR: RGBColor = RGBColor(70, 110, 170);
 const TAIL: RGBColor = RGBColor(196, 50, 36);
 const NLV_LINE: RGBColor = RGBColor(160, 20, 20);
 const GAIN: RGBColor = RGBColor(40, 130, 90);
-
-/// The bundled font (DejaVu Sans, Bitstream Vera licence in `fonts/`): text
-/// layout and bitmap text need no system font.
-pub(crate) static FONT_DATA: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
-
-fn ensure_font() -> Result<(), ReportError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED
-        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_DATA).is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(ReportError::Chart(
-            "the bundled font could not be read".into(),
-        ))
-    }
-}
 
 /// A drawing error, whatever the backend.
 struct DrawErr(String);
@@ -200,25 +188,7 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
     root.fill(&WHITE)?;
     let (top, body) = root.split_vertically(62);
     let title = format!("Scenario P&L distribution: {}", truncate(&r.account, 48));
-    let mut sub = if h.n == 0 {
-        "no scenario P&L to show".to_string()
-    } else {
-        let pct = 100.0 * h.tail as f64 / h.n as f64;
-        format!(
-            "{} scenarios, {} bins; {} lose more than NLV ({pct:.1}%)",
-            h.n, BINS, h.tail
-        )
-    };
-    if h.skipped > 0 {
-        sub.push_str(&format!("; {} non-finite values skipped", h.skipped));
-    }
-    if !h.nlv_shown {
-        sub.push_str(&format!(
-            "; -NLV = {} {ccy} is off the chart",
-            whole_f64(h.nlv_x)
-        ));
-    }
-    header(&top, &title, &sub)?;
+    header(&top, &title, &histogram_subtitle(&h, &ccy))?;
 
     let ymax = h.counts.iter().copied().max().unwrap_or(0).max(1);
     let ytop = ymax + (ymax / 8).max(1);
@@ -246,7 +216,70 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
         .y_desc("Scenarios")
         .draw()?;
 
-    // the uncovered tail, shaded
+    draw_tail(&mut chart, &h, ytop)?;
+
+    // the bars, split at -NLV
+    let bars = histogram_bars(&h);
+    let any_bars = !bars.is_empty();
+    let drawn = chart.draw_series(bars)?;
+    if any_bars {
+        drawn
+            .label("scenarios")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], BAR.filled()));
+    }
+
+    draw_markers(&mut chart, &h, r, &ccy, ytop)?;
+
+    // the legend where the bars are lower
+    let half = h.counts.len() / 2;
+    let left_max = h.counts[..half].iter().max().copied().unwrap_or(0);
+    let right_max = h.counts[half..].iter().max().copied().unwrap_or(0);
+    let position = if left_max <= right_max {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(14)
+        .label_font((FONT, 14).into_font().color(&INK))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 204, 212))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The histogram's subtitle: counts, skipped values, an -NLV off the chart.
+fn histogram_subtitle(h: &Histogram, ccy: &str) -> String {
+    let mut sub = if h.n == 0 {
+        "no scenario P&L to show".to_string()
+    } else {
+        let pct = 100.0 * h.tail as f64 / h.n as f64;
+        format!(
+            "{} scenarios, {} bins; {} lose more than NLV ({pct:.1}%)",
+            h.n, BINS, h.tail
+        )
+    };
+    if h.skipped > 0 {
+        sub.push_str(&format!("; {} non-finite values skipped", h.skipped));
+    }
+    if !h.nlv_shown {
+        sub.push_str(&format!(
+            "; -NLV = {} {ccy} is off the chart",
+            whole_f64(h.nlv_x)
+        ));
+    }
+    sub
+}
+
+/// The histogram's plotting context.
+type HistChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordu32>>;
+
+/// The uncovered tail left of -NLV, shaded, with its count when it fits.
+fn draw_tail<DB: DrawingBackend>(chart: &mut HistChart<'_, DB>, h: &Histogram, ytop: u32) -> Drawn {
+    let (x0, _) = h.view;
     if h.nlv_shown && h.nlv_x > x0 {
         chart
             .draw_series(std::iter::once(Rectangle::new(
@@ -276,7 +309,11 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
         }
     }
 
-    // the bars, split at -NLV
+    Ok(())
+}
+
+/// The bars, each split at -NLV into its tail part and the rest.
+fn histogram_bars(h: &Histogram) -> Vec<Rectangle<(f64, u32)>> {
     let gap = h.width * 0.06;
     let mut bars: Vec<Rectangle<(f64, u32)>> = Vec::new();
     for (i, c) in h.counts.iter().enumerate() {
@@ -295,15 +332,18 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
             bars.push(Rectangle::new([(cut, 0), (b, *c)], BAR.filled()));
         }
     }
-    let any_bars = !bars.is_empty();
-    let drawn = chart.draw_series(bars)?;
-    if any_bars {
-        drawn
-            .label("scenarios")
-            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], BAR.filled()));
-    }
+    bars
+}
 
-    // the markers
+/// The risk measure's and -NLV's vertical lines, with their labels.
+fn draw_markers<DB: DrawingBackend>(
+    chart: &mut HistChart<'_, DB>,
+    h: &Histogram,
+    r: &AccountReport,
+    ccy: &str,
+    ytop: u32,
+) -> Drawn {
+    let (x0, x1) = h.view;
     if h.measure_shown {
         let label = format!(
             "risk measure ({}): -{} {ccy}",
@@ -341,24 +381,6 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
         )?;
     }
 
-    // the legend where the bars are lower
-    let half = h.counts.len() / 2;
-    let left_max = h.counts[..half].iter().max().copied().unwrap_or(0);
-    let right_max = h.counts[half..].iter().max().copied().unwrap_or(0);
-    let position = if left_max <= right_max {
-        SeriesLabelPosition::UpperLeft
-    } else {
-        SeriesLabelPosition::UpperRight
-    };
-    chart
-        .configure_series_labels()
-        .position(position)
-        .margin(14)
-        .label_font((FONT, 14).into_font().color(&INK))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 204, 212))
-        .draw()?;
-    root.present()?;
     Ok(())
 }
 

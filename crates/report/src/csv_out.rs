@@ -11,10 +11,29 @@ use crate::format::csv_text;
 /// exact decimal, unformatted (`-1234.5`); the P&L distribution is left to the
 /// JSON. Text is quoted where needed and kept from being read as a formula.
 pub fn csv(r: &AccountReport) -> String {
-    let mut o = String::from("account,section,item,field,value\n");
-    let acct = csv_text(&r.account);
-    let mut row = |section: &str, item: &str, field: &str, value: String| {
-        o.push_str(&acct);
+    let mut rows = Rows {
+        out: String::from("account,section,item,field,value\n"),
+        account: csv_text(&r.account),
+    };
+    summary(&mut rows, r);
+    scenarios(&mut rows, r);
+    fee_parts(&mut rows, r);
+    rows.out
+}
+
+/// The CSV being written, one fact a row.
+struct Rows {
+    out: String,
+    /// The account id, as a CSV field.
+    account: String,
+}
+
+impl Rows {
+    /// Writes `account,section,item,field,value` (`item` and `field` are
+    /// quoted here; `value` must already be a CSV field).
+    fn row(&mut self, section: &str, item: &str, field: &str, value: String) {
+        let o = &mut self.out;
+        o.push_str(&self.account);
         o.push(',');
         o.push_str(section);
         o.push(',');
@@ -24,110 +43,165 @@ pub fn csv(r: &AccountReport) -> String {
         o.push(',');
         o.push_str(&value);
         o.push('\n');
-    };
-    let d = |x: Decimal| x.normalize().to_string();
-    let od = |x: Option<Decimal>| x.map(|x| x.normalize().to_string()).unwrap_or_default();
-    let f = |x: f64| {
-        if x.is_finite() {
-            x.to_string()
-        } else {
-            String::new()
-        }
-    };
+    }
+}
 
-    row("summary", "", "base_currency", csv_text(&r.base_currency));
-    row(
-        "summary",
-        "",
-        "valuation_date",
-        r.valuation_date.to_string(),
-    );
-    row("summary", "", "nlv", d(r.nlv));
-    row("summary", "", "measure_name", csv_text(&r.measure_name));
-    row("summary", "", "measure", d(r.measure));
-    row("summary", "", "threshold", d(r.threshold));
-    row("summary", "", "uncovered", d(r.uncovered));
-    row("summary", "", "fee_status", csv_text(&r.fee_status));
-    row(
-        "summary",
-        "",
-        "effective_date",
-        r.effective_date.map(|x| x.to_string()).unwrap_or_default(),
-    );
-    row("summary", "", "days_charged", r.days_charged.to_string());
-    row("summary", "", "daily_fee", d(r.daily_fee));
-    row("summary", "", "amount_charged", d(r.amount_charged));
-    row(
-        "summary",
-        "",
-        "day_count",
-        r.day_count.map(|x| x.to_string()).unwrap_or_default(),
-    );
-    row("summary", "", "minimum_daily", od(r.minimum_daily));
-    row(
-        "summary",
-        "",
-        "minimum_applied",
-        r.minimum_applied.to_string(),
-    );
-    row("summary", "", "inventory_fee", od(r.inventory_fee));
-    row(
-        "summary",
-        "",
-        "scenarios",
-        r.pnl_distribution.len().to_string(),
-    );
+/// An exact decimal, unformatted.
+fn d(x: Decimal) -> String {
+    x.normalize().to_string()
+}
 
+/// An optional exact decimal (empty when absent).
+fn od(x: Option<Decimal>) -> String {
+    x.map(d).unwrap_or_default()
+}
+
+/// A float (empty when not finite).
+fn f(x: f64) -> String {
+    if x.is_finite() {
+        x.to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn summary(rows: &mut Rows, r: &AccountReport) {
+    let facts = [
+        ("base_currency", csv_text(&r.base_currency)),
+        ("valuation_date", r.valuation_date.to_string()),
+        ("nlv", d(r.nlv)),
+        ("measure_name", csv_text(&r.measure_name)),
+        ("measure", d(r.measure)),
+        ("threshold", d(r.threshold)),
+        ("uncovered", d(r.uncovered)),
+        ("fee_status", csv_text(&r.fee_status)),
+        (
+            "effective_date",
+            r.effective_date.map(|x| x.to_string()).unwrap_or_default(),
+        ),
+        ("days_charged", r.days_charged.to_string()),
+        ("daily_fee", d(r.daily_fee)),
+        ("amount_charged", d(r.amount_charged)),
+        (
+            "day_count",
+            r.day_count.map(|x| x.to_string()).unwrap_or_default(),
+        ),
+        ("minimum_daily", od(r.minimum_daily)),
+        ("minimum_applied", r.minimum_applied.to_string()),
+        ("inventory_fee", od(r.inventory_fee)),
+        ("scenarios", r.pnl_distribution.len().to_string()),
+    ];
+    for (field, value) in facts {
+        rows.row("summary", "", field, value);
+    }
+}
+
+/// Tiers, worst scenarios (with their moves) and contributors.
+fn scenarios(rows: &mut Rows, r: &AccountReport) {
     for (i, t) in r.fee_tiers.iter().enumerate() {
         let item = (i + 1).to_string();
-        row("tier", &item, "from", d(t.from));
-        row("tier", &item, "to", od(t.to));
-        row("tier", &item, "rate", d(t.rate));
-        row("tier", &item, "amount", d(t.amount));
-        row("tier", &item, "daily", d(t.daily));
+        rows.row("tier", &item, "from", d(t.from));
+        rows.row("tier", &item, "to", od(t.to));
+        rows.row("tier", &item, "rate", d(t.rate));
+        rows.row("tier", &item, "amount", d(t.amount));
+        rows.row("tier", &item, "daily", d(t.daily));
     }
     for (i, s) in r.worst_scenarios.iter().enumerate() {
         let item = (i + 1).to_string();
-        row("scenario", &item, "index", s.index.to_string());
-        row(
-            "scenario",
-            &item,
-            "name",
-            csv_text(s.name.as_deref().unwrap_or("")),
-        );
-        row("scenario", &item, "pnl", d(s.pnl));
+        rows.row("scenario", &item, "index", s.index.to_string());
+        let name = csv_text(s.name.as_deref().unwrap_or(""));
+        rows.row("scenario", &item, "name", name);
+        rows.row("scenario", &item, "pnl", d(s.pnl));
         for (factor, mv) in &s.moves {
-            row("move", &item, factor, f(*mv));
+            rows.row("move", &item, factor, f(*mv));
         }
     }
     for (i, c) in r.contributors.iter().enumerate() {
         let item = (i + 1).to_string();
-        row("contributor", &item, "position", csv_text(&c.position));
-        row(
-            "contributor",
-            &item,
-            "scenario_index",
-            c.scenario_index.to_string(),
-        );
-        row("contributor", &item, "pnl", d(c.pnl));
+        rows.row("contributor", &item, "position", csv_text(&c.position));
+        let index = c.scenario_index.to_string();
+        rows.row("contributor", &item, "scenario_index", index);
+        rows.row("contributor", &item, "pnl", d(c.pnl));
     }
+}
+
+/// Fee per class, adjustments (with their trades) and warnings.
+fn fee_parts(rows: &mut Rows, r: &AccountReport) {
     for (class, fee) in &r.fee_by_class {
-        row("class", class, "daily_fee", d(*fee));
+        rows.row("class", class, "daily_fee", d(*fee));
     }
     for (i, a) in r.adjustments.iter().enumerate() {
         let item = (i + 1).to_string();
-        row("adjustment", &item, "title", csv_text(&a.title));
-        row("adjustment", &item, "kind", a.kind.as_str().to_string());
-        row("adjustment", &item, "method", csv_text(&a.method));
-        row("adjustment", &item, "deposit", od(a.deposit));
-        row("adjustment", &item, "fee_after", d(a.fee_after));
-        row("adjustment", &item, "measure_after", d(a.measure_after));
+        rows.row("adjustment", &item, "title", csv_text(&a.title));
+        rows.row("adjustment", &item, "kind", a.kind.as_str().to_string());
+        rows.row("adjustment", &item, "method", csv_text(&a.method));
+        rows.row("adjustment", &item, "deposit", od(a.deposit));
+        rows.row("adjustment", &item, "fee_after", d(a.fee_after));
+        rows.row("adjustment", &item, "measure_after", d(a.measure_after));
         for (pos, q) in &a.trades {
-            row("trade", &item, pos, d(*q));
+            rows.row("trade", &item, pos, d(*q));
         }
     }
     for (i, w) in r.warnings.iter().enumerate() {
-        row("warning", &(i + 1).to_string(), "text", csv_text(w));
+        rows.row("warning", &(i + 1).to_string(), "text", csv_text(w));
     }
-    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Adjustment, AdjustmentKind, ScenarioLine};
+
+    #[test]
+    fn a_small_report_gives_the_rows_written_by_hand() {
+        let r = AccountReport {
+            account: "=U1".into(),
+            base_currency: "USD".into(),
+            nlv: Decimal::new(150000, 2),
+            daily_fee: Decimal::new(120, 2),
+            worst_scenarios: vec![ScenarioLine {
+                index: 4,
+                name: Some("crash, big".into()),
+                pnl: Decimal::new(-25, 1),
+                moves: vec![("SPX".into(), -0.25), ("VIX".into(), f64::NAN)],
+            }],
+            adjustments: vec![Adjustment {
+                title: "Close".into(),
+                kind: AdjustmentKind::Reduce,
+                trades: vec![("-1 XYZ".into(), Decimal::new(1, 0))],
+                method: "exact".into(),
+                ..Adjustment::default()
+            }],
+            warnings: vec!["-bad".into()],
+            ..AccountReport::default()
+        };
+        let out = csv(&r);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "account,section,item,field,value");
+        // 17 summary facts, in order
+        assert_eq!(lines[1], "'=U1,summary,,base_currency,USD");
+        assert_eq!(lines[3], "'=U1,summary,,nlv,1500");
+        assert_eq!(lines[11], "'=U1,summary,,daily_fee,1.2");
+        assert_eq!(lines[14], "'=U1,summary,,minimum_daily,");
+        assert_eq!(lines[17], "'=U1,summary,,scenarios,0");
+        let rest = &lines[18..];
+        assert_eq!(
+            rest,
+            [
+                "'=U1,scenario,1,index,4",
+                "'=U1,scenario,1,name,\"crash, big\"",
+                "'=U1,scenario,1,pnl,-2.5",
+                "'=U1,move,1,SPX,-0.25",
+                "'=U1,move,1,VIX,",
+                "'=U1,adjustment,1,title,Close",
+                "'=U1,adjustment,1,kind,reduce",
+                "'=U1,adjustment,1,method,exact",
+                "'=U1,adjustment,1,deposit,",
+                "'=U1,adjustment,1,fee_after,0",
+                "'=U1,adjustment,1,measure_after,0",
+                "'=U1,trade,1,-1 XYZ,1",
+                "'=U1,warning,1,text,'-bad",
+            ]
+        );
+    }
 }

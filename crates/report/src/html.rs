@@ -1,15 +1,17 @@
 //! The report and the batch index as standalone HTML pages.
 
+#![allow(
+    clippy::let_underscore_must_use,
+    reason = "`write!` into a `String`, which cannot fail"
+)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use rust_decimal::Decimal;
 
-use crate::format::{decimal_trim, href, html_escape as e, money, money_ccy, rate_pct, share_pct};
-use crate::markdown::{
-    contribution_scenario, contribution_share, exposure_fee, moves_text, scenario_label,
-    status_sentence, tiers_used, trade_text,
-};
+use crate::document::{Block, Cell, Chart, ColumnKind, Document, ListStyle, Span, Table, Tone};
+use crate::format::{href, html_escape as e, money};
 use crate::{AccountReport, IndexEntry};
 
 /// Where the report's HTML finds its charts: relative links (`None`: that
@@ -35,6 +37,14 @@ impl ChartLinks {
     /// No charts.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// The link to `chart`, if it is shown.
+    fn link(&self, chart: Chart) -> Option<&String> {
+        match chart {
+            Chart::PnlHistogram => self.pnl_histogram.as_ref(),
+            Chart::Contributors => self.contributors.as_ref(),
+        }
     }
 }
 
@@ -73,14 +83,6 @@ footer{margin-top:36px;color:var(--muted);font-size:12px}
 @media print{body{background:#fff} main{padding:0}}
 ";
 
-fn signed_class(d: Decimal) -> &'static str {
-    if d.is_sign_negative() && !d.is_zero() {
-        "n neg"
-    } else {
-        "n"
-    }
-}
-
 fn badge(status: &str) -> String {
     let class = match status {
         "clear" | "grace" | "charged" => status,
@@ -100,340 +102,210 @@ fn page_start(o: &mut String, title: &str) {
 /// Renders the report as a standalone HTML page (inline CSS, no scripts),
 /// showing the charts linked by `charts`.
 pub fn html(r: &AccountReport, charts: &ChartLinks) -> String {
-    let ccy = e(&r.base_currency);
-    let m = |d: Decimal| money_ccy(d, &ccy);
+    render(&Document::from_report(r), charts)
+}
+
+/// Renders a document as a standalone HTML page.
+pub(crate) fn render(doc: &Document, charts: &ChartLinks) -> String {
+    let ccy = e(&doc.currency);
     let mut o = String::new();
     page_start(
         &mut o,
         &format!(
             "Exposure fee: {} ({})",
-            crate::format::truncate(&r.account, 60),
-            r.valuation_date
+            crate::format::truncate(&doc.account, 60),
+            doc.valuation_date
         ),
     );
-
-    // ---- header and key figures
-    let _ = writeln!(o, "<h1>Exposure Fee Calculation report</h1>");
+    let _ = writeln!(o, "<h1>{}</h1>", words(&doc.title));
     let _ = writeln!(
         o,
         "<p class=\"sub\">Account <strong class=\"acct\">{}</strong> · valuation date {} · amounts in {ccy} · {}</p>",
-        e(&r.account),
-        r.valuation_date,
-        badge(&r.fee_status)
+        e(&doc.account),
+        e(&doc.valuation_date),
+        badge(&doc.status)
     );
     let _ = writeln!(o, "<div class=\"cards\">");
-    let hot = !r.uncovered.is_zero();
-    for (k, v, is_hot) in [
-        ("Net liquidation value", r.nlv, false),
-        ("Risk measure (loss)", r.measure, false),
-        ("Uncovered", r.uncovered, hot),
-        ("Daily fee", r.daily_fee, !r.daily_fee.is_zero()),
-        ("Charged tonight", r.amount_charged, false),
-    ] {
+    for k in &doc.key_figures {
         let _ = writeln!(
             o,
-            "<div class=\"card{}\"><div class=\"k\">{k}</div><div class=\"v\"><span>{}</span> <span class=\"c\">{ccy}</span></div></div>",
-            if is_hot { " hot" } else { "" },
-            money(v)
+            "<div class=\"card{}\"><div class=\"k\">{}</div><div class=\"v\"><span>{}</span> <span class=\"c\">{ccy}</span></div></div>",
+            if k.hot { " hot" } else { "" },
+            words(&k.label),
+            e(&k.value)
         );
     }
     let _ = writeln!(o, "</div>");
-
-    // ---- summary
-    let _ = writeln!(o, "<h2 id=\"summary\">Summary</h2>\n<table class=\"kv\">");
-    let rows: Vec<(String, String)> = vec![
-        ("Net liquidation value (NLV)".into(), m(r.nlv)),
-        (
-            format!("Risk measure ({}), a loss", e(&r.measure_name)),
-            m(r.measure),
-        ),
-        ("Uncovered = max(0, measure − NLV)".into(), m(r.uncovered)),
-        ("Threshold".into(), m(r.threshold)),
-        ("Fee status".into(), badge(&r.fee_status)),
-        (
-            "Fee effective date".into(),
-            r.effective_date
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "–".into()),
-        ),
-        ("Daily fee".into(), m(r.daily_fee)),
-        ("Days charged tonight".into(), r.days_charged.to_string()),
-        ("Amount charged tonight".into(), m(r.amount_charged)),
-    ];
-    for (k, v) in rows {
-        let _ = writeln!(o, "<tr><th>{k}</th><td class=\"n\">{v}</td></tr>");
-    }
-    let _ = writeln!(o, "</table>\n<p>{}</p>", e(&status_sentence(r)));
-
-    // ---- charts
-    if let Some(h) = &charts.pnl_histogram {
-        let _ = writeln!(
-            o,
-            "<h2 id=\"distribution\">Distribution of scenario P&amp;L</h2>\n<figure><img src=\"{}\" alt=\"Histogram of the account's scenario P&amp;L with the line at minus NLV\" width=\"960\" height=\"480\"><figcaption>Scenarios left of the −NLV line lose more than the account's whole equity: that tail is the uncovered risk.</figcaption></figure>",
-            href(h)
-        );
-    }
-
-    // ---- how the fee was computed
-    let _ = writeln!(o, "<h2 id=\"computation\">How the fee was computed</h2>");
-    if r.uncovered <= r.threshold && !tiers_used(r) {
-        let _ = writeln!(
-            o,
-            "<p>The uncovered amount, {}, does not exceed the threshold of {}: no exposure fee.</p>",
-            m(r.uncovered),
-            m(r.threshold)
-        );
-    } else if !r.fee_tiers.is_empty() {
-        let basis = r
-            .day_count
-            .map(|d| format!(" (annual rate ÷ {d} days)"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "<p>Each tier's annual rate applies to its slice of the uncovered amount, {}{basis}:</p>",
-            m(r.uncovered)
-        );
-        let _ = writeln!(
-            o,
-            "<table>\n<tr><th class=\"n\">Tier</th><th class=\"n\">From</th><th class=\"n\">To</th><th class=\"n\">Slice</th><th class=\"n\">Annual rate</th><th class=\"n\">Daily</th></tr>"
-        );
-        for (i, t) in r.fee_tiers.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                i + 1,
-                money(t.from),
-                t.to.map(money).unwrap_or_else(|| "and above".into()),
-                money(t.amount),
-                rate_pct(t.rate),
-                decimal_trim(t.daily, 2, 6)
-            );
-        }
-        let (total, exposure) = exposure_fee(r);
-        let _ = writeln!(
-            o,
-            "<tr class=\"total\"><td colspan=\"5\">Total of the tiers, a day</td><td class=\"n\">{}</td></tr>\n</table>",
-            decimal_trim(total, 2, 6)
-        );
-        let _ = writeln!(o, "<ul class=\"steps\">");
-        match (r.minimum_applied, r.minimum_daily) {
-            (true, Some(min)) => {
-                let _ = writeln!(
-                    o,
-                    "<li>The tiers give less than the minimum daily charge: the minimum, {}, applies.</li>",
-                    m(min)
-                );
-            }
-            (true, None) => {
-                let _ = writeln!(
-                    o,
-                    "<li>The tiers give less than the minimum daily charge: the minimum applies.</li>"
-                );
-            }
-            (false, Some(min)) => {
-                let _ = writeln!(
-                    o,
-                    "<li>Minimum daily charge {}: not reached, so not applied.</li>",
-                    m(min)
-                );
-            }
-            (false, None) => {}
-        }
-        let _ = writeln!(
-            o,
-            "<li>Exposure fee, rounded once to cents (half to even): {}.</li>",
-            m(exposure)
-        );
-        if let Some(inv) = r.inventory_fee {
-            let which = if r.daily_fee == inv && inv > exposure {
-                "the inventory fee"
-            } else {
-                "the exposure fee"
-            };
-            let _ = writeln!(
-                o,
-                "<li>Inventory fee {}: the account pays the greater of the two, {which}.</li>",
-                m(inv)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "<li><strong>Daily fee: {}.</strong></li>\n</ul>",
-            m(r.daily_fee)
-        );
-    } else {
-        let _ = writeln!(o, "<p>Daily fee: {}.</p>", m(r.daily_fee));
-    }
-    if r.days_charged > 0 && r.daily_fee * Decimal::from(r.days_charged) == r.amount_charged {
-        let _ = writeln!(
-            o,
-            "<p>Tonight's run charges {} day{}: {} × {} = <strong>{}</strong>.</p>",
-            r.days_charged,
-            if r.days_charged == 1 { "" } else { "s" },
-            m(r.daily_fee),
-            r.days_charged,
-            m(r.amount_charged)
-        );
-    } else if r.days_charged > 0 {
-        let _ = writeln!(
-            o,
-            "<p>Tonight's run charges {} day{}, each at the fee measured by the run in force on it: <strong>{}</strong>.</p>",
-            r.days_charged,
-            if r.days_charged == 1 { "" } else { "s" },
-            m(r.amount_charged)
-        );
-    } else if r.fee_status == "grace" {
-        let _ = writeln!(o, "<p>Nothing is charged during the grace week.</p>");
-    }
-
-    // ---- worst scenarios
-    let _ = writeln!(o, "<h2 id=\"scenarios\">Worst scenarios</h2>");
-    if r.worst_scenarios.is_empty() {
-        let _ = writeln!(o, "<p class=\"note\">None reported.</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<table>\n<tr><th class=\"n\">Rank</th><th>Scenario</th><th class=\"n\">P&amp;L</th><th>Factor moves that matter</th></tr>"
-        );
-        for (i, s) in r.worst_scenarios.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"n\">{}</td><td class=\"w\">{}</td><td class=\"{}\">{}</td><td class=\"w\">{}</td></tr>",
-                i + 1,
-                e(&scenario_label(s)),
-                signed_class(s.pnl),
-                money(s.pnl),
-                e(&moves_text(s))
-            );
-        }
-        let _ = writeln!(o, "</table>");
-    }
-
-    // ---- contributors
-    let _ = writeln!(
-        o,
-        "<h2 id=\"contributors\">Largest contributors to the loss</h2>"
-    );
-    if let Some(h) = &charts.contributors
-        && !r.contributors.is_empty()
-    {
-        let _ = writeln!(
-            o,
-            "<figure><img src=\"{}\" alt=\"Bar chart of the positions' P&amp;L in the worst scenario\"></figure>",
-            href(h)
-        );
-    }
-    if r.contributors.is_empty() {
-        let _ = writeln!(o, "<p class=\"note\">None reported.</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<table>\n<tr><th>Position</th><th>Scenario</th><th class=\"n\">P&amp;L</th><th class=\"n\">Share of the scenario's P&amp;L</th></tr>"
-        );
-        for c in &r.contributors {
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"w\">{}</td><td class=\"w\">{}</td><td class=\"{}\">{}</td><td class=\"n\">{}</td></tr>",
-                e(&c.position),
-                e(&contribution_scenario(r, c)),
-                signed_class(c.pnl),
-                money(c.pnl),
-                contribution_share(r, c).unwrap_or_else(|| "–".into())
-            );
-        }
-        let _ = writeln!(o, "</table>");
-    }
-
-    // ---- fee per class
-    let _ = writeln!(o, "<h2 id=\"classes\">Fee per product classification</h2>");
-    if r.fee_by_class.is_empty() {
-        let _ = writeln!(o, "<p class=\"note\">None reported.</p>");
-    } else {
-        let total: Decimal = r.fee_by_class.iter().map(|(_, f)| *f).sum();
-        let _ = writeln!(
-            o,
-            "<table>\n<tr><th>Classification</th><th class=\"n\">Daily fee</th><th class=\"n\">Share</th></tr>"
-        );
-        for (class, fee) in &r.fee_by_class {
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"w\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                e(class),
-                money(*fee),
-                share_pct(*fee, total).unwrap_or_else(|| "–".into())
-            );
-        }
-        let _ = writeln!(o, "</table>");
-    }
-
-    // ---- adjustments
-    let _ = writeln!(o, "<h2 id=\"adjustments\">Hypothetical adjustments</h2>");
-    if r.adjustments.is_empty() {
-        let why = if r.daily_fee.is_zero() && r.uncovered <= r.threshold {
-            "None needed: the account pays no exposure fee."
-        } else {
-            "No adjustment that reduces the fee was found."
+    for section in &doc.sections {
+        let shown = |b: &Block| match b {
+            Block::Figure(f) => charts.link(f.chart).is_some(),
+            _ => true,
         };
-        let _ = writeln!(o, "<p class=\"note\">{why}</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<p>Each adjustment was re-checked on the whole scenario set; the fee shown is the re-checked one. Current daily fee: {}.</p>",
-            m(r.daily_fee)
-        );
-        let _ = writeln!(
-            o,
-            "<table>\n<tr><th class=\"n\">#</th><th>Adjustment</th><th>Kind</th><th>Found by</th><th>Trades</th><th class=\"n\">Risk measure after</th><th class=\"n\">Daily fee after</th><th class=\"n\">Change</th></tr>"
-        );
-        for (i, a) in r.adjustments.iter().enumerate() {
-            let mut trades: Vec<String> = Vec::new();
-            if let Some(d) = a.deposit {
-                trades.push(format!("deposit {}", m(d)));
-            }
-            trades.extend(a.trades.iter().map(|(p, q)| e(&trade_text(p, *q))));
-            let change = a.fee_after - r.daily_fee;
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"n\">{}</td><td class=\"w\">{}</td><td class=\"k\">{}</td><td>{}</td><td class=\"w\">{}</td><td class=\"n\">{}</td><td class=\"n\"><strong>{}</strong></td><td class=\"{}\">{}</td></tr>",
-                i + 1,
-                e(&a.title),
-                a.kind.as_str(),
-                e(&a.method),
-                if trades.is_empty() {
-                    "–".to_string()
-                } else {
-                    trades.join("<br>")
-                },
-                money(a.measure_after),
-                money(a.fee_after),
-                if change.is_sign_negative() && !change.is_zero() {
-                    "n pos"
-                } else {
-                    "n"
-                },
-                money(change)
-            );
+        let figures_only = section.blocks.iter().all(|b| matches!(b, Block::Figure(_)));
+        if figures_only && !section.blocks.iter().any(shown) {
+            continue;
         }
-        let _ = writeln!(o, "</table>");
-    }
-
-    // ---- warnings
-    if !r.warnings.is_empty() {
         let _ = writeln!(
             o,
-            "<h2 id=\"warnings\">Warnings</h2>\n<div class=\"warn\"><ul>"
+            "<h2 id=\"{}\">{}</h2>",
+            e(&section.id),
+            words(&section.title)
         );
-        for w in &r.warnings {
-            let _ = writeln!(o, "<li>{}</li>", e(w));
+        for block in &section.blocks {
+            write_block(&mut o, block, charts);
         }
-        let _ = writeln!(o, "</ul></div>");
     }
-
     let _ = writeln!(
         o,
-        "<footer>Exposure Fee Calculation report, generated by exfee. Scenario P&amp;L and fees in {ccy}.</footer>\n</main>\n</body>\n</html>"
+        "<footer>{}, generated by exfee. Scenario P&amp;L and fees in {ccy}.</footer>\n</main>\n</body>\n</html>",
+        words(&doc.title)
     );
     o
+}
+
+/// The report's own words: `&`, `<` and `>` escaped.
+fn words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML of spans.
+fn inline(spans: &[Span]) -> String {
+    let mut o = String::new();
+    for span in spans {
+        match span {
+            Span::Words(w) => o.push_str(&words(w)),
+            Span::Data(d) => o.push_str(&e(d)),
+            Span::Strong(inner) | Span::Key(inner) => {
+                let _ = write!(o, "<strong>{}</strong>", inline(inner));
+            }
+            Span::TextOnly(_) => {}
+            Span::Status(s) => o.push_str(&badge(s)),
+        }
+    }
+    o
+}
+
+fn write_block(o: &mut String, block: &Block, charts: &ChartLinks) {
+    match block {
+        Block::Paragraph { text } => {
+            let _ = writeln!(o, "<p>{}</p>", inline(text));
+        }
+        Block::Note { text } => {
+            let _ = writeln!(o, "<p class=\"note\">{}</p>", inline(text));
+        }
+        Block::List { style, items } => {
+            let (open, close) = match style {
+                ListStyle::Steps => ("<ul class=\"steps\">\n", "</ul>\n"),
+                ListStyle::Warnings => ("<div class=\"warn\"><ul>\n", "</ul></div>\n"),
+            };
+            o.push_str(open);
+            for item in items {
+                let _ = writeln!(o, "<li>{}</li>", inline(item));
+            }
+            o.push_str(close);
+        }
+        Block::Facts { rows } => {
+            o.push_str("<table class=\"kv\">\n");
+            for (k, v) in rows {
+                let _ = writeln!(
+                    o,
+                    "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+                    inline(k),
+                    inline(v)
+                );
+            }
+            o.push_str("</table>\n");
+        }
+        Block::Table(t) => write_table(o, t),
+        Block::Figure(f) => {
+            if let Some(link) = charts.link(f.chart) {
+                let size = f
+                    .size
+                    .map(|(w, h)| format!(" width=\"{w}\" height=\"{h}\""))
+                    .unwrap_or_default();
+                let caption = f
+                    .caption
+                    .as_ref()
+                    .map(|c| format!("<figcaption>{}</figcaption>", words(c)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "<figure><img src=\"{}\" alt=\"{}\"{size}>{caption}</figure>",
+                    href(link),
+                    words(&f.alt).replace('"', "&quot;")
+                );
+            }
+        }
+    }
+}
+
+fn write_table(o: &mut String, t: &Table) {
+    o.push_str("<table>\n<tr>");
+    for c in &t.columns {
+        let class = if c.kind == ColumnKind::Number {
+            " class=\"n\""
+        } else {
+            ""
+        };
+        let _ = write!(o, "<th{class}>{}</th>", words(&c.title));
+    }
+    o.push_str("</tr>\n");
+    for cells in &t.rows {
+        o.push_str("<tr>");
+        for (c, cell) in t.columns.iter().zip(cells) {
+            let base = match c.kind {
+                ColumnKind::Number => "n",
+                ColumnKind::Wrap | ColumnKind::Lines => "w",
+                ColumnKind::Tag => "k",
+                ColumnKind::Text => "",
+            };
+            let (tone, content) = match cell {
+                Cell::Text { text, tone } => (*tone, inline(text)),
+                Cell::Lines { lines, .. } if lines.is_empty() => (Tone::Plain, "–".to_string()),
+                Cell::Lines { lines, .. } => (
+                    Tone::Plain,
+                    lines
+                        .iter()
+                        .map(|l| inline(l))
+                        .collect::<Vec<_>>()
+                        .join("<br>"),
+                ),
+            };
+            let class = match tone {
+                Tone::Plain => base.to_string(),
+                Tone::Loss => format!("{base} neg"),
+                Tone::Gain => format!("{base} pos"),
+            };
+            if class.is_empty() {
+                let _ = write!(o, "<td>{content}</td>");
+            } else {
+                let _ = write!(o, "<td class=\"{class}\">{content}</td>");
+            }
+        }
+        o.push_str("</tr>\n");
+    }
+    if let Some(total) = &t.total {
+        let span = t.columns.len().saturating_sub(total.values.len());
+        let _ = write!(
+            o,
+            "<tr class=\"total\"><td colspan=\"{span}\">{}</td>",
+            words(&total.label)
+        );
+        for v in &total.values {
+            let _ = write!(o, "<td class=\"n\">{}</td>", e(v));
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n");
 }
 
 /// What a total shows when its sum exceeds what a `Decimal` holds.
@@ -525,4 +397,116 @@ pub fn index_html(entries: &[IndexEntry], title: &str) -> String {
         "<footer>Generated by exfee.</footer>\n</main>\n</body>\n</html>"
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{Column, Figure, KeyFigure, Section, Total, data, words};
+
+    #[test]
+    fn a_tiny_document_renders_to_the_html_written_by_hand() {
+        let doc = Document {
+            title: "Report".into(),
+            account: "A<1>".into(),
+            valuation_date: "2026-03-09".into(),
+            currency: "USD".into(),
+            status: "charged".into(),
+            key_figures: vec![KeyFigure {
+                label: "Daily fee".into(),
+                value: "1.00".into(),
+                hot: true,
+            }],
+            sections: vec![
+                Section {
+                    id: "s".into(),
+                    title: "P&L".into(),
+                    blocks: vec![
+                        Block::Paragraph {
+                            text: vec![
+                                words("It's "),
+                                Span::TextOnly(vec![words("not here ")]),
+                                Span::Key(vec![data("'x'")]),
+                            ],
+                        },
+                        Block::Table(Table {
+                            columns: vec![
+                                Column {
+                                    title: "#".into(),
+                                    kind: ColumnKind::Number,
+                                },
+                                Column {
+                                    title: "Kind".into(),
+                                    kind: ColumnKind::Tag,
+                                },
+                                Column {
+                                    title: "Trades".into(),
+                                    kind: ColumnKind::Lines,
+                                },
+                                Column {
+                                    title: "By".into(),
+                                    kind: ColumnKind::Text,
+                                },
+                                Column {
+                                    title: "Change".into(),
+                                    kind: ColumnKind::Number,
+                                },
+                            ],
+                            rows: vec![vec![
+                                Cell::data("1"),
+                                Cell::data("hedge"),
+                                Cell::Lines {
+                                    lines: vec![vec![data("a&b")], vec![data("c")]],
+                                    heading: None,
+                                },
+                                Cell::data("exact"),
+                                Cell::toned("-2.00", Tone::Gain),
+                            ]],
+                            total: Some(Total {
+                                label: "Total".into(),
+                                values: vec!["-2.00".into()],
+                            }),
+                        }),
+                        Block::Figure(Figure {
+                            chart: Chart::Contributors,
+                            alt: "Bars".into(),
+                            caption: Some("Cap".into()),
+                            size: Some((2, 1)),
+                        }),
+                    ],
+                },
+                Section {
+                    id: "d".into(),
+                    title: "Chart only".into(),
+                    blocks: vec![Block::Figure(Figure {
+                        chart: Chart::PnlHistogram,
+                        alt: "none".into(),
+                        caption: None,
+                        size: None,
+                    })],
+                },
+            ],
+        };
+        let links = ChartLinks {
+            pnl_histogram: None,
+            contributors: Some("c d.svg".into()),
+        };
+        let html = render(&doc, &links);
+        let body = html.split("<main>\n").nth(1).unwrap();
+        let want = "<h1>Report</h1>\n\
+<p class=\"sub\">Account <strong class=\"acct\">A&lt;1&gt;</strong> · valuation date 2026-03-09 · amounts in USD · <span class=\"badge charged\">charged</span></p>\n\
+<div class=\"cards\">\n\
+<div class=\"card hot\"><div class=\"k\">Daily fee</div><div class=\"v\"><span>1.00</span> <span class=\"c\">USD</span></div></div>\n\
+</div>\n\
+<h2 id=\"s\">P&amp;L</h2>\n\
+<p>It's <strong>&#39;x&#39;</strong></p>\n\
+<table>\n<tr><th class=\"n\">#</th><th>Kind</th><th>Trades</th><th>By</th><th class=\"n\">Change</th></tr>\n\
+<tr><td class=\"n\">1</td><td class=\"k\">hedge</td><td class=\"w\">a&amp;b<br>c</td><td>exact</td><td class=\"n pos\">-2.00</td></tr>\n\
+<tr class=\"total\"><td colspan=\"4\">Total</td><td class=\"n\">-2.00</td></tr>\n\
+</table>\n\
+<figure><img src=\"c%20d.svg\" alt=\"Bars\" width=\"2\" height=\"1\"><figcaption>Cap</figcaption></figure>\n\
+<footer>Report, generated by exfee. Scenario P&amp;L and fees in USD.</footer>\n</main>\n</body>\n</html>\n";
+        assert_eq!(body, want);
+        assert!(html.contains("<title>Exposure fee: A&lt;1&gt; (2026-03-09)</title>"));
+    }
 }

@@ -53,18 +53,22 @@
 #![warn(missing_docs)]
 
 mod bitmap;
+mod build;
 mod chart;
 mod csv_out;
+pub mod document;
+mod font;
 pub mod format;
 mod html;
 mod markdown;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use chart::{contributors_png, contributors_svg, pnl_histogram_png, pnl_histogram_svg};
 pub use csv_out::csv;
+pub use document::Document;
 pub use format::file_stem;
 pub use html::{ChartLinks, TOO_LARGE, html, index_html};
 pub use markdown::markdown;
@@ -72,7 +76,19 @@ pub use markdown::markdown;
 /// Everything the Exposure Fee Calculation report shows for one account.
 ///
 /// `Default` gives an empty, clear account (handy with `..Default::default()`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+///
+/// # Two parts
+///
+/// The fields come from two places, and a report can be filled in two steps
+/// (it is plain data, serde both ways, so the steps may be two processes):
+///
+/// * the engine's part, known once the night's evaluation is done:
+///   `account`, `base_currency`, `valuation_date`, `nlv`, `worst_scenarios`,
+///   `contributors`, `pnl_distribution`, `warnings`;
+/// * the fee's part, set by the charge: every other field (the measure, the
+///   fee figures, `fee_by_class`, `adjustments`). [`AccountReport::clear_fee`]
+///   takes it off, leaving the engine's part.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AccountReport {
     /// Account id, as the input gave it (user input: escaped when shown).
     pub account: String,
@@ -126,14 +142,34 @@ pub struct AccountReport {
     /// Hypothetical adjustments, each re-checked on the whole scenario set.
     pub adjustments: Vec<Adjustment>,
     /// Every scenario's P&L, for the histogram (any order; non-finite values
-    /// are skipped).
+    /// are skipped). JSON writes a non-finite value as `null`, which reads
+    /// back as NaN.
+    #[serde(deserialize_with = "non_finite::floats")]
     pub pnl_distribution: Vec<f64>,
     /// Anything the reader should know (positions priced with fallbacks …).
     pub warnings: Vec<String>,
 }
 
+impl AccountReport {
+    /// The engine's part of this report alone: every field of the fee's
+    /// part back to its default (see "Two parts" above).
+    pub fn clear_fee(self) -> Self {
+        Self {
+            account: self.account,
+            base_currency: self.base_currency,
+            valuation_date: self.valuation_date,
+            nlv: self.nlv,
+            worst_scenarios: self.worst_scenarios,
+            contributors: self.contributors,
+            pnl_distribution: self.pnl_distribution,
+            warnings: self.warnings,
+            ..Self::default()
+        }
+    }
+}
+
 /// One tier of the fee schedule and what it charges tonight.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TierLine {
     /// Lower bound of the tier (uncovered amount).
     pub from: Decimal,
@@ -148,7 +184,7 @@ pub struct TierLine {
 }
 
 /// One of the worst scenarios.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ScenarioLine {
     /// Index of the scenario in the run's scenario set.
     pub index: usize,
@@ -157,12 +193,14 @@ pub struct ScenarioLine {
     /// The account's P&L in it (a loss is negative).
     pub pnl: Decimal,
     /// The factor moves that matter, as (factor — a currency or symbol,
-    /// relative move: `-0.3` = −30%), in the order to show them.
+    /// relative move: `-0.3` = −30%), in the order to show them. A
+    /// non-finite move is `null` in JSON and reads back as NaN.
+    #[serde(deserialize_with = "non_finite::pairs")]
     pub moves: Vec<(String, f64)>,
 }
 
 /// One position's P&L in one scenario.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Contribution {
     /// Position label, e.g. `-1 XYZ 270101P100 (OPT)`.
     pub position: String,
@@ -173,7 +211,7 @@ pub struct Contribution {
 }
 
 /// A hypothetical adjustment and its re-checked effect.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Adjustment {
     /// What to do, e.g. `Deposit 12,000 USD`, `Close 40% of TSLA`.
     pub title: String,
@@ -192,7 +230,7 @@ pub struct Adjustment {
 }
 
 /// The kind of a hypothetical adjustment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentKind {
     /// Add equity.
@@ -216,7 +254,7 @@ impl AdjustmentKind {
 }
 
 /// One line of the batch's `index.html`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Account id.
     pub account: String,
@@ -236,6 +274,24 @@ pub struct IndexEntry {
     pub report_href: String,
     /// Relative link to the account's P&L chart (empty: no link).
     pub chart_href: String,
+}
+
+/// Reading back the `null`s JSON writes for non-finite numbers (as NaN:
+/// every renderer treats NaN, ±inf alike, as "not a number to show").
+mod non_finite {
+    use serde::{Deserialize, Deserializer};
+
+    pub(crate) fn floats<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+
+    pub(crate) fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
+        let v: Vec<(String, Option<f64>)> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(k, x)| (k, x.unwrap_or(f64::NAN)))
+            .collect())
+    }
 }
 
 /// Why a chart could not be rendered.
@@ -296,9 +352,10 @@ impl AccountFiles {
         } else {
             (None, None)
         };
+        let doc = Document::from_report(report);
         Ok(Self {
-            markdown: markdown(report),
-            html: html(report, &links),
+            markdown: markdown::render(&doc),
+            html: html::render(&doc, &links),
             json: json(report),
             csv: csv(report),
             pnl_svg: pnl_histogram_svg(report)?,
@@ -345,5 +402,84 @@ impl AccountFiles {
             report_href: format!("{dir}{}.html", self.stem),
             chart_href: format!("{dir}{}-pnl.svg", self.stem),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_goes_through_json_and_back() {
+        let r = AccountReport {
+            account: "U\"1".into(),
+            nlv: Decimal::new(-12345, 2),
+            effective_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+            worst_scenarios: vec![ScenarioLine {
+                index: 3,
+                moves: vec![("SPX".into(), -0.3)],
+                ..ScenarioLine::default()
+            }],
+            adjustments: vec![Adjustment {
+                kind: AdjustmentKind::Hedge,
+                ..Adjustment::default()
+            }],
+            pnl_distribution: vec![1.5, -2.0],
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        assert!(text.contains(r#""nlv":"-123.45""#), "{text}");
+        assert!(text.contains(r#""effective_date":"2026-03-09""#));
+        assert!(text.contains(r#""kind":"hedge""#));
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn clearing_the_fee_keeps_the_engine_part_only() {
+        let r = AccountReport {
+            account: "U1".into(),
+            nlv: Decimal::new(100, 0),
+            measure: Decimal::new(250, 0),
+            uncovered: Decimal::new(150, 0),
+            fee_status: "grace".into(),
+            fee_by_class: vec![("Equity".into(), Decimal::new(3, 0))],
+            pnl_distribution: vec![-250.0, 10.0],
+            warnings: vec!["w".into()],
+            ..AccountReport::default()
+        };
+        let want = AccountReport {
+            account: "U1".into(),
+            nlv: Decimal::new(100, 0),
+            pnl_distribution: vec![-250.0, 10.0],
+            warnings: vec!["w".into()],
+            ..AccountReport::default()
+        };
+        assert_eq!(r.clear_fee(), want);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_null_in_json_and_read_back_as_nan() {
+        let r = AccountReport {
+            worst_scenarios: vec![ScenarioLine {
+                moves: vec![("VIX".into(), f64::INFINITY), ("SPX".into(), 0.25)],
+                ..ScenarioLine::default()
+            }],
+            pnl_distribution: vec![f64::NAN, 1.0],
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        assert!(
+            text.contains(r#""moves":[["VIX",null],["SPX",0.25]]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""pnl_distribution":[null,1.0]"#), "{text}");
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert!(back.pnl_distribution[0].is_nan());
+        assert_eq!(back.pnl_distribution[1], 1.0);
+        assert!(back.worst_scenarios[0].moves[0].1.is_nan());
+        assert_eq!(back.worst_scenarios[0].moves[1], ("SPX".to_string(), 0.25));
+        // the renderers show it as before
+        assert_eq!(markdown(&back), markdown(&r));
     }
 }

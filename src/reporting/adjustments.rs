@@ -1,0 +1,666 @@
+//! Hypothetical adjustments of a subject account — a deposit, closing
+//! positions, a listed hedge — each re-checked on the whole scenario set
+//! through the fee pipeline; a suggestion that does not lower the fee is
+//! dropped.
+//!
+//! Every re-check revalues the adjusted portfolio in every scenario from the
+//! engine's per-unit valuation of each holding (P&L is linear in quantity, so
+//! these are the sums a full re-run of the engine makes, in the same order).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use exfee_adjust as adjust;
+use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, quote};
+use exfee_model::{AccountInput, Batch, Currency, Decimal, MarketData, Position};
+use exfee_report::format::money;
+use exfee_report::{Adjustment, AdjustmentKind};
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+
+use crate::fees::cents;
+use exfee_engine::{AccountPnl, accounts_pnl};
+
+use crate::adjust::{HedgeInstrument, LotTable};
+use crate::{Evaluation, FeeLine};
+
+/// The account-level figures a re-check needs: every re-check goes through
+/// the fee pipeline ([`exfee_fee::quote`]), greater-of included.
+pub(super) struct Checker<'a> {
+    pub(super) schedule: &'a FeeSchedule,
+    pub(super) scenarios: usize,
+    pub(super) usd_to_base: Decimal,
+    pub(super) inventory_fee: Option<Decimal>,
+    /// The losses of the re-check under way.
+    pub(super) losses: RefCell<Vec<f64>>,
+}
+
+impl Checker<'_> {
+    /// (measure, daily fee actually paid) of a portfolio with scenario P&L
+    /// `total` and net liquidation value `nlv`; `None` when it cannot be
+    /// computed (then no suggestion is made from it).
+    fn check(&self, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
+        self.check_losses(nlv, |losses| losses.extend(total.iter().map(|p| -p)))
+    }
+
+    /// [`Checker::check`] of the losses `fill` writes (into a buffer kept
+    /// from one re-check to the next: the searches re-check thousands of
+    /// times per account, and a fresh vector of every scenario each time
+    /// cost more than the measure itself).
+    fn check_losses(
+        &self,
+        nlv: Decimal,
+        fill: impl FnOnce(&mut Vec<f64>),
+    ) -> Option<(Decimal, Decimal)> {
+        let mut losses = self.losses.borrow_mut();
+        losses.clear();
+        fill(&mut losses);
+        quote(
+            self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: self.scenarios,
+                nlv,
+                usd_to_base: self.usd_to_base,
+                inventory_fee: self.inventory_fee,
+            },
+        )
+        .ok()
+        .map(|q| (q.measure, q.fee_paid))
+    }
+
+    /// The fee actually paid at an uncovered amount (the measure fixed): the
+    /// pipeline on a portfolio whose one loss is that amount over a zero NLV.
+    fn fee_at(&self, uncovered: Decimal) -> Decimal {
+        let losses = [uncovered.to_f64().unwrap_or(f64::NAN)];
+        quote(
+            self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: 1,
+                nlv: Decimal::ZERO,
+                usd_to_base: self.usd_to_base,
+                inventory_fee: self.inventory_fee,
+            },
+        )
+        .map_or(Decimal::ZERO, |q| q.fee_paid)
+    }
+
+    /// The schedule's measure (the adjust crate uses the same type).
+    fn measure(&self) -> FeeMeasure {
+        self.schedule.measure
+    }
+}
+
+/// A listed hedge instrument valued by the engine: the P&L of one contract
+/// (or share), in base currency, in every scenario of the set.
+#[derive(Debug, Clone)]
+pub(super) struct HedgeUnit {
+    instrument: HedgeInstrument,
+    /// `SYMBOL (FUT CCY)`, as the engine labels a holding.
+    label: String,
+    unit: Vec<f64>,
+}
+
+/// The first instrument of the hedge table for factor `factor` that has a
+/// price and that the engine maps to that factor with no move of its own,
+/// valued per unit under the run's scenarios exactly as a position in an
+/// account of base currency `base` would be.
+pub(super) fn hedge_unit(
+    evaluation: &Evaluation,
+    market: &MarketData,
+    hedges: &[HedgeInstrument],
+    factor: usize,
+    base: Currency,
+) -> Option<HedgeUnit> {
+    let set = &evaluation.scenarios;
+    let name = &set.factor_table().factors().get(factor)?.name;
+    for candidate in hedges.iter().filter(|h| &h.factor == name) {
+        let Some(instrument) = candidate.priced(market) else {
+            continue;
+        };
+        let mut account = AccountInput::new("hedge", base);
+        account.positions.push(Position {
+            instrument,
+            quantity: Decimal::ONE,
+        });
+        let batch = Batch {
+            accounts: vec![account],
+            market: market.clone(),
+            errors: Vec::new(),
+        };
+        let prepared = exfee_engine::prepare(
+            &batch,
+            set.factor_table(),
+            set.fx_table(),
+            evaluation.prepared.config(),
+        );
+        let Ok(mut details) = accounts_pnl(&prepared, set, &[0]) else {
+            continue;
+        };
+        let Some(detail) = details.pop() else {
+            continue;
+        };
+        let [holding] = &detail.holdings[..] else {
+            continue;
+        };
+        if &holding.info.class != name || holding.info.single_stock || holding.info.option {
+            continue;
+        }
+        return Some(HedgeUnit {
+            instrument: candidate.clone(),
+            label: holding.info.label.clone(),
+            unit: holding.unit_pnl.clone(),
+        });
+    }
+    None
+}
+
+/// One subject account as the searches see it.
+pub(super) struct Account<'a> {
+    /// Per-holding scenario P&L.
+    pub(super) detail: &'a AccountPnl,
+    /// The account's scenario P&L.
+    pub(super) total: &'a [f64],
+    /// Net liquidation value.
+    pub(super) nlv: Decimal,
+    /// Tonight's fee.
+    pub(super) fee: &'a FeeLine,
+    /// Re-checks through the fee pipeline.
+    pub(super) checker: &'a Checker<'a>,
+    /// Base currency.
+    pub(super) base: Currency,
+}
+
+/// The smallest deposit (to the cent) that brings the fee to at most
+/// `target`, by bisection on the uncovered amount (the fee grows with it).
+fn deposit_for(checker: &Checker<'_>, uncovered: Decimal, target: Decimal) -> Decimal {
+    let (mut lo, mut hi) = (Decimal::ZERO, uncovered);
+    if checker.fee_at(Decimal::ZERO) > target {
+        return uncovered;
+    }
+    for _ in 0..64 {
+        // 0 <= lo <= hi <= uncovered: every difference below is exact.
+        let gap = hi.saturating_sub(lo);
+        if gap <= Decimal::new(1, 2) {
+            break;
+        }
+        let mid = cents(lo.saturating_add(gap.checked_div(Decimal::TWO).unwrap_or(gap)));
+        if checker.fee_at(uncovered.saturating_sub(mid)) <= target {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// The adjustments that lower the account's fee, in order: deposits
+/// (removing, then halving the fee), position reductions (same), a hedge.
+pub(super) fn adjustments(
+    a: &Account<'_>,
+    hedge: Option<&HedgeUnit>,
+    fx_moves: &HashMap<Currency, Vec<f64>>,
+) -> Vec<Adjustment> {
+    let current = a.fee.fee_paid;
+    if current.is_zero() {
+        return Vec::new();
+    }
+    let half = cents(current.checked_div(Decimal::TWO).unwrap_or(current));
+    let halve = deposit_for(a.checker, a.fee.uncovered, half);
+    let mut out = deposits(a, halve);
+    // The fee each reduction aims at: removing the exposure fee leaves what
+    // the account pays at the threshold (its inventory fee, if any).
+    let removed_fee = a.checker.fee_at(a.fee.breakdown.threshold);
+    let closing = Closing::new(a, fx_moves);
+    out.extend(closing.reductions(halve, half, removed_fee));
+    if let Some(hedge) = hedge {
+        out.extend(hedged(a, hedge, removed_fee));
+    }
+    out
+}
+
+/// Deposits: the measure does not move, the NLV does. The one that removes
+/// the fee (down to the threshold) and the smallest that halves it
+/// (`halve`), each when it lowers the fee, once.
+fn deposits(a: &Account<'_>, halve: Decimal) -> Vec<Adjustment> {
+    let current = a.fee.fee_paid;
+    let mut out: Vec<Adjustment> = Vec::new();
+    // Both at least 0: the difference is exact.
+    let remove = a
+        .fee
+        .uncovered
+        .saturating_sub(a.fee.breakdown.threshold)
+        .max(Decimal::ZERO);
+    for (deposit, what) in [(remove, "removes"), (halve, "halves")] {
+        let Some(nlv_after) = a.nlv.checked_add(deposit) else {
+            continue;
+        };
+        let Some((measure_after, fee_after)) = a.checker.check(a.total, nlv_after) else {
+            continue;
+        };
+        if deposit > Decimal::ZERO
+            && fee_after < current
+            && !out.iter().any(|x| x.deposit == Some(deposit))
+        {
+            out.push(Adjustment {
+                title: format!("Deposit {} {} ({what} the fee)", money(deposit), a.base),
+                kind: AdjustmentKind::Deposit,
+                trades: Vec::new(),
+                deposit: Some(deposit),
+                method: "exact".to_string(),
+                fee_after,
+                measure_after,
+            });
+        }
+    }
+    out
+}
+
+/// Position reductions: what closing each holding takes away, in whole lots
+/// (scenarios/lots.csv).
+///
+/// Closing a position quoted in a foreign currency leaves its proceeds in
+/// that currency (as the trade does): per unit closed, the proceeds move by
+/// `unit value × the currency's move` in each scenario.
+struct Closing<'a> {
+    a: &'a Account<'a>,
+    /// Per holding, the proceeds' move per unit closed, when foreign.
+    proceeds: Vec<Option<Vec<f64>>>,
+    /// The P&L each whole position takes away when closed (its proceeds
+    /// stay), for the linear program.
+    pnl: Vec<Vec<f64>>,
+    /// The traded value of closing each whole position.
+    costs: Vec<f64>,
+    /// Units in a lot, per holding.
+    unit_lots: Vec<f64>,
+    /// A lot as a fraction of the position, per holding (at most 1).
+    lots: Vec<f64>,
+}
+
+impl<'a> Closing<'a> {
+    fn new(a: &'a Account<'a>, fx_moves: &HashMap<Currency, Vec<f64>>) -> Self {
+        let holdings = &a.detail.holdings;
+        let proceeds: Vec<Option<Vec<f64>>> = holdings
+            .iter()
+            .map(|h| {
+                (h.info.class != "FX" && h.info.currency != a.base && h.info.unit_value != 0.0)
+                    .then(|| fx_moves.get(&h.info.currency))
+                    .flatten()
+                    .map(|fx| fx.iter().map(|m| h.info.unit_value * m).collect())
+            })
+            .collect();
+        let pnl = holdings
+            .iter()
+            .zip(&proceeds)
+            .map(|(h, kept)| match kept {
+                None => h.unit_pnl.iter().map(|u| h.quantity * u).collect(),
+                Some(kept) => h
+                    .unit_pnl
+                    .iter()
+                    .zip(kept)
+                    .map(|(u, k)| h.quantity * (u - k))
+                    .collect(),
+            })
+            .collect();
+        let costs = holdings
+            .iter()
+            .map(|h| (h.quantity * h.info.unit_exposure).abs())
+            .collect();
+        let table = LotTable::default();
+        let unit_lots: Vec<f64> = holdings.iter().map(|h| table.lot(&h.info)).collect();
+        let lots = holdings
+            .iter()
+            .zip(&unit_lots)
+            .map(|(h, &lot)| {
+                if h.quantity == 0.0 {
+                    1.0
+                } else {
+                    (lot / h.quantity.abs()).min(1.0)
+                }
+            })
+            .collect();
+        Self {
+            a,
+            proceeds,
+            pnl,
+            costs,
+            unit_lots,
+            lots,
+        }
+    }
+
+    /// The revalued portfolio after closing `closed[i]` units of each
+    /// holding, written into `adjusted` (emptied first).
+    fn adjusted_into(&self, closed: &[f64], adjusted: &mut Vec<f64>) {
+        adjusted.clear();
+        adjusted.resize(self.a.total.len(), 0.0);
+        for (holding, &c) in self.a.detail.holdings.iter().zip(closed) {
+            let kept = holding.quantity - c;
+            for (a, &u) in adjusted.iter_mut().zip(&holding.unit_pnl) {
+                *a += kept * u;
+            }
+        }
+        for (p, &c) in self.proceeds.iter().zip(closed) {
+            if let Some(p) = p
+                && c != 0.0
+            {
+                for (a, &m) in adjusted.iter_mut().zip(p) {
+                    *a += c * m;
+                }
+            }
+        }
+    }
+
+    /// (measure, fee) after closing `closed`: [`Checker::check`] of
+    /// [`Closing::adjusted_into`].
+    fn check_closed(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
+        self.a.checker.check_losses(self.a.nlv, |losses| {
+            self.adjusted_into(closed, losses);
+            for l in losses.iter_mut() {
+                *l = -*l;
+            }
+        })
+    }
+
+    /// Units closing `lots` whole lots of holding i (or all of it), signed.
+    fn units(&self, i: usize, lots: f64) -> f64 {
+        let holding = &self.a.detail.holdings[i];
+        let size = (lots * self.unit_lots[i]).min(holding.quantity.abs());
+        crate::lots::clean(size) * holding.quantity.signum()
+    }
+
+    /// Lots in holding i, the last one part-filled.
+    fn lots_in(&self, i: usize) -> f64 {
+        (self.a.detail.holdings[i].quantity.abs() / self.unit_lots[i]).ceil()
+    }
+
+    fn traded_value(&self, closed: &[f64]) -> f64 {
+        self.a
+            .detail
+            .holdings
+            .iter()
+            .zip(closed)
+            .map(|(h, c)| (c * h.info.unit_exposure).abs())
+            .sum()
+    }
+
+    /// (measure, fee) after closing `closed`, when the fee meets `target`.
+    fn holds(&self, closed: &[f64], target: Decimal) -> Option<(Decimal, Decimal)> {
+        self.check_closed(closed)
+            .filter(|&(_, fee_after)| fee_after <= target)
+    }
+
+    /// The reductions that remove the fee, then halve it (a halving only
+    /// when it is a different, smaller trade).
+    fn reductions(&self, halve: Decimal, half: Decimal, removed_fee: Decimal) -> Vec<Adjustment> {
+        let a = self.a;
+        let mut out = Vec::new();
+        let mut removes: Option<(Vec<(String, Decimal)>, f64)> = None;
+        let threshold = a.fee.breakdown.threshold;
+        for (allowed, what, target) in [
+            (threshold, "removes", removed_fee),
+            (a.fee.uncovered.saturating_sub(halve), "halves", half),
+        ] {
+            let found = match self.single(target) {
+                Some((closed, _)) => Some((closed, "exact (one position)".to_string())),
+                None => self.basket(allowed, target),
+            };
+            let Some((closed, method)) = found else {
+                continue;
+            };
+            let trades: Vec<(String, Decimal)> = a
+                .detail
+                .holdings
+                .iter()
+                .zip(&closed)
+                .filter(|(_, c)| **c != 0.0)
+                .map(|(holding, &c)| {
+                    (
+                        holding.info.label.clone(),
+                        Decimal::from_f64(-c).map_or(Decimal::ZERO, |d| d.round_dp(8).normalize()),
+                    )
+                })
+                .collect();
+            if trades.is_empty() {
+                continue;
+            }
+            let traded = self.traded_value(&closed);
+            if what == "halves"
+                && removes
+                    .as_ref()
+                    .is_some_and(|(r, cost)| *r == trades || traded >= *cost)
+            {
+                continue;
+            }
+            // Closing at the marks keeps the NLV.
+            let Some((measure_after, fee_after)) = self.check_closed(&closed) else {
+                continue;
+            };
+            if fee_after < a.fee.fee_paid {
+                if what == "removes" {
+                    removes = Some((trades.clone(), traded));
+                }
+                out.push(Adjustment {
+                    title: format!("Reduce {} position(s) ({what} the fee)", trades.len()),
+                    kind: AdjustmentKind::Reduce,
+                    trades,
+                    deposit: None,
+                    method,
+                    fee_after,
+                    measure_after,
+                });
+            }
+        }
+        out
+    }
+
+    /// The single trade that brings the fee to `target`, if one does: the
+    /// smallest number of lots of one holding (bisection), the cheapest such
+    /// holding; (units closed per holding, traded value).
+    fn single(&self, target: Decimal) -> Option<(Vec<f64>, f64)> {
+        let a = self.a;
+        let holdings = &a.detail.holdings;
+        let mut single: Option<(Vec<f64>, f64)> = None;
+        for i in 0..holdings.len() {
+            if holdings[i].quantity == 0.0 {
+                continue;
+            }
+            // The search prices `total − c × (what closing one unit takes
+            // away)`, O(scenarios) a step; the result is re-checked below in
+            // the engine's summing order.
+            let quantity = holdings[i].quantity;
+            let one_position = |c: f64| -> bool {
+                // the losses of `total − c / quantity × pnl`, in one pass
+                let k = c / quantity;
+                a.checker
+                    .check_losses(a.nlv, |losses| {
+                        losses.extend(a.total.iter().zip(&self.pnl[i]).map(|(t, p)| -(t - k * p)));
+                    })
+                    .is_some_and(|(_, fee_after)| fee_after <= target)
+            };
+            let hi = self.lots_in(i);
+            if !one_position(self.units(i, hi)) {
+                continue;
+            }
+            let best = smallest_whole(hi, |k| one_position(self.units(i, k)));
+            let mut closed = vec![0.0; holdings.len()];
+            closed[i] = self.units(i, best);
+            // The exact re-check; one lot more if float order tipped it.
+            if self.holds(&closed, target).is_none() {
+                closed[i] = self.units(i, (best + 1.0).min(hi));
+                if self.holds(&closed, target).is_none() {
+                    continue;
+                }
+            }
+            let cost = self.traded_value(&closed);
+            if single.as_ref().is_none_or(|(_, c)| cost < *c) {
+                single = Some((closed, cost));
+            }
+        }
+        single
+    }
+
+    /// A basket: the linear program (uncovered at most `allowed`), rounded
+    /// up to whole lots, then each closing stepped back a lot at a time
+    /// while the re-checked fee still meets `target`; (units closed, method).
+    fn basket(&self, allowed: Decimal, target: Decimal) -> Option<(Vec<f64>, String)> {
+        let a = self.a;
+        let holdings = &a.detail.holdings;
+        // A cent of margin: the re-check rounds the measure to cents.
+        let limit = a.nlv.to_f64().unwrap_or(0.0) + allowed.to_f64().unwrap_or(0.0) - 0.01;
+        let problem =
+            adjust::ReductionProblem::new(&self.pnl, &self.costs, limit, a.checker.measure())
+                .with_lots(&self.lots);
+        let reduction = adjust::reduce_positions(&problem).ok()?;
+        let mut closed: Vec<f64> = (0..holdings.len())
+            .map(|i| {
+                let wanted = (holdings[i].quantity * reduction.fractions[i]).abs();
+                self.units(i, crate::lots::clean(wanted / self.unit_lots[i]).ceil())
+            })
+            .collect();
+        if self.holds(&closed, target).is_some() {
+            for i in 0..closed.len() {
+                let count = (closed[i].abs() / self.unit_lots[i]).ceil();
+                let best = smallest_whole(count, |k| {
+                    let mut trial = closed.clone();
+                    trial[i] = self.units(i, k);
+                    self.holds(&trial, target).is_some()
+                });
+                closed[i] = self.units(i, best);
+            }
+        }
+        let method = match reduction.method {
+            adjust::Method::LinearProgram => "linear program".to_string(),
+            adjust::Method::Greedy => "greedy (largest contributor first)".to_string(),
+        };
+        Some((closed, method))
+    }
+}
+
+/// A hedge in whole contracts (or shares) of a listed instrument on the
+/// dominant factor (scenarios/hedge-instruments.csv): the fewest that
+/// bring the fee to `removed_fee`, when that lowers the fee.
+fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Adjustment> {
+    let unit = &hedge.unit;
+    let total = a.total;
+    let with = |n: f64| -> Vec<f64> { total.iter().zip(unit).map(|(t, u)| t + n * u).collect() };
+    let holds = |n: f64| {
+        a.checker
+            .check_losses(a.nlv, |losses| {
+                losses.extend(total.iter().zip(unit).map(|(t, u)| -(t + n * u)));
+            })
+            .filter(|&(_, fee_after)| fee_after <= removed_fee)
+    };
+    let nlv_f = a.nlv.to_f64().unwrap_or(0.0);
+    let limit = nlv_f + a.fee.breakdown.threshold.to_f64().unwrap_or(0.0) - 0.01;
+    let Ok(Some(found)) = adjust::hedge(total, unit, limit, a.checker.measure()) else {
+        return None;
+    };
+    let mut n = found.whole_units.unwrap_or(found.units.round());
+    if holds(n).is_some() {
+        let sign = n.signum();
+        n = sign * smallest_whole(n.abs(), |m| holds(sign * m).is_some());
+    }
+    if n == 0.0 {
+        return None;
+    }
+    let (measure_after, fee_after) = a.checker.check(&with(n), a.nlv)?;
+    if fee_after >= a.fee.fee_paid {
+        return None;
+    }
+    let count = Decimal::from_f64(n.abs()).unwrap_or_default().normalize();
+    let what = if hedge.instrument.future {
+        format!("{} contract(s)", hedge.instrument.symbol)
+    } else {
+        format!("{} share(s)", hedge.instrument.symbol)
+    };
+    Some(Adjustment {
+        title: format!(
+            "{} {count} {what} ({})",
+            if n < 0.0 { "Sell" } else { "Buy" },
+            hedge.instrument.name
+        ),
+        kind: AdjustmentKind::Hedge,
+        trades: vec![(
+            hedge.label.clone(),
+            Decimal::from_f64(n).unwrap_or_default().normalize(),
+        )],
+        deposit: None,
+        method: "exact".to_string(),
+        fee_after,
+        measure_after,
+    })
+}
+
+/// The smallest whole number `k` in `0..=hi` for which `ok(k)` holds, given
+/// that `ok(hi)` does: a bisection that assumes more is never worse (closing
+/// or hedging more of what loses), so the answer is where stepping back one
+/// unit at a time would stop, found in at most 200 steps whatever the size
+/// (quantities beyond 2^53 included).
+fn smallest_whole(hi: f64, ok: impl Fn(f64) -> bool) -> f64 {
+    let (mut lo, mut hi) = (-1.0_f64, hi);
+    for _ in 0..200 {
+        if hi - lo <= 1.0 {
+            break;
+        }
+        let mid = ((lo + hi) / 2.0).floor();
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if ok(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smallest_whole_finds_the_first_count_that_does_it() {
+        assert_eq!(smallest_whole(20.0, |k| k >= 7.0), 7.0);
+        assert_eq!(smallest_whole(20.0, |_| true), 0.0);
+        assert_eq!(smallest_whole(20.0, |k| k >= 20.0), 20.0);
+        assert_eq!(smallest_whole(1.0, |k| k >= 1.0), 1.0);
+        // far beyond what stepping one at a time could reach
+        let big = 9.0e15;
+        assert_eq!(
+            smallest_whole(big, |k| k >= 123_456_789_012.0),
+            123_456_789_012.0
+        );
+    }
+
+    #[test]
+    fn the_deposit_that_halves_the_fee_is_found_to_the_cent() {
+        // The default schedule: 5% a year on the first 100,000, 365 days, a
+        // 1.00 minimum, no threshold. 73,000 uncovered costs
+        // 73,000 × 0.05 / 365 = 10.00 a day; the fee is at most 5.00 while
+        // u × 0.05 / 365 rounds (half to even) to 5.00 or less: u ≤ 36,536.50
+        // (exactly 5.005, rounded to 5.00). So the deposit is
+        // 73,000 − 36,536.50 = 36,463.50; a cent less leaves 5.01.
+        let schedule = FeeSchedule::default();
+        let checker = Checker {
+            schedule: &schedule,
+            scenarios: 1,
+            usd_to_base: Decimal::ONE,
+            inventory_fee: None,
+            losses: RefCell::new(Vec::new()),
+        };
+        let uncovered = Decimal::from(73_000);
+        assert_eq!(checker.fee_at(uncovered), Decimal::new(1000, 2));
+        let half = Decimal::new(500, 2);
+        assert_eq!(
+            deposit_for(&checker, uncovered, half),
+            Decimal::new(3_646_350, 2)
+        );
+        // a target below the minimum charge: only removing it all does it
+        assert_eq!(
+            deposit_for(&checker, uncovered, Decimal::new(50, 2)),
+            uncovered
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! The Exposure Fee Calculation report of each account subject to the fee,
+//! with hypothetical adjustments that are re-checked on the whole scenario
+//! set before they are shown.
+//!
+//! A report is filled in two parts (see `exfee_report::AccountReport`): the
+//! engine's (worst scenarios and their moves, contributors, the P&L
+//! distribution), then the fee's ([`set_fee`] from tonight's fee line, the
+//! per-class split, and the adjustments of `adjustments.rs`).
+
+mod adjustments;
+
+use std::collections::HashMap;
+
+use exfee_fee::Measure as FeeMeasure;
+use exfee_model::{Currency, Decimal, MarketData};
+use exfee_report::{AccountReport, Contribution, ScenarioLine, TierLine};
+use exfee_scenarios::{MoveBlock, ScenarioSet};
+use rayon::prelude::*;
+use rust_decimal::prelude::FromPrimitive;
+
+use crate::fees::cents;
+use exfee_engine::{AccountPnl, EngineError, HoldingPnl, accounts_pnl};
+
+use crate::adjust::default_hedges;
+use crate::{Evaluation, FeeContext, FeeLine, Outcome};
+use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
+
+/// An account to report on: its index in the batch and tonight's fee.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// Index of the account in the batch (and in the results).
+    pub account: usize,
+    /// Tonight's fee.
+    pub fee: FeeLine,
+    /// Units of the base currency per USD.
+    pub usd_to_base: Decimal,
+}
+
+/// How many accounts' per-holding P&L are held in memory at once.
+const CHUNK: usize = 32;
+/// How many worst scenarios a report lists.
+const WORST: usize = 5;
+
+fn dec(value: f64) -> Decimal {
+    cents(Decimal::from_f64(value).unwrap_or_default())
+}
+
+/// The measure's name as a report shows it.
+pub fn measure_name(measure: &FeeMeasure, scenarios: usize) -> String {
+    match measure {
+        FeeMeasure::Worst => "worst scenario loss".to_string(),
+        FeeMeasure::TailAverage { k } => format!("average loss of the worst {k} scenarios"),
+        FeeMeasure::ExpectedShortfall { level } => format!(
+            "expected shortfall at {level} (average of the worst {} scenarios)",
+            measure.scenarios_needed(scenarios)
+        ),
+    }
+}
+
+/// Builds the report of every subject account.
+///
+/// # Errors
+///
+/// [`EngineError`] when the per-holding revaluation fails (a scenario set
+/// that does not fit the batch).
+pub fn build_reports(
+    evaluation: &Evaluation,
+    subjects: &[Subject],
+    context: FeeContext<'_>,
+    market: &MarketData,
+) -> Result<Vec<AccountReport>, EngineError> {
+    let set = &evaluation.scenarios;
+    let hedges = default_hedges();
+    // A listed hedge per (factor, base currency), valued once.
+    let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
+    let mut reports = Vec::with_capacity(subjects.len());
+    for chunk in subjects.chunks(CHUNK) {
+        let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
+        let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        // Every currency the chunk's foreign positions are quoted in, moved
+        // in one pass over the set (closing them leaves proceeds there).
+        let mut currencies: Vec<Currency> = details
+            .iter()
+            .flat_map(|d| d.holdings.iter())
+            .filter(|h| h.info.class != "FX" && h.info.unit_value != 0.0)
+            .map(|h| h.info.currency)
+            .collect();
+        currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        currencies.dedup();
+        let fx_moves = currency_moves(set, &currencies);
+        // The hedges first (valued once per factor and base, in order), then
+        // the chunk's reports rendered in parallel, kept in subject order.
+        let chunk_hedges: Vec<Option<HedgeUnit>> = chunk
+            .iter()
+            .zip(&details)
+            .map(|(subject, detail)| {
+                let base = evaluation
+                    .results
+                    .get(subject.account)
+                    .and_then(|r| r.base_currency)
+                    .unwrap_or(Currency::USD);
+                dominant_factor(detail, set).and_then(|f| {
+                    units
+                        .entry((f, base))
+                        .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
+                        .clone()
+                })
+            })
+            .collect();
+        let rendered: Vec<Option<AccountReport>> = chunk
+            .par_iter()
+            .zip(details.par_iter())
+            .zip(chunk_hedges.par_iter())
+            .map(|((subject, detail), hedge)| {
+                report(
+                    evaluation,
+                    subject,
+                    detail,
+                    hedge.as_ref(),
+                    &fx_moves,
+                    context,
+                )
+            })
+            .collect();
+        reports.extend(rendered.into_iter().flatten());
+    }
+    Ok(reports)
+}
+
+/// Scenario indices ordered worst first (lower index first on a tie).
+pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
+    // A total order (ties broken by index), so selecting the `count` first
+    // and sorting only them gives exactly the head of the full sort, in
+    // linear time rather than sorting every scenario.
+    let order_of = |a: &usize, b: &usize| total[*a].total_cmp(&total[*b]).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..total.len()).collect();
+    if count == 0 {
+        return Vec::new();
+    }
+    if count < order.len() {
+        order.select_nth_unstable_by(count - 1, order_of);
+        order.truncate(count);
+    }
+    order.sort_unstable_by(order_of);
+    order
+}
+
+/// The primary factor whose holdings lose most in the account's worst
+/// scenario, if any (cash, whose class is FX, is not hedged with a future).
+fn dominant_factor(detail: &AccountPnl, set: &ScenarioSet) -> Option<usize> {
+    let total = detail.total();
+    let worst = *worst_scenarios(&total, 1).first()?;
+    let mut by_class: Vec<(&str, f64)> = Vec::new();
+    for holding in &detail.holdings {
+        let pnl = holding.pnl(worst);
+        match by_class.iter_mut().find(|(c, _)| *c == holding.info.class) {
+            Some((_, sum)) => *sum += pnl,
+            None => by_class.push((&holding.info.class, pnl)),
+        }
+    }
+    by_class
+        .into_iter()
+        .filter(|(class, pnl)| *class != "FX" && *pnl < 0.0)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .and_then(|(class, _)| set.factor_table().index_of_name(class))
+}
+
+fn position_label(holding: &HoldingPnl) -> String {
+    format!(
+        "{} {}",
+        format_quantity(holding.quantity),
+        holding.info.label
+    )
+}
+
+fn format_quantity(quantity: f64) -> String {
+    Decimal::from_f64(quantity).map_or_else(
+        || quantity.to_string(),
+        |q| q.round_dp(4).normalize().to_string(),
+    )
+}
+
+/// The report of one subject account, or `None` if it was not evaluated.
+fn report(
+    evaluation: &Evaluation,
+    subject: &Subject,
+    detail: &AccountPnl,
+    hedge: Option<&HedgeUnit>,
+    fx_moves: &HashMap<Currency, Vec<f64>>,
+    context: FeeContext<'_>,
+) -> Option<AccountReport> {
+    let result = evaluation.results.get(subject.account)?;
+    let Outcome::Evaluated(risk) = &result.outcome else {
+        return None;
+    };
+    let set = &evaluation.scenarios;
+    let base = result.base_currency.unwrap_or(Currency::USD);
+    let total = detail.total();
+    let worst = worst_scenarios(&total, WORST);
+    let worst_index = worst.first().copied().unwrap_or(0);
+    let checker = Checker {
+        schedule: context.schedule,
+        scenarios: set.len(),
+        usd_to_base: subject.usd_to_base,
+        inventory_fee: subject.fee.inventory_fee,
+        losses: std::cell::RefCell::new(Vec::new()),
+    };
+    let account = Account {
+        detail,
+        total: &total,
+        nlv: risk.nlv,
+        fee: &subject.fee,
+        checker: &checker,
+        base,
+    };
+    let by_class = fee_by_class(detail, worst_index, subject.fee.fee_paid);
+    let adjustments = adjustments(&account, hedge, fx_moves);
+    let mut contributors: Vec<Contribution> = detail
+        .holdings
+        .iter()
+        .map(|h| Contribution {
+            position: position_label(h),
+            scenario_index: worst_index,
+            pnl: dec(h.pnl(worst_index)),
+        })
+        .collect();
+    contributors.sort_by_key(|c| c.pnl);
+    // The engine's part, then the fee's.
+    let mut report = AccountReport {
+        account: result.account.clone(),
+        base_currency: base.to_string(),
+        valuation_date: context.date,
+        nlv: risk.nlv,
+        worst_scenarios: worst
+            .iter()
+            .map(|&s| ScenarioLine {
+                index: s,
+                name: set.name(s).map(str::to_string),
+                pnl: dec(total[s]),
+                moves: moves_that_matter(detail, set, s, base),
+            })
+            .collect(),
+        contributors,
+        pnl_distribution: total,
+        warnings: risk.warnings.clone(),
+        ..AccountReport::default()
+    };
+    set_fee(
+        &mut report,
+        &subject.fee,
+        measure_name(&context.schedule.measure, set.len()),
+    );
+    report.fee_by_class = by_class;
+    report.adjustments = adjustments;
+    Some(report)
+}
+
+/// Sets the fee's figures of `report` from tonight's fee line (the
+/// per-class split and the adjustments, which need the scenario P&L, are set
+/// apart).
+pub(crate) fn set_fee(report: &mut AccountReport, fee: &FeeLine, measure_name: String) {
+    report.measure_name = measure_name;
+    report.measure = fee.measure;
+    report.threshold = fee.breakdown.threshold;
+    report.uncovered = fee.uncovered;
+    report.fee_status = fee.status.name().to_string();
+    report.effective_date = fee.effective_date;
+    report.days_charged = fee.days_charged;
+    report.daily_fee = fee.fee_paid;
+    report.amount_charged = fee.amount_posted;
+    report.fee_tiers = fee
+        .breakdown
+        .slices
+        .iter()
+        .map(|s| TierLine {
+            from: s.from,
+            to: s.to,
+            rate: s.annual_rate,
+            amount: s.amount,
+            daily: s.daily_amount,
+        })
+        .collect();
+    report.day_count = Some(u32::from(fee.breakdown.day_count.days()));
+    report.minimum_daily = Some(fee.breakdown.minimum);
+    report.minimum_applied = fee.breakdown.minimum_applied;
+    report.inventory_fee = fee.inventory_fee;
+}
+
+/// The moves of what the account holds in scenario `s`: each position's
+/// total move (`SYMBOL total`), the factors its holdings map to, the currencies it holds, the equity-volatility factor
+/// when it holds options, and the own moves of its single stocks; zero moves
+/// left out.
+fn moves_that_matter(
+    detail: &AccountPnl,
+    set: &ScenarioSet,
+    s: usize,
+    base: Currency,
+) -> Vec<(String, f64)> {
+    // Only the own moves of the account's single stocks are drawn.
+    let stocks: Vec<usize> = detail
+        .holdings
+        .iter()
+        .filter(|h| h.info.single_stock)
+        .filter_map(|h| set.stock_index(&h.info.driver_symbol))
+        .collect();
+    let mut block = MoveBlock::default();
+    set.fill_selected(s..s + 1, &mut block, &stocks);
+    let mut moves: Vec<(String, f64)> = Vec::new();
+    let mut push = |name: String, value: f64| {
+        if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
+            moves.push((name, value));
+        }
+    };
+    // Each position's total move first (β × its factor's move + its own
+    // move, within the bounds): the price move, in its own currency, that
+    // the scenario applies to it (options: their underlying's, when the
+    // account also holds it).
+    for holding in &detail.holdings {
+        let info = &holding.info;
+        if info.class == "FX" || info.option || info.unit_exposure == 0.0 {
+            continue;
+        }
+        let fx = set
+            .fx_table()
+            .index_of(info.currency)
+            .filter(|_| info.currency != base)
+            .map_or(0.0, |c| block.currency(c)[0]);
+        let ratio = holding.unit_pnl[s] / info.unit_exposure;
+        let price_move = if crate::lots::asset_code(info) == "FUT" {
+            ratio / (1.0 + fx)
+        } else {
+            (1.0 + ratio) / (1.0 + fx) - 1.0
+        };
+        // Rounded to a basis point of a basis point: float noise is not a move.
+        push(
+            format!("{} total", info.symbol),
+            (price_move * 1e8).round() / 1e8,
+        );
+    }
+    let table = set.factor_table();
+    for holding in &detail.holdings {
+        if let Some(f) = table.index_of_name(&holding.info.class) {
+            push(holding.info.class.clone(), block.factor(f)[0]);
+        }
+    }
+    for holding in &detail.holdings {
+        if holding.info.currency != base
+            && let Some(c) = set.fx_table().index_of(holding.info.currency)
+        {
+            push(holding.info.currency.to_string(), block.currency(c)[0]);
+        }
+    }
+    if detail.holdings.iter().any(|h| h.info.option) {
+        push(set.equity_vol_name().to_string(), block.vol()[0]);
+    }
+    for holding in &detail.holdings {
+        if holding.info.single_stock
+            && let Some(k) = set.stock_index(&holding.info.driver_symbol)
+        {
+            push(
+                format!("{} (own)", holding.info.driver_symbol),
+                block.stock(k)[0],
+            );
+        }
+    }
+    moves
+}
+
+/// The daily fee split over product classifications in proportion to each
+/// class's loss in the worst scenario (classes that gain get none), in
+/// cents that add up to the fee exactly (largest remainders get the cents
+/// left over by rounding down; a tie goes to the class listed first).
+pub(crate) fn fee_by_class(
+    detail: &AccountPnl,
+    worst: usize,
+    fee: Decimal,
+) -> Vec<(String, Decimal)> {
+    let mut classes: Vec<(String, f64)> = Vec::new();
+    for holding in &detail.holdings {
+        let pnl = holding.pnl(worst);
+        match classes.iter_mut().find(|(c, _)| *c == holding.info.class) {
+            Some((_, sum)) => *sum += pnl,
+            None => classes.push((holding.info.class.clone(), pnl)),
+        }
+    }
+    let losses: f64 = classes.iter().map(|(_, p)| (-p).max(0.0)).sum();
+    if losses <= 0.0 || !losses.is_finite() || fee <= Decimal::ZERO {
+        return Vec::new();
+    }
+    let cent = Decimal::new(1, 2);
+    let mut parts: Vec<(String, Decimal, Decimal)> = classes
+        .into_iter()
+        .map(|(class, pnl)| {
+            let share = Decimal::from_f64((-pnl).max(0.0) / losses).unwrap_or_default();
+            let exact = fee.checked_mul(share).unwrap_or(Decimal::ZERO);
+            let floor = exact
+                .checked_div(cent)
+                .and_then(|units| units.floor().checked_mul(cent))
+                .unwrap_or(Decimal::ZERO);
+            (class, floor, exact.saturating_sub(floor))
+        })
+        .collect();
+    let allotted = parts
+        .iter()
+        .fold(Decimal::ZERO, |sum, p| sum.saturating_add(p.1));
+    let mut left = fee
+        .saturating_sub(allotted)
+        .checked_div(cent)
+        .map_or(Decimal::ZERO, |c| c.round());
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| parts[b].2.cmp(&parts[a].2).then(a.cmp(&b)));
+    for i in order {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        if parts[i].2 > Decimal::ZERO || parts[i].1 > Decimal::ZERO {
+            parts[i].1 = parts[i].1.saturating_add(cent);
+            left = left.saturating_sub(Decimal::ONE);
+        }
+    }
+    let mut out: Vec<(String, Decimal)> = parts
+        .into_iter()
+        .map(|(class, amount, _)| (class, cents(amount)))
+        .filter(|(_, fee)| !fee.is_zero())
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// `fees_by_class.csv`: the per-class split of the daily fee (the fee the
+/// account pays a day at tonight's measurement, grace nights included) of
+/// every subject account, rows `account, currency, class, daily_fee`.
+///
+/// # Errors
+///
+/// [`EngineError`] when the per-holding revaluation fails.
+pub fn fees_by_class_rows(
+    evaluation: &Evaluation,
+    subjects: &[Subject],
+) -> Result<Vec<Vec<String>>, EngineError> {
+    let set = &evaluation.scenarios;
+    let mut rows = Vec::new();
+    for chunk in subjects.chunks(CHUNK) {
+        let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
+        let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        for (subject, detail) in chunk.iter().zip(&details) {
+            let Some(result) = evaluation.results.get(subject.account) else {
+                continue;
+            };
+            let total = detail.total();
+            let Some(&worst) = worst_scenarios(&total, 1).first() else {
+                continue;
+            };
+            let base = result
+                .base_currency
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            for (class, fee) in fee_by_class(detail, worst, subject.fee.fee_paid) {
+                rows.push(vec![
+                    result.account.clone(),
+                    base.clone(),
+                    class,
+                    fee.to_string(),
+                ]);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The moves of `currencies` in every scenario (the move of a leg quoted in
+/// that currency, whatever the account's base), in one pass over the set;
+/// a currency the FX table does not move is left out.
+fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currency, Vec<f64>> {
+    let columns: Vec<(Currency, usize)> = currencies
+        .iter()
+        .filter_map(|&c| set.fx_table().index_of(c).map(|i| (c, i)))
+        .collect();
+    let n = set.len();
+    let mut out: HashMap<Currency, Vec<f64>> = columns
+        .iter()
+        .map(|&(c, _)| (c, Vec::with_capacity(n)))
+        .collect();
+    if columns.is_empty() {
+        return out;
+    }
+    let mut block = MoveBlock::default();
+    let mut start = 0;
+    while start < n {
+        let end = (start + 4096).min(n);
+        // Currencies only: no stock's own move is drawn.
+        set.fill_selected(start..end, &mut block, &[]);
+        for &(c, i) in &columns {
+            if let Some(column) = out.get_mut(&c) {
+                column.extend_from_slice(block.currency(i));
+            }
+        }
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worst_scenarios;
+
+    #[test]
+    fn worst_scenarios_are_the_head_of_the_full_order() {
+        // Ties (broken by the lower index), signed zeros, NaN and infinities:
+        // the oracle is the plain sort of every scenario.
+        let mut total: Vec<f64> = (0..500)
+            .map(|i: i32| f64::from(i * 7919 % 101) - 50.0)
+            .collect();
+        total.extend([0.0, -0.0, f64::NAN, f64::NEG_INFINITY, f64::INFINITY, -50.0]);
+        let mut full: Vec<usize> = (0..total.len()).collect();
+        full.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
+        for count in [0, 1, 2, 5, 17, 505, 506, 507, 600] {
+            let want: Vec<usize> = full.iter().copied().take(count).collect();
+            assert_eq!(worst_scenarios(&total, count), want, "count {count}");
+        }
+        assert_eq!(worst_scenarios(&[], 3), Vec::<usize>::new());
+        // The worst of a small vector by hand: -3 at index 1 before -3 at 3.
+        assert_eq!(worst_scenarios(&[1.0, -3.0, 2.0, -3.0], 2), vec![1, 3]);
+    }
+}
