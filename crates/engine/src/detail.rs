@@ -5,10 +5,10 @@ use exfee_scenarios::{MoveBlock, ScenarioSet};
 use rayon::prelude::*;
 
 use crate::EngineError;
-use crate::evaluate::{
-    Bounds, Scratch, bind_some_legs, own_move_pnl, price_leg, sparse_stock_scenarios, still_pnl,
-};
+use crate::bind::bind_some_legs;
+use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
 use crate::prepare::{LegInfo, Prepared, PreparedAccount};
+use crate::sparse::sparse_stock_scenarios;
 
 /// One holding of an account with its P&L per unit in every scenario.
 #[derive(Debug, Clone, PartialEq)]
