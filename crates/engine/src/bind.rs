@@ -4,7 +4,8 @@
 
 use exfee_scenarios::ScenarioSet;
 
-use crate::prepare::{Leg, Prepared};
+use crate::leg::Leg;
+use crate::prepare::Prepared;
 use crate::result::EngineError;
 
 /// The batch's legs with their single stocks re-indexed to `set`'s (only
@@ -78,7 +79,7 @@ fn bind_leg(leg: &mut Leg, set: &ScenarioSet, stock_map: &[usize]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prepare::LegKind;
+    use crate::leg::LegKind;
     use crate::testkit::{fixed_set, leg, linear, prepared};
 
     #[test]

@@ -6,8 +6,9 @@ use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::bind::bind_some_legs;
+use crate::leg::LegInfo;
 use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
-use crate::prepare::{LegInfo, Prepared, PreparedAccount};
+use crate::prepare::{Prepared, PreparedAccount};
 use crate::sparse::sparse_stock_scenarios;
 
 /// One holding of an account with its P&L per unit in every scenario.

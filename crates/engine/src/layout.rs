@@ -10,8 +10,9 @@ use exfee_scenarios::MoveBlock;
 use rayon::prelude::*;
 
 use crate::kernel::{Kernel, aggregate_rows};
+use crate::leg::{Leg, LegKind, OptionLeg};
 use crate::pnl::{Bounds, Scratch, driver_move, option_pnl, price_leg_cols, reprice};
-use crate::prepare::{Leg, LegKind, OptionLeg, Prepared, PreparedAccount};
+use crate::prepare::{Prepared, PreparedAccount};
 use crate::result::EvalStats;
 use crate::tail::Tail;
 

@@ -19,8 +19,9 @@
 // All the engine's `unsafe` (the SIMD aggregation kernels) is in `kernel`;
 // it is denied everywhere else, and every `unsafe` block says why it is
 // sound.
-#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
 #![deny(
+    unsafe_code,
+    clippy::undocumented_unsafe_blocks,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -36,12 +37,15 @@
     )
 )]
 
+mod account;
 mod bind;
 mod detail;
 mod evaluate;
 #[allow(unsafe_code)]
 mod kernel;
+mod key;
 mod layout;
+mod leg;
 mod pnl;
 mod prepare;
 mod resolve;
@@ -51,11 +55,13 @@ mod tail;
 #[cfg(test)]
 mod testkit;
 
+pub use account::default_implied_vol;
 pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
 pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};
 pub use layout::{Book, aggregate_panel};
-pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
+pub use leg::{LegInfo, OptionReport};
+pub use prepare::{EngineConfig, Prepared, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
 pub use result::{AccountResult, AccountRisk, EngineError, EvalStats, Outcome};
 pub use tail::Tail;

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use exfee_scenarios::MoveBlock;
 
-use crate::prepare::{Leg, LegDriver, LegKind, OptionLeg};
+use crate::leg::{Leg, LegDriver, LegKind, OptionLeg};
 
 /// The relative price move of what a leg's driver tracks over scenarios
 /// `cols` of the block: beta × factor move, plus a single stock's own move

@@ -6,8 +6,9 @@
 use exfee_scenarios::{ScenarioSet, Shock};
 use rayon::prelude::*;
 
+use crate::leg::Leg;
 use crate::pnl::{Bounds, Scratch, own_move_pnl, still_pnl};
-use crate::prepare::{Leg, Prepared, PreparedAccount};
+use crate::prepare::{Prepared, PreparedAccount};
 use crate::tail::Tail;
 
 /// The single-stock fixed scenarios at the end of a set, which move one

@@ -7,7 +7,8 @@ use exfee_pricing::Right;
 use exfee_scenarios::{ScenarioSet, SingleStock};
 
 use crate::EngineConfig;
-use crate::prepare::{Leg, LegDriver, LegInfo, LegKind, OptionLeg, Prepared, PreparedAccount};
+use crate::leg::{Leg, LegDriver, LegInfo, LegKind, OptionLeg};
+use crate::prepare::{Prepared, PreparedAccount};
 
 /// A leg of `kind` in the base currency, at rate `rate`.
 pub(crate) fn leg(kind: LegKind, rate: f64) -> Leg {
