@@ -172,7 +172,10 @@ fn side_by_side(p: &Problem) {
         let mut best = ("", 0.0);
         for (i, (name, _)) in ORDERS.iter().enumerate() {
             let r = rate(&mut times[1 + i]);
-            println!("  {:6} reference {name:13} {r:6.2} G position-scenarios/s", isa.name());
+            println!(
+                "  {:6} reference {name:13} {r:6.2} G position-scenarios/s",
+                isa.name()
+            );
             if r > best.1 {
                 best = (name, r);
             }

@@ -310,7 +310,7 @@ mod tests {
             let (mut rows, mut quantities) = (Vec::new(), Vec::new());
             for a in 0..40 {
                 for h in 0..(a % 7) * 3 {
-                    rows.push(((a * 13 + h * 7) % rows_in_panel) as u32);
+                    rows.push(u32::try_from((a * 13 + h * 7) % rows_in_panel).unwrap());
                     quantities.push(next() * 10.0);
                 }
                 offsets.push(rows.len());
@@ -322,8 +322,15 @@ mod tests {
             };
             let mut expected = vec![0.0; 40];
             worst_naive(csr, &panel, width, &mut expected);
-            for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.runs_here()) {
-                for order in [Order::AccountMajor, Order::ColumnSlab(32), Order::ColumnSlab(5)] {
+            for isa in [Isa::Avx2, Isa::Avx512]
+                .into_iter()
+                .filter(|i| i.runs_here())
+            {
+                for order in [
+                    Order::AccountMajor,
+                    Order::ColumnSlab(32),
+                    Order::ColumnSlab(5),
+                ] {
                     let mut got = vec![f64::NAN; 30];
                     worst(isa, order, csr, 10..40, &panel, width, &mut got);
                     for (g, e) in got.iter().zip(&expected[10..]) {

@@ -309,7 +309,10 @@ mod tests {
                 aggregate(&holdings, &leg_pnl, len, &mut out);
                 outs.push(("aggregate", out));
                 // The same holdings as panel rows and quantities.
-                let rows: Vec<u32> = holdings.iter().map(|&(l, _)| l as u32).collect();
+                let rows: Vec<u32> = holdings
+                    .iter()
+                    .map(|&(l, _)| u32::try_from(l).unwrap())
+                    .collect();
                 let quantities: Vec<f64> = holdings.iter().map(|&(_, q)| q).collect();
                 for kernel in Kernel::available() {
                     let mut out = vec![f64::NAN; len];

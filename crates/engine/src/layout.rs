@@ -293,7 +293,10 @@ impl Book {
             if let PreparedAccount::Ready { holdings, .. } = account {
                 book.ready.push(true);
                 for &(leg, quantity) in holdings {
-                    // Fewer than 2^32 legs: a panel of them would not fit in memory.
+                    #[allow(
+                        clippy::cast_possible_truncation,
+                        reason = "fewer than 2^32 legs: a panel of them would not fit in memory"
+                    )]
                     book.rows.push(row_of[leg] as u32);
                     book.quantities.push(quantity);
                 }

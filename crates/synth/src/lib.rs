@@ -112,6 +112,11 @@ fn account(universe: &Universe, config: &SynthConfig, index: usize) -> AccountIn
     let nlv_usd = Pareto::new(20_000.0, 1.2)
         .map_or(20_000.0_f64, |p| p.sample(&mut rng))
         .min(50_000_000.0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "an exponential draw capped at 400: 0 to 400"
+    )]
     let positions = 1 + Exp::new(1.0 / (config.mean_positions - 1.0).max(0.1))
         .map_or(0.0, |e| e.sample(&mut rng))
         .min(400.0) as usize;

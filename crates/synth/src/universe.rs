@@ -538,6 +538,11 @@ impl Universe {
 
     /// A popular-first index into `range`: low indices are drawn far more
     /// often (index = n × u³), as a few names carry most of the holdings.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "0 <= len × u³ < len: u is drawn from [0, 1)"
+    )]
     fn skewed(range: &Range<usize>, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.random();
         range.start + ((range.len() as f64 * u * u * u) as usize).min(range.len().saturating_sub(1))
