@@ -5,10 +5,11 @@ use exfee_scenarios::{MoveBlock, ScenarioSet};
 use rayon::prelude::*;
 
 use crate::EngineError;
-use crate::evaluate::{
-    Bounds, Scratch, bind_some_legs, own_move_pnl, price_leg, sparse_stock_scenarios, still_pnl,
-};
-use crate::prepare::{LegInfo, Prepared, PreparedAccount};
+use crate::bind::bind_some_legs;
+use crate::leg::LegInfo;
+use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
+use crate::prepare::{Prepared, PreparedAccount};
+use crate::sparse::sparse_stock_scenarios;
 
 /// One holding of an account with its P&L per unit in every scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,4 +186,59 @@ pub fn factor_moves(set: &ScenarioSet, factors: &[usize]) -> Vec<Vec<f64>> {
         start = end;
     }
     columns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{failed, fixed_set, linear, prepared, ready};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn holdings_move_with_their_factor_and_their_own_stock() {
+        // Leg 0: 10 a unit on Equity (beta 1); leg 1: 10 a unit of MSFT.
+        let legs = vec![linear(10.0, None), linear(10.0, Some(0))];
+        let accounts = vec![ready(&[(0, 2.0), (1, -1.0)]), failed()];
+        let p = prepared(accounts, legs, &["MSFT"]);
+        let set = fixed_set(&["MSFT"]);
+        let pnl = accounts_pnl(&p, &set, &[0, 1]).unwrap();
+        // The failed account is skipped.
+        assert_eq!(pnl.len(), 1);
+        assert_eq!(pnl[0].account, 0);
+        let at = |name: &str| (0..set.len()).find(|&s| set.name(s) == Some(name)).unwrap();
+        let (down, up) = (at("Equity@-30%"), at("Equity@+20%"));
+        let (crash, jump) = (at("MSFT@-50%"), at("MSFT@+50%"));
+        let [index, stock] = [&pnl[0].holdings[0], &pnl[0].holdings[1]];
+        assert_eq!((index.quantity, stock.quantity), (2.0, -1.0));
+        // 10 × −30 % and 10 × +20 %, in both; only MSFT moves in its own.
+        for h in [index, stock] {
+            assert!(close(h.unit_pnl[down], -3.0) && close(h.unit_pnl[up], 2.0));
+            assert_eq!(h.still_pnl, 0.0);
+        }
+        assert_eq!((index.unit_pnl[crash], index.unit_pnl[jump]), (0.0, 0.0));
+        assert!(close(stock.unit_pnl[crash], -5.0) && close(stock.unit_pnl[jump], 5.0));
+        // Every other scenario moves neither.
+        for s in (0..set.len()).filter(|s| ![down, up, crash, jump].contains(s)) {
+            assert_eq!((index.unit_pnl[s], stock.unit_pnl[s]), (0.0, 0.0), "{s}");
+        }
+        // Account: 2 × index − 1 × stock.
+        let total = pnl[0].total();
+        assert!(close(total[down], -3.0) && close(total[up], 2.0));
+        assert!(close(total[crash], 5.0) && close(total[jump], -5.0));
+        assert!(close(pnl[0].holdings[1].pnl(crash), 5.0));
+        assert_eq!(pnl[0].still_total(), 0.0);
+    }
+
+    #[test]
+    fn factor_moves_are_the_factor_at_its_bounds_and_still_elsewhere() {
+        let set = fixed_set(&["MSFT"]);
+        let moves = factor_moves(&set, &[0]);
+        let at = |name: &str| (0..set.len()).find(|&s| set.name(s) == Some(name)).unwrap();
+        assert!(close(moves[0][at("Equity@-30%")], -0.3));
+        assert!(close(moves[0][at("Equity@+20%")], 0.2));
+        assert_eq!(moves[0][at("MSFT@-50%")], 0.0);
+    }
 }

@@ -15,7 +15,13 @@
 // `Decimal` arithmetic (it panics on overflow); clippy.toml lets primitive
 // arithmetic through. The lib is checked without cfg(test); its unit tests
 // (cfg(test)) may unwrap and compute freely.
+//
+// All the engine's `unsafe` (the SIMD aggregation kernels) is in `kernel`;
+// it is denied everywhere else, and every `unsafe` block says why it is
+// sound.
 #![deny(
+    unsafe_code,
+    clippy::undocumented_unsafe_blocks,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -31,15 +37,31 @@
     )
 )]
 
+mod account;
+mod bind;
 mod detail;
 mod evaluate;
+#[allow(unsafe_code)]
+mod kernel;
+mod key;
+mod layout;
+mod leg;
+mod pnl;
 mod prepare;
 mod resolve;
+mod result;
+mod sparse;
+mod tail;
+#[cfg(test)]
+mod testkit;
 
+pub use account::default_implied_vol;
 pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
-pub use evaluate::{
-    AccountResult, AccountRisk, EngineError, EvalStats, Outcome, aggregate, evaluate,
-    evaluate_with_progress, evaluate_with_stats,
-};
-pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
+pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
+pub use kernel::{Kernel, aggregate, aggregate_with};
+pub use layout::{Book, aggregate_panel};
+pub use leg::{LegInfo, OptionReport};
+pub use prepare::{EngineConfig, Prepared, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
+pub use result::{AccountResult, AccountRisk, EngineError, EvalStats, Outcome};
+pub use tail::Tail;

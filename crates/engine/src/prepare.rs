@@ -1,17 +1,17 @@
+//! Preparing a batch: every account checked and valued, its holdings
+//! mapped to shared legs, every option priced at its base.
+
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::BuildHasherDefault;
 
 use chrono::NaiveDate;
-use exfee_model::{
-    AccountInput, Batch, Currency, Decimal, Exercise, FactorTable, FxTable, InputError, Instrument,
-    InstrumentKind, MarketData, OptionRight, OptionTerms, net_liquidation_value,
-};
-use exfee_pricing::Right;
+use exfee_model::{Batch, Currency, Decimal, FactorTable, FxTable, InputError};
 use exfee_scenarios::SingleStock;
 use rayon::prelude::*;
-use rust_decimal::prelude::ToPrimitive;
 
-use crate::resolve::{Driver, resolve_symbol};
+use crate::account::{InfoSource, LocalAccount, prepare_account};
+use crate::key::{Keyed, PassThrough};
+use crate::leg::{Leg, LegKind, OptionLeg, OptionReport};
 
 /// Settings of the revaluation engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,257 +52,6 @@ impl Default for EngineConfig {
     /// The defaults, valued today (UTC).
     fn default() -> Self {
         EngineConfig::new(chrono::Utc::now().date_naive())
-    }
-}
-
-/// How one leg's value moves.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum LegKind {
-    /// Cash in a currency: value 1 per unit, moves with FX only.
-    Cash,
-    /// A stock, ETF, bond or coin: `value` = multiplier × mark per unit.
-    Linear { value: f64, driver: LegDriver },
-    /// A future: P&L per unit = `notional` × move (multiplier × mark).
-    Future { notional: f64, driver: LegDriver },
-    /// An option, repriced in every scenario.
-    Option(Box<OptionLeg>),
-}
-
-/// What an option leg needs to be repriced under a scenario.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OptionLeg {
-    pub driver: LegDriver,
-    pub right: Right,
-    pub american: bool,
-    pub strike: f64,
-    /// Time to expiry in years in the scenarios (after the horizon).
-    pub t: f64,
-    pub rate: f64,
-    /// Cost of carry: r − q for options on stocks and indices, 0 on futures.
-    pub carry: f64,
-    pub spot: f64,
-    pub vol: f64,
-    /// Multiplier × mark: the position value per unit as read.
-    pub value: f64,
-    pub multiplier: f64,
-    /// Model price at the base (input spot and vol, time to expiry today).
-    pub model_base: f64,
-}
-
-impl LegKind {
-    pub(crate) fn driver(&self) -> Option<&LegDriver> {
-        match self {
-            LegKind::Cash => None,
-            LegKind::Linear { driver, .. } | LegKind::Future { driver, .. } => Some(driver),
-            LegKind::Option(option) => Some(&option.driver),
-        }
-    }
-
-    pub(crate) fn driver_mut(&mut self) -> Option<&mut LegDriver> {
-        match self {
-            LegKind::Cash => None,
-            LegKind::Linear { driver, .. } | LegKind::Future { driver, .. } => Some(driver),
-            LegKind::Option(option) => Some(&mut option.driver),
-        }
-    }
-}
-
-/// An option contract as priced: the model's base price against the input
-/// mark, and where its implied volatility came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OptionReport {
-    /// The option's symbol.
-    pub symbol: String,
-    /// Its underlying.
-    pub underlying: String,
-    /// Its currency.
-    pub currency: Currency,
-    /// The mark as read.
-    pub mark: Decimal,
-    /// The model price at the input spot and implied volatility.
-    pub model_price: f64,
-    /// The implied volatility used.
-    pub implied_vol: f64,
-    /// Whether that volatility is the documented default (none was given).
-    pub vol_defaulted: bool,
-    /// Time to expiry in years (ACT/365) at the valuation date: the base
-    /// price's.
-    pub time_to_expiry: f64,
-    /// Time to expiry in years (ACT/365) the scenarios price at: the
-    /// expiry less the horizon, floored at 0 (intrinsic value once expired).
-    pub scenario_time_to_expiry: f64,
-}
-
-/// A [`Driver`] with its single stock replaced by an index into
-/// [`Prepared::single_stocks`].
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LegDriver {
-    pub factor: usize,
-    pub beta: f64,
-    pub stock: Option<usize>,
-}
-
-/// One instrument (or cash currency) seen from one base currency: priced
-/// once per scenario and shared by every account that holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Leg {
-    pub kind: LegKind,
-    /// What it is, for reports and adjustments.
-    pub info: LegInfo,
-    /// The leg currency's row in the FX table, or `None` when it is the base
-    /// currency (which never moves).
-    pub fx: Option<usize>,
-    /// Base-currency units per unit of the leg's currency.
-    pub rate: f64,
-}
-
-/// What a leg is, in words and base-currency figures, for reports and
-/// adjustments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LegInfo {
-    /// E.g. `AAPL (STK USD)` or `cash EUR`.
-    pub label: String,
-    /// The instrument's symbol, or the currency code for cash.
-    pub symbol: String,
-    /// The primary factor that drives it, or `FX` for cash.
-    pub class: String,
-    /// Value of one unit in base currency at the marks (0 for a future).
-    pub unit_value: f64,
-    /// Exposure of one unit in base currency: its value, or a future's
-    /// notional (multiplier × price).
-    pub unit_exposure: f64,
-    /// The currency it is quoted in (the cash currency for cash).
-    pub currency: Currency,
-    /// The symbol whose moves drive it (its own, or its underlying's); empty
-    /// for cash.
-    pub driver_symbol: String,
-    /// Whether that symbol is a single stock (has a move of its own).
-    pub single_stock: bool,
-    /// Whether it is an option (repriced with the equity-volatility move).
-    pub option: bool,
-}
-
-/// What makes a leg: an instrument (or a cash currency) seen from a base
-/// currency. Borrowed from the batch, so that keying 2 million positions
-/// copies nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LegKey<'a> {
-    Position {
-        instrument: &'a Instrument,
-        base: Currency,
-    },
-    Cash {
-        currency: Currency,
-        base: Currency,
-    },
-}
-
-/// A [`LegKey`] with its hash, computed where the key is made (in
-/// parallel), so that the sequential sharing of legs only compares keys.
-#[derive(Debug)]
-struct Keyed<'a> {
-    hash: u64,
-    key: LegKey<'a>,
-}
-
-impl<'a> Keyed<'a> {
-    fn new(key: LegKey<'a>) -> Self {
-        let mut hasher = KeyHasher::default();
-        key.hash(&mut hasher);
-        Keyed {
-            hash: hasher.finish(),
-            key,
-        }
-    }
-}
-
-impl PartialEq for Keyed<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.key == other.key
-    }
-}
-
-impl Eq for Keyed<'_> {}
-
-impl Hash for Keyed<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// A fast, fixed hash of leg keys (word-at-a-time multiply–rotate, with a
-/// final avalanche); the map it feeds is only looked up, never iterated, so
-/// its order never shows.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl KeyHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // MurmurHash3's fmix64.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
-/// Hashes a [`Keyed`] by its precomputed hash.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -378,123 +127,6 @@ impl Prepared {
     }
 }
 
-/// A leg as found in one account, before legs are shared across accounts.
-/// What only a new leg needs (its [`LegInfo`], its [`OptionReport`]) is
-/// built when the leg turns out to be new.
-struct LocalLeg<'a> {
-    key: Keyed<'a>,
-    info: InfoSource<'a>,
-    fx: Option<usize>,
-    rate: f64,
-    /// The leg, its driver's `stock` not yet set.
-    kind: LegKind,
-    /// The single stock that drives it, with its own volatility.
-    stock: Option<(&'a str, f64)>,
-    /// The option's base price and volatility, for an option leg.
-    option: Option<OptionFacts>,
-    quantity: f64,
-}
-
-/// What a [`LegInfo`] is made of.
-enum InfoSource<'a> {
-    Cash {
-        currency: Currency,
-        rate: f64,
-    },
-    Position {
-        instrument: &'a Instrument,
-        /// The primary factor that drives it.
-        factor: usize,
-        driver_symbol: &'a str,
-        single_stock: bool,
-        /// Base-currency units per unit of its currency.
-        rate: f64,
-        /// Multiplier × mark.
-        unit: f64,
-    },
-}
-
-impl InfoSource<'_> {
-    fn info(&self, factor_table: &FactorTable) -> LegInfo {
-        match *self {
-            InfoSource::Cash { currency, rate } => LegInfo {
-                label: format!("cash {currency}"),
-                symbol: currency.to_string(),
-                class: "FX".to_string(),
-                unit_value: rate,
-                unit_exposure: rate,
-                currency,
-                driver_symbol: String::new(),
-                single_stock: false,
-                option: false,
-            },
-            InfoSource::Position {
-                instrument,
-                factor,
-                driver_symbol,
-                single_stock,
-                rate,
-                unit,
-            } => {
-                let class = instrument.asset_class();
-                LegInfo {
-                    label: format!(
-                        "{} ({} {})",
-                        instrument.symbol,
-                        class.code(),
-                        instrument.currency
-                    ),
-                    symbol: instrument.symbol.clone(),
-                    class: factor_table.factors()[factor].name.clone(),
-                    unit_value: if instrument.settles_daily() {
-                        0.0
-                    } else {
-                        rate * unit
-                    },
-                    unit_exposure: rate * unit,
-                    currency: instrument.currency,
-                    driver_symbol: driver_symbol.to_string(),
-                    single_stock,
-                    option: class.is_option(),
-                }
-            }
-        }
-    }
-}
-
-/// An option's base price and implied volatility: its [`OptionReport`]
-/// without the names.
-struct OptionFacts {
-    model_price: f64,
-    implied_vol: f64,
-    vol_defaulted: bool,
-    time_to_expiry: f64,
-    scenario_time_to_expiry: f64,
-}
-
-impl OptionFacts {
-    fn report(&self, instrument: &Instrument) -> OptionReport {
-        OptionReport {
-            symbol: instrument.symbol.clone(),
-            underlying: instrument.risk_symbol().to_string(),
-            currency: instrument.currency,
-            mark: instrument.mark,
-            model_price: self.model_price,
-            implied_vol: self.implied_vol,
-            vol_defaulted: self.vol_defaulted,
-            time_to_expiry: self.time_to_expiry,
-            scenario_time_to_expiry: self.scenario_time_to_expiry,
-        }
-    }
-}
-
-/// One account's NLV, legs and warnings, or why it cannot be evaluated.
-type LocalAccount<'a> = Result<(Decimal, Vec<LocalLeg<'a>>, Vec<String>), Vec<InputError>>;
-
-fn to_f64(value: Decimal) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
-}
-
 /// Checks every account of `batch` against the factor and FX tables, computes
 /// NLVs, prices every option at its base, and collects the legs to price.
 /// Accounts with input errors, or whose holdings cannot be valued (no FX
@@ -511,24 +143,60 @@ pub fn prepare(
         .par_iter()
         .map(|account| prepare_account(account, batch, factor_table, fx_table, config))
         .collect();
+    let Shared {
+        accounts,
+        mut legs,
+        leg_stock,
+        stock_vol,
+        options,
+        option_legs,
+    } = share_legs(locals, factor_table);
+    let options = price_bases(&mut legs, &option_legs, options);
+    let stocks = bind_stocks(&mut legs, &leg_stock, stock_vol);
+    Prepared {
+        ids: batch.accounts.iter().map(|a| a.id.clone()).collect(),
+        bases: batch.accounts.iter().map(|a| a.base_currency).collect(),
+        accounts,
+        legs,
+        stocks,
+        options,
+        config: config.clone(),
+    }
+}
 
-    // Share legs across accounts, in account order so indices are the same
-    // whatever the thread count.
+/// The batch's accounts with their legs shared.
+struct Shared<'a> {
+    accounts: Vec<PreparedAccount>,
+    legs: Vec<Leg>,
+    /// The single stock that drives each leg.
+    leg_stock: Vec<Option<&'a str>>,
+    /// Each single stock's own volatility (its first leg's).
+    stock_vol: HashMap<String, f64>,
+    /// Reports of distinct contracts, with the leg that prices them.
+    options: Vec<(usize, OptionReport)>,
+    /// Each option leg with its time to expiry at the base.
+    option_legs: Vec<(usize, f64)>,
+}
+
+/// Shares legs across accounts, in account order so indices are the same
+/// whatever the thread count; an account holding a leg twice holds it once,
+/// at its first place, with the quantities summed in input order.
+fn share_legs<'a>(locals: Vec<LocalAccount<'a>>, factor_table: &FactorTable) -> Shared<'a> {
     let mut leg_index: HashMap<Keyed<'_>, usize, BuildHasherDefault<PassThrough>> =
         HashMap::default();
-    let mut legs: Vec<Leg> = Vec::new();
-    let mut leg_stock: Vec<Option<&str>> = Vec::new();
-    let mut stock_vol: HashMap<String, f64> = HashMap::new();
-    // Reports of distinct contracts, with the leg that prices them.
-    let mut options: Vec<(usize, OptionReport)> = Vec::new();
-    // Each option leg with its time to expiry at the base.
-    let mut option_legs: Vec<(usize, f64)> = Vec::new();
+    let mut shared = Shared {
+        accounts: Vec::with_capacity(locals.len()),
+        legs: Vec::new(),
+        leg_stock: Vec::new(),
+        stock_vol: HashMap::new(),
+        options: Vec::new(),
+        option_legs: Vec::new(),
+    };
     let mut option_seen: HashMap<String, ()> = HashMap::new();
-    let mut accounts = Vec::with_capacity(locals.len());
     for local in locals {
         let (nlv, local_legs, warnings) = match local {
             Err(errors) => {
-                accounts.push(PreparedAccount::Failed(errors));
+                shared.accounts.push(PreparedAccount::Failed(errors));
                 continue;
             }
             Ok(local) => local,
@@ -538,14 +206,14 @@ pub fn prepare(
         // appearance and sums quantities in input order, in linear time.
         let mut held: HashMap<usize, usize> = HashMap::with_capacity(local_legs.len());
         for leg in local_legs {
-            let next = legs.len();
+            let next = shared.legs.len();
             let index = *leg_index.entry(leg.key).or_insert(next);
             if index == next {
                 if let Some((symbol, vol)) = leg.stock {
-                    stock_vol.entry(symbol.to_string()).or_insert(vol);
+                    shared.stock_vol.entry(symbol.to_string()).or_insert(vol);
                 }
                 if let Some(facts) = &leg.option {
-                    option_legs.push((next, facts.time_to_expiry));
+                    shared.option_legs.push((next, facts.time_to_expiry));
                 }
                 if let (Some(facts), InfoSource::Position { instrument, .. }) =
                     (&leg.option, &leg.info)
@@ -556,10 +224,10 @@ pub fn prepare(
                         )
                         .is_none()
                 {
-                    options.push((next, facts.report(instrument)));
+                    shared.options.push((next, facts.report(instrument)));
                 }
-                leg_stock.push(leg.stock.map(|(symbol, _)| symbol));
-                legs.push(Leg {
+                shared.leg_stock.push(leg.stock.map(|(symbol, _)| symbol));
+                shared.legs.push(Leg {
                     kind: leg.kind,
                     info: leg.info.info(factor_table),
                     fx: leg.fx,
@@ -576,15 +244,22 @@ pub fn prepare(
                 }
             }
         }
-        accounts.push(PreparedAccount::Ready {
+        shared.accounts.push(PreparedAccount::Ready {
             nlv,
             holdings,
             warnings,
         });
     }
+    shared
+}
 
-    // Each option leg's base price, once per leg (not per position), in
-    // parallel.
+/// Prices each option leg at its base, once per leg (not per position), in
+/// parallel, and puts the prices in the contracts' reports.
+fn price_bases(
+    legs: &mut [Leg],
+    option_legs: &[(usize, f64)],
+    options: Vec<(usize, OptionReport)>,
+) -> Vec<OptionReport> {
     let base_prices: Vec<f64> = option_legs
         .par_iter()
         .map(|&(leg, t)| match &legs[leg].kind {
@@ -597,7 +272,7 @@ pub fn prepare(
             option.model_base = price;
         }
     }
-    let options: Vec<OptionReport> = options
+    options
         .into_iter()
         .map(|(leg, mut report)| {
             if let LegKind::Option(option) = &legs[leg].kind {
@@ -605,8 +280,16 @@ pub fn prepare(
             }
             report
         })
-        .collect();
+        .collect()
+}
 
+/// The batch's single stocks sorted by symbol, each leg's driver pointing
+/// at its stock among them.
+fn bind_stocks(
+    legs: &mut [Leg],
+    leg_stock: &[Option<&str>],
+    stock_vol: HashMap<String, f64>,
+) -> Vec<SingleStock> {
     let mut stocks: Vec<SingleStock> = stock_vol
         .into_iter()
         .map(|(symbol, idio_vol)| SingleStock { symbol, idio_vol })
@@ -619,49 +302,7 @@ pub fn prepare(
                 .ok();
         }
     }
-
-    Prepared {
-        ids: batch.accounts.iter().map(|a| a.id.clone()).collect(),
-        bases: batch.accounts.iter().map(|a| a.base_currency).collect(),
-        accounts,
-        legs,
-        stocks,
-        options,
-        config: config.clone(),
-    }
-}
-
-fn leg_driver(driver: &Driver) -> LegDriver {
-    LegDriver {
-        factor: driver.factor,
-        beta: driver.beta,
-        stock: None,
-    }
-}
-
-/// The documented default implied volatility of an option whose underlying
-/// has none in `market/underlyings.csv`: by what drives the underlying.
-pub fn default_implied_vol(factor_name: &str, single_stock: bool) -> f64 {
-    if single_stock {
-        return 0.40;
-    }
-    let name = factor_name.to_ascii_lowercase();
-    if name.contains("crypto") {
-        0.70
-    } else if name.contains("gas") {
-        0.60
-    } else if name.contains("oil") || name.contains("co2") {
-        0.40
-    } else if name.contains("equity") {
-        0.20
-    } else if ["treasury", "bond", "bund", "jgb", "bax"]
-        .iter()
-        .any(|w| name.contains(w))
-    {
-        0.10
-    } else {
-        0.30
-    }
+    stocks
 }
 
 /// The option's model price at its input spot and implied volatility with
@@ -696,271 +337,153 @@ fn base_price(option: &OptionLeg, t: f64) -> f64 {
     priced.map_or(f64::NAN, |()| out[0])
 }
 
-/// The option leg of `instrument` (an `OPT` or `FOP`), its base price
-/// (`model_base`) not yet computed.
-#[allow(clippy::too_many_arguments)]
-fn option_leg(
-    instrument: &Instrument,
-    underlying: &str,
-    on_future: bool,
-    terms: &OptionTerms,
-    driver: &Driver,
-    factor_table: &FactorTable,
-    market: &MarketData,
-    config: &EngineConfig,
-    warnings: &mut Vec<String>,
-) -> Result<(LegKind, OptionFacts), InputError> {
-    let what = format!("{} {}", instrument.asset_class().code(), instrument.symbol);
-    let spot_row = match market.underlyings.get(underlying) {
-        None => {
-            return Err(InputError::new(format!(
-                "{what}: no market/underlyings.csv row for its underlying {underlying}"
-            )));
-        }
-        Some(Err(e)) => return Err(e.clone()),
-        Some(Ok(row)) => row,
-    };
-    if spot_row.currency != instrument.currency {
-        return Err(InputError::new(format!(
-            "{what}: quoted in {} but its underlying {underlying} in {} (quanto options are not supported)",
-            instrument.currency, spot_row.currency
-        )));
-    }
-    let rate = match market.rates.get(&instrument.currency) {
-        None => {
-            return Err(InputError::new(format!(
-                "{what}: no market/rates.csv row for {}",
-                instrument.currency
-            )));
-        }
-        Some(Err(e)) => return Err(e.clone()),
-        Some(Ok(rate)) => *rate,
-    };
-    let days = terms
-        .expiry
-        .signed_duration_since(config.valuation_date)
-        .num_days();
-    if days < 0 {
-        return Err(InputError::new(format!(
-            "{what}: expired on {} (valuation date {})",
-            terms.expiry, config.valuation_date
-        )));
-    }
-    let t_base = days as f64 / 365.0;
-    let t = ((days - i64::from(config.horizon_days)).max(0)) as f64 / 365.0;
-    let (vol, vol_defaulted) = match spot_row.implied_vol {
-        Some(vol) => (vol, false),
-        None => {
-            let factor = &factor_table.factors()[driver.factor].name;
-            let vol = default_implied_vol(factor, driver.single_stock.is_some());
-            warnings.push(format!(
-                "{what}: no implied volatility for {underlying}; used the default {vol} for {}",
-                if driver.single_stock.is_some() {
-                    "single stocks"
-                } else {
-                    factor.as_str()
-                }
-            ));
-            (vol, true)
-        }
-    };
-    let right = match terms.right {
-        OptionRight::Call => Right::Call,
-        OptionRight::Put => Right::Put,
-    };
-    let american = terms.exercise == Exercise::American;
-    let carry = if on_future {
-        0.0
-    } else {
-        rate - spot_row.dividend_yield
-    };
-    let spot = to_f64(spot_row.price);
-    let strike = to_f64(terms.strike);
-    // The base price (`model_base`) is computed once per leg, after legs
-    // are shared: see `base_price`.
-    let model_base = f64::NAN;
-    let multiplier = to_f64(instrument.multiplier);
-    let facts = OptionFacts {
-        model_price: model_base,
-        implied_vol: vol,
-        vol_defaulted,
-        time_to_expiry: t_base,
-        scenario_time_to_expiry: t,
-    };
-    let leg = OptionLeg {
-        driver: leg_driver(driver),
-        right,
-        american,
-        strike,
-        t,
-        rate,
-        carry,
-        spot,
-        vol,
-        value: multiplier * to_f64(instrument.mark),
-        multiplier,
-        model_base,
-    };
-    Ok((LegKind::Option(Box::new(leg)), facts))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exfee_model::{AccountInput, Bounds, CashBalance, FxFactor, MarketData};
+    use std::str::FromStr;
 
-fn prepare_account<'a>(
-    account: &'a AccountInput,
-    batch: &Batch,
-    factor_table: &FactorTable,
-    fx_table: &FxTable,
-    config: &EngineConfig,
-) -> LocalAccount<'a> {
-    if !account.errors.is_empty() {
-        return Err(account.errors.clone());
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
     }
-    let Some(base) = account.base_currency else {
-        return Err(vec![InputError::new("account has no base currency")]);
-    };
-    let market = &batch.market;
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    // The fee converts USD amounts (threshold, tiers, minimum) to the base
-    // currency: an account whose base has no usable USD rate (its own row or
-    // the USD row of market/fx.csv is bad) fails here, with that row's error,
-    // rather than stopping the run at the fee.
-    if let Err(e) = market.fx_rate(Currency::USD, base) {
-        errors.push(InputError::new(e.to_string()));
-    }
-    let nlv = match net_liquidation_value(account, market) {
-        Ok(nlv) => nlv,
-        Err(e) => {
-            errors.push(InputError::new(e.to_string()));
-            Decimal::ZERO
-        }
-    };
 
-    // FX leg data for a currency held by this account.
-    let fx_of =
-        |currency: Currency, errors: &mut Vec<InputError>| -> Option<(Option<usize>, f64)> {
-            let rate = match market.fx_rate(currency, base) {
-                Ok(rate) => to_f64(rate),
-                Err(e) => {
-                    errors.push(InputError::new(e.to_string()));
-                    return None;
-                }
-            };
-            if currency == base {
-                return Some((None, rate));
-            }
-            match fx_table.index_of(currency) {
-                Some(index) => Some((Some(index), rate)),
-                None => {
-                    errors.push(InputError::new(format!(
-                        "currency {currency} has no stress bounds in the FX factor table"
-                    )));
-                    None
-                }
-            }
-        };
-
-    let mut legs = Vec::with_capacity(account.positions.len() + account.cash.len());
-    for cash in &account.cash {
-        if let Some((fx, rate)) = fx_of(cash.currency, &mut errors) {
-            legs.push(LocalLeg {
-                key: Keyed::new(LegKey::Cash {
-                    currency: cash.currency,
-                    base,
-                }),
-                info: InfoSource::Cash {
-                    currency: cash.currency,
-                    rate,
-                },
-                fx,
-                rate,
-                kind: LegKind::Cash,
-                stock: None,
-                option: None,
-                quantity: to_f64(cash.amount),
-            });
+    fn cash(currency: Currency, amount: &str) -> CashBalance {
+        CashBalance {
+            currency,
+            amount: dec(amount),
         }
     }
-    for position in &account.positions {
-        let instrument = &position.instrument;
-        let class = instrument.asset_class();
-        let fx = fx_of(instrument.currency, &mut errors);
-        let symbol = instrument.risk_symbol();
-        let driver = match resolve_symbol(symbol, class, instrument.currency, market, factor_table)
-        {
-            Ok(driver) => driver,
-            Err(error) => {
-                errors.push(error);
-                continue;
-            }
+
+    /// EUR at 1.25 USD with FX bounds ±10 %; accounts in USD.
+    fn tables() -> (Currency, MarketData, FxTable) {
+        let eur: Currency = "EUR".parse().unwrap();
+        let market = MarketData::with_fx([(eur, dec("1.25"))]);
+        let fx = FxTable::new(vec![FxFactor {
+            currency: eur,
+            bounds: Bounds::new("EUR", dec("-10"), dec("10")).unwrap(),
+        }])
+        .unwrap();
+        (eur, market, fx)
+    }
+
+    fn prepared(accounts: Vec<AccountInput>, market: MarketData, fx: &FxTable) -> Prepared {
+        let batch = Batch {
+            accounts,
+            market,
+            errors: Vec::new(),
         };
-        let Some(unit) = instrument.multiplier.checked_mul(instrument.mark) else {
-            errors.push(InputError::new(format!(
-                "{}: multiplier × mark overflows",
-                instrument.symbol
-            )));
-            continue;
-        };
-        let unit = to_f64(unit);
-        let (kind, option) = match &instrument.kind {
-            InstrumentKind::Future { .. } => (
-                LegKind::Future {
-                    notional: unit,
-                    driver: leg_driver(&driver),
-                },
-                None,
-            ),
-            InstrumentKind::Option {
-                underlying,
-                on_future,
-                terms,
-            } => match option_leg(
-                instrument,
-                underlying,
-                *on_future,
-                terms,
-                &driver,
-                factor_table,
-                market,
-                config,
-                &mut warnings,
-            ) {
-                Ok((kind, facts)) => (kind, Some(facts)),
-                Err(error) => {
-                    errors.push(error);
-                    continue;
-                }
-            },
-            InstrumentKind::Stock | InstrumentKind::Bond | InstrumentKind::Crypto => (
-                LegKind::Linear {
-                    value: unit,
-                    driver: leg_driver(&driver),
-                },
-                None,
-            ),
-        };
-        let Some((fx, rate)) = fx else { continue };
-        let info = InfoSource::Position {
-            instrument,
-            factor: driver.factor,
-            driver_symbol: symbol,
-            single_stock: driver.single_stock.is_some(),
-            rate,
-            unit,
-        };
-        legs.push(LocalLeg {
-            key: Keyed::new(LegKey::Position { instrument, base }),
-            info,
+        let factors = crate::testkit::fixed_set(&[]).factor_table().clone();
+        prepare(
+            &batch,
+            &factors,
             fx,
-            rate,
-            kind,
-            stock: driver.single_stock.map(|vol| (symbol, vol)),
-            option,
-            quantity: to_f64(position.quantity),
-        });
+            &EngineConfig::new(NaiveDate::default()),
+        )
     }
-    if errors.is_empty() {
-        Ok((nlv, legs, warnings))
-    } else {
-        Err(errors)
+
+    #[test]
+    fn legs_are_shared_across_accounts_and_merged_within_one() {
+        let (eur, market, fx) = tables();
+        let mut a = AccountInput::new("A", Currency::USD);
+        a.cash = vec![
+            cash(eur, "100"),
+            cash(Currency::USD, "10"),
+            cash(eur, "-40"),
+        ];
+        let mut b = AccountInput::new("B", Currency::USD);
+        b.cash = vec![cash(Currency::USD, "5"), cash(eur, "2")];
+        let p = prepared(vec![a, b], market, &fx);
+        // Two legs: EUR cash (first seen) and USD cash, both from USD.
+        assert_eq!(p.leg_count(), 2);
+        assert_eq!(p.legs[0].info.label, "cash EUR");
+        assert_eq!(p.legs[0].rate, 1.25);
+        assert_eq!(p.legs[0].fx, Some(0));
+        assert_eq!(p.legs[1].fx, None);
+        // A: EUR 100 − 40 = 60 at its first place; B in its own order.
+        let PreparedAccount::Ready { holdings, nlv, .. } = &p.accounts[0] else {
+            panic!("ready");
+        };
+        assert_eq!(holdings, &vec![(0, 60.0), (1, 10.0)]);
+        // NLV: 60 × 1.25 + 10 = 85.
+        assert_eq!(*nlv, dec("85"));
+        let PreparedAccount::Ready { holdings, .. } = &p.accounts[1] else {
+            panic!("ready");
+        };
+        assert_eq!(holdings, &vec![(1, 5.0), (0, 2.0)]);
+        assert_eq!(p.holding_count(), 4);
+        assert_eq!(p.ids, vec!["A".to_string(), "B".to_string()]);
+    }
+
+    #[test]
+    fn an_account_fails_with_every_reason_and_the_rest_goes_on() {
+        let (eur, market, _) = tables();
+        let gbp: Currency = "GBP".parse().unwrap();
+        // No FX bounds for EUR, no USD rate for GBP.
+        let mut a = AccountInput::new("A", Currency::USD);
+        a.cash = vec![cash(eur, "1"), cash(gbp, "1")];
+        let no_base = AccountInput {
+            id: "B".into(),
+            ..AccountInput::default()
+        };
+        let mut ok = AccountInput::new("C", Currency::USD);
+        ok.cash = vec![cash(Currency::USD, "1")];
+        let p = prepared(vec![a, no_base, ok], market, &FxTable::new(vec![]).unwrap());
+        let PreparedAccount::Failed(errors) = &p.accounts[0] else {
+            panic!("failed");
+        };
+        assert!(errors.len() >= 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.reason == "currency EUR has no stress bounds in the FX factor table")
+        );
+        let PreparedAccount::Failed(errors) = &p.accounts[1] else {
+            panic!("failed");
+        };
+        assert_eq!(errors[0].reason, "account has no base currency");
+        assert!(matches!(p.accounts[2], PreparedAccount::Ready { .. }));
+        // Legs come from valid accounts only.
+        assert_eq!(p.leg_count(), 1);
+    }
+
+    #[test]
+    fn single_stocks_are_sorted_and_legs_point_at_theirs() {
+        let mut legs = vec![
+            crate::testkit::linear(1.0, None),
+            crate::testkit::linear(1.0, None),
+            crate::testkit::leg(LegKind::Cash, 1.0),
+        ];
+        let vols = HashMap::from([("MSFT".to_string(), 0.3), ("AAPL".to_string(), 0.4)]);
+        let stocks = bind_stocks(&mut legs, &[Some("MSFT"), Some("AAPL"), None], vols);
+        let symbols: Vec<&str> = stocks.iter().map(|s| s.symbol.as_str()).collect();
+        assert_eq!(symbols, ["AAPL", "MSFT"]);
+        assert_eq!(stocks[0].idio_vol, 0.4);
+        assert_eq!(legs[0].kind.driver().unwrap().stock, Some(1));
+        assert_eq!(legs[1].kind.driver().unwrap().stock, Some(0));
+    }
+
+    #[test]
+    fn options_are_priced_at_their_base_time() {
+        let put = crate::testkit::put(false, 100.0, f64::NAN);
+        let mut legs = vec![crate::testkit::leg(LegKind::Option(Box::new(put)), 1.0)];
+        price_bases(&mut legs, &[(0, 1.0)], Vec::new());
+        let LegKind::Option(option) = &legs[0].kind else {
+            unreachable!()
+        };
+        // The textbook price at the base time (1 year), not the scenarios' (0.5).
+        let textbook = exfee_pricing::gbs(
+            exfee_pricing::Right::Put,
+            100.0,
+            100.0,
+            1.0,
+            0.03,
+            0.01,
+            0.2,
+        );
+        assert!(
+            (option.model_base - textbook).abs() < 1e-9 * textbook,
+            "{}",
+            option.model_base
+        );
     }
 }

@@ -2,9 +2,10 @@ use exfee_model::{AssetClass, Currency, FactorTable, InputError, MarketData};
 
 /// The documented default annualised own volatility of a single stock whose
 /// `idio_vol` is empty or that is not in `market/factors.csv` (see
-/// `docs/methodology.md`). Fixed stress moves do not use it; Monte Carlo
-/// draws do.
-pub const DEFAULT_IDIO_VOL: f64 = 0.35;
+/// `docs/methodology.md`): the scenario sets' reference own volatility, one
+/// constant in `exfee-scenarios`. Fixed stress moves do not use it; Monte
+/// Carlo draws do.
+pub use exfee_scenarios::DEFAULT_IDIO_VOL;
 
 /// What moves a symbol: a primary factor with a beta, and for a single stock
 /// its own move as well.

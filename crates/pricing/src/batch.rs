@@ -1,4 +1,5 @@
-//! One contract priced under many (spot, vol) scenarios.
+//! One contract priced under many (spot, vol) scenarios: the vectorised
+//! European, ALO and BAW kernels, selected at run time by CPU feature.
 
 use std::fmt;
 
@@ -13,7 +14,8 @@ use crate::right::Right;
 
 /// The slices given to a batch pricer do not all have the same length.
 ///
-/// Returned by [`price_european_batch`] and [`price_american_batch`], which
+/// Returned by [`price_european_batch`] and
+/// [`price_american_batch`](crate::price_american_batch), which
 /// then leave `out` untouched.
 ///
 /// # Examples
@@ -47,7 +49,11 @@ impl fmt::Display for LengthMismatch {
 
 impl std::error::Error for LengthMismatch {}
 
-fn check_lengths(spots: &[f64], vols: &[f64], out: &[f64]) -> Result<(), LengthMismatch> {
+pub(crate) fn check_lengths(
+    spots: &[f64],
+    vols: &[f64],
+    out: &[f64],
+) -> Result<(), LengthMismatch> {
     if spots.len() == vols.len() && vols.len() == out.len() {
         Ok(())
     } else {
@@ -115,89 +121,6 @@ pub fn price_european_batch(
 ) -> Result<(), LengthMismatch> {
     check_lengths(spots, vols, out)?;
     european_batch_with(Kernel::detect(), right, spots, k, t, r, b, vols, out);
-    Ok(())
-}
-
-/// Prices one American contract under many scenarios with the
-/// Andersen-Lake-Offengenden (2016) method: `out[i]` is
-/// [`american_alo`](crate::american_alo)`(right, spots[i], k, t, r, b, vols[i])`
-/// up to the interpolation below, and [`american`](crate::american) is this
-/// function on a one-element batch.
-///
-/// # Method
-///
-/// The contract is worked as a put with strike 1 (a call by put-call symmetry
-/// with `r` and `q = r - b` swapped), whose exercise boundary does not depend
-/// on the spot. At the nodes of a **fixed** vol grid (128 intervals uniform in
-/// `ln σ` from 0.005 to 5, only the nodes around the vols present) the
-/// boundary is solved by ALO's fixed-point iteration and the early-exercise
-/// premium integral is tabulated against `ζ = (ln x − ln b(T)) / (σ√T)`, the
-/// distance from the boundary in standard deviations, on 65 nodes
-/// `ζ = 0, 0.125, …, 8`. Node tables are a pure function of (r, q, T, σ) and
-/// are cached for the process, so every contract with the same rates and
-/// expiry shares them, across blocks and threads. Each scenario is then
-/// priced by a branch-free formula vectorised like [`price_european_batch`]
-/// (same run-time choice of AVX-512 / AVX2+FMA / portable kernel):
-/// the European price plus the premium, bicubic (Lagrange) in `(ζ, ln σ)`,
-/// the intrinsic value on the exercise side of the interpolated boundary,
-/// floored at `max(European, intrinsic)`.
-///
-/// A scenario's price depends only on its own spot and vol (and the
-/// contract): the nodes are fixed and each node's table is computed from its
-/// own σ alone, so a one-element batch gives bit for bit the price that
-/// scenario gets in any batch.
-///
-/// Outside the method's domain the price is BAW's (the interpolated-boundary
-/// BAW kernel of earlier versions, or the scalar
-/// [`american_baw`](crate::american_baw)): a put with `r <= 0` or a call with
-/// `q <= 0` (no early exercise, or the negative-rate corners), `r` or `|q|`
-/// above 100 %, `T` outside `[1e-4, 100]` years, and vol nodes with
-/// `σ√T < 0.01` or `σ√T < |r − q| T` (drift-dominated: the premium would
-/// reach beyond the table). Scenarios with a vol outside `[0.005, 5]`, a spot
-/// outside `[1e-150, 1e150]`, or a grid node outside the domain are priced by
-/// the scalar [`american_alo`](crate::american_alo).
-///
-/// # Accuracy
-///
-/// Against the scalar [`american_alo`](crate::american_alo) (boundary solved
-/// at the scenario's vol): within `max(2e-4 × value, 1e-5 × strike)`, tested
-/// on every kernel over moneyness 0.05-20, vols across the grid, maturities
-/// 1 day to 30 years, both rights and several `(r, b)`. Against a 2001-step
-/// binomial tree on the grid moneyness 0.7-1.3, vol 15-60 %, 3 months-2
-/// years, r 0-8 %, q 0-6 %: within `max(0.05 % of value, 1e-5 × strike)`.
-///
-/// # Errors
-///
-/// [`LengthMismatch`] if `spots`, `vols` and `out` differ in length; `out` is
-/// then left unchanged.
-///
-/// # Examples
-///
-/// ```
-/// use exfee_pricing::{Right, american, american_alo, price_american_batch};
-///
-/// let spots = [80.0, 100.0];
-/// let vols = [0.25, 0.3];
-/// let mut out = [0.0; 2];
-/// price_american_batch(Right::Put, &spots, 100.0, 1.0, 0.05, 0.05, &vols, &mut out)?;
-/// assert_eq!(out[0], american(Right::Put, 80.0, 100.0, 1.0, 0.05, 0.05, 0.25));
-/// let exact = american_alo(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.3);
-/// assert!((out[1] - exact).abs() < 1e-4 * exact);
-/// # Ok::<(), exfee_pricing::LengthMismatch>(())
-/// ```
-#[allow(clippy::too_many_arguments)]
-pub fn price_american_batch(
-    right: Right,
-    spots: &[f64],
-    k: f64,
-    t: f64,
-    r: f64,
-    b: f64,
-    vols: &[f64],
-    out: &mut [f64],
-) -> Result<(), LengthMismatch> {
-    check_lengths(spots, vols, out)?;
-    american_batch_with(Kernel::detect(), right, spots, k, t, r, b, vols, out);
     Ok(())
 }
 
@@ -444,7 +367,7 @@ impl AmerKernel {
 const ZETA_ROW: usize = 68;
 
 /// Per-contract state of the accurate American kernel (see
-/// [`price_american_batch`]): the boundary at expiry and the premium table of
+/// [`price_american_batch`](crate::price_american_batch)): the boundary at expiry and the premium table of
 /// the normalised put at the vol grid's nodes, rows `j + 1` for node `j`.
 pub(crate) struct AloKernel {
     euro: EuroKernel,
@@ -741,7 +664,7 @@ pub(crate) fn european_batch_with(
     }
 }
 
-/// [`price_american_batch`] with a chosen kernel; slices have equal lengths.
+/// [`price_american_batch`](crate::price_american_batch) with a chosen kernel; slices have equal lengths.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn american_batch_with(
     kernel: Kernel,
@@ -795,6 +718,7 @@ pub(crate) fn american_batch_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::price_american_batch;
 
     /// A grid of scenarios (spot, vol) of awkward length for one contract.
     fn scenarios(k: f64) -> (Vec<f64>, Vec<f64>) {
@@ -1229,7 +1153,7 @@ mod tests {
         let baw_rate = m as f64 / start.elapsed().as_secs_f64() / 1e6;
         let start = Instant::now();
         for i in 0..m {
-            std::hint::black_box(crate::american::american_bs2002(
+            std::hint::black_box(crate::bs2002::american_bs2002(
                 Right::Put,
                 spots[i],
                 k,

@@ -371,57 +371,10 @@ pub fn american_baw(right: Right, s: f64, k: f64, t: f64, r: f64, b: f64, sigma:
     BawContract::new(right, k, t, r, b).price(s, sigma)
 }
 
-/// American option price: the engine's model, the Andersen-Lake-Offengenden
-/// (2016) integral-equation method ([`american_alo`](crate::american_alo)) as
-/// priced by [`price_american_batch`](crate::price_american_batch) on a
-/// one-element batch, so that a contract's base price and its scenario prices
-/// come from the same formula, bit for bit.
-///
-/// Accuracy: over moneyness 0.7-1.3, vol 15-60 %, 3 months-2 years, r 0-8 %,
-/// q 0-6 %, puts and calls, within `max(0.05 % of value, 1e-5 × strike)` of a
-/// 2001-step Leisen-Reimer tree (the test `accuracy_grid_against_binomial_tree`;
-/// measured worst 0.28 of that tolerance). Outside the method's domain (see
-/// [`price_american_batch`](crate::price_american_batch)) the price is BAW's
-/// ([`american_baw`]). Never below the European price or the intrinsic value.
-///
-/// Arguments as for [`gbs`]: spot `s`, strike `k`, time `t` in years, rate `r`,
-/// cost of carry `b` (`r - q` for a stock with yield `q`, 0 for a future),
-/// volatility `sigma`.
-///
-/// Cost: the first call for a contract's (r, q, T) solves the boundary at a
-/// few vol nodes (about 0.2 ms each, cached for the process); price many
-/// scenarios of one contract with the batch function.
-///
-/// # Examples
-///
-/// ```
-/// use exfee_pricing::{Right, american, american_alo, gbs};
-///
-/// let put = american(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2);
-/// assert!(put > gbs(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2));
-/// let exact = american_alo(Right::Put, 100.0, 100.0, 1.0, 0.05, 0.05, 0.2);
-/// assert!((put - exact).abs() < 1e-4 * exact);
-/// ```
-pub fn american(right: Right, s: f64, k: f64, t: f64, r: f64, b: f64, sigma: f64) -> f64 {
-    let mut out = [0.0];
-    crate::batch::american_batch_with(
-        crate::batch::Kernel::detect(),
-        right,
-        &[s],
-        k,
-        t,
-        r,
-        b,
-        &[sigma],
-        &mut out,
-    );
-    out[0]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::american::american_bs2002;
+    use crate::bs2002::american_bs2002;
     use crate::tree::leisen_reimer;
 
     #[test]

@@ -10,7 +10,12 @@ pub const MAX_SCENARIOS: usize = 100_000_000;
 pub const DEFAULT_NU: f64 = 4.0;
 /// Default |z| at which a factor's move reaches its bound.
 pub const DEFAULT_Z_AT_BOUND: f64 = 3.0;
-/// Default reference own volatility of a single stock.
+/// Default reference own volatility of a single stock (the
+/// `single_stock.default_idio_vol` of a set), and the own volatility the
+/// engine assumes for a single stock whose `idio_vol` is empty or that is
+/// not in `market/factors.csv` (re-exported as
+/// `exfee_engine::DEFAULT_IDIO_VOL`): one number, so that such a stock's own
+/// move reaches the single-stock bound at `idio_z_at_bound`.
 pub const DEFAULT_IDIO_VOL: f64 = 0.35;
 /// Default |z| at which a reference-volatility stock's own move reaches the
 /// single-stock bound.

@@ -112,6 +112,11 @@ fn account(universe: &Universe, config: &SynthConfig, index: usize) -> AccountIn
     let nlv_usd = Pareto::new(20_000.0, 1.2)
         .map_or(20_000.0_f64, |p| p.sample(&mut rng))
         .min(50_000_000.0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "an exponential draw capped at 400: 0 to 400"
+    )]
     let positions = 1 + Exp::new(1.0 / (config.mean_positions - 1.0).max(0.1))
         .map_or(0.0, |e| e.sample(&mut rng))
         .min(400.0) as usize;
@@ -157,4 +162,71 @@ fn account(universe: &Universe, config: &SynthConfig, index: usize) -> AccountIn
         amount: money(base_cash),
     });
     account
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
+    }
+
+    #[test]
+    fn base_currencies_follow_their_shares() {
+        // Cumulative shares: USD < 0.60 ≤ EUR < 0.72 ≤ GBP < 0.80 … HKD < 1.
+        assert_eq!(pick_base(0.0), Currency::USD);
+        assert_eq!(pick_base(0.59), Currency::USD);
+        assert_eq!(pick_base(0.61).as_str(), "EUR");
+        assert_eq!(pick_base(0.75).as_str(), "GBP");
+        assert_eq!(pick_base(0.999).as_str(), "HKD");
+        // Beyond the shares (never drawn): USD.
+        assert_eq!(pick_base(1.5), Currency::USD);
+    }
+
+    #[test]
+    fn money_is_rounded_to_cents() {
+        assert_eq!(money(12.345_6), Decimal::new(1235, 2));
+        assert_eq!(money(-0.004), Decimal::ZERO);
+        assert_eq!(money(f64::NAN), Decimal::ZERO);
+    }
+
+    #[test]
+    fn accounts_are_valid_and_their_cash_makes_up_a_positive_nlv() {
+        let batch = synthesize(&SynthConfig::new(40, 11, date()));
+        assert_eq!(batch.accounts.len(), 40);
+        assert!(batch.errors.is_empty());
+        for (i, account) in batch.accounts.iter().enumerate() {
+            assert_eq!(account.id, format!("S{i:07}"));
+            assert!(account.errors.is_empty());
+            assert!(!account.positions.is_empty());
+            // The base cash balance comes last.
+            assert_eq!(
+                account.cash.last().map(|c| c.currency),
+                account.base_currency
+            );
+            // No instrument twice.
+            let mut symbols: Vec<&str> = account
+                .positions
+                .iter()
+                .map(|p| p.instrument.symbol.as_str())
+                .collect();
+            symbols.sort_unstable();
+            symbols.dedup();
+            assert_eq!(symbols.len(), account.positions.len());
+            let nlv = exfee_model::net_liquidation_value(account, &batch.market).unwrap();
+            assert!(nlv > Decimal::ZERO, "{}: {nlv}", account.id);
+        }
+    }
+
+    #[test]
+    fn seeds_give_their_own_batches() {
+        let a = synthesize(&SynthConfig::new(5, 1, date()));
+        let b = synthesize(&SynthConfig::new(5, 2, date()));
+        assert_ne!(a.accounts, b.accounts);
+        assert_eq!(
+            a.accounts,
+            synthesize(&SynthConfig::new(5, 1, date())).accounts
+        );
+    }
 }

@@ -257,6 +257,206 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// Stocks of every market; returns the optionable US ones as (symbol,
+    /// spot, vol) for [`Builder::stock_options`].
+    fn stocks(&mut self) -> Vec<(String, f64, f64)> {
+        let price_dist = LogNormal::new(60f64.ln(), 0.8).ok();
+        let mut us_stocks = Vec::new();
+        for (code, prefix, count, factor) in STOCK_MARKETS {
+            let currency = ccy(code);
+            let usd = self.universe.usd_per_unit(currency);
+            let start = self.universe.instruments.len();
+            for n in 0..count {
+                let symbol = format!("{prefix}{n:04}");
+                let usd_price = price_dist
+                    .as_ref()
+                    .map_or(60.0, |d| d.sample(&mut self.rng))
+                    .clamp(1.0, 3000.0);
+                let beta = self.rng.random_range(0.6..1.8);
+                let idio = self.rng.random_range(0.15..0.6);
+                let mark = price(usd_price / usd, currency);
+                self.map(&symbol, mapping(factor, beta, idio));
+                if currency == Currency::USD && n < OPTIONABLE {
+                    let vol = ((beta * 0.18f64).powi(2) + idio * idio).sqrt();
+                    us_stocks.push((symbol.clone(), usd_price, vol));
+                }
+                self.push(Instrument {
+                    symbol,
+                    kind: InstrumentKind::Stock,
+                    currency,
+                    multiplier: Decimal::ONE,
+                    mark,
+                });
+            }
+            let end = self.universe.instruments.len();
+            self.universe.stocks.push((currency, start..end));
+        }
+        us_stocks
+    }
+
+    fn etfs(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        for (symbol, factor, beta, spot) in ETFS {
+            if let Some(factor) = factor {
+                self.map(symbol, mapping(factor, beta, 0.0));
+            }
+            self.push(Instrument {
+                symbol: symbol.to_string(),
+                kind: InstrumentKind::Stock,
+                currency: Currency::USD,
+                multiplier: Decimal::ONE,
+                mark: price(spot, Currency::USD),
+            });
+        }
+        start..self.universe.instruments.len()
+    }
+
+    /// Two expiries (28 and 119 days) of every listed future.
+    fn futures(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        let date = self.date;
+        for FutureSpec {
+            root,
+            currency,
+            factor,
+            beta,
+            multiplier,
+            price: spot,
+            ..
+        } in FUTURES
+        {
+            if let Some(factor) = factor {
+                self.map(root, mapping(factor, beta, 0.0));
+            }
+            let currency = ccy(currency);
+            for days in [28u64, 119] {
+                let expiry = date.checked_add_days(Days::new(days)).unwrap_or(date);
+                self.push(Instrument {
+                    symbol: format!("{root}{}", expiry.format("%y%m")),
+                    kind: InstrumentKind::Future {
+                        underlying: root.to_string(),
+                        expiry: Some(expiry),
+                    },
+                    currency,
+                    multiplier: Decimal::from_f64(multiplier).unwrap_or(Decimal::ONE),
+                    mark: price(spot, currency),
+                });
+            }
+        }
+        start..self.universe.instruments.len()
+    }
+
+    /// European options on the S&P 500 index.
+    fn index_options(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        self.underlying("SPX", Currency::USD, 6800.0, 0.17, 0.013);
+        self.options(
+            "SPX",
+            Currency::USD,
+            6800.0,
+            0.17,
+            Some(0.013),
+            100.0,
+            &[0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1],
+            &EXPIRIES,
+            Exercise::European,
+        );
+        start..self.universe.instruments.len()
+    }
+
+    /// American options on the optionable US stocks.
+    fn stock_options(&mut self, us_stocks: Vec<(String, f64, f64)>) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        for (symbol, spot, vol) in us_stocks {
+            self.underlying(&symbol, Currency::USD, spot, vol, 0.01);
+            self.options(
+                &symbol,
+                Currency::USD,
+                // The option's underlying price must be the stock's mark.
+                price(spot, Currency::USD).try_into().unwrap_or(spot),
+                vol,
+                Some(0.01),
+                100.0,
+                &[0.8, 0.9, 1.0, 1.1, 1.2],
+                &EXPIRIES,
+                Exercise::American,
+            );
+        }
+        start..self.universe.instruments.len()
+    }
+
+    /// American options on the futures that list them.
+    fn future_options(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        for FutureSpec {
+            root,
+            currency,
+            multiplier,
+            price: spot,
+            option_vol: vol,
+            ..
+        } in FUTURES
+        {
+            if vol > 0.0 {
+                let currency = ccy(currency);
+                self.underlying(root, currency, spot, vol, 0.0);
+                self.options(
+                    root,
+                    currency,
+                    spot,
+                    vol,
+                    None,
+                    multiplier,
+                    &[0.9, 1.0, 1.1],
+                    &EXPIRIES[..2],
+                    Exercise::American,
+                );
+            }
+        }
+        start..self.universe.instruments.len()
+    }
+
+    fn coins(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        for (symbol, beta, spot) in COINS {
+            self.map(symbol, mapping("Crypto", beta, 0.0));
+            self.push(Instrument {
+                symbol: symbol.to_string(),
+                kind: InstrumentKind::Crypto,
+                currency: Currency::USD,
+                multiplier: Decimal::ONE,
+                mark: price(spot, Currency::USD),
+            });
+        }
+        start..self.universe.instruments.len()
+    }
+
+    /// US Treasuries and German Bunds.
+    fn bonds(&mut self) -> Range<usize> {
+        let start = self.universe.instruments.len();
+        for (prefix, code, factor, count) in [
+            ("UST", "USD", "Treasury", 20),
+            ("DBR", "EUR", "EuroBund", 5),
+        ] {
+            for n in 0..count {
+                let symbol = format!("{prefix} {n:02}");
+                let beta = self.rng.random_range(0.2..1.2);
+                let clean = self.rng.random_range(88.0..106.0);
+                self.map(&symbol, mapping(factor, beta, 0.0));
+                self.push(Instrument {
+                    symbol,
+                    kind: InstrumentKind::Bond,
+                    currency: ccy(code),
+                    multiplier: Decimal::from(10),
+                    mark: price(clean, ccy(code)),
+                });
+            }
+        }
+        start..self.universe.instruments.len()
+    }
+}
+
 impl Universe {
     /// Builds the universe from `seed` (its own ChaCha8 stream, apart from
     /// the accounts'), with option expiries counted from `date`.
@@ -291,180 +491,15 @@ impl Universe {
             date,
             rates: &rates,
         };
-        let price_dist = LogNormal::new(60f64.ln(), 0.8).ok();
-
-        // Stocks: (symbol, spot, vol, currency) kept for the options below.
-        let mut us_stocks = Vec::new();
-        for (code, prefix, count, factor) in STOCK_MARKETS {
-            let currency = ccy(code);
-            let usd = b.universe.usd_per_unit(currency);
-            let start = b.universe.instruments.len();
-            for n in 0..count {
-                let symbol = format!("{prefix}{n:04}");
-                let usd_price = price_dist
-                    .as_ref()
-                    .map_or(60.0, |d| d.sample(&mut b.rng))
-                    .clamp(1.0, 3000.0);
-                let beta = b.rng.random_range(0.6..1.8);
-                let idio = b.rng.random_range(0.15..0.6);
-                let mark = price(usd_price / usd, currency);
-                b.map(&symbol, mapping(factor, beta, idio));
-                if currency == Currency::USD && n < OPTIONABLE {
-                    let vol = ((beta * 0.18f64).powi(2) + idio * idio).sqrt();
-                    us_stocks.push((symbol.clone(), usd_price, vol));
-                }
-                b.push(Instrument {
-                    symbol,
-                    kind: InstrumentKind::Stock,
-                    currency,
-                    multiplier: Decimal::ONE,
-                    mark,
-                });
-            }
-            let end = b.universe.instruments.len();
-            b.universe.stocks.push((currency, start..end));
-        }
-
-        let start = b.universe.instruments.len();
-        for (symbol, factor, beta, spot) in ETFS {
-            if let Some(factor) = factor {
-                b.map(symbol, mapping(factor, beta, 0.0));
-            }
-            b.push(Instrument {
-                symbol: symbol.to_string(),
-                kind: InstrumentKind::Stock,
-                currency: Currency::USD,
-                multiplier: Decimal::ONE,
-                mark: price(spot, Currency::USD),
-            });
-        }
-        b.universe.etfs = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        for FutureSpec {
-            root,
-            currency,
-            factor,
-            beta,
-            multiplier,
-            price: spot,
-            ..
-        } in FUTURES
-        {
-            if let Some(factor) = factor {
-                b.map(root, mapping(factor, beta, 0.0));
-            }
-            let currency = ccy(currency);
-            for days in [28u64, 119] {
-                let expiry = date.checked_add_days(Days::new(days)).unwrap_or(date);
-                b.push(Instrument {
-                    symbol: format!("{root}{}", expiry.format("%y%m")),
-                    kind: InstrumentKind::Future {
-                        underlying: root.to_string(),
-                        expiry: Some(expiry),
-                    },
-                    currency,
-                    multiplier: Decimal::from_f64(multiplier).unwrap_or(Decimal::ONE),
-                    mark: price(spot, currency),
-                });
-            }
-        }
-        b.universe.futures = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        b.underlying("SPX", Currency::USD, 6800.0, 0.17, 0.013);
-        b.options(
-            "SPX",
-            Currency::USD,
-            6800.0,
-            0.17,
-            Some(0.013),
-            100.0,
-            &[0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1],
-            &EXPIRIES,
-            Exercise::European,
-        );
-        b.universe.index_options = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        for (symbol, spot, vol) in us_stocks {
-            b.underlying(&symbol, Currency::USD, spot, vol, 0.01);
-            b.options(
-                &symbol,
-                Currency::USD,
-                // The option's underlying price must be the stock's mark.
-                price(spot, Currency::USD).try_into().unwrap_or(spot),
-                vol,
-                Some(0.01),
-                100.0,
-                &[0.8, 0.9, 1.0, 1.1, 1.2],
-                &EXPIRIES,
-                Exercise::American,
-            );
-        }
-        b.universe.stock_options = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        for FutureSpec {
-            root,
-            currency,
-            multiplier,
-            price: spot,
-            option_vol: vol,
-            ..
-        } in FUTURES
-        {
-            if vol > 0.0 {
-                let currency = ccy(currency);
-                b.underlying(root, currency, spot, vol, 0.0);
-                b.options(
-                    root,
-                    currency,
-                    spot,
-                    vol,
-                    None,
-                    multiplier,
-                    &[0.9, 1.0, 1.1],
-                    &EXPIRIES[..2],
-                    Exercise::American,
-                );
-            }
-        }
-        b.universe.future_options = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        for (symbol, beta, spot) in COINS {
-            b.map(symbol, mapping("Crypto", beta, 0.0));
-            b.push(Instrument {
-                symbol: symbol.to_string(),
-                kind: InstrumentKind::Crypto,
-                currency: Currency::USD,
-                multiplier: Decimal::ONE,
-                mark: price(spot, Currency::USD),
-            });
-        }
-        b.universe.coins = start..b.universe.instruments.len();
-
-        let start = b.universe.instruments.len();
-        for (prefix, code, factor, count) in [
-            ("UST", "USD", "Treasury", 20),
-            ("DBR", "EUR", "EuroBund", 5),
-        ] {
-            for n in 0..count {
-                let symbol = format!("{prefix} {n:02}");
-                let beta = b.rng.random_range(0.2..1.2);
-                let clean = b.rng.random_range(88.0..106.0);
-                b.map(&symbol, mapping(factor, beta, 0.0));
-                b.push(Instrument {
-                    symbol,
-                    kind: InstrumentKind::Bond,
-                    currency: ccy(code),
-                    multiplier: Decimal::from(10),
-                    mark: price(clean, ccy(code)),
-                });
-            }
-        }
-        b.universe.bonds = start..b.universe.instruments.len();
+        // In this order: the stocks and bonds draw from the stream.
+        let us_stocks = b.stocks();
+        b.universe.etfs = b.etfs();
+        b.universe.futures = b.futures();
+        b.universe.index_options = b.index_options();
+        b.universe.stock_options = b.stock_options(us_stocks);
+        b.universe.future_options = b.future_options();
+        b.universe.coins = b.coins();
+        b.universe.bonds = b.bonds();
         b.universe
     }
 
@@ -503,6 +538,11 @@ impl Universe {
 
     /// A popular-first index into `range`: low indices are drawn far more
     /// often (index = n × u³), as a few names carry most of the holdings.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "0 <= len × u³ < len: u is drawn from [0, 1)"
+    )]
     fn skewed(range: &Range<usize>, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.random();
         range.start + ((range.len() as f64 * u * u * u) as usize).min(range.len().saturating_sub(1))
@@ -572,5 +612,102 @@ impl Universe {
             1.0
         };
         (index, sign * quantity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn universe() -> Universe {
+        Universe::new(7, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+    }
+
+    #[test]
+    fn every_kind_of_instrument_is_there_in_its_count() {
+        let u = universe();
+        // Stocks 3000 + 800 + 400 + 600 + 300 + 300 + 150 + 250.
+        let stocks: usize = u.stocks.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(stocks, 5_800);
+        assert_eq!(u.etfs.len(), 8);
+        // Nine futures, two expiries each.
+        assert_eq!(u.futures.len(), 18);
+        // SPX: 7 strikes × 4 expiries × 2 rights.
+        assert_eq!(u.index_options.len(), 56);
+        // 200 US stocks × 5 strikes × 4 expiries × 2 rights.
+        assert_eq!(u.stock_options.len(), 8_000);
+        // ES, CL, GC list options: 3 × 3 strikes × 2 expiries × 2 rights.
+        assert_eq!(u.future_options.len(), 36);
+        assert_eq!(u.coins.len(), 3);
+        assert_eq!(u.bonds.len(), 25);
+        assert_eq!(u.len(), 5_800 + 8 + 18 + 56 + 8_000 + 36 + 3 + 25);
+        assert_eq!(u.instrument(0).symbol, "US0000");
+        assert_eq!(u.instrument(u.etfs.start).symbol, "SPY");
+        assert_eq!(u.instrument(u.bonds.end - 1).symbol, "DBR 04");
+    }
+
+    #[test]
+    fn the_same_seed_builds_the_same_universe() {
+        let (a, b) = (universe(), universe());
+        assert_eq!(a.instruments, b.instruments);
+        let c = Universe::new(8, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        assert_ne!(a.instruments, c.instruments);
+    }
+
+    #[test]
+    fn options_are_marked_at_the_model_price_on_their_underlying() {
+        let u = universe();
+        let market = u.market();
+        let option = u.instrument(u.index_options.start);
+        let InstrumentKind::Option {
+            underlying, terms, ..
+        } = &option.kind
+        else {
+            panic!("an option");
+        };
+        assert_eq!(underlying, "SPX");
+        // The first SPX option: 30 days, strike 0.8 × 6800 = 5440, a call.
+        assert_eq!(terms.strike, Decimal::from(5440));
+        assert_eq!(terms.right, OptionRight::Call);
+        let value = exfee_pricing::gbs(
+            Right::Call,
+            6800.0,
+            5440.0,
+            30.0 / 365.0,
+            0.043,
+            0.043 - 0.013,
+            0.17,
+        );
+        assert_eq!(option.mark, price(value, Currency::USD));
+        assert!(market.underlyings.contains_key("SPX"));
+        assert!(market.factors.contains_key("US0000"));
+    }
+
+    #[test]
+    fn prices_keep_cents_but_yen_whole() {
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(price(1234.567, Currency::USD), Decimal::new(123457, 2));
+        assert_eq!(price(1234.567, jpy), Decimal::from(1235));
+        assert_eq!(universe().usd_per_unit(jpy), 0.0067);
+    }
+
+    #[test]
+    fn draws_stay_in_the_universe_and_favour_popular_names() {
+        let u = universe();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let range = 100..200;
+        let mut low = 0;
+        for _ in 0..1_000 {
+            let i = Universe::skewed(&range, &mut rng);
+            assert!(range.contains(&i));
+            low += usize::from(i < 150);
+        }
+        // P(u³ < 1/2) = 0.5^(1/3) ≈ 0.79.
+        assert!((740..=840).contains(&low), "{low}");
+        for _ in 0..200 {
+            let (index, quantity) = u.draw_position(&mut rng, 10_000.0, Currency::USD);
+            assert!(index < u.len());
+            assert!(quantity != 0.0 && quantity.fract() == 0.0);
+        }
     }
 }
