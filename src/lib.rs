@@ -86,7 +86,9 @@ pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
-pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+pub use whatif::{
+    CacheStats, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf, WhatIfAnswer, WhatIfBook, WhatIfError,
+};
 
 /// Calibration to a price history and backtest statistics (re-exported
 /// from `exfee-calibrate`).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, read_drop};
-use exfee::serve::{Loader, Night, ServeOptions, Service};
+use exfee::serve::{Loader, Night, NightOptions, ServeOptions, Service};
 use exfee::{
     CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, ScenarioSource,
     evaluate_batch_with, single_stocks,
@@ -41,7 +41,7 @@ fn load(loads: &AtomicUsize) -> Result<Night, String> {
         config(),
         FeeSchedule::default(),
         TradingCalendar::default(),
-        64,
+        &NightOptions::default(),
     )
 }
 
@@ -196,6 +196,38 @@ fn routes_token_and_error_statuses() {
     let (status, report) = server.call("GET", "/v1/accounts/U9709660/report", Some(TOKEN), None);
     assert_eq!(status, 200);
     assert!(report.as_str().unwrap().contains("U9709660"));
+    // Every file the page links to (its charts) is served: each relative
+    // `src`/`href` resolved against the page's URL answers 200 with an SVG.
+    let html = report.as_str().unwrap();
+    let page =
+        reqwest::Url::parse(&format!("{}/v1/accounts/U9709660/report", server.base)).unwrap();
+    let mut links = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for piece in html.split(attribute).skip(1) {
+            let link = piece.split('"').next().unwrap();
+            if !link.starts_with('#') && !link.contains(':') {
+                links.push(link.to_string());
+            }
+        }
+    }
+    assert_eq!(links.len(), 2, "{links:?}");
+    for link in links {
+        let url = page.join(&link).unwrap();
+        let (status, chart) = server.call("GET", url.path(), Some(TOKEN), None);
+        assert_eq!(status, 200, "{link} -> {url}");
+        assert!(chart.as_str().unwrap().contains("<svg"), "{link}");
+    }
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/v1/accounts/U9709660/report/nope.svg",
+                Some(TOKEN),
+                None
+            )
+            .0,
+        404
+    );
 
     // 404: unknown account (three routes) and unknown route.
     assert_eq!(
@@ -403,10 +435,12 @@ fn a_request_over_its_time_gets_503() {
         request_timeout: Duration::from_nanos(1),
         ..Server::options()
     });
-    let body = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":1}]}"#;
+    // A report is rendered on first demand (scenario P&L, charts): well over
+    // the timer's millisecond, whereas a what-if on a held instrument may
+    // now answer within it.
     assert_eq!(
         server
-            .call("POST", "/v1/what-if", Some(TOKEN), Some(body))
+            .call("GET", "/v1/accounts/U9709660/report", Some(TOKEN), None)
             .0,
         503
     );

@@ -35,6 +35,7 @@ mod detail;
 mod evaluate;
 mod prepare;
 mod resolve;
+mod unit;
 
 pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
 pub use evaluate::{
@@ -43,3 +44,4 @@ pub use evaluate::{
 };
 pub use prepare::{EngineConfig, LegInfo, OptionReport, Prepared, default_implied_vol, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
+pub use unit::{Holding, LegKey, UnitPnl, account_holdings, legs_unit_pnl};
