@@ -31,6 +31,10 @@ fn config() -> EngineConfig {
 }
 
 fn load(loads: &AtomicUsize) -> Result<Night, String> {
+    load_with(loads, &NightOptions::default())
+}
+
+fn load_with(loads: &AtomicUsize, options: &NightOptions) -> Result<Night, String> {
     loads.fetch_add(1, Ordering::SeqCst);
     let source = source();
     let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table())
@@ -41,7 +45,7 @@ fn load(loads: &AtomicUsize) -> Result<Night, String> {
         config(),
         FeeSchedule::default(),
         TradingCalendar::default(),
-        &NightOptions::default(),
+        options,
     )
 }
 
@@ -55,15 +59,19 @@ struct Server {
 
 impl Server {
     fn start(options: ServeOptions) -> Server {
+        Server::start_with(options, NightOptions::default())
+    }
+
+    fn start_with(options: ServeOptions, night_options: NightOptions) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let loads = Arc::new(AtomicUsize::new(0));
-        let night = load(&loads).unwrap();
+        let night = load_with(&loads, &night_options).unwrap();
         let counter = Arc::clone(&loads);
-        let loader: Loader = Arc::new(move || load(&counter));
+        let loader: Loader = Arc::new(move || load_with(&counter, &night_options));
         let service = Service::new(night, loader, options);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let base = runtime.block_on(async {
@@ -511,4 +519,103 @@ fn serve_refuses_to_start_without_a_token() {
     let out = run(&[("EXFEE_TOKEN", "short")], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
+
+/// `exfee run` on the nightly drop with the fixed set (the service's here).
+fn run_night(
+    out: &Path,
+    state: &Path,
+    date: &str,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .arg("run")
+        .arg(nightly())
+        .arg("--out")
+        .arg(out)
+        .arg("--state")
+        .arg(state)
+        .args(["--date", date, "--fixed-only", "--no-reports", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success() || run.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = crate::common::read_csv(&out.join("results.csv"));
+    let header = rows[0].clone();
+    rows.into_iter()
+        .skip(1)
+        .map(|row| {
+            (
+                row[0].clone(),
+                header
+                    .iter()
+                    .cloned()
+                    .zip(row)
+                    .map(|(h, c)| format!("{h}={c}"))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// With `--state`, an account's fee status is the ledger's: accounts first
+/// subject ten days before tonight are past their grace week and charged,
+/// as `exfee run` on the same state charges them (tonight's results.csv is
+/// the oracle); without it every subject account would be in grace.
+#[test]
+fn fee_status_comes_from_the_state() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state.sqlite");
+    run_night(&work.path().join("n1"), &state, "2026-11-10");
+    // The service reads the state as it is before tonight; the run's copy
+    // then records tonight.
+    let copy = work.path().join("copy.sqlite");
+    std::fs::copy(&state, &copy).unwrap();
+    let tonight = run_night(&work.path().join("n2"), &copy, "2026-11-20");
+    let server = Server::start_with(
+        Server::options(),
+        NightOptions {
+            state: Some(state.clone()),
+            ..NightOptions::default()
+        },
+    );
+    let mut charged = 0;
+    for (account, row) in &tonight {
+        let (status, figures) =
+            server.call("GET", &format!("/v1/accounts/{account}"), Some(TOKEN), None);
+        assert_eq!(status, 200);
+        for cell in row {
+            let (column, value) = cell.split_once('=').unwrap();
+            // What tonight's run posted is the ledger's business, not the service's.
+            if ["days_posted", "amount_posted"].contains(&column) {
+                continue;
+            }
+            assert_eq!(
+                figures[column],
+                Value::String(value.into()),
+                "{account} {column}"
+            );
+        }
+        if figures["fee_status"] == "charged" {
+            charged += 1;
+            // The what-if's `before` status is the ledger's too.
+            let body = json!({"account": account, "orders": [{"symbol": "SPY",
+                "asset_class": "STK", "currency": "USD", "quantity": 1, "price": "500"}]})
+            .to_string();
+            let (status, answer) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body));
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["before"]["fee_status"], "charged", "{answer}");
+            assert_eq!(answer["after"]["fee_status"], "charged", "{answer}");
+        }
+    }
+    assert!(charged > 0, "no account charged: the test would not tell");
+    // A state file that is not there is refused (not taken as a first night).
+    let missing = NightOptions {
+        state: Some(work.path().join("nope.sqlite")),
+        ..NightOptions::default()
+    };
+    let error = load_with(&AtomicUsize::new(0), &missing).err().unwrap();
+    assert!(error.contains("nope.sqlite"), "{error}");
 }
