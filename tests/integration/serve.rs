@@ -30,10 +30,6 @@ fn config() -> EngineConfig {
     EngineConfig::new("2026-11-20".parse().unwrap())
 }
 
-fn load(loads: &AtomicUsize) -> Result<Night, String> {
-    load_with(loads, &NightOptions::default())
-}
-
 fn load_with(loads: &AtomicUsize, options: &NightOptions) -> Result<Night, String> {
     loads.fetch_add(1, Ordering::SeqCst);
     let source = source();
