@@ -79,9 +79,12 @@ struct Rendered {
 /// How a [`Night`] is held: caches and where the grace history comes from.
 #[derive(Debug, Clone)]
 pub struct NightOptions {
-    /// Accounts whose what-if state (tonight's figures) and report are kept
-    /// (oldest dropped first).
+    /// Accounts whose what-if state (tonight's figures: a few kB each) is
+    /// kept (oldest dropped first).
     pub accounts_cached: usize,
+    /// Rendered reports kept (oldest dropped first; a report with its
+    /// charts is 100–300 kB).
+    pub reports_cached: usize,
     /// Bytes of per-leg unit P&L vectors kept (least recently used dropped
     /// first).
     pub leg_cache_bytes: usize,
@@ -94,7 +97,8 @@ pub struct NightOptions {
 impl Default for NightOptions {
     fn default() -> Self {
         NightOptions {
-            accounts_cached: 256,
+            accounts_cached: 8192,
+            reports_cached: 256,
             leg_cache_bytes: DEFAULT_LEG_CACHE_BYTES,
             state: None,
         }
@@ -200,7 +204,7 @@ impl Night {
             book,
             index,
             what_ifs: Mutex::new(Bounded::new(options.accounts_cached)),
-            reports: Mutex::new(Bounded::new(options.accounts_cached)),
+            reports: Mutex::new(Bounded::new(options.reports_cached)),
         })
     }
 

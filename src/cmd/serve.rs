@@ -54,10 +54,13 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds (longer: 503).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
-    /// Accounts whose what-if state (tonight's figures) and report are kept in memory (oldest
+    /// Accounts whose what-if state (tonight's figures, a few kB each) is kept in memory (oldest
     /// dropped first).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 8192)]
     cache: usize,
+    /// Rendered reports kept in memory (oldest dropped first).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    report_cache: usize,
     /// Megabytes of per-instrument unit scenario P&L kept for what-if questions (least recently
     /// used dropped first).
     #[arg(long, value_name = "MB", default_value_t = 256)]
@@ -153,6 +156,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.horizon_days = args.horizon_days;
     let options = NightOptions {
         accounts_cached: args.cache,
+        reports_cached: args.report_cache,
         leg_cache_bytes: args.leg_cache_mb.saturating_mul(1 << 20),
         state: args.state.clone(),
     };

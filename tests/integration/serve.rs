@@ -249,6 +249,19 @@ fn routes_token_and_error_statuses() {
     assert_eq!(status, 404);
     assert!(body["error"].as_str().unwrap().contains("NOPE"));
     assert_eq!(server.call("GET", "/v2/nothing", Some(TOKEN), None).0, 404);
+    // An order in a currency tonight's market prices (EUR, GBP) is read; one
+    // in a currency it has no rate for is refused with the reason.
+    for (symbol, currency) in [("ALV", "EUR"), ("HSBA", "GBP")] {
+        let order = json!({"account": "U1303271", "orders": [{"symbol": symbol,
+            "asset_class": "STK", "currency": currency, "quantity": -1}]});
+        let (status, body) =
+            server.call("POST", "/v1/what-if", Some(TOKEN), Some(&order.to_string()));
+        assert_eq!(status, 200, "{currency}: {body}");
+    }
+    let order = r#"{"account":"U1303271","orders":[{"symbol":"VOLV","asset_class":"STK","currency":"SEK","quantity":1,"price":"250"}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(order));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("SEK"), "{body}");
 
     // 400: malformed JSON, unknown field, an order the engine cannot price.
     let (status, body) = server.call(
@@ -307,7 +320,7 @@ fn routes_token_and_error_statuses() {
     assert_eq!(status, 200);
     let text = metrics.as_str().unwrap();
     assert!(
-        text.contains(r#"exfee_http_requests_total{route="/v1/what-if",status="400"} 5"#),
+        text.contains(r#"exfee_http_requests_total{route="/v1/what-if",status="400"} 6"#),
         "{text}"
     );
     assert!(
@@ -315,6 +328,17 @@ fn routes_token_and_error_statuses() {
     );
     assert!(text.contains(r#"exfee_http_request_duration_seconds_count{route="/healthz"} 1"#));
     assert!(text.contains(r#"exfee_http_errors_total{route="/v1/what-if"}"#));
+    // The unit P&L cache: the legs the what-if questions priced are held.
+    let gauge = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(gauge("exfee_leg_cache_entries") > 0.0, "{text}");
+    assert!(gauge("exfee_leg_cache_bytes") <= gauge("exfee_leg_cache_budget_bytes"));
+    assert!(gauge("exfee_leg_cache_misses_total") >= gauge("exfee_leg_cache_entries"));
 }
 
 /// The account with the order applied, evaluated by the full engine (not
