@@ -130,8 +130,8 @@ struct LegCache {
 }
 
 fn entry_bytes(key: &LegKey, value: &UnitPnl) -> usize {
-    // The vector, the key twice (map and order) and bookkeeping.
-    value.unit_pnl.len() * 8 + 2 * key.len() + 128
+    // The vectors, the key twice (map and order) and bookkeeping.
+    value.dense.len() * 8 + value.own.len() * 16 + 2 * key.len() + 128
 }
 
 impl LegCache {
@@ -380,14 +380,38 @@ impl WhatIfBook {
         if units.len() != holdings.len() {
             return Err(Self::not_evaluable(account, "a holding was not priced"));
         }
-        // Σ quantity × unit P&L in holding order: the engine's sums.
+        // Σ quantity × unit P&L in holding order: the engine's sums. In the
+        // single-stock scenarios of stocks the account does not hold every
+        // holding is at its no-move P&L: the account's P&L there is its
+        // still total (the engine's sparse evaluation, which leaves out the
+        // holdings that are zero there: the same values).
         let n = set.len();
+        let dense = units.first().map_or(0, |u| u.dense.len()).min(n);
         let mut total = vec![0.0; n];
         for (holding, unit) in holdings.iter().zip(&units) {
             let q = holding.quantity;
-            for (t, &p) in total.iter_mut().zip(&unit.unit_pnl) {
+            for (t, &p) in total[..dense].iter_mut().zip(&unit.dense) {
                 *t += q * p;
             }
+        }
+        let still = holdings
+            .iter()
+            .zip(&units)
+            .fold(0.0, |sum, (h, u)| sum + h.quantity * u.still_pnl);
+        total[dense..].fill(still);
+        let mut own: Vec<usize> = units
+            .iter()
+            .flat_map(|u| u.own.iter().map(|&(s, _)| s))
+            .filter(|&s| s >= dense && s < n)
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        for &s in &own {
+            let mut sum = 0.0;
+            for (holding, unit) in holdings.iter().zip(&units) {
+                sum += holding.quantity * unit.at(s);
+            }
+            total[s] = sum;
         }
         let Some(worst) = worst_index(&total) else {
             return Err(Self::not_evaluable(
@@ -418,7 +442,7 @@ impl WhatIfBook {
                 .map(|(h, u)| HoldingPnl {
                     info: h.info.clone(),
                     quantity: h.quantity,
-                    unit_pnl: vec![u.unit_pnl[worst]],
+                    unit_pnl: vec![u.at(worst)],
                     still_pnl: u.still_pnl,
                 })
                 .collect(),
@@ -531,8 +555,9 @@ mod tests {
 
     fn unit(len: usize, value: f64) -> Arc<UnitPnl> {
         Arc::new(UnitPnl {
-            unit_pnl: vec![value; len],
+            dense: vec![value; len],
             still_pnl: 0.0,
+            own: Vec::new(),
         })
     }
 
@@ -579,11 +604,11 @@ mod tests {
         cache.insert(k[0].clone(), unit(100, 1.0));
         cache.insert(k[1].clone(), unit(100, 2.0));
         // Using the first makes the second the least recently used.
-        assert_eq!(cache.get(&k[0]).unwrap().unit_pnl[0], 1.0);
+        assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
         cache.insert(k[2].clone(), unit(100, 3.0));
         assert!(cache.get(&k[1]).is_none());
-        assert_eq!(cache.get(&k[0]).unwrap().unit_pnl[0], 1.0);
-        assert_eq!(cache.get(&k[2]).unwrap().unit_pnl[0], 3.0);
+        assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
+        assert_eq!(cache.get(&k[2]).unwrap().dense[0], 3.0);
         let stats = cache.stats();
         assert_eq!((stats.entries, stats.hits, stats.misses), (2, 3, 1));
         assert_eq!(stats.bytes, 2 * one);

@@ -47,14 +47,36 @@ pub struct Holding {
     pub quantity: f64,
 }
 
-/// A leg's P&L per unit in every scenario of a set, and when nothing moves.
+/// A leg's P&L per unit in every scenario of a set, as the engine
+/// evaluates it: priced in each dense scenario; in the single-stock
+/// scenarios at the end of the set (evaluated sparsely), its own-move P&L in
+/// its own stock's and its P&L when nothing moves in every other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitPnl {
-    /// P&L of one unit in base currency, per scenario of the set.
-    pub unit_pnl: Vec<f64>,
+    /// P&L of one unit in base currency in each dense scenario (the set's
+    /// scenarios before its single-stock ones).
+    pub dense: Vec<f64>,
     /// P&L of one unit when nothing moves (an option's time decay over the
-    /// horizon, zero otherwise).
+    /// horizon, zero otherwise): its P&L in the single-stock scenarios of
+    /// stocks it does not depend on.
     pub still_pnl: f64,
+    /// (scenario, P&L of one unit) in the single-stock scenarios of its own
+    /// stock, in scenario order.
+    pub own: Vec<(usize, f64)>,
+}
+
+impl UnitPnl {
+    /// P&L of one unit in scenario `s` of the set.
+    pub fn at(&self, s: usize) -> f64 {
+        match self.dense.get(s) {
+            Some(&p) => p,
+            None => self
+                .own
+                .iter()
+                .find(|&&(scenario, _)| scenario == s)
+                .map_or(self.still_pnl, |&(_, p)| p),
+        }
+    }
 }
 
 /// The holdings of account `account` of `prepared`, in the order the
@@ -160,7 +182,8 @@ fn leg_key(prepared: &Prepared, leg: &Leg) -> LegKey {
 /// [`accounts_pnl`](crate::accounts_pnl) gives their holdings (dense
 /// scenarios priced from the set's moves; in a single-stock scenario a leg
 /// on that stock has its own-move P&L and every other leg its P&L when
-/// nothing moves). Only the single stocks these legs read are drawn.
+/// nothing moves), the single-stock scenarios kept sparse. Only the single
+/// stocks these legs read are drawn.
 ///
 /// # Errors
 ///
@@ -185,7 +208,6 @@ pub fn legs_unit_pnl(
         hi: stock_bounds.upper(),
         vol_floor: prepared.config.vol_floor,
     };
-    let n = set.len();
     let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
     let mut stocks: Vec<usize> = bound
         .iter()
@@ -193,16 +215,19 @@ pub fn legs_unit_pnl(
         .collect();
     stocks.sort_unstable();
     stocks.dedup();
-    let mut rows: Vec<Vec<f64>> = vec![vec![0.0; n]; bound.len()];
-    // One block over every dense scenario: the set keeps the draws' moves,
-    // so filling is a copy; each leg is then priced in one call.
-    if dense_end > 0 {
-        let mut block = MoveBlock::default();
-        set.fill_selected(0..dense_end, &mut block, &stocks);
+    let mut rows: Vec<Vec<f64>> = vec![vec![0.0; dense_end]; bound.len()];
+    // The dense scenarios block by block (the set keeps the draws' moves, so
+    // filling is a copy), each leg priced over the block.
+    let mut block = MoveBlock::default();
+    let mut start = 0;
+    while start < dense_end {
+        let end = (start + 2048).min(dense_end);
+        set.fill_selected(start..end, &mut block, &stocks);
         rows.par_iter_mut().zip(bound.par_iter()).for_each_init(
-            || Scratch::new(dense_end),
-            |scratch, (row, leg)| price_leg(leg, &block, bounds, scratch, &mut row[..dense_end]),
+            || Scratch::new(end - start),
+            |scratch, (row, leg)| price_leg(leg, &block, bounds, scratch, &mut row[start..end]),
         );
+        start = end;
     }
     let horizon = prepared.config.horizon_days;
     Ok(rows
@@ -210,19 +235,18 @@ pub fn legs_unit_pnl(
         .zip(bound.par_iter())
         .map_init(
             || Scratch::new(1),
-            |scratch, (mut row, leg)| {
-                let still = still_pnl(leg, horizon, bounds, scratch);
-                for &(scenario, _) in sparse_by_stock.iter().flatten() {
-                    row[scenario] = still;
-                }
-                if let Some(stock) = leg.kind.driver().and_then(|d| d.stock) {
-                    for &(scenario, own) in &sparse_by_stock[stock] {
-                        row[scenario] = own_move_pnl(leg, own, bounds, scratch);
-                    }
-                }
+            |scratch, (row, leg)| {
+                let own = match leg.kind.driver().and_then(|d| d.stock) {
+                    Some(stock) => sparse_by_stock[stock]
+                        .iter()
+                        .map(|&(scenario, own)| (scenario, own_move_pnl(leg, own, bounds, scratch)))
+                        .collect(),
+                    None => Vec::new(),
+                };
                 UnitPnl {
-                    unit_pnl: row,
-                    still_pnl: still,
+                    dense: row,
+                    still_pnl: still_pnl(leg, horizon, bounds, scratch),
+                    own,
                 }
             },
         )
