@@ -595,7 +595,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// Runs `work` on the engine's thread pool, at most `workers` at once.
+/// Runs `work` on the blocking pool, at most `workers` at once.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
@@ -606,31 +606,16 @@ async fn blocking<T: Send + 'static>(
             "the service is shutting down".into(),
         )
     })?;
-    // On the engine's own (rayon) pool rather than tokio's blocking pool: the
-    // engine's parallel loops inside the work then run on the thread that
-    // asked (work stealing) instead of queueing behind other requests' jobs
-    // in the pool's injector, which made latency tails. A panic is caught
-    // here (rayon would abort on it) and answered 500.
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-        #[allow(
-            clippy::let_underscore_must_use,
-            reason = "the request may have timed out: nobody waits for the answer"
-        )]
-        let _ = sender.send(outcome);
-    });
-    match receiver.await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) => Err(Failure(
+    // tokio's blocking pool, not rayon::spawn: measured both ways on a
+    // loaded 2-core machine (docs/performance.md), the blocking pool's
+    // threads gave lower latency (the engine's parallel loops still run on
+    // rayon's pool).
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Failure(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error: the engine panicked".into(),
-        )),
-        Err(_) => Err(Failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error: the engine's worker stopped".into(),
-        )),
-    }
+            format!("internal error: {e}"),
+        )
+    })
 }
 
 /// Tonight's figures of an account: its `results.csv` row as an object.
