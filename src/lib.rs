@@ -103,7 +103,9 @@ pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
-pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+pub use whatif::{
+    CacheStats, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf, WhatIfAnswer, WhatIfBook, WhatIfError,
+};
 
 /// The vocabulary: accounts, instruments, cash, market data, factor and FX
 /// tables, net liquidation value and the one rounding of money

@@ -154,6 +154,13 @@ pub fn orders_to_positions(
         .into_inner()
         .map_err(|e| OrderError(format!("orders: {e}")))?;
     let accounts = format!("account,base_currency\n{},USD\n", csv_cell(account));
+    // Tonight's FX rates: an order's currency is one the market prices.
+    let mut fx = String::from("currency,usd_per_unit\n");
+    for (currency, rate) in &batch.market.fx {
+        if let Ok(rate) = rate {
+            fx.push_str(&format!("{currency},{rate}\n"));
+        }
+    }
     let paths = exfee_io::DropPaths {
         accounts: "accounts".into(),
         positions: "orders".into(),
@@ -167,7 +174,7 @@ pub fn orders_to_positions(
         match path.to_str().unwrap_or_default() {
             "accounts" => Ok(accounts.as_bytes()),
             "orders" => Ok(positions.as_slice()),
-            "fx" => Ok(b"currency,usd_per_unit\n".as_slice()),
+            "fx" => Ok(fx.as_bytes()),
             _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         }
     })

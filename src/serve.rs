@@ -29,9 +29,14 @@ use exfee_model::Batch;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use std::path::PathBuf;
+
+use exfee_fee::AccountState;
+
 use crate::{
-    EngineConfig, EvaluateOptions, NightFees, Order, ScenarioSource, WhatIf, WhatIfError,
-    evaluate_batch_with, orders_to_positions, results_header, results_row, usd_to_base,
+    DEFAULT_LEG_CACHE_BYTES, EngineConfig, EvaluateOptions, NightFees, Order, Outcome,
+    ScenarioSource, WhatIf, WhatIfBook, WhatIfError, evaluate_batch_with, orders_to_positions,
+    results_header, results_row, usd_to_base,
 };
 
 /// One night as the service holds it: the batch, its evaluation and fees,
@@ -51,11 +56,53 @@ pub struct Night {
     pub calendar: TradingCalendar,
     /// Valuation date.
     pub date: NaiveDate,
+    /// Each account's grace state before tonight (from `--state`; `None`
+    /// everywhere on a first night).
+    pub previous: Vec<Option<AccountState>>,
+    /// The what-if fast path: the night's set and the shared unit P&L cache.
+    pub book: Arc<WhatIfBook>,
     index: HashMap<String, usize>,
-    /// Per account, the prepared what-if, built once even when many requests
-    /// ask for it at the same time (they wait on the same cell).
+    /// Per account, the prepared what-if (tonight's figures), built once
+    /// even when many requests ask for it at the same time (they wait on the
+    /// same cell).
     what_ifs: Mutex<Bounded<Arc<tokio::sync::OnceCell<Arc<WhatIf>>>>>,
-    reports: Mutex<Bounded<Arc<String>>>,
+    reports: Mutex<Bounded<Arc<Rendered>>>,
+}
+
+/// An account's report as served: the page and its two charts.
+struct Rendered {
+    html: String,
+    pnl_svg: String,
+    contributors_svg: String,
+}
+
+/// How a [`Night`] is held: caches and where the grace history comes from.
+#[derive(Debug, Clone)]
+pub struct NightOptions {
+    /// Accounts whose what-if state (tonight's figures: a few kB each) is
+    /// kept (oldest dropped first).
+    pub accounts_cached: usize,
+    /// Rendered reports kept (oldest dropped first; a report with its
+    /// charts is 100–300 kB).
+    pub reports_cached: usize,
+    /// Bytes of per-leg unit P&L vectors kept (least recently used dropped
+    /// first).
+    pub leg_cache_bytes: usize,
+    /// The nightly state database: each account's grace state before
+    /// tonight is read from it, so that `fee_status` is the ledger's (as
+    /// `exfee run` with that state decides it). `None`: a first night.
+    pub state: Option<PathBuf>,
+}
+
+impl Default for NightOptions {
+    fn default() -> Self {
+        NightOptions {
+            accounts_cached: 8192,
+            reports_cached: 256,
+            leg_cache_bytes: DEFAULT_LEG_CACHE_BYTES,
+            state: None,
+        }
+    }
 }
 
 /// A cache of at most `capacity` entries, the oldest dropped first.
@@ -98,21 +145,27 @@ impl<T: Clone> Bounded<T> {
 pub type Loader = Arc<dyn Fn() -> Result<Night, String> + Send + Sync>;
 
 impl Night {
-    /// Evaluates `batch` on `date` and assesses each account's fee as a
-    /// first night (no grace history), as `exfee run` does on a fresh state.
+    /// Evaluates `batch` on `date` and assesses each account's fee against
+    /// its grace state before tonight (from `options.state`, else a first
+    /// night), as `exfee run` does with that state.
     ///
     /// # Errors
     ///
-    /// The reason, in words, when the batch cannot be evaluated.
+    /// The reason, in words, when the batch cannot be evaluated or the
+    /// state cannot be read.
     pub fn evaluate(
         batch: Batch,
         source: ScenarioSource,
         config: EngineConfig,
         schedule: FeeSchedule,
         calendar: TradingCalendar,
-        cache_capacity: usize,
+        options: &NightOptions,
     ) -> Result<Night, String> {
         let date = config.valuation_date;
+        let previous = match &options.state {
+            Some(path) => previous_states(path, &batch, &schedule, &calendar, date)?,
+            None => vec![None; batch.accounts.len()],
+        };
         let evaluation = evaluate_batch_with(
             &batch,
             &source,
@@ -124,8 +177,15 @@ impl Night {
             },
         )
         .map_err(|e| e.to_string())?;
-        let fees = NightFees::first_night(evaluation, &batch, &schedule, &calendar, date)
-            .map_err(|e| e.to_string())?;
+        let fees = night_fees(evaluation, &batch, &schedule, &calendar, date, &previous)?;
+        let book = Arc::new(WhatIfBook::with_set(
+            fees.evaluation.scenarios.clone(),
+            &batch.market,
+            &source,
+            &config,
+            &schedule,
+            options.leg_cache_bytes,
+        ));
         let index = batch
             .accounts
             .iter()
@@ -140,15 +200,75 @@ impl Night {
             schedule,
             calendar,
             date,
+            previous,
+            book,
             index,
-            what_ifs: Mutex::new(Bounded::new(cache_capacity)),
-            reports: Mutex::new(Bounded::new(cache_capacity)),
+            what_ifs: Mutex::new(Bounded::new(options.accounts_cached)),
+            reports: Mutex::new(Bounded::new(options.reports_cached)),
         })
     }
 
     fn account(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
     }
+}
+
+/// Each account's grace state before `date` in the state database at
+/// `path` (read in a transaction that is rolled back: nothing is written).
+fn previous_states(
+    path: &std::path::Path,
+    batch: &Batch,
+    schedule: &FeeSchedule,
+    calendar: &TradingCalendar,
+    date: NaiveDate,
+) -> Result<Vec<Option<AccountState>>, String> {
+    let what = |e: exfee_state::StateError| format!("state {}: {e}", path.display());
+    if !path.is_file() {
+        return Err(format!("state {}: no such file", path.display()));
+    }
+    let mut db = exfee_state::StateDb::open(path).map_err(what)?;
+    let run = db.begin_run(date, schedule.grace, calendar).map_err(what)?;
+    batch
+        .accounts
+        .iter()
+        .map(|a| run.previous_state(&a.id).map_err(what))
+        .collect()
+}
+
+/// Tonight's fees against each account's previous state, as `exfee run`
+/// assesses them ([`crate::assess`]; nothing is posted).
+fn night_fees(
+    evaluation: crate::Evaluation,
+    batch: &Batch,
+    schedule: &FeeSchedule,
+    calendar: &TradingCalendar,
+    date: NaiveDate,
+    previous: &[Option<AccountState>],
+) -> Result<NightFees, String> {
+    let context = crate::FeeContext {
+        schedule,
+        calendar,
+        date,
+        scenarios: evaluation.scenarios.len(),
+    };
+    let mut fees = Vec::with_capacity(evaluation.results.len());
+    for (i, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
+        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
+            fees.push(None);
+            continue;
+        };
+        let rate = usd_to_base(&batch.market, base).map_err(|e| e.to_string())?;
+        let fee = crate::assess(
+            context,
+            risk,
+            rate,
+            account.inventory_fee,
+            previous.get(i).and_then(Option::as_ref),
+        )
+        .map_err(|e| e.to_string())?;
+        fees.push(Some(fee));
+    }
+    Ok(NightFees { evaluation, fees })
 }
 
 /// The service's settings.
@@ -331,6 +451,7 @@ impl Service {
             .route("/v1/what-if", post(what_if))
             .route("/v1/accounts/{id}", get(account))
             .route("/v1/accounts/{id}/report", get(report))
+            .route("/v1/accounts/{id}/report/{chart}", get(report_chart))
             .route("/v1/reload", post(reload))
             .route("/metrics", get(metrics))
             .route_layer(middleware::from_fn_with_state(
@@ -374,6 +495,9 @@ fn route_label(path: &str) -> &'static str {
         "/v1/what-if" => "/v1/what-if",
         "/v1/reload" => "/v1/reload",
         p if p.starts_with("/v1/accounts/") && p.ends_with("/report") => "/v1/accounts/{id}/report",
+        p if p.starts_with("/v1/accounts/") && p.contains("/report/") => {
+            "/v1/accounts/{id}/report/{chart}"
+        }
         p if p.starts_with("/v1/accounts/") => "/v1/accounts/{id}",
         _ => "other",
     }
@@ -450,10 +574,25 @@ async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    use std::fmt::Write;
+    let mut text = state.metrics.render();
+    let night = state.night.load();
+    let cache = night.book.cache_stats();
+    let _ = write!(
+        text,
+        "\n# HELP exfee_leg_cache_entries Legs whose unit scenario P&L the what-if cache holds.\n\
+         # TYPE exfee_leg_cache_entries gauge\nexfee_leg_cache_entries {}\n\
+         # HELP exfee_leg_cache_bytes Bytes the what-if unit P&L cache holds (budget: exfee_leg_cache_budget_bytes).\n\
+         # TYPE exfee_leg_cache_bytes gauge\nexfee_leg_cache_bytes {}\n\
+         # HELP exfee_leg_cache_budget_bytes Most bytes the what-if unit P&L cache may hold.\n\
+         # TYPE exfee_leg_cache_budget_bytes gauge\nexfee_leg_cache_budget_bytes {}\n\
+         # HELP exfee_leg_cache_hits_total Legs found in the cache (tonight's night).\n\
+         # TYPE exfee_leg_cache_hits_total counter\nexfee_leg_cache_hits_total {}\n\
+         # HELP exfee_leg_cache_misses_total Legs priced because they were not in the cache (tonight's night).\n\
+         # TYPE exfee_leg_cache_misses_total counter\nexfee_leg_cache_misses_total {}\n",
+        cache.entries, cache.bytes, cache.budget, cache.hits, cache.misses
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Runs `work` on the blocking pool, at most `workers` at once.
@@ -467,6 +606,10 @@ async fn blocking<T: Send + 'static>(
             "the service is shutting down".into(),
         )
     })?;
+    // tokio's blocking pool, not rayon::spawn: measured both ways on a
+    // loaded 2-core machine (docs/performance.md), the blocking pool's
+    // threads gave lower latency (the engine's parallel loops still run on
+    // rayon's pool).
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         Failure(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -496,18 +639,51 @@ async fn account(
     Ok(axum::Json(Value::Object(object)))
 }
 
-/// The account's HTML report (its charts are not served: the page's chart
-/// links are relative to the report files of `exfee run`).
+/// The account's HTML report. Its charts are served beside it
+/// (`report/pnl.svg`, `report/contributors.svg`, relative to the page), so
+/// every link of the page works against the service.
 async fn report(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, Failure> {
+) -> Result<Response, Failure> {
+    let rendered = rendered(&state, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        rendered.html.clone(),
+    )
+        .into_response())
+}
+
+/// A chart of the account's report (`pnl.svg` or `contributors.svg`).
+async fn report_chart(
+    State(state): State<Arc<AppState>>,
+    Path((id, chart)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let rendered = rendered(&state, &id).await?;
+    let svg = match chart.as_str() {
+        "pnl.svg" => rendered.pnl_svg.clone(),
+        "contributors.svg" => rendered.contributors_svg.clone(),
+        _ => {
+            return Err(Failure(
+                StatusCode::NOT_FOUND,
+                format!("no chart {chart} (pnl.svg, contributors.svg)"),
+            ));
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Where the page finds its charts: relative to `/v1/accounts/{id}/report`,
+/// `report/…` is `/v1/accounts/{id}/report/…`.
+const CHART_LINKS: [&str; 2] = ["report/pnl.svg", "report/contributors.svg"];
+
+async fn rendered(state: &Arc<AppState>, id: &str) -> Result<Arc<Rendered>, Failure> {
     let night = state.night.load_full();
     let index = night
-        .account(&id)
+        .account(id)
         .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no account {id} tonight")))?;
-    if let Some(html) = night.reports.lock().ok().and_then(|c| c.get(&id)) {
-        return Ok(html_response(&html));
+    if let Some(rendered) = night.reports.lock().ok().and_then(|c| c.get(id)) {
+        return Ok(rendered);
     }
     let Some(fee) = night.fees.fees[index].clone() else {
         return Err(Failure(
@@ -516,23 +692,15 @@ async fn report(
         ));
     };
     let worker_night = Arc::clone(&night);
-    let html = blocking(&state, move || render_report(&worker_night, index, fee)).await??;
-    let html = Arc::new(html);
+    let rendered =
+        Arc::new(blocking(state, move || render_report(&worker_night, index, fee)).await??);
     if let Ok(mut cache) = night.reports.lock() {
-        cache.insert(&id, Arc::clone(&html));
+        cache.insert(id, Arc::clone(&rendered));
     }
-    Ok(html_response(&html))
+    Ok(rendered)
 }
 
-fn html_response(html: &str) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html.to_string(),
-    )
-        .into_response()
-}
-
-fn render_report(night: &Night, index: usize, fee: crate::FeeLine) -> Result<String, Failure> {
+fn render_report(night: &Night, index: usize, fee: crate::FeeLine) -> Result<Rendered, Failure> {
     let internal = |e: String| Failure(StatusCode::INTERNAL_SERVER_ERROR, e);
     let base = night.fees.evaluation.results[index]
         .base_currency
@@ -559,9 +727,16 @@ fn render_report(night: &Night, index: usize, fee: crate::FeeLine) -> Result<Str
     let report = reports
         .first()
         .ok_or_else(|| internal("no report built".into()))?;
-    let files =
-        exfee_report::AccountFiles::render(report, false).map_err(|e| internal(e.to_string()))?;
-    Ok(files.html)
+    let links = exfee_report::ChartLinks {
+        pnl_histogram: Some(CHART_LINKS[0].to_string()),
+        contributors: Some(CHART_LINKS[1].to_string()),
+    };
+    Ok(Rendered {
+        html: exfee_report::html(report, &links),
+        pnl_svg: exfee_report::pnl_histogram_svg(report).map_err(|e| internal(e.to_string()))?,
+        contributors_svg: exfee_report::contributors_svg(report)
+            .map_err(|e| internal(e.to_string()))?,
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -625,14 +800,12 @@ async fn what_if(
             let id = request.account.clone();
             async {
                 blocking(&state, move || {
-                    WhatIf::new(
-                        &worker_night.batch,
-                        &id,
-                        &worker_night.source,
-                        &worker_night.config,
-                        &worker_night.schedule,
-                    )
-                    .map(Arc::new)
+                    let account = worker_night
+                        .batch
+                        .accounts
+                        .get(index)
+                        .ok_or(WhatIfError::UnknownAccount(id))?;
+                    worker_night.book.account(account).map(Arc::new)
                 })
                 .await?
                 .map_err(status)
@@ -652,7 +825,7 @@ async fn what_if(
         &request.account,
         &currency,
         fee,
-        None,
+        night.previous[index].as_ref(),
         &night.schedule,
         night.date,
         &answer,

@@ -1,16 +1,19 @@
 //! What-if: the fee of one account before and after a proposed order,
 //! without a batch run.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use exfee_engine::{Holding, LegKey, UnitPnl, account_holdings, legs_unit_pnl};
 use exfee_fee::{FeeSchedule, Portfolio, quote};
-use exfee_model::{AccountInput, Batch, CashBalance, Decimal, Position};
-use exfee_scenarios::SingleStock;
-use rust_decimal::prelude::ToPrimitive;
+use exfee_model::{AccountInput, Batch, CashBalance, Decimal, MarketData, Position};
+use exfee_scenarios::{MoveBlock, ScenarioSet, SingleStock};
 
 use crate::fees::cents;
-use exfee_engine::{AccountPnl, HoldingPnl, accounts_pnl, prepare, single_stocks};
+use exfee_engine::{AccountPnl, HoldingPnl, prepare, single_stocks};
 use exfee_model::net_liquidation_value;
 
-use crate::{EngineConfig, Error, Outcome, ScenarioSource, usd_to_base};
+use crate::{EngineConfig, Error, ScenarioSource, usd_to_base};
 
 /// Why a what-if cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -64,38 +67,420 @@ pub struct WhatIfAnswer {
     pub change: Decimal,
 }
 
-/// Answers "what does this order do to the fee?" for one account.
+/// Default bytes of unit P&L vectors a [`WhatIfBook`] keeps (256 MiB: about
+/// 3,300 legs under a 10,000-draw set).
+pub const DEFAULT_LEG_CACHE_BYTES: usize = 256 << 20;
+
+/// Accounts' what-if questions against one night: the night's scenario set
+/// (its dense moves drawn once and kept), the engine settings and fee
+/// schedule of the run, and a bounded cache of per-leg unit P&L vectors
+/// shared by every account (a leg is an instrument or a cash currency seen
+/// from one base currency).
 ///
-/// The account's holdings are revalued once, under a scenario set restricted
-/// to the single stocks it holds (single-stock moves are keyed by symbol, so
-/// they are those of the full set); the scenarios of the other stocks, where
-/// nothing the account holds moves, count at its P&L when nothing moves
-/// (zero, or its options' time decay over the horizon). An order on
-/// something the account already holds reuses those scenario P&L vectors; a
-/// new instrument is valued on its own. The answer equals a full
-/// re-evaluation of the account with the order applied.
+/// An account's scenario P&L is Σ quantity × unit P&L over its holdings in
+/// the engine's order, under the very scenario set of the nightly run, with
+/// its single-stock scenarios and horizon as the run has them: the figures
+/// equal the run's bit for bit. An order changes quantities (or adds legs):
+/// the account with the order is prepared again (one account: cheap), its
+/// legs' vectors are taken from the cache, only a leg not seen yet is
+/// priced, and the sum is made again. Nothing per account is kept here: the
+/// memory is the cache's budget and the set's kept moves.
+///
+/// An order on a single stock the night's set does not move (no account
+/// held it tonight) is answered under the night's set with that stock
+/// added, as a run of the batch with the order would build it (slower: the
+/// set is built for that question; its vectors are not cached).
+pub struct WhatIfBook {
+    set: ScenarioSet,
+    source: ScenarioSource,
+    config: EngineConfig,
+    schedule: FeeSchedule,
+    market: MarketData,
+    /// One-account batches with the market, reused (a market is not cloned
+    /// per question).
+    batches: Mutex<Vec<Batch>>,
+    legs: Mutex<LegCache>,
+}
+
+/// What the unit P&L cache holds and how it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Legs held.
+    pub entries: usize,
+    /// Bytes held (vectors and keys).
+    pub bytes: usize,
+    /// Most bytes it may hold.
+    pub budget: usize,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to price the leg.
+    pub misses: u64,
+}
+
+/// Unit P&L vectors by leg key, least recently used dropped first, within a
+/// byte budget.
+struct LegCache {
+    budget: usize,
+    bytes: usize,
+    tick: u64,
+    map: HashMap<LegKey, (Arc<UnitPnl>, u64)>,
+    order: BTreeMap<u64, LegKey>,
+    hits: u64,
+    misses: u64,
+}
+
+fn entry_bytes(key: &LegKey, value: &UnitPnl) -> usize {
+    // The vectors, the key twice (map and order) and bookkeeping.
+    value.dense.len() * 8 + value.own.len() * 16 + 2 * key.len() + 128
+}
+
+impl LegCache {
+    fn new(budget: usize) -> Self {
+        LegCache {
+            budget,
+            bytes: 0,
+            tick: 0,
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    fn get(&mut self, key: &LegKey) -> Option<Arc<UnitPnl>> {
+        let Some((value, used)) = self.map.get_mut(key) else {
+            self.misses += 1;
+            return None;
+        };
+        self.tick += 1;
+        self.order.remove(used);
+        *used = self.tick;
+        self.order.insert(self.tick, key.clone());
+        self.hits += 1;
+        Some(Arc::clone(value))
+    }
+
+    fn insert(&mut self, key: LegKey, value: Arc<UnitPnl>) {
+        let size = entry_bytes(&key, &value);
+        if size > self.budget || self.map.contains_key(&key) {
+            return;
+        }
+        while self.bytes + size > self.budget {
+            let Some((_, old)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((gone, _)) = self.map.remove(&old) {
+                self.bytes = self.bytes.saturating_sub(entry_bytes(&old, &gone));
+            }
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, key.clone());
+        self.map.insert(key, (value, self.tick));
+        self.bytes += size;
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.map.len(),
+            bytes: self.bytes,
+            budget: self.budget,
+            hits: self.hits,
+            misses: self.misses,
+        }
+    }
+}
+
+/// The worst scenario as the engine keeps it: the lowest P&L, the first one
+/// on a tie, never a NaN nor +∞ (the engine's tail admits a scenario below
+/// the current worst, starting from +∞).
+fn worst_index(total: &[f64]) -> Option<usize> {
+    let mut worst = (f64::INFINITY, None);
+    for (i, &p) in total.iter().enumerate() {
+        if p < worst.0 {
+            worst = (p, Some(i));
+        }
+    }
+    worst.1
+}
+
+impl WhatIfBook {
+    /// A book for `batch` valued as tonight's run values it: the scenario
+    /// set built from the batch's single stocks, the run's engine settings
+    /// and fee schedule; at most `cache_bytes` of unit P&L vectors kept.
+    ///
+    /// # Errors
+    ///
+    /// [`WhatIfError::Engine`] when the scenario set cannot be built.
+    pub fn new(
+        batch: &Batch,
+        source: &ScenarioSource,
+        config: &EngineConfig,
+        schedule: &FeeSchedule,
+        cache_bytes: usize,
+    ) -> Result<WhatIfBook, WhatIfError> {
+        let set = source
+            .build(single_stocks(batch, source.factor_table()))
+            .map_err(Error::from)?;
+        Ok(WhatIfBook::with_set(
+            set,
+            &batch.market,
+            source,
+            config,
+            schedule,
+            cache_bytes,
+        ))
+    }
+
+    /// A book on the set a run evaluated with (`Evaluation::scenarios`,
+    /// built from the batch's single stocks), its market, source, engine
+    /// settings and schedule. The set's dense moves are drawn here, once.
+    pub fn with_set(
+        set: ScenarioSet,
+        market: &MarketData,
+        source: &ScenarioSource,
+        config: &EngineConfig,
+        schedule: &FeeSchedule,
+        cache_bytes: usize,
+    ) -> WhatIfBook {
+        // The set keeps the draws' factor, currency and volatility moves the
+        // first time any is asked for: do it now, not on the first question.
+        let mut block = MoveBlock::default();
+        set.fill_selected(0..1, &mut block, &[]);
+        WhatIfBook {
+            set,
+            source: source.clone(),
+            config: config.clone(),
+            schedule: schedule.clone(),
+            market: market.clone(),
+            batches: Mutex::new(Vec::new()),
+            legs: Mutex::new(LegCache::new(cache_bytes)),
+        }
+    }
+
+    /// The night's scenario set.
+    pub fn scenarios(&self) -> &ScenarioSet {
+        &self.set
+    }
+
+    /// The unit P&L cache's size and hit counts.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.legs.lock().map(|c| c.stats()).unwrap_or_default()
+    }
+
+    /// Prepares what-if questions on `account` (tonight's figures computed
+    /// here, from the cache where it can).
+    ///
+    /// # Errors
+    ///
+    /// [`WhatIfError`] when the account cannot be evaluated.
+    pub fn account(self: &Arc<Self>, account: &AccountInput) -> Result<WhatIf, WhatIfError> {
+        let base = account
+            .base_currency
+            .ok_or_else(|| WhatIfError::NotEvaluable {
+                account: account.id.clone(),
+                reasons: "no base currency".to_string(),
+            })?;
+        let usd_to_base =
+            usd_to_base(&self.market, base).map_err(|e| WhatIfError::NotEvaluable {
+                account: account.id.clone(),
+                reasons: e.to_string(),
+            })?;
+        let before = self.quote_of(account, usd_to_base)?;
+        Ok(WhatIf {
+            book: Arc::clone(self),
+            account: account.clone(),
+            usd_to_base,
+            before,
+        })
+    }
+
+    fn not_evaluable(account: &AccountInput, reasons: impl Into<String>) -> WhatIfError {
+        WhatIfError::NotEvaluable {
+            account: account.id.clone(),
+            reasons: reasons.into(),
+        }
+    }
+
+    /// `account` prepared alone, as `prepare` prepares it within the batch
+    /// (an account's holdings depend on it and the market only).
+    fn prepare_one(&self, account: &AccountInput) -> crate::Prepared {
+        let pooled = self.batches.lock().ok().and_then(|mut pool| pool.pop());
+        let mut batch = pooled.unwrap_or_else(|| Batch {
+            accounts: Vec::new(),
+            market: self.market.clone(),
+            errors: Vec::new(),
+        });
+        batch.accounts.push(account.clone());
+        let prepared = prepare(
+            &batch,
+            self.source.factor_table(),
+            self.source.fx_table(),
+            &self.config,
+        );
+        batch.accounts.clear();
+        if let Ok(mut pool) = self.batches.lock()
+            && pool.len() < 64
+        {
+            pool.push(batch);
+        }
+        prepared
+    }
+
+    /// The fee figures of `account` under the night's set.
+    fn quote_of(&self, account: &AccountInput, usd_to_base: Decimal) -> Result<Quote, WhatIfError> {
+        let nlv = net_liquidation_value(account, &self.market)
+            .map(cents)
+            .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
+        let prepared = self.prepare_one(account);
+        let holdings: Vec<Holding> = account_holdings(&prepared, 0).map_err(|errors| {
+            if errors.is_empty() {
+                Self::not_evaluable(account, "cannot be prepared")
+            } else {
+                Self::not_evaluable(account, crate::io::join_errors(&errors))
+            }
+        })?;
+        // A single stock the night's set does not move: the set of a run of
+        // the batch with this account as it now is.
+        let new_stocks: Vec<SingleStock> = prepared
+            .single_stocks()
+            .iter()
+            .filter(|s| self.set.stock_index(&s.symbol).is_none())
+            .cloned()
+            .collect();
+        let own_set;
+        let (set, shared) = if new_stocks.is_empty() {
+            (&self.set, true)
+        } else {
+            let mut stocks = self.set.stocks().to_vec();
+            stocks.extend(new_stocks);
+            stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+            stocks.dedup_by(|a, b| a.symbol == b.symbol);
+            own_set = self.source.build(stocks).map_err(Error::from)?;
+            (&own_set, false)
+        };
+        let mut units: Vec<Option<Arc<UnitPnl>>> = vec![None; holdings.len()];
+        if shared && let Ok(mut cache) = self.legs.lock() {
+            for (unit, holding) in units.iter_mut().zip(&holdings) {
+                *unit = cache.get(&holding.key);
+            }
+        }
+        let missing: Vec<usize> = (0..holdings.len())
+            .filter(|&h| units[h].is_none())
+            .collect();
+        let legs: Vec<usize> = missing.iter().map(|&h| holdings[h].leg).collect();
+        let priced = legs_unit_pnl(&prepared, set, &legs).map_err(Error::from)?;
+        for (&h, value) in missing.iter().zip(priced) {
+            let value = Arc::new(value);
+            if shared && let Ok(mut cache) = self.legs.lock() {
+                cache.insert(holdings[h].key.clone(), Arc::clone(&value));
+            }
+            units[h] = Some(value);
+        }
+        let units: Vec<Arc<UnitPnl>> = units.into_iter().flatten().collect();
+        if units.len() != holdings.len() {
+            return Err(Self::not_evaluable(account, "a holding was not priced"));
+        }
+        // Σ quantity × unit P&L in holding order: the engine's sums. In the
+        // single-stock scenarios of stocks the account does not hold every
+        // holding is at its no-move P&L: the account's P&L there is its
+        // still total (the engine's sparse evaluation, which leaves out the
+        // holdings that are zero there: the same values).
+        let n = set.len();
+        let dense = units.first().map_or(0, |u| u.dense.len()).min(n);
+        let mut total = vec![0.0; n];
+        for (holding, unit) in holdings.iter().zip(&units) {
+            let q = holding.quantity;
+            for (t, &p) in total[..dense].iter_mut().zip(&unit.dense) {
+                *t += q * p;
+            }
+        }
+        let still = holdings
+            .iter()
+            .zip(&units)
+            .fold(0.0, |sum, (h, u)| sum + h.quantity * u.still_pnl);
+        total[dense..].fill(still);
+        let mut own: Vec<usize> = units
+            .iter()
+            .flat_map(|u| u.own.iter().map(|&(s, _)| s))
+            .filter(|&s| s >= dense && s < n)
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        for &s in &own {
+            let mut sum = 0.0;
+            for (holding, unit) in holdings.iter().zip(&units) {
+                sum += holding.quantity * unit.at(s);
+            }
+            total[s] = sum;
+        }
+        let Some(worst) = worst_index(&total) else {
+            return Err(Self::not_evaluable(
+                account,
+                "scenario P&L is not a finite number (values too large to revalue)",
+            ));
+        };
+        // The engine's tail never holds a NaN.
+        let losses: Vec<f64> = total.iter().filter(|p| !p.is_nan()).map(|p| -p).collect();
+        let q = quote(
+            &self.schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: n,
+                nlv,
+                usd_to_base,
+                inventory_fee: account.inventory_fee,
+            },
+        )
+        .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
+        // The split over classes in the worst scenario (the reports' rule),
+        // from each holding's P&L there.
+        let at_worst = AccountPnl {
+            account: 0,
+            holdings: holdings
+                .iter()
+                .zip(&units)
+                .map(|(h, u)| HoldingPnl {
+                    info: h.info.clone(),
+                    quantity: h.quantity,
+                    unit_pnl: vec![u.at(worst)],
+                    still_pnl: u.still_pnl,
+                })
+                .collect(),
+        };
+        Ok(Quote {
+            nlv,
+            measure: q.measure,
+            uncovered: q.uncovered,
+            daily_fee: q.breakdown.daily_fee,
+            fee_paid: q.fee_paid,
+            worst_scenario: crate::io::scenario_label(worst, set.name(worst)),
+            by_class: crate::reporting::fee_by_class(&at_worst, 0, q.fee_paid),
+        })
+    }
+}
+
+/// Answers "what does this order do to the fee?" for one account, through
+/// a [`WhatIfBook`] (the night's set and the shared unit P&L cache).
+///
+/// The answer equals a full re-evaluation of the batch with the order
+/// applied (tonight's figures equal `exfee run`'s).
 ///
 /// # Examples
 ///
 /// See `examples/what_if.rs`.
 pub struct WhatIf {
+    book: Arc<WhatIfBook>,
     account: AccountInput,
-    batch: Batch,
-    source: ScenarioSource,
-    config: EngineConfig,
-    schedule: FeeSchedule,
-    night_stocks: Vec<SingleStock>,
     usd_to_base: Decimal,
-    detail: AccountPnl,
-    /// The names of the account's own scenario set (`None`: a draw).
-    names: Vec<Option<String>>,
     before: Quote,
 }
 
 impl WhatIf {
     /// Prepares what-if questions on `account_id` of `batch`, valued as
-    /// tonight's run values it: the same scenario source, engine settings,
-    /// fee schedule and the batch's single stocks.
+    /// tonight's run values it: the same scenario set (built here from the
+    /// batch's single stocks), engine settings and fee schedule. For many
+    /// accounts build one [`WhatIfBook`] and ask it ([`WhatIfBook::account`]):
+    /// the set and the unit P&L are then shared.
     ///
     /// # Errors
     ///
@@ -111,54 +496,15 @@ impl WhatIf {
             .accounts
             .iter()
             .find(|a| a.id == account_id)
-            .ok_or_else(|| WhatIfError::UnknownAccount(account_id.to_string()))?
-            .clone();
-        let night_stocks = single_stocks(batch, source.factor_table());
-        let market_only = Batch {
-            accounts: Vec::new(),
-            market: batch.market.clone(),
-            errors: Vec::new(),
-        };
-        let base = account
-            .base_currency
-            .ok_or_else(|| WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: "no base currency".to_string(),
-            })?;
-        let usd_to_base =
-            usd_to_base(&batch.market, base).map_err(|e| WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: e.to_string(),
-            })?;
-        let mut what_if = WhatIf {
-            account,
-            batch: market_only,
-            source: source.clone(),
-            config: config.clone(),
-            schedule: schedule.clone(),
-            night_stocks,
-            usd_to_base,
-            detail: AccountPnl {
-                account: 0,
-                holdings: Vec::new(),
-            },
-            names: Vec::new(),
-            before: Quote {
-                nlv: Decimal::ZERO,
-                measure: Decimal::ZERO,
-                uncovered: Decimal::ZERO,
-                daily_fee: Decimal::ZERO,
-                fee_paid: Decimal::ZERO,
-                worst_scenario: String::new(),
-                by_class: Vec::new(),
-            },
-        };
-        let (detail, n_full, names) = what_if.revalue(&what_if.account)?;
-        let nlv = what_if.nlv(&what_if.account)?;
-        what_if.names = names;
-        what_if.before = what_if.quote(&detail, n_full, &what_if.names, nlv)?;
-        what_if.detail = detail;
-        Ok(what_if)
+            .ok_or_else(|| WhatIfError::UnknownAccount(account_id.to_string()))?;
+        let book = Arc::new(WhatIfBook::new(
+            batch,
+            source,
+            config,
+            schedule,
+            DEFAULT_LEG_CACHE_BYTES,
+        )?);
+        book.account(account)
     }
 
     /// Tonight's figures.
@@ -176,7 +522,6 @@ impl WhatIf {
         // Filled at the marks: the cash moves the other way (futures settle
         // their variation margin later, so they move no cash now).
         let mut adjusted = self.account.clone();
-        let mut cash_moves: Vec<CashBalance> = Vec::new();
         for position in order {
             adjusted.positions.push(position.clone());
             let instrument = &position.instrument;
@@ -187,48 +532,14 @@ impl WhatIf {
                 }
             })?;
             if !value.is_zero() {
-                cash_moves.push(CashBalance {
+                adjusted.cash.push(CashBalance {
                     currency: instrument.currency,
                     // Negation is exact (the Decimal range is symmetric).
                     amount: Decimal::ZERO.saturating_sub(value),
                 });
             }
         }
-        adjusted.cash.extend(cash_moves.iter().cloned());
-        let nlv = self.nlv(&adjusted)?;
-        let base = self.account.base_currency;
-        // The quantity each held leg gains; `None` when the order touches a
-        // leg the account does not hold (then it is valued afresh).
-        let mut extra = vec![0.0; self.detail.holdings.len()];
-        let mut reusable = true;
-        for position in order {
-            match self.holding_index(|h| self.same_instrument(h, &position.instrument)) {
-                Some(i) => extra[i] += position.quantity.to_f64().unwrap_or(0.0),
-                None => reusable = false,
-            }
-        }
-        for cash in &cash_moves {
-            match self.holding_index(|h| h.info.class == "FX" && h.info.currency == cash.currency) {
-                Some(i) => extra[i] += cash.amount.to_f64().unwrap_or(0.0),
-                // Base-currency cash never moves: no leg needed.
-                None if Some(cash.currency) == base => {}
-                None => reusable = false,
-            }
-        }
-        let after = if reusable {
-            // The same holdings with the new quantities, summed again in
-            // holding order as the engine does: bit-identical to a
-            // re-evaluation.
-            let mut detail = self.detail.clone();
-            for (holding, extra) in detail.holdings.iter_mut().zip(&extra) {
-                holding.quantity += extra;
-            }
-            let (n_full, _) = self.counts(&adjusted)?;
-            self.quote(&detail, n_full, &self.names, nlv)?
-        } else {
-            let (detail, n_full, names) = self.revalue(&adjusted)?;
-            self.quote(&detail, n_full, &names, nlv)?
-        };
+        let after = self.book.quote_of(&adjusted, self.usd_to_base)?;
         Ok(WhatIfAnswer {
             // Both fees are at least 0: the difference is exact.
             change: after.fee_paid.saturating_sub(self.before.fee_paid),
@@ -236,168 +547,82 @@ impl WhatIf {
             after,
         })
     }
+}
 
-    fn holding_index(&self, matches: impl Fn(&HoldingPnl) -> bool) -> Option<usize> {
-        self.detail.holdings.iter().position(matches)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(len: usize, value: f64) -> Arc<UnitPnl> {
+        Arc::new(UnitPnl {
+            dense: vec![value; len],
+            still_pnl: 0.0,
+            own: Vec::new(),
+        })
     }
 
-    /// Whether `holding` is a position in `instrument` (held by the account).
-    fn same_instrument(&self, holding: &HoldingPnl, instrument: &exfee_model::Instrument) -> bool {
-        let label = format!(
-            "{} ({} {})",
-            instrument.symbol,
-            instrument.asset_class().code(),
-            instrument.currency
-        );
-        holding.info.label == label
-            && self
-                .account
-                .positions
-                .iter()
-                .any(|p| p.instrument == *instrument)
-    }
-
-    fn nlv(&self, account: &AccountInput) -> Result<Decimal, WhatIfError> {
-        net_liquidation_value(account, &self.batch.market)
-            .map(cents)
-            .map_err(|e| WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: e.to_string(),
-            })
-    }
-
-    /// The stocks of the night with those of `account` (an order may bring a
-    /// new one).
-    fn full_stocks(&self, local: &[SingleStock]) -> Vec<SingleStock> {
-        let mut stocks = self.night_stocks.clone();
-        stocks.extend(local.iter().cloned());
-        stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        stocks.dedup_by(|a, b| a.symbol == b.symbol);
-        stocks
-    }
-
-    /// (scenarios of the full set, scenarios of the account's own set).
-    fn counts(&self, account: &AccountInput) -> Result<(usize, usize), WhatIfError> {
-        let local = self.local_stocks(account);
-        let full = self
-            .source
-            .build(self.full_stocks(&local))
-            .map_err(Error::from)?;
-        let own = self.source.build(local).map_err(Error::from)?;
-        Ok((full.len(), own.len()))
-    }
-
-    fn local_stocks(&self, account: &AccountInput) -> Vec<SingleStock> {
-        let one = Batch {
-            accounts: vec![account.clone()],
-            market: self.batch.market.clone(),
-            errors: Vec::new(),
-        };
-        single_stocks(&one, self.source.factor_table())
-    }
-
-    /// The account's per-holding scenario P&L under its own set, the number
-    /// of scenarios of the full set, and the names of the own set's.
-    #[allow(clippy::type_complexity)]
-    fn revalue(
-        &self,
-        account: &AccountInput,
-    ) -> Result<(AccountPnl, usize, Vec<Option<String>>), WhatIfError> {
-        let one = Batch {
-            accounts: vec![account.clone()],
-            market: self.batch.market.clone(),
-            errors: Vec::new(),
-        };
-        let local = single_stocks(&one, self.source.factor_table());
-        let full_len = self
-            .source
-            .build(self.full_stocks(&local))
-            .map_err(Error::from)?
-            .len();
-        let set = self.source.build(local).map_err(Error::from)?;
+    fn keys(book: &Batch) -> Vec<LegKey> {
+        // Keys of real legs: cash in three currencies seen from USD.
         let prepared = prepare(
-            &one,
-            self.source.factor_table(),
-            self.source.fx_table(),
-            &self.config,
+            book,
+            &crate::ScenarioTables::current().factors,
+            &crate::ScenarioTables::current().fx,
+            &EngineConfig::new("2026-11-20".parse().unwrap()),
         );
-        let results = exfee_engine::evaluate(&prepared, &set).map_err(Error::from)?;
-        if let Some(Outcome::Failed(errors)) = results.first().map(|r| &r.outcome) {
-            return Err(WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: crate::io::join_errors(errors),
+        exfee_engine::account_holdings(&prepared, 0)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.key)
+            .collect()
+    }
+
+    #[test]
+    fn the_leg_cache_drops_the_least_recently_used_within_its_budget() {
+        let mut account = AccountInput::new("A", exfee_model::Currency::USD);
+        for (code, amount) in [("EUR", 1), ("GBP", 2), ("JPY", 3)] {
+            account.cash.push(CashBalance {
+                currency: code.parse().unwrap(),
+                amount: Decimal::from(amount),
             });
         }
-        let detail = accounts_pnl(&prepared, &set, &[0])
-            .map_err(Error::from)?
-            .pop()
-            .unwrap_or(AccountPnl {
-                account: 0,
-                holdings: Vec::new(),
-            });
-        let names = (0..set.len())
-            .map(|i| set.name(i).map(str::to_string))
-            .collect();
-        Ok((detail, full_len, names))
+        let mut market = MarketData::default();
+        for (code, rate) in [("EUR", "1.1"), ("GBP", "1.25"), ("JPY", "0.0064")] {
+            market
+                .fx
+                .insert(code.parse().unwrap(), Ok(rate.parse().unwrap()));
+        }
+        let batch = Batch {
+            accounts: vec![account],
+            market,
+            errors: Vec::new(),
+        };
+        let k = keys(&batch);
+        assert_eq!(k.len(), 3);
+        // Room for two entries of 100 scenarios, not three.
+        let one = entry_bytes(&k[0], &unit(100, 0.0));
+        let mut cache = LegCache::new(2 * one + one / 2);
+        cache.insert(k[0].clone(), unit(100, 1.0));
+        cache.insert(k[1].clone(), unit(100, 2.0));
+        // Using the first makes the second the least recently used.
+        assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
+        cache.insert(k[2].clone(), unit(100, 3.0));
+        assert!(cache.get(&k[1]).is_none());
+        assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
+        assert_eq!(cache.get(&k[2]).unwrap().dense[0], 3.0);
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.hits, stats.misses), (2, 3, 1));
+        assert_eq!(stats.bytes, 2 * one);
+        // An entry larger than the whole budget is not kept.
+        cache.insert(k[1].clone(), unit(1_000, 0.0));
+        assert_eq!(cache.stats().entries, 2);
     }
 
-    /// The fee figures of per-holding scenario P&L `detail` over the
-    /// account's own set (scenario names `names`), within a full set of
-    /// `n_full`: the others move single stocks the account does not hold,
-    /// where its P&L is its still P&L (nothing it holds moves; its options
-    /// still age by the horizon).
-    fn quote(
-        &self,
-        detail: &AccountPnl,
-        n_full: usize,
-        names: &[Option<String>],
-        nlv: Decimal,
-    ) -> Result<Quote, WhatIfError> {
-        let total = detail.total();
-        let still = detail.still_total();
-        let n_local = total.len();
-        let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
-        let needed = self.schedule.measure.scenarios_needed(n_full);
-        losses.extend(std::iter::repeat_n(
-            -still,
-            n_full.saturating_sub(n_local).min(needed),
-        ));
-        // The fee pipeline; a portfolio it cannot price (an amount beyond
-        // Decimal, a measure that is not a number) cannot be evaluated.
-        let q = quote(
-            &self.schedule,
-            &Portfolio {
-                losses: &losses,
-                scenarios: n_full,
-                nlv,
-                usd_to_base: self.usd_to_base,
-                inventory_fee: self.account.inventory_fee,
-            },
-        )
-        .map_err(|e| WhatIfError::NotEvaluable {
-            account: self.account.id.clone(),
-            reasons: e.to_string(),
-        })?;
-        let worst = crate::reporting::worst_scenarios(&total, 1)
-            .first()
-            .copied();
-        let (worst_scenario, by_class) = match worst {
-            // A scenario of a stock the account does not hold is worse than
-            // every scenario of its own set: it has no name here.
-            Some(w) if total[w] <= still || n_full == n_local => (
-                crate::io::scenario_label(w, names.get(w).and_then(|n| n.as_deref())),
-                crate::reporting::fee_by_class(detail, w, q.fee_paid),
-            ),
-            _ => ("(a move of a stock not held)".to_string(), Vec::new()),
-        };
-        Ok(Quote {
-            nlv,
-            measure: q.measure,
-            uncovered: q.uncovered,
-            daily_fee: q.breakdown.daily_fee,
-            fee_paid: q.fee_paid,
-            worst_scenario,
-            by_class,
-        })
+    #[test]
+    fn the_worst_scenario_is_the_first_lowest_never_nan() {
+        assert_eq!(worst_index(&[1.0, -3.0, f64::NAN, -3.0]), Some(1));
+        assert_eq!(worst_index(&[f64::NAN, 2.0]), Some(1));
+        assert_eq!(worst_index(&[f64::NAN, f64::INFINITY]), None);
+        assert_eq!(worst_index(&[f64::NEG_INFINITY, -1.0]), Some(0));
+        assert_eq!(worst_index(&[]), None);
     }
 }

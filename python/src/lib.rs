@@ -372,6 +372,9 @@ pub struct PyEvaluation {
     source: ScenarioSource,
     config: EngineConfig,
     schedule: FeeSchedule,
+    /// The what-if fast path (the night's set, the shared unit P&L cache),
+    /// built on the first what-if question.
+    book: std::sync::OnceLock<Arc<exfee::WhatIfBook>>,
 }
 
 fn parse_date(py: Python<'_>, text: &str) -> PyResult<NaiveDate> {
@@ -466,6 +469,7 @@ fn evaluate(
         source,
         config,
         schedule,
+        book: std::sync::OnceLock::new(),
     })
 }
 
@@ -623,9 +627,21 @@ impl PyEvaluation {
                     self.source.factor_table(),
                 )
                 .map_err(|e| e.to_string())?;
-                let what_if =
-                    exfee::WhatIf::new(&batch, account, &self.source, &self.config, &self.schedule)
-                        .map_err(|e| e.to_string())?;
+                let book = self.book.get_or_init(|| {
+                    Arc::new(exfee::WhatIfBook::with_set(
+                        self.night.evaluation.scenarios.clone(),
+                        &batch.market,
+                        &self.source,
+                        &self.config,
+                        &self.schedule,
+                        exfee::DEFAULT_LEG_CACHE_BYTES,
+                    ))
+                });
+                let holder = batch
+                    .accounts
+                    .get(index)
+                    .ok_or_else(|| format!("no account {account}"))?;
+                let what_if = book.account(holder).map_err(|e| e.to_string())?;
                 what_if.order(&positions).map_err(|e| e.to_string())
             })
             .map_err(|e| located::<ExfeeInputError>(py, e, None, None, None))?;

@@ -200,3 +200,37 @@ def test_what_if_by_hand():
     assert ev.what_if("S1", frame) == answer
     with pytest.raises(exfee.InputError, match="order 1 field quantity"):
         ev.what_if("S1", [{"symbol": "ZZZ", "asset_class": "STK", "currency": "USD", "quantity": "lots"}])
+
+
+def test_what_if_before_is_tonights_row_and_after_a_re_evaluation(nightly):
+    """The what-if fast path (shared by Rust, Python and the service) under a
+    Monte Carlo set with a horizon: `before` is the account's row of the
+    evaluation, and `after` an order equals evaluating the drop with the
+    order written into it (positions.csv and cash.csv rows: the oracle)."""
+    kwargs = dict(date="2026-11-20", horizon_days=3, draws=300)
+    ev = exfee.evaluation(exfee.read_drop(nightly), **kwargs)
+    rows = {r["account"]: r for r in ev.table().to_pylist()}
+    asked = [a for a, r in rows.items() if r["status"] != "failed"][::15]
+    assert len(asked) >= 4
+    for account in asked:
+        order = {"symbol": "AAPL 270115P230", "asset_class": "OPT", "currency": "USD", "quantity": -2,
+                 "price": "9.05", "multiplier": 100, "underlying": "AAPL", "strike": "230",
+                 "expiry": "2027-01-15", "right": "P", "exercise": "american"}
+        answer = ev.what_if(account, [order])
+        for key in ("nlv", "measure", "uncovered"):
+            assert decimal.Decimal(answer["before"][key]) == rows[account][key], (account, key)
+        assert answer["before"]["worst_scenario"] == rows[account]["worst_scenario"]
+
+        # The oracle: the drop with the order filled at 9.05 (cash −2 × 100 × 9.05 back in).
+        import shutil, tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            drop = shutil.copytree(nightly, f"{tmp}/drop")
+            with open(f"{drop}/positions.csv", "a") as f:
+                f.write(f"{account},AAPL 270115P230,OPT,USD,-2,100,9.05,AAPL,230,2027-01-15,P,american\n")
+            with open(f"{drop}/cash.csv", "a") as f:
+                f.write(f"{account},USD,1810\n")
+            again = exfee.evaluation(exfee.read_drop(drop), **kwargs)
+            row = next(r for r in again.table().to_pylist() if r["account"] == account)
+        for key in ("nlv", "measure", "uncovered"):
+            assert decimal.Decimal(answer["after"][key]) == row[key], (account, key)
+        assert answer["after"]["worst_scenario"] == row["worst_scenario"]

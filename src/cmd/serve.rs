@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::DropPaths;
-use exfee::serve::{Loader, Night, ServeOptions, Service};
+use exfee::serve::{Loader, Night, NightOptions, ServeOptions, Service};
 use exfee::{EngineConfig, ScenarioSource};
 
 use super::ScenarioArgs;
@@ -54,9 +54,21 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds (longer: 503).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
-    /// Accounts whose what-if state is kept in memory (oldest dropped first).
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    /// Accounts whose what-if state (tonight's figures, a few kB each) is kept in memory (oldest
+    /// dropped first).
+    #[arg(long, value_name = "N", default_value_t = 8192)]
     cache: usize,
+    /// Rendered reports kept in memory (oldest dropped first).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    report_cache: usize,
+    /// Megabytes of per-instrument unit scenario P&L kept for what-if questions (least recently
+    /// used dropped first).
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    leg_cache_mb: usize,
+    /// The nightly state database (grace weeks, fee ledger) of `exfee run`: fee_status is then the
+    /// ledger's. Read only. Default: a first night (every account's history empty).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
@@ -98,7 +110,7 @@ fn load(
     config: &EngineConfig,
     schedule: &FeeSchedule,
     calendar: &TradingCalendar,
-    cache: usize,
+    options: &NightOptions,
 ) -> anyhow::Result<Night> {
     let batch = if input.join("accounts.csv").is_file() {
         exfee::io::read_drop(&DropPaths::in_dir(input), source.factor_table())?
@@ -122,7 +134,7 @@ fn load(
         config.clone(),
         schedule.clone(),
         calendar.clone(),
-        cache,
+        options,
     )
     .map_err(anyhow::Error::msg)
 }
@@ -142,6 +154,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut config = EngineConfig::new(args.date);
     config.horizon_days = args.horizon_days;
+    let options = NightOptions {
+        accounts_cached: args.cache,
+        reports_cached: args.report_cache,
+        leg_cache_bytes: args.leg_cache_mb.saturating_mul(1 << 20),
+        state: args.state.clone(),
+    };
     let started = std::time::Instant::now();
     let night = load(
         &args.input,
@@ -150,7 +168,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &config,
         &schedule,
         &calendar,
-        args.cache,
+        &options,
     )?;
     eprintln!(
         "exfee serve: {} account(s) of {} evaluated in {:.2} s",
@@ -158,7 +176,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.date,
         started.elapsed().as_secs_f64()
     );
-    let (input, market, cache) = (args.input.clone(), args.market.clone(), args.cache);
+    let (input, market, night_options) = (args.input.clone(), args.market.clone(), options);
     let loader: Loader = Arc::new(move || {
         load(
             &input,
@@ -167,7 +185,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &config,
             &schedule,
             &calendar,
-            cache,
+            &night_options,
         )
         .map_err(|e| format!("{e:#}"))
     });

@@ -18,3 +18,4 @@ mod outputs;
 mod reliability;
 mod serve;
 mod trust_input;
+mod whatif;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use exfee::engine::single_stocks;
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, read_drop};
-use exfee::serve::{Loader, Night, ServeOptions, Service};
+use exfee::serve::{Loader, Night, NightOptions, ServeOptions, Service};
 use exfee::{
     CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, ScenarioSource,
     evaluate_batch_with,
@@ -31,7 +31,7 @@ fn config() -> EngineConfig {
     EngineConfig::new("2026-11-20".parse().unwrap())
 }
 
-fn load(loads: &AtomicUsize) -> Result<Night, String> {
+fn load_with(loads: &AtomicUsize, options: &NightOptions) -> Result<Night, String> {
     loads.fetch_add(1, Ordering::SeqCst);
     let source = source();
     let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table())
@@ -42,7 +42,7 @@ fn load(loads: &AtomicUsize) -> Result<Night, String> {
         config(),
         FeeSchedule::default(),
         TradingCalendar::default(),
-        64,
+        options,
     )
 }
 
@@ -56,15 +56,19 @@ struct Server {
 
 impl Server {
     fn start(options: ServeOptions) -> Server {
+        Server::start_with(options, NightOptions::default())
+    }
+
+    fn start_with(options: ServeOptions, night_options: NightOptions) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let loads = Arc::new(AtomicUsize::new(0));
-        let night = load(&loads).unwrap();
+        let night = load_with(&loads, &night_options).unwrap();
         let counter = Arc::clone(&loads);
-        let loader: Loader = Arc::new(move || load(&counter));
+        let loader: Loader = Arc::new(move || load_with(&counter, &night_options));
         let service = Service::new(night, loader, options);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let base = runtime.block_on(async {
@@ -205,6 +209,38 @@ fn routes_token_and_error_statuses() {
     let (status, report) = server.call("GET", "/v1/accounts/U9709660/report", Some(TOKEN), None);
     assert_eq!(status, 200);
     assert!(report.as_str().unwrap().contains("U9709660"));
+    // Every file the page links to (its charts) is served: each relative
+    // `src`/`href` resolved against the page's URL answers 200 with an SVG.
+    let html = report.as_str().unwrap();
+    let page =
+        reqwest::Url::parse(&format!("{}/v1/accounts/U9709660/report", server.base)).unwrap();
+    let mut links = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for piece in html.split(attribute).skip(1) {
+            let link = piece.split('"').next().unwrap();
+            if !link.starts_with('#') && !link.contains(':') {
+                links.push(link.to_string());
+            }
+        }
+    }
+    assert_eq!(links.len(), 2, "{links:?}");
+    for link in links {
+        let url = page.join(&link).unwrap();
+        let (status, chart) = server.call("GET", url.path(), Some(TOKEN), None);
+        assert_eq!(status, 200, "{link} -> {url}");
+        assert!(chart.as_str().unwrap().contains("<svg"), "{link}");
+    }
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/v1/accounts/U9709660/report/nope.svg",
+                Some(TOKEN),
+                None
+            )
+            .0,
+        404
+    );
 
     // 404: unknown account (three routes) and unknown route.
     assert_eq!(
@@ -222,6 +258,19 @@ fn routes_token_and_error_statuses() {
     assert_eq!(status, 404);
     assert!(body["error"].as_str().unwrap().contains("NOPE"));
     assert_eq!(server.call("GET", "/v2/nothing", Some(TOKEN), None).0, 404);
+    // An order in a currency tonight's market prices (EUR, GBP) is read; one
+    // in a currency it has no rate for is refused with the reason.
+    for (symbol, currency) in [("ALV", "EUR"), ("HSBA", "GBP")] {
+        let order = json!({"account": "U1303271", "orders": [{"symbol": symbol,
+            "asset_class": "STK", "currency": currency, "quantity": -1}]});
+        let (status, body) =
+            server.call("POST", "/v1/what-if", Some(TOKEN), Some(&order.to_string()));
+        assert_eq!(status, 200, "{currency}: {body}");
+    }
+    let order = r#"{"account":"U1303271","orders":[{"symbol":"VOLV","asset_class":"STK","currency":"SEK","quantity":1,"price":"250"}]}"#;
+    let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(order));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("SEK"), "{body}");
 
     // 400: malformed JSON, unknown field, an order the engine cannot price.
     let (status, body) = server.call(
@@ -280,7 +329,7 @@ fn routes_token_and_error_statuses() {
     assert_eq!(status, 200);
     let text = metrics.as_str().unwrap();
     assert!(
-        text.contains(r#"exfee_http_requests_total{route="/v1/what-if",status="400"} 5"#),
+        text.contains(r#"exfee_http_requests_total{route="/v1/what-if",status="400"} 6"#),
         "{text}"
     );
     assert!(
@@ -288,6 +337,17 @@ fn routes_token_and_error_statuses() {
     );
     assert!(text.contains(r#"exfee_http_request_duration_seconds_count{route="/healthz"} 1"#));
     assert!(text.contains(r#"exfee_http_errors_total{route="/v1/what-if"}"#));
+    // The unit P&L cache: the legs the what-if questions priced are held.
+    let gauge = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(gauge("exfee_leg_cache_entries") > 0.0, "{text}");
+    assert!(gauge("exfee_leg_cache_bytes") <= gauge("exfee_leg_cache_budget_bytes"));
+    assert!(gauge("exfee_leg_cache_misses_total") >= gauge("exfee_leg_cache_entries"));
 }
 
 /// The account with the order applied, evaluated by the full engine (not
@@ -410,14 +470,46 @@ fn what_if_answers_as_a_full_evaluation_with_the_order() {
 fn a_request_over_its_time_gets_503() {
     let server = Server::start(ServeOptions {
         request_timeout: Duration::from_nanos(1),
+        workers: 1,
         ..Server::options()
     });
-    let body = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":1}]}"#;
-    assert_eq!(
-        server
-            .call("POST", "/v1/what-if", Some(TOKEN), Some(body))
-            .0,
-        503
+    // Every account's first question at once, one engine worker: the work
+    // of all of them together lasts well over the timer's millisecond, so
+    // requests time out (waiting for the worker or working); the others are
+    // answered (200, or 400 for an account that cannot be evaluated).
+    let accounts = crate::common::read_csv(&nightly().join("accounts.csv"));
+    let (base, client) = (server.base.clone(), server.client.clone());
+    let statuses: Vec<u16> = server.runtime.block_on(async move {
+        let mut requests = Vec::new();
+        for row in accounts.into_iter().skip(1) {
+            let (base, client) = (base.clone(), client.clone());
+            let body = json!({"account": row[0], "orders": [{"symbol": "SPY",
+                "asset_class": "STK", "currency": "USD", "quantity": 1, "price": "500"}]})
+            .to_string();
+            requests.push(tokio::spawn(async move {
+                send(
+                    &client,
+                    &base,
+                    "POST",
+                    "/v1/what-if",
+                    Some(TOKEN),
+                    Some(&body),
+                )
+                .await
+                .0
+            }));
+        }
+        let mut statuses = Vec::new();
+        for request in requests {
+            statuses.push(request.await.unwrap());
+        }
+        statuses
+    });
+    assert_eq!(statuses.len(), 76);
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 400, 503].contains(s)),
+        "{statuses:?}"
     );
 }
 
@@ -486,4 +578,103 @@ fn serve_refuses_to_start_without_a_token() {
     let out = run(&[("EXFEE_TOKEN", "short")], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
+
+/// `exfee run` on the nightly drop with the fixed set (the service's here).
+fn run_night(
+    out: &Path,
+    state: &Path,
+    date: &str,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .arg("run")
+        .arg(nightly())
+        .arg("--out")
+        .arg(out)
+        .arg("--state")
+        .arg(state)
+        .args(["--date", date, "--fixed-only", "--no-reports", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success() || run.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = crate::common::read_csv(&out.join("results.csv"));
+    let header = rows[0].clone();
+    rows.into_iter()
+        .skip(1)
+        .map(|row| {
+            (
+                row[0].clone(),
+                header
+                    .iter()
+                    .cloned()
+                    .zip(row)
+                    .map(|(h, c)| format!("{h}={c}"))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// With `--state`, an account's fee status is the ledger's: accounts first
+/// subject ten days before tonight are past their grace week and charged,
+/// as `exfee run` on the same state charges them (tonight's results.csv is
+/// the oracle); without it every subject account would be in grace.
+#[test]
+fn fee_status_comes_from_the_state() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state.sqlite");
+    run_night(&work.path().join("n1"), &state, "2026-11-10");
+    // The service reads the state as it is before tonight; the run's copy
+    // then records tonight.
+    let copy = work.path().join("copy.sqlite");
+    std::fs::copy(&state, &copy).unwrap();
+    let tonight = run_night(&work.path().join("n2"), &copy, "2026-11-20");
+    let server = Server::start_with(
+        Server::options(),
+        NightOptions {
+            state: Some(state.clone()),
+            ..NightOptions::default()
+        },
+    );
+    let mut charged = 0;
+    for (account, row) in &tonight {
+        let (status, figures) =
+            server.call("GET", &format!("/v1/accounts/{account}"), Some(TOKEN), None);
+        assert_eq!(status, 200);
+        for cell in row {
+            let (column, value) = cell.split_once('=').unwrap();
+            // What tonight's run posted is the ledger's business, not the service's.
+            if ["days_posted", "amount_posted"].contains(&column) {
+                continue;
+            }
+            assert_eq!(
+                figures[column],
+                Value::String(value.into()),
+                "{account} {column}"
+            );
+        }
+        if figures["fee_status"] == "charged" {
+            charged += 1;
+            // The what-if's `before` status is the ledger's too.
+            let body = json!({"account": account, "orders": [{"symbol": "SPY",
+                "asset_class": "STK", "currency": "USD", "quantity": 1, "price": "500"}]})
+            .to_string();
+            let (status, answer) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body));
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["before"]["fee_status"], "charged", "{answer}");
+            assert_eq!(answer["after"]["fee_status"], "charged", "{answer}");
+        }
+    }
+    assert!(charged > 0, "no account charged: the test would not tell");
+    // A state file that is not there is refused (not taken as a first night).
+    let missing = NightOptions {
+        state: Some(work.path().join("nope.sqlite")),
+        ..NightOptions::default()
+    };
+    let error = load_with(&AtomicUsize::new(0), &missing).err().unwrap();
+    assert!(error.contains("nope.sqlite"), "{error}");
 }

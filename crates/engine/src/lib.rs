@@ -54,6 +54,7 @@ mod sparse;
 mod tail;
 #[cfg(test)]
 mod testkit;
+mod unit;
 
 pub use account::default_implied_vol;
 pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
@@ -65,3 +66,4 @@ pub use prepare::{EngineConfig, Prepared, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
 pub use result::{AccountResult, AccountRisk, EngineError, EvalStats, Outcome};
 pub use tail::Tail;
+pub use unit::{Holding, LegKey, UnitPnl, account_holdings, legs_unit_pnl};

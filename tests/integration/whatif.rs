@@ -1,0 +1,257 @@
+//! The what-if fast path (`WhatIfBook`) against the nightly run: tonight's
+//! figures equal `exfee run`'s results.csv for every account, and the
+//! figures after an order equal a full evaluation of the batch with the
+//! order applied, computed here through the normal path (the whole batch
+//! evaluated again), under a Monte Carlo set with its single-stock
+//! scenarios, a stress horizon (options age) and a tail measure.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use exfee::fee::{DEFAULT_FEE_TOML, FeeSchedule, TradingCalendar};
+use exfee::io::{DropPaths, read_drop, scenario_label};
+use exfee::model::{Exercise, OptionRight, OptionTerms};
+use exfee::{
+    Batch, CashBalance, Decimal, EngineConfig, EvaluateOptions, Instrument, InstrumentKind,
+    NightFees, Outcome, Position, ScenarioSource, WhatIfBook, evaluate_batch_with,
+};
+
+use crate::common::read_csv;
+
+const DATE: &str = "2026-11-20";
+const HORIZON: u32 = 3;
+
+fn nightly() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nightly")
+}
+
+/// The shipped default set with `draws` draws, written to `dir`.
+fn scenario_set(dir: &Path, draws: usize) -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for file in [
+        "risk-factors-current.csv",
+        "fx-factors-current.csv",
+        "correlation-default.csv",
+    ] {
+        std::fs::copy(shipped.join(file), dir.join(file)).unwrap();
+    }
+    let toml = std::fs::read_to_string(shipped.join("default.toml")).unwrap();
+    let toml = toml.replace("scenarios = 10000", &format!("scenarios = {draws}"));
+    assert!(toml.contains(&format!("scenarios = {draws}")));
+    let path = dir.join("set.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// The default schedule with the expected shortfall at 99 % as its
+/// measure (the average of the worst ceil(1 % × N) losses).
+fn schedule_toml() -> String {
+    let text = DEFAULT_FEE_TOML.replace(
+        "[measure]\nkind = \"worst\"",
+        "[measure]\nkind = \"expected_shortfall\"\nlevel = 0.99",
+    );
+    assert!(text.contains("expected_shortfall"));
+    text
+}
+
+fn by_account(path: &Path) -> HashMap<String, HashMap<String, String>> {
+    let mut rows = read_csv(path).into_iter();
+    let header = rows.next().unwrap();
+    rows.map(|row| {
+        let map: HashMap<String, String> = header.iter().cloned().zip(row).collect();
+        (map["account"].clone(), map)
+    })
+    .collect()
+}
+
+/// `batch` with `order` filled at the marks in `account`: the position
+/// added, its value paid in its currency (a future moves no cash).
+fn with_order(batch: &Batch, account: &str, order: &Position) -> Batch {
+    let mut modified = batch.clone();
+    let target = modified
+        .accounts
+        .iter_mut()
+        .find(|a| a.id == account)
+        .unwrap();
+    target.positions.push(order.clone());
+    let paid = if order.instrument.settles_daily() {
+        Decimal::ZERO
+    } else {
+        order.quantity * order.instrument.multiplier * order.instrument.mark
+    };
+    if !paid.is_zero() {
+        target.cash.push(CashBalance {
+            currency: order.instrument.currency,
+            amount: -paid,
+        });
+    }
+    modified
+}
+
+#[test]
+fn what_if_equals_the_nightly_run_and_a_full_re_evaluation() {
+    let work = tempfile::tempdir().unwrap();
+    let set = scenario_set(work.path(), 300);
+    let fee = work.path().join("fee.toml");
+    std::fs::write(&fee, schedule_toml()).unwrap();
+    let out = work.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .arg("run")
+        .arg(nightly())
+        .arg("--scenario-set")
+        .arg(&set)
+        .arg("--fee")
+        .arg(&fee)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--date",
+            DATE,
+            "--horizon-days",
+            &HORIZON.to_string(),
+            "--no-reports",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success() || run.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let results = by_account(&out.join("results.csv"));
+
+    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let mut config = EngineConfig::new(DATE.parse().unwrap());
+    config.horizon_days = HORIZON;
+    let schedule = FeeSchedule::from_toml_str(&schedule_toml()).unwrap();
+    // A cache far smaller than the batch's legs: entries are dropped and
+    // priced again along the way, and the figures do not change.
+    let book = Arc::new(WhatIfBook::new(&batch, &source, &config, &schedule, 64 << 10).unwrap());
+
+    // Tonight: every account as results.csv has it.
+    let mut evaluated = Vec::new();
+    for account in &batch.accounts {
+        let row = &results[&account.id];
+        match book.account(account) {
+            Ok(desk) => {
+                let before = desk.before();
+                assert_ne!(row["status"], "failed", "{}", account.id);
+                assert_eq!(before.nlv.to_string(), row["nlv"], "{}", account.id);
+                assert_eq!(before.measure.to_string(), row["measure"], "{}", account.id);
+                assert_eq!(
+                    before.uncovered.to_string(),
+                    row["uncovered"],
+                    "{}",
+                    account.id
+                );
+                assert_eq!(
+                    before.worst_scenario, row["worst_scenario"],
+                    "{}",
+                    account.id
+                );
+                evaluated.push(account.id.clone());
+            }
+            Err(e) => assert_eq!(row["status"], "failed", "{}: {e}", account.id),
+        }
+    }
+    assert!(evaluated.len() > 60, "{}", evaluated.len());
+    let stats = book.cache_stats();
+    assert!(stats.bytes <= stats.budget, "{stats:?}");
+    assert!(
+        stats.hits > 0 && stats.misses > stats.entries as u64,
+        "{stats:?}"
+    );
+
+    // Orders: part of a held position, a new American put on a listed
+    // underlying, a stock no account holds (a single stock the night's set
+    // does not move), and a held position closed.
+    let usd = exfee::Currency::USD;
+    let put = Instrument {
+        symbol: "AAPL 270115P230".into(),
+        kind: InstrumentKind::Option {
+            underlying: "AAPL".into(),
+            on_future: false,
+            terms: OptionTerms {
+                strike: Decimal::from(230),
+                expiry: "2027-01-15".parse().unwrap(),
+                right: OptionRight::Put,
+                exercise: Exercise::American,
+            },
+        },
+        currency: usd,
+        multiplier: Decimal::from(100),
+        mark: Decimal::new(905, 2),
+    };
+    let newco = Instrument {
+        symbol: "ZZNEWCO".into(),
+        kind: InstrumentKind::Stock,
+        currency: usd,
+        multiplier: Decimal::ONE,
+        mark: Decimal::from(42),
+    };
+    let calendar = TradingCalendar::default();
+    let date = config.valuation_date;
+    for id in evaluated.iter().step_by(evaluated.len() / 4) {
+        let account = batch.accounts.iter().find(|a| &a.id == id).unwrap();
+        let desk = book.account(account).unwrap();
+        let held = account.positions[0].clone();
+        let orders = [
+            Position {
+                instrument: held.instrument.clone(),
+                quantity: (held.quantity / Decimal::from(2)).round() + Decimal::ONE,
+            },
+            Position {
+                instrument: put.clone(),
+                quantity: Decimal::from(-3),
+            },
+            Position {
+                instrument: newco.clone(),
+                quantity: Decimal::from(-500),
+            },
+            Position {
+                instrument: held.instrument.clone(),
+                quantity: -held.quantity,
+            },
+        ];
+        for order in orders {
+            let answer = desk.order(std::slice::from_ref(&order)).unwrap();
+            // The oracle: the whole batch with the order, evaluated and
+            // assessed as a night.
+            let modified = with_order(&batch, id, &order);
+            let evaluation = evaluate_batch_with(
+                &modified,
+                &source,
+                &config,
+                EvaluateOptions {
+                    stocks: None,
+                    measure: Some(schedule.measure),
+                    progress: None,
+                },
+            )
+            .unwrap();
+            let night =
+                NightFees::first_night(evaluation, &modified, &schedule, &calendar, date).unwrap();
+            let index = modified.accounts.iter().position(|a| &a.id == id).unwrap();
+            let Outcome::Evaluated(risk) = &night.evaluation.results[index].outcome else {
+                panic!("{id} with {order:?} not evaluated");
+            };
+            let fee = night.fees[index].as_ref().unwrap();
+            let what = format!("{id} {} {}", order.instrument.symbol, order.quantity);
+            assert_eq!(answer.after.nlv, risk.nlv, "{what}");
+            assert_eq!(answer.after.measure, fee.measure, "{what}");
+            assert_eq!(answer.after.uncovered, fee.uncovered, "{what}");
+            assert_eq!(answer.after.daily_fee, fee.breakdown.daily_fee, "{what}");
+            assert_eq!(answer.after.fee_paid, fee.fee_paid, "{what}");
+            assert_eq!(
+                answer.after.worst_scenario,
+                scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
+                "{what}"
+            );
+            assert_eq!(answer.before, *desk.before(), "{what}");
+        }
+    }
+}
