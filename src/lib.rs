@@ -72,6 +72,7 @@ mod errors;
 mod fees;
 mod hedges;
 mod lots;
+pub mod night;
 mod orders;
 mod reporting;
 mod results;
@@ -85,7 +86,7 @@ pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedg
 pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
-pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
+pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
 
 /// Calibration to a price history and backtest statistics (re-exported

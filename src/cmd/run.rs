@@ -7,16 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
-use exfee::io::{
-    DropPaths, NavCheck, NavTolerance, StagedOutputs, neutralise_csv, read_drop, read_market,
-    write_atomically, write_csv,
-};
-use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
-use exfee::state::{NightRecord, StateDb};
-use exfee::{
-    Batch, Currency, Decimal, EngineConfig, EvaluateOptions, FeeContext, FeeLine, Outcome, Shard,
-    Subject, assess, build_reports, evaluate_batch_with, single_stocks, usd_to_base,
-};
+use exfee::io::{DropPaths, NavCheck, NavTolerance, read_drop, read_market};
+use exfee::night::{self, NightEvaluation};
+use exfee::{Batch, Currency, Decimal, EngineConfig, FeeLine, Outcome, Shard};
 
 use super::{Output, ScenarioArgs};
 
@@ -147,69 +140,6 @@ impl RunArgs {
     }
 }
 
-/// The `changes.csv` columns.
-const CHANGES_HEADER: [&str; 7] = [
-    "account",
-    "currency",
-    "change",
-    "previous_date",
-    "previous_daily_fee",
-    "daily_fee",
-    "fee_status",
-];
-
-/// Tonight's changes of one account against its previous night in the
-/// state: `newly_subject` (subject tonight, clear or unknown before),
-/// `entering_charge` (charged tonight, not charged before), `cleared` (clear
-/// tonight, subject before), `fee_up` / `fee_down` (the daily fee it accrues
-/// moved by more than 25 % of the previous night's, both nights subject).
-fn change_rows(
-    account: &str,
-    base: Currency,
-    fee: &FeeLine,
-    previous: Option<&exfee::state::NightRow>,
-) -> Vec<Vec<String>> {
-    let was_subject = previous.is_some_and(|p| p.record.status.is_subject());
-    let was_charged = previous.is_some_and(|p| p.record.status == FeeStatus::Charged);
-    let before = previous.map(|p| p.record.accrues);
-    let mut kinds = Vec::new();
-    if fee.status.is_subject() && !was_subject {
-        kinds.push("newly_subject");
-    }
-    if fee.status == FeeStatus::Charged && !was_charged {
-        kinds.push("entering_charge");
-    }
-    if !fee.status.is_subject() && was_subject {
-        kinds.push("cleared");
-    }
-    if let Some(before) = before
-        && fee.status.is_subject()
-        && was_subject
-        && before > Decimal::ZERO
-    {
-        let limit = before * Decimal::new(25, 2);
-        if fee.accrues - before > limit {
-            kinds.push("fee_up");
-        } else if before - fee.accrues > limit {
-            kinds.push("fee_down");
-        }
-    }
-    kinds
-        .into_iter()
-        .map(|kind| {
-            vec![
-                account.to_string(),
-                base.to_string(),
-                kind.to_string(),
-                previous.map(|p| p.date.to_string()).unwrap_or_default(),
-                before.map(|b| b.to_string()).unwrap_or_default(),
-                fee.accrues.to_string(),
-                fee.status.name().to_string(),
-            ]
-        })
-        .collect()
-}
-
 /// Stage timings for the summary.
 #[derive(Default)]
 struct Timings(Vec<(&'static str, Duration)>);
@@ -333,7 +263,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     };
 
     let spinner = output.spinner("reading inputs");
-    let (full, input_dates, mut reconciliation) =
+    let (full, input_dates, reconciliation) =
         timings.time("read", || read_inputs(&args, &source))?;
     let (date, date_source) = valuation_date(args.date, &input_dates);
     let state_path = args
@@ -341,29 +271,11 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.out.join("state.sqlite"));
     // Refused before the evaluation; checked again in the state's
-    // transaction below (another run may have written meanwhile).
-    if !args.rewrite_history && state_path.is_file() {
-        let db = StateDb::open(&state_path)
-            .with_context(|| format!("state database {}", state_path.display()))?;
-        if let Some(latest) = db.latest_date()?
-            && latest > date
-        {
-            return Err(earlier_date_refused(&state_path, date, latest));
-        }
-    }
+    // transaction by the charge (another run may have written meanwhile).
+    night::check_date(&state_path, date, args.rewrite_history)?;
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
-    let stocks = single_stocks(&full, source.factor_table());
-    let batch = match args.shard {
-        Some(shard) => shard.filter(full),
-        None => full,
-    };
-    if let Some(checks) = &mut reconciliation {
-        let ids: std::collections::HashSet<&str> =
-            batch.accounts.iter().map(|a| a.id.as_str()).collect();
-        checks.retain(|c| ids.contains(c.account.as_str()));
-    }
 
     let mut config = EngineConfig::new(date);
     config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
@@ -374,179 +286,66 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         bar.set_position(done as u64);
         output.log_progress("revaluation", done, all);
     };
-    let evaluation = timings.time("scenarios + revaluation", || {
-        evaluate_batch_with(
-            &batch,
-            &source,
-            &config,
-            EvaluateOptions {
-                stocks: Some(stocks),
-                measure: Some(schedule.measure),
+    let evaluated = timings.time("scenarios + revaluation", || {
+        night::evaluate(
+            full,
+            &night::EvaluateSettings {
+                source: &source,
+                config: &config,
+                measure: schedule.measure,
+                shard: args.shard,
                 progress: Some(&progress),
             },
         )
     })?;
     bar.finish_and_clear();
 
-    // Fees, against the state before tonight, in one transaction.
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut db = StateDb::open(&state_path)
-        .with_context(|| format!("state database {}", state_path.display()))?;
-    let mut night = db.begin_run(date, schedule.grace, &calendar)?;
-    let later = night.later_dates()?;
-    if let (Some(first), Some(last)) = (later.first(), later.last()) {
-        if !args.rewrite_history {
-            return Err(earlier_date_refused(&state_path, date, *last));
-        }
-        let removed = night.forget_later_nights()?;
-        eprintln!(
-            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
-             from the state (committed with this run); run those dates again, in order, to \
-             recompute them"
-        );
-    }
-    let context = FeeContext {
-        schedule: &schedule,
-        calendar: &calendar,
-        date,
-        scenarios: evaluation.scenarios.len(),
-    };
-    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
-    let mut subjects = Vec::new();
-    let mut changes: Vec<Vec<String>> = Vec::new();
-    let fee_start = Instant::now();
-    for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
-        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
-            fees.push(None);
-            continue;
-        };
-        let rate = usd_to_base(&batch.market, base)?;
-        let previous = night.previous_state(&result.account)?;
-        let previous_night = night.previous_night(&result.account)?;
-        let mut fee = assess(
-            context,
-            risk,
-            rate,
-            account.inventory_fee,
-            previous.as_ref(),
-        )?;
-        let recorded = night.record(
-            &result.account,
-            &NightRecord {
-                status: fee.status,
-                uncovered: fee.uncovered,
-                measure: fee.measure,
-                daily_fee: fee.breakdown.daily_fee,
-                accrues: fee.accrues,
-                basis: fee.pays,
-                effective_date: fee.effective_date,
-                currency: base,
-            },
-        )?;
-        fee.days_posted = recorded.days_posted();
-        fee.amount_posted = recorded.amount_posted();
-        changes.extend(change_rows(
-            &result.account,
-            base,
-            &fee,
-            previous_night.as_ref(),
-        ));
-        if fee.status.is_subject() {
-            subjects.push(Subject {
-                account: index,
-                fee: fee.clone(),
-                usd_to_base: rate,
-            });
-        }
-        fees.push(Some(fee));
-    }
-    timings.0.push(("fees", fee_start.elapsed()));
+    let spinner = output.spinner("fees, reports and outputs");
+    let charged = night::charge(
+        &evaluated,
+        &night::ChargeSettings {
+            out: &args.out,
+            date,
+            state: &state_path,
+            schedule: &schedule,
+            calendar: &calendar,
+            rewrite_history: args.rewrite_history,
+            reports: !args.no_reports,
+            png: args.png,
+            reconciliation: reconciliation.as_deref(),
+        },
+        |dir| {
+            super::manifest::write_run_json(
+                dir,
+                &super::manifest::RunFacts {
+                    date,
+                    date_source,
+                    scenarios: &args.scenarios,
+                    source: &source,
+                    scenario_count: evaluated.evaluation.scenarios.len(),
+                    fixed_count: evaluated.evaluation.scenarios.fixed().len(),
+                    horizon_days: args.horizon_days,
+                    shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                    fee: args.fee.as_deref(),
+                    holidays: args.holidays.as_deref(),
+                    inputs: input_files(&args),
+                },
+            )
+        },
+        pause_for_kill_test,
+    )?;
+    spinner.finish_and_clear();
+    timings.0.extend(charged.timings.iter().copied());
 
-    // Reports of the subject accounts.
-    let reports = if args.no_reports {
-        Vec::new()
-    } else {
-        let spinner = output.spinner("reports and adjustments");
-        let reports = timings.time("reports", || {
-            build_reports(&evaluation, &subjects, context, &batch.market)
-        })?;
-        spinner.finish_and_clear();
-        reports
-    };
-
-    // The per-class split of every subject account: the reports' when they
-    // were built (the same function made them), else computed alone.
-    let class_rows: Vec<Vec<String>> = if args.no_reports {
-        timings.time("fees by class", || {
-            exfee::fees_by_class_rows(&evaluation, &subjects)
-        })?
-    } else {
-        reports
-            .iter()
-            .flat_map(|r| {
-                r.fee_by_class.iter().map(|(class, fee)| {
-                    vec![
-                        r.account.clone(),
-                        r.base_currency.clone(),
-                        class.clone(),
-                        fee.to_string(),
-                    ]
-                })
-            })
-            .collect()
-    };
-
-    // Outputs: every file of the run into a fresh staging folder, published
-    // all at once by repointing OUT_DIR/current; the state commits after
-    // (see docs/reliability.md).
-    let write_start = Instant::now();
+    let NightEvaluation { batch, evaluation } = &evaluated;
     let results_path = args.out.join("results.csv");
     let errors_path = args.out.join("errors.csv");
-    let staged = StagedOutputs::begin(&args.out, &date.to_string())?;
-    write_outputs(
-        staged.dir(),
-        &args,
-        date,
-        &evaluation,
-        &batch,
-        &fees,
-        &reports,
-        reconciliation.as_deref(),
-    )?;
-    write_csv(&staged.dir().join("changes.csv"), &CHANGES_HEADER, changes)?;
-    write_csv(
-        &staged.dir().join("fees_by_class.csv"),
-        &["account", "currency", "class", "daily_fee"],
-        class_rows,
-    )?;
-    super::manifest::write_run_json(
-        staged.dir(),
-        &super::manifest::RunFacts {
-            date,
-            date_source,
-            scenarios: &args.scenarios,
-            source: &source,
-            scenario_count: evaluation.scenarios.len(),
-            fixed_count: evaluation.scenarios.fixed().len(),
-            horizon_days: args.horizon_days,
-            shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
-            fee: args.fee.as_deref(),
-            holidays: args.holidays.as_deref(),
-            inputs: input_files(&args),
-        },
-    )?;
-    staged.commit()?;
-    timings.0.push(("write", write_start.elapsed()));
-    pause_for_kill_test();
-    night.commit()?;
-
     summary(
         &args,
         (date, date_source),
-        &batch,
-        &evaluation,
-        &fees,
+        batch,
+        evaluation,
+        &charged.fees,
         &timings,
         started.elapsed(),
         &results_path,
@@ -568,105 +367,6 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes every output of the run into `dir` (the staging folder):
-/// `results.csv`, `errors.csv`, `options.csv` and, with reports,
-/// `reports/` (each account's files under its safe file stem, and
-/// `files.csv` mapping account ids to stems, relative to `reports/`) and
-/// `index.html`; with --flex, `reconciliation.csv`. Every CSV cell goes
-/// through [`exfee::io::neutralise`].
-#[allow(clippy::too_many_arguments)]
-fn write_outputs(
-    dir: &Path,
-    args: &RunArgs,
-    date: NaiveDate,
-    evaluation: &exfee::Evaluation,
-    batch: &Batch,
-    fees: &[Option<FeeLine>],
-    reports: &[AccountReport],
-    reconciliation: Option<&[NavCheck]>,
-) -> anyhow::Result<()> {
-    write_csv(
-        &dir.join("results.csv"),
-        &exfee::results_header(),
-        evaluation
-            .results
-            .iter()
-            .zip(fees)
-            .map(|(result, fee)| exfee::results_row(result, fee.as_ref())),
-    )?;
-    exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
-    exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;
-    if let Some(checks) = reconciliation {
-        exfee::io::write_reconciliation(&dir.join("reconciliation.csv"), checks)?;
-    }
-    if args.no_reports {
-        return Ok(());
-    }
-    let reports_dir = dir.join("reports");
-    std::fs::create_dir_all(&reports_dir)
-        .with_context(|| format!("cannot create {}", reports_dir.display()))?;
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    let mut names: Vec<Vec<String>> = Vec::new();
-    // `files` is taken: reports/files.csv is the mapping.
-    let mut used = std::collections::HashSet::from([String::from("files")]);
-    for report in reports {
-        let files = AccountFiles::render(report, args.png)?;
-        // Stems are unique by construction (a changed id gets a hash of
-        // itself). A stem taken already (an id crafted to equal another's
-        // hashed stem, or `files`) goes into a numbered subfolder, where its
-        // report still links its charts: no account's files are overwritten.
-        let mut folder = String::new();
-        let mut n = 1;
-        while !used.insert(format!("{folder}{}", files.stem)) {
-            n += 1;
-            folder = format!("{n}/");
-        }
-        let target = reports_dir.join(&folder);
-        std::fs::create_dir_all(&target)
-            .with_context(|| format!("cannot create {}", target.display()))?;
-        for (name, bytes) in files.files() {
-            let path = target.join(&name);
-            if name.ends_with(".csv") {
-                // The report's CSV, with every cell neutralised as ours are.
-                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
-                    .with_context(|| format!("report CSV {name}"))?;
-                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
-            } else {
-                write_atomically(&path, |out| out.write_all(bytes))?;
-            }
-        }
-        names.push(vec![
-            report.account.clone(),
-            format!("{folder}{}", files.stem),
-        ]);
-        let mut entry = files.index_entry(report, &format!("reports/{folder}"));
-        entry.daily_fee_usd = report
-            .base_currency
-            .parse::<Currency>()
-            .ok()
-            .and_then(|c| in_usd(batch, c, report.daily_fee));
-        entries.push(entry);
-    }
-    // Ranked by the daily fee in USD (amounts in different currencies are
-    // not comparable as they are).
-    entries.sort_by(|a, b| {
-        b.daily_fee_usd
-            .cmp(&a.daily_fee_usd)
-            .then(a.account.cmp(&b.account))
-    });
-    write_csv(
-        &reports_dir.join("files.csv"),
-        &["account", "file_stem"],
-        names,
-    )?;
-    let title = format!("exfee: accounts subject to the exposure fee on {date}");
-    let page = index_html(&entries, &title);
-    write_atomically(&dir.join("index.html"), |out| {
-        out.write_all(page.as_bytes())
-    })?;
-    Ok(())
-}
-
 /// Test hook of the kill test (tests/integration/reliability.rs): with
 /// `EXFEE_TEST_PAUSE_AFTER_PUBLISH_MS` set, waits that long between
 /// publishing the outputs and committing the state, so the test can kill a
@@ -680,25 +380,6 @@ fn pause_for_kill_test() {
     }
 }
 
-/// Why a run of `date` is refused when the state holds nights up to
-/// `latest`, later than it.
-fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the state {} already holds nights up to {latest}, after {date}: a run of an earlier \
-         date would be charged from a history that ignores them and leave them stale; run \
-         {latest} or later, or give --rewrite-history to remove the nights after {date} and \
-         then run those dates again, in order",
-        state.display()
-    )
-}
-
-/// `amount` of `currency` in USD, to cents; `None` without a rate or when
-/// the product overflows a `Decimal`.
-fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal> {
-    let rate = batch.market.fx_rate(currency, Currency::USD).ok()?;
-    amount.checked_mul(rate).map(exfee::cents)
-}
-
 /// Sums per-account amounts converted to USD, in words: the sum to cents, or
 /// why there is none (checked arithmetic: never a panic).
 fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
@@ -707,7 +388,7 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
         if batch.market.fx_rate(base, Currency::USD).is_err() {
             return format!("n/a (no USD rate for {base})");
         }
-        let Some(usd) = in_usd(batch, base, amount) else {
+        let Some(usd) = night::in_usd(batch, base, amount) else {
             return "too large to total".to_string();
         };
         let Some(sum) = total.checked_add(usd) else {
@@ -803,7 +484,7 @@ fn summary(
         .map(|&(r, f)| {
             let usd = r
                 .base_currency
-                .and_then(|c| in_usd(batch, c, f.breakdown.daily_fee));
+                .and_then(|c| night::in_usd(batch, c, f.breakdown.daily_fee));
             (r, f, usd)
         })
         .collect();
