@@ -9,13 +9,14 @@ use chrono::NaiveDate;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
 use exfee::io::{DropPaths, NavCheck, NavTolerance, read_drop, read_market};
 use exfee::night::{self, NightEvaluation};
-use exfee::{Batch, Currency, Decimal, EngineConfig, FeeLine, Outcome, Shard};
+use exfee::{Batch, Currency, Decimal, EngineConfig, FeeLine, MarketData, Outcome, Shard};
 
 use super::{Output, ScenarioArgs};
 
+/// The inputs of a night and how they are evaluated: `exfee run` and
+/// `exfee evaluate` take the same.
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_CODES)]
-pub struct RunArgs {
+pub struct InputArgs {
     /// The drop folder (accounts.csv, positions.csv, cash.csv, market/…). With --flex, only its
     /// market/ folder is read.
     #[arg(value_name = "DROP_DIR", required_unless_present = "flex")]
@@ -36,9 +37,6 @@ pub struct RunArgs {
     /// With --flex: the relative NAV tolerance, in percent of the NLV.
     #[arg(long, value_name = "PCT", default_value = "0.01")]
     nav_tolerance_pct: Decimal,
-    /// Output folder (created if needed).
-    #[arg(long, value_name = "OUT_DIR", default_value = "out")]
-    out: PathBuf,
     #[command(flatten)]
     scenarios: ScenarioArgs,
     /// Override the drop's accounts.csv.
@@ -73,19 +71,29 @@ pub struct RunArgs {
     /// Stress horizon in calendar days (options reprice this much closer to expiry).
     #[arg(long, value_name = "DAYS", default_value_t = 0)]
     horizon_days: u32,
-    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
     /// The fee schedule (TOML). Default: the built-in crates/fee/default-fee.toml.
     #[arg(long, value_name = "FILE")]
     fee: Option<PathBuf>,
-    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
-    #[arg(long, value_name = "FILE")]
-    holidays: Option<PathBuf>,
     /// Evaluate only shard I of N (a stable hash of the account id), with exactly the
     /// scenarios of the full run.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<Shard>,
+    pub(super) shard: Option<Shard>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RunArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output folder (created if needed).
+    #[arg(long, value_name = "OUT_DIR", default_value = "out")]
+    out: PathBuf,
+    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
+    #[arg(long, value_name = "FILE")]
+    holidays: Option<PathBuf>,
     /// Do not write the per-account reports and charts.
     #[arg(long)]
     no_reports: bool,
@@ -110,7 +118,7 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).ok_or_else(|| format!("{text:?} is not I/N with 0 <= I < N"))
 }
 
-impl RunArgs {
+impl InputArgs {
     fn paths(&self) -> DropPaths {
         let mut paths = match (&self.drop_dir, &self.market) {
             (Some(dir), _) => DropPaths::in_dir(dir),
@@ -142,10 +150,10 @@ impl RunArgs {
 
 /// Stage timings for the summary.
 #[derive(Default)]
-struct Timings(Vec<(&'static str, Duration)>);
+pub(super) struct Timings(pub(super) Vec<(&'static str, Duration)>);
 
 impl Timings {
-    fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
+    pub(super) fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let value = f();
         self.0.push((stage, start.elapsed()));
@@ -153,7 +161,7 @@ impl Timings {
     }
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
     // One bounded reader for configuration files (docs/reliability.md).
     Ok(exfee::io::read_bounded_text(
         path,
@@ -163,7 +171,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 /// Every input file (or Flex folder) of the run, with its role, for
 /// `run.json`.
-fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
+fn input_files(args: &InputArgs) -> Vec<(&'static str, PathBuf)> {
     let paths = args.paths();
     let mut files: Vec<(&'static str, PathBuf)> = Vec::new();
     if args.flex.is_empty() {
@@ -184,7 +192,7 @@ fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
 /// account's report date; none for a native drop) and, with --flex, every
 /// account's NAV reconciliation (`reconciliation.csv`).
 fn read_inputs(
-    args: &RunArgs,
+    args: &InputArgs,
     source: &exfee::ScenarioSource,
 ) -> anyhow::Result<(Batch, Vec<NaiveDate>, Option<Vec<NavCheck>>)> {
     let paths = args.paths();
@@ -247,8 +255,26 @@ fn valuation_date(
     }
 }
 
-pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+/// The inputs of a night, read and evaluated: what `exfee run` charges and
+/// `exfee evaluate` writes.
+pub(super) struct Evaluated {
+    pub source: exfee::ScenarioSource,
+    pub schedule: FeeSchedule,
+    pub date: NaiveDate,
+    pub date_source: super::manifest::DateSource,
+    pub reconciliation: Option<Vec<NavCheck>>,
+    pub night: NightEvaluation,
+    pub timings: Timings,
+}
+
+/// Reads the inputs `args` name and evaluates them (the stateless half);
+/// `check` sees the valuation date before the evaluation starts (to refuse
+/// a night early).
+pub(super) fn evaluate_inputs(
+    args: &InputArgs,
+    output: &Output,
+    check: impl FnOnce(NaiveDate) -> anyhow::Result<()>,
+) -> anyhow::Result<Evaluated> {
     let mut timings = Timings::default();
     let source = args.scenarios.load()?;
     let schedule = match &args.fee {
@@ -256,23 +282,11 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("fee schedule {}", path.display()))?,
         None => FeeSchedule::default(),
     };
-    let calendar = match &args.holidays {
-        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
-            .with_context(|| format!("holidays {}", path.display()))?,
-        None => TradingCalendar::default(),
-    };
-
     let spinner = output.spinner("reading inputs");
     let (full, input_dates, reconciliation) =
-        timings.time("read", || read_inputs(&args, &source))?;
+        timings.time("read", || read_inputs(args, &source))?;
     let (date, date_source) = valuation_date(args.date, &input_dates);
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.out.join("state.sqlite"));
-    // Refused before the evaluation; checked again in the state's
-    // transaction by the charge (another run may have written meanwhile).
-    night::check_date(&state_path, date, args.rewrite_history)?;
+    check(date)?;
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
@@ -286,23 +300,73 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         bar.set_position(done as u64);
         output.log_progress("revaluation", done, all);
     };
-    let evaluated = timings.time("scenarios + revaluation", || {
+    let night = timings.time("scenarios + revaluation", || {
         night::evaluate(
             full,
             &night::EvaluateSettings {
                 source: &source,
                 config: &config,
-                measure: schedule.measure,
+                schedule: &schedule,
                 shard: args.shard,
                 progress: Some(&progress),
             },
         )
     })?;
     bar.finish_and_clear();
+    Ok(Evaluated {
+        source,
+        schedule,
+        date,
+        date_source,
+        reconciliation,
+        night,
+        timings,
+    })
+}
 
+/// What the summary's first line names as the night's source.
+fn source_line(args: &InputArgs) -> String {
+    let source = match (&args.drop_dir, args.flex.is_empty()) {
+        (_, false) => format!("{} Flex file(s)", args.flex.len()),
+        (Some(dir), true) => dir.display().to_string(),
+        (None, true) => String::new(),
+    };
+    let shard = args
+        .shard
+        .map(|s| format!(" (shard {}/{})", s.index, s.count))
+        .unwrap_or_default();
+    format!("{source}{shard}")
+}
+
+pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let calendar = match &args.holidays {
+        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
+            .with_context(|| format!("holidays {}", path.display()))?,
+        None => TradingCalendar::default(),
+    };
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    // Refused before the evaluation; checked again in the state's
+    // transaction by the charge (another run may have written meanwhile).
+    let Evaluated {
+        source,
+        schedule,
+        date,
+        date_source,
+        reconciliation,
+        night: evaluated,
+        mut timings,
+    } = evaluate_inputs(&args.input, output, |date| {
+        night::check_date(&state_path, date, args.rewrite_history)
+    })?;
+    let input = &args.input;
     let spinner = output.spinner("fees, reports and outputs");
     let charged = night::charge(
         &evaluated,
+        &source,
         &night::ChargeSettings {
             out: &args.out,
             date,
@@ -320,15 +384,15 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
                 &super::manifest::RunFacts {
                     date,
                     date_source,
-                    scenarios: &args.scenarios,
+                    scenarios: &input.scenarios,
                     source: &source,
-                    scenario_count: evaluated.evaluation.scenarios.len(),
-                    fixed_count: evaluated.evaluation.scenarios.fixed().len(),
-                    horizon_days: args.horizon_days,
-                    shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
-                    fee: args.fee.as_deref(),
+                    scenario_count: evaluated.facts.scenario_count,
+                    fixed_count: evaluated.facts.fixed_count,
+                    horizon_days: input.horizon_days,
+                    shard: input.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                    fee: input.fee.as_deref(),
                     holidays: args.holidays.as_deref(),
-                    inputs: input_files(&args),
+                    inputs: input_files(input),
                 },
             )
         },
@@ -336,35 +400,47 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     )?;
     spinner.finish_and_clear();
     timings.0.extend(charged.timings.iter().copied());
-
-    let NightEvaluation { batch, evaluation } = &evaluated;
-    let results_path = args.out.join("results.csv");
-    let errors_path = args.out.join("errors.csv");
-    summary(
-        &args,
+    let title = format!("exfee run {}", source_line(input));
+    Ok(finish(
+        &title,
         (date, date_source),
-        batch,
-        evaluation,
+        &evaluated,
         &charged.fees,
         &timings,
         started.elapsed(),
-        &results_path,
-    );
-    let failed = evaluation
-        .results
+        &args.out,
+    ))
+}
+
+/// Prints the summary of a charged night and says which exit code it
+/// earns (1 when an account or a row failed).
+pub(super) fn finish(
+    title: &str,
+    date: (NaiveDate, super::manifest::DateSource),
+    evaluated: &NightEvaluation,
+    fees: &[Option<FeeLine>],
+    timings: &Timings,
+    wall: Duration,
+    out: &Path,
+) -> ExitCode {
+    let results_path = out.join("results.csv");
+    let errors_path = out.join("errors.csv");
+    summary(title, date, evaluated, fees, timings, wall, &results_path);
+    let failed = evaluated
+        .accounts
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .filter(|a| matches!(a.result.outcome, Outcome::Failed(_)))
         .count();
-    if failed > 0 || !batch.errors.is_empty() {
+    let unnamed = evaluated.facts.batch_errors.len();
+    if failed > 0 || unnamed > 0 {
         say!(
-            "exfee: {failed} account(s) failed and {} row(s) named no account; reasons in {} and {}",
-            batch.errors.len(),
+            "exfee: {failed} account(s) failed and {unnamed} row(s) named no account; reasons in {} and {}",
             results_path.display(),
             errors_path.display()
         );
-        return Ok(ExitCode::from(1));
+        return ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Test hook of the kill test (tests/integration/reliability.rs): with
@@ -382,13 +458,13 @@ fn pause_for_kill_test() {
 
 /// Sums per-account amounts converted to USD, in words: the sum to cents, or
 /// why there is none (checked arithmetic: never a panic).
-fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
+fn total_usd(market: &MarketData, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
     let mut total = Decimal::ZERO;
     for (base, amount) in amounts {
-        if batch.market.fx_rate(base, Currency::USD).is_err() {
+        if market.fx_rate(base, Currency::USD).is_err() {
             return format!("n/a (no USD rate for {base})");
         }
-        let Some(usd) = night::in_usd(batch, base, amount) else {
+        let Some(usd) = night::in_usd(market, base, amount) else {
             return "too large to total".to_string();
         };
         let Some(sum) = total.checked_add(usd) else {
@@ -401,22 +477,23 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
 
 #[allow(clippy::too_many_arguments)]
 fn summary(
-    args: &RunArgs,
+    title: &str,
     (date, date_source): (NaiveDate, super::manifest::DateSource),
-    batch: &Batch,
-    evaluation: &exfee::Evaluation,
+    night: &NightEvaluation,
     fees: &[Option<FeeLine>],
     timings: &Timings,
     wall: Duration,
     results_path: &Path,
 ) {
-    let results = &evaluation.results;
+    let market = &night.subjects.market;
+    let results: Vec<&exfee::AccountResult> = night.accounts.iter().map(|a| &a.result).collect();
     let failed = results
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
     let lines: Vec<(&exfee::AccountResult, &FeeLine)> = results
         .iter()
+        .copied()
         .zip(fees)
         .filter_map(|(r, f)| f.as_ref().map(|f| (r, f)))
         .collect();
@@ -434,16 +511,7 @@ fn summary(
         .iter()
         .filter(|(_, f)| matches!(f.status, FeeStatus::Grace { .. }))
         .count();
-    let source = match (&args.drop_dir, args.flex.is_empty()) {
-        (_, false) => format!("{} Flex file(s)", args.flex.len()),
-        (Some(dir), true) => dir.display().to_string(),
-        (None, true) => String::new(),
-    };
-    let shard = args
-        .shard
-        .map(|s| format!(" (shard {}/{})", s.index, s.count))
-        .unwrap_or_default();
-    say!("exfee run {source}{shard}");
+    say!("{title}");
     say!(
         "  {:<24}{:>16}  ({})",
         "valuation date",
@@ -459,18 +527,18 @@ fn summary(
     say!(
         "  {:<24}{:>16} USD",
         "total uncovered",
-        total_usd(batch, uncovered.iter().copied())
+        total_usd(market, uncovered.iter().copied())
     );
     say!(
         "  {:<24}{:>16} USD",
         "total fees charged",
-        total_usd(batch, charged.iter().copied())
+        total_usd(market, charged.iter().copied())
     );
     say!(
         "  {:<24}{:>16}  ({} fixed stress)",
         "scenarios",
-        evaluation.scenarios.len(),
-        evaluation.scenarios.fixed().len()
+        night.facts.scenario_count,
+        night.facts.fixed_count
     );
     say!("  {:<24}{:>16.2} s", "wall time", wall.as_secs_f64());
     for (stage, time) in &timings.0 {
@@ -484,7 +552,7 @@ fn summary(
         .map(|&(r, f)| {
             let usd = r
                 .base_currency
-                .and_then(|c| night::in_usd(batch, c, f.breakdown.daily_fee));
+                .and_then(|c| night::in_usd(market, c, f.breakdown.daily_fee));
             (r, f, usd)
         })
         .collect();

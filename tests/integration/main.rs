@@ -17,4 +17,5 @@ mod options;
 mod outputs;
 mod reliability;
 mod serve;
+mod split;
 mod trust_input;

@@ -11,33 +11,84 @@
 //! `exfee run` is [`evaluate`] then [`charge`]; an embedder calls the same
 //! two functions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use exfee_fee::{FeeSchedule, FeeStatus, Measure, TradingCalendar};
+use exfee_fee::{FeeSchedule, FeeStatus, Portfolio, TradingCalendar};
 use exfee_io::{NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_csv};
-use exfee_model::{Batch, Currency, Decimal};
+use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData};
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
+use exfee_scenarios::SingleStock;
 use exfee_state::{NightRecord, NightRow, StateDb};
 
 use crate::{
-    EngineConfig, EvaluateOptions, Evaluation, FeeContext, FeeLine, Outcome, ScenarioSource, Shard,
-    Subject, assess, build_reports, evaluate_batch_with, single_stocks, usd_to_base,
+    AccountResult, EngineConfig, EvaluateOptions, FeeContext, FeeLine, OptionReport, Outcome,
+    ScenarioSource, Shard, Subject, assess, build_reports, evaluate_batch_with, single_stocks,
+    usd_to_base,
 };
 
-/// A night's evaluation: the accounts evaluated (all of the batch, or one
-/// shard's) with the batch's market data and batch-level errors, and the
-/// engine's result of each, in input order.
+mod store;
+
+pub use store::{EVALUATION_FILE_SUFFIX, evaluation_files, read_evaluations, write_evaluation};
+
+/// One account's evaluation: everything the charge needs of it. The same
+/// account gives the same record whatever the other accounts evaluated with
+/// it (the scenarios are the full batch's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountEvaluation {
+    /// The account's place in the whole input (`results.csv` keeps it).
+    pub position: u64,
+    /// The engine's result.
+    pub result: AccountResult,
+    /// The account's inventory fee, if it has one.
+    pub inventory_fee: Option<Decimal>,
+    /// Units of the base currency per USD (`None` without a rate).
+    pub usd_to_base: Option<Decimal>,
+    /// USD per unit of the base currency (`None` without a rate): totals and
+    /// rankings in USD.
+    pub base_to_usd: Option<Decimal>,
+    /// Whether the schedule's quote makes the account subject to the fee
+    /// tonight (its report needs its positions: see
+    /// [`NightEvaluation::subjects`]).
+    pub subject: bool,
+    /// The option contracts it holds, as priced, in the order the engine
+    /// first meets them (`options.csv`).
+    pub options: Vec<OptionReport>,
+}
+
+/// What every shard of a night shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NightFacts {
+    /// The valuation date evaluated at.
+    pub date: NaiveDate,
+    /// The stress horizon, in calendar days.
+    pub horizon_days: u32,
+    /// The revaluation block's memory budget, in bytes.
+    pub memory_budget_bytes: usize,
+    /// Scenarios in the set.
+    pub scenario_count: usize,
+    /// Fixed stress scenarios among them.
+    pub fixed_count: usize,
+    /// The single stocks of the whole batch (the set moves each).
+    pub stocks: Vec<SingleStock>,
+    /// The input rows that named no account.
+    pub batch_errors: Vec<InputError>,
+}
+
+/// A night's evaluation: one record per account evaluated (all of the
+/// batch, or one shard's or several shards' accounts), in input order.
 #[derive(Debug, Clone)]
 pub struct NightEvaluation {
-    /// The accounts evaluated, the market data and the rows that named no
-    /// account.
-    pub batch: Batch,
-    /// One result per account of `batch`, and the scenario set.
-    pub evaluation: Evaluation,
+    /// One record per account, by position.
+    pub accounts: Vec<AccountEvaluation>,
+    /// What the shards share.
+    pub facts: NightFacts,
+    /// The subject accounts' inputs (by position) with the market data:
+    /// the charge re-values them per holding for the reports.
+    pub subjects: Batch,
 }
 
 /// How [`evaluate`] runs.
@@ -46,8 +97,9 @@ pub struct EvaluateSettings<'a> {
     pub source: &'a ScenarioSource,
     /// The engine's configuration (valuation date, horizon, memory budget).
     pub config: &'a EngineConfig,
-    /// The fee measure: enough worst scenarios are kept per account for it.
-    pub measure: Measure,
+    /// The fee schedule: its measure decides how many worst scenarios are
+    /// kept, its quote which accounts are subject.
+    pub schedule: &'a FeeSchedule,
     /// Only this shard's accounts (the scenarios stay the full batch's).
     pub shard: Option<Shard>,
     /// Called with (scenarios done, scenarios in all) as evaluation goes.
@@ -65,21 +117,126 @@ pub fn evaluate(
     settings: &EvaluateSettings<'_>,
 ) -> Result<NightEvaluation, crate::Error> {
     let stocks = single_stocks(&full, settings.source.factor_table());
-    let batch = match settings.shard {
-        Some(shard) => shard.filter(full),
-        None => full,
+    let Batch {
+        accounts,
+        market,
+        errors,
+    } = full;
+    let (positions, accounts): (Vec<u64>, Vec<AccountInput>) = (0_u64..)
+        .zip(accounts)
+        .filter(|(_, a)| settings.shard.is_none_or(|s| s.contains(&a.id)))
+        .unzip();
+    let batch = Batch {
+        accounts,
+        market,
+        errors,
     };
     let evaluation = evaluate_batch_with(
         &batch,
         settings.source,
         settings.config,
         EvaluateOptions {
-            stocks: Some(stocks),
-            measure: Some(settings.measure),
+            stocks: Some(stocks.clone()),
+            measure: Some(settings.schedule.measure),
             progress: settings.progress,
         },
     )?;
-    Ok(NightEvaluation { batch, evaluation })
+    let scenario_count = evaluation.scenarios.len();
+    let priced: HashMap<(&str, Currency), &OptionReport> = evaluation
+        .options
+        .iter()
+        .map(|o| ((o.symbol.as_str(), o.currency), o))
+        .collect();
+    let mut records = Vec::with_capacity(batch.accounts.len());
+    let mut subjects = Vec::new();
+    for ((position, result), account) in positions
+        .into_iter()
+        .zip(evaluation.results)
+        .zip(batch.accounts)
+    {
+        let usd = |b: Currency| usd_to_base(&batch.market, b).ok();
+        let usd_to_base = result.base_currency.and_then(usd);
+        let base_to_usd = result
+            .base_currency
+            .and_then(|b| batch.market.fx_rate(b, Currency::USD).ok());
+        let mut subject = false;
+        let mut options: Vec<OptionReport> = Vec::new();
+        if let (Outcome::Evaluated(risk), Some(rate)) = (&result.outcome, usd_to_base) {
+            let losses = crate::fees::tail_losses(risk);
+            subject = exfee_fee::quote(
+                settings.schedule,
+                &Portfolio {
+                    losses: &losses,
+                    scenarios: scenario_count,
+                    nlv: risk.nlv,
+                    usd_to_base: rate,
+                    inventory_fee: account.inventory_fee,
+                },
+            )
+            .is_ok_and(|q| q.subject());
+            for position in &account.positions {
+                let key = (
+                    position.instrument.symbol.as_str(),
+                    position.instrument.currency,
+                );
+                if let Some(report) = priced.get(&key)
+                    && !options
+                        .iter()
+                        .any(|o| o.symbol == report.symbol && o.currency == report.currency)
+                {
+                    options.push((*report).clone());
+                }
+            }
+        }
+        records.push(AccountEvaluation {
+            position,
+            result,
+            inventory_fee: account.inventory_fee,
+            usd_to_base,
+            base_to_usd,
+            subject,
+            options,
+        });
+        if subject {
+            subjects.push(account);
+        }
+    }
+    Ok(NightEvaluation {
+        accounts: records,
+        facts: NightFacts {
+            date: settings.config.valuation_date,
+            horizon_days: settings.config.horizon_days,
+            memory_budget_bytes: settings.config.memory_budget_bytes,
+            scenario_count,
+            fixed_count: evaluation.scenarios.fixed().len(),
+            stocks,
+            batch_errors: batch.errors,
+        },
+        subjects: Batch {
+            accounts: subjects,
+            market: batch.market,
+            errors: Vec::new(),
+        },
+    })
+}
+
+impl NightEvaluation {
+    /// Every distinct option contract, as priced, in the order the engine
+    /// meets them over the whole input (`options.csv`).
+    pub fn options(&self) -> Vec<OptionReport> {
+        let mut seen = HashSet::new();
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.options)
+            .filter(|o| seen.insert((o.symbol.clone(), o.currency)))
+            .cloned()
+            .collect()
+    }
+
+    /// The engine's result of every account, by position.
+    pub fn results(&self) -> Vec<AccountResult> {
+        self.accounts.iter().map(|a| a.result.clone()).collect()
+    }
 }
 
 /// How [`charge`] runs.
@@ -164,11 +321,12 @@ pub fn check_date(state: &Path, date: NaiveDate, rewrite_history: bool) -> anyho
 /// then unchanged.
 pub fn charge(
     night: &NightEvaluation,
+    source: &ScenarioSource,
     settings: &ChargeSettings<'_>,
     extra: impl FnOnce(&Path) -> anyhow::Result<()>,
     after_publish: impl FnOnce(),
 ) -> anyhow::Result<Charged> {
-    let NightEvaluation { batch, evaluation } = night;
+    let facts = &night.facts;
     let mut timings = Vec::new();
     std::fs::create_dir_all(settings.out)
         .with_context(|| format!("cannot create {}", settings.out.display()))?;
@@ -191,27 +349,31 @@ pub fn charge(
         schedule: settings.schedule,
         calendar: settings.calendar,
         date: settings.date,
-        scenarios: evaluation.scenarios.len(),
+        scenarios: facts.scenario_count,
     };
-    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
+    let subject_index: HashMap<&str, usize> = night
+        .subjects
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
     let mut subjects = Vec::new();
     let mut changes: Vec<Vec<String>> = Vec::new();
     let fee_start = Instant::now();
-    for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
+    for record in &night.accounts {
+        let result = &record.result;
         let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
             fees.push(None);
             continue;
         };
-        let rate = usd_to_base(&batch.market, base)?;
+        let rate = record
+            .usd_to_base
+            .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
         let previous = state.previous_state(&result.account)?;
         let previous_night = state.previous_night(&result.account)?;
-        let mut fee = assess(
-            context,
-            risk,
-            rate,
-            account.inventory_fee,
-            previous.as_ref(),
-        )?;
+        let mut fee = assess(context, risk, rate, record.inventory_fee, previous.as_ref())?;
         let recorded = state.record(
             &result.account,
             &NightRecord {
@@ -234,6 +396,17 @@ pub fn charge(
             previous_night.as_ref(),
         ));
         if fee.status.is_subject() {
+            let index = subject_index
+                .get(result.account.as_str())
+                .copied()
+                .filter(|_| record.subject)
+                .with_context(|| {
+                    format!(
+                        "account {} is subject to the fee but its evaluation holds no positions \
+                         for its report: evaluate and charge with the same fee schedule",
+                        result.account
+                    )
+                })?;
             subjects.push(Subject {
                 account: index,
                 fee: fee.clone(),
@@ -244,12 +417,14 @@ pub fn charge(
     }
     timings.push(("fees", fee_start.elapsed()));
 
-    // Reports of the subject accounts, and the per-class split of every
-    // subject account: the reports' when they were built (the same function
-    // made them), else computed alone.
+    // The subject accounts re-valued holding by holding (the same scenarios:
+    // draws are keyed by seed, scenario and symbol) for their reports and
+    // their per-class split: the reports' when they were built (the same
+    // function made them), else computed alone.
     let start = Instant::now();
+    let detail = subject_detail(night, source, settings.schedule)?;
     let (reports, class_rows) = if settings.reports {
-        let reports = build_reports(evaluation, &subjects, context, &batch.market)?;
+        let reports = build_reports(&detail, &subjects, context, &night.subjects.market)?;
         let rows = reports
             .iter()
             .flat_map(|r| {
@@ -266,7 +441,7 @@ pub fn charge(
         timings.push(("reports", start.elapsed()));
         (reports, rows)
     } else {
-        let rows = crate::fees_by_class_rows(evaluation, &subjects)?;
+        let rows = crate::fees_by_class_rows(&detail, &subjects)?;
         timings.push(("fees by class", start.elapsed()));
         (Vec::new(), rows)
     };
@@ -277,11 +452,12 @@ pub fn charge(
     let write_start = Instant::now();
     let staged = StagedOutputs::begin(settings.out, &settings.date.to_string())?;
     let dir = staged.dir();
-    crate::results::write_results(&dir.join("results.csv"), &evaluation.results, &fees)?;
-    crate::results::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
-    crate::results::write_options(&dir.join("options.csv"), &evaluation.options)?;
+    let results = night.results();
+    crate::results::write_results(&dir.join("results.csv"), &results, &fees)?;
+    crate::results::write_errors(&dir.join("errors.csv"), &facts.batch_errors, &results)?;
+    crate::results::write_options(&dir.join("options.csv"), &night.options())?;
     if let Some(checks) = settings.reconciliation {
-        let ids: HashSet<&str> = batch.accounts.iter().map(|a| a.id.as_str()).collect();
+        let ids: HashSet<&str> = results.iter().map(|a| a.account.as_str()).collect();
         let checks: Vec<NavCheck> = checks
             .iter()
             .filter(|c| ids.contains(c.account.as_str()))
@@ -290,7 +466,7 @@ pub fn charge(
         exfee_io::write_reconciliation(&dir.join("reconciliation.csv"), &checks)?;
     }
     if settings.reports {
-        write_reports(dir, settings, batch, &reports)?;
+        write_reports(dir, settings, &night.subjects.market, &reports)?;
     }
     write_csv(&dir.join("changes.csv"), &CHANGES_HEADER, changes)?;
     write_csv(
@@ -306,6 +482,56 @@ pub fn charge(
     Ok(Charged { fees, timings })
 }
 
+/// The subject accounts evaluated again, with the night's scenarios, for
+/// the per-holding detail of their reports; each result is checked equal to
+/// the night's (else the scenarios or market given are not the
+/// evaluation's).
+fn subject_detail(
+    night: &NightEvaluation,
+    source: &ScenarioSource,
+    schedule: &FeeSchedule,
+) -> anyhow::Result<crate::Evaluation> {
+    let facts = &night.facts;
+    let mut config = EngineConfig::new(facts.date);
+    config.horizon_days = facts.horizon_days;
+    config.memory_budget_bytes = facts.memory_budget_bytes;
+    let detail = evaluate_batch_with(
+        &night.subjects,
+        source,
+        &config,
+        EvaluateOptions {
+            stocks: Some(facts.stocks.clone()),
+            measure: Some(schedule.measure),
+            progress: None,
+        },
+    )?;
+    anyhow::ensure!(
+        detail.scenarios.len() == facts.scenario_count
+            && detail.scenarios.fixed().len() == facts.fixed_count,
+        "the scenario set has {} scenarios ({} fixed) but the evaluation was made with {} ({} \
+         fixed): charge with the scenario set the accounts were evaluated with",
+        detail.scenarios.len(),
+        detail.scenarios.fixed().len(),
+        facts.scenario_count,
+        facts.fixed_count
+    );
+    let evaluated: HashMap<&str, &AccountResult> = night
+        .accounts
+        .iter()
+        .filter(|a| a.subject)
+        .map(|a| (a.result.account.as_str(), &a.result))
+        .collect();
+    for result in &detail.results {
+        anyhow::ensure!(
+            evaluated.get(result.account.as_str()) == Some(&result),
+            "account {}: evaluated again for its report, it does not give the evaluation's \
+             result: charge with the scenario set and market data it was evaluated with",
+            result.account
+        );
+    }
+    Ok(detail)
+}
+
 /// Writes `reports/` (each account's files under its safe file stem, and
 /// `files.csv` mapping account ids to stems, relative to `reports/`) and
 /// `index.html` into `dir`. Every CSV cell goes through
@@ -313,7 +539,7 @@ pub fn charge(
 fn write_reports(
     dir: &Path,
     settings: &ChargeSettings<'_>,
-    batch: &Batch,
+    market: &MarketData,
     reports: &[AccountReport],
 ) -> anyhow::Result<()> {
     let reports_dir = dir.join("reports");
@@ -358,7 +584,7 @@ fn write_reports(
             .base_currency
             .parse::<Currency>()
             .ok()
-            .and_then(|c| in_usd(batch, c, report.daily_fee));
+            .and_then(|c| in_usd(market, c, report.daily_fee));
         entries.push(entry);
     }
     // Ranked by the daily fee in USD (amounts in different currencies are
@@ -451,9 +677,9 @@ fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> any
     )
 }
 
-/// `amount` of `currency` in USD at the batch's rates, to cents; `None`
+/// `amount` of `currency` in USD at the market's rates, to cents; `None`
 /// without a rate or when the product overflows a `Decimal`.
-pub fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal> {
-    let rate = batch.market.fx_rate(currency, Currency::USD).ok()?;
+pub fn in_usd(market: &MarketData, currency: Currency, amount: Decimal) -> Option<Decimal> {
+    let rate = market.fx_rate(currency, Currency::USD).ok()?;
     amount.checked_mul(rate).map(exfee_model::cents)
 }
