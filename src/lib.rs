@@ -77,6 +77,10 @@ mod orders;
 mod reporting;
 mod results;
 #[cfg(feature = "serve")]
+#[allow(
+    clippy::let_underscore_must_use,
+    reason = "the page is written into a String, which cannot fail"
+)]
 pub mod serve;
 mod whatif;
 

@@ -158,6 +158,11 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no date in the window leaves {h} trading days of history after it");
     }
 
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a whole number from 1 to the draw count"
+    )]
     let (k, rate) = match args.measure {
         MeasureKind::Q99 => (
             ((1.0 - LEVEL) * args.draws as f64).ceil().max(1.0) as usize,

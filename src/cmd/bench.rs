@@ -62,10 +62,12 @@ fn rate(count: f64, time: Duration) -> String {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(threads) = args.threads {
-        // SAFETY: set before the first parallel call starts rayon's global
-        // pool, while this process runs a single thread (`exfee bench` has
-        // spawned none: logging is set up without background threads).
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };
+        // Before the first parallel call, so the global pool is not built
+        // yet (no `unsafe` environment change needed).
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("setting the number of threads")?;
     }
     bench(&args)
 }
@@ -271,7 +273,7 @@ fn report(r: &Report<'_>) {
     match peak_memory() {
         Some(bytes) => say!(
             "peak memory (VmHWM)  {:.1} MiB",
-            bytes as f64 / (1 << 20) as f64
+            bytes as f64 / f64::from(1 << 20)
         ),
         None => say!("peak memory (VmHWM)  unknown (no /proc/self/status)"),
     }

@@ -9,6 +9,7 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
+        #[allow(clippy::let_underscore_must_use, reason = "a closed stdout drops the line")]
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
     }};
 }
@@ -68,6 +69,7 @@ impl Output {
         let filter = tracing_subscriber::EnvFilter::try_from_env("EXFEE_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
         // A second initialisation (tests) is harmless: keep the first.
+        #[allow(clippy::let_underscore_must_use, reason = "the first subscriber stays")]
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)

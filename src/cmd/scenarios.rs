@@ -131,6 +131,10 @@ pub fn run(args: ScenariosArgs) -> anyhow::Result<ExitCode> {
         csv.flush()?;
         Ok(())
     })?;
+    #[allow(
+        clippy::let_underscore_must_use,
+        reason = "a closed stdout is not an error here"
+    )]
     let _ = std::io::stdout().flush();
     say!(
         "exfee scenarios: {} scenarios ({} Monte Carlo draws, {} fixed stress), {} columns, in {}",

@@ -192,6 +192,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         service
             .serve(listener, async {
+                #[allow(
+                    clippy::let_underscore_must_use,
+                    reason = "no Ctrl-C handler: serve until killed"
+                )]
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await

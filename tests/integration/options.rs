@@ -106,12 +106,12 @@ fn missing_implied_vol_uses_the_documented_default_and_says_so() {
 /// cent on the positions here), independent of the engine's normal CDF.
 fn normal_cdf(x: f64) -> f64 {
     let n = 20_000;
-    let h = x / n as f64;
+    let h = x / f64::from(n);
     let density = |t: f64| (-0.5 * t * t).exp() / (2.0 * std::f64::consts::PI).sqrt();
     let mut sum = density(0.0) + density(x);
     for i in 1..n {
         let weight = if i % 2 == 1 { 4.0 } else { 2.0 };
-        sum += weight * density(i as f64 * h);
+        sum += weight * density(f64::from(i) * h);
     }
     0.5 + sum * h / 3.0
 }

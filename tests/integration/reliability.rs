@@ -269,7 +269,11 @@ fn a_run_killed_at_any_moment_leaves_old_or_new_outputs_and_state() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_secs_f64(delay));
-        let _ = child.kill(); // fails only when it already ended
+        #[allow(
+            clippy::let_underscore_must_use,
+            reason = "fails only when it already ended"
+        )]
+        let _ = child.kill();
         let status = child.wait().unwrap();
 
         let now = published(&out);

@@ -70,6 +70,10 @@ impl Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             tokio::spawn(service.serve(listener, async {
+                #[allow(
+                    clippy::let_underscore_must_use,
+                    reason = "a dropped sender stops it too"
+                )]
                 let _ = stopped.await;
             }));
             format!("http://{address}")
@@ -138,6 +142,10 @@ async fn send(
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
+            #[allow(
+                clippy::let_underscore_must_use,
+                reason = "the server may have stopped"
+            )]
             let _ = stop.send(());
         }
     }

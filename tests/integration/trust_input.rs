@@ -417,6 +417,59 @@ fn the_no_panic_lints_stay_denied_where_input_reaches() {
     }
 }
 
+/// The workspace lint gates (docs/architecture.md, "Lint gates") stay in
+/// the root manifest, and the crates that have opted in keep taking them.
+#[test]
+fn the_workspace_lint_gates_stay_in_place() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let table = |name: &str| -> Vec<String> {
+        let header = format!("[{name}]");
+        let start = manifest
+            .find(&header)
+            .unwrap_or_else(|| panic!("no {header} in Cargo.toml"));
+        manifest[start + header.len()..]
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .map(|l| l.split('#').next().unwrap().replace(' ', ""))
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let rust = table("workspace.lints.rust");
+    for gate in [
+        "missing_docs=\"warn\"",
+        "unsafe_code=\"deny\"",
+        "unused_must_use=\"deny\"",
+    ] {
+        assert!(rust.iter().any(|l| l == gate), "{gate} missing: {rust:?}");
+    }
+    let clippy = table("workspace.lints.clippy");
+    for gate in [
+        "undocumented_unsafe_blocks=\"deny\"",
+        "let_underscore_must_use=\"warn\"",
+        "cast_possible_truncation=\"warn\"",
+        "cast_sign_loss=\"warn\"",
+    ] {
+        assert!(
+            clippy.iter().any(|l| l == gate),
+            "{gate} missing: {clippy:?}"
+        );
+    }
+    for dir in [
+        ".",
+        "crates/fee",
+        "crates/adjust",
+        "crates/state",
+        "crates/calibrate",
+    ] {
+        let text = std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap();
+        assert!(
+            text.contains("[lints]\nworkspace = true"),
+            "{dir}/Cargo.toml does not take the workspace lints"
+        );
+    }
+}
+
 /// The Flex CSV reader shares the rules: an unclosed quote fails its
 /// account and every known account whose rows it swallowed; an underscore
 /// number fails its account.

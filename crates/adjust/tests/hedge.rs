@@ -138,6 +138,10 @@ fn best_hedge_minimises_the_measure() {
 }
 
 #[test]
+#[allow(
+    clippy::let_underscore_must_use,
+    reason = "the extreme cases test only that no panic happens"
+)]
 fn bad_inputs_are_errors() {
     assert_eq!(
         hedge(&STOCK, &[1.0], 100.0, Measure::Worst),

@@ -143,7 +143,7 @@ pub fn synthetic_history(
             Market::Fx => return false,
         };
         let day = u64::from(date.ordinal());
-        let year = date.year() as u64;
+        let year = u64::from(date.year().unsigned_abs());
         (0..n).any(|i| {
             let mut h = year
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -194,7 +194,12 @@ pub fn synthetic_history(
 pub fn history_csv(rows: &[(NaiveDate, String, f64)]) -> String {
     let mut out = String::from("date,symbol,close\n");
     for (date, symbol, close) in rows {
-        let digits = (5 - close.abs().log10().floor() as i32).clamp(0, 10) as usize;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "clamped to 0..=10"
+        )]
+        let digits = (5.0 - close.abs().log10().floor()).clamp(0.0, 10.0) as usize;
         out.push_str(&format!("{date},{symbol},{close:.digits$}\n"));
     }
     out

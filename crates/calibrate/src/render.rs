@@ -1,5 +1,11 @@
 //! The calibration's files, as text (writing them is the caller's job).
 
+// `write!` into a `String` (or `csv` into a `Vec`) cannot fail.
+#![allow(
+    clippy::let_underscore_must_use,
+    reason = "writes into memory cannot fail"
+)]
+
 use std::fmt::Write as _;
 
 use exfee_model::{FactorTable, FxTable};

@@ -259,7 +259,7 @@ fn maximise(f: impl Fn(f64) -> Option<f64>) -> Option<(f64, f64)> {
     let (lo, hi) = (NU_RANGE.0.ln(), NU_RANGE.1.ln());
     let steps = 16;
     let grid: Vec<f64> = (0..=steps)
-        .map(|i| lo + (hi - lo) * i as f64 / steps as f64)
+        .map(|i| lo + (hi - lo) * f64::from(i) / f64::from(steps))
         .collect();
     let mut values = Vec::with_capacity(grid.len());
     for &g in &grid {
@@ -435,7 +435,7 @@ pub fn christoffersen(hits: &[bool]) -> Option<(f64, f64)> {
 
 /// P(X ≤ x) for X ~ Binomial(n, p).
 pub fn binomial_cdf(n: usize, x: usize, p: f64) -> f64 {
-    let mut term = (1.0 - p).powi(n as i32); // P(X = 0)
+    let mut term = (1.0 - p).powi(i32::try_from(n).unwrap_or(i32::MAX)); // P(X = 0)
     let mut sum = term;
     for k in 1..=x.min(n) {
         term *= (n - k + 1) as f64 / k as f64 * p / (1.0 - p);

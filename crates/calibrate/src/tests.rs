@@ -298,9 +298,9 @@ fn devolatilised_correlation_worked_by_hand() {
         let seed = r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64;
         (0..r.len())
             .map(|t| {
-                let mut v = 0.5f64.powi(t as i32) * seed;
+                let mut v = 0.5f64.powi(i32::try_from(t).unwrap()) * seed;
                 for (i, ri) in r.iter().enumerate().take(t) {
-                    v += 0.5 * 0.5f64.powi((t - 1 - i) as i32) * ri * ri;
+                    v += 0.5 * 0.5f64.powi(i32::try_from(t - 1 - i).unwrap()) * ri * ri;
                 }
                 r[t] / v.sqrt()
             })

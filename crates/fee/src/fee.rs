@@ -358,8 +358,10 @@ mod tests {
             Err(FeeError::Overflow)
         );
         // a huge amount within range still works (or reports overflow), never panics
-        let _ = daily_fee(&s, Decimal::MAX, d("1"));
-        let _ = daily_fee(&s, Decimal::MAX, d("0.0000000000000000000000000001"));
+        for rate in [d("1"), d("0.0000000000000000000000000001")] {
+            let fee = daily_fee(&s, Decimal::MAX, rate);
+            assert!(matches!(fee, Ok(_) | Err(FeeError::Overflow)), "{fee:?}");
+        }
         let broken = FeeSchedule {
             tiers: vec![],
             ..FeeSchedule::default()
