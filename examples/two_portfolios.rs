@@ -3,9 +3,10 @@
 //!
 //! Run with `cargo run --example two_portfolios`.
 
+use exfee::model::FactorMapping;
 use exfee::{
-    AccountInput, Batch, CashBalance, Currency, Decimal, EngineConfig, FactorMapping, Instrument,
-    InstrumentKind, MarketData, Outcome, Position, ScenarioTables, evaluate_batch,
+    AccountInput, Batch, CashBalance, Currency, Decimal, EngineConfig, Instrument, InstrumentKind,
+    MarketData, Outcome, Position, ScenarioTables, evaluate_batch,
 };
 
 fn stock(symbol: &str, currency: Currency, mark: Decimal, quantity: i64) -> Position {

@@ -29,6 +29,23 @@
 //! assert_eq!(risk.worst_scenario_name.as_deref(), Some("SPY@-50%"));
 //! assert_eq!(risk.uncovered, Decimal::ZERO); // NLV 120,000
 //! ```
+//!
+//! Only what an embedder needs is flat: [`evaluate_batch`] and its options,
+//! the batch and result types, [`ScenarioSource`], the fee ([`assess`]),
+//! reports ([`build_reports`]) and what-if ([`WhatIf`]). Everything else is
+//! in the module of its crate: [`model`], [`scenarios`], [`engine`],
+//! [`pricing`], [`fee`], [`adjust`], [`report`], [`state`], [`io`],
+//! [`synth`], [`calibrate`]. Engine internals are not flat:
+//!
+//! ```compile_fail
+//! use exfee::prepare; // it is exfee::engine::prepare
+//! ```
+//!
+//! ```
+//! use exfee::engine::{prepare, single_stocks};
+//! use exfee::model::{FactorTable, cents};
+//! use exfee::scenarios::ScenarioSet;
+//! ```
 
 // No panic on any input (docs/reliability.md, "Panics and overflow"): no
 // `unwrap`, `expect` or `panic!` in production code, and no unchecked
@@ -51,22 +68,20 @@
     )
 )]
 
-pub use exfee_engine::{
-    AccountPnl, AccountResult, AccountRisk, DEFAULT_IDIO_VOL, Driver, EngineConfig, EngineError,
-    HoldingPnl, LegInfo, OptionReport, Outcome, Prepared, accounts_pnl, aggregate,
-    default_factor_name, default_implied_vol, evaluate, evaluate_with_progress, factor_moves,
-    prepare, resolve_symbol, single_stocks,
-};
+// The few names an embedder needs are flat: evaluation, the batch it reads
+// and the results it gives, the scenario source, the fee and what-if. Every
+// crate is a module below (`exfee::engine`, `exfee::model`, …) for the rest.
+pub use exfee_engine::{AccountResult, AccountRisk, EngineConfig, Outcome};
 pub use exfee_model::{
-    AccountInput, AssetClass, Batch, Bounds, CashBalance, Currency, CurrencyError, Decimal,
-    Exercise, FactorMapping, FactorTable, FactorTableError, FxFactor, FxTable, InputError,
-    Instrument, InstrumentKind, MarketData, MarketError, NlvError, OptionRight, OptionTerms,
-    Position, PrimaryFactor, SourceLocation, Underlying, cents, net_liquidation_value,
+    AccountInput, Batch, CashBalance, Currency, Decimal, Instrument, InstrumentKind, MarketData,
+    Position,
 };
-pub use exfee_scenarios::{
-    FixedScenario, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, Shock,
-    SingleStock, format_move,
+
+use exfee_engine::{
+    EngineError, OptionReport, Prepared, evaluate, evaluate_with_progress, prepare, single_stocks,
 };
+use exfee_model::{FactorTable, FxTable};
+use exfee_scenarios::{ScenarioError, ScenarioSet, ScenarioSpec, SingleStock};
 
 mod errors;
 mod fees;
@@ -86,12 +101,37 @@ mod whatif;
 
 pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
-pub use hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedges};
-pub use lots::{DEFAULT_LOTS_CSV, LotTable};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{Quote, WhatIf, WhatIfAnswer, WhatIfError};
+
+/// The vocabulary: accounts, instruments, cash, market data, factor and FX
+/// tables, net liquidation value and the one rounding of money
+/// (re-exported from `exfee-model`).
+pub mod model {
+    pub use exfee_model::*;
+}
+
+/// Scenario sets: fixed stress scenarios and Monte Carlo draws
+/// (re-exported from `exfee-scenarios`).
+pub mod scenarios {
+    pub use exfee_scenarios::*;
+}
+
+/// The revaluation engine: preparing a batch into legs, evaluating it under
+/// a scenario set, per-holding P&L (re-exported from `exfee-engine`).
+pub mod engine {
+    pub use exfee_engine::*;
+}
+
+/// Hypothetical adjustments (re-exported from `exfee-adjust`), with the
+/// hedge instruments and lot sizes the reports try, built into the binary.
+pub mod adjust {
+    pub use crate::hedges::{DEFAULT_HEDGES_CSV, HedgeInstrument, default_hedges, parse_hedges};
+    pub use crate::lots::{DEFAULT_LOTS_CSV, LotTable};
+    pub use exfee_adjust::*;
+}
 
 /// Calibration to a price history and backtest statistics (re-exported
 /// from `exfee-calibrate`).
@@ -337,7 +377,7 @@ pub struct Evaluation {
     pub option_legs: usize,
     /// Every distinct option contract, as priced.
     pub options: Vec<OptionReport>,
-    /// The prepared batch (for per-holding detail: [`accounts_pnl`]).
+    /// The prepared batch (for per-holding detail: [`engine::accounts_pnl`]).
     pub prepared: Prepared,
 }
 
@@ -394,7 +434,7 @@ impl Shard {
 #[derive(Default)]
 pub struct EvaluateOptions<'a> {
     /// The single stocks the scenario set moves; `None`: those of the batch
-    /// ([`single_stocks`]). A shard passes the full batch's, so that every
+    /// ([`engine::single_stocks`]). A shard passes the full batch's, so that every
     /// shard runs exactly the scenarios of the full run.
     pub stocks: Option<Vec<SingleStock>>,
     /// Keep enough worst scenarios per account for this fee measure.

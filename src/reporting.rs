@@ -21,9 +21,10 @@ use rayon::prelude::*;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::fees::cents;
-use crate::{
-    AccountPnl, EngineError, Evaluation, FeeContext, FeeLine, HoldingPnl, Outcome, accounts_pnl,
-};
+use exfee_engine::{AccountPnl, EngineError, HoldingPnl, accounts_pnl};
+
+use crate::adjust::{HedgeInstrument, LotTable, default_hedges};
+use crate::{Evaluation, FeeContext, FeeLine, Outcome};
 
 /// An account to report on: its index in the batch and tonight's fee.
 #[derive(Debug, Clone)]
@@ -122,7 +123,7 @@ pub fn build_reports(
     market: &MarketData,
 ) -> Result<Vec<AccountReport>, EngineError> {
     let set = &evaluation.scenarios;
-    let hedges = crate::default_hedges();
+    let hedges = default_hedges();
     // A listed hedge per (factor, base currency), valued once.
     let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
     let mut reports = Vec::with_capacity(subjects.len());
@@ -183,7 +184,7 @@ pub fn build_reports(
 /// (or share), in base currency, in every scenario of the set.
 #[derive(Debug, Clone)]
 struct HedgeUnit {
-    instrument: crate::HedgeInstrument,
+    instrument: HedgeInstrument,
     /// `SYMBOL (FUT CCY)`, as the engine labels a holding.
     label: String,
     unit: Vec<f64>,
@@ -196,7 +197,7 @@ struct HedgeUnit {
 fn hedge_unit(
     evaluation: &Evaluation,
     market: &MarketData,
-    hedges: &[crate::HedgeInstrument],
+    hedges: &[HedgeInstrument],
     factor: usize,
     base: Currency,
 ) -> Option<HedgeUnit> {
@@ -216,7 +217,7 @@ fn hedge_unit(
             market: market.clone(),
             errors: Vec::new(),
         };
-        let prepared = crate::prepare(
+        let prepared = exfee_engine::prepare(
             &batch,
             set.factor_table(),
             set.fx_table(),
@@ -674,7 +675,7 @@ fn adjustments(
         .map(|h| (h.quantity * h.info.unit_exposure).abs())
         .collect();
     // Trading units: whole lots of each holding (scenarios/lots.csv).
-    let table = crate::LotTable::default();
+    let table = LotTable::default();
     let unit_lots: Vec<f64> = detail.holdings.iter().map(|h| table.lot(&h.info)).collect();
     let lots: Vec<f64> = detail
         .holdings

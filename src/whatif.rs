@@ -7,10 +7,10 @@ use exfee_scenarios::SingleStock;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::fees::cents;
-use crate::{
-    AccountPnl, EngineConfig, Error, Outcome, ScenarioSource, accounts_pnl, net_liquidation_value,
-    prepare, single_stocks, usd_to_base,
-};
+use exfee_engine::{AccountPnl, HoldingPnl, accounts_pnl, prepare, single_stocks};
+use exfee_model::net_liquidation_value;
+
+use crate::{EngineConfig, Error, Outcome, ScenarioSource, usd_to_base};
 
 /// Why a what-if cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -237,16 +237,12 @@ impl WhatIf {
         })
     }
 
-    fn holding_index(&self, matches: impl Fn(&crate::HoldingPnl) -> bool) -> Option<usize> {
+    fn holding_index(&self, matches: impl Fn(&HoldingPnl) -> bool) -> Option<usize> {
         self.detail.holdings.iter().position(matches)
     }
 
     /// Whether `holding` is a position in `instrument` (held by the account).
-    fn same_instrument(
-        &self,
-        holding: &crate::HoldingPnl,
-        instrument: &exfee_model::Instrument,
-    ) -> bool {
+    fn same_instrument(&self, holding: &HoldingPnl, instrument: &exfee_model::Instrument) -> bool {
         let label = format!(
             "{} ({} {})",
             instrument.symbol,
@@ -325,7 +321,7 @@ impl WhatIf {
             self.source.fx_table(),
             &self.config,
         );
-        let results = crate::evaluate(&prepared, &set).map_err(Error::from)?;
+        let results = exfee_engine::evaluate(&prepared, &set).map_err(Error::from)?;
         if let Some(Outcome::Failed(errors)) = results.first().map(|r| &r.outcome) {
             return Err(WhatIfError::NotEvaluable {
                 account: account.id.clone(),

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use exfee::aggregate;
+use exfee::engine::aggregate;
 
 const LEGS: usize = 5_000;
 const ACCOUNTS: usize = 1_000;

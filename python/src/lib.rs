@@ -18,9 +18,9 @@ use pyo3::types::{PyDict, PyList};
 
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, IoError};
-use exfee::{
-    Batch, EngineConfig, EvaluateOptions, InputError, NightFees, ScenarioSource, ScenarioSpec,
-};
+use exfee::model::InputError;
+use exfee::scenarios::ScenarioSpec;
+use exfee::{Batch, EngineConfig, EvaluateOptions, NightFees, ScenarioSource};
 
 create_exception!(
     _exfee,
@@ -521,7 +521,9 @@ impl PyEvaluation {
         let index = self.account_index(py, account)?;
         let evaluation = &self.night.evaluation;
         let pnl = py
-            .detach(|| exfee::accounts_pnl(&evaluation.prepared, &evaluation.scenarios, &[index]))
+            .detach(|| {
+                exfee::engine::accounts_pnl(&evaluation.prepared, &evaluation.scenarios, &[index])
+            })
             .map_err(|e| engine_error(py, e))?;
         let total = match pnl.first() {
             Some(detail) if !detail.holdings.is_empty() => detail.total(),
@@ -553,7 +555,9 @@ impl PyEvaluation {
         let evaluation = &self.night.evaluation;
         let n = evaluation.scenarios.len();
         let details = py
-            .detach(|| exfee::accounts_pnl(&evaluation.prepared, &evaluation.scenarios, &indices))
+            .detach(|| {
+                exfee::engine::accounts_pnl(&evaluation.prepared, &evaluation.scenarios, &indices)
+            })
             .map_err(|e| engine_error(py, e))?;
         let mut flat = vec![0.0; indices.len() * n];
         for (row, &index) in indices.iter().enumerate() {

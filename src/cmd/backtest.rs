@@ -9,18 +9,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use exfee::calibrate::{History, Options, stats};
+use exfee::calibrate::{Calibration, History, Options, stats};
 use exfee::io::{DropPaths, read_drop, write_atomically, write_csv};
-use exfee::{
-    Batch, Decimal, EngineConfig, FactorMapping, InstrumentKind, Outcome, ScenarioSource,
-    ScenarioSpec,
-};
+use exfee::model::FactorMapping;
+use exfee::scenarios::ScenarioSpec;
+use exfee::{AccountRisk, Batch, Decimal, EngineConfig, InstrumentKind, Outcome, ScenarioSource};
 
 use super::Output;
 use super::calibrate::{base_spec, calibrated_spec, options_for, read_history};
 
-/// The confidence level of the quantile measure (Basel traffic light).
-const LEVEL: f64 = 0.99;
+/// The confidence level of the quantile measure (Basel traffic light), in
+/// percent.
+const LEVEL_PERCENT: u8 = 99;
 
 /// What the backtest compares realised losses with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,22 +106,98 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--horizon-days, --draws and --recalibrate-every must be at least 1");
     }
     let history = read_history(&args.history)?;
+    let base = backtest_spec(&args)?;
+    let batch = read_drop(&DropPaths::in_dir(&args.drop), base.factor_table())
+        .with_context(|| format!("drop {}", args.drop.display()))?;
+    let options = calibration_options(&args, &base, &batch);
+    let (first, last) = window(history.dates(), &args)?;
+    let (k, rate) = tail_index(args.measure, args.draws);
+
+    let mut days = Days {
+        history: &history,
+        batch: &batch,
+        horizon: args.horizon_days,
+        engine: EngineConfig {
+            tail_scenarios: k,
+            ..EngineConfig::default()
+        },
+        k,
+        rows: Vec::new(),
+        failed: 0,
+        dropped: BTreeMap::new(),
+    };
+    let mut source: Option<ScenarioSource> = None;
+    let mut factors: BTreeMap<String, FactorMapping> = BTreeMap::new();
+    let spinner = output.bar("backtest", "days");
+    spinner.set_length((last - first + 1) as u64);
+    for (step, d) in (first..=last).enumerate() {
+        let date = history.dates()[d];
+        if step % args.recalibrate_every == 0 || source.is_none() {
+            let (c, spec, _) = calibrated_spec(&history.up_to(date), &base, &options)
+                .with_context(|| format!("calibrating as of {date}"))?;
+            factors = factor_mappings(&c);
+            source = Some(ScenarioSource::MonteCarlo(Box::new(spec)));
+        }
+        let Some(source) = &source else { continue };
+        if !days.evaluate(d, &factors, source)? {
+            continue;
+        }
+        spinner.inc(1);
+        output.log_progress("backtest", step + 1, last - first + 1);
+    }
+    spinner.finish_and_clear();
+    let Days {
+        mut rows,
+        failed,
+        dropped,
+        ..
+    } = days;
+    if rows.is_empty() {
+        anyhow::bail!("no portfolio holds a symbol of the history");
+    }
+    rows.sort_by(|a, b| a.portfolio.cmp(&b.portfolio).then(a.date.cmp(&b.date)));
+    write_outputs(&args, &rows, rate)?;
+    if failed > 0 {
+        eprintln!(
+            "exfee: {failed} account-days could not be evaluated (see `exfee run` on the drop) and have no row"
+        );
+    }
+    if !dropped.is_empty() {
+        let total: usize = dropped.values().sum();
+        eprintln!(
+            "exfee: {total} position-days left out (no close that day or the horizon's end, or an option or bond), over {} symbols",
+            dropped.len()
+        );
+    }
+    say!(
+        "wrote {} and {}",
+        args.out.join("backtest.csv").display(),
+        args.out.join("coverage.csv").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The base set with the backtest's draw count (and, for the quantile
+/// measure, without the fixed stress scenarios).
+fn backtest_spec(args: &BacktestArgs) -> anyhow::Result<ScenarioSpec> {
     let base = base_spec(args.scenario_set.as_deref())?;
     let mut config = base.config().clone();
     config.scenarios = args.draws;
     if args.measure == MeasureKind::Q99 {
         config.include_fixed = false;
     }
-    let base = ScenarioSpec::new(
+    Ok(ScenarioSpec::new(
         config,
         base.factor_table().clone(),
         base.fx_table().clone(),
         base.correlation().clone(),
-    )?;
-    let batch = read_drop(&DropPaths::in_dir(&args.drop), base.factor_table())
-        .with_context(|| format!("drop {}", args.drop.display()))?;
+    )?)
+}
 
-    let mut options: Options = options_for(&base);
+/// The calibration options of the command, with the drop's own symbol
+/// mappings pinned.
+fn calibration_options(args: &BacktestArgs, base: &ScenarioSpec, batch: &Batch) -> Options {
+    let mut options: Options = options_for(base);
     options.lookback = args.lookback;
     options.halflife = args.halflife;
     options.vol_index = args.vol_index.clone();
@@ -131,8 +207,12 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|(s, m)| m.as_ref().ok().map(|m| (s.clone(), m.factor.clone())))
         .collect();
+    options
+}
 
-    let dates = history.dates();
+/// The first and last date indices of the backtest: `--from`/`--to` or the
+/// last 250 dates the horizon allows (no earlier than the 250th date).
+fn window(dates: &[NaiveDate], args: &BacktestArgs) -> anyhow::Result<(usize, usize)> {
     let h = args.horizon_days;
     if dates.len() <= h + 2 {
         anyhow::bail!(
@@ -157,60 +237,102 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     if first > last {
         anyhow::bail!("no date in the window leaves {h} trading days of history after it");
     }
+    Ok((first, last))
+}
 
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "a whole number from 1 to the draw count"
-    )]
-    let (k, rate) = match args.measure {
-        MeasureKind::Q99 => (
-            ((1.0 - LEVEL) * args.draws as f64).ceil().max(1.0) as usize,
-            1.0 - LEVEL,
-        ),
-        MeasureKind::Worst => (1, 1.0 / (args.draws as f64 + 1.0)),
-    };
-    let engine = EngineConfig {
-        tail_scenarios: k,
-        ..EngineConfig::default()
-    };
-    let mut rows: Vec<Row> = Vec::new();
-    let mut failed = 0usize;
-    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
-    let mut source: Option<ScenarioSource> = None;
-    let mut factors: BTreeMap<String, FactorMapping> = BTreeMap::new();
-    let spinner = output.bar("backtest", "days");
-    spinner.set_length((last - first + 1) as u64);
-    for (step, d) in (first..=last).enumerate() {
-        let date = dates[d];
-        if step % args.recalibrate_every == 0 || source.is_none() {
-            let (c, spec, _) = calibrated_spec(&history.up_to(date), &base, &options)
-                .with_context(|| format!("calibrating as of {date}"))?;
-            factors = c
-                .stocks
-                .iter()
-                .map(|s| {
-                    (
-                        s.symbol.clone(),
-                        FactorMapping {
-                            factor: s.factor.clone(),
-                            beta: s.fit.beta,
-                            idio_vol: Some(s.idio_vol.max(1e-4)),
-                        },
-                    )
-                })
-                .collect();
-            source = Some(ScenarioSource::MonteCarlo(Box::new(spec)));
+/// Which worst scenario (1-based) the measure reads, and its stated
+/// exceedance rate. The quantile is the smallest loss of the worst
+/// `ceil((1 − level) · draws)` draws, counted exactly as the fee counts an
+/// expected shortfall's tail (a binary float would read the 11th worst of
+/// 1,000 draws instead of the 10th).
+fn tail_index(measure: MeasureKind, draws: usize) -> (usize, f64) {
+    match measure {
+        MeasureKind::Q99 => {
+            let level = Decimal::new(i64::from(LEVEL_PERCENT), 2);
+            let tail = exfee::fee::Measure::ExpectedShortfall { level }.scenarios_needed(draws);
+            (tail, 1.0 - f64::from(LEVEL_PERCENT) / 100.0)
         }
-        let Some(source) = &source else { continue };
+        MeasureKind::Worst => (1, 1.0 / (draws as f64 + 1.0)),
+    }
+}
 
-        // The portfolios at this date's closes.
+/// The symbol mappings of a calibration (idiosyncratic volatility at least
+/// 1e-4).
+fn factor_mappings(c: &Calibration) -> BTreeMap<String, FactorMapping> {
+    c.stocks
+        .iter()
+        .map(|s| {
+            (
+                s.symbol.clone(),
+                FactorMapping {
+                    factor: s.factor.clone(),
+                    beta: s.fit.beta,
+                    idio_vol: Some(s.idio_vol.max(1e-4)),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The backtest's days so far: the rows, the account-days that failed and
+/// the positions left out, by symbol.
+struct Days<'a> {
+    history: &'a History,
+    batch: &'a Batch,
+    horizon: usize,
+    engine: EngineConfig,
+    k: usize,
+    rows: Vec<Row>,
+    failed: usize,
+    dropped: BTreeMap<String, usize>,
+}
+
+impl Days<'_> {
+    /// Evaluates the portfolios at date index `d`; false when no portfolio
+    /// holds a priced position that day.
+    fn evaluate(
+        &mut self,
+        d: usize,
+        factors: &BTreeMap<String, FactorMapping>,
+        source: &ScenarioSource,
+    ) -> anyhow::Result<bool> {
+        let (day, realised) = self.day_batch(d, factors);
+        if day.accounts.is_empty() {
+            return Ok(false);
+        }
+        let evaluation = exfee::evaluate_batch(&day, source, &self.engine)?;
+        for (result, pnl) in evaluation.results.iter().zip(realised) {
+            if let Outcome::Evaluated(risk) = &result.outcome {
+                self.rows.push(Row {
+                    portfolio: result.account.clone(),
+                    date: self.history.dates()[d],
+                    measure: tail_loss(risk, self.k),
+                    realised: pnl,
+                });
+            } else {
+                self.failed += 1;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The portfolios at the closes of date index `d`, with the factor
+    /// mappings of the calibration, and each one's realised P&L over the
+    /// horizon. Options, bonds and symbols without a close that day or at
+    /// the horizon's end are left out (counted in `dropped`); a portfolio
+    /// left with no position is left out.
+    fn day_batch(
+        &mut self,
+        d: usize,
+        factors: &BTreeMap<String, FactorMapping>,
+    ) -> (Batch, Vec<f64>) {
+        let (history, batch) = (self.history, self.batch);
         let mut day = Batch {
             accounts: Vec::new(),
             market: batch.market.clone(),
             errors: Vec::new(),
         };
-        for (symbol, mapping) in &factors {
+        for (symbol, mapping) in factors {
             day.market
                 .factors
                 .insert(symbol.clone(), Ok(mapping.clone()));
@@ -226,7 +348,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
                 );
                 let s = history.index_of(&p.instrument.symbol);
                 let now = s.and_then(|s| history.closes(s)[d]);
-                let later = s.and_then(|s| close_at(&history, s, d + h));
+                let later = s.and_then(|s| close_at(history, s, d + self.horizon));
                 let fx = account
                     .base_currency
                     .and_then(|base| batch.market.fx_rate(p.instrument.currency, base).ok())
@@ -242,7 +364,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
                         true
                     }
                     _ => {
-                        *dropped.entry(p.instrument.symbol.clone()).or_default() += 1;
+                        *self.dropped.entry(p.instrument.symbol.clone()).or_default() += 1;
                         false
                     }
                 }
@@ -252,39 +374,25 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
                 day.accounts.push(a);
             }
         }
-        if day.accounts.is_empty() {
-            continue;
-        }
-        let evaluation = exfee::evaluate_batch(&day, source, &engine)?;
-        for (result, pnl) in evaluation.results.iter().zip(realised) {
-            if let Outcome::Evaluated(risk) = &result.outcome {
-                let measure = risk
-                    .tail
-                    .get(k - 1)
-                    .or(risk.tail.last())
-                    .map_or(0.0, |(_, pnl)| -pnl)
-                    .max(0.0);
-                rows.push(Row {
-                    portfolio: result.account.clone(),
-                    date,
-                    measure,
-                    realised: pnl,
-                });
-            } else {
-                failed += 1;
-            }
-        }
-        spinner.inc(1);
-        output.log_progress("backtest", step + 1, last - first + 1);
+        (day, realised)
     }
-    spinner.finish_and_clear();
-    if rows.is_empty() {
-        anyhow::bail!("no portfolio holds a symbol of the history");
-    }
+}
 
+/// The loss of the `k`-th worst scenario kept (or of the last one kept),
+/// floored at zero.
+fn tail_loss(risk: &AccountRisk, k: usize) -> f64 {
+    risk.tail
+        .get(k - 1)
+        .or(risk.tail.last())
+        .map_or(0.0, |(_, pnl)| -pnl)
+        .max(0.0)
+}
+
+/// Writes backtest.csv, the charts and coverage.csv, printing the coverage
+/// table.
+fn write_outputs(args: &BacktestArgs, rows: &[Row], rate: f64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    rows.sort_by(|a, b| a.portfolio.cmp(&b.portfolio).then(a.date.cmp(&b.date)));
     write_csv(
         &args.out.join("backtest.csv"),
         &["portfolio", "date", "measure", "realised_pnl", "exceedance"],
@@ -300,10 +408,9 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     )?;
 
     let mut by: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         by.entry(&r.portfolio).or_default().push(r);
     }
-    let mut coverage = Vec::new();
     say!(
         "measure: {}; stated exceedance rate {:.4} %",
         match args.measure {
@@ -319,23 +426,12 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let charts = args.out.join("charts");
     std::fs::create_dir_all(&charts)
         .with_context(|| format!("cannot create {}", charts.display()))?;
+    let mut coverage = Vec::new();
     for (portfolio, series) in &by {
-        let hits: Vec<bool> = series.iter().map(|r| r.exceeded()).collect();
-        let x = hits.iter().filter(|h| **h).count();
-        let n = hits.len();
-        let p = |v: Option<(f64, f64)>| v.map_or(String::new(), |(_, p)| format!("{p:.4}"));
-        let kupiec = p(stats::kupiec(n, x, rate));
-        let christoffersen = p(stats::christoffersen(&hits));
-        let zone = stats::traffic_light_at(n, x, rate);
+        let row = coverage_row(portfolio, series, rate);
+        let [_, n, x, kupiec, christoffersen, zone] = &row;
         say!("{portfolio:<12} {n:>6} {x:>12} {kupiec:>9} {christoffersen:>17}  {zone}");
-        coverage.push(vec![
-            portfolio.to_string(),
-            n.to_string(),
-            x.to_string(),
-            kupiec,
-            christoffersen,
-            zone.to_string(),
-        ]);
+        coverage.push(row.to_vec());
         let svg = exfee::calibrate::render::backtest_svg(
             portfolio,
             &series
@@ -358,24 +454,25 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         ],
         coverage,
     )?;
-    if failed > 0 {
-        eprintln!(
-            "exfee: {failed} account-days could not be evaluated (see `exfee run` on the drop) and have no row"
-        );
-    }
-    if !dropped.is_empty() {
-        let total: usize = dropped.values().sum();
-        eprintln!(
-            "exfee: {total} position-days left out (no close that day or the horizon's end, or an option or bond), over {} symbols",
-            dropped.len()
-        );
-    }
-    say!(
-        "wrote {} and {}",
-        args.out.join("backtest.csv").display(),
-        args.out.join("coverage.csv").display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// One row of coverage.csv: portfolio, days, exceedances, the Kupiec and
+/// Christoffersen p-values (empty when undefined) and the traffic-light
+/// zone at the stated exceedance rate.
+fn coverage_row(portfolio: &str, series: &[&Row], rate: f64) -> [String; 6] {
+    let hits: Vec<bool> = series.iter().map(|r| r.exceeded()).collect();
+    let x = hits.iter().filter(|h| **h).count();
+    let n = hits.len();
+    let p = |v: Option<(f64, f64)>| v.map_or(String::new(), |(_, p)| format!("{p:.4}"));
+    [
+        portfolio.to_string(),
+        n.to_string(),
+        x.to_string(),
+        p(stats::kupiec(n, x, rate)),
+        p(stats::christoffersen(&hits)),
+        stats::traffic_light_at(n, x, rate).to_string(),
+    ]
 }
 
 fn sanitize(name: &str) -> String {
@@ -388,4 +485,103 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(from: Option<&str>, to: Option<&str>, horizon_days: usize) -> BacktestArgs {
+        let date = |d: &str| d.parse::<NaiveDate>().unwrap();
+        BacktestArgs {
+            history: PathBuf::new(),
+            drop: PathBuf::new(),
+            from: from.map(date),
+            to: to.map(date),
+            horizon_days,
+            draws: 100,
+            measure: MeasureKind::Q99,
+            recalibrate_every: 5,
+            lookback: 500,
+            halflife: 30.0,
+            vol_index: "VIX".into(),
+            scenario_set: None,
+            out: PathBuf::new(),
+        }
+    }
+
+    fn days(n: usize) -> Vec<NaiveDate> {
+        let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        (0..n)
+            .map(|i| start + chrono::Days::new(i as u64))
+            .collect()
+    }
+
+    #[test]
+    fn the_window_defaults_to_the_last_250_dates_the_horizon_allows() {
+        // 300 dates, horizon 1: the last usable index is 298; 250 dates end
+        // there, starting at 49, but no earlier than index 249.
+        assert_eq!(
+            window(&days(300), &args(None, None, 1)).unwrap(),
+            (249, 298)
+        );
+        // 600 dates, horizon 5: last 594, first 594 − 249 = 345.
+        assert_eq!(
+            window(&days(600), &args(None, None, 5)).unwrap(),
+            (345, 594)
+        );
+        // a short history starts at its last usable date
+        assert_eq!(window(&days(10), &args(None, None, 1)).unwrap(), (8, 8));
+    }
+
+    #[test]
+    fn the_window_follows_from_and_to_and_refuses_an_empty_one() {
+        let dates = days(300);
+        let w = window(&dates, &args(Some("2025-01-11"), Some("2025-02-01"), 2));
+        assert_eq!(w.unwrap(), (10, 31));
+        // --to beyond the horizon's reach stops at the last usable date
+        let w = window(&dates, &args(Some("2025-01-11"), Some("2030-01-01"), 2));
+        assert_eq!(w.unwrap(), (10, 297));
+        assert!(window(&dates, &args(Some("2025-02-01"), Some("2025-01-11"), 2)).is_err());
+        assert!(window(&days(3), &args(None, None, 1)).is_err());
+    }
+
+    #[test]
+    fn the_quantile_reads_one_percent_of_the_draws_exactly() {
+        // ceil(1 % of N): 10 of 1,000 (not 11), 11 of 1,001, at least 1.
+        assert_eq!(tail_index(MeasureKind::Q99, 1000).0, 10);
+        assert_eq!(tail_index(MeasureKind::Q99, 1001).0, 11);
+        assert_eq!(tail_index(MeasureKind::Q99, 50).0, 1);
+        assert!((tail_index(MeasureKind::Q99, 1000).1 - 0.01).abs() < 1e-15);
+        // the worst loss: a new draw beats all N with chance 1/(N + 1)
+        assert_eq!(tail_index(MeasureKind::Worst, 999), (1, 0.001));
+    }
+
+    #[test]
+    fn coverage_counts_days_and_exceedances() {
+        let date = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let row = |measure, realised| Row {
+            portfolio: "P".into(),
+            date,
+            measure,
+            realised,
+        };
+        // losses 150 > 100 and 101 > 100 exceed; 100 = 100 and a gain do not
+        let rows = [
+            row(100.0, -150.0),
+            row(100.0, -100.0),
+            row(100.0, 20.0),
+            row(100.0, -101.0),
+        ];
+        let series: Vec<&Row> = rows.iter().collect();
+        let cells = coverage_row("P", &series, 0.01);
+        assert_eq!(cells[..3], ["P", "4", "2"]);
+        assert_eq!(cells[5], stats::traffic_light_at(4, 2, 0.01).to_string());
+    }
+
+    #[test]
+    fn file_names_keep_only_safe_characters() {
+        assert_eq!(sanitize("U1234-a_b"), "U1234-a_b");
+        assert_eq!(sanitize("../x y/é"), "___x_y__");
+    }
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
+use exfee::engine::{prepare, single_stocks};
 use exfee::synth::{SynthConfig, synthesize};
-use exfee::{EngineConfig, Outcome, ScenarioSource, prepare, single_stocks};
+use exfee::{EngineConfig, Outcome, ScenarioSource};
 use exfee_engine::{EvalStats, evaluate_with_stats};
 
 #[derive(Debug, clap::Args)]

@@ -9,13 +9,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
+use exfee::ScenarioSource;
 use exfee::calibrate::render::{self, files};
 use exfee::calibrate::{
     Calibration, Copula, CorrelationMatrix, DMatrix, History, Marginal, Options, calibrate,
     parse_history,
 };
 use exfee::io::write_atomically;
-use exfee::{ScenarioSource, ScenarioSpec};
+use exfee::scenarios::ScenarioSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {

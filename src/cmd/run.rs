@@ -472,7 +472,7 @@ fn total_usd(market: &MarketData, amounts: impl Iterator<Item = (Currency, Decim
         };
         total = sum;
     }
-    exfee::cents(total).to_string()
+    exfee::model::cents(total).to_string()
 }
 
 #[allow(clippy::too_many_arguments)]

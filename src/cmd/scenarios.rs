@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use exfee::ScenarioSource;
+use exfee::engine::{Driver, resolve_symbol, single_stocks};
 use exfee::io::{DropPaths, neutralise, read_drop, write_atomically};
-use exfee::{Driver, MoveBlock, ScenarioSource, resolve_symbol, single_stocks};
+use exfee::scenarios::MoveBlock;
 
 #[derive(Debug, clap::Args)]
 pub struct ScenariosArgs {

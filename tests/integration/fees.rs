@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use exfee::engine::single_stocks;
 use exfee::fee::FeeSchedule;
 use exfee::state::StateDb;
 use exfee::{
     Batch, CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, WhatIf,
-    evaluate_batch_with, measure_of, single_stocks,
+    evaluate_batch_with, measure_of,
 };
 
 use crate::common::{TestDrop, dec};
@@ -225,7 +226,7 @@ fn apply_trades(from: &Path, account: &str, trades: &[(String, Decimal)], into: 
         {
             continue;
         }
-        let hedge = exfee::default_hedges()
+        let hedge = exfee::adjust::default_hedges()
             .into_iter()
             .find(|h| h.symbol == symbol)
             .unwrap_or_else(|| panic!("{label} is neither held nor a hedge instrument"));
@@ -518,11 +519,11 @@ fn what_if_equals_a_full_re_evaluation() {
         kind: exfee::InstrumentKind::Option {
             underlying: "AAPL".into(),
             on_future: false,
-            terms: exfee::OptionTerms {
+            terms: exfee::model::OptionTerms {
                 strike: dec("180"),
                 expiry: "2027-01-15".parse().unwrap(),
-                right: exfee::OptionRight::Put,
-                exercise: exfee::Exercise::American,
+                right: exfee::model::OptionRight::Put,
+                exercise: exfee::model::Exercise::American,
             },
         },
         multiplier: dec("100"),
@@ -596,111 +597,24 @@ fn a_week_of_calendar_day_accrual_posted_to_the_cent() {
     type Night<'a> = (&'a str, &'a str, [(&'a str, &'a str, &'a str, &'a str); 3]);
     let g = "grace";
     let c = "charged";
+    #[rustfmt::skip]
     let nights: [Night<'_>; 11] = [
-        (
-            "2026-11-16",
-            "80000",
-            [
-                (g, "1.37", "0", "0"),
-                (g, "1.37", "0", "0"),
-                (g, "5.00", "0", "0"),
-            ],
-        ),
-        (
-            "2026-11-17",
-            "80000",
-            [
-                (g, "1.37", "0", "0"),
-                (g, "1.37", "0", "0"),
-                (g, "5.00", "0", "0"),
-            ],
-        ),
-        (
-            "2026-11-18",
-            "80000",
-            [
-                (g, "1.37", "0", "0"),
-                (g, "1.37", "0", "0"),
-                (g, "5.00", "0", "0"),
-            ],
-        ),
-        (
-            "2026-11-19",
-            "80000",
-            [
-                (g, "1.37", "0", "0"),
-                (g, "1.37", "0", "0"),
-                (g, "5.00", "0", "0"),
-            ],
-        ),
-        (
-            "2026-11-20",
-            "80000",
-            [
-                (g, "1.37", "0", "0"),
-                (g, "1.37", "0", "0"),
-                (g, "5.00", "0", "0"),
-            ],
-        ),
+        ("2026-11-16", "80000", [(g, "1.37", "0", "0"), (g, "1.37", "0", "0"), (g, "5.00", "0", "0")]),
+        ("2026-11-17", "80000", [(g, "1.37", "0", "0"), (g, "1.37", "0", "0"), (g, "5.00", "0", "0")]),
+        ("2026-11-18", "80000", [(g, "1.37", "0", "0"), (g, "1.37", "0", "0"), (g, "5.00", "0", "0")]),
+        ("2026-11-19", "80000", [(g, "1.37", "0", "0"), (g, "1.37", "0", "0"), (g, "5.00", "0", "0")]),
+        ("2026-11-20", "80000", [(g, "1.37", "0", "0"), (g, "1.37", "0", "0"), (g, "5.00", "0", "0")]),
         // Monday 23rd: charged from today; Fri 20–Sun 22 are grace days
-        (
-            "2026-11-23",
-            "80000",
-            [
-                (c, "1.37", "0", "0"),
-                (c, "1.37", "0", "0"),
-                (c, "5.00", "0", "0"),
-            ],
-        ),
+        ("2026-11-23", "80000", [(c, "1.37", "0", "0"), (c, "1.37", "0", "0"), (c, "5.00", "0", "0")]),
         // Tuesday posts Monday
-        (
-            "2026-11-24",
-            "80000",
-            [
-                (c, "1.37", "1", "1.37"),
-                (c, "1.37", "1", "1.37"),
-                (c, "5.00", "1", "5.00"),
-            ],
-        ),
-        (
-            "2026-11-25",
-            "80000",
-            [
-                (c, "1.37", "1", "1.37"),
-                (c, "1.37", "1", "1.37"),
-                (c, "5.00", "1", "5.00"),
-            ],
-        ),
+        ("2026-11-24", "80000", [(c, "1.37", "1", "1.37"), (c, "1.37", "1", "1.37"), (c, "5.00", "1", "5.00")]),
+        ("2026-11-25", "80000", [(c, "1.37", "1", "1.37"), (c, "1.37", "1", "1.37"), (c, "5.00", "1", "5.00")]),
         // Thursday 26th missed: Friday posts Wed 25 and Thu 26 (estimated), both at Wednesday's fee
-        (
-            "2026-11-27",
-            "76000",
-            [
-                (c, "1.92", "2", "2.74"),
-                (c, "1.37", "2", "2.74"),
-                (c, "5.00", "2", "10.00"),
-            ],
-        ),
+        ("2026-11-27", "76000", [(c, "1.92", "2", "2.74"), (c, "1.37", "2", "2.74"), (c, "5.00", "2", "10.00")]),
         // deposit over the weekend; Monday 30th a holiday: Tuesday posts Fri 27–Mon 30 at Friday's fee
-        (
-            "2026-12-01",
-            "100000",
-            [
-                ("clear", "0", "4", "7.68"),
-                (c, "1.37", "4", "5.48"),
-                (c, "5.00", "4", "20.00"),
-            ],
-        ),
+        ("2026-12-01", "100000", [("clear", "0", "4", "7.68"), (c, "1.37", "4", "5.48"), (c, "5.00", "4", "20.00")]),
         // Wednesday posts Tuesday: S1's Tuesday is priced by Tuesday's clear run
-        (
-            "2026-12-02",
-            "100000",
-            [
-                ("clear", "0", "0", "0"),
-                (c, "1.37", "1", "1.37"),
-                (c, "5.00", "1", "5.00"),
-            ],
-        ),
+        ("2026-12-02", "100000", [("clear", "0", "0", "0"), (c, "1.37", "1", "1.37"), (c, "5.00", "1", "5.00")]),
     ];
     for (date, s1_cash, expected) in nights {
         drop.cash(&format!("S1,USD,{s1_cash}\nT1,USD,80000\nI1,USD,80000\n"));

@@ -3,7 +3,8 @@
 //! (scenarios/risk-factors-current.csv, fx-factors-current.csv), not taken
 //! from the engine's output.
 
-use exfee::{ScenarioSet, ScenarioTables, SingleStock};
+use exfee::ScenarioTables;
+use exfee::scenarios::{ScenarioSet, SingleStock};
 
 use crate::common::{TestDrop, dec, risk};
 

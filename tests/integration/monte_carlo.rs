@@ -4,9 +4,10 @@
 
 use std::process::Command;
 
+use exfee::engine::single_stocks;
 use exfee::{
     AccountResult, Batch, EngineConfig, EvaluateOptions, Outcome, ScenarioSource, evaluate_batch,
-    evaluate_batch_with, single_stocks,
+    evaluate_batch_with,
 };
 
 use crate::common::{TestDrop, dec};

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use exfee::engine::single_stocks;
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, read_drop};
 use exfee::serve::{Loader, Night, ServeOptions, Service};
 use exfee::{
     CashBalance, Decimal, EngineConfig, EvaluateOptions, Outcome, Position, ScenarioSource,
-    evaluate_batch_with, single_stocks,
+    evaluate_batch_with,
 };
 use serde_json::{Value, json};
 

@@ -19,7 +19,7 @@
 //! measure, or after `max_steps` steps, the method stops short of the limit.
 
 use crate::grid;
-use crate::measure::{Book, measure_of_losses};
+use crate::measure::{Book, mean_of_largest};
 
 /// What the greedy method and the trimming pass work on.
 pub(crate) struct Search<'a> {
@@ -63,7 +63,7 @@ impl Search<'_> {
         let mut fresh = true;
         for _ in 0..max_steps {
             scratch.clone_from(&losses);
-            let current = measure_of_losses(self.k, &mut scratch);
+            let current = mean_of_largest(self.k, &mut scratch);
             if current <= self.limit {
                 if fresh {
                     return GreedyOutcome {
@@ -161,7 +161,7 @@ impl Search<'_> {
     fn shifted(&self, losses: &[f64], delta: &[f64], step: f64, scratch: &mut Vec<f64>) -> f64 {
         scratch.clear();
         scratch.extend(losses.iter().zip(delta).map(|(&l, &d)| l + step * d));
-        measure_of_losses(self.k, scratch)
+        mean_of_largest(self.k, scratch)
     }
 
     /// For `φ(t) = measure(losses + (t − t0)·delta)` on `[t0, 1]` (convex):

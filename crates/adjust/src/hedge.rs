@@ -1,5 +1,5 @@
 use crate::error::AdjustError;
-use crate::measure::{Measure, check_finite, measure_of_losses};
+use crate::measure::{Measure, check_finite, mean_of_largest};
 
 /// A quantity of one hedge instrument to add to the account.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ impl Hedged<'_> {
     fn at(&self, h: f64, scratch: &mut Vec<f64>) -> f64 {
         scratch.clear();
         scratch.extend(self.pnl.iter().zip(self.unit).map(|(&p, &u)| -(p + h * u)));
-        let value = measure_of_losses(self.k, scratch);
+        let value = mean_of_largest(self.k, scratch);
         if value.is_finite() {
             value
         } else {

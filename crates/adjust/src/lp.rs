@@ -37,7 +37,7 @@ use good_lp::{
     variable,
 };
 
-use crate::measure::{Book, measure_of_losses};
+use crate::measure::{Book, mean_of_largest};
 
 /// Scenarios in the first round beyond the tail's `k`.
 const FIRST_ROUND: usize = 100;
@@ -299,7 +299,7 @@ fn scenario_rows(input: &LpInput<'_>, frame: &Frame) -> Result<LpSolution, LpFai
         losses_at(input, &x, &mut losses);
         scratch.clear();
         scratch.extend_from_slice(&losses);
-        if measure_of_losses(input.k, &mut scratch) <= accept {
+        if mean_of_largest(input.k, &mut scratch) <= accept {
             return Ok(LpSolution { x, rounds: round });
         }
         // worst loss: rows above the target; tail: scenarios above t whose
@@ -423,7 +423,7 @@ mod tests {
         let mut base = Vec::new();
         book.losses_into(&[0.0; 6], &mut base);
         let k = 12;
-        let before = measure_of_losses(k, &mut base.clone());
+        let before = mean_of_largest(k, &mut base.clone());
         let weights = [1.0, 0.5, 0.8, 0.3, 1.0, 0.6];
         for share in [0.6, 0.3] {
             let input = LpInput {
@@ -442,7 +442,7 @@ mod tests {
             for x in [&cuts.x, &ru.x] {
                 let mut losses = vec![0.0; 400];
                 losses_at(&input, x, &mut losses);
-                assert!(measure_of_losses(k, &mut losses) <= input.limit);
+                assert!(mean_of_largest(k, &mut losses) <= input.limit);
             }
         }
     }
@@ -454,7 +454,7 @@ mod tests {
         let mut base = Vec::new();
         book.losses_into(&[0.0; 6], &mut base);
         let k = 12;
-        let before = measure_of_losses(k, &mut base.clone());
+        let before = mean_of_largest(k, &mut base.clone());
         let weights = [1.0; 6];
         let mut input = LpInput {
             book: &book,
@@ -478,6 +478,6 @@ mod tests {
         assert_eq!(solution.rounds, 5 + ru);
         let mut losses = vec![0.0; 400];
         losses_at(&input, &solution.x, &mut losses);
-        assert!(measure_of_losses(k, &mut losses) <= input.limit);
+        assert!(mean_of_largest(k, &mut losses) <= input.limit);
     }
 }

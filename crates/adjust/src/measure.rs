@@ -47,7 +47,7 @@ impl MeasureExt for Measure {
         let k = checked_k(self, pnl.len())?;
         check_finite("account P&L", pnl)?;
         let mut losses: Vec<f64> = pnl.iter().map(|p| -p).collect();
-        Ok(measure_of_losses(k, &mut losses))
+        Ok(mean_of_largest(k, &mut losses))
     }
 }
 
@@ -63,20 +63,9 @@ pub(crate) fn checked_k(measure: &Measure, m: usize) -> Result<usize, AdjustErro
     }
 }
 
-/// The mean of the `k` largest values of `losses` (`1 ≤ k ≤ len`), which it
-/// reorders. Finite values only (checked by the callers).
-pub(crate) fn measure_of_losses(k: usize, losses: &mut [f64]) -> f64 {
-    if k <= 1 {
-        return losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    }
-    if k < losses.len() {
-        losses.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    }
-    let top = &mut losses[..k];
-    // a fixed summation order, whatever order the selection left
-    top.sort_unstable_by(|a, b| b.total_cmp(a));
-    top.iter().sum::<f64>() / k as f64
-}
+// The mean of the `k` largest losses (`1 ≤ k ≤ len`): the fee crate's one
+// evaluation of a measure, on finite values only (checked by the callers).
+pub(crate) use exfee_fee::mean_of_largest;
 
 /// The first non-finite value of `values` as an error.
 pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), AdjustError> {
@@ -149,7 +138,7 @@ impl<'a> Book<'a> {
     /// The measure after closing `fractions` (see [`Book::losses_into`]).
     pub(crate) fn measure(&self, k: usize, fractions: &[f64], scratch: &mut Vec<f64>) -> f64 {
         self.losses_into(fractions, scratch);
-        measure_of_losses(k, scratch)
+        mean_of_largest(k, scratch)
     }
 }
 
@@ -244,12 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn measure_of_losses_is_order_independent() {
+    fn the_measure_of_losses_is_order_independent() {
         let mut a = vec![1.0, 7.0, 3.0, 5.0, 2.0];
         let mut b = vec![5.0, 2.0, 7.0, 1.0, 3.0];
-        assert_eq!(measure_of_losses(3, &mut a), 5.0);
-        assert_eq!(measure_of_losses(3, &mut b), 5.0);
-        assert_eq!(measure_of_losses(1, &mut b), 7.0);
+        assert_eq!(mean_of_largest(3, &mut a), 5.0);
+        assert_eq!(mean_of_largest(3, &mut b), 5.0);
+        assert_eq!(mean_of_largest(1, &mut b), 7.0);
     }
 
     #[test]

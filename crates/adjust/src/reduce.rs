@@ -254,54 +254,8 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
     let book = Book::new(problem.pnl)?;
     let (n, m) = (book.n(), book.m);
     let k = crate::measure::checked_k(&problem.measure, m)?;
-    let costs = problem.costs;
-    if costs.len() != n {
-        return Err(AdjustError::LengthMismatch {
-            what: "costs",
-            expected: n,
-            found: costs.len(),
-        });
-    }
-    check_finite("cost", costs)?;
-    if let Some(position) = costs.iter().position(|&c| c < 0.0) {
-        return Err(AdjustError::NegativeCost { position });
-    }
-    let limit = problem.limit;
-    if !limit.is_finite() {
-        return Err(AdjustError::NonFinite {
-            what: "limit",
-            index: 0,
-        });
-    }
-    let options = problem.options;
-    if !(MIN_STEP..=1.0).contains(&options.precision) {
-        return Err(AdjustError::InvalidPrecision(options.precision));
-    }
-    let per: Vec<f64> = match problem.lots {
-        None => vec![grid::per(options.precision); n],
-        Some(lots) => {
-            if lots.len() != n {
-                return Err(AdjustError::LengthMismatch {
-                    what: "lots",
-                    expected: n,
-                    found: lots.len(),
-                });
-            }
-            check_finite("lot", lots)?;
-            if let Some(position) = lots.iter().position(|&l| l < 0.0) {
-                return Err(AdjustError::NegativeLot { position });
-            }
-            lots.iter()
-                .map(|&lot| {
-                    if lot > 0.0 {
-                        grid::per(lot.clamp(MIN_STEP, 1.0))
-                    } else {
-                        grid::per(options.precision)
-                    }
-                })
-                .collect()
-        }
-    };
+    let per = checked_grid(problem, n)?;
+    let (costs, limit, options) = (problem.costs, problem.limit, problem.options);
 
     let mut scratch = Vec::with_capacity(m);
     let none = vec![0.0; n];
@@ -348,21 +302,10 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
     }
 
     // the LP's answer once on the grid (with its rounds), unless it failed
-    let mut from_lp: Option<(Vec<f64>, usize)> = None;
-    let failure = match forced {
-        Some(forced) => forced,
+    let (failure, from_lp): (LpFailure, Option<(Vec<f64>, usize)>) = match forced {
+        Some(forced) => (forced, None),
         None => {
-            let max_cost = costs.iter().copied().fold(0.0, f64::max);
-            let weights: Vec<f64> = costs
-                .iter()
-                .map(|&c| {
-                    if max_cost > 0.0 {
-                        c / max_cost + 1e-6
-                    } else {
-                        1.0
-                    }
-                })
-                .collect();
+            let weights = lp_weights(costs);
             let input = LpInput {
                 book: &book,
                 base: &base,
@@ -372,7 +315,7 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
                 max_rounds: options.max_rounds,
             };
             match lp::solve(&input) {
-                Err(failure) => failure,
+                Err(failure) => (failure, None),
                 Ok(solution) => {
                     if let Some(fractions) = round(&search, &solution.x, costs, &mut scratch) {
                         return Ok(answer(
@@ -383,8 +326,8 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
                             &mut scratch,
                         ));
                     }
-                    from_lp = repair(&search, &input, &solution, costs, options, &mut scratch);
-                    LpFailure::Rounding
+                    let repaired = repair(&search, &input, &solution, costs, options, &mut scratch);
+                    (LpFailure::Rounding, repaired)
                 }
             }
         }
@@ -422,6 +365,78 @@ pub fn reduce_positions<P: AsRef<[f64]>>(
             lowest: outcome.measure,
         }),
     }
+}
+
+/// Checks the costs, the limit, the precision and the lots of `problem`
+/// (`n` positions), in that order, and gives each position's grid: the
+/// number of grid steps in a whole position (its lot, or the precision).
+fn checked_grid<P: AsRef<[f64]>>(
+    problem: &ReductionProblem<'_, P>,
+    n: usize,
+) -> Result<Vec<f64>, AdjustError> {
+    let costs = problem.costs;
+    if costs.len() != n {
+        return Err(AdjustError::LengthMismatch {
+            what: "costs",
+            expected: n,
+            found: costs.len(),
+        });
+    }
+    check_finite("cost", costs)?;
+    if let Some(position) = costs.iter().position(|&c| c < 0.0) {
+        return Err(AdjustError::NegativeCost { position });
+    }
+    if !problem.limit.is_finite() {
+        return Err(AdjustError::NonFinite {
+            what: "limit",
+            index: 0,
+        });
+    }
+    let precision = problem.options.precision;
+    if !(MIN_STEP..=1.0).contains(&precision) {
+        return Err(AdjustError::InvalidPrecision(precision));
+    }
+    let Some(lots) = problem.lots else {
+        return Ok(vec![grid::per(precision); n]);
+    };
+    if lots.len() != n {
+        return Err(AdjustError::LengthMismatch {
+            what: "lots",
+            expected: n,
+            found: lots.len(),
+        });
+    }
+    check_finite("lot", lots)?;
+    if let Some(position) = lots.iter().position(|&l| l < 0.0) {
+        return Err(AdjustError::NegativeLot { position });
+    }
+    Ok(lots
+        .iter()
+        .map(|&lot| {
+            if lot > 0.0 {
+                grid::per(lot.clamp(MIN_STEP, 1.0))
+            } else {
+                grid::per(precision)
+            }
+        })
+        .collect())
+}
+
+/// The LP's objective weights: costs over the largest cost plus a 1e-6
+/// tie-break (so among equally cheap answers the one closing least wins),
+/// or all 1 when every cost is 0.
+fn lp_weights(costs: &[f64]) -> Vec<f64> {
+    let max_cost = costs.iter().copied().fold(0.0, f64::max);
+    costs
+        .iter()
+        .map(|&c| {
+            if max_cost > 0.0 {
+                c / max_cost + 1e-6
+            } else {
+                1.0
+            }
+        })
+        .collect()
 }
 
 /// `Σ costs_i · x_i`.
@@ -509,4 +524,81 @@ fn repair(
     found
         .into_iter()
         .min_by(|a, b| cost_of(costs, &a.0).total_cmp(&cost_of(costs, &b.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNL: [[f64; 2]; 3] = [[-10.0, 5.0], [-4.0, 1.0], [2.0, -3.0]];
+
+    #[test]
+    fn the_grid_is_the_lot_or_else_the_precision() {
+        let costs = [1.0, 2.0, 3.0];
+        let lots = [0.25, 0.0, 1.0 / 3.0];
+        let problem = ReductionProblem::new(&PNL, &costs, 1.0, Measure::Worst).with_lots(&lots);
+        // 4 quarter lots, no lot: 1/1e-6 steps, 3 thirds (whole, not 2.999…)
+        assert_eq!(checked_grid(&problem, 3), Ok(vec![4.0, 1e6, 3.0]));
+        let plain = ReductionProblem::new(&PNL, &costs, 1.0, Measure::Worst);
+        assert_eq!(checked_grid(&plain, 3), Ok(vec![1e6; 3]));
+    }
+
+    #[test]
+    fn the_checks_come_in_order() {
+        let base = ReductionProblem::new(&PNL, &[1.0, 2.0, 3.0], 1.0, Measure::Worst);
+        let with_costs = |costs| ReductionProblem { costs, ..base };
+        assert_eq!(
+            checked_grid(&with_costs(&[1.0, 2.0]), 3),
+            Err(AdjustError::LengthMismatch {
+                what: "costs",
+                expected: 3,
+                found: 2
+            })
+        );
+        // a negative cost after a non-finite one: the non-finite one first
+        assert_eq!(
+            checked_grid(&with_costs(&[1.0, f64::NAN, -1.0]), 3),
+            Err(AdjustError::NonFinite {
+                what: "cost",
+                index: 1
+            })
+        );
+        assert_eq!(
+            checked_grid(&with_costs(&[1.0, -2.0, 3.0]), 3),
+            Err(AdjustError::NegativeCost { position: 1 })
+        );
+        let infinite = ReductionProblem {
+            limit: f64::INFINITY,
+            ..base
+        };
+        assert!(matches!(
+            checked_grid(&infinite, 3),
+            Err(AdjustError::NonFinite { what: "limit", .. })
+        ));
+        let coarse = ReductionProblem {
+            options: ReduceOptions {
+                precision: 2.0,
+                ..ReduceOptions::default()
+            },
+            ..base
+        };
+        assert_eq!(
+            checked_grid(&coarse, 3),
+            Err(AdjustError::InvalidPrecision(2.0))
+        );
+        assert_eq!(
+            checked_grid(&base.with_lots(&[0.5, -0.5, 0.5]), 3),
+            Err(AdjustError::NegativeLot { position: 1 })
+        );
+        assert!(matches!(
+            checked_grid(&base.with_lots(&[0.5]), 3),
+            Err(AdjustError::LengthMismatch { what: "lots", .. })
+        ));
+    }
+
+    #[test]
+    fn lp_weights_are_relative_costs_with_a_tie_break() {
+        assert_eq!(lp_weights(&[4.0, 2.0, 0.0]), [1.0 + 1e-6, 0.5 + 1e-6, 1e-6]);
+        assert_eq!(lp_weights(&[0.0, 0.0]), [1.0, 1.0]);
+    }
 }

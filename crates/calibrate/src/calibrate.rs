@@ -239,209 +239,15 @@ pub fn calibrate(
                 .map_or_else(|| "as-of".to_string(), |d| d.to_string()),
         ));
     };
-    let start = dates.len().saturating_sub(options.lookback);
-    let lambda = stats::ewma_lambda(options.halflife);
-
-    // Every symbol's returns, and de-volatilised returns (EWMA filter run
-    // over all of its returns up to as-of).
-    let mut returns = Vec::new();
-    let mut devol = Vec::new();
-    for s in 0..history.symbols().len() {
-        let r = history.log_returns(s);
-        let valid: Vec<(usize, f64)> = r
-            .iter()
-            .enumerate()
-            .filter_map(|(d, v)| v.map(|v| (d, v)))
-            .collect();
-        let values: Vec<f64> = valid.iter().map(|(_, v)| *v).collect();
-        let var = stats::ewma_variance(&values, lambda);
-        let mut e = vec![None; r.len()];
-        for ((d, v), s2) in valid.iter().zip(&var) {
-            if *s2 > 0.0 {
-                e[*d] = Some(v / s2.sqrt());
-            }
-        }
-        let last_var = values
-            .last()
-            .zip(var.last())
-            .map(|(r, v)| lambda * v + (1.0 - lambda) * r * r);
-        returns.push(r);
-        devol.push((e, last_var));
-    }
-
-    // Covered variables, in matrix order.
-    let mut slots: Vec<(usize, usize, String)> = Vec::new(); // (order key, symbol, name)
-    let mut skipped = Vec::new();
-    let mut others = Vec::new();
-    for (s, symbol) in history.symbols().iter().enumerate() {
-        let role = role_of(symbol, factors, fx, &options.vol_index);
-        let in_window = devol[s].0[start..].iter().filter(|v| v.is_some()).count();
-        let key_name = match &role {
-            Role::Factor(name) => factors.index_of_name(name).map(|i| (i, name.clone())),
-            Role::Currency(c, _) => fx
-                .index_of(*c)
-                .map(|i| (factors.factors().len() + i, c.to_string())),
-            Role::EquityVol => Some((
-                factors.factors().len() + fx.currencies().len(),
-                options.equity_vol_name.clone(),
-            )),
-            Role::Other => None,
-        };
-        match key_name {
-            Some(_) if in_window < options.min_obs => skipped.push((
-                symbol.clone(),
-                format!(
-                    "{in_window} returns in the window, fewer than {}",
-                    options.min_obs
-                ),
-            )),
-            Some((key, name)) => slots.push((key, s, name)),
-            None => others.push(s),
-        }
-    }
-    slots.sort_by_key(|(key, _, _)| *key);
+    let scope = Scope::new(&history, factors, fx, options);
+    let (slots, others, mut skipped) = scope.covered();
     if slots.is_empty() {
         return Err(CalibrationError::NoFactors(options.min_obs));
     }
-    let sign = |s: usize| match role_of(&history.symbols()[s], factors, fx, &options.vol_index) {
-        Role::Currency(_, sign) => sign,
-        _ => 1.0,
-    };
-
-    // The common sample: window dates where every variable has a return.
-    let common: Vec<usize> = (start..dates.len())
-        .filter(|&d| slots.iter().all(|(_, s, _)| devol[*s].0[d].is_some()))
-        .collect();
-    let names = || {
-        slots
-            .iter()
-            .map(|(_, _, n)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if common.len() < options.min_obs.max(3) {
-        return Err(CalibrationError::TooFewCommon {
-            got: common.len(),
-            need: options.min_obs.max(3),
-            names: names(),
-        });
-    }
-    let k = slots.len();
-    let x = DMatrix::from_fn(common.len(), k, |i, j| {
-        let s = slots[j].1;
-        sign(s) * devol[s].0[common[i]].unwrap_or(0.0)
-    });
-    let numerical = |what: &str| CalibrationError::Numerical(format!("{what} ({})", names()));
-    let sample = stats::correlation(&x).ok_or_else(|| numerical("a variable is constant"))?;
-    let (correlation, shrinkage) =
-        stats::ledoit_wolf(&x).ok_or_else(|| numerical("a variable is constant"))?;
-    let mut eigenvalues: Vec<f64> = correlation
-        .clone()
-        .symmetric_eigen()
-        .eigenvalues
-        .iter()
-        .copied()
-        .collect();
-    eigenvalues.sort_by(f64::total_cmp);
-    let u = stats::pseudo_observations(&x);
-    let nu = if k >= 2 {
-        stats::fit_nu(&u, &correlation)
-    } else {
-        None
-    };
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); GROUPS.len()];
-    for (j, (_, s, name)) in slots.iter().enumerate() {
-        let role = role_of(&history.symbols()[*s], factors, fx, &options.vol_index);
-        members[group_of(&role, name)].push(j);
-    }
-    let grouped_nu = stats::grouped_nu_test(&u, &correlation, &members).map(
-        |(own, common, statistic, p_value)| GroupedNu {
-            groups: own.into_iter().map(|(g, nu)| (GROUPS[g], nu)).collect(),
-            common,
-            statistic,
-            p_value,
-        },
-    );
-
-    let variables: Vec<Variable> = slots
-        .iter()
-        .map(|(_, s, name)| {
-            let window: Vec<f64> = returns[*s][start..].iter().flatten().copied().collect();
-            let n = window.len();
-            let mean = window.iter().sum::<f64>() / n as f64;
-            let var = window.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            let bounds = match role_of(&history.symbols()[*s], factors, fx, &options.vol_index) {
-                Role::Factor(f) => factors
-                    .index_of_name(&f)
-                    .map(|i| &factors.factors()[i].bounds)
-                    .map(|b| (b.lower(), b.upper())),
-                Role::Currency(c, _) => fx
-                    .index_of(c)
-                    .map(|i| &fx.currencies()[i].bounds)
-                    .map(|b| (b.lower(), b.upper())),
-                _ => None,
-            };
-            Variable {
-                name: name.clone(),
-                symbol: history.symbols()[*s].clone(),
-                observations: n,
-                daily_vol: var.sqrt(),
-                ewma_vol: devol[*s].1.unwrap_or(0.0).sqrt(),
-                bounds,
-            }
-        })
-        .collect();
-
-    // Regressions of every other symbol on a covered primary factor.
-    let factor_slots: Vec<&(usize, usize, String)> = slots
-        .iter()
-        .filter(|(_, s, _)| {
-            matches!(
-                role_of(&history.symbols()[*s], factors, fx, &options.vol_index),
-                Role::Factor(_)
-            )
-        })
-        .collect();
-    let mut stocks = Vec::new();
-    for s in others {
-        let symbol = &history.symbols()[s];
-        let fit_on = |f: usize| {
-            let (xs, ys): (Vec<f64>, Vec<f64>) = (start..dates.len())
-                .filter_map(|d| Some((returns[f][d]?, returns[s][d]?)))
-                .unzip();
-            if xs.len() < options.min_obs {
-                return None;
-            }
-            stats::ols(&xs, &ys)
-        };
-        let pinned = options
-            .pinned
-            .get(symbol)
-            .and_then(|name| factor_slots.iter().find(|(_, _, n)| n == name));
-        let choice = match pinned {
-            Some(slot) => fit_on(slot.1).map(|fit| (slot.2.clone(), fit, true)),
-            None => factor_slots
-                .iter()
-                .filter_map(|slot| fit_on(slot.1).map(|fit| (slot.2.clone(), fit, false)))
-                .max_by(|a, b| a.1.r2.total_cmp(&b.1.r2)),
-        };
-        match choice {
-            Some((factor, fit, pinned)) => stocks.push(StockFit {
-                symbol: symbol.clone(),
-                factor,
-                pinned,
-                idio_vol: fit.residual_sd * TRADING_DAYS.sqrt(),
-                fit,
-            }),
-            None => skipped.push((
-                symbol.clone(),
-                format!(
-                    "fewer than {} returns in common with a covered factor",
-                    options.min_obs
-                ),
-            )),
-        }
-    }
+    let common = scope.common_sample(&slots)?;
+    let dependence = scope.dependence(&slots, &common)?;
+    let variables = slots.iter().map(|slot| scope.variable(slot)).collect();
+    let stocks = scope.regressions(&slots, others, &mut skipped);
 
     Ok(Calibration {
         as_of,
@@ -449,15 +255,317 @@ pub fn calibrate(
         options: options.clone(),
         variables,
         common_obs: common.len(),
-        sample,
-        shrinkage,
-        correlation,
-        eigenvalues,
-        nu,
-        grouped_nu,
+        sample: dependence.sample,
+        shrinkage: dependence.shrinkage,
+        correlation: dependence.correlation,
+        eigenvalues: dependence.eigenvalues,
+        nu: dependence.nu,
+        grouped_nu: dependence.grouped_nu,
         stocks,
         skipped,
     })
+}
+
+/// One symbol's daily log returns, de-volatilised by the EWMA filter run
+/// over all of its returns up to as-of, and the filter's forecast variance
+/// for the day after.
+struct Series {
+    returns: Vec<Option<f64>>,
+    devol: Vec<Option<f64>>,
+    last_var: Option<f64>,
+}
+
+impl Series {
+    fn new(returns: Vec<Option<f64>>, lambda: f64) -> Series {
+        let valid: Vec<(usize, f64)> = returns
+            .iter()
+            .enumerate()
+            .filter_map(|(d, v)| v.map(|v| (d, v)))
+            .collect();
+        let values: Vec<f64> = valid.iter().map(|(_, v)| *v).collect();
+        let var = stats::ewma_variance(&values, lambda);
+        let mut devol = vec![None; returns.len()];
+        for ((d, v), s2) in valid.iter().zip(&var) {
+            if *s2 > 0.0 {
+                devol[*d] = Some(v / s2.sqrt());
+            }
+        }
+        let last_var = values
+            .last()
+            .zip(var.last())
+            .map(|(r, v)| lambda * v + (1.0 - lambda) * r * r);
+        Series {
+            returns,
+            devol,
+            last_var,
+        }
+    }
+}
+
+/// A covered variable: its order key in the matrix, its symbol's index in
+/// the history, its name.
+type Slot = (usize, usize, String);
+
+/// What a calibration reads: the history up to as-of, the tables, the
+/// options, the first date index of the window and every symbol's series.
+struct Scope<'a> {
+    history: &'a History,
+    factors: &'a FactorTable,
+    fx: &'a FxTable,
+    options: &'a Options,
+    start: usize,
+    series: Vec<Series>,
+}
+
+/// The estimated dependence of the covered variables.
+struct Dependence {
+    sample: DMatrix<f64>,
+    shrinkage: f64,
+    correlation: DMatrix<f64>,
+    eigenvalues: Vec<f64>,
+    nu: Option<(f64, f64, f64)>,
+    grouped_nu: Option<GroupedNu>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        history: &'a History,
+        factors: &'a FactorTable,
+        fx: &'a FxTable,
+        options: &'a Options,
+    ) -> Self {
+        let lambda = stats::ewma_lambda(options.halflife);
+        Scope {
+            history,
+            factors,
+            fx,
+            options,
+            start: history.dates().len().saturating_sub(options.lookback),
+            series: (0..history.symbols().len())
+                .map(|s| Series::new(history.log_returns(s), lambda))
+                .collect(),
+        }
+    }
+
+    fn role(&self, s: usize) -> Role {
+        role_of(
+            &self.history.symbols()[s],
+            self.factors,
+            self.fx,
+            &self.options.vol_index,
+        )
+    }
+
+    /// The covered variables in matrix order (factors in table order,
+    /// currencies in table order, the equity-volatility factor), the other
+    /// symbols, and the variables left out for too few returns.
+    fn covered(&self) -> (Vec<Slot>, Vec<usize>, Vec<(String, String)>) {
+        let (factors, fx, options) = (self.factors, self.fx, self.options);
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut others = Vec::new();
+        for (s, symbol) in self.history.symbols().iter().enumerate() {
+            let in_window = self.series[s].devol[self.start..]
+                .iter()
+                .filter(|v| v.is_some())
+                .count();
+            let key_name = match self.role(s) {
+                Role::Factor(name) => factors.index_of_name(&name).map(|i| (i, name)),
+                Role::Currency(c, _) => fx
+                    .index_of(c)
+                    .map(|i| (factors.factors().len() + i, c.to_string())),
+                Role::EquityVol => Some((
+                    factors.factors().len() + fx.currencies().len(),
+                    options.equity_vol_name.clone(),
+                )),
+                Role::Other => None,
+            };
+            match key_name {
+                Some(_) if in_window < options.min_obs => skipped.push((
+                    symbol.clone(),
+                    format!(
+                        "{in_window} returns in the window, fewer than {}",
+                        options.min_obs
+                    ),
+                )),
+                Some((key, name)) => slots.push((key, s, name)),
+                None => others.push(s),
+            }
+        }
+        slots.sort_by_key(|(key, _, _)| *key);
+        (slots, others, skipped)
+    }
+
+    /// The common sample: window dates where every variable has a return.
+    fn common_sample(&self, slots: &[Slot]) -> Result<Vec<usize>, CalibrationError> {
+        let common: Vec<usize> = (self.start..self.history.dates().len())
+            .filter(|&d| {
+                slots
+                    .iter()
+                    .all(|(_, s, _)| self.series[*s].devol[d].is_some())
+            })
+            .collect();
+        let need = self.options.min_obs.max(3);
+        if common.len() < need {
+            return Err(CalibrationError::TooFewCommon {
+                got: common.len(),
+                need,
+                names: names(slots),
+            });
+        }
+        Ok(common)
+    }
+
+    /// Correlation (sample and shrunk), eigenvalues and copula ν of the
+    /// de-volatilised returns on the common sample (currencies signed as
+    /// the value of the currency).
+    fn dependence(&self, slots: &[Slot], common: &[usize]) -> Result<Dependence, CalibrationError> {
+        let sign = |s: usize| match self.role(s) {
+            Role::Currency(_, sign) => sign,
+            _ => 1.0,
+        };
+        let k = slots.len();
+        let x = DMatrix::from_fn(common.len(), k, |i, j| {
+            let s = slots[j].1;
+            sign(s) * self.series[s].devol[common[i]].unwrap_or(0.0)
+        });
+        let numerical =
+            |what: &str| CalibrationError::Numerical(format!("{what} ({})", names(slots)));
+        let sample = stats::correlation(&x).ok_or_else(|| numerical("a variable is constant"))?;
+        let (correlation, shrinkage) =
+            stats::ledoit_wolf(&x).ok_or_else(|| numerical("a variable is constant"))?;
+        let mut eigenvalues: Vec<f64> = correlation
+            .clone()
+            .symmetric_eigen()
+            .eigenvalues
+            .iter()
+            .copied()
+            .collect();
+        eigenvalues.sort_by(f64::total_cmp);
+        let u = stats::pseudo_observations(&x);
+        let nu = if k >= 2 {
+            stats::fit_nu(&u, &correlation)
+        } else {
+            None
+        };
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); GROUPS.len()];
+        for (j, (_, s, name)) in slots.iter().enumerate() {
+            members[group_of(&self.role(*s), name)].push(j);
+        }
+        let grouped_nu = stats::grouped_nu_test(&u, &correlation, &members).map(
+            |(own, common, statistic, p_value)| GroupedNu {
+                groups: own.into_iter().map(|(g, nu)| (GROUPS[g], nu)).collect(),
+                common,
+                statistic,
+                p_value,
+            },
+        );
+        Ok(Dependence {
+            sample,
+            shrinkage,
+            correlation,
+            eigenvalues,
+            nu,
+            grouped_nu,
+        })
+    }
+
+    /// A covered variable's window statistics and bounds.
+    fn variable(&self, (_, s, name): &Slot) -> Variable {
+        let series = &self.series[*s];
+        let window: Vec<f64> = series.returns[self.start..]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        let n = window.len();
+        let mean = window.iter().sum::<f64>() / n as f64;
+        let var = window.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let (factors, fx) = (self.factors, self.fx);
+        let bounds = match self.role(*s) {
+            Role::Factor(f) => factors
+                .index_of_name(&f)
+                .map(|i| &factors.factors()[i].bounds)
+                .map(|b| (b.lower(), b.upper())),
+            Role::Currency(c, _) => fx
+                .index_of(c)
+                .map(|i| &fx.currencies()[i].bounds)
+                .map(|b| (b.lower(), b.upper())),
+            _ => None,
+        };
+        Variable {
+            name: name.clone(),
+            symbol: self.history.symbols()[*s].clone(),
+            observations: n,
+            daily_vol: var.sqrt(),
+            ewma_vol: series.last_var.unwrap_or(0.0).sqrt(),
+            bounds,
+        }
+    }
+
+    /// Regressions of every other symbol on a covered primary factor: the
+    /// pinned one when given and covered, else the one with the best R².
+    /// A symbol with too few common returns is added to `skipped`.
+    fn regressions(
+        &self,
+        slots: &[Slot],
+        others: Vec<usize>,
+        skipped: &mut Vec<(String, String)>,
+    ) -> Vec<StockFit> {
+        let min_obs = self.options.min_obs;
+        let factor_slots: Vec<&Slot> = slots
+            .iter()
+            .filter(|(_, s, _)| matches!(self.role(*s), Role::Factor(_)))
+            .collect();
+        let mut stocks = Vec::new();
+        for s in others {
+            let symbol = &self.history.symbols()[s];
+            let fit_on = |f: usize| {
+                let (xs, ys): (Vec<f64>, Vec<f64>) = (self.start..self.history.dates().len())
+                    .filter_map(|d| Some((self.series[f].returns[d]?, self.series[s].returns[d]?)))
+                    .unzip();
+                if xs.len() < min_obs {
+                    return None;
+                }
+                stats::ols(&xs, &ys)
+            };
+            let pinned = self
+                .options
+                .pinned
+                .get(symbol)
+                .and_then(|name| factor_slots.iter().find(|(_, _, n)| n == name));
+            let choice = match pinned {
+                Some(slot) => fit_on(slot.1).map(|fit| (slot.2.clone(), fit, true)),
+                None => factor_slots
+                    .iter()
+                    .filter_map(|slot| fit_on(slot.1).map(|fit| (slot.2.clone(), fit, false)))
+                    .max_by(|a, b| a.1.r2.total_cmp(&b.1.r2)),
+            };
+            match choice {
+                Some((factor, fit, pinned)) => stocks.push(StockFit {
+                    symbol: symbol.clone(),
+                    factor,
+                    pinned,
+                    idio_vol: fit.residual_sd * TRADING_DAYS.sqrt(),
+                    fit,
+                }),
+                None => skipped.push((
+                    symbol.clone(),
+                    format!("fewer than {min_obs} returns in common with a covered factor"),
+                )),
+            }
+        }
+        stocks
+    }
+}
+
+/// The covered variables' names, comma-separated (for errors).
+fn names(slots: &[Slot]) -> String {
+    slots
+        .iter()
+        .map(|(_, _, n)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The groups of the one-ν test.
@@ -526,5 +634,85 @@ impl Calibration {
     pub fn copula_nu(&self) -> Option<f64> {
         let (nu, _, _) = self.nu?;
         (nu < stats::NU_RANGE.1 * 0.99).then(|| (nu * 10.0).round() / 10.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_devolatilises_each_return_by_the_forecast_before_it() {
+        // λ = 0.5; valid returns 0.02, −0.01, 0.03; the seed is their mean
+        // square, then v ← λ·v + (1 − λ)·r² after each return.
+        let series = Series::new(vec![None, Some(0.02), None, Some(-0.01), Some(0.03)], 0.5);
+        let v1: f64 = (4e-4 + 1e-4 + 9e-4) / 3.0;
+        let v2: f64 = 0.5 * v1 + 0.5 * 4e-4;
+        let v3: f64 = 0.5 * v2 + 0.5 * 1e-4;
+        let expected = [
+            None,
+            Some(0.02 / v1.sqrt()),
+            None,
+            Some(-0.01 / v2.sqrt()),
+            Some(0.03 / v3.sqrt()),
+        ];
+        for (got, want) in series.devol.iter().zip(expected) {
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-12, "{g} vs {w}"),
+                (g, w) => assert_eq!(*g, w),
+            }
+        }
+        let last = 0.5 * v3 + 0.5 * 9e-4;
+        assert!((series.last_var.unwrap() - last).abs() < 1e-18);
+        assert_eq!(Series::new(vec![None, None], 0.5).last_var, None);
+    }
+
+    #[test]
+    fn covered_variables_come_in_matrix_order_and_thin_ones_are_skipped() {
+        let (factors, fx) = crate::tests::tables();
+        let day = |i: u32| NaiveDate::from_ymd_opt(2026, 1, i).unwrap();
+        let mut rows = Vec::new();
+        for i in 1..=6 {
+            let x = f64::from(i);
+            for symbol in ["VIX", "EUR.USD", "SPX", "AAPL"] {
+                rows.push((day(i), symbol.to_string(), 100.0 + x * x));
+            }
+        }
+        // CL closes on days 1, 2 and 6: one return (day 2; the return
+        // after its gap is not used), fewer than min_obs
+        for (i, close) in [(1, 70.0), (2, 71.0), (6, 72.0)] {
+            rows.push((day(i), "CL".to_string(), close));
+        }
+        let history = History::from_rows(rows);
+        let options = Options {
+            min_obs: 3,
+            ..Options::default()
+        };
+        let scope = Scope::new(&history, &factors, &fx, &options);
+        let (slots, others, skipped) = scope.covered();
+        let at = |symbol: &str| history.index_of(symbol).unwrap();
+        // Equity is factor 0; EUR currency 0 after the 2 primary factors
+        // (the "Individual Stocks" row holds the single-stock bounds, not a
+        // factor); the volatility factor after the 3 currencies.
+        assert_eq!(factors.factors().len(), 2);
+        assert_eq!(
+            slots,
+            [
+                (0, at("SPX"), "Equity".to_string()),
+                (2, at("EUR.USD"), "EUR".to_string()),
+                (5, at("VIX"), options.equity_vol_name.clone()),
+            ]
+        );
+        assert_eq!(others, [at("AAPL")]);
+        assert_eq!(
+            skipped,
+            [(
+                "CL".to_string(),
+                "1 returns in the window, fewer than 3".to_string()
+            )]
+        );
+        assert_eq!(names(&slots[..2]), "Equity, EUR");
+        // 5 common dates of returns for the three variables
+        assert_eq!(scope.common_sample(&slots).unwrap(), [1, 2, 3, 4, 5]);
     }
 }

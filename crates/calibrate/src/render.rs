@@ -213,9 +213,19 @@ pub fn set_toml(c: &Calibration, base: &ScenarioConfig) -> String {
 
 /// `calibration.md`: what was estimated, from what, and how.
 pub fn report_md(c: &Calibration) -> String {
-    let o = &c.options;
     let mut s = String::new();
     let _ = writeln!(s, "# Calibration as of {}\n", c.as_of);
+    method_md(&mut s, c);
+    copula_md(&mut s, c);
+    variables_md(&mut s, c);
+    correlation_md(&mut s, c);
+    regressions_md(&mut s, c);
+    s
+}
+
+/// The window, the returns, the de-volatilisation and the shrinkage.
+fn method_md(s: &mut String, c: &Calibration) {
+    let o = &c.options;
     let _ = writeln!(
         s,
         "- Window: the last {} trading dates of the history up to {}; correlation sample \
@@ -242,6 +252,10 @@ pub fn report_md(c: &Calibration) -> String {
             "The sample is long enough for this to be a small correction."
         }
     );
+}
+
+/// The copula's ν and whether one ν serves every group.
+fn copula_md(s: &mut String, c: &Calibration) {
     match c.nu {
         Some((nu, ll, gauss)) => {
             let _ = writeln!(
@@ -285,6 +299,11 @@ pub fn report_md(c: &Calibration) -> String {
             }
         );
     }
+}
+
+/// The covered variables: volatilities, bounds and the horizons they imply.
+fn variables_md(s: &mut String, c: &Calibration) {
+    let o = &c.options;
     let _ = writeln!(
         s,
         "\n## Variables\n\nHorizon: the trading days over which a bound is a {}-σ move of the \
@@ -315,6 +334,10 @@ pub fn report_md(c: &Calibration) -> String {
             v.ewma_vol
         );
     }
+}
+
+/// The estimated correlation matrix and its eigenvalues.
+fn correlation_md(s: &mut String, c: &Calibration) {
     let names = c.names();
     let _ = writeln!(s, "\n## Correlation (estimate)\n");
     let _ = writeln!(s, "| | {} |", names.join(" | "));
@@ -334,6 +357,10 @@ pub fn report_md(c: &Calibration) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// The regressions of the other symbols, and the symbols left out.
+fn regressions_md(s: &mut String, c: &Calibration) {
     let _ = writeln!(
         s,
         "## Symbols regressed on a factor\n\nDaily log returns on the factor's, with an intercept; \
@@ -360,7 +387,6 @@ pub fn report_md(c: &Calibration) -> String {
             let _ = writeln!(s, "- {sym}: {why}");
         }
     }
-    s
 }
 
 fn xml_escape(s: &str) -> String {

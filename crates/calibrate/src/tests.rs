@@ -211,7 +211,7 @@ fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn tables() -> (exfee_model::FactorTable, exfee_model::FxTable) {
+pub(crate) fn tables() -> (exfee_model::FactorTable, exfee_model::FxTable) {
     use exfee_model::*;
     let b = |l: i64, u: i64| Bounds::new("t", Decimal::from(l), Decimal::from(u)).unwrap();
     let f = |name: &str, symbol: &str| PrimaryFactor {
@@ -477,4 +477,47 @@ fn rendered_files_parse_back() {
     let factors = render::factors_csv(&c);
     assert_eq!(factors.lines().next(), Some("symbol,factor,beta,idio_vol"));
     assert_eq!(factors.lines().count(), c.stocks.len() + 1);
+}
+
+#[test]
+fn the_report_has_every_section_in_order() {
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let history = History::from_rows(rows);
+    let (f, fx) = tables();
+    let mut c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
+    c.skipped.push(("ZZZ".into(), "no returns".into()));
+    let md = render::report_md(&c);
+    let at = |text: &str| md.find(text).unwrap_or_else(|| panic!("{text} missing"));
+    let order = [
+        at("# Calibration as of 2025-"),
+        at("- Window: the last 500 trading dates"),
+        at("- Shrinkage: Ledoit–Wolf"),
+        at("- Copula: "),
+        at("\n## Variables\n"),
+        at("\n## Correlation (estimate)\n"),
+        at("\nEigenvalues (ascending): "),
+        at("## Symbols regressed on a factor"),
+        at("\n## Left out\n\n- ZZZ: no returns\n"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    // one table row per variable, its daily vol to 4 decimals
+    for v in &c.variables {
+        let row = format!(
+            "| {} | {} | {} | {:.4} |",
+            v.name, v.symbol, v.observations, v.daily_vol
+        );
+        assert_eq!(md.matches(&row).count(), 1, "{row}");
+    }
+    // one correlation row per variable, with its unit diagonal
+    let names = c.names();
+    for (i, name) in names.iter().enumerate() {
+        let line = md
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("| {name} | ")) && l.matches(" | ").count() == names.len()
+            })
+            .unwrap();
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells[i + 1], "1.000", "{line}");
+    }
 }

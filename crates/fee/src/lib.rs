@@ -101,6 +101,6 @@ mod schedule;
 pub use calendar::{CalendarError, TradingCalendar};
 pub use fee::{FeeBreakdown, FeeError, TierSlice, daily_fee};
 pub use grace::{AccountState, FeeStatus, GraceRules, next_state};
-pub use measure::Measure;
+pub use measure::{Measure, mean_of_largest};
 pub use pipeline::{Assessment, ChargedFee, Portfolio, Quote, assess, quote};
 pub use schedule::{DEFAULT_FEE_TOML, DayCount, FeeSchedule, ScheduleError, Tier};

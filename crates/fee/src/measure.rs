@@ -181,17 +181,45 @@ impl Measure {
     /// ```
     pub fn apply(&self, worst_losses: &[f64], n_scenarios: usize) -> Option<f64> {
         let take = self.scenarios_needed(n_scenarios).min(worst_losses.len());
-        match take {
-            0 => None,
-            1 => worst_losses.iter().copied().max_by(f64::total_cmp),
-            _ => {
-                let mut sorted = worst_losses.to_vec();
-                sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-                let sum: f64 = sorted.iter().take(take).sum();
-                Some(sum / take as f64)
-            }
-        }
+        (take > 0).then(|| mean_of_largest(take, &mut worst_losses.to_vec()))
     }
+}
+
+/// The mean of the `k` largest values of `values`, which it reorders: the
+/// one evaluation of a measure over losses, shared by the fee
+/// ([`Measure::apply`]) and the adjustments (`exfee-adjust`, on every
+/// candidate).
+///
+/// Values are ranked by [`f64::total_cmp`] (a NaN sorts above every number
+/// and makes the mean NaN) and the `k` largest are summed from the largest
+/// down, so the result does not depend on the order of `values`. `k` is
+/// clamped to `1..=values.len()`; an empty slice gives NaN.
+///
+/// # Examples
+///
+/// ```
+/// use exfee_fee::mean_of_largest;
+/// assert_eq!(mean_of_largest(2, &mut [1.0, 9.0, 5.0]), 7.0);
+/// assert_eq!(mean_of_largest(1, &mut [1.0, 9.0, 5.0]), 9.0);
+/// assert_eq!(mean_of_largest(9, &mut [1.0, 5.0]), 3.0);
+/// assert!(mean_of_largest(1, &mut []).is_nan());
+/// ```
+pub fn mean_of_largest(k: usize, values: &mut [f64]) -> f64 {
+    let k = k.clamp(1, values.len().max(1));
+    if k == 1 {
+        return values
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(f64::NAN);
+    }
+    if k < values.len() {
+        values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    }
+    let top = &mut values[..k];
+    // a fixed summation order, whatever order the selection left
+    top.sort_unstable_by(|a, b| b.total_cmp(a));
+    top.iter().sum::<f64>() / k as f64
 }
 
 /// `ceil((1 − level) · n)`, exactly, clamped to `0..=n`.
@@ -209,6 +237,29 @@ mod tests {
 
     fn d(text: &str) -> Decimal {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn mean_of_largest_matches_a_full_sort_in_any_order() {
+        let base = [3.5, -1.0, 8.25, 0.0, 8.25, -7.5, 2.0, 1e-3, 5.0];
+        for rotation in 0..base.len() {
+            let mut values = base.to_vec();
+            values.rotate_left(rotation);
+            for k in 1..=base.len() {
+                // oracle: sort a copy descending, sum the first k by hand
+                let mut sorted = base.to_vec();
+                sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
+                let mut sum = 0.0;
+                for v in &sorted[..k] {
+                    sum += v;
+                }
+                let got = mean_of_largest(k, &mut values.clone());
+                assert_eq!(got.to_bits(), (sum / k as f64).to_bits(), "k {k}");
+            }
+        }
+        // the largest of two zeros is +0, whatever their order
+        assert!(mean_of_largest(1, &mut [-0.0, 0.0]).is_sign_positive());
+        assert!(mean_of_largest(1, &mut [0.0, -0.0]).is_sign_positive());
     }
 
     #[test]

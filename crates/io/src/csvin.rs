@@ -267,7 +267,7 @@ pub(crate) struct CsvFile<R: Read> {
     name: String,
     records: Records<R>,
     header: Vec<String>,
-    columns: HashMap<String, usize>,
+    columns: Columns,
     /// The columns whose quoted fields may hold a line end (see
     /// [`Row::line_break_problem`]); none unless set.
     line_breaks: &'static [&'static str],
@@ -303,7 +303,7 @@ impl<R: Read> CsvFile<R> {
                     .to_string()
             })
             .collect();
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         for (index, column) in header.iter().enumerate() {
             if column.is_empty() {
                 continue;
@@ -432,13 +432,45 @@ impl<R: Read> CsvFile<R> {
 /// fields that were read (none after a read error of the input).
 pub(crate) type Broken<'r, 'a> = (InputError, Option<&'r Row<'a>>);
 
+/// Calls `check` with a row of `fields` (line 2 of `p.csv`) under the
+/// columns `names`: a row for unit tests of field rules.
+#[cfg(test)]
+pub(crate) fn with_test_row<T>(
+    names: &[&str],
+    fields: &[&str],
+    check: impl FnOnce(&Row<'_>) -> T,
+) -> T {
+    let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let columns: Columns = header
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let record = csv::ByteRecord::from(fields.to_vec());
+    let row = Row {
+        file: "p.csv",
+        line: 2,
+        record: &record,
+        header: &header,
+        columns: &columns,
+        whole: record.len(),
+    };
+    check(&row)
+}
+
+/// A header's columns by name: the field index of each. Looked up for every
+/// field read, so hashed with foldhash rather than SipHash (the names are
+/// the header's, a handful per file).
+pub(crate) type Columns = HashMap<String, usize, foldhash::fast::RandomState>;
+
 /// One data row.
 pub(crate) struct Row<'a> {
     pub(crate) file: &'a str,
     pub(crate) line: u64,
     pub(crate) record: &'a csv::ByteRecord,
     pub(crate) header: &'a [String],
-    pub(crate) columns: &'a HashMap<String, usize>,
+    pub(crate) columns: &'a Columns,
     /// How many leading fields of `record` are known to be whole: all of
     /// them, but the last of a row with fewer fields than its header.
     pub(crate) whole: usize,

@@ -1,7 +1,8 @@
 //! Reading a nightly drop: `accounts.csv`, `positions.csv`, `cash.csv` and
 //! the `market/` files.
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -168,15 +169,7 @@ pub fn read_drop_with<R: Read>(
     let open = &mut open;
     // Open everything first: a missing file or column stops the run before
     // any row is read.
-    let fx = csv_file(open, &paths.fx, true, &["currency", "usd_per_unit"])?;
-    let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
-    let underlyings = csv_file(
-        open,
-        &paths.underlyings,
-        false,
-        &["symbol", "currency", "price"],
-    )?;
-    let rates = csv_file(open, &paths.rates, false, &["currency", "rate"])?;
+    let market = MarketFiles::open(open, paths, true)?;
     // Account ids and symbols are free text that may hold a line end (in
     // quotes); no other column may (docs/formats.md, "Hostile input").
     let accounts = csv_file(open, &paths.accounts, true, &["account", "base_currency"])?
@@ -199,18 +192,7 @@ pub fn read_drop_with<R: Read>(
         .map(|f| f.allow_line_breaks(&["account"]));
 
     let mut batch = Batch::default();
-    if let Some(file) = fx {
-        read_fx(file, &mut batch);
-    }
-    if let Some(file) = factors {
-        read_factors(file, factor_table, &mut batch);
-    }
-    if let Some(file) = underlyings {
-        read_underlyings(file, &mut batch);
-    }
-    if let Some(file) = rates {
-        read_rates(file, &mut batch);
-    }
+    market.read(factor_table, &mut batch);
     let mut registry = Registry::default();
     if let Some(file) = accounts {
         read_accounts(file, &mut batch, &mut registry);
@@ -239,29 +221,57 @@ pub fn read_market(
     factor_table: &FactorTable,
 ) -> Result<(MarketData, Vec<InputError>), IoError> {
     let open = &mut |path: &Path| open_drop_file(paths, path);
-    let fx = csv_file(open, &paths.fx, false, &["currency", "usd_per_unit"])?;
-    let factors = csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?;
-    let underlyings = csv_file(
-        open,
-        &paths.underlyings,
-        false,
-        &["symbol", "currency", "price"],
-    )?;
-    let rates = csv_file(open, &paths.rates, false, &["currency", "rate"])?;
+    let market = MarketFiles::open(open, paths, false)?;
     let mut batch = Batch::default();
-    if let Some(file) = fx {
-        read_fx(file, &mut batch);
-    }
-    if let Some(file) = factors {
-        read_factors(file, factor_table, &mut batch);
-    }
-    if let Some(file) = underlyings {
-        read_underlyings(file, &mut batch);
-    }
-    if let Some(file) = rates {
-        read_rates(file, &mut batch);
-    }
+    market.read(factor_table, &mut batch);
     Ok((batch.market, batch.errors))
+}
+
+/// The market tables of a drop, opened (an optional one may be missing).
+struct MarketFiles<R: Read> {
+    fx: Option<CsvFile<R>>,
+    factors: Option<CsvFile<R>>,
+    underlyings: Option<CsvFile<R>>,
+    rates: Option<CsvFile<R>>,
+}
+
+impl<R: Read> MarketFiles<R> {
+    /// Opens the market tables of `paths` with `open`; `fx.csv` must exist
+    /// when `fx_required`, the others may be missing.
+    fn open(
+        open: &mut impl FnMut(&Path) -> std::io::Result<R>,
+        paths: &DropPaths,
+        fx_required: bool,
+    ) -> Result<Self, IoError> {
+        Ok(MarketFiles {
+            fx: csv_file(open, &paths.fx, fx_required, &["currency", "usd_per_unit"])?,
+            factors: csv_file(open, &paths.factors, false, &["symbol", "factor", "beta"])?,
+            underlyings: csv_file(
+                open,
+                &paths.underlyings,
+                false,
+                &["symbol", "currency", "price"],
+            )?,
+            rates: csv_file(open, &paths.rates, false, &["currency", "rate"])?,
+        })
+    }
+
+    /// Reads the tables into `batch`'s market (their row problems into its
+    /// errors); `factor_table` is the run's.
+    fn read(self, factor_table: &FactorTable, batch: &mut Batch) {
+        if let Some(file) = self.fx {
+            read_fx(file, batch);
+        }
+        if let Some(file) = self.factors {
+            read_factors(file, factor_table, batch);
+        }
+        if let Some(file) = self.underlyings {
+            read_underlyings(file, batch);
+        }
+        if let Some(file) = self.rates {
+            read_rates(file, batch);
+        }
+    }
 }
 
 /// Accounts by id, in order of first appearance.
@@ -271,6 +281,10 @@ struct Registry {
     index: HashMap<String, usize>,
     /// Rows read per account: `positions.csv` and `cash.csv`.
     rows: Vec<[usize; 2]>,
+    /// The account the last position or cash row named, and its index: the
+    /// rows of an account usually follow each other, and comparing ids is
+    /// cheaper than hashing them (ids never change index).
+    last: Option<(String, usize)>,
 }
 
 /// Which per-account count [`Registry::count_row`] keeps.
@@ -292,7 +306,12 @@ impl Registry {
     /// The index of the account a position or cash row names; created,
     /// failed, when `accounts.csv` has no row for it.
     fn index_for_row(&mut self, id: &str, row: &Row<'_>) -> usize {
-        match self.index.get(id) {
+        if let Some((last, index)) = &self.last
+            && last == id
+        {
+            return *index;
+        }
+        let index = match self.index.get(id) {
             Some(&index) => index,
             None => self.push(AccountInput {
                 id: id.to_string(),
@@ -302,7 +321,16 @@ impl Registry {
                 )],
                 ..AccountInput::default()
             }),
+        };
+        match &mut self.last {
+            Some((last, at)) => {
+                last.clear();
+                last.push_str(id);
+                *at = index;
+            }
+            None => self.last = Some((id.to_string(), index)),
         }
+        index
     }
 
     /// Counts a row of the account at `index`; `false` (and, the first time,
@@ -378,226 +406,195 @@ impl Registry {
     }
 }
 
-/// The keys a market row that could not be read as its header says is
-/// for: the one it names in `column` (when read whole) and those of the rows
-/// a quoted field of it swallowed. Each gets the row's error as its entry
-/// (see [`fail_market_keys`]), so that exactly the accounts that need them
-/// fail, with that error.
-fn broken_keys(row: Option<&Row<'_>>, column: &str) -> Vec<String> {
-    row.map_or_else(Vec::new, |row| {
-        row.whole_text(column)
-            .map(str::to_string)
-            .into_iter()
-            .chain(row.swallowed(column))
-            .collect()
-    })
+/// The key of a market table's entries: a currency (`fx.csv`, `rates.csv`)
+/// or a symbol (`factors.csv`, `underlyings.csv`).
+trait MarketKey: Ord + std::fmt::Display + Sized {
+    /// The key a row names in `column`.
+    fn of_row(row: &Row<'_>, column: &str) -> Result<Self, InputError>;
+    /// The key named by a text read from a broken row, if it is one.
+    fn of_text(text: &str) -> Option<Self>;
 }
 
-/// Makes each broken row's error the entry of its keys (parsed by `key`)
-/// and lists it in the batch's errors.
-fn fail_market_keys<K: Ord, V>(
-    map: &mut std::collections::BTreeMap<K, Result<V, InputError>>,
-    key: impl Fn(&str) -> Option<K>,
-    broken: Vec<(InputError, Vec<String>)>,
+impl MarketKey for Currency {
+    fn of_row(row: &Row<'_>, column: &str) -> Result<Self, InputError> {
+        row.currency(column)
+    }
+
+    fn of_text(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+impl MarketKey for String {
+    fn of_row(row: &Row<'_>, column: &str) -> Result<Self, InputError> {
+        row.required(column).map(str::to_string)
+    }
+
+    fn of_text(text: &str) -> Option<Self> {
+        Some(text.to_string())
+    }
+}
+
+/// Reads a market table into `map`: each row gives the entry of the key it
+/// names in `column` (called `what` in errors: `currency USD`), its value
+/// read by `value`.
+///
+/// - A row whose key does not read is an error of the batch.
+/// - A second row for a key keeps the first value if both agree and
+///   otherwise turns the entry into an error.
+/// - A row that could not be read as its header says makes its error the
+///   entry of the key it names (when read whole) and of the keys of the rows
+///   a quoted field of it swallowed, so that exactly the accounts that need
+///   them fail, with that error; it is also listed in the batch's errors.
+fn read_table<K: MarketKey, V: PartialEq>(
+    file: CsvFile<impl Read>,
+    column: &str,
+    what: &str,
+    map: &mut BTreeMap<K, Result<V, InputError>>,
     errors: &mut Vec<InputError>,
+    value: impl Fn(&Row<'_>, &K) -> Result<V, InputError>,
 ) {
+    let mut broken: Vec<(InputError, Vec<String>)> = Vec::new();
+    file.for_each_row(
+        |row| {
+            let key = match K::of_row(row, column) {
+                Ok(key) => key,
+                Err(e) => return errors.push(e),
+            };
+            let value = value(row, &key);
+            match map.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(mut slot) => {
+                    let same = matches!((slot.get(), &value), (Ok(a), Ok(b)) if a == b);
+                    if !same && slot.get().is_ok() {
+                        let reason = format!("second, different row for {what} {}", slot.key());
+                        *slot.get_mut() = Err(row.error_at_row(reason));
+                    }
+                }
+            }
+        },
+        |e, row| {
+            let keys = row.map_or_else(Vec::new, |row| {
+                row.whole_text(column)
+                    .map(str::to_string)
+                    .into_iter()
+                    .chain(row.swallowed(column))
+                    .collect()
+            });
+            broken.push((e, keys));
+        },
+    );
     for (error, keys) in broken {
         for text in keys {
-            if let Some(k) = key(&text) {
-                map.insert(k, Err(error.clone()));
+            if let Some(key) = K::of_text(&text) {
+                map.insert(key, Err(error.clone()));
             }
         }
         errors.push(error);
     }
 }
 
-/// Inserts a market entry; a second row for the same key keeps the first
-/// value if both agree and otherwise turns the entry into an error.
-fn insert_market<K: Ord, V: PartialEq>(
-    map: &mut std::collections::BTreeMap<K, Result<V, InputError>>,
-    key: K,
-    value: Result<V, InputError>,
-    row: &Row<'_>,
-    what: &str,
-) {
-    use std::collections::btree_map::Entry;
-    match map.entry(key) {
-        Entry::Vacant(slot) => {
-            slot.insert(value);
-        }
-        Entry::Occupied(mut slot) => {
-            let same = matches!((slot.get(), &value), (Ok(a), Ok(b)) if a == b);
-            if !same && slot.get().is_ok() {
-                *slot.get_mut() =
-                    Err(row.error_at_row(format!("second, different row for {what}")));
-            }
-        }
-    }
-}
-
+/// `market/fx.csv`: USD per unit of each currency.
 fn read_fx(file: CsvFile<impl Read>, batch: &mut Batch) {
-    let market = &mut batch.market;
-    let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let currency = match row.currency("currency") {
-                Ok(c) => c,
-                Err(e) => return errors.push(e),
-            };
-            let rate = row.decimal("usd_per_unit").and_then(|rate| {
-                if rate <= Decimal::ZERO {
-                    Err(row.error(
-                        "usd_per_unit",
-                        format!("FX rate must be positive, got {rate}"),
-                    ))
-                } else if currency == Currency::USD && rate != Decimal::ONE {
-                    Err(row.error("usd_per_unit", format!("USD must be 1, got {rate}")))
-                } else {
-                    Ok(rate)
-                }
-            });
-            insert_market(
-                &mut market.fx,
-                currency,
-                rate,
-                row,
-                &format!("currency {currency}"),
-            );
+    read_table(
+        file,
+        "currency",
+        "currency",
+        &mut batch.market.fx,
+        &mut batch.errors,
+        |row, currency| {
+            let rate = row.decimal("usd_per_unit")?;
+            if rate <= Decimal::ZERO {
+                Err(row.error(
+                    "usd_per_unit",
+                    format!("FX rate must be positive, got {rate}"),
+                ))
+            } else if *currency == Currency::USD && rate != Decimal::ONE {
+                Err(row.error("usd_per_unit", format!("USD must be 1, got {rate}")))
+            } else {
+                Ok(rate)
+            }
         },
-        |e, row| broken.push((e, broken_keys(row, "currency"))),
-    );
-    fail_market_keys(
-        &mut market.fx,
-        |t| t.parse::<Currency>().ok(),
-        broken,
-        errors,
     );
 }
 
+/// `market/factors.csv`: each symbol's factor, beta and own volatility.
 fn read_factors(file: CsvFile<impl Read>, table: &FactorTable, batch: &mut Batch) {
-    let market = &mut batch.market;
-    let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let symbol = match row.required("symbol") {
-                Ok(s) => s.to_string(),
-                Err(e) => return errors.push(e),
-            };
-            let mapping = (|| {
-                let factor = row.required("factor")?;
-                if table.index_of_name(factor).is_none() {
-                    return Err(row.error(
-                        "factor",
-                        format!("unknown factor {factor:?}: not a factor name of the factor table"),
-                    ));
-                }
-                let beta = row.number("beta")?;
-                let idio_vol = row.optional_number("idio_vol")?;
-                if idio_vol.is_some_and(|v| v < 0.0) {
-                    return Err(row.error("idio_vol", "volatility must not be negative"));
-                }
-                Ok(FactorMapping {
-                    factor: factor.to_string(),
-                    beta,
-                    idio_vol,
-                })
-            })();
-            insert_market(
-                &mut market.factors,
-                symbol.clone(),
-                mapping,
-                row,
-                &format!("symbol {symbol}"),
-            );
+    read_table(
+        file,
+        "symbol",
+        "symbol",
+        &mut batch.market.factors,
+        &mut batch.errors,
+        |row, _| {
+            let factor = row.required("factor")?;
+            if table.index_of_name(factor).is_none() {
+                return Err(row.error(
+                    "factor",
+                    format!("unknown factor {factor:?}: not a factor name of the factor table"),
+                ));
+            }
+            let beta = row.number("beta")?;
+            let idio_vol = row.optional_number("idio_vol")?;
+            if idio_vol.is_some_and(|v| v < 0.0) {
+                return Err(row.error("idio_vol", "volatility must not be negative"));
+            }
+            Ok(FactorMapping {
+                factor: factor.to_string(),
+                beta,
+                idio_vol,
+            })
         },
-        |e, row| broken.push((e, broken_keys(row, "symbol"))),
     );
-    fail_market_keys(&mut market.factors, |t| Some(t.to_string()), broken, errors);
 }
 
+/// `market/underlyings.csv`: the underlyings of options and futures.
 fn read_underlyings(file: CsvFile<impl Read>, batch: &mut Batch) {
-    let market = &mut batch.market;
-    let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let symbol = match row.required("symbol") {
-                Ok(s) => s.to_string(),
-                Err(e) => return errors.push(e),
-            };
-            let underlying = (|| {
-                let currency = row.currency("currency")?;
-                let price = row.decimal("price")?;
-                if price < Decimal::ZERO {
-                    return Err(row.error("price", format!("negative price {price}")));
-                }
-                let implied_vol = row.optional_number("implied_vol")?;
-                if implied_vol.is_some_and(|v| v <= 0.0) {
-                    return Err(row.error("implied_vol", "implied volatility must be positive"));
-                }
-                let dividend_yield = row.optional_number("dividend_yield")?.unwrap_or(0.0);
-                Ok(Underlying {
-                    currency,
-                    price,
-                    implied_vol,
-                    dividend_yield,
-                })
-            })();
-            insert_market(
-                &mut market.underlyings,
-                symbol.clone(),
-                underlying,
-                row,
-                &format!("underlying {symbol}"),
-            );
+    read_table(
+        file,
+        "symbol",
+        "underlying",
+        &mut batch.market.underlyings,
+        &mut batch.errors,
+        |row, _| {
+            let currency = row.currency("currency")?;
+            let price = row.price("price")?;
+            let implied_vol = row.optional_number("implied_vol")?;
+            if implied_vol.is_some_and(|v| v <= 0.0) {
+                return Err(row.error("implied_vol", "implied volatility must be positive"));
+            }
+            let dividend_yield = row.optional_number("dividend_yield")?.unwrap_or(0.0);
+            Ok(Underlying {
+                currency,
+                price,
+                implied_vol,
+                dividend_yield,
+            })
         },
-        |e, row| broken.push((e, broken_keys(row, "symbol"))),
-    );
-    fail_market_keys(
-        &mut market.underlyings,
-        |t| Some(t.to_string()),
-        broken,
-        errors,
     );
 }
 
+/// `market/rates.csv`: each currency's interest rate.
 fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
-    let market = &mut batch.market;
-    let errors = &mut batch.errors;
-    let mut broken = Vec::new();
-    file.for_each_row(
-        |row| {
-            let currency = match row.currency("currency") {
-                Ok(c) => c,
-                Err(e) => return errors.push(e),
-            };
-            let rate = row.number("rate").and_then(|rate| {
-                if (-1.0..=1.0).contains(&rate) {
-                    Ok(rate)
-                } else {
-                    Err(row.error(
-                        "rate",
-                        format!("rate {rate} is not a decimal fraction between -1 and 1"),
-                    ))
-                }
-            });
-            insert_market(
-                &mut market.rates,
-                currency,
-                rate,
-                row,
-                &format!("currency {currency}"),
-            );
+    read_table(
+        file,
+        "currency",
+        "currency",
+        &mut batch.market.rates,
+        &mut batch.errors,
+        |row, _| {
+            let rate = row.number("rate")?;
+            if (-1.0..=1.0).contains(&rate) {
+                Ok(rate)
+            } else {
+                Err(row.error(
+                    "rate",
+                    format!("rate {rate} is not a decimal fraction between -1 and 1"),
+                ))
+            }
         },
-        |e, row| broken.push((e, broken_keys(row, "currency"))),
-    );
-    fail_market_keys(
-        &mut market.rates,
-        |t| t.parse::<Currency>().ok(),
-        broken,
-        errors,
     );
 }
 
@@ -738,19 +735,8 @@ fn parse_position(row: &Row<'_>, market: &MarketData) -> Result<Position, Vec<In
     });
     let currency = known_currency(row, "currency", market);
     let quantity = row.decimal("quantity");
-    let multiplier = row.optional_decimal("multiplier").and_then(|m| match m {
-        None => Ok(Decimal::ONE),
-        Some(m) if m > Decimal::ZERO => Ok(m),
-        Some(m) if m.is_zero() => Err(row.error("multiplier", "zero multiplier")),
-        Some(m) => Err(row.error("multiplier", format!("negative multiplier {m}"))),
-    });
-    let mark = row.decimal("mark").and_then(|mark| {
-        if mark < Decimal::ZERO {
-            Err(row.error("mark", format!("negative price {mark}")))
-        } else {
-            Ok(mark)
-        }
-    });
+    let multiplier = row.multiplier("multiplier");
+    let mark = row.price("mark");
     let kind = match &class {
         Ok(class) => parse_kind(row, *class),
         Err(_) => Err(Vec::new()),
@@ -808,13 +794,7 @@ fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<In
         }
         AssetClass::Option | AssetClass::FutureOption => {
             let underlying = row.required("underlying");
-            let strike = row.decimal("strike").and_then(|k| {
-                if k < Decimal::ZERO {
-                    Err(row.error("strike", format!("negative strike {k}")))
-                } else {
-                    Ok(k)
-                }
-            });
+            let strike = row.strike("strike");
             let expiry = row
                 .optional_date("expiry")
                 .and_then(|d| d.ok_or_else(|| row.error("expiry", "missing value")));
@@ -931,6 +911,53 @@ mod tests {
 
     fn reasons(account: &AccountInput) -> Vec<String> {
         account.errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// Rows of an account need not follow each other: U1's rows before and
+    /// after U2's are all U1's, and an account missing from accounts.csv
+    /// (U9) is created once, with one error, however its rows are spread.
+    #[test]
+    fn rows_of_accounts_in_any_order_go_to_their_account() {
+        let batch = read(
+            "account,base_currency\nU1,USD\nU2,USD\n",
+            &format!(
+                "{POSITIONS}\nU1,A,STK,USD,1,1\nU2,B,STK,USD,2,1\nU9,C,STK,USD,3,1\n\
+                 U1,D,STK,USD,4,1\nU9,E,STK,USD,5,1\nU1,F,STK,USD,6,1\n"
+            ),
+            "account,currency,amount\nU2,USD,10\nU1,USD,20\nU2,EUR,30\n",
+        )
+        .unwrap();
+        let held = |i: usize| -> (String, Vec<String>, Vec<String>) {
+            let account = &batch.accounts[i];
+            (
+                account.id.clone(),
+                account
+                    .positions
+                    .iter()
+                    .map(|p| p.instrument.symbol.clone())
+                    .collect(),
+                account
+                    .cash
+                    .iter()
+                    .map(|c| format!("{} {}", c.currency, c.amount))
+                    .collect(),
+            )
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(batch.accounts.len(), 3);
+        assert_eq!(
+            held(0),
+            ("U1".into(), strings(&["A", "D", "F"]), strings(&["USD 20"]))
+        );
+        assert_eq!(
+            held(1),
+            ("U2".into(), strings(&["B"]), strings(&["USD 10", "EUR 30"]))
+        );
+        assert_eq!(held(2), ("U9".into(), strings(&["C", "E"]), Vec::new()));
+        assert_eq!(
+            reasons(&batch.accounts[2]),
+            ["d/positions.csv line 4 column 1 (account): account U9 has no row in accounts.csv"]
+        );
     }
 
     #[test]
@@ -1155,6 +1182,60 @@ mod tests {
             )]
         );
         assert!(batch.accounts[2].errors.is_empty());
+    }
+
+    /// Every market table follows the one rule of [`read_table`]: a row
+    /// repeated with the same value is harmless, a different value makes
+    /// the entry an error (located at the second row), a key that does not
+    /// read is an error of the batch.
+    #[test]
+    fn market_tables_share_one_rule_for_repeated_and_bad_keys() {
+        let batch = read_files(&[
+            ("accounts.csv", "account,base_currency\nU1,USD\n"),
+            ("positions.csv", &format!("{POSITIONS}\n")),
+            (
+                "market/fx.csv",
+                "currency,usd_per_unit\nUSD,1\nEUR,1.08\nEUR,1.08\nGBP,1.27\nGBP,1.28\nXX,2\n",
+            ),
+            (
+                "market/rates.csv",
+                "currency,rate\nUSD,0.05\nUSD,0.04\nEUR,0.02\nEUR,0.02\n",
+            ),
+            (
+                "market/factors.csv",
+                "symbol,factor,beta\nAAPL,Equity,1.2\nAAPL,Equity,1.3\n,Equity,1\n",
+            ),
+            (
+                "market/underlyings.csv",
+                "symbol,currency,price\nSPX,USD,5000\nSPX,USD,5000\n",
+            ),
+        ]);
+        let market = &batch.market;
+        let d = |s: &str| Decimal::from_str_exact(s).unwrap();
+        let (eur, gbp): (Currency, Currency) = ("EUR".parse().unwrap(), "GBP".parse().unwrap());
+        assert_eq!(market.fx[&eur], Ok(d("1.08")));
+        assert_eq!(
+            market.fx[&gbp].as_ref().unwrap_err().to_string(),
+            "d/market/fx.csv line 6: second, different row for currency GBP"
+        );
+        assert_eq!(
+            market.rates[&Currency::USD]
+                .as_ref()
+                .unwrap_err()
+                .to_string(),
+            "d/market/rates.csv line 3: second, different row for currency USD"
+        );
+        assert_eq!(market.rates[&eur], Ok(0.02));
+        assert_eq!(
+            market.factors["AAPL"].as_ref().unwrap_err().to_string(),
+            "d/market/factors.csv line 3: second, different row for symbol AAPL"
+        );
+        assert_eq!(market.underlyings["SPX"].as_ref().unwrap().price, d("5000"));
+        // The bad currency code and the row without a symbol: the batch's.
+        let errors: Vec<String> = batch.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("d/market/fx.csv line 7 column 1 (currency): "));
+        assert!(errors[1].starts_with("d/market/factors.csv line 4 column 1 (symbol): "));
     }
 
     /// Issue 10: `1_000` was read as 1000. Only plain decimals are numbers.

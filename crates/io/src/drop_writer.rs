@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use exfee_model::Exercise;
-use exfee_model::{Batch, InstrumentKind, OptionRight};
+use exfee_model::{Batch, InstrumentKind, MarketData, OptionRight};
 
 use crate::IoError;
 use crate::output::write_atomically;
@@ -25,6 +25,12 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
         path: market_dir.clone(),
         source,
     })?;
+    write_holdings(dir, batch)?;
+    write_market(&market_dir, &batch.market)
+}
+
+/// `accounts.csv`, `positions.csv` and `cash.csv`.
+fn write_holdings(dir: &Path, batch: &Batch) -> Result<(), IoError> {
     write_csv(
         &dir.join("accounts.csv"),
         &["account", "base_currency"],
@@ -59,31 +65,7 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
             for account in &batch.accounts {
                 for position in &account.positions {
                     let i = &position.instrument;
-                    let (underlying, strike, expiry, right, exercise) = match &i.kind {
-                        InstrumentKind::Future { underlying, expiry } => (
-                            underlying.clone(),
-                            String::new(),
-                            expiry.map(|d| d.to_string()).unwrap_or_default(),
-                            "",
-                            "",
-                        ),
-                        InstrumentKind::Option {
-                            underlying, terms, ..
-                        } => (
-                            underlying.clone(),
-                            terms.strike.to_string(),
-                            terms.expiry.to_string(),
-                            match terms.right {
-                                OptionRight::Call => "C",
-                                OptionRight::Put => "P",
-                            },
-                            match terms.exercise {
-                                Exercise::American => "american",
-                                Exercise::European => "european",
-                            },
-                        ),
-                        _ => Default::default(),
-                    };
+                    let (underlying, strike, expiry, right, exercise) = terms(&i.kind);
                     csv.write_record([
                         account.id.as_str(),
                         &i.symbol,
@@ -119,7 +101,42 @@ pub fn write_drop(dir: &Path, batch: &Batch) -> Result<(), IoError> {
             Ok(())
         },
     )?;
-    let market = &batch.market;
+    Ok(())
+}
+
+/// The `underlying`, `strike`, `expiry`, `right` and `exercise` cells of a
+/// position of `kind` (empty where the kind has no such term).
+fn terms(kind: &InstrumentKind) -> (String, String, String, &'static str, &'static str) {
+    match kind {
+        InstrumentKind::Future { underlying, expiry } => (
+            underlying.clone(),
+            String::new(),
+            expiry.map(|d| d.to_string()).unwrap_or_default(),
+            "",
+            "",
+        ),
+        InstrumentKind::Option {
+            underlying, terms, ..
+        } => (
+            underlying.clone(),
+            terms.strike.to_string(),
+            terms.expiry.to_string(),
+            match terms.right {
+                OptionRight::Call => "C",
+                OptionRight::Put => "P",
+            },
+            match terms.exercise {
+                Exercise::American => "american",
+                Exercise::European => "european",
+            },
+        ),
+        _ => Default::default(),
+    }
+}
+
+/// `market/fx.csv`, `factors.csv`, `underlyings.csv` and `rates.csv` in
+/// `market_dir`: the valid entries only.
+fn write_market(market_dir: &Path, market: &MarketData) -> Result<(), IoError> {
     write_csv(
         &market_dir.join("fx.csv"),
         &["currency", "usd_per_unit"],
@@ -195,4 +212,87 @@ fn write_csv(
         rows(&mut csv).map_err(csv_error)?;
         csv.flush()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use exfee_model::{
+        AccountInput, CashBalance, Currency, Decimal, InputError, Instrument, OptionTerms, Position,
+    };
+
+    use super::*;
+
+    fn position(symbol: &str, kind: InstrumentKind, quantity: i64, mark: &str) -> Position {
+        Position {
+            instrument: Instrument {
+                symbol: symbol.into(),
+                kind,
+                currency: Currency::USD,
+                multiplier: Decimal::ONE_HUNDRED,
+                mark: Decimal::from_str_exact(mark).unwrap(),
+            },
+            quantity: Decimal::from(quantity),
+        }
+    }
+
+    /// Each file holds exactly the valid entries, in the drop's columns; a
+    /// rate that is an error is not written.
+    #[test]
+    fn a_batch_is_written_as_the_files_of_a_drop() {
+        let expiry = NaiveDate::from_ymd_opt(2027, 3, 19).unwrap();
+        let mut batch = Batch::default();
+        batch.accounts.push(AccountInput {
+            id: "U1".into(),
+            base_currency: Some(Currency::USD),
+            positions: vec![
+                position(
+                    "ESH7",
+                    InstrumentKind::Future {
+                        underlying: "SPX".into(),
+                        expiry: Some(expiry),
+                    },
+                    -2,
+                    "5000.25",
+                ),
+                position(
+                    "SPX 270319P",
+                    InstrumentKind::Option {
+                        underlying: "SPX".into(),
+                        on_future: false,
+                        terms: OptionTerms {
+                            strike: Decimal::from(4800),
+                            expiry,
+                            right: OptionRight::Put,
+                            exercise: Exercise::European,
+                        },
+                    },
+                    3,
+                    "61.5",
+                ),
+            ],
+            cash: vec![CashBalance {
+                currency: Currency::USD,
+                amount: Decimal::from(-1500),
+            }],
+            ..AccountInput::default()
+        });
+        batch.market.fx.insert(Currency::USD, Ok(Decimal::ONE));
+        let eur: Currency = "EUR".parse().unwrap();
+        batch.market.fx.insert(eur, Err(InputError::new("bad")));
+        let dir = tempfile::tempdir().unwrap();
+        write_drop(dir.path(), &batch).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("accounts.csv"), "account,base_currency\nU1,USD\n");
+        assert_eq!(
+            read("positions.csv"),
+            "account,symbol,asset_class,currency,quantity,multiplier,mark,underlying,strike,\
+             expiry,right,exercise\n\
+             U1,ESH7,FUT,USD,-2,100,5000.25,SPX,,2027-03-19,,\n\
+             U1,SPX 270319P,OPT,USD,3,100,61.5,SPX,4800,2027-03-19,P,european\n"
+        );
+        assert_eq!(read("cash.csv"), "account,currency,amount\nU1,USD,-1500\n");
+        assert_eq!(read("market/fx.csv"), "currency,usd_per_unit\nUSD,1\n");
+        assert_eq!(read("market/rates.csv"), "currency,rate\n");
+    }
 }

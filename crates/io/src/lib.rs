@@ -32,6 +32,7 @@ mod outdir;
 mod output;
 mod scenario_spec;
 mod tables;
+mod terms;
 
 pub use bounded::{
     MAX_CONFIG_BYTES, MAX_TABLE_BYTES, read_bounded, read_bounded_from, read_bounded_text,

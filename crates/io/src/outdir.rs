@@ -215,6 +215,10 @@ impl Drop for StagedOutputs {
     fn drop(&mut self) {
         unregister(&self.stage);
         if !self.committed {
+            #[allow(
+                clippy::let_underscore_must_use,
+                reason = "best effort: a staging folder left behind is removed by the next run"
+            )]
             let _ = fs::remove_dir_all(&self.stage);
         }
     }
@@ -333,9 +337,18 @@ fn publish(out: &Path, name: &str) -> Result<(), IoError> {
 fn replace_link(out: &Path, name: &str, target: &Path) -> Result<(), IoError> {
     let link = out.join(name);
     let temp = out.join(format!("{LINK_TEMP_PREFIX}{}.tmp", std::process::id()));
+    #[allow(
+        clippy::let_underscore_must_use,
+        reason = "a temporary link left by a killed run may or may not be there"
+    )]
     let _ = fs::remove_file(&temp);
     std::os::unix::fs::symlink(target, &temp).map_err(write_error(&temp))?;
     fs::rename(&temp, &link).map_err(|e| {
+        #[allow(
+            clippy::let_underscore_must_use,
+            reason = "the rename's error is the one reported; the temporary link is removed \
+                      by the next run if this fails"
+        )]
         let _ = fs::remove_file(&temp);
         write_error(&link)(e)
     })
@@ -377,6 +390,11 @@ fn remove_old_runs(runs: &Path, keep: &[&str], previous: Option<&str>) {
             continue;
         }
         let path = entry.path();
+        #[allow(
+            clippy::let_underscore_must_use,
+            reason = "best effort: an old run folder that cannot be removed now is tried again \
+                      by the next run"
+        )]
         let _ = match entry.file_type() {
             Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
             _ => fs::remove_file(&path),
@@ -395,6 +413,10 @@ fn remove_link_temps(out: &Path) {
             .to_string_lossy()
             .starts_with(LINK_TEMP_PREFIX)
         {
+            #[allow(
+                clippy::let_underscore_must_use,
+                reason = "best effort: a link left behind is tried again by the next run"
+            )]
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -23,15 +23,18 @@ pub enum AssetClass {
 impl AssetClass {
     /// Reads the `asset_class` column (`FUND` is a `STK`). Case-insensitive.
     pub fn parse(text: &str) -> Option<AssetClass> {
-        Some(match text.trim().to_ascii_uppercase().as_str() {
-            "STK" | "FUND" => AssetClass::Stock,
-            "FUT" => AssetClass::Future,
-            "OPT" => AssetClass::Option,
-            "FOP" => AssetClass::FutureOption,
-            "BOND" => AssetClass::Bond,
-            "CRYPTO" => AssetClass::Crypto,
-            _ => return None,
-        })
+        one_of(
+            text,
+            &[
+                ("STK", AssetClass::Stock),
+                ("FUND", AssetClass::Stock),
+                ("FUT", AssetClass::Future),
+                ("OPT", AssetClass::Option),
+                ("FOP", AssetClass::FutureOption),
+                ("BOND", AssetClass::Bond),
+                ("CRYPTO", AssetClass::Crypto),
+            ],
+        )
     }
 
     /// The code as written in `positions.csv`.
@@ -64,11 +67,15 @@ pub enum OptionRight {
 impl OptionRight {
     /// Reads `C`/`P` (also `CALL`/`PUT`), case-insensitive.
     pub fn parse(text: &str) -> Option<OptionRight> {
-        match text.trim().to_ascii_uppercase().as_str() {
-            "C" | "CALL" => Some(OptionRight::Call),
-            "P" | "PUT" => Some(OptionRight::Put),
-            _ => None,
-        }
+        one_of(
+            text,
+            &[
+                ("C", OptionRight::Call),
+                ("CALL", OptionRight::Call),
+                ("P", OptionRight::Put),
+                ("PUT", OptionRight::Put),
+            ],
+        )
     }
 }
 
@@ -84,12 +91,26 @@ pub enum Exercise {
 impl Exercise {
     /// Reads `american`/`european` (also `A`/`E`), case-insensitive.
     pub fn parse(text: &str) -> Option<Exercise> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "american" | "a" => Some(Exercise::American),
-            "european" | "e" => Some(Exercise::European),
-            _ => None,
-        }
+        one_of(
+            text,
+            &[
+                ("american", Exercise::American),
+                ("a", Exercise::American),
+                ("european", Exercise::European),
+                ("e", Exercise::European),
+            ],
+        )
     }
+}
+
+/// The value of the code `text` is (trimmed, in any case), without
+/// allocating: codes are read for every position of a drop.
+fn one_of<T: Copy>(text: &str, codes: &[(&str, T)]) -> Option<T> {
+    let text = text.trim();
+    codes
+        .iter()
+        .find(|(code, _)| code.eq_ignore_ascii_case(text))
+        .map(|&(_, value)| value)
 }
 
 /// The contract terms of an option.
@@ -206,5 +227,26 @@ impl Instrument {
         quantity
             .checked_mul(self.multiplier)?
             .checked_mul(self.mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_trimmed_in_any_case() {
+        assert_eq!(AssetClass::parse(" fund "), Some(AssetClass::Stock));
+        assert_eq!(AssetClass::parse("Stk"), Some(AssetClass::Stock));
+        assert_eq!(AssetClass::parse("fop"), Some(AssetClass::FutureOption));
+        assert_eq!(AssetClass::parse("crypto"), Some(AssetClass::Crypto));
+        assert_eq!(AssetClass::parse("CASH"), None);
+        assert_eq!(AssetClass::parse(""), None);
+        assert_eq!(OptionRight::parse("call"), Some(OptionRight::Call));
+        assert_eq!(OptionRight::parse("p"), Some(OptionRight::Put));
+        assert_eq!(OptionRight::parse("CP"), None);
+        assert_eq!(Exercise::parse(" European "), Some(Exercise::European));
+        assert_eq!(Exercise::parse("A"), Some(Exercise::American));
+        assert_eq!(Exercise::parse("bermudan"), None);
     }
 }

@@ -42,7 +42,7 @@ pub use error::{InputError, SourceLocation};
 pub use factors::{Bounds, FactorTable, FactorTableError, FxFactor, FxTable, PrimaryFactor};
 pub use instrument::{AssetClass, Exercise, Instrument, InstrumentKind, OptionRight, OptionTerms};
 pub use market::{FactorMapping, MarketData, MarketError, Underlying};
-pub use money::cents;
+pub use money::{cents, fixed, group_thousands, money};
 pub use nlv::{NlvError, net_liquidation_value};
 pub use number::{check_toml_numbers, is_plain_decimal, parse_plain_decimal};
 

@@ -44,20 +44,22 @@ pub fn is_plain_decimal(text: &str) -> bool {
 /// assert!(parse_plain_decimal("1_000").is_err());
 /// ```
 pub fn parse_plain_decimal(text: &str) -> Result<Decimal, String> {
-    let lower = text.to_ascii_lowercase();
-    if matches!(
-        lower.trim_start_matches(['+', '-']),
-        "nan" | "inf" | "infinity"
-    ) {
-        return Err(format!("{text:?} is not a finite number"));
-    }
     let not_a_number = || {
         format!(
             "{text:?} is not a decimal number (plain notation like 1234.56, at most 28 \
              significant digits)"
         )
     };
+    // Checked first: the common case allocates nothing (a plain decimal is
+    // never `nan` or `inf`).
     if !is_plain_decimal(text) {
+        let name = text.trim_start_matches(['+', '-']);
+        if ["nan", "inf", "infinity"]
+            .iter()
+            .any(|word| name.eq_ignore_ascii_case(word))
+        {
+            return Err(format!("{text:?} is not a finite number"));
+        }
         return Err(not_a_number());
     }
     let mut value = Decimal::from_str_exact(text).map_err(|_| not_a_number())?;
@@ -176,6 +178,27 @@ mod tests {
             Decimal::new(-1250, 2)
         );
         assert_eq!(parse_plain_decimal("-0").unwrap().to_string(), "0");
+    }
+
+    #[test]
+    fn infinities_and_nan_are_named_as_not_finite() {
+        for text in ["NaN", "nan", "-inf", "+Infinity", "+-INF"] {
+            assert_eq!(
+                parse_plain_decimal(text),
+                Err(format!("{text:?} is not a finite number")),
+                "{text}"
+            );
+        }
+        for text in ["1_000", "info", "nan1", "-"] {
+            assert_eq!(
+                parse_plain_decimal(text),
+                Err(format!(
+                    "{text:?} is not a decimal number (plain notation like 1234.56, at most 28 \
+                     significant digits)"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

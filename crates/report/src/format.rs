@@ -2,36 +2,14 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// Money: rounded to cents (half to even, as the fee itself), thousands
-/// separated by commas, an ASCII minus: `-1,234,567.89`.
-pub fn money(d: Decimal) -> String {
-    fixed(d, 2)
-}
+// Money and grouped decimals are shown one way everywhere: the rule lives
+// in exfee-model, next to `cents`.
+use exfee_model::group_thousands;
+pub use exfee_model::{fixed, money};
 
 /// Money with its currency: `1,234.50 USD`.
 pub fn money_ccy(d: Decimal, ccy: &str) -> String {
     format!("{} {}", money(d), ccy)
-}
-
-/// A decimal with exactly `dp` decimals, thousands separated.
-pub fn fixed(d: Decimal, dp: u32) -> String {
-    let r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven);
-    let neg = r.is_sign_negative() && !r.is_zero();
-    let digits = format!("{:.*}", dp as usize, r.abs());
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i.to_string(), Some(f.to_string())),
-        None => (digits.clone(), None),
-    };
-    let mut out = String::with_capacity(digits.len() + int.len() / 3 + 1);
-    if neg {
-        out.push('-');
-    }
-    out.push_str(&group_thousands(&int));
-    if let Some(f) = frac {
-        out.push('.');
-        out.push_str(&f);
-    }
-    out
 }
 
 /// A decimal with between `min_dp` and `max_dp` decimals (trailing zeros past
@@ -125,18 +103,6 @@ pub fn whole_f64(v: f64) -> String {
     let neg = r < 0.0;
     let s = group_thousands(&format!("{:.0}", r.abs()));
     if neg { format!("-{s}") } else { s }
-}
-
-fn group_thousands(int: &str) -> String {
-    let bytes = int.as_bytes();
-    let mut out = String::with_capacity(int.len() + int.len() / 3);
-    for (i, c) in bytes.iter().enumerate() {
-        if i > 0 && (bytes.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(*c as char);
-    }
-    out
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

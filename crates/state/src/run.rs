@@ -161,29 +161,43 @@ impl<'db> Run<'db> {
     /// run.commit().unwrap();
     /// ```
     pub fn record(&mut self, account: &str, night: &NightRecord) -> Result<Recorded, StateError> {
-        let invalid = |reason: String| StateError::InvalidRecord {
-            account: account.to_string(),
-            reason,
-        };
-        if account.is_empty() {
-            return Err(invalid("empty account id".to_string()));
-        }
-        for (name, value) in [
-            ("uncovered", night.uncovered),
-            ("daily_fee", night.daily_fee),
-            ("accrues", night.accrues),
-        ] {
-            if value < Decimal::ZERO {
-                return Err(invalid(format!("{name} is negative ({value})")));
-            }
-        }
-        if night.status == FeeStatus::Clear && !night.accrues.is_zero() {
-            return Err(invalid(format!(
-                "accrues {} on a clear night",
-                night.accrues
-            )));
-        }
+        check_record(account, night)?;
+        let (state, effective) = self.checked_transition(account, night)?;
 
+        // Everything is checked: write, all or nothing (a savepoint inside
+        // the run's transaction).
+        let rules = self.rules;
+        let date = &self.date_text;
+        let sp = self.tx.savepoint()?;
+        let posted = if self.calendar.is_trading_day(self.date) {
+            accrued(&sp, account, self.date, &self.calendar)?
+        } else {
+            Vec::new()
+        };
+        write_night(&sp, account, date, night, effective, &posted)?;
+        let later_nights: bool = sp
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
+            )?
+            .query_row(params![account, date], |row| row.get(0))?;
+        let latest = if later_nights {
+            replay(&sp, account, None, rules)?.unwrap_or(state)
+        } else {
+            state
+        };
+        write_summary(&sp, account, &latest, rules)?;
+        sp.commit()?;
+        Ok(Recorded { state, posted })
+    }
+
+    /// The account's state after tonight and tonight's effective date, when
+    /// `night.status` is what the grace rules give from the previous state
+    /// and its effective date (if given) is theirs.
+    fn checked_transition(
+        &self,
+        account: &str,
+        night: &NightRecord,
+    ) -> Result<(AccountState, Option<NaiveDate>), StateError> {
         let previous = self.previous_state(account)?;
         let (state, expected) = next_state(
             previous.as_ref(),
@@ -205,85 +219,16 @@ impl<'db> Run<'db> {
             FeeStatus::Charged => state.effective_date(self.rules),
         };
         if night.effective_date.is_some() && night.effective_date != effective {
-            return Err(invalid(format!(
-                "effective date {} but the grace rules give {}",
-                night.effective_date.map_or_else(String::new, date_text),
-                effective.map_or_else(|| "none".to_string(), date_text),
-            )));
+            return Err(StateError::InvalidRecord {
+                account: account.to_string(),
+                reason: format!(
+                    "effective date {} but the grace rules give {}",
+                    night.effective_date.map_or_else(String::new, date_text),
+                    effective.map_or_else(|| "none".to_string(), date_text),
+                ),
+            });
         }
-
-        // Everything is checked: write, all or nothing (a savepoint inside
-        // the run's transaction).
-        let effective_text = effective.map(date_text);
-        let rules = self.rules;
-        let date = &self.date_text;
-        let sp = self.tx.savepoint()?;
-        let posted = if self.calendar.is_trading_day(self.date) {
-            accrued(&sp, account, self.date, &self.calendar)?
-        } else {
-            Vec::new()
-        };
-        let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
-        let mut amount_posted = Decimal::ZERO;
-        for row in &posted {
-            amount_posted =
-                amount_posted
-                    .checked_add(row.amount)
-                    .ok_or_else(|| StateError::Overflow {
-                        account: account.to_string(),
-                    })?;
-        }
-        sp
-            .prepare_cached(
-                "INSERT OR REPLACE INTO nights
-                 (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                account,
-                date,
-                night.status.name(),
-                money_text(night.measure),
-                money_text(night.uncovered),
-                money_text(night.daily_fee),
-                days_posted,
-                money_text(amount_posted),
-                night.currency.as_str(),
-                effective_text,
-                money_text(night.accrues),
-                night.basis.name(),
-            ])?;
-        sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
-            .execute(params![account, date])?;
-        for row in &posted {
-            sp.prepare_cached(
-                "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                account,
-                date_text(row.day),
-                date_text(row.measured_on),
-                date,
-                money_text(row.amount),
-                row.basis.name(),
-                row.currency.as_str(),
-            ])?;
-        }
-
-        let later_nights: bool = sp
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
-            )?
-            .query_row(params![account, date], |row| row.get(0))?;
-        let latest = if later_nights {
-            replay(&sp, account, None, rules)?.unwrap_or(state)
-        } else {
-            state
-        };
-        write_summary(&sp, account, &latest, rules)?;
-        sp.commit()?;
-        Ok(Recorded { state, posted })
+        Ok((state, effective))
     }
 
     /// The valuation dates after the run's date that hold nights (of any
@@ -367,6 +312,94 @@ struct Priced {
     basis: ChargedFee,
     effective: Option<NaiveDate>,
     currency: Currency,
+}
+
+/// The checks of a record that need no state: an account id, no negative
+/// money, nothing accrued on a clear night.
+fn check_record(account: &str, night: &NightRecord) -> Result<(), StateError> {
+    let invalid = |reason: String| StateError::InvalidRecord {
+        account: account.to_string(),
+        reason,
+    };
+    if account.is_empty() {
+        return Err(invalid("empty account id".to_string()));
+    }
+    for (name, value) in [
+        ("uncovered", night.uncovered),
+        ("daily_fee", night.daily_fee),
+        ("accrues", night.accrues),
+    ] {
+        if value < Decimal::ZERO {
+            return Err(invalid(format!("{name} is negative ({value})")));
+        }
+    }
+    if night.status == FeeStatus::Clear && !night.accrues.is_zero() {
+        return Err(invalid(format!(
+            "accrues {} on a clear night",
+            night.accrues
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the account's `nights` row for `date` (with the days and amount
+/// posted tonight) and replaces its `ledger` rows posted on `date` with
+/// `posted`.
+fn write_night(
+    sp: &Connection,
+    account: &str,
+    date: &str,
+    night: &NightRecord,
+    effective: Option<NaiveDate>,
+    posted: &[LedgerRow],
+) -> Result<(), StateError> {
+    let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
+    let mut amount_posted = Decimal::ZERO;
+    for row in posted {
+        amount_posted =
+            amount_posted
+                .checked_add(row.amount)
+                .ok_or_else(|| StateError::Overflow {
+                    account: account.to_string(),
+                })?;
+    }
+    sp.prepare_cached(
+        "INSERT OR REPLACE INTO nights
+         (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        account,
+        date,
+        night.status.name(),
+        money_text(night.measure),
+        money_text(night.uncovered),
+        money_text(night.daily_fee),
+        days_posted,
+        money_text(amount_posted),
+        night.currency.as_str(),
+        effective.map(date_text),
+        money_text(night.accrues),
+        night.basis.name(),
+    ])?;
+    sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
+        .execute(params![account, date])?;
+    for row in posted {
+        sp.prepare_cached(
+            "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            account,
+            date_text(row.day),
+            date_text(row.measured_on),
+            date,
+            money_text(row.amount),
+            row.basis.name(),
+            row.currency.as_str(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// The days the run of trading day `date` posts for `account`: every
@@ -524,4 +557,60 @@ fn write_summary(
         state.effective_date(rules).map(date_text),
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn night(status: FeeStatus) -> NightRecord {
+        NightRecord {
+            status,
+            uncovered: Decimal::from(10),
+            measure: Decimal::from(110),
+            daily_fee: Decimal::from(2),
+            accrues: Decimal::ZERO,
+            basis: ChargedFee::Exposure,
+            effective_date: None,
+            currency: Currency::USD,
+        }
+    }
+
+    fn reason(result: Result<(), StateError>) -> String {
+        match result {
+            Err(StateError::InvalidRecord { account, reason }) => format!("{account}: {reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_record_is_checked_before_any_state_is_read() {
+        assert!(check_record("U1", &night(FeeStatus::Charged)).is_ok());
+        assert_eq!(
+            reason(check_record("", &night(FeeStatus::Clear))),
+            ": empty account id"
+        );
+        let negative = NightRecord {
+            daily_fee: Decimal::new(-1, 2),
+            ..night(FeeStatus::Charged)
+        };
+        assert_eq!(
+            reason(check_record("U1", &negative)),
+            "U1: daily_fee is negative (-0.01)"
+        );
+        let accruing = NightRecord {
+            accrues: Decimal::from(3),
+            ..night(FeeStatus::Clear)
+        };
+        assert_eq!(
+            reason(check_record("U1", &accruing)),
+            "U1: accrues 3 on a clear night"
+        );
+        // a charged night may accrue
+        let charged = NightRecord {
+            accrues: Decimal::from(3),
+            ..night(FeeStatus::Charged)
+        };
+        assert!(check_record("U1", &charged).is_ok());
+    }
 }

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use exfee_model::{Currency, Decimal, InputError, cents, net_liquidation_value};
-use exfee_report::format::money;
+use exfee_model::{Currency, Decimal, InputError, cents, money, net_liquidation_value};
 
 use super::FlexRead;
 use crate::IoError;

@@ -1,3 +1,5 @@
+use exfee_model::{Exercise, InstrumentKind, OptionRight};
+
 use super::*;
 
 /// A plain open-positions header (column numbers in comments).
@@ -306,57 +308,6 @@ fn lots_that_disagree_on_the_mark_fail_the_account() {
         ]
     );
     assert!(u1.positions.is_empty());
-}
-
-#[test]
-fn every_date_format_is_read() {
-    let expected = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
-    for text in [
-        "20270115",
-        "2027-01-15",
-        "2027/01/15",
-        "01/15/2027",
-        "01/15/27",
-        "1/15/2027",
-        "15-Jan-27",
-        "15-JAN-27",
-        "15-jan-2027",
-        "20270115;162000",
-    ] {
-        assert_eq!(parse_flex_date(text).map(|d| d.0), Ok(expected), "{text}");
-    }
-    for bad in [
-        "2027011",
-        "2027-13-01",
-        "15.01.2027",
-        "Jan 15 2027",
-        "15-01-27",
-        "27-01-15",
-    ] {
-        assert!(parse_flex_date(bad).is_err(), "{bad} accepted");
-    }
-    // A day above 12 proves the order; a slash date that reads both ways
-    // gives both readings and proves nothing.
-    let day_first = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-    assert_eq!(
-        parse_flex_date("20/11/2026"),
-        Ok((day_first, None, Some(DayOrder::DayFirst)))
-    );
-    assert_eq!(
-        parse_flex_date("11/20/2026"),
-        Ok((day_first, None, Some(DayOrder::MonthFirst)))
-    );
-    let (march, january) = (
-        NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
-        NaiveDate::from_ymd_opt(2027, 1, 3).unwrap(),
-    );
-    assert_eq!(
-        parse_flex_date("03/01/2027"),
-        Ok((march, Some(january), None))
-    );
-    let same = NaiveDate::from_ymd_opt(2027, 5, 5).unwrap();
-    assert_eq!(parse_flex_date("05/05/2027"), Ok((same, None, None)));
-    assert!(parse_flex_date("13/13/2027").is_err());
 }
 
 #[test]

@@ -6,12 +6,14 @@ use std::io::{BufRead, Read};
 
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 
+use super::layout::Header;
 use super::{
-    ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Header,
-    Kind, LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
-    REPORT_DATE, STRIKE, SYMBOL, Spot, UNDERLYING,
+    ACCOUNT, ASSET_CLASS, CONID, CURRENCY, ENDING_CASH, EXPIRY, FX_TO_BASE, FlexReader, Kind,
+    LEVEL, MARK, MULTIPLIER, NAV_TOTAL, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY,
+    REPORT_DATE, RowProblem, STRIKE, SYMBOL, Spot, UNDERLYING,
 };
 use crate::{IoError, MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
 
@@ -165,25 +167,14 @@ impl FlexReader {
                 continue;
             }
             if local == "FlexStatement" {
-                let (id, to) = statement_attributes(element)
-                    .map_err(|e| structural(format!("FlexStatement: {e}")))?;
-                let spot = Spot {
-                    file: self.files.len() - 1,
-                    line,
-                    column: None,
-                };
-                let date = to.and_then(|to| self.date_text(&to, spot).ok());
-                match id {
-                    Some(id) => self.begin_statement(&id, line, date),
-                    None => {
-                        return Err(structural(
-                            "FlexStatement without an accountId attribute".into(),
-                        ));
-                    }
-                }
-                if empty {
-                    self.end_statement();
-                }
+                self.xml_statement(element, line, empty).map_err(|e| {
+                    structural(match e {
+                        StatementError::Attribute(e) => format!("FlexStatement: {e}"),
+                        StatementError::NoAccount => {
+                            "FlexStatement without an accountId attribute".into()
+                        }
+                    })
+                })?;
                 continue;
             }
             if let Some(&(c, kind)) = CONTAINERS.iter().find(|(c, _)| *c == local) {
@@ -200,69 +191,9 @@ impl FlexReader {
                 continue;
             }
             // The attributes, as a row.
-            record.clear();
-            let mut names: Vec<String> = Vec::new();
-            let mut problem: Option<(Option<usize>, String)> = None;
-            for attribute in element.attributes() {
-                let attribute =
-                    attribute.map_err(|e| structural(format!("<{local}>: bad attribute: {e}")))?;
-                let key = attribute.key.local_name();
-                let key: &str = key.as_ref();
-                names.push(key.to_string());
-                let index = names.len() - 1;
-                match attribute.normalized_value(XmlVersion::Implicit1_0) {
-                    Ok(value) if value.len() <= MAX_FIELD_BYTES => {
-                        record.push_field(value.as_bytes());
-                    }
-                    Ok(_) => {
-                        record.push_field(b"");
-                        problem.get_or_insert((
-                            Some(index),
-                            format!(
-                                "field longer than {MAX_FIELD_BYTES} bytes (the limit per \
-                                 field); the row is not read"
-                            ),
-                        ));
-                    }
-                    Err(e) => {
-                        record.push_field(b"");
-                        problem.get_or_insert((Some(index), format!("bad value: {e}")));
-                    }
-                }
-            }
-            if names.len() > MAX_FIELDS_PER_ROW {
-                problem = Some((
-                    None,
-                    format!(
-                        "row has more than {MAX_FIELDS_PER_ROW} fields (the limit); the row is \
-                         not read"
-                    ),
-                ));
-            }
-            let header = match headers
-                .iter()
-                .position(|(e, h)| *e == local && h.names == names)
-            {
-                Some(i) => &headers[i].1,
-                None => {
-                    let columns = names.iter().map(|n| column_of(n).to_string()).collect();
-                    let header = Header::from_names(
-                        name,
-                        names.clone(),
-                        columns,
-                        0,
-                        Some(kind),
-                        attribute_of,
-                    )?;
-                    headers.retain(|(e, _)| *e != local);
-                    let element: &'static str = ROWS
-                        .iter()
-                        .find(|(e, _, _)| *e == local)
-                        .map_or("", |(e, _, _)| e);
-                    headers.push((element, header));
-                    &headers[headers.len() - 1].1
-                }
-            };
+            let (names, problem) = attributes_row(element, &mut record)
+                .map_err(|e| structural(format!("<{local}>: bad attribute: {e}")))?;
+            let header = header_for(&mut headers, name, local, names, kind)?;
             if kind == Kind::AccountInfo {
                 self.note_section(kind);
             }
@@ -276,6 +207,115 @@ impl FlexReader {
         }
         Ok(())
     }
+}
+
+impl FlexReader {
+    /// A `FlexStatement` element (on `line`; `empty` when it has no content):
+    /// its account's statement begins. `Err` holds the reason it cannot.
+    fn xml_statement(
+        &mut self,
+        element: &BytesStart<'_>,
+        line: u64,
+        empty: bool,
+    ) -> Result<(), StatementError> {
+        let (id, to) = statement_attributes(element).map_err(StatementError::Attribute)?;
+        let spot = Spot {
+            file: self.files.len() - 1,
+            line,
+            column: None,
+        };
+        let date = to.and_then(|to| self.date_text(&to, spot).ok());
+        let Some(id) = id else {
+            return Err(StatementError::NoAccount);
+        };
+        self.begin_statement(&id, line, date);
+        if empty {
+            self.end_statement();
+        }
+        Ok(())
+    }
+}
+
+/// Why a `FlexStatement` cannot begin.
+enum StatementError {
+    /// An attribute does not read.
+    Attribute(String),
+    /// It has no `accountId`.
+    NoAccount,
+}
+
+/// A row element's attributes as the fields of `record`, with their names
+/// and the first problem of a value (too long, not readable) or of the
+/// row (too many fields). `Err` when an attribute is malformed.
+fn attributes_row(
+    element: &BytesStart<'_>,
+    record: &mut csv::ByteRecord,
+) -> Result<(Vec<String>, Option<RowProblem>), AttrError> {
+    record.clear();
+    let mut names: Vec<String> = Vec::new();
+    let mut problem: Option<RowProblem> = None;
+    for attribute in element.attributes() {
+        let attribute = attribute?;
+        let key = attribute.key.local_name();
+        let key: &str = key.as_ref();
+        names.push(key.to_string());
+        let index = names.len() - 1;
+        match attribute.normalized_value(XmlVersion::Implicit1_0) {
+            Ok(value) if value.len() <= MAX_FIELD_BYTES => {
+                record.push_field(value.as_bytes());
+            }
+            Ok(_) => {
+                record.push_field(b"");
+                problem.get_or_insert((
+                    Some(index),
+                    format!(
+                        "field longer than {MAX_FIELD_BYTES} bytes (the limit per field); the \
+                         row is not read"
+                    ),
+                ));
+            }
+            Err(e) => {
+                record.push_field(b"");
+                problem.get_or_insert((Some(index), format!("bad value: {e}")));
+            }
+        }
+    }
+    if names.len() > MAX_FIELDS_PER_ROW {
+        problem = Some((
+            None,
+            format!(
+                "row has more than {MAX_FIELDS_PER_ROW} fields (the limit); the row is not read"
+            ),
+        ));
+    }
+    Ok((names, problem))
+}
+
+/// The header of a row element `local` with attributes `names`: the last
+/// one of that element when its attributes are the same, else a new one
+/// (replacing it).
+fn header_for<'h>(
+    headers: &'h mut Vec<(&'static str, Header)>,
+    file: &str,
+    local: &str,
+    names: Vec<String>,
+    kind: Kind,
+) -> Result<&'h Header, IoError> {
+    if let Some(i) = headers
+        .iter()
+        .position(|(e, h)| *e == local && h.names == names)
+    {
+        return Ok(&headers[i].1);
+    }
+    let columns = names.iter().map(|n| column_of(n).to_string()).collect();
+    let header = Header::from_names(file, names, columns, 0, Some(kind), attribute_of)?;
+    headers.retain(|(e, _)| *e != local);
+    let element: &'static str = ROWS
+        .iter()
+        .find(|(e, _, _)| *e == local)
+        .map_or("", |(e, _, _)| e);
+    headers.push((element, header));
+    Ok(&headers[headers.len() - 1].1)
 }
 
 /// A `FlexStatement`'s `accountId` and `toDate`.
@@ -302,4 +342,39 @@ fn statement_attributes(
         }
     }
     Ok((id, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_read_as_the_csv_columns_they_stand_for() {
+        assert_eq!(column_of("accountId"), ACCOUNT);
+        assert_eq!(column_of("position"), OLD_QUANTITY);
+        assert_eq!(column_of("description"), "description");
+        assert_eq!(attribute_of(MARK), "markPrice");
+        assert_eq!(attribute_of("Description"), "Description");
+    }
+
+    /// Each attribute is a field, named by its local name; entity
+    /// references are read as their character; a value over the field limit
+    /// is an empty field and the row's problem, at its index.
+    #[test]
+    fn an_elements_attributes_become_a_row() {
+        let long = "9".repeat(MAX_FIELD_BYTES + 1);
+        let xml = format!(r#"<OpenPosition symbol="A&amp;B" markPrice="{long}" quantity="5"/>"#);
+        let mut reader = Reader::from_str(&xml);
+        let Ok(Event::Empty(element)) = reader.read_event() else {
+            panic!("an empty element");
+        };
+        let mut record = csv::ByteRecord::new();
+        let (names, problem) = attributes_row(&element, &mut record).unwrap();
+        assert_eq!(names, ["symbol", "markPrice", "quantity"]);
+        let fields: Vec<&[u8]> = record.iter().collect();
+        assert_eq!(fields, [&b"A&B"[..], b"", b"5"]);
+        let (index, reason) = problem.unwrap();
+        assert_eq!(index, Some(1));
+        assert!(reason.starts_with("field longer than"), "{reason}");
+    }
 }
