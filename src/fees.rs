@@ -65,7 +65,7 @@ pub fn usd_to_base(market: &MarketData, base: Currency) -> Result<Decimal, Marke
 
 /// The losses of an account's worst scenarios (`risk.tail`), or its worst
 /// loss when the engine kept no tail.
-fn tail_losses(risk: &AccountRisk) -> Vec<f64> {
+pub(crate) fn tail_losses(risk: &AccountRisk) -> Vec<f64> {
     if risk.tail.is_empty() {
         return vec![risk.worst_loss.to_f64().unwrap_or(f64::NAN)];
     }

@@ -87,6 +87,7 @@ mod errors;
 mod fees;
 mod hedges;
 mod lots;
+pub mod night;
 mod orders;
 mod reporting;
 mod results;
@@ -102,7 +103,7 @@ pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
-pub use results::{FEE_HEADER, NightFees, results_header, results_row, results_rows};
+pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{
     CacheStats, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf, WhatIfAnswer, WhatIfBook, WhatIfError,
 };

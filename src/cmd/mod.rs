@@ -17,6 +17,8 @@ macro_rules! say {
 mod backtest;
 mod bench;
 mod calibrate;
+mod charge;
+mod evaluate;
 mod ledger;
 mod manifest;
 mod run;
@@ -132,6 +134,11 @@ impl Output {
 enum Command {
     /// Evaluate every account of a nightly drop and write results.csv.
     Run(Box<run::RunArgs>),
+    /// The stateless half of `run`: evaluate the accounts (or one shard of them) and write the
+    /// evaluation as Parquet.
+    Evaluate(Box<evaluate::EvaluateArgs>),
+    /// The stateful half of `run`: fees, grace, ledger and every output, from evaluation files.
+    Charge(Box<charge::ChargeArgs>),
     /// Write a realistic synthetic nightly drop of any size.
     Synth(synth::SynthArgs),
     /// Write a scenario set as CSV (one row per scenario, one column per factor, currency and
@@ -157,6 +164,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let output = Output::new(cli.quiet, cli.verbose);
     match cli.command {
         Command::Run(args) => run::run(*args, &output),
+        Command::Evaluate(args) => evaluate::run(*args, &output),
+        Command::Charge(args) => charge::run(*args, &output),
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scenarios(args) => scenarios::run(args),

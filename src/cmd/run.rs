@@ -6,24 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use exfee::engine::single_stocks;
 use exfee::fee::{FeeSchedule, FeeStatus, TradingCalendar};
-use exfee::io::{
-    DropPaths, NavCheck, NavTolerance, StagedOutputs, neutralise_csv, read_drop, read_market,
-    write_atomically, write_csv,
-};
-use exfee::report::{AccountFiles, AccountReport, IndexEntry, index_html};
-use exfee::state::{NightRecord, StateDb};
-use exfee::{
-    Batch, Currency, Decimal, EngineConfig, EvaluateOptions, FeeContext, FeeLine, Outcome, Shard,
-    Subject, assess, build_reports, evaluate_batch_with, usd_to_base,
-};
+use exfee::io::{DropPaths, NavCheck, NavTolerance, read_drop, read_market};
+use exfee::night::{self, NightEvaluation};
+use exfee::{Batch, Currency, Decimal, EngineConfig, FeeLine, MarketData, Outcome, Shard};
 
 use super::{Output, ScenarioArgs};
 
+/// The inputs of a night and how they are evaluated: `exfee run` and
+/// `exfee evaluate` take the same.
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_CODES)]
-pub struct RunArgs {
+pub struct InputArgs {
     /// The drop folder (accounts.csv, positions.csv, cash.csv, market/…). With --flex, only its
     /// market/ folder is read.
     #[arg(value_name = "DROP_DIR", required_unless_present = "flex")]
@@ -44,9 +37,6 @@ pub struct RunArgs {
     /// With --flex: the relative NAV tolerance, in percent of the NLV.
     #[arg(long, value_name = "PCT", default_value = "0.01")]
     nav_tolerance_pct: Decimal,
-    /// Output folder (created if needed).
-    #[arg(long, value_name = "OUT_DIR", default_value = "out")]
-    out: PathBuf,
     #[command(flatten)]
     scenarios: ScenarioArgs,
     /// Override the drop's accounts.csv.
@@ -81,19 +71,29 @@ pub struct RunArgs {
     /// Stress horizon in calendar days (options reprice this much closer to expiry).
     #[arg(long, value_name = "DAYS", default_value_t = 0)]
     horizon_days: u32,
-    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
     /// The fee schedule (TOML). Default: the built-in crates/fee/default-fee.toml.
     #[arg(long, value_name = "FILE")]
     fee: Option<PathBuf>,
-    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
-    #[arg(long, value_name = "FILE")]
-    holidays: Option<PathBuf>,
     /// Evaluate only shard I of N (a stable hash of the account id), with exactly the
     /// scenarios of the full run.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<Shard>,
+    pub(super) shard: Option<Shard>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RunArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output folder (created if needed).
+    #[arg(long, value_name = "OUT_DIR", default_value = "out")]
+    out: PathBuf,
+    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
+    #[arg(long, value_name = "FILE")]
+    holidays: Option<PathBuf>,
     /// Do not write the per-account reports and charts.
     #[arg(long)]
     no_reports: bool,
@@ -118,7 +118,7 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).ok_or_else(|| format!("{text:?} is not I/N with 0 <= I < N"))
 }
 
-impl RunArgs {
+impl InputArgs {
     fn paths(&self) -> DropPaths {
         let mut paths = match (&self.drop_dir, &self.market) {
             (Some(dir), _) => DropPaths::in_dir(dir),
@@ -148,75 +148,12 @@ impl RunArgs {
     }
 }
 
-/// The `changes.csv` columns.
-const CHANGES_HEADER: [&str; 7] = [
-    "account",
-    "currency",
-    "change",
-    "previous_date",
-    "previous_daily_fee",
-    "daily_fee",
-    "fee_status",
-];
-
-/// Tonight's changes of one account against its previous night in the
-/// state: `newly_subject` (subject tonight, clear or unknown before),
-/// `entering_charge` (charged tonight, not charged before), `cleared` (clear
-/// tonight, subject before), `fee_up` / `fee_down` (the daily fee it accrues
-/// moved by more than 25 % of the previous night's, both nights subject).
-fn change_rows(
-    account: &str,
-    base: Currency,
-    fee: &FeeLine,
-    previous: Option<&exfee::state::NightRow>,
-) -> Vec<Vec<String>> {
-    let was_subject = previous.is_some_and(|p| p.record.status.is_subject());
-    let was_charged = previous.is_some_and(|p| p.record.status == FeeStatus::Charged);
-    let before = previous.map(|p| p.record.accrues);
-    let mut kinds = Vec::new();
-    if fee.status.is_subject() && !was_subject {
-        kinds.push("newly_subject");
-    }
-    if fee.status == FeeStatus::Charged && !was_charged {
-        kinds.push("entering_charge");
-    }
-    if !fee.status.is_subject() && was_subject {
-        kinds.push("cleared");
-    }
-    if let Some(before) = before
-        && fee.status.is_subject()
-        && was_subject
-        && before > Decimal::ZERO
-    {
-        let limit = before * Decimal::new(25, 2);
-        if fee.accrues - before > limit {
-            kinds.push("fee_up");
-        } else if before - fee.accrues > limit {
-            kinds.push("fee_down");
-        }
-    }
-    kinds
-        .into_iter()
-        .map(|kind| {
-            vec![
-                account.to_string(),
-                base.to_string(),
-                kind.to_string(),
-                previous.map(|p| p.date.to_string()).unwrap_or_default(),
-                before.map(|b| b.to_string()).unwrap_or_default(),
-                fee.accrues.to_string(),
-                fee.status.name().to_string(),
-            ]
-        })
-        .collect()
-}
-
 /// Stage timings for the summary.
 #[derive(Default)]
-struct Timings(Vec<(&'static str, Duration)>);
+pub(super) struct Timings(pub(super) Vec<(&'static str, Duration)>);
 
 impl Timings {
-    fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
+    pub(super) fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let value = f();
         self.0.push((stage, start.elapsed()));
@@ -224,7 +161,7 @@ impl Timings {
     }
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
     // One bounded reader for configuration files (docs/reliability.md).
     Ok(exfee::io::read_bounded_text(
         path,
@@ -234,7 +171,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 /// Every input file (or Flex folder) of the run, with its role, for
 /// `run.json`.
-fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
+fn input_files(args: &InputArgs) -> Vec<(&'static str, PathBuf)> {
     let paths = args.paths();
     let mut files: Vec<(&'static str, PathBuf)> = Vec::new();
     if args.flex.is_empty() {
@@ -255,7 +192,7 @@ fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
 /// account's report date; none for a native drop) and, with --flex, every
 /// account's NAV reconciliation (`reconciliation.csv`).
 fn read_inputs(
-    args: &RunArgs,
+    args: &InputArgs,
     source: &exfee::ScenarioSource,
 ) -> anyhow::Result<(Batch, Vec<NaiveDate>, Option<Vec<NavCheck>>)> {
     let paths = args.paths();
@@ -318,8 +255,26 @@ fn valuation_date(
     }
 }
 
-pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+/// The inputs of a night, read and evaluated: what `exfee run` charges and
+/// `exfee evaluate` writes.
+pub(super) struct Evaluated {
+    pub source: exfee::ScenarioSource,
+    pub schedule: FeeSchedule,
+    pub date: NaiveDate,
+    pub date_source: super::manifest::DateSource,
+    pub reconciliation: Option<Vec<NavCheck>>,
+    pub night: NightEvaluation,
+    pub timings: Timings,
+}
+
+/// Reads the inputs `args` name and evaluates them (the stateless half);
+/// `check` sees the valuation date before the evaluation starts (to refuse
+/// a night early).
+pub(super) fn evaluate_inputs(
+    args: &InputArgs,
+    output: &Output,
+    check: impl FnOnce(NaiveDate) -> anyhow::Result<()>,
+) -> anyhow::Result<Evaluated> {
     let mut timings = Timings::default();
     let source = args.scenarios.load()?;
     let schedule = match &args.fee {
@@ -327,44 +282,14 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("fee schedule {}", path.display()))?,
         None => FeeSchedule::default(),
     };
-    let calendar = match &args.holidays {
-        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
-            .with_context(|| format!("holidays {}", path.display()))?,
-        None => TradingCalendar::default(),
-    };
-
     let spinner = output.spinner("reading inputs");
-    let (full, input_dates, mut reconciliation) =
-        timings.time("read", || read_inputs(&args, &source))?;
+    let (full, input_dates, reconciliation) =
+        timings.time("read", || read_inputs(args, &source))?;
     let (date, date_source) = valuation_date(args.date, &input_dates);
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.out.join("state.sqlite"));
-    // Refused before the evaluation; checked again in the state's
-    // transaction below (another run may have written meanwhile).
-    if !args.rewrite_history && state_path.is_file() {
-        let db = StateDb::open(&state_path)
-            .with_context(|| format!("state database {}", state_path.display()))?;
-        if let Some(latest) = db.latest_date()?
-            && latest > date
-        {
-            return Err(earlier_date_refused(&state_path, date, latest));
-        }
-    }
+    check(date)?;
     spinner.finish_and_clear();
     let positions: usize = full.accounts.iter().map(|a| a.positions.len()).sum();
     tracing::info!(accounts = full.accounts.len(), positions, "read inputs");
-    let stocks = single_stocks(&full, source.factor_table());
-    let batch = match args.shard {
-        Some(shard) => shard.filter(full),
-        None => full,
-    };
-    if let Some(checks) = &mut reconciliation {
-        let ids: std::collections::HashSet<&str> =
-            batch.accounts.iter().map(|a| a.id.as_str()).collect();
-        checks.retain(|c| ids.contains(c.account.as_str()));
-    }
 
     let mut config = EngineConfig::new(date);
     config.memory_budget_bytes = args.memory_budget.saturating_mul(1 << 20);
@@ -375,297 +300,147 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         bar.set_position(done as u64);
         output.log_progress("revaluation", done, all);
     };
-    let evaluation = timings.time("scenarios + revaluation", || {
-        evaluate_batch_with(
-            &batch,
-            &source,
-            &config,
-            EvaluateOptions {
-                stocks: Some(stocks),
-                measure: Some(schedule.measure),
+    let night = timings.time("scenarios + revaluation", || {
+        night::evaluate(
+            full,
+            &night::EvaluateSettings {
+                source: &source,
+                config: &config,
+                schedule: &schedule,
+                shard: args.shard,
                 progress: Some(&progress),
             },
         )
     })?;
     bar.finish_and_clear();
-
-    // Fees, against the state before tonight, in one transaction.
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut db = StateDb::open(&state_path)
-        .with_context(|| format!("state database {}", state_path.display()))?;
-    let mut night = db.begin_run(date, schedule.grace, &calendar)?;
-    let later = night.later_dates()?;
-    if let (Some(first), Some(last)) = (later.first(), later.last()) {
-        if !args.rewrite_history {
-            return Err(earlier_date_refused(&state_path, date, *last));
-        }
-        let removed = night.forget_later_nights()?;
-        eprintln!(
-            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
-             from the state (committed with this run); run those dates again, in order, to \
-             recompute them"
-        );
-    }
-    let context = FeeContext {
-        schedule: &schedule,
-        calendar: &calendar,
+    Ok(Evaluated {
+        source,
+        schedule,
         date,
-        scenarios: evaluation.scenarios.len(),
-    };
-    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(evaluation.results.len());
-    let mut subjects = Vec::new();
-    let mut changes: Vec<Vec<String>> = Vec::new();
-    let fee_start = Instant::now();
-    for (index, (result, account)) in evaluation.results.iter().zip(&batch.accounts).enumerate() {
-        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
-            fees.push(None);
-            continue;
-        };
-        let rate = usd_to_base(&batch.market, base)?;
-        let previous = night.previous_state(&result.account)?;
-        let previous_night = night.previous_night(&result.account)?;
-        let mut fee = assess(
-            context,
-            risk,
-            rate,
-            account.inventory_fee,
-            previous.as_ref(),
-        )?;
-        let recorded = night.record(
-            &result.account,
-            &NightRecord {
-                status: fee.status,
-                uncovered: fee.uncovered,
-                measure: fee.measure,
-                daily_fee: fee.breakdown.daily_fee,
-                accrues: fee.accrues,
-                basis: fee.pays,
-                effective_date: fee.effective_date,
-                currency: base,
-            },
-        )?;
-        fee.days_posted = recorded.days_posted();
-        fee.amount_posted = recorded.amount_posted();
-        changes.extend(change_rows(
-            &result.account,
-            base,
-            &fee,
-            previous_night.as_ref(),
-        ));
-        if fee.status.is_subject() {
-            subjects.push(Subject {
-                account: index,
-                fee: fee.clone(),
-                usd_to_base: rate,
-            });
-        }
-        fees.push(Some(fee));
-    }
-    timings.0.push(("fees", fee_start.elapsed()));
+        date_source,
+        reconciliation,
+        night,
+        timings,
+    })
+}
 
-    // Reports of the subject accounts.
-    let reports = if args.no_reports {
-        Vec::new()
-    } else {
-        let spinner = output.spinner("reports and adjustments");
-        let reports = timings.time("reports", || {
-            build_reports(&evaluation, &subjects, context, &batch.market)
-        })?;
-        spinner.finish_and_clear();
-        reports
+/// What the summary's first line names as the night's source.
+fn source_line(args: &InputArgs) -> String {
+    let source = match (&args.drop_dir, args.flex.is_empty()) {
+        (_, false) => format!("{} Flex file(s)", args.flex.len()),
+        (Some(dir), true) => dir.display().to_string(),
+        (None, true) => String::new(),
     };
+    let shard = args
+        .shard
+        .map(|s| format!(" (shard {}/{})", s.index, s.count))
+        .unwrap_or_default();
+    format!("{source}{shard}")
+}
 
-    // The per-class split of every subject account: the reports' when they
-    // were built (the same function made them), else computed alone.
-    let class_rows: Vec<Vec<String>> = if args.no_reports {
-        timings.time("fees by class", || {
-            exfee::fees_by_class_rows(&evaluation, &subjects)
-        })?
-    } else {
-        reports
-            .iter()
-            .flat_map(|r| {
-                r.fee_by_class.iter().map(|(class, fee)| {
-                    vec![
-                        r.account.clone(),
-                        r.base_currency.clone(),
-                        class.clone(),
-                        fee.to_string(),
-                    ]
-                })
-            })
-            .collect()
+pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let calendar = match &args.holidays {
+        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
+            .with_context(|| format!("holidays {}", path.display()))?,
+        None => TradingCalendar::default(),
     };
-
-    // Outputs: every file of the run into a fresh staging folder, published
-    // all at once by repointing OUT_DIR/current; the state commits after
-    // (see docs/reliability.md).
-    let write_start = Instant::now();
-    let results_path = args.out.join("results.csv");
-    let errors_path = args.out.join("errors.csv");
-    let staged = StagedOutputs::begin(&args.out, &date.to_string())?;
-    write_outputs(
-        staged.dir(),
-        &args,
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    // Refused before the evaluation; checked again in the state's
+    // transaction by the charge (another run may have written meanwhile).
+    let Evaluated {
+        source,
+        schedule,
         date,
-        &evaluation,
-        &batch,
-        &fees,
-        &reports,
-        reconciliation.as_deref(),
-    )?;
-    write_csv(&staged.dir().join("changes.csv"), &CHANGES_HEADER, changes)?;
-    write_csv(
-        &staged.dir().join("fees_by_class.csv"),
-        &["account", "currency", "class", "daily_fee"],
-        class_rows,
-    )?;
-    super::manifest::write_run_json(
-        staged.dir(),
-        &super::manifest::RunFacts {
+        date_source,
+        reconciliation,
+        night: evaluated,
+        mut timings,
+    } = evaluate_inputs(&args.input, output, |date| {
+        night::check_date(&state_path, date, args.rewrite_history)
+    })?;
+    let input = &args.input;
+    let spinner = output.spinner("fees, reports and outputs");
+    let charged = night::charge(
+        &evaluated,
+        &source,
+        &night::ChargeSettings {
+            out: &args.out,
             date,
-            date_source,
-            scenarios: &args.scenarios,
-            source: &source,
-            scenario_count: evaluation.scenarios.len(),
-            fixed_count: evaluation.scenarios.fixed().len(),
-            horizon_days: args.horizon_days,
-            shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
-            fee: args.fee.as_deref(),
-            holidays: args.holidays.as_deref(),
-            inputs: input_files(&args),
+            state: &state_path,
+            schedule: &schedule,
+            calendar: &calendar,
+            rewrite_history: args.rewrite_history,
+            reports: !args.no_reports,
+            png: args.png,
+            reconciliation: reconciliation.as_deref(),
         },
+        |dir| {
+            super::manifest::write_run_json(
+                dir,
+                &super::manifest::RunFacts {
+                    date,
+                    date_source,
+                    scenarios: &input.scenarios,
+                    source: &source,
+                    scenario_count: evaluated.facts.scenario_count,
+                    fixed_count: evaluated.facts.fixed_count,
+                    horizon_days: input.horizon_days,
+                    shard: input.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                    fee: input.fee.as_deref(),
+                    holidays: args.holidays.as_deref(),
+                    inputs: input_files(input),
+                },
+            )
+        },
+        pause_for_kill_test,
     )?;
-    staged.commit()?;
-    timings.0.push(("write", write_start.elapsed()));
-    pause_for_kill_test();
-    night.commit()?;
-
-    summary(
-        &args,
+    spinner.finish_and_clear();
+    timings.0.extend(charged.timings.iter().copied());
+    let title = format!("exfee run {}", source_line(input));
+    Ok(finish(
+        &title,
         (date, date_source),
-        &batch,
-        &evaluation,
-        &fees,
+        &evaluated,
+        &charged.fees,
         &timings,
         started.elapsed(),
-        &results_path,
-    );
-    let failed = evaluation
-        .results
+        &args.out,
+    ))
+}
+
+/// Prints the summary of a charged night and says which exit code it
+/// earns (1 when an account or a row failed).
+pub(super) fn finish(
+    title: &str,
+    date: (NaiveDate, super::manifest::DateSource),
+    evaluated: &NightEvaluation,
+    fees: &[Option<FeeLine>],
+    timings: &Timings,
+    wall: Duration,
+    out: &Path,
+) -> ExitCode {
+    let results_path = out.join("results.csv");
+    let errors_path = out.join("errors.csv");
+    summary(title, date, evaluated, fees, timings, wall, &results_path);
+    let failed = evaluated
+        .accounts
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .filter(|a| matches!(a.result.outcome, Outcome::Failed(_)))
         .count();
-    if failed > 0 || !batch.errors.is_empty() {
+    let unnamed = evaluated.facts.batch_errors.len();
+    if failed > 0 || unnamed > 0 {
         say!(
-            "exfee: {failed} account(s) failed and {} row(s) named no account; reasons in {} and {}",
-            batch.errors.len(),
+            "exfee: {failed} account(s) failed and {unnamed} row(s) named no account; reasons in {} and {}",
             results_path.display(),
             errors_path.display()
         );
-        return Ok(ExitCode::from(1));
+        return ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes every output of the run into `dir` (the staging folder):
-/// `results.csv`, `errors.csv`, `options.csv` and, with reports,
-/// `reports/` (each account's files under its safe file stem, and
-/// `files.csv` mapping account ids to stems, relative to `reports/`) and
-/// `index.html`; with --flex, `reconciliation.csv`. Every CSV cell goes
-/// through [`exfee::io::neutralise`].
-#[allow(clippy::too_many_arguments)]
-fn write_outputs(
-    dir: &Path,
-    args: &RunArgs,
-    date: NaiveDate,
-    evaluation: &exfee::Evaluation,
-    batch: &Batch,
-    fees: &[Option<FeeLine>],
-    reports: &[AccountReport],
-    reconciliation: Option<&[NavCheck]>,
-) -> anyhow::Result<()> {
-    write_csv(
-        &dir.join("results.csv"),
-        &exfee::results_header(),
-        evaluation
-            .results
-            .iter()
-            .zip(fees)
-            .map(|(result, fee)| exfee::results_row(result, fee.as_ref())),
-    )?;
-    exfee::io::write_errors(&dir.join("errors.csv"), &batch.errors, &evaluation.results)?;
-    exfee::io::write_options(&dir.join("options.csv"), &evaluation.options)?;
-    if let Some(checks) = reconciliation {
-        exfee::io::write_reconciliation(&dir.join("reconciliation.csv"), checks)?;
-    }
-    if args.no_reports {
-        return Ok(());
-    }
-    let reports_dir = dir.join("reports");
-    std::fs::create_dir_all(&reports_dir)
-        .with_context(|| format!("cannot create {}", reports_dir.display()))?;
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    let mut names: Vec<Vec<String>> = Vec::new();
-    // `files` is taken: reports/files.csv is the mapping.
-    let mut used = std::collections::HashSet::from([String::from("files")]);
-    for report in reports {
-        let files = AccountFiles::render(report, args.png)?;
-        // Stems are unique by construction (a changed id gets a hash of
-        // itself). A stem taken already (an id crafted to equal another's
-        // hashed stem, or `files`) goes into a numbered subfolder, where its
-        // report still links its charts: no account's files are overwritten.
-        let mut folder = String::new();
-        let mut n = 1;
-        while !used.insert(format!("{folder}{}", files.stem)) {
-            n += 1;
-            folder = format!("{n}/");
-        }
-        let target = reports_dir.join(&folder);
-        std::fs::create_dir_all(&target)
-            .with_context(|| format!("cannot create {}", target.display()))?;
-        for (name, bytes) in files.files() {
-            let path = target.join(&name);
-            if name.ends_with(".csv") {
-                // The report's CSV, with every cell neutralised as ours are.
-                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
-                    .with_context(|| format!("report CSV {name}"))?;
-                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
-            } else {
-                write_atomically(&path, |out| out.write_all(bytes))?;
-            }
-        }
-        names.push(vec![
-            report.account.clone(),
-            format!("{folder}{}", files.stem),
-        ]);
-        let mut entry = files.index_entry(report, &format!("reports/{folder}"));
-        entry.daily_fee_usd = report
-            .base_currency
-            .parse::<Currency>()
-            .ok()
-            .and_then(|c| in_usd(batch, c, report.daily_fee));
-        entries.push(entry);
-    }
-    // Ranked by the daily fee in USD (amounts in different currencies are
-    // not comparable as they are).
-    entries.sort_by(|a, b| {
-        b.daily_fee_usd
-            .cmp(&a.daily_fee_usd)
-            .then(a.account.cmp(&b.account))
-    });
-    write_csv(
-        &reports_dir.join("files.csv"),
-        &["account", "file_stem"],
-        names,
-    )?;
-    let title = format!("exfee: accounts subject to the exposure fee on {date}");
-    let page = index_html(&entries, &title);
-    write_atomically(&dir.join("index.html"), |out| {
-        out.write_all(page.as_bytes())
-    })?;
-    Ok(())
+    ExitCode::SUCCESS
 }
 
 /// Test hook of the kill test (tests/integration/reliability.rs): with
@@ -681,34 +456,15 @@ fn pause_for_kill_test() {
     }
 }
 
-/// Why a run of `date` is refused when the state holds nights up to
-/// `latest`, later than it.
-fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the state {} already holds nights up to {latest}, after {date}: a run of an earlier \
-         date would be charged from a history that ignores them and leave them stale; run \
-         {latest} or later, or give --rewrite-history to remove the nights after {date} and \
-         then run those dates again, in order",
-        state.display()
-    )
-}
-
-/// `amount` of `currency` in USD, to cents; `None` without a rate or when
-/// the product overflows a `Decimal`.
-fn in_usd(batch: &Batch, currency: Currency, amount: Decimal) -> Option<Decimal> {
-    let rate = batch.market.fx_rate(currency, Currency::USD).ok()?;
-    amount.checked_mul(rate).map(exfee::model::cents)
-}
-
 /// Sums per-account amounts converted to USD, in words: the sum to cents, or
 /// why there is none (checked arithmetic: never a panic).
-fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
+fn total_usd(market: &MarketData, amounts: impl Iterator<Item = (Currency, Decimal)>) -> String {
     let mut total = Decimal::ZERO;
     for (base, amount) in amounts {
-        if batch.market.fx_rate(base, Currency::USD).is_err() {
+        if market.fx_rate(base, Currency::USD).is_err() {
             return format!("n/a (no USD rate for {base})");
         }
-        let Some(usd) = in_usd(batch, base, amount) else {
+        let Some(usd) = night::in_usd(market, base, amount) else {
             return "too large to total".to_string();
         };
         let Some(sum) = total.checked_add(usd) else {
@@ -721,22 +477,23 @@ fn total_usd(batch: &Batch, amounts: impl Iterator<Item = (Currency, Decimal)>) 
 
 #[allow(clippy::too_many_arguments)]
 fn summary(
-    args: &RunArgs,
+    title: &str,
     (date, date_source): (NaiveDate, super::manifest::DateSource),
-    batch: &Batch,
-    evaluation: &exfee::Evaluation,
+    night: &NightEvaluation,
     fees: &[Option<FeeLine>],
     timings: &Timings,
     wall: Duration,
     results_path: &Path,
 ) {
-    let results = &evaluation.results;
+    let market = &night.subjects.market;
+    let results: Vec<&exfee::AccountResult> = night.accounts.iter().map(|a| &a.result).collect();
     let failed = results
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
     let lines: Vec<(&exfee::AccountResult, &FeeLine)> = results
         .iter()
+        .copied()
         .zip(fees)
         .filter_map(|(r, f)| f.as_ref().map(|f| (r, f)))
         .collect();
@@ -754,16 +511,7 @@ fn summary(
         .iter()
         .filter(|(_, f)| matches!(f.status, FeeStatus::Grace { .. }))
         .count();
-    let source = match (&args.drop_dir, args.flex.is_empty()) {
-        (_, false) => format!("{} Flex file(s)", args.flex.len()),
-        (Some(dir), true) => dir.display().to_string(),
-        (None, true) => String::new(),
-    };
-    let shard = args
-        .shard
-        .map(|s| format!(" (shard {}/{})", s.index, s.count))
-        .unwrap_or_default();
-    say!("exfee run {source}{shard}");
+    say!("{title}");
     say!(
         "  {:<24}{:>16}  ({})",
         "valuation date",
@@ -779,18 +527,18 @@ fn summary(
     say!(
         "  {:<24}{:>16} USD",
         "total uncovered",
-        total_usd(batch, uncovered.iter().copied())
+        total_usd(market, uncovered.iter().copied())
     );
     say!(
         "  {:<24}{:>16} USD",
         "total fees charged",
-        total_usd(batch, charged.iter().copied())
+        total_usd(market, charged.iter().copied())
     );
     say!(
         "  {:<24}{:>16}  ({} fixed stress)",
         "scenarios",
-        evaluation.scenarios.len(),
-        evaluation.scenarios.fixed().len()
+        night.facts.scenario_count,
+        night.facts.fixed_count
     );
     say!("  {:<24}{:>16.2} s", "wall time", wall.as_secs_f64());
     for (stage, time) in &timings.0 {
@@ -804,7 +552,7 @@ fn summary(
         .map(|&(r, f)| {
             let usd = r
                 .base_currency
-                .and_then(|c| in_usd(batch, c, f.breakdown.daily_fee));
+                .and_then(|c| night::in_usd(market, c, f.breakdown.daily_fee));
             (r, f, usd)
         })
         .collect();

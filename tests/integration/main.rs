@@ -17,5 +17,6 @@ mod options;
 mod outputs;
 mod reliability;
 mod serve;
+mod split;
 mod trust_input;
 mod whatif;

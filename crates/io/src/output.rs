@@ -5,7 +5,6 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use exfee_engine::{AccountResult, OptionReport, Outcome};
 use exfee_model::InputError;
 
 use crate::IoError;
@@ -55,20 +54,6 @@ fn csv_error(e: csv::Error) -> std::io::Error {
     std::io::Error::other(e)
 }
 
-/// The `results.csv` header.
-pub const RESULTS_HEADER: [&str; 10] = [
-    "account",
-    "base_currency",
-    "status",
-    "nlv",
-    "worst_loss",
-    "worst_scenario",
-    "uncovered",
-    "error",
-    "worst_scenario_index",
-    "warnings",
-];
-
 /// How a scenario is named in outputs: its name, or `#<index>` for an
 /// unnamed Monte Carlo draw.
 pub fn scenario_label(index: usize, name: Option<&str>) -> String {
@@ -82,54 +67,6 @@ pub fn join_errors(errors: &[InputError]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" | ")
-}
-
-/// The `results.csv` cells of one account, in [`RESULTS_HEADER`] order.
-pub fn results_record(result: &AccountResult) -> Vec<String> {
-    let base = result
-        .base_currency
-        .map(|c| c.to_string())
-        .unwrap_or_default();
-    match &result.outcome {
-        Outcome::Evaluated(risk) => vec![
-            result.account.clone(),
-            base,
-            if risk.uncovered > exfee_model::Decimal::ZERO {
-                "uncovered".into()
-            } else {
-                "ok".into()
-            },
-            risk.nlv.to_string(),
-            risk.worst_loss.to_string(),
-            scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
-            risk.uncovered.to_string(),
-            String::new(),
-            risk.worst_scenario.to_string(),
-            risk.warnings.join(" | "),
-        ],
-        Outcome::Failed(errors) => vec![
-            result.account.clone(),
-            base,
-            "failed".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            join_errors(errors),
-            String::new(),
-            String::new(),
-        ],
-    }
-}
-
-/// Writes `results.csv`: one row per account, in input order, with the
-/// [`RESULTS_HEADER`] columns.
-///
-/// # Errors
-///
-/// [`IoError::Write`] as [`write_atomically`].
-pub fn write_results(path: &Path, results: &[AccountResult]) -> Result<(), IoError> {
-    write_csv(path, &RESULTS_HEADER, results.iter().map(results_record))
 }
 
 /// A cell as written to a CSV file: text that a spreadsheet would run as a
@@ -233,100 +170,6 @@ where
     })
 }
 
-/// Writes `errors.csv`: every input problem of the run, one per row:
-/// `account,file,line,column,reason` (account empty for a row that names
-/// no account).
-///
-/// # Errors
-///
-/// [`IoError::Write`] as [`write_atomically`].
-pub fn write_errors(
-    path: &Path,
-    batch_errors: &[InputError],
-    results: &[AccountResult],
-) -> Result<(), IoError> {
-    let per_account = results.iter().flat_map(|r| match &r.outcome {
-        Outcome::Failed(errors) => errors.iter().map(|e| (r.account.as_str(), e)).collect(),
-        Outcome::Evaluated(_) => Vec::new(),
-    });
-    let rows = batch_errors
-        .iter()
-        .map(|e| ("", e))
-        .chain(per_account)
-        .map(|(account, error)| {
-            let (file, line, column) = match &error.location {
-                Some(l) => (
-                    l.file.clone(),
-                    l.line.to_string(),
-                    l.column
-                        .as_ref()
-                        .map(|(_, name)| name.clone())
-                        .unwrap_or_default(),
-                ),
-                None => Default::default(),
-            };
-            [
-                account.to_string(),
-                file,
-                line,
-                column,
-                error.reason.clone(),
-            ]
-        });
-    write_csv(path, &["account", "file", "line", "column", "reason"], rows)
-}
-
-/// Writes `options.csv`: every distinct option contract as priced —
-/// `symbol,underlying,currency,mark,model_price,gap,implied_vol,vol_source,time_to_expiry,scenario_time_to_expiry`
-/// where `gap` = model price − mark (the engine re-centres on the model, so
-/// the base P&L is zero whatever the gap), `time_to_expiry` is T at the
-/// valuation date (the base price's) and `scenario_time_to_expiry` the T the
-/// scenarios price at: T − horizon, floored at 0 (years, ACT/365).
-///
-/// # Errors
-///
-/// [`IoError::Write`] as [`write_atomically`].
-pub fn write_options(path: &Path, options: &[OptionReport]) -> Result<(), IoError> {
-    use rust_decimal::prelude::FromPrimitive;
-    let header = [
-        "symbol",
-        "underlying",
-        "currency",
-        "mark",
-        "model_price",
-        "gap",
-        "implied_vol",
-        "vol_source",
-        "time_to_expiry",
-        "scenario_time_to_expiry",
-    ];
-    let rows = options.iter().map(|option| {
-        let model = exfee_model::Decimal::from_f64(option.model_price)
-            .unwrap_or_default()
-            .round_dp(4);
-        [
-            option.symbol.clone(),
-            option.underlying.clone(),
-            option.currency.to_string(),
-            option.mark.to_string(),
-            model.to_string(),
-            model
-                .checked_sub(option.mark)
-                .map_or_else(String::new, |gap| gap.to_string()),
-            option.implied_vol.to_string(),
-            if option.vol_defaulted {
-                "default"
-            } else {
-                "input"
-            }
-            .to_string(),
-            format!("{:.6}", option.time_to_expiry),
-            format!("{:.6}", option.scenario_time_to_expiry),
-        ]
-    });
-    write_csv(path, &header, rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,38 +231,5 @@ mod tests {
         write_atomically(&path, |out| out.write_all(b"x")).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o666 & !mask, "mode {mode:o}, umask {mask:o}");
-    }
-
-    #[test]
-    fn errors_and_options_are_neutralised() {
-        let dir = tempfile::tempdir().unwrap();
-        let errors = vec![InputError {
-            location: None,
-            reason: "=bad".into(),
-        }];
-        let path = dir.path().join("errors.csv");
-        write_errors(&path, &errors, &[]).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "account,file,line,column,reason\n,,,,'=bad\n"
-        );
-        let options = vec![OptionReport {
-            symbol: "@SPX".into(),
-            underlying: "-2+3".into(),
-            currency: exfee_model::Currency::USD,
-            mark: "1.5".parse().unwrap(),
-            model_price: 1.0,
-            implied_vol: 0.2,
-            vol_defaulted: false,
-            time_to_expiry: 0.5,
-            scenario_time_to_expiry: 0.25,
-        }];
-        let path = dir.path().join("options.csv");
-        write_options(&path, &options).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.ends_with("'@SPX,'-2+3,USD,1.5,1,-0.5,0.2,input,0.500000,0.250000\n"),
-            "{text}"
-        );
     }
 }

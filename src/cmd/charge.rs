@@ -1,0 +1,133 @@
+//! `exfee charge`: the stateful half of the night, over the evaluation
+//! files of `exfee evaluate` (docs/scaling.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use exfee::fee::{FeeSchedule, TradingCalendar};
+use exfee::night;
+
+use super::manifest::DateSource;
+use super::run::{EXIT_CODES, Timings, finish, read_text};
+use super::{Output, ScenarioArgs};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ChargeArgs {
+    /// Evaluation files, or folders of them (every *.evaluation.parquet), of one night: together
+    /// they must hold every account once.
+    #[arg(long, value_name = "DIR", num_args = 1.., required = true)]
+    evaluations: Vec<PathBuf>,
+    /// The night charged: the date the accounts were evaluated at.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: NaiveDate,
+    /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Output folder (created if needed).
+    #[arg(long, value_name = "OUT_DIR")]
+    out: PathBuf,
+    /// The scenario set the accounts were evaluated with (the reports re-value the subject
+    /// accounts holding by holding under it; a different set is refused).
+    #[command(flatten)]
+    scenarios: ScenarioArgs,
+    /// The fee schedule (TOML): the one the accounts were evaluated with. Default: the
+    /// built-in crates/fee/default-fee.toml.
+    #[arg(long, value_name = "FILE")]
+    fee: Option<PathBuf>,
+    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
+    #[arg(long, value_name = "FILE")]
+    holidays: Option<PathBuf>,
+    /// Do not write the per-account reports and charts.
+    #[arg(long)]
+    no_reports: bool,
+    /// Also write PNG charts beside the SVG ones.
+    #[arg(long)]
+    png: bool,
+    /// Allow a date earlier than the state's latest night (see `exfee run --help`).
+    #[arg(long)]
+    rewrite_history: bool,
+}
+
+pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let source = args.scenarios.load()?;
+    let schedule = match &args.fee {
+        Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
+            .with_context(|| format!("fee schedule {}", path.display()))?,
+        None => FeeSchedule::default(),
+    };
+    let calendar = match &args.holidays {
+        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
+            .with_context(|| format!("holidays {}", path.display()))?,
+        None => TradingCalendar::default(),
+    };
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.out.join("state.sqlite"));
+    night::check_date(&state_path, args.date, args.rewrite_history)?;
+    let files = night::evaluation_files(&args.evaluations)?;
+    let spinner = output.spinner("reading evaluations");
+    let evaluated = timings.time("read evaluations", || {
+        night::read_evaluations(&files, source.factor_table())
+    })?;
+    spinner.finish_and_clear();
+    anyhow::ensure!(
+        evaluated.facts.date == args.date,
+        "the accounts were evaluated at {}, not at --date {}",
+        evaluated.facts.date,
+        args.date
+    );
+    let spinner = output.spinner("fees, reports and outputs");
+    let charged = night::charge(
+        &evaluated,
+        &source,
+        &night::ChargeSettings {
+            out: &args.out,
+            date: args.date,
+            state: &state_path,
+            schedule: &schedule,
+            calendar: &calendar,
+            rewrite_history: args.rewrite_history,
+            reports: !args.no_reports,
+            png: args.png,
+            reconciliation: None,
+        },
+        |dir| {
+            super::manifest::write_run_json(
+                dir,
+                &super::manifest::RunFacts {
+                    date: args.date,
+                    date_source: DateSource::Flag,
+                    scenarios: &args.scenarios,
+                    source: &source,
+                    scenario_count: evaluated.facts.scenario_count,
+                    fixed_count: evaluated.facts.fixed_count,
+                    horizon_days: evaluated.facts.horizon_days,
+                    shard: None,
+                    fee: args.fee.as_deref(),
+                    holidays: args.holidays.as_deref(),
+                    inputs: files.iter().map(|f| ("evaluation", f.clone())).collect(),
+                },
+            )
+        },
+        || {},
+    )?;
+    spinner.finish_and_clear();
+    timings.0.extend(charged.timings.iter().copied());
+    let title = format!("exfee charge ({} evaluation file(s))", files.len());
+    Ok(finish(
+        &title,
+        (args.date, DateSource::Flag),
+        &evaluated,
+        &charged.fees,
+        &timings,
+        started.elapsed(),
+        &args.out,
+    ))
+}

@@ -1,0 +1,685 @@
+//! The fee night as a library call, in two halves (docs/scaling.md):
+//!
+//! - [`evaluate`] (stateless): the accounts of a batch (or of one shard of
+//!   it) under every scenario, with exactly the scenarios of the full run;
+//!   any subset of accounts gives the same result for the same account.
+//! - [`charge`] (stateful, once): fees, grace and the ledger against the
+//!   state database in one transaction, then every output of the night
+//!   (`results.csv`, `errors.csv`, `options.csv`, `changes.csv`,
+//!   `fees_by_class.csv`, reports and `index.html`) published at once.
+//!
+//! `exfee run` is [`evaluate`] then [`charge`]; an embedder calls the same
+//! two functions.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use exfee_fee::{FeeSchedule, FeeStatus, Portfolio, TradingCalendar};
+use exfee_io::{NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_csv};
+use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData};
+use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
+use exfee_scenarios::SingleStock;
+use exfee_state::{NightRecord, NightRow, StateDb};
+
+use crate::{
+    AccountResult, EngineConfig, EvaluateOptions, FeeContext, FeeLine, OptionReport, Outcome,
+    ScenarioSource, Shard, Subject, assess, build_reports, evaluate_batch_with, single_stocks,
+    usd_to_base,
+};
+
+mod store;
+
+pub use store::{EVALUATION_FILE_SUFFIX, evaluation_files, read_evaluations, write_evaluation};
+
+/// One account's evaluation: everything the charge needs of it. The same
+/// account gives the same record whatever the other accounts evaluated with
+/// it (the scenarios are the full batch's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountEvaluation {
+    /// The account's place in the whole input (`results.csv` keeps it).
+    pub position: u64,
+    /// The engine's result.
+    pub result: AccountResult,
+    /// The account's inventory fee, if it has one.
+    pub inventory_fee: Option<Decimal>,
+    /// Units of the base currency per USD (`None` without a rate).
+    pub usd_to_base: Option<Decimal>,
+    /// USD per unit of the base currency (`None` without a rate): totals and
+    /// rankings in USD.
+    pub base_to_usd: Option<Decimal>,
+    /// Whether the schedule's quote makes the account subject to the fee
+    /// tonight (its report needs its positions: see
+    /// [`NightEvaluation::subjects`]).
+    pub subject: bool,
+    /// The option contracts it holds, as priced, in the order the engine
+    /// first meets them (`options.csv`).
+    pub options: Vec<OptionReport>,
+}
+
+/// What every shard of a night shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NightFacts {
+    /// The valuation date evaluated at.
+    pub date: NaiveDate,
+    /// The stress horizon, in calendar days.
+    pub horizon_days: u32,
+    /// The revaluation block's memory budget, in bytes.
+    pub memory_budget_bytes: usize,
+    /// Scenarios in the set.
+    pub scenario_count: usize,
+    /// Fixed stress scenarios among them.
+    pub fixed_count: usize,
+    /// The single stocks of the whole batch (the set moves each).
+    pub stocks: Vec<SingleStock>,
+    /// The input rows that named no account.
+    pub batch_errors: Vec<InputError>,
+}
+
+/// A night's evaluation: one record per account evaluated (all of the
+/// batch, or one shard's or several shards' accounts), in input order.
+#[derive(Debug, Clone)]
+pub struct NightEvaluation {
+    /// One record per account, by position.
+    pub accounts: Vec<AccountEvaluation>,
+    /// What the shards share.
+    pub facts: NightFacts,
+    /// The subject accounts' inputs (by position) with the market data:
+    /// the charge re-values them per holding for the reports.
+    pub subjects: Batch,
+}
+
+/// How [`evaluate`] runs.
+pub struct EvaluateSettings<'a> {
+    /// The scenarios.
+    pub source: &'a ScenarioSource,
+    /// The engine's configuration (valuation date, horizon, memory budget).
+    pub config: &'a EngineConfig,
+    /// The fee schedule: its measure decides how many worst scenarios are
+    /// kept, its quote which accounts are subject.
+    pub schedule: &'a FeeSchedule,
+    /// Only this shard's accounts (the scenarios stay the full batch's).
+    pub shard: Option<Shard>,
+    /// Called with (scenarios done, scenarios in all) as evaluation goes.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+/// The stateless half of the night: every account of `full` (or of the
+/// settings' shard of it) under the scenarios of the full batch.
+///
+/// # Errors
+///
+/// [`crate::Error`] when the scenario set cannot be built or run.
+pub fn evaluate(
+    full: Batch,
+    settings: &EvaluateSettings<'_>,
+) -> Result<NightEvaluation, crate::Error> {
+    let stocks = single_stocks(&full, settings.source.factor_table());
+    let Batch {
+        accounts,
+        market,
+        errors,
+    } = full;
+    let (positions, accounts): (Vec<u64>, Vec<AccountInput>) = (0_u64..)
+        .zip(accounts)
+        .filter(|(_, a)| settings.shard.is_none_or(|s| s.contains(&a.id)))
+        .unzip();
+    let batch = Batch {
+        accounts,
+        market,
+        errors,
+    };
+    let evaluation = evaluate_batch_with(
+        &batch,
+        settings.source,
+        settings.config,
+        EvaluateOptions {
+            stocks: Some(stocks.clone()),
+            measure: Some(settings.schedule.measure),
+            progress: settings.progress,
+        },
+    )?;
+    let scenario_count = evaluation.scenarios.len();
+    let priced: HashMap<(&str, Currency), &OptionReport> = evaluation
+        .options
+        .iter()
+        .map(|o| ((o.symbol.as_str(), o.currency), o))
+        .collect();
+    let mut records = Vec::with_capacity(batch.accounts.len());
+    let mut subjects = Vec::new();
+    for ((position, result), account) in positions
+        .into_iter()
+        .zip(evaluation.results)
+        .zip(batch.accounts)
+    {
+        let usd = |b: Currency| usd_to_base(&batch.market, b).ok();
+        let usd_to_base = result.base_currency.and_then(usd);
+        let base_to_usd = result
+            .base_currency
+            .and_then(|b| batch.market.fx_rate(b, Currency::USD).ok());
+        let mut subject = false;
+        let mut options: Vec<OptionReport> = Vec::new();
+        if let (Outcome::Evaluated(risk), Some(rate)) = (&result.outcome, usd_to_base) {
+            let losses = crate::fees::tail_losses(risk);
+            subject = exfee_fee::quote(
+                settings.schedule,
+                &Portfolio {
+                    losses: &losses,
+                    scenarios: scenario_count,
+                    nlv: risk.nlv,
+                    usd_to_base: rate,
+                    inventory_fee: account.inventory_fee,
+                },
+            )
+            .is_ok_and(|q| q.subject());
+            for position in &account.positions {
+                let key = (
+                    position.instrument.symbol.as_str(),
+                    position.instrument.currency,
+                );
+                if let Some(report) = priced.get(&key)
+                    && !options
+                        .iter()
+                        .any(|o| o.symbol == report.symbol && o.currency == report.currency)
+                {
+                    options.push((*report).clone());
+                }
+            }
+        }
+        records.push(AccountEvaluation {
+            position,
+            result,
+            inventory_fee: account.inventory_fee,
+            usd_to_base,
+            base_to_usd,
+            subject,
+            options,
+        });
+        if subject {
+            subjects.push(account);
+        }
+    }
+    Ok(NightEvaluation {
+        accounts: records,
+        facts: NightFacts {
+            date: settings.config.valuation_date,
+            horizon_days: settings.config.horizon_days,
+            memory_budget_bytes: settings.config.memory_budget_bytes,
+            scenario_count,
+            fixed_count: evaluation.scenarios.fixed().len(),
+            stocks,
+            batch_errors: batch.errors,
+        },
+        subjects: Batch {
+            accounts: subjects,
+            market: batch.market,
+            errors: Vec::new(),
+        },
+    })
+}
+
+impl NightEvaluation {
+    /// Every distinct option contract, as priced, in the order the engine
+    /// meets them over the whole input (`options.csv`).
+    pub fn options(&self) -> Vec<OptionReport> {
+        let mut seen = HashSet::new();
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.options)
+            .filter(|o| seen.insert((o.symbol.clone(), o.currency)))
+            .cloned()
+            .collect()
+    }
+
+    /// The engine's result of every account, by position.
+    pub fn results(&self) -> Vec<AccountResult> {
+        self.accounts.iter().map(|a| a.result.clone()).collect()
+    }
+}
+
+/// How [`charge`] runs.
+pub struct ChargeSettings<'a> {
+    /// The output folder: the night is published under it
+    /// ([`StagedOutputs`]).
+    pub out: &'a Path,
+    /// The night charged.
+    pub date: NaiveDate,
+    /// The state database (grace weeks, fee ledger).
+    pub state: &'a Path,
+    /// The fee schedule.
+    pub schedule: &'a FeeSchedule,
+    /// The trading calendar.
+    pub calendar: &'a TradingCalendar,
+    /// Allow a date earlier than the state's latest night (the later nights
+    /// are removed in the same transaction).
+    pub rewrite_history: bool,
+    /// Write the per-account reports and `index.html`.
+    pub reports: bool,
+    /// Also write PNG charts beside the SVG ones.
+    pub png: bool,
+    /// The NAV reconciliation of a Flex run (`reconciliation.csv`).
+    pub reconciliation: Option<&'a [NavCheck]>,
+}
+
+/// What [`charge`] did: each account's fee and the time of each stage.
+#[derive(Debug, Clone)]
+pub struct Charged {
+    /// One fee per result (`None` for an account that failed).
+    pub fees: Vec<Option<FeeLine>>,
+    /// (stage, wall time), in order.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// The `changes.csv` columns.
+const CHANGES_HEADER: [&str; 7] = [
+    "account",
+    "currency",
+    "change",
+    "previous_date",
+    "previous_daily_fee",
+    "daily_fee",
+    "fee_status",
+];
+
+/// The `fees_by_class.csv` columns.
+const FEES_BY_CLASS_HEADER: [&str; 4] = ["account", "currency", "class", "daily_fee"];
+
+/// Refuses a night dated before the latest night of the state at `state`
+/// (unless `rewrite_history`): checked before the evaluation, and again in
+/// the state's transaction by [`charge`] (another run may write meanwhile).
+///
+/// # Errors
+///
+/// The state cannot be opened, or holds a later night.
+pub fn check_date(state: &Path, date: NaiveDate, rewrite_history: bool) -> anyhow::Result<()> {
+    if rewrite_history || !state.is_file() {
+        return Ok(());
+    }
+    let db = StateDb::open(state).with_context(|| format!("state database {}", state.display()))?;
+    if let Some(latest) = db.latest_date()?
+        && latest > date
+    {
+        return Err(earlier_date_refused(state, date, latest));
+    }
+    Ok(())
+}
+
+/// The stateful half of the night: fees, grace and the ledger against the
+/// state in one transaction, then every output, published at once under
+/// `settings.out` (`extra` writes more files into the staging folder before
+/// it is published, e.g. `run.json`); the state commits after the outputs
+/// are published (docs/reliability.md). `after_publish` runs between the
+/// two (a test hook).
+///
+/// # Errors
+///
+/// The state cannot be opened or written, the date is refused
+/// ([`check_date`]), an evaluated account's base currency has no USD rate,
+/// the fee arithmetic fails, or an output cannot be written; the state is
+/// then unchanged.
+pub fn charge(
+    night: &NightEvaluation,
+    source: &ScenarioSource,
+    settings: &ChargeSettings<'_>,
+    extra: impl FnOnce(&Path) -> anyhow::Result<()>,
+    after_publish: impl FnOnce(),
+) -> anyhow::Result<Charged> {
+    let facts = &night.facts;
+    let mut timings = Vec::new();
+    std::fs::create_dir_all(settings.out)
+        .with_context(|| format!("cannot create {}", settings.out.display()))?;
+    let mut db = StateDb::open(settings.state)
+        .with_context(|| format!("state database {}", settings.state.display()))?;
+    let mut state = db.begin_run(settings.date, settings.schedule.grace, settings.calendar)?;
+    let later = state.later_dates()?;
+    if let (Some(first), Some(last)) = (later.first(), later.last()) {
+        if !settings.rewrite_history {
+            return Err(earlier_date_refused(settings.state, settings.date, *last));
+        }
+        let removed = state.forget_later_nights()?;
+        eprintln!(
+            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
+             from the state (committed with this run); run those dates again, in order, to \
+             recompute them"
+        );
+    }
+    let context = FeeContext {
+        schedule: settings.schedule,
+        calendar: settings.calendar,
+        date: settings.date,
+        scenarios: facts.scenario_count,
+    };
+    let subject_index: HashMap<&str, usize> = night
+        .subjects
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
+    let mut subjects = Vec::new();
+    let mut changes: Vec<Vec<String>> = Vec::new();
+    let fee_start = Instant::now();
+    for record in &night.accounts {
+        let result = &record.result;
+        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
+            fees.push(None);
+            continue;
+        };
+        let rate = record
+            .usd_to_base
+            .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
+        let previous = state.previous_state(&result.account)?;
+        let previous_night = state.previous_night(&result.account)?;
+        let mut fee = assess(context, risk, rate, record.inventory_fee, previous.as_ref())?;
+        let recorded = state.record(
+            &result.account,
+            &NightRecord {
+                status: fee.status,
+                uncovered: fee.uncovered,
+                measure: fee.measure,
+                daily_fee: fee.breakdown.daily_fee,
+                accrues: fee.accrues,
+                basis: fee.pays,
+                effective_date: fee.effective_date,
+                currency: base,
+            },
+        )?;
+        fee.days_posted = recorded.days_posted();
+        fee.amount_posted = recorded.amount_posted();
+        changes.extend(change_rows(
+            &result.account,
+            base,
+            &fee,
+            previous_night.as_ref(),
+        ));
+        if fee.status.is_subject() {
+            let index = subject_index
+                .get(result.account.as_str())
+                .copied()
+                .filter(|_| record.subject)
+                .with_context(|| {
+                    format!(
+                        "account {} is subject to the fee but its evaluation holds no positions \
+                         for its report: evaluate and charge with the same fee schedule",
+                        result.account
+                    )
+                })?;
+            subjects.push(Subject {
+                account: index,
+                fee: fee.clone(),
+                usd_to_base: rate,
+            });
+        }
+        fees.push(Some(fee));
+    }
+    timings.push(("fees", fee_start.elapsed()));
+
+    // The subject accounts re-valued holding by holding (the same scenarios:
+    // draws are keyed by seed, scenario and symbol) for their reports and
+    // their per-class split: the reports' when they were built (the same
+    // function made them), else computed alone.
+    let start = Instant::now();
+    let detail = subject_detail(night, source, settings.schedule)?;
+    let (reports, class_rows) = if settings.reports {
+        let reports = build_reports(&detail, &subjects, context, &night.subjects.market)?;
+        let rows = reports
+            .iter()
+            .flat_map(|r| {
+                r.fee_by_class.iter().map(|(class, fee)| {
+                    vec![
+                        r.account.clone(),
+                        r.base_currency.clone(),
+                        class.clone(),
+                        fee.to_string(),
+                    ]
+                })
+            })
+            .collect();
+        timings.push(("reports", start.elapsed()));
+        (reports, rows)
+    } else {
+        let rows = crate::fees_by_class_rows(&detail, &subjects)?;
+        timings.push(("fees by class", start.elapsed()));
+        (Vec::new(), rows)
+    };
+
+    // Outputs: every file of the night into a fresh staging folder,
+    // published all at once by repointing OUT_DIR/current; the state
+    // commits after (see docs/reliability.md).
+    let write_start = Instant::now();
+    let staged = StagedOutputs::begin(settings.out, &settings.date.to_string())?;
+    let dir = staged.dir();
+    let results = night.results();
+    crate::results::write_results(&dir.join("results.csv"), &results, &fees)?;
+    crate::results::write_errors(&dir.join("errors.csv"), &facts.batch_errors, &results)?;
+    crate::results::write_options(&dir.join("options.csv"), &night.options())?;
+    if let Some(checks) = settings.reconciliation {
+        let ids: HashSet<&str> = results.iter().map(|a| a.account.as_str()).collect();
+        let checks: Vec<NavCheck> = checks
+            .iter()
+            .filter(|c| ids.contains(c.account.as_str()))
+            .cloned()
+            .collect();
+        exfee_io::write_reconciliation(&dir.join("reconciliation.csv"), &checks)?;
+    }
+    if settings.reports {
+        write_reports(dir, settings, &night.subjects.market, &reports)?;
+    }
+    write_csv(&dir.join("changes.csv"), &CHANGES_HEADER, changes)?;
+    write_csv(
+        &dir.join("fees_by_class.csv"),
+        &FEES_BY_CLASS_HEADER,
+        class_rows,
+    )?;
+    extra(dir)?;
+    staged.commit()?;
+    timings.push(("write", write_start.elapsed()));
+    after_publish();
+    state.commit()?;
+    Ok(Charged { fees, timings })
+}
+
+/// The subject accounts evaluated again, with the night's scenarios, for
+/// the per-holding detail of their reports; each result is checked equal to
+/// the night's (else the scenarios or market given are not the
+/// evaluation's).
+fn subject_detail(
+    night: &NightEvaluation,
+    source: &ScenarioSource,
+    schedule: &FeeSchedule,
+) -> anyhow::Result<crate::Evaluation> {
+    let facts = &night.facts;
+    let mut config = EngineConfig::new(facts.date);
+    config.horizon_days = facts.horizon_days;
+    config.memory_budget_bytes = facts.memory_budget_bytes;
+    let detail = evaluate_batch_with(
+        &night.subjects,
+        source,
+        &config,
+        EvaluateOptions {
+            stocks: Some(facts.stocks.clone()),
+            measure: Some(schedule.measure),
+            progress: None,
+        },
+    )?;
+    anyhow::ensure!(
+        detail.scenarios.len() == facts.scenario_count
+            && detail.scenarios.fixed().len() == facts.fixed_count,
+        "the scenario set has {} scenarios ({} fixed) but the evaluation was made with {} ({} \
+         fixed): charge with the scenario set the accounts were evaluated with",
+        detail.scenarios.len(),
+        detail.scenarios.fixed().len(),
+        facts.scenario_count,
+        facts.fixed_count
+    );
+    let evaluated: HashMap<&str, &AccountResult> = night
+        .accounts
+        .iter()
+        .filter(|a| a.subject)
+        .map(|a| (a.result.account.as_str(), &a.result))
+        .collect();
+    for result in &detail.results {
+        anyhow::ensure!(
+            evaluated.get(result.account.as_str()) == Some(&result),
+            "account {}: evaluated again for its report, it does not give the evaluation's \
+             result: charge with the scenario set and market data it was evaluated with",
+            result.account
+        );
+    }
+    Ok(detail)
+}
+
+/// Writes `reports/` (each account's files under its safe file stem, and
+/// `files.csv` mapping account ids to stems, relative to `reports/`) and
+/// `index.html` into `dir`. Every CSV cell goes through
+/// [`exfee_io::neutralise`].
+fn write_reports(
+    dir: &Path,
+    settings: &ChargeSettings<'_>,
+    market: &MarketData,
+    reports: &[AccountReport],
+) -> anyhow::Result<()> {
+    let reports_dir = dir.join("reports");
+    std::fs::create_dir_all(&reports_dir)
+        .with_context(|| format!("cannot create {}", reports_dir.display()))?;
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut names: Vec<Vec<String>> = Vec::new();
+    // `files` is taken: reports/files.csv is the mapping.
+    let mut used = HashSet::from([String::from("files")]);
+    for report in reports {
+        let files = AccountFiles::render(report, settings.png)?;
+        // Stems are unique by construction (a changed id gets a hash of
+        // itself). A stem taken already (an id crafted to equal another's
+        // hashed stem, or `files`) goes into a numbered subfolder, where its
+        // report still links its charts: no account's files are overwritten.
+        let mut folder = String::new();
+        let mut n = 1;
+        while !used.insert(format!("{folder}{}", files.stem)) {
+            n += 1;
+            folder = format!("{n}/");
+        }
+        let target = reports_dir.join(&folder);
+        std::fs::create_dir_all(&target)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        for (name, bytes) in files.files() {
+            let path = target.join(&name);
+            if name.ends_with(".csv") {
+                // The report's CSV, with every cell neutralised as ours are.
+                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
+                    .with_context(|| format!("report CSV {name}"))?;
+                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
+            } else {
+                write_atomically(&path, |out| out.write_all(bytes))?;
+            }
+        }
+        names.push(vec![
+            report.account.clone(),
+            format!("{folder}{}", files.stem),
+        ]);
+        let mut entry = files.index_entry(report, &format!("reports/{folder}"));
+        entry.daily_fee_usd = report
+            .base_currency
+            .parse::<Currency>()
+            .ok()
+            .and_then(|c| in_usd(market, c, report.daily_fee));
+        entries.push(entry);
+    }
+    // Ranked by the daily fee in USD (amounts in different currencies are
+    // not comparable as they are).
+    entries.sort_by(|a, b| {
+        b.daily_fee_usd
+            .cmp(&a.daily_fee_usd)
+            .then(a.account.cmp(&b.account))
+    });
+    write_csv(
+        &reports_dir.join("files.csv"),
+        &["account", "file_stem"],
+        names,
+    )?;
+    let title = format!(
+        "exfee: accounts subject to the exposure fee on {}",
+        settings.date
+    );
+    let page = index_html(&entries, &title);
+    write_atomically(&dir.join("index.html"), |out| {
+        out.write_all(page.as_bytes())
+    })?;
+    Ok(())
+}
+
+/// Tonight's changes of one account against its previous night in the
+/// state: `newly_subject` (subject tonight, clear or unknown before),
+/// `entering_charge` (charged tonight, not charged before), `cleared` (clear
+/// tonight, subject before), `fee_up` / `fee_down` (the daily fee it accrues
+/// moved by more than 25 % of the previous night's, both nights subject).
+fn change_rows(
+    account: &str,
+    base: Currency,
+    fee: &FeeLine,
+    previous: Option<&NightRow>,
+) -> Vec<Vec<String>> {
+    let was_subject = previous.is_some_and(|p| p.record.status.is_subject());
+    let was_charged = previous.is_some_and(|p| p.record.status == FeeStatus::Charged);
+    let before = previous.map(|p| p.record.accrues);
+    let mut kinds = Vec::new();
+    if fee.status.is_subject() && !was_subject {
+        kinds.push("newly_subject");
+    }
+    if fee.status == FeeStatus::Charged && !was_charged {
+        kinds.push("entering_charge");
+    }
+    if !fee.status.is_subject() && was_subject {
+        kinds.push("cleared");
+    }
+    if let Some(before) = before
+        && fee.status.is_subject()
+        && was_subject
+        && before > Decimal::ZERO
+        && let Some(limit) = before.checked_mul(Decimal::new(25, 2))
+    {
+        if fee.accrues.checked_sub(before).is_some_and(|up| up > limit) {
+            kinds.push("fee_up");
+        } else if before
+            .checked_sub(fee.accrues)
+            .is_some_and(|down| down > limit)
+        {
+            kinds.push("fee_down");
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            vec![
+                account.to_string(),
+                base.to_string(),
+                kind.to_string(),
+                previous.map(|p| p.date.to_string()).unwrap_or_default(),
+                before.map(|b| b.to_string()).unwrap_or_default(),
+                fee.accrues.to_string(),
+                fee.status.name().to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Why a night of `date` is refused when the state holds nights up to
+/// `latest`, later than it.
+fn earlier_date_refused(state: &Path, date: NaiveDate, latest: NaiveDate) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the state {} already holds nights up to {latest}, after {date}: a run of an earlier \
+         date would be charged from a history that ignores them and leave them stale; run \
+         {latest} or later, or give --rewrite-history to remove the nights after {date} and \
+         then run those dates again, in order",
+        state.display()
+    )
+}
+
+/// `amount` of `currency` in USD at the market's rates, to cents; `None`
+/// without a rate or when the product overflows a `Decimal`.
+pub fn in_usd(market: &MarketData, currency: Currency, amount: Decimal) -> Option<Decimal> {
+    let rate = market.fx_rate(currency, Currency::USD).ok()?;
+    amount.checked_mul(rate).map(exfee_model::cents)
+}
