@@ -380,39 +380,8 @@ impl WhatIfBook {
         if units.len() != holdings.len() {
             return Err(Self::not_evaluable(account, "a holding was not priced"));
         }
-        // Σ quantity × unit P&L in holding order: the engine's sums. In the
-        // single-stock scenarios of stocks the account does not hold every
-        // holding is at its no-move P&L: the account's P&L there is its
-        // still total (the engine's sparse evaluation, which leaves out the
-        // holdings that are zero there: the same values).
         let n = set.len();
-        let dense = units.first().map_or(0, |u| u.dense.len()).min(n);
-        let mut total = vec![0.0; n];
-        for (holding, unit) in holdings.iter().zip(&units) {
-            let q = holding.quantity;
-            for (t, &p) in total[..dense].iter_mut().zip(&unit.dense) {
-                *t += q * p;
-            }
-        }
-        let still = holdings
-            .iter()
-            .zip(&units)
-            .fold(0.0, |sum, (h, u)| sum + h.quantity * u.still_pnl);
-        total[dense..].fill(still);
-        let mut own: Vec<usize> = units
-            .iter()
-            .flat_map(|u| u.own.iter().map(|&(s, _)| s))
-            .filter(|&s| s >= dense && s < n)
-            .collect();
-        own.sort_unstable();
-        own.dedup();
-        for &s in &own {
-            let mut sum = 0.0;
-            for (holding, unit) in holdings.iter().zip(&units) {
-                sum += holding.quantity * unit.at(s);
-            }
-            total[s] = sum;
-        }
+        let total = scenario_total(&holdings, &units, n);
         let Some(worst) = worst_index(&total) else {
             return Err(Self::not_evaluable(
                 account,
@@ -457,6 +426,44 @@ impl WhatIfBook {
             by_class: crate::reporting::fee_by_class(&at_worst, 0, q.fee_paid),
         })
     }
+}
+
+/// The account's scenario P&L: Σ quantity × unit P&L in holding order (the
+/// engine's sums) over the `n` scenarios of the set.
+fn scenario_total(holdings: &[Holding], units: &[Arc<UnitPnl>], n: usize) -> Vec<f64> {
+    // Σ quantity × unit P&L in holding order: the engine's sums. In the
+    // single-stock scenarios of stocks the account does not hold every
+    // holding is at its no-move P&L: the account's P&L there is its
+    // still total (the engine's sparse evaluation, which leaves out the
+    // holdings that are zero there: the same values).
+    let dense = units.first().map_or(0, |u| u.dense.len()).min(n);
+    let mut total = vec![0.0; n];
+    for (holding, unit) in holdings.iter().zip(units) {
+        let q = holding.quantity;
+        for (t, &p) in total[..dense].iter_mut().zip(&unit.dense) {
+            *t += q * p;
+        }
+    }
+    let still = holdings
+        .iter()
+        .zip(units)
+        .fold(0.0, |sum, (h, u)| sum + h.quantity * u.still_pnl);
+    total[dense..].fill(still);
+    let mut own: Vec<usize> = units
+        .iter()
+        .flat_map(|u| u.own.iter().map(|&(s, _)| s))
+        .filter(|&s| s >= dense && s < n)
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    for &s in &own {
+        let mut sum = 0.0;
+        for (holding, unit) in holdings.iter().zip(units) {
+            sum += holding.quantity * unit.at(s);
+        }
+        total[s] = sum;
+    }
+    total
 }
 
 /// Answers "what does this order do to the fee?" for one account, through

@@ -333,88 +333,19 @@ pub fn charge(
     let mut db = StateDb::open(settings.state)
         .with_context(|| format!("state database {}", settings.state.display()))?;
     let mut state = db.begin_run(settings.date, settings.schedule.grace, settings.calendar)?;
-    let later = state.later_dates()?;
-    if let (Some(first), Some(last)) = (later.first(), later.last()) {
-        if !settings.rewrite_history {
-            return Err(earlier_date_refused(settings.state, settings.date, *last));
-        }
-        let removed = state.forget_later_nights()?;
-        eprintln!(
-            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
-             from the state (committed with this run); run those dates again, in order, to \
-             recompute them"
-        );
-    }
+    forget_later_nights(&mut state, settings)?;
     let context = FeeContext {
         schedule: settings.schedule,
         calendar: settings.calendar,
         date: settings.date,
         scenarios: facts.scenario_count,
     };
-    let subject_index: HashMap<&str, usize> = night
-        .subjects
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i))
-        .collect();
-    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
-    let mut subjects = Vec::new();
-    let mut changes: Vec<Vec<String>> = Vec::new();
     let fee_start = Instant::now();
-    for record in &night.accounts {
-        let result = &record.result;
-        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
-            fees.push(None);
-            continue;
-        };
-        let rate = record
-            .usd_to_base
-            .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
-        let previous = state.previous_state(&result.account)?;
-        let previous_night = state.previous_night(&result.account)?;
-        let mut fee = assess(context, risk, rate, record.inventory_fee, previous.as_ref())?;
-        let recorded = state.record(
-            &result.account,
-            &NightRecord {
-                status: fee.status,
-                uncovered: fee.uncovered,
-                measure: fee.measure,
-                daily_fee: fee.breakdown.daily_fee,
-                accrues: fee.accrues,
-                basis: fee.pays,
-                effective_date: fee.effective_date,
-                currency: base,
-            },
-        )?;
-        fee.days_posted = recorded.days_posted();
-        fee.amount_posted = recorded.amount_posted();
-        changes.extend(change_rows(
-            &result.account,
-            base,
-            &fee,
-            previous_night.as_ref(),
-        ));
-        if fee.status.is_subject() {
-            let index = subject_index
-                .get(result.account.as_str())
-                .copied()
-                .filter(|_| record.subject)
-                .with_context(|| {
-                    format!(
-                        "account {} is subject to the fee but its evaluation holds no positions \
-                         for its report: evaluate and charge with the same fee schedule",
-                        result.account
-                    )
-                })?;
-            subjects.push(Subject {
-                account: index,
-                fee: fee.clone(),
-                usd_to_base: rate,
-            });
-        }
-        fees.push(Some(fee));
-    }
+    let Assessed {
+        fees,
+        subjects,
+        changes,
+    } = assess_all(night, context, &mut state)?;
     timings.push(("fees", fee_start.elapsed()));
 
     // The subject accounts re-valued holding by holding (the same scenarios:
@@ -480,6 +411,112 @@ pub fn charge(
     after_publish();
     state.commit()?;
     Ok(Charged { fees, timings })
+}
+
+/// Refuses a night earlier than the state's latest unless
+/// `--rewrite-history`, which removes the later nights in this transaction.
+fn forget_later_nights(
+    state: &mut exfee_state::Run<'_>,
+    settings: &ChargeSettings<'_>,
+) -> anyhow::Result<()> {
+    let later = state.later_dates()?;
+    if let (Some(first), Some(last)) = (later.first(), later.last()) {
+        if !settings.rewrite_history {
+            return Err(earlier_date_refused(settings.state, settings.date, *last));
+        }
+        let removed = state.forget_later_nights()?;
+        eprintln!(
+            "exfee: --rewrite-history: removed {removed} account-night(s) dated {first} to {last} \
+             from the state (committed with this run); run those dates again, in order, to \
+             recompute them"
+        );
+    }
+    Ok(())
+}
+
+/// Tonight's fees, accounts in input order: each evaluated account assessed
+/// against its previous state and recorded in the open state transaction;
+/// with the changes.csv rows and the accounts subject to the fee.
+struct Assessed {
+    fees: Vec<Option<FeeLine>>,
+    subjects: Vec<Subject>,
+    changes: Vec<Vec<String>>,
+}
+
+/// Every account of the night through [`assess`], recorded in `state`.
+fn assess_all(
+    night: &NightEvaluation,
+    context: FeeContext<'_>,
+    state: &mut exfee_state::Run<'_>,
+) -> anyhow::Result<Assessed> {
+    let subject_index: HashMap<&str, usize> = night
+        .subjects
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
+    let mut subjects = Vec::new();
+    let mut changes: Vec<Vec<String>> = Vec::new();
+    for record in &night.accounts {
+        let result = &record.result;
+        let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
+            fees.push(None);
+            continue;
+        };
+        let rate = record
+            .usd_to_base
+            .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
+        let previous = state.previous_state(&result.account)?;
+        let previous_night = state.previous_night(&result.account)?;
+        let mut fee = assess(context, risk, rate, record.inventory_fee, previous.as_ref())?;
+        let recorded = state.record(
+            &result.account,
+            &NightRecord {
+                status: fee.status,
+                uncovered: fee.uncovered,
+                measure: fee.measure,
+                daily_fee: fee.breakdown.daily_fee,
+                accrues: fee.accrues,
+                basis: fee.pays,
+                effective_date: fee.effective_date,
+                currency: base,
+            },
+        )?;
+        fee.days_posted = recorded.days_posted();
+        fee.amount_posted = recorded.amount_posted();
+        changes.extend(change_rows(
+            &result.account,
+            base,
+            &fee,
+            previous_night.as_ref(),
+        ));
+        if fee.status.is_subject() {
+            let index = subject_index
+                .get(result.account.as_str())
+                .copied()
+                .filter(|_| record.subject)
+                .with_context(|| {
+                    format!(
+                        "account {} is subject to the fee but its evaluation holds no positions \
+                         for its report: evaluate and charge with the same fee schedule",
+                        result.account
+                    )
+                })?;
+            subjects.push(Subject {
+                account: index,
+                fee: fee.clone(),
+                usd_to_base: rate,
+            });
+        }
+        fees.push(Some(fee));
+    }
+    Ok(Assessed {
+        fees,
+        subjects,
+        changes,
+    })
 }
 
 /// The subject accounts evaluated again, with the night's scenarios, for
