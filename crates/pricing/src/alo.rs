@@ -549,7 +549,7 @@ mod timing {
         let start = std::time::Instant::now();
         let mut n = 0;
         for i in 0..200 {
-            let t = 0.25 + i as f64 * 0.01;
+            let t = 0.25 + f64::from(i) * 0.01;
             for sigma in [0.15, 0.3, 0.6] {
                 assert!(
                     super::AloPut::new(0.05, 0.02, sigma, t)
@@ -559,16 +559,16 @@ mod timing {
                 n += 1;
             }
         }
-        let per = start.elapsed().as_secs_f64() / n as f64;
+        let per = start.elapsed().as_secs_f64() / f64::from(n);
         eprintln!("{n} node tables: {:.1} µs each", per * 1e6);
         let start = std::time::Instant::now();
         for i in 0..200 {
-            let t = 0.25 + i as f64 * 0.01;
+            let t = 0.25 + f64::from(i) * 0.01;
             for sigma in [0.15, 0.3, 0.6] {
                 assert!(super::AloPut::new(0.05, 0.02, sigma, t).is_some());
             }
         }
-        let per = start.elapsed().as_secs_f64() / n as f64;
+        let per = start.elapsed().as_secs_f64() / f64::from(n);
         eprintln!("boundary alone: {:.1} µs each", per * 1e6);
     }
 }

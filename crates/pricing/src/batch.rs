@@ -605,6 +605,7 @@ impl Kernel {
             // detecting the features the functions are compiled for.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => unsafe { euro_avx2_fma(p, spots, vols, out) },
+            // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { euro_avx512(p, spots, vols, out) },
         }
@@ -616,6 +617,7 @@ impl Kernel {
             // SAFETY: as in `run`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => unsafe { alo_avx2_fma(p, spots, vols, out) },
+            // SAFETY: as in `run`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { alo_avx512(p, spots, vols, out) },
         }
@@ -627,6 +629,7 @@ impl Kernel {
             // SAFETY: as in `run`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => unsafe { amer_avx2_fma(p, spots, vols, out) },
+            // SAFETY: as in `run`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { amer_avx512(p, spots, vols, out) },
         }

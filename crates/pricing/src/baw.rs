@@ -384,7 +384,10 @@ mod tests {
         assert!((GRID_STEP - step).abs() <= 1e-17, "{step}");
         assert!((GRID_INV_STEP * GRID_STEP - 1.0).abs() < 1e-15);
         assert!((grid_sigma(0) - GRID_SIGMA_MIN).abs() < 1e-17);
-        assert!((grid_sigma(GRID_INTERVALS as i32) - GRID_SIGMA_MAX).abs() < 1e-14);
+        assert!(
+            (grid_sigma(i32::try_from(GRID_INTERVALS).unwrap_or(i32::MAX)) - GRID_SIGMA_MAX).abs()
+                < 1e-14
+        );
         assert!(GRID_INTERVALS.is_power_of_two());
     }
 
@@ -638,7 +641,7 @@ mod tests {
                 }
                 let mut prev = f64::NAN;
                 for i in 0..=400 {
-                    let s = 40.0 + i as f64 * 0.4;
+                    let s = 40.0 + f64::from(i) * 0.4;
                     let v = american_baw(right, s, 100.0, 1.0, r, b, 0.3);
                     if i > 0 {
                         let ok = match right {

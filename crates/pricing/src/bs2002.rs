@@ -491,7 +491,7 @@ mod tests {
                     let (k, t) = (100.0, 10.0);
                     let mut best: f64 = 0.0;
                     for i in 0..=100_000 {
-                        let tau = t * i as f64 / 100_000.0;
+                        let tau = t * f64::from(i) / 100_000.0;
                         let v = (-r * tau).exp() * right.intrinsic(s * (b * tau).exp(), k);
                         best = best.max(v);
                     }

@@ -38,6 +38,16 @@
 
 mod alo;
 mod american;
+#[allow(
+    unsafe_code,
+    reason = "the SIMD kernels: run-time dispatch to #[target_feature] functions, each call with its SAFETY comment"
+)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "grid indices: clamped to [0, GRID_INTERVALS] or masked with & (GRID_INTERVALS - 1) before each cast"
+)]
 mod batch;
 mod baw;
 mod bs2002;
@@ -46,6 +56,11 @@ mod fastmath;
 mod normal;
 mod right;
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "tree step counts (at most a few thousand) as powi exponents"
+)]
 mod tree;
 
 pub use alo::american_alo;

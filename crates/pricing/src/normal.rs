@@ -264,7 +264,7 @@ mod tests {
         assert!(norm_cdf(f64::NAN).is_nan());
         // Symmetry N(x) + N(-x) = 1.
         for i in 0..400 {
-            let x = i as f64 * 0.025;
+            let x = f64::from(i) * 0.025;
             assert!((norm_cdf(x) + norm_cdf(-x) - 1.0).abs() < 2.3e-16);
         }
     }
