@@ -5,13 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::NaiveDate;
-use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::night;
 
 use super::manifest::DateSource;
-use super::run::{EXIT_CODES, Timings, finish, read_text};
+use super::run::{EXIT_CODES, Timings, finish, read_calendar, read_schedule};
 use super::{Output, ScenarioArgs};
 
 #[derive(Debug, clap::Args)]
@@ -56,16 +54,8 @@ pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut timings = Timings::default();
     let source = args.scenarios.load()?;
-    let schedule = match &args.fee {
-        Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
-            .with_context(|| format!("fee schedule {}", path.display()))?,
-        None => FeeSchedule::default(),
-    };
-    let calendar = match &args.holidays {
-        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
-            .with_context(|| format!("holidays {}", path.display()))?,
-        None => TradingCalendar::default(),
-    };
+    let schedule = read_schedule(args.fee.as_deref())?;
+    let calendar = read_calendar(args.holidays.as_deref())?;
     let state_path = args
         .state
         .clone()

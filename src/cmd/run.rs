@@ -169,6 +169,26 @@ pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
     )?)
 }
 
+/// The fee schedule of `--fee` (TOML, through the bounded reader), or the
+/// built-in one.
+pub(super) fn read_schedule(path: Option<&Path>) -> anyhow::Result<FeeSchedule> {
+    let Some(path) = path else {
+        return Ok(FeeSchedule::default());
+    };
+    FeeSchedule::from_toml_str(&read_text(path)?)
+        .with_context(|| format!("fee schedule {}", path.display()))
+}
+
+/// The trading calendar of `--holidays` (through the bounded reader), or
+/// weekends only.
+pub(super) fn read_calendar(path: Option<&Path>) -> anyhow::Result<TradingCalendar> {
+    let Some(path) = path else {
+        return Ok(TradingCalendar::default());
+    };
+    TradingCalendar::parse_holidays(&read_text(path)?)
+        .with_context(|| format!("holidays {}", path.display()))
+}
+
 /// Every input file (or Flex folder) of the run, with its role, for
 /// `run.json`.
 fn input_files(args: &InputArgs) -> Vec<(&'static str, PathBuf)> {
@@ -277,11 +297,7 @@ pub(super) fn evaluate_inputs(
 ) -> anyhow::Result<Evaluated> {
     let mut timings = Timings::default();
     let source = args.scenarios.load()?;
-    let schedule = match &args.fee {
-        Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
-            .with_context(|| format!("fee schedule {}", path.display()))?,
-        None => FeeSchedule::default(),
-    };
+    let schedule = read_schedule(args.fee.as_deref())?;
     let spinner = output.spinner("reading inputs");
     let (full, input_dates, reconciliation) =
         timings.time("read", || read_inputs(args, &source))?;
@@ -340,11 +356,7 @@ fn source_line(args: &InputArgs) -> String {
 
 pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let calendar = match &args.holidays {
-        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
-            .with_context(|| format!("holidays {}", path.display()))?,
-        None => TradingCalendar::default(),
-    };
+    let calendar = read_calendar(args.holidays.as_deref())?;
     let state_path = args
         .state
         .clone()

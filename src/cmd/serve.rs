@@ -15,6 +15,7 @@ use exfee::serve::{Loader, Night, NightOptions, ServeOptions, Service};
 use exfee::{EngineConfig, ScenarioSource};
 
 use super::ScenarioArgs;
+use super::run::{read_calendar, read_schedule};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -98,10 +99,6 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// Reads the input and evaluates it: the first night and every reload.
 fn load(
     input: &Path,
@@ -142,16 +139,8 @@ fn load(
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let token = token(&args)?;
     let source = args.scenarios.load()?;
-    let schedule = match &args.fee {
-        Some(path) => FeeSchedule::from_toml_str(&read_text(path)?)
-            .with_context(|| format!("fee schedule {}", path.display()))?,
-        None => FeeSchedule::default(),
-    };
-    let calendar = match &args.holidays {
-        Some(path) => TradingCalendar::parse_holidays(&read_text(path)?)
-            .with_context(|| format!("holidays {}", path.display()))?,
-        None => TradingCalendar::default(),
-    };
+    let schedule = read_schedule(args.fee.as_deref())?;
+    let calendar = read_calendar(args.holidays.as_deref())?;
     let mut config = EngineConfig::new(args.date);
     config.horizon_days = args.horizon_days;
     let options = NightOptions {
