@@ -341,17 +341,7 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
     // The smallest whole-unit trade: one unit less of any closing no longer
     // removes the fee (checked by re-running exfee).
     for (n, adjustment) in removes.iter().enumerate() {
-        let trades: Vec<(String, Decimal)> = adjustment["trades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t[0].as_str().unwrap().to_string(),
-                    t[1].as_str().unwrap().parse().unwrap(),
-                )
-            })
-            .collect();
+        let trades = adjustment_trades(adjustment);
         for i in 0..trades.len() {
             if trades[i].0.contains("CASH") || trades[i].1.abs() < Decimal::ONE {
                 continue;
@@ -394,17 +384,7 @@ fn suggested_reductions_rerun_through_exfee_give_the_reported_fee() {
             .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
             .enumerate()
         {
-            let trades: Vec<(String, Decimal)> = adjustment["trades"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| {
-                    (
-                        t[0].as_str().unwrap().to_string(),
-                        t[1].as_str().unwrap().parse().unwrap(),
-                    )
-                })
-                .collect();
+            let trades = adjustment_trades(adjustment);
             if account == "U8835233" {
                 for (label, quantity) in &trades {
                     if label.starts_with("7203 ") {
@@ -916,17 +896,7 @@ fn rerun_reductions(drop: &Path, account: &str, work: &Path) -> Vec<(String, Str
         .filter(|a| a["kind"] == "reduce" || a["kind"] == "hedge")
         .enumerate()
     {
-        let trades: Vec<(String, Decimal)> = adjustment["trades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t[0].as_str().unwrap().to_string(),
-                    t[1].as_str().unwrap().parse().unwrap(),
-                )
-            })
-            .collect();
+        let trades = adjustment_trades(adjustment);
         let adjusted = work.join(format!("adjusted{n}"));
         copy_drop(drop, &adjusted);
         apply_trades(drop, account, &trades, &adjusted);
@@ -1106,4 +1076,19 @@ fn without_a_listed_future_the_hedge_is_etf_shares() {
         .unwrap_or_else(|| panic!("{seen:?}"));
     assert_eq!(hedge.1, r#"[["GLD (STK USD)","-46"]]"#);
     assert!(seen.iter().all(|(t, _)| !t.contains("futures")));
+}
+
+/// An adjustment's trades in a report's JSON: (holding label, quantity).
+fn adjustment_trades(adjustment: &serde_json::Value) -> Vec<(String, Decimal)> {
+    adjustment["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t[0].as_str().unwrap().to_string(),
+                t[1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
 }
