@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -21,13 +22,14 @@ use exfee_fee::{FeeSchedule, FeeStatus, Portfolio, TradingCalendar};
 use exfee_io::{NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_csv};
 use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData};
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
-use exfee_scenarios::SingleStock;
+use exfee_scenarios::{ScenarioSet, SingleStock};
 use exfee_state::{NightRecord, NightRow, StateDb};
+use rayon::prelude::*;
 
 use crate::{
     AccountResult, EngineConfig, EvaluateOptions, FeeContext, FeeLine, OptionReport, Outcome,
-    ScenarioSource, Shard, Subject, assess, build_reports, evaluate_batch_with, single_stocks,
-    usd_to_base,
+    Prepared, ReportSource, ScenarioSource, Shard, Subject, assess, build_reports_from,
+    evaluate_batch_with, single_stocks, usd_to_base,
 };
 
 mod store;
@@ -89,6 +91,21 @@ pub struct NightEvaluation {
     /// The subject accounts' inputs (by position) with the market data:
     /// the charge re-values them per holding for the reports.
     pub subjects: Batch,
+    /// The evaluation itself, kept by [`evaluate`] for a [`charge`] in the
+    /// same process (`exfee run`): the subjects' per-holding detail comes
+    /// from it instead of evaluating them again. `None` when the evaluation
+    /// is read back from files ([`read_evaluations`]): the charge then
+    /// evaluates the subjects again, to the same bits.
+    pub engine: Option<Arc<NightEngine>>,
+}
+
+/// The engine's side of a night's evaluation: the prepared batch (one
+/// account per [`NightEvaluation::accounts`] record, in their order) and the
+/// scenario set it was evaluated under.
+#[derive(Debug)]
+pub struct NightEngine {
+    prepared: Prepared,
+    scenarios: ScenarioSet,
 }
 
 /// How [`evaluate`] runs.
@@ -217,6 +234,10 @@ pub fn evaluate(
             market: batch.market,
             errors: Vec::new(),
         },
+        engine: Some(Arc::new(NightEngine {
+            prepared: evaluation.prepared,
+            scenarios: evaluation.scenarios,
+        })),
     })
 }
 
@@ -348,14 +369,26 @@ pub fn charge(
     } = assess_all(night, context, &mut state)?;
     timings.push(("fees", fee_start.elapsed()));
 
-    // The subject accounts re-valued holding by holding (the same scenarios:
-    // draws are keyed by seed, scenario and symbol) for their reports and
-    // their per-class split: the reports' when they were built (the same
-    // function made them), else computed alone.
+    // The subject accounts' per-holding detail for their reports and their
+    // per-class split, from the night's own evaluation when it is kept (one
+    // process), else from the subjects evaluated again (the same scenarios:
+    // draws are keyed by seed, scenario and symbol): the reports' split when
+    // they were built (the same function made them), else computed alone.
     let start = Instant::now();
-    let detail = subject_detail(night, source, settings.schedule)?;
+    let again;
+    let detail = match &night.engine {
+        Some(engine) => ReportSource {
+            prepared: &engine.prepared,
+            scenarios: &engine.scenarios,
+            results: night.accounts.iter().map(|a| &a.result).collect(),
+        },
+        None => {
+            again = subject_detail(night, source, settings.schedule)?;
+            ReportSource::of(&again)
+        }
+    };
     let (reports, class_rows) = if settings.reports {
-        let reports = build_reports(&detail, &subjects, context, &night.subjects.market)?;
+        let reports = build_reports_from(&detail, &subjects, context, &night.subjects.market)?;
         let rows = reports
             .iter()
             .flat_map(|r| {
@@ -449,17 +482,23 @@ fn assess_all(
     context: FeeContext<'_>,
     state: &mut exfee_state::Run<'_>,
 ) -> anyhow::Result<Assessed> {
-    let subject_index: HashMap<&str, usize> = night
-        .subjects
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i))
-        .collect();
+    // A subject's index in the batch its detail comes from: the night's own
+    // evaluation (every account, as `night.accounts`) when it is kept, else
+    // the batch of the subjects alone.
+    let subject_index: HashMap<&str, usize> = match &night.engine {
+        Some(_) => HashMap::new(),
+        None => night
+            .subjects
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i))
+            .collect(),
+    };
     let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
     let mut subjects = Vec::new();
     let mut changes: Vec<Vec<String>> = Vec::new();
-    for record in &night.accounts {
+    for (position, record) in night.accounts.iter().enumerate() {
         let result = &record.result;
         let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
             fees.push(None);
@@ -468,11 +507,12 @@ fn assess_all(
         let rate = record
             .usd_to_base
             .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
-        let previous = state.previous_state(&result.account)?;
-        let previous_night = state.previous_night(&result.account)?;
-        let mut fee = assess(context, risk, rate, record.inventory_fee, previous.as_ref())?;
-        let recorded = state.record(
-            &result.account,
+        // The account's earlier nights, read once: its previous state and
+        // night here, the nights its posted days are priced by in `record`.
+        let prior = state.prior(&result.account)?;
+        let mut fee = assess(context, risk, rate, record.inventory_fee, prior.state())?;
+        let recorded = state.record_prior(
+            &prior,
             &NightRecord {
                 status: fee.status,
                 uncovered: fee.uncovered,
@@ -490,13 +530,14 @@ fn assess_all(
             &result.account,
             base,
             &fee,
-            previous_night.as_ref(),
+            prior.night(),
         ));
         if fee.status.is_subject() {
-            let index = subject_index
-                .get(result.account.as_str())
-                .copied()
-                .filter(|_| record.subject)
+            let index = match &night.engine {
+                Some(_) => Some(position),
+                None => subject_index.get(result.account.as_str()).copied(),
+            }
+            .filter(|_| record.subject)
                 .with_context(|| {
                     format!(
                         "account {} is subject to the fee but its evaluation holds no positions \
@@ -582,12 +623,17 @@ fn write_reports(
     let reports_dir = dir.join("reports");
     std::fs::create_dir_all(&reports_dir)
         .with_context(|| format!("cannot create {}", reports_dir.display()))?;
+    // Rendered in parallel, in report order.
+    let rendered: Vec<AccountFiles> = reports
+        .par_iter()
+        .map(|report| AccountFiles::render(report, settings.png))
+        .collect::<Result<_, _>>()?;
     let mut entries: Vec<IndexEntry> = Vec::new();
     let mut names: Vec<Vec<String>> = Vec::new();
+    let mut folders: Vec<String> = Vec::with_capacity(rendered.len());
     // `files` is taken: reports/files.csv is the mapping.
     let mut used = HashSet::from([String::from("files")]);
-    for report in reports {
-        let files = AccountFiles::render(report, settings.png)?;
+    for (report, files) in reports.iter().zip(&rendered) {
         // Stems are unique by construction (a changed id gets a hash of
         // itself). A stem taken already (an id crafted to equal another's
         // hashed stem, or `files`) goes into a numbered subfolder, where its
@@ -598,19 +644,10 @@ fn write_reports(
             n += 1;
             folder = format!("{n}/");
         }
-        let target = reports_dir.join(&folder);
-        std::fs::create_dir_all(&target)
-            .with_context(|| format!("cannot create {}", target.display()))?;
-        for (name, bytes) in files.files() {
-            let path = target.join(&name);
-            if name.ends_with(".csv") {
-                // The report's CSV, with every cell neutralised as ours are.
-                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
-                    .with_context(|| format!("report CSV {name}"))?;
-                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
-            } else {
-                write_atomically(&path, |out| out.write_all(bytes))?;
-            }
+        if !folder.is_empty() {
+            let target = reports_dir.join(&folder);
+            std::fs::create_dir_all(&target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
         }
         names.push(vec![
             report.account.clone(),
@@ -623,7 +660,27 @@ fn write_reports(
             .ok()
             .and_then(|c| in_usd(market, c, report.daily_fee));
         entries.push(entry);
+        folders.push(folder);
     }
+    // Every account's files, written in parallel (each to its own path).
+    rendered
+        .par_iter()
+        .zip(&folders)
+        .try_for_each(|(files, folder)| -> anyhow::Result<()> {
+            let target = reports_dir.join(folder);
+            for (name, bytes) in files.files() {
+                let path = target.join(&name);
+                if name.ends_with(".csv") {
+                    // The report's CSV, with every cell neutralised as ours are.
+                    let text = neutralise_csv(&String::from_utf8_lossy(bytes))
+                        .with_context(|| format!("report CSV {name}"))?;
+                    write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
+                } else {
+                    write_atomically(&path, |out| out.write_all(bytes))?;
+                }
+            }
+            Ok(())
+        })?;
     // Ranked by the daily fee in USD (amounts in different currencies are
     // not comparable as they are).
     entries.sort_by(|a, b| {

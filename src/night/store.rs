@@ -635,5 +635,6 @@ pub fn read_evaluations(
             market: subjects.market,
             errors: Vec::new(),
         },
+        engine: None,
     })
 }

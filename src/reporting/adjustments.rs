@@ -21,7 +21,8 @@ use crate::fees::cents;
 use exfee_engine::{AccountPnl, accounts_pnl};
 
 use crate::adjust::{HedgeInstrument, LotTable};
-use crate::{Evaluation, FeeLine};
+use super::ReportSource;
+use crate::FeeLine;
 
 /// The account-level figures a re-check needs: every re-check goes through
 /// the fee pipeline ([`exfee_fee::quote`]), greater-of included.
@@ -106,13 +107,13 @@ pub(super) struct HedgeUnit {
 /// valued per unit under the run's scenarios exactly as a position in an
 /// account of base currency `base` would be.
 pub(super) fn hedge_unit(
-    evaluation: &Evaluation,
+    evaluation: &ReportSource<'_>,
     market: &MarketData,
     hedges: &[HedgeInstrument],
     factor: usize,
     base: Currency,
 ) -> Option<HedgeUnit> {
-    let set = &evaluation.scenarios;
+    let set = evaluation.scenarios;
     let name = &set.factor_table().factors().get(factor)?.name;
     for candidate in hedges.iter().filter(|h| &h.factor == name) {
         let Some(instrument) = candidate.priced(market) else {

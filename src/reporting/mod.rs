@@ -22,8 +22,34 @@ use crate::fees::cents;
 use exfee_engine::{AccountPnl, EngineError, HoldingPnl, accounts_pnl};
 
 use crate::adjust::default_hedges;
-use crate::{Evaluation, FeeContext, FeeLine, Outcome};
+use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
+use exfee_engine::Prepared;
 use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
+
+/// What reports are built from: a prepared batch, the scenario set it was
+/// evaluated under and each of its accounts' result (by index in the batch).
+/// [`ReportSource::of`] an [`Evaluation`]; the nightly charge also builds it
+/// over the night's own evaluation, kept from [`crate::night::evaluate`].
+#[derive(Debug, Clone)]
+pub struct ReportSource<'a> {
+    /// The prepared batch ([`exfee_engine::accounts_pnl`] of its accounts).
+    pub prepared: &'a Prepared,
+    /// The scenarios the batch was evaluated under.
+    pub scenarios: &'a ScenarioSet,
+    /// One result per account of the batch, in its order.
+    pub results: Vec<&'a AccountResult>,
+}
+
+impl<'a> ReportSource<'a> {
+    /// The reports' source of an evaluation.
+    pub fn of(evaluation: &'a Evaluation) -> Self {
+        ReportSource {
+            prepared: &evaluation.prepared,
+            scenarios: &evaluation.scenarios,
+            results: evaluation.results.iter().collect(),
+        }
+    }
+}
 
 /// An account to report on: its index in the batch and tonight's fee.
 #[derive(Debug, Clone)]
@@ -69,14 +95,28 @@ pub fn build_reports(
     context: FeeContext<'_>,
     market: &MarketData,
 ) -> Result<Vec<AccountReport>, EngineError> {
-    let set = &evaluation.scenarios;
+    build_reports_from(&ReportSource::of(evaluation), subjects, context, market)
+}
+
+/// [`build_reports`] of the subjects of any [`ReportSource`].
+///
+/// # Errors
+///
+/// As [`build_reports`].
+pub fn build_reports_from(
+    evaluation: &ReportSource<'_>,
+    subjects: &[Subject],
+    context: FeeContext<'_>,
+    market: &MarketData,
+) -> Result<Vec<AccountReport>, EngineError> {
+    let set = evaluation.scenarios;
     let hedges = default_hedges();
     // A listed hedge per (factor, base currency), valued once.
     let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
     let mut reports = Vec::with_capacity(subjects.len());
     for chunk in subjects.chunks(CHUNK) {
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        let details = accounts_pnl(evaluation.prepared, set, &indices)?;
         // Every currency the chunk's foreign positions are quoted in, moved
         // in one pass over the set (closing them leaves proceeds there).
         let mut currencies: Vec<Currency> = details
@@ -182,18 +222,18 @@ fn format_quantity(quantity: f64) -> String {
 
 /// The report of one subject account, or `None` if it was not evaluated.
 fn report(
-    evaluation: &Evaluation,
+    evaluation: &ReportSource<'_>,
     subject: &Subject,
     detail: &AccountPnl,
     hedge: Option<&HedgeUnit>,
     fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
 ) -> Option<AccountReport> {
-    let result = evaluation.results.get(subject.account)?;
+    let result = *evaluation.results.get(subject.account)?;
     let Outcome::Evaluated(risk) = &result.outcome else {
         return None;
     };
-    let set = &evaluation.scenarios;
+    let set = evaluation.scenarios;
     let base = result.base_currency.unwrap_or(Currency::USD);
     let total = detail.total();
     let worst = worst_scenarios(&total, WORST);
@@ -435,14 +475,14 @@ pub(crate) fn fee_by_class(
 ///
 /// [`EngineError`] when the per-holding revaluation fails.
 pub fn fees_by_class_rows(
-    evaluation: &Evaluation,
+    evaluation: &ReportSource<'_>,
     subjects: &[Subject],
 ) -> Result<Vec<Vec<String>>, EngineError> {
-    let set = &evaluation.scenarios;
+    let set = evaluation.scenarios;
     let mut rows = Vec::new();
     for chunk in subjects.chunks(CHUNK) {
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl(&evaluation.prepared, set, &indices)?;
+        let details = accounts_pnl(evaluation.prepared, set, &indices)?;
         for (subject, detail) in chunk.iter().zip(&details) {
             let Some(result) = evaluation.results.get(subject.account) else {
                 continue;

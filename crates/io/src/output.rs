@@ -11,9 +11,11 @@ use crate::IoError;
 
 /// Writes `path` atomically: `write` fills a temporary file beside it, which
 /// is flushed, synced and renamed over `path`. Inside a staging folder of
-/// [`StagedOutputs`](crate::StagedOutputs) not yet published, the file is
-/// not synced on its own: the commit makes the whole folder durable with one
-/// barrier before anything reads it.
+/// [`StagedOutputs`](crate::StagedOutputs) not yet published, nothing reads
+/// the file before the commit, which makes the whole folder durable with one
+/// barrier and then publishes it at once: there the file is written in
+/// place, neither synced nor renamed on its own (a run that fails or is
+/// killed part-way never publishes the folder).
 ///
 /// # Errors
 ///
@@ -31,6 +33,13 @@ pub fn write_atomically(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    if crate::outdir::is_staged(dir) {
+        let file = std::fs::File::create(path).map_err(wrap)?;
+        let mut out = BufWriter::new(file);
+        write(&mut out).map_err(wrap)?;
+        out.flush().map_err(wrap)?;
+        return Ok(());
+    }
     let mut builder = tempfile::Builder::new();
     builder.prefix(".exfee-").suffix(".tmp");
     // Created 0666 less the umask, as any file a program writes (a temporary
@@ -43,9 +52,7 @@ pub fn write_atomically(
         write(&mut out).map_err(wrap)?;
         out.flush().map_err(wrap)?;
     }
-    if !crate::outdir::is_staged(dir) {
-        temp.as_file().sync_all().map_err(wrap)?;
-    }
+    temp.as_file().sync_all().map_err(wrap)?;
     temp.persist(path).map_err(|e| wrap(e.error))?;
     Ok(())
 }

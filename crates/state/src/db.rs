@@ -466,13 +466,53 @@ impl StateDb {
     }
 }
 
+/// The columns of a `nights` row as [`night_row`] reads them.
+pub(crate) const NIGHT_COLUMNS: &str = "date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis";
+
+/// One `nights` row selected as [`NIGHT_COLUMNS`].
+pub(crate) fn night_row(row: &rusqlite::Row<'_>, account: &str) -> Result<NightRow, StateError> {
+    const TABLE: &str = "nights";
+    let effective = parse_opt_date(
+        TABLE,
+        account,
+        "effective_date",
+        row.get::<_, Option<String>>(8)?,
+    )?;
+    let basis = match row.get::<_, String>(10)?.as_str() {
+        "exposure" => ChargedFee::Exposure,
+        "inventory" => ChargedFee::Inventory,
+        other => {
+            return Err(StateError::Corrupt {
+                table: TABLE,
+                account: account.to_string(),
+                column: "basis",
+                value: other.to_string(),
+            });
+        }
+    };
+    Ok(NightRow {
+        date: parse(TABLE, account, "date", &row.get::<_, String>(0)?)?,
+        record: NightRecord {
+            status: parse_status(TABLE, account, &row.get::<_, String>(1)?, effective)?,
+            measure: parse(TABLE, account, "measure", &row.get::<_, String>(2)?)?,
+            uncovered: parse(TABLE, account, "uncovered", &row.get::<_, String>(3)?)?,
+            daily_fee: parse(TABLE, account, "daily_fee", &row.get::<_, String>(4)?)?,
+            accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(9)?)?,
+            basis,
+            currency: parse(TABLE, account, "currency", &row.get::<_, String>(7)?)?,
+            effective_date: effective,
+        },
+        days_posted: row.get(5)?,
+        amount_posted: parse(TABLE, account, "amount", &row.get::<_, String>(6)?)?,
+    })
+}
+
 /// The account's nights, oldest first; only the night of `date` when given.
 pub(crate) fn read_nights(
     conn: &Connection,
     account: &str,
     date: Option<&str>,
 ) -> Result<Vec<NightRow>, StateError> {
-    const TABLE: &str = "nights";
     let mut stmt = conn.prepare_cached(
         "SELECT date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis
          FROM nights WHERE account = ?1 AND (?2 IS NULL OR date = ?2) ORDER BY date",
@@ -480,39 +520,7 @@ pub(crate) fn read_nights(
     let mut rows = stmt.query(params![account, date])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let effective = parse_opt_date(
-            TABLE,
-            account,
-            "effective_date",
-            row.get::<_, Option<String>>(8)?,
-        )?;
-        let basis = match row.get::<_, String>(10)?.as_str() {
-            "exposure" => ChargedFee::Exposure,
-            "inventory" => ChargedFee::Inventory,
-            other => {
-                return Err(StateError::Corrupt {
-                    table: TABLE,
-                    account: account.to_string(),
-                    column: "basis",
-                    value: other.to_string(),
-                });
-            }
-        };
-        out.push(NightRow {
-            date: parse(TABLE, account, "date", &row.get::<_, String>(0)?)?,
-            record: NightRecord {
-                status: parse_status(TABLE, account, &row.get::<_, String>(1)?, effective)?,
-                measure: parse(TABLE, account, "measure", &row.get::<_, String>(2)?)?,
-                uncovered: parse(TABLE, account, "uncovered", &row.get::<_, String>(3)?)?,
-                daily_fee: parse(TABLE, account, "daily_fee", &row.get::<_, String>(4)?)?,
-                accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(9)?)?,
-                basis,
-                currency: parse(TABLE, account, "currency", &row.get::<_, String>(7)?)?,
-                effective_date: effective,
-            },
-            days_posted: row.get(5)?,
-            amount_posted: parse(TABLE, account, "amount", &row.get::<_, String>(6)?)?,
-        });
+        out.push(night_row(row, account)?);
     }
     Ok(out)
 }

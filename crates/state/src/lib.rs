@@ -51,4 +51,4 @@ mod run;
 pub use db::{SCHEMA_VERSION, StateDb};
 pub use error::StateError;
 pub use record::{Basis, LedgerRow, NightRecord, NightRow, Recorded};
-pub use run::Run;
+pub use run::{Prior, Run};

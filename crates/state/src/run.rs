@@ -8,6 +8,7 @@ use exfee_fee::{AccountState, ChargedFee, FeeStatus, GraceRules, TradingCalendar
 use exfee_model::Currency;
 use rusqlite::{Connection, Transaction, params};
 use rust_decimal::Decimal;
+use std::collections::HashSet;
 
 /// One nightly run: a transaction over the state database.
 ///
@@ -24,6 +25,50 @@ pub struct Run<'db> {
     date_text: String,
     rules: GraceRules,
     calendar: TradingCalendar,
+    /// Whether the state holds nights after the run's date (asked once, at
+    /// the first record; only [`Run::forget_later_nights`] changes it, and
+    /// no other writer can while the run holds the write lock).
+    later: Option<bool>,
+    /// Whether the ledger held days posted on the run's date before the run
+    /// (a date run again), asked once at the first record.
+    posted_before: Option<bool>,
+    /// The accounts recorded by this run so far.
+    recorded: HashSet<String>,
+}
+
+/// What a run needs of one account's nights before the run's date, read
+/// in one pass by [`Run::prior`]: its state
+/// ([`Run::previous_state`]), its last night ([`Run::previous_night`])
+/// and, on a trading day, the nights the days it posts are priced by.
+/// Recording does not change it (a run writes only nights of its own date),
+/// so it can be read for every account before any is recorded.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    account: String,
+    date: NaiveDate,
+    state: Option<AccountState>,
+    night: Option<crate::NightRow>,
+    /// Oldest first, from the latest trading-day night (or the first night).
+    priced: Vec<Priced>,
+}
+
+impl Prior {
+    /// The account.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The account's state after its last night strictly before the run's
+    /// date ([`Run::previous_state`]).
+    pub fn state(&self) -> Option<&AccountState> {
+        self.state.as_ref()
+    }
+
+    /// The account's last stored night strictly before the run's date
+    /// ([`Run::previous_night`]).
+    pub fn night(&self) -> Option<&crate::NightRow> {
+        self.night.as_ref()
+    }
 }
 
 impl<'db> Run<'db> {
@@ -39,6 +84,9 @@ impl<'db> Run<'db> {
             date_text: date_text(date),
             rules,
             calendar,
+            later: None,
+            posted_before: None,
+            recorded: HashSet::new(),
         }
     }
 
@@ -104,6 +152,92 @@ impl<'db> Run<'db> {
         crate::db::read_nights(&self.tx, account, Some(&date)).map(|mut rows| rows.pop())
     }
 
+    /// [`previous_state`](Run::previous_state),
+    /// [`previous_night`](Run::previous_night) and what
+    /// [`record_prior`](Run::record_prior) needs of the account's earlier
+    /// nights, in one query: the account's nights before the run's date are
+    /// read newest first and only as far as the replay of its state and the
+    /// accrual of the days tonight posts need (its current episode).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] on a failed query, [`StateError::Corrupt`] on
+    /// an unreadable stored night.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
+    /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    /// let run = db.begin_run(date, exfee_fee::GraceRules::default(), &exfee_fee::TradingCalendar::default()).unwrap();
+    /// let prior = run.prior("U1").unwrap();
+    /// assert_eq!((prior.state(), prior.night()), (None, None));
+    /// ```
+    pub fn prior(&self, account: &str) -> Result<Prior, StateError> {
+        const TABLE: &str = "nights";
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {} FROM nights WHERE account = ?1 AND date < ?2 ORDER BY date DESC",
+            crate::db::NIGHT_COLUMNS
+        ))?;
+        let mut rows = stmt.query(params![account, self.date_text])?;
+        // Newest first: the replay reads back to `reset` consecutive clear
+        // nights (see `replay`), the accrual to the latest trading-day night
+        // (see `accrue`), the last night is the first row.
+        let reset = self.rules.reset_after_clear_nights.max(1);
+        let mut replaying = true;
+        let mut clear_run = 0u32;
+        let mut replayed: Vec<(NaiveDate, bool)> = Vec::new();
+        let mut pricing = self.calendar.is_trading_day(self.date);
+        let mut priced: Vec<Priced> = Vec::new();
+        let mut night = None;
+        let mut first = true;
+        while first || replaying || pricing {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let date: NaiveDate = parse(TABLE, account, "date", &row.get::<_, String>(0)?)?;
+            if first {
+                night = Some(crate::db::night_row(row, account)?);
+                first = false;
+            }
+            let subject = status_is_subject(TABLE, account, &row.get::<_, String>(1)?)?;
+            if replaying {
+                replayed.push((date, subject));
+                if subject {
+                    clear_run = 0;
+                } else {
+                    clear_run += 1;
+                    replaying = clear_run < reset;
+                }
+            }
+            if pricing {
+                priced.push(Priced {
+                    date,
+                    subject,
+                    accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(9)?)?,
+                    basis: parse_basis(account, &row.get::<_, String>(10)?)?,
+                    effective: parse_opt_date(TABLE, account, "effective_date", row.get(8)?)?,
+                    currency: parse(TABLE, account, "currency", &row.get::<_, String>(7)?)?,
+                });
+                pricing = !self.calendar.is_trading_day(date);
+            }
+        }
+        let mut state: Option<AccountState> = None;
+        for &(date, subject) in replayed.iter().rev() {
+            state = Some(next_state(state.as_ref(), date, subject, self.rules).0);
+        }
+        priced.reverse();
+        Ok(Prior {
+            account: account.to_string(),
+            date: self.date,
+            state,
+            night,
+            priced,
+        })
+    }
+
     /// Records the account's night, replacing any row it already has for the
     /// run's date, posts what it accrued, and returns the account's state
     /// after it with the days posted.
@@ -162,7 +296,91 @@ impl<'db> Run<'db> {
     /// ```
     pub fn record(&mut self, account: &str, night: &NightRecord) -> Result<Recorded, StateError> {
         check_record(account, night)?;
-        let (state, effective) = self.checked_transition(account, night)?;
+        let prior = self.prior(account)?;
+        self.record_prior(&prior, night)
+    }
+
+    /// [`record`](Run::record) with the account's earlier nights as read by
+    /// [`prior`](Run::prior) in this run (a caller that needs the previous
+    /// state to decide tonight's fee reads the account's nights once).
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Run::record); [`StateError::InvalidRecord`] also when
+    /// `prior` was read by a run of another date.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use exfee_fee::{ChargedFee, FeeStatus, TradingCalendar};
+    /// use exfee_model::Currency;
+    /// use exfee_state::NightRecord;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
+    /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    /// let mut run = db
+    ///     .begin_run(date, exfee_fee::GraceRules::default(), &TradingCalendar::default())
+    ///     .unwrap();
+    /// let prior = run.prior("U1").unwrap();
+    /// assert_eq!(prior.state(), None);
+    /// let clear = NightRecord {
+    ///     status: FeeStatus::Clear,
+    ///     uncovered: Decimal::ZERO,
+    ///     measure: Decimal::from(-1200),
+    ///     daily_fee: Decimal::ZERO,
+    ///     accrues: Decimal::ZERO,
+    ///     basis: ChargedFee::Exposure,
+    ///     effective_date: None,
+    ///     currency: Currency::USD,
+    /// };
+    /// let recorded = run.record_prior(&prior, &clear).unwrap();
+    /// assert_eq!(recorded.state.clear_nights, 1);
+    /// run.commit().unwrap();
+    /// ```
+    pub fn record_prior(
+        &mut self,
+        prior: &Prior,
+        night: &NightRecord,
+    ) -> Result<Recorded, StateError> {
+        let account = prior.account.as_str();
+        check_record(account, night)?;
+        if prior.date != self.date {
+            return Err(StateError::InvalidRecord {
+                account: account.to_string(),
+                reason: format!(
+                    "its earlier nights were read for a run of {}, not of {}",
+                    prior.date, self.date
+                ),
+            });
+        }
+        let (state, effective) = self.checked_transition(account, prior.state(), night)?;
+        let later = match self.later {
+            Some(later) => later,
+            None => {
+                let later: bool = self
+                    .tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM nights WHERE date > ?1)")?
+                    .query_row(params![self.date_text], |row| row.get(0))?;
+                *self.later.insert(later)
+            }
+        };
+        let posted_before = match self.posted_before {
+            Some(posted) => posted,
+            None => {
+                let posted: bool = self
+                    .tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM ledger WHERE posted_on = ?1)")?
+                    .query_row(params![self.date_text], |row| row.get(0))?;
+                *self.posted_before.insert(posted)
+            }
+        };
+        // The account's days posted on the run's date are replaced: there
+        // are none unless the date was run before or the account was
+        // recorded earlier in this run.
+        let replace_posted = posted_before || self.recorded.contains(account);
 
         // Everything is checked: write, all or nothing (a savepoint inside
         // the run's transaction).
@@ -170,16 +388,17 @@ impl<'db> Run<'db> {
         let date = &self.date_text;
         let sp = self.tx.savepoint()?;
         let posted = if self.calendar.is_trading_day(self.date) {
-            accrued(&sp, account, self.date, &self.calendar)?
+            accrue(account, self.date, &self.calendar, &prior.priced)
         } else {
             Vec::new()
         };
-        write_night(&sp, account, date, night, effective, &posted)?;
-        let later_nights: bool = sp
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
-            )?
-            .query_row(params![account, date], |row| row.get(0))?;
+        write_night(&sp, account, date, night, effective, &posted, replace_posted)?;
+        let later_nights: bool = later
+            && sp
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
+                )?
+                .query_row(params![account, date], |row| row.get(0))?;
         let latest = if later_nights {
             replay(&sp, account, None, rules)?.unwrap_or(state)
         } else {
@@ -187,6 +406,9 @@ impl<'db> Run<'db> {
         };
         write_summary(&sp, account, &latest, rules)?;
         sp.commit()?;
+        if !self.recorded.contains(account) {
+            self.recorded.insert(account.to_string());
+        }
         Ok(Recorded { state, posted })
     }
 
@@ -196,11 +418,11 @@ impl<'db> Run<'db> {
     fn checked_transition(
         &self,
         account: &str,
+        previous: Option<&AccountState>,
         night: &NightRecord,
     ) -> Result<(AccountState, Option<NaiveDate>), StateError> {
-        let previous = self.previous_state(account)?;
         let (state, expected) = next_state(
-            previous.as_ref(),
+            previous,
             self.date,
             night.status.is_subject(),
             self.rules,
@@ -270,6 +492,7 @@ impl<'db> Run<'db> {
             let rows = stmt.query_map(params![self.date_text], |row| row.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
+        self.later = Some(false);
         let removed = self.tx.execute(
             "DELETE FROM nights WHERE date > ?1",
             params![self.date_text],
@@ -305,6 +528,7 @@ impl<'db> Run<'db> {
 }
 
 /// A stored night as the accrual reads it.
+#[derive(Debug, Clone)]
 struct Priced {
     date: NaiveDate,
     subject: bool,
@@ -344,7 +568,8 @@ fn check_record(account: &str, night: &NightRecord) -> Result<(), StateError> {
 
 /// Writes the account's `nights` row for `date` (with the days and amount
 /// posted tonight) and replaces its `ledger` rows posted on `date` with
-/// `posted`.
+/// `posted` (`replace_posted`: it may hold some already; else they are only
+/// added).
 fn write_night(
     sp: &Connection,
     account: &str,
@@ -352,6 +577,7 @@ fn write_night(
     night: &NightRecord,
     effective: Option<NaiveDate>,
     posted: &[LedgerRow],
+    replace_posted: bool,
 ) -> Result<(), StateError> {
     let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
     let mut amount_posted = Decimal::ZERO;
@@ -382,8 +608,10 @@ fn write_night(
         money_text(night.accrues),
         night.basis.name(),
     ])?;
-    sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
-        .execute(params![account, date])?;
+    if replace_posted {
+        sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
+            .execute(params![account, date])?;
+    }
     for row in posted {
         sp.prepare_cached(
             "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
@@ -409,51 +637,18 @@ fn write_night(
 /// with a positive fee and the day is on or after the episode's effective
 /// date (the grace week is never charged); it is [`Basis::Estimated`] when a
 /// trading day lies after the pricing night and on or before the day (that
-/// trading day's run is missing).
-fn accrued(
-    conn: &Connection,
+/// trading day's run is missing). `nights` are the account's nights from
+/// that latest trading-day night on, oldest first (as [`Run::prior`] reads
+/// them).
+fn accrue(
     account: &str,
     date: NaiveDate,
     calendar: &TradingCalendar,
-) -> Result<Vec<LedgerRow>, StateError> {
-    const TABLE: &str = "nights";
-    let mut stmt = conn.prepare_cached(
-        "SELECT date, status, accrues, basis, effective_date, currency FROM nights
-         WHERE account = ?1 AND date < ?2 ORDER BY date DESC",
-    )?;
-    let mut rows = stmt.query(params![account, date_text(date)])?;
-    // Newest first, down to the latest trading-day night (the last posting).
-    let mut nights: Vec<Priced> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let night_date: NaiveDate = parse(TABLE, account, "date", &row.get::<_, String>(0)?)?;
-        let basis = match row.get::<_, String>(3)?.as_str() {
-            "inventory" => ChargedFee::Inventory,
-            "exposure" => ChargedFee::Exposure,
-            other => {
-                return Err(StateError::Corrupt {
-                    table: TABLE,
-                    account: account.to_string(),
-                    column: "basis",
-                    value: other.to_string(),
-                });
-            }
-        };
-        nights.push(Priced {
-            date: night_date,
-            subject: status_is_subject(TABLE, account, &row.get::<_, String>(1)?)?,
-            accrues: parse(TABLE, account, "accrues", &row.get::<_, String>(2)?)?,
-            basis,
-            effective: parse_opt_date(TABLE, account, "effective_date", row.get(4)?)?,
-            currency: parse(TABLE, account, "currency", &row.get::<_, String>(5)?)?,
-        });
-        if calendar.is_trading_day(night_date) {
-            break;
-        }
-    }
-    nights.reverse();
+    nights: &[Priced],
+) -> Vec<LedgerRow> {
     let mut out = Vec::new();
     let Some(first) = nights.first() else {
-        return Ok(out);
+        return out;
     };
     let mut day = first.date;
     let mut pricing = 0;
@@ -486,7 +681,21 @@ fn accrued(
             None => break,
         }
     }
-    Ok(out)
+    out
+}
+
+/// A stored `basis` of the `nights` table.
+fn parse_basis(account: &str, text: &str) -> Result<ChargedFee, StateError> {
+    match text {
+        "exposure" => Ok(ChargedFee::Exposure),
+        "inventory" => Ok(ChargedFee::Inventory),
+        other => Err(StateError::Corrupt {
+            table: "nights",
+            account: account.to_string(),
+            column: "basis",
+            value: other.to_string(),
+        }),
+    }
 }
 
 /// The state after the account's nights before `before` (all nights when
