@@ -386,26 +386,37 @@ impl<'db> Run<'db> {
         // the run's transaction).
         let rules = self.rules;
         let date = &self.date_text;
-        let sp = self.tx.savepoint()?;
         let posted = if self.calendar.is_trading_day(self.date) {
             accrue(account, self.date, &self.calendar, &prior.priced)
         } else {
             Vec::new()
         };
-        write_night(&sp, account, date, night, effective, &posted, replace_posted)?;
-        let later_nights: bool = later
-            && sp
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
-                )?
-                .query_row(params![account, date], |row| row.get(0))?;
-        let latest = if later_nights {
-            replay(&sp, account, None, rules)?.unwrap_or(state)
-        } else {
-            state
-        };
-        write_summary(&sp, account, &latest, rules)?;
-        sp.commit()?;
+        // A savepoint through statements prepared once (a savepoint of
+        // rusqlite's parses its SQL on every record).
+        let conn: &Connection = &self.tx;
+        conn.prepare_cached("SAVEPOINT exfee_record")?.execute([])?;
+        let written = (|| -> Result<(), StateError> {
+            write_night(conn, account, date, night, effective, &posted, replace_posted)?;
+            let later_nights: bool = later
+                && conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
+                    )?
+                    .query_row(params![account, date], |row| row.get(0))?;
+            let latest = if later_nights {
+                replay(conn, account, None, rules)?.unwrap_or(state)
+            } else {
+                state
+            };
+            write_summary(conn, account, &latest, rules)
+        })();
+        if let Err(e) = written {
+            // Nothing of the failed record is kept; the run may go on.
+            conn.prepare_cached("ROLLBACK TO exfee_record")?.execute([])?;
+            conn.prepare_cached("RELEASE exfee_record")?.execute([])?;
+            return Err(e);
+        }
+        conn.prepare_cached("RELEASE exfee_record")?.execute([])?;
         if !self.recorded.contains(account) {
             self.recorded.insert(account.to_string());
         }
