@@ -526,25 +526,20 @@ fn assess_all(
         )?;
         fee.days_posted = recorded.days_posted();
         fee.amount_posted = recorded.amount_posted();
-        changes.extend(change_rows(
-            &result.account,
-            base,
-            &fee,
-            prior.night(),
-        ));
+        changes.extend(change_rows(&result.account, base, &fee, prior.night()));
         if fee.status.is_subject() {
             let index = match &night.engine {
                 Some(_) => Some(position),
                 None => subject_index.get(result.account.as_str()).copied(),
             }
             .filter(|_| record.subject)
-                .with_context(|| {
-                    format!(
-                        "account {} is subject to the fee but its evaluation holds no positions \
+            .with_context(|| {
+                format!(
+                    "account {} is subject to the fee but its evaluation holds no positions \
                          for its report: evaluate and charge with the same fee schedule",
-                        result.account
-                    )
-                })?;
+                    result.account
+                )
+            })?;
             subjects.push(Subject {
                 account: index,
                 fee: fee.clone(),

@@ -20,9 +20,9 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use crate::fees::cents;
 use exfee_engine::{AccountPnl, accounts_pnl};
 
-use crate::adjust::{HedgeInstrument, LotTable};
 use super::ReportSource;
 use crate::FeeLine;
+use crate::adjust::{HedgeInstrument, LotTable};
 
 /// The account-level figures a re-check needs: every re-check goes through
 /// the fee pipeline ([`exfee_fee::quote`]), greater-of included.

@@ -23,8 +23,8 @@ use exfee_engine::{AccountPnl, EngineError, HoldingPnl, accounts_pnl};
 
 use crate::adjust::default_hedges;
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
-use exfee_engine::Prepared;
 use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
+use exfee_engine::Prepared;
 
 /// What reports are built from: a prepared batch, the scenario set it was
 /// evaluated under and each of its accounts' result (by index in the batch).

@@ -346,7 +346,10 @@ mod tests {
             mean_of_largest(1, &mut [neg_nan, f64::NEG_INFINITY, -3.0]),
             -3.0
         );
-        assert_eq!(mean_of_largest(1, &mut [neg_nan]).to_bits(), neg_nan.to_bits());
+        assert_eq!(
+            mean_of_largest(1, &mut [neg_nan]).to_bits(),
+            neg_nan.to_bits()
+        );
     }
 
     #[test]

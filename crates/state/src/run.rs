@@ -396,7 +396,15 @@ impl<'db> Run<'db> {
         let conn: &Connection = &self.tx;
         conn.prepare_cached("SAVEPOINT exfee_record")?.execute([])?;
         let written = (|| -> Result<(), StateError> {
-            write_night(conn, account, date, night, effective, &posted, replace_posted)?;
+            write_night(
+                conn,
+                account,
+                date,
+                night,
+                effective,
+                &posted,
+                replace_posted,
+            )?;
             let later_nights: bool = later
                 && conn
                     .prepare_cached(
@@ -412,7 +420,8 @@ impl<'db> Run<'db> {
         })();
         if let Err(e) = written {
             // Nothing of the failed record is kept; the run may go on.
-            conn.prepare_cached("ROLLBACK TO exfee_record")?.execute([])?;
+            conn.prepare_cached("ROLLBACK TO exfee_record")?
+                .execute([])?;
             conn.prepare_cached("RELEASE exfee_record")?.execute([])?;
             return Err(e);
         }
@@ -432,12 +441,8 @@ impl<'db> Run<'db> {
         previous: Option<&AccountState>,
         night: &NightRecord,
     ) -> Result<(AccountState, Option<NaiveDate>), StateError> {
-        let (state, expected) = next_state(
-            previous,
-            self.date,
-            night.status.is_subject(),
-            self.rules,
-        );
+        let (state, expected) =
+            next_state(previous, self.date, night.status.is_subject(), self.rules);
         if expected != night.status {
             return Err(StateError::StatusMismatch {
                 account: account.to_string(),

@@ -77,8 +77,7 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                     a.nights(acc)
                         .unwrap()
                         .into_iter()
-                        .filter(|r| r.date < run_date)
-                        .next_back()
+                        .rfind(|r| r.date < run_date)
                 })
                 .collect();
             let statuses: Vec<(bool, Decimal)> = accounts
@@ -104,8 +103,15 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                     prior.state(),
                     run_a.previous_state(account).unwrap().as_ref()
                 );
-                assert_eq!(prior.night(), last_nights[i].as_ref(), "{account} {run_date}");
-                assert_eq!(prior.night(), run_a.previous_night(account).unwrap().as_ref());
+                assert_eq!(
+                    prior.night(),
+                    last_nights[i].as_ref(),
+                    "{account} {run_date}"
+                );
+                assert_eq!(
+                    prior.night(),
+                    run_a.previous_night(account).unwrap().as_ref()
+                );
                 let (subject, accrues) = statuses[i];
                 let (state, status) = next_state(pure.as_ref(), run_date, subject, rules);
                 let night = record(status, accrues);
