@@ -618,24 +618,20 @@ fn write_reports(
     let reports_dir = dir.join("reports");
     std::fs::create_dir_all(&reports_dir)
         .with_context(|| format!("cannot create {}", reports_dir.display()))?;
-    // Rendered in parallel, in report order.
-    let rendered: Vec<AccountFiles> = reports
-        .par_iter()
-        .map(|report| AccountFiles::render(report, settings.png))
-        .collect::<Result<_, _>>()?;
     let mut entries: Vec<IndexEntry> = Vec::new();
     let mut names: Vec<Vec<String>> = Vec::new();
-    let mut folders: Vec<String> = Vec::with_capacity(rendered.len());
+    let mut folders: Vec<String> = Vec::with_capacity(reports.len());
     // `files` is taken: reports/files.csv is the mapping.
     let mut used = HashSet::from([String::from("files")]);
-    for (report, files) in reports.iter().zip(&rendered) {
+    for report in reports {
         // Stems are unique by construction (a changed id gets a hash of
         // itself). A stem taken already (an id crafted to equal another's
         // hashed stem, or `files`) goes into a numbered subfolder, where its
         // report still links its charts: no account's files are overwritten.
+        let stem = exfee_report::file_stem(&report.account);
         let mut folder = String::new();
         let mut n = 1;
-        while !used.insert(format!("{folder}{}", files.stem)) {
+        while !used.insert(format!("{folder}{stem}")) {
             n += 1;
             folder = format!("{n}/");
         }
@@ -644,11 +640,8 @@ fn write_reports(
             std::fs::create_dir_all(&target)
                 .with_context(|| format!("cannot create {}", target.display()))?;
         }
-        names.push(vec![
-            report.account.clone(),
-            format!("{folder}{}", files.stem),
-        ]);
-        let mut entry = files.index_entry(report, &format!("reports/{folder}"));
+        names.push(vec![report.account.clone(), format!("{folder}{stem}")]);
+        let mut entry = exfee_report::index_entry(report, &stem, &format!("reports/{folder}"));
         entry.daily_fee_usd = report
             .base_currency
             .parse::<Currency>()
@@ -657,11 +650,13 @@ fn write_reports(
         entries.push(entry);
         folders.push(folder);
     }
-    // Every account's files, written in parallel (each to its own path).
-    rendered
+    // Every account's files rendered and written in parallel, each to its
+    // own paths (one account's files in memory per thread at a time).
+    reports
         .par_iter()
         .zip(&folders)
-        .try_for_each(|(files, folder)| -> anyhow::Result<()> {
+        .try_for_each(|(report, folder)| -> anyhow::Result<()> {
+            let files = AccountFiles::render(report, settings.png)?;
             let target = reports_dir.join(folder);
             for (name, bytes) in files.files() {
                 let path = target.join(&name);

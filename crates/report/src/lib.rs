@@ -392,16 +392,23 @@ impl AccountFiles {
     /// The index line for this account, its links prefixed by `dir` (the
     /// folder of these files relative to `index.html`, e.g. `reports/`).
     pub fn index_entry(&self, report: &AccountReport, dir: &str) -> IndexEntry {
-        IndexEntry {
-            account: report.account.clone(),
-            base_currency: report.base_currency.clone(),
-            fee_status: report.fee_status.clone(),
-            daily_fee: report.daily_fee,
-            uncovered: report.uncovered,
-            daily_fee_usd: None,
-            report_href: format!("{dir}{}.html", self.stem),
-            chart_href: format!("{dir}{}-pnl.svg", self.stem),
-        }
+        index_entry(report, &self.stem, dir)
+    }
+}
+
+/// The index line of `report`, whose files are named after `stem` (its
+/// [`file_stem`]) in folder `dir` (relative to the index, ending in `/`):
+/// [`AccountFiles::index_entry`] without rendering the files.
+pub fn index_entry(report: &AccountReport, stem: &str, dir: &str) -> IndexEntry {
+    IndexEntry {
+        account: report.account.clone(),
+        base_currency: report.base_currency.clone(),
+        fee_status: report.fee_status.clone(),
+        daily_fee: report.daily_fee,
+        uncovered: report.uncovered,
+        daily_fee_usd: None,
+        report_href: format!("{dir}{stem}.html"),
+        chart_href: format!("{dir}{stem}-pnl.svg"),
     }
 }
 
