@@ -161,6 +161,12 @@ pub mod pricing {
     pub use exfee_pricing::*;
 }
 
+/// The instruction set of the vector kernels: the widest the CPU runs,
+/// capped by `EXFEE_SIMD` (re-exported from `exfee-simd`).
+pub mod simd {
+    pub use exfee_simd::*;
+}
+
 /// Synthetic nightly drops of any size, reproducible from a seed.
 pub mod synth {
     pub use exfee_synth::*;

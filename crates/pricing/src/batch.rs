@@ -561,23 +561,17 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// The widest kernel this CPU runs (feature detection is cached by std).
+    /// The widest kernel this CPU runs within the `EXFEE_SIMD` cap
+    /// (`exfee_simd::widest`: AVX-512 means AVX-512F, AVX2 and FMA; AVX2
+    /// means AVX2 and FMA).
     pub(crate) fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx2Fma;
-            }
+        match exfee_simd::widest() {
+            #[cfg(target_arch = "x86_64")]
+            exfee_simd::Isa::Avx512 => Kernel::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            exfee_simd::Isa::Avx2 => Kernel::Avx2Fma,
+            _ => Kernel::Portable,
         }
-        Kernel::Portable
     }
 
     /// Every kernel this CPU can run (for tests and benchmarks).
