@@ -47,18 +47,32 @@ pub(crate) fn key_words(seed: &[u8; 32]) -> [u32; 8] {
     words
 }
 
-/// One ChaCha quarter round on lanes `a`, `b`, `c`, `d` of the state.
+/// One ChaCha quarter round on four state words, every lane.
 #[inline(always)]
-fn quarter<const L: usize>(x: &mut [[u32; L]; 16], a: usize, b: usize, c: usize, d: usize) {
+fn quarter<const L: usize>(a: &mut [u32; L], b: &mut [u32; L], c: &mut [u32; L], d: &mut [u32; L]) {
     for l in 0..L {
-        x[a][l] = x[a][l].wrapping_add(x[b][l]);
-        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(16);
-        x[c][l] = x[c][l].wrapping_add(x[d][l]);
-        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(12);
-        x[a][l] = x[a][l].wrapping_add(x[b][l]);
-        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(8);
-        x[c][l] = x[c][l].wrapping_add(x[d][l]);
-        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(7);
+        a[l] = a[l].wrapping_add(b[l]);
+    }
+    for l in 0..L {
+        d[l] = (d[l] ^ a[l]).rotate_left(16);
+    }
+    for l in 0..L {
+        c[l] = c[l].wrapping_add(d[l]);
+    }
+    for l in 0..L {
+        b[l] = (b[l] ^ c[l]).rotate_left(12);
+    }
+    for l in 0..L {
+        a[l] = a[l].wrapping_add(b[l]);
+    }
+    for l in 0..L {
+        d[l] = (d[l] ^ a[l]).rotate_left(8);
+    }
+    for l in 0..L {
+        c[l] = c[l].wrapping_add(d[l]);
+    }
+    for l in 0..L {
+        b[l] = (b[l] ^ c[l]).rotate_left(7);
     }
 }
 
@@ -86,17 +100,39 @@ pub(crate) fn blocks<const L: usize>(
         init[14][l] = streams[l] as u32;
         init[15][l] = (streams[l] >> 32) as u32;
     }
-    let mut x = init;
+    // Sixteen separate lane arrays (one register each where the lanes fit
+    // one), so the rounds never go through memory.
+    let [
+        mut x0,
+        mut x1,
+        mut x2,
+        mut x3,
+        mut x4,
+        mut x5,
+        mut x6,
+        mut x7,
+        mut x8,
+        mut x9,
+        mut x10,
+        mut x11,
+        mut x12,
+        mut x13,
+        mut x14,
+        mut x15,
+    ] = init;
     for _ in 0..10 {
-        quarter(&mut x, 0, 4, 8, 12);
-        quarter(&mut x, 1, 5, 9, 13);
-        quarter(&mut x, 2, 6, 10, 14);
-        quarter(&mut x, 3, 7, 11, 15);
-        quarter(&mut x, 0, 5, 10, 15);
-        quarter(&mut x, 1, 6, 11, 12);
-        quarter(&mut x, 2, 7, 8, 13);
-        quarter(&mut x, 3, 4, 9, 14);
+        quarter(&mut x0, &mut x4, &mut x8, &mut x12);
+        quarter(&mut x1, &mut x5, &mut x9, &mut x13);
+        quarter(&mut x2, &mut x6, &mut x10, &mut x14);
+        quarter(&mut x3, &mut x7, &mut x11, &mut x15);
+        quarter(&mut x0, &mut x5, &mut x10, &mut x15);
+        quarter(&mut x1, &mut x6, &mut x11, &mut x12);
+        quarter(&mut x2, &mut x7, &mut x8, &mut x13);
+        quarter(&mut x3, &mut x4, &mut x9, &mut x14);
     }
+    let mut x = [
+        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
+    ];
     for w in 0..16 {
         for l in 0..L {
             x[w][l] = x[w][l].wrapping_add(init[w][l]);
@@ -135,59 +171,47 @@ pub(crate) fn own_probabilities(key: &[u8; 32], start: usize, out: &mut [f64]) {
             Isa::Avx512 => {
                 // SAFETY: `widest` yields AVX-512 only when the CPU has
                 // AVX-512F (and the cap allows it).
-                unsafe { probabilities_avx512(&key, start, out) };
+                unsafe { x86::probabilities_avx512(&key, start, out) };
                 return;
             }
             Isa::Avx2 => {
                 // SAFETY: `widest` yields AVX2 only when the CPU has it.
-                unsafe { probabilities_avx2(&key, start, out) };
+                unsafe { x86::probabilities_avx2(&key, start, out) };
                 return;
             }
             Isa::Portable => {}
         }
     }
-    probabilities_lanes::<8>(&key, start, out);
+    probabilities_with::<8>(&key, start, out, |key, counters| {
+        blocks::<8>(&[*key; 8], counters, &[0; 8])
+    });
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn probabilities_avx512(key: &[u32; 8], start: usize, out: &mut [f64]) {
-    probabilities_lanes::<16>(key, start, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn probabilities_avx2(key: &[u32; 8], start: usize, out: &mut [f64]) {
-    probabilities_lanes::<8>(key, start, out);
-}
-
-/// [`own_probabilities`] with `L` consecutive blocks a pass.
+/// [`own_probabilities`] with `L` consecutive blocks a pass, made by
+/// `make(key, counters)` (stream 0).
 #[inline(always)]
-pub(crate) fn probabilities_lanes<const L: usize>(key: &[u32; 8], start: usize, out: &mut [f64]) {
+pub(crate) fn probabilities_with<const L: usize>(
+    key: &[u32; 8],
+    start: usize,
+    out: &mut [f64],
+    mut make: impl FnMut(&[u32; 8], &[u64; L]) -> [[u32; L]; 16],
+) {
     let end = start + out.len();
-    let keys = [*key; L];
-    let streams = [0u64; L];
     let mut block = start / DRAWS_PER_BLOCK;
     while block * DRAWS_PER_BLOCK < end {
         let mut counters = [0u64; L];
         for (l, c) in counters.iter_mut().enumerate() {
             *c = (block + l) as u64;
         }
-        let words = blocks::<L>(&keys, &counters, &streams);
+        let words = make(key, &counters);
         let first = block * DRAWS_PER_BLOCK;
         if first >= start && first + L * DRAWS_PER_BLOCK <= end {
             // A whole pass inside the range: lane l, pair j → draw
             // first + 8l + j.
             let chunk = &mut out[first - start..first - start + L * DRAWS_PER_BLOCK];
-            let mut values = [[0.0f64; L]; DRAWS_PER_BLOCK];
-            for (j, row) in values.iter_mut().enumerate() {
-                for l in 0..L {
-                    row[l] = probability(words[2 * j][l], words[2 * j + 1][l]);
-                }
-            }
-            for l in 0..L {
-                for j in 0..DRAWS_PER_BLOCK {
-                    chunk[l * DRAWS_PER_BLOCK + j] = values[j][l];
+            for (l, draws) in chunk.chunks_exact_mut(DRAWS_PER_BLOCK).enumerate() {
+                for (j, value) in draws.iter_mut().enumerate() {
+                    *value = probability(words[2 * j][l], words[2 * j + 1][l]);
                 }
             }
         } else {
@@ -201,6 +225,185 @@ pub(crate) fn probabilities_lanes<const L: usize>(key: &[u32; 8], start: usize, 
             }
         }
         block += L;
+    }
+}
+
+/// [`blocks`] in AVX-512 (16 lanes) and AVX2 (8 lanes) registers, one
+/// key, consecutive counters, stream 0: the compiler does not keep the
+/// portable lane arrays in registers, so the rounds are written with the
+/// intrinsics (the same adds, xors and rotates, the same words).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{SIGMA, probabilities_with};
+
+    /// One quarter round on state registers `a`, `b`, `c`, `d` (literal
+    /// indices, so the state stays in registers): `add`, `xor` and
+    /// `rol::<N>` are the instruction set's lane operations.
+    macro_rules! quarter {
+        ($x:ident, $add:ident, $xor:ident, $rol:ident, $a:literal, $b:literal, $c:literal, $d:literal) => {
+            $x[$a] = $add($x[$a], $x[$b]);
+            $x[$d] = $rol::<16>($xor($x[$d], $x[$a]));
+            $x[$c] = $add($x[$c], $x[$d]);
+            $x[$b] = $rol::<12>($xor($x[$b], $x[$c]));
+            $x[$a] = $add($x[$a], $x[$b]);
+            $x[$d] = $rol::<8>($xor($x[$d], $x[$a]));
+            $x[$c] = $add($x[$c], $x[$d]);
+            $x[$b] = $rol::<7>($xor($x[$b], $x[$c]));
+        };
+    }
+
+    /// The ChaCha double round: columns, then diagonals.
+    macro_rules! double_round {
+        ($x:ident, $add:ident, $xor:ident, $rol:ident) => {
+            quarter!($x, $add, $xor, $rol, 0, 4, 8, 12);
+            quarter!($x, $add, $xor, $rol, 1, 5, 9, 13);
+            quarter!($x, $add, $xor, $rol, 2, 6, 10, 14);
+            quarter!($x, $add, $xor, $rol, 3, 7, 11, 15);
+            quarter!($x, $add, $xor, $rol, 0, 5, 10, 15);
+            quarter!($x, $add, $xor, $rol, 1, 6, 11, 12);
+            quarter!($x, $add, $xor, $rol, 2, 7, 8, 13);
+            quarter!($x, $add, $xor, $rol, 3, 4, 9, 14);
+        };
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn rol512<const N: u32>(v: __m512i) -> __m512i {
+        match N {
+            16 => _mm512_rol_epi32::<16>(v),
+            12 => _mm512_rol_epi32::<12>(v),
+            8 => _mm512_rol_epi32::<8>(v),
+            _ => _mm512_rol_epi32::<7>(v),
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn blocks16(key: &[u32; 8], counters: &[u64; 16]) -> [[u32; 16]; 16] {
+        let lo: [u32; 16] = std::array::from_fn(|l| counters[l] as u32);
+        let hi: [u32; 16] = std::array::from_fn(|l| (counters[l] >> 32) as u32);
+        // SAFETY: unaligned loads of 64 bytes from 16-word arrays.
+        let (lo, hi) = unsafe {
+            (
+                _mm512_loadu_si512(lo.as_ptr().cast()),
+                _mm512_loadu_si512(hi.as_ptr().cast()),
+            )
+        };
+        let zero = _mm512_setzero_si512();
+        let init: [__m512i; 16] = std::array::from_fn(|w| match w {
+            0..4 => _mm512_set1_epi32(SIGMA[w] as i32),
+            4..12 => _mm512_set1_epi32(key[w - 4] as i32),
+            12 => lo,
+            13 => hi,
+            _ => zero,
+        });
+        let mut x = init;
+        for _ in 0..10 {
+            double_round!(x, _mm512_add_epi32, _mm512_xor_si512, rol512);
+        }
+        let mut out = [[0u32; 16]; 16];
+        for w in 0..16 {
+            let v = _mm512_add_epi32(x[w], init[w]);
+            // SAFETY: an unaligned store of 64 bytes into a 16-word array.
+            unsafe { _mm512_storeu_si512(out[w].as_mut_ptr().cast(), v) };
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn rol256<const N: u32>(v: __m256i) -> __m256i {
+        match N {
+            // Whole-byte rotations are byte shuffles.
+            16 => _mm256_shuffle_epi8(
+                v,
+                _mm256_set_epi8(
+                    13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11,
+                    10, 5, 4, 7, 6, 1, 0, 3, 2,
+                ),
+            ),
+            8 => _mm256_shuffle_epi8(
+                v,
+                _mm256_set_epi8(
+                    14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8,
+                    11, 6, 5, 4, 7, 2, 1, 0, 3,
+                ),
+            ),
+            12 => _mm256_or_si256(_mm256_slli_epi32::<12>(v), _mm256_srli_epi32::<20>(v)),
+            _ => _mm256_or_si256(_mm256_slli_epi32::<7>(v), _mm256_srli_epi32::<25>(v)),
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn blocks8(key: &[u32; 8], counters: &[u64; 8]) -> [[u32; 8]; 16] {
+        let lo: [u32; 8] = std::array::from_fn(|l| counters[l] as u32);
+        let hi: [u32; 8] = std::array::from_fn(|l| (counters[l] >> 32) as u32);
+        // SAFETY: unaligned loads of 32 bytes from 8-word arrays.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_si256(lo.as_ptr().cast()),
+                _mm256_loadu_si256(hi.as_ptr().cast()),
+            )
+        };
+        let zero = _mm256_setzero_si256();
+        let init: [__m256i; 16] = std::array::from_fn(|w| match w {
+            0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
+            4..12 => _mm256_set1_epi32(key[w - 4] as i32),
+            12 => lo,
+            13 => hi,
+            _ => zero,
+        });
+        let mut x = init;
+        for _ in 0..10 {
+            double_round!(x, _mm256_add_epi32, _mm256_xor_si256, rol256);
+        }
+        let mut out = [[0u32; 8]; 16];
+        for w in 0..16 {
+            let v = _mm256_add_epi32(x[w], init[w]);
+            // SAFETY: an unaligned store of 32 bytes into an 8-word array.
+            unsafe { _mm256_storeu_si256(out[w].as_mut_ptr().cast(), v) };
+        }
+        out
+    }
+
+    /// 16 blocks a pass in AVX-512 registers.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn probabilities_avx512(key: &[u32; 8], start: usize, out: &mut [f64]) {
+        probabilities_with::<16>(key, start, out, |key, counters| blocks16(key, counters));
+    }
+
+    /// 8 blocks a pass in AVX2 registers.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn probabilities_avx2(key: &[u32; 8], start: usize, out: &mut [f64]) {
+        probabilities_with::<8>(key, start, out, |key, counters| blocks8(key, counters));
+    }
+
+    /// The AVX-512 and AVX2 blocks against the portable ones (tests).
+    #[cfg(test)]
+    pub(super) fn check_against_portable(key: &[u32; 8], counters: &[u64; 16]) {
+        let want = super::blocks::<16>(&[*key; 16], counters, &[0; 16]);
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            let got = unsafe { blocks16(key, counters) };
+            assert_eq!(got, want, "AVX-512");
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let c8: [u64; 8] = std::array::from_fn(|l| counters[l]);
+            // SAFETY: the CPU has AVX2 (checked just above).
+            let got = unsafe { blocks8(key, &c8) };
+            for w in 0..16 {
+                assert_eq!(got[w], want[w][..8], "AVX2 word {w}");
+            }
+        }
     }
 }
 
@@ -273,6 +476,22 @@ mod tests {
         check_blocks::<1>(&mut random, 200);
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_and_avx2_blocks_equal_the_portable_ones() {
+        let mut random = SplitMix(0xa5a5);
+        for round in 0..300 {
+            let key = key_words(&random.seed());
+            let first = match round % 3 {
+                0 => random.next() % 100_000,
+                1 => u64::MAX - 5,
+                _ => random.next(),
+            };
+            let counters: [u64; 16] = std::array::from_fn(|l| first.wrapping_add(l as u64));
+            x86::check_against_portable(&key, &counters);
+        }
+    }
+
     #[test]
     fn the_rfc_7539_block_is_reproduced() {
         // RFC 7539 §2.3.2 (ChaCha20 block function test vector): key
@@ -331,9 +550,11 @@ mod tests {
             let mut got = vec![f64::NAN; len];
             own_probabilities(&seed, start, &mut got);
             let mut got8 = vec![f64::NAN; len];
-            probabilities_lanes::<8>(&key, start, &mut got8);
+            probabilities_with::<8>(&key, start, &mut got8, |k, c| blocks(&[*k; 8], c, &[0; 8]));
             let mut got16 = vec![f64::NAN; len];
-            probabilities_lanes::<16>(&key, start, &mut got16);
+            probabilities_with::<16>(&key, start, &mut got16, |k, c| {
+                blocks(&[*k; 16], c, &[0; 16])
+            });
             for i in 0..len {
                 let w = want[i].to_bits();
                 assert_eq!(got[i].to_bits(), w, "case {n} ({start}, {len}) draw {i}");
@@ -366,5 +587,54 @@ mod tests {
                 "{hi:x} {lo:x}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod rate {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    /// Rate of the own draws' probabilities (ChaCha20 only, no Φ⁻¹):
+    /// rand_chacha one `next_u64` a draw against the multi-lane blocks,
+    /// interleaved A/B (prints, asserts nothing about time):
+    /// `cargo test --release -p exfee-scenarios own_draw_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn own_draw_rate() {
+        let seed = [5u8; 32];
+        let mut out = vec![0.0; 1 << 20];
+        let key = key_words(&seed);
+        let mut best = [f64::MAX; 4];
+        for _ in 0..9 {
+            let t = std::time::Instant::now();
+            let mut rng = ChaCha20Rng::from_seed(seed);
+            for v in out.iter_mut() {
+                *v = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+            }
+            best[0] = best[0].min(t.elapsed().as_secs_f64());
+            std::hint::black_box(&out);
+            let t = std::time::Instant::now();
+            own_probabilities(&seed, 0, std::hint::black_box(&mut out));
+            best[1] = best[1].min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            probabilities_with::<8>(&key, 0, std::hint::black_box(&mut out), |k, c| {
+                blocks(&[*k; 8], c, &[0; 8])
+            });
+            best[2] = best[2].min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            crate::quantile::normal_quantiles(std::hint::black_box(&mut out));
+            best[3] = best[3].min(t.elapsed().as_secs_f64());
+        }
+        let ns = best.map(|b| b * 1e9 / out.len() as f64);
+        println!(
+            "rand_chacha {:.2} ns/draw; multi-lane ({}) {:.2}; 8 lanes baseline {:.2}; Φ⁻¹ {:.2}",
+            ns[0],
+            exfee_simd::widest().name(),
+            ns[1],
+            ns[2],
+            ns[3]
+        );
     }
 }
