@@ -30,6 +30,11 @@
 //! The only `unsafe` is calling the `#[target_feature]` builds once the CPU
 //! is known to have the feature (as in `quantile`).
 
+// Counters and stream ids are split into their low and high 32-bit
+// halves on purpose (`as u32` keeps the low half); the lane loops index
+// several word arrays by lane.
+#![allow(clippy::cast_possible_truncation, clippy::needless_range_loop)]
+
 use exfee_simd::Isa;
 
 /// "expand 32-byte k", the ChaCha constants (words 0..4).
@@ -292,8 +297,8 @@ mod x86 {
         };
         let zero = _mm512_setzero_si512();
         let init: [__m512i; 16] = std::array::from_fn(|w| match w {
-            0..4 => _mm512_set1_epi32(SIGMA[w] as i32),
-            4..12 => _mm512_set1_epi32(key[w - 4] as i32),
+            0..4 => _mm512_set1_epi32(SIGMA[w].cast_signed()),
+            4..12 => _mm512_set1_epi32(key[w - 4].cast_signed()),
             12 => lo,
             13 => hi,
             _ => zero,
@@ -348,8 +353,8 @@ mod x86 {
         };
         let zero = _mm256_setzero_si256();
         let init: [__m256i; 16] = std::array::from_fn(|w| match w {
-            0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
-            4..12 => _mm256_set1_epi32(key[w - 4] as i32),
+            0..4 => _mm256_set1_epi32(SIGMA[w].cast_signed()),
+            4..12 => _mm256_set1_epi32(key[w - 4].cast_signed()),
             12 => lo,
             13 => hi,
             _ => zero,
