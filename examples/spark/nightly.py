@@ -13,6 +13,7 @@ driver, with `exfee charge`: OUT/results.csv is byte for byte that of
 """
 
 import argparse
+import os
 import sys
 
 
@@ -46,6 +47,11 @@ def main(argv=None):
         builder = builder.master(args.master)
     elif not SparkConf().contains("spark.master"):
         builder = builder.master("local[*]")
+    master = args.master or SparkConf().get("spark.master", "local[*]")
+    if master.startswith("local"):
+        # Local mode: the Python workers run this interpreter (the one that
+        # has the exfee package), unless told otherwise.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     try:
         return run_night(

@@ -340,7 +340,22 @@ def evaluate_on_spark(
             memory_budget_mib,
             night["fee"],
         )
-        results = pq.read_table(path, columns=list(RESULT_COLUMNS))
+        # Spark has no unsigned integers: positions and scenario indices as int64.
+        results = pq.read_table(path, columns=list(RESULT_COLUMNS)).cast(
+            pa.schema(
+                [
+                    ("position", pa.int64()),
+                    ("account", pa.string()),
+                    ("base_currency", pa.string()),
+                    ("status", pa.string()),
+                    ("nlv", pa.string()),
+                    ("worst_loss", pa.string()),
+                    ("uncovered", pa.string()),
+                    ("worst_scenario", pa.int64()),
+                    ("subject", pa.bool_()),
+                ]
+            )
+        )
         out_batches = results.to_batches(max_chunksize=max(1, (results.num_rows + 1) // 2))
         for number, batch in enumerate(out_batches):
             yield batch

@@ -69,6 +69,8 @@ def night(tmp_path_factory, exfee_bin):
 def spark():
     from pyspark.sql import SparkSession
 
+    # The Python workers run this interpreter (the one with exfee).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     # local[2,4]: two cores, a task may fail 4 times (local mode retries
     # only with the second number).
     session = (
@@ -141,10 +143,24 @@ def test_spark_night_equals_exfee_run(night, spark, tmp_path, exfee_bin):
 def test_a_task_killed_half_way_is_retried_exactly(night, spark, tmp_path):
     out = tmp_path / "out"
     folder = tmp_path / "evaluations"
-    code = exfee_spark.run_night(spark, str(night["drop"]), DATE, str(out), partitions=3,
-                                 scenario_set=str(night["set"]), exfee_bin=exfee_binary(),
-                                 evaluations=str(folder), reports=False, fail_once=1)
+    context = spark.sparkContext
+    context.setJobGroup("kill-test", "a task killed half-way")
+    try:
+        code = exfee_spark.run_night(spark, str(night["drop"]), DATE, str(out), partitions=3,
+                                     scenario_set=str(night["set"]), exfee_bin=exfee_binary(),
+                                     evaluations=str(folder), reports=False, fail_once=1)
+    finally:
+        context.setJobGroup("other", "")
     assert code == 1
+    # The kill happened: one task attempt failed, and was retried.
+    tracker = context.statusTracker()
+    failed = 0
+    for job in tracker.getJobIdsForGroup("kill-test"):
+        info = tracker.getJobInfo(job)
+        for stage in info.stageIds if info else ():
+            stage_info = tracker.getStageInfo(stage)
+            failed += stage_info.numFailedTasks if stage_info else 0
+    assert failed == 1
     assert read_bytes(out / "results.csv") == read_bytes(night["oracle"] / "results.csv")
     names = sorted(p.name for p in folder.iterdir())
     assert names == [f"shard-{i}-of-3.evaluation.parquet" for i in range(3)], names
