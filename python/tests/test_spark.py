@@ -118,6 +118,13 @@ def test_spark_night_equals_exfee_run(night, spark, tmp_path, exfee_bin):
     for name in ("results.csv", "errors.csv", "options.csv", "changes.csv", "fees_by_class.csv"):
         assert read_bytes(out / "current" / name) == read_bytes(oracle / "current" / name), name
     assert read_bytes(out / "results.csv") == read_bytes(oracle / "results.csv")
+    # The reports and index.html too (the same charge over the same records).
+    assert read_bytes(out / "current" / "index.html") == read_bytes(oracle / "current" / "index.html")
+    reports = sorted(p.relative_to(oracle / "current") for p in (oracle / "current" / "reports").rglob("*") if p.is_file())
+    assert len(reports) > 10
+    assert reports == sorted(p.relative_to(out / "current") for p in (out / "current" / "reports").rglob("*") if p.is_file())
+    for name in reports:
+        assert read_bytes(out / "current" / name) == read_bytes(oracle / "current" / name), name
     # Every account once, in the drop's order.
     with open(out / "results.csv", newline="") as f:
         accounts = [row[0] for row in csv.reader(f)][1:]
