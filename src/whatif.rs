@@ -675,10 +675,30 @@ fn magnitude(holdings: &[Holding], units: &[Arc<UnitPnl>], dense: usize) -> f64 
     }
     // A NaN (never expected) makes the bound NaN: the fast path then
     // declines.
-    sum.iter().fold(
-        0.0,
-        |m: f64, &x| if x.is_nan() { f64::NAN } else { m.max(x) },
-    )
+    exfee_engine::largest_abs(&sum)
+}
+
+/// The lowest of `values` and whether every one is finite, in eight lanes
+/// (so that it vectorises).
+fn lowest_finite(values: &[f64]) -> (f64, bool) {
+    let mut low = [f64::INFINITY; 8];
+    let mut finite = [true; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..8 {
+            let v = chunk[j];
+            low[j] = if v < low[j] { v } else { low[j] };
+            finite[j] &= v.is_finite();
+        }
+    }
+    let mut lowest = low.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut all = finite.iter().all(|&f| f);
+    for &v in rest {
+        lowest = lowest.min(v);
+        all &= v.is_finite();
+    }
+    (lowest, all)
 }
 
 /// The losses the measure reads and the worst scenario, from an account's
@@ -747,12 +767,10 @@ fn tail_after(
     let mut estimate = dense.to_vec();
     let mut spread = 0.0;
     for &(i, step, weight) in &changed {
-        let mut largest: f64 = 0.0;
         for (a, &p) in estimate.iter_mut().zip(&units[i].dense) {
             *a += step * p;
-            largest = largest.max(p.abs());
         }
-        spread += weight * largest;
+        spread += weight * units[i].largest;
     }
     let terms = (holdings.len() + base.holdings.len() + changed.len() + 8) as f64;
     let eps = terms * (magnitude + spread) * f64::EPSILON / 4.0 + terms * f64::MIN_POSITIVE;
@@ -791,16 +809,13 @@ fn tail_after(
         }
         s
     };
-    if !still.is_finite()
-        || own.iter().any(|(_, p)| !p.is_finite())
-        || estimate.iter().any(|a| !a.is_finite())
-    {
+    let (lowest, finite) = lowest_finite(&estimate);
+    if !still.is_finite() || own.iter().any(|(_, p)| !p.is_finite()) || !finite {
         return None;
     }
     // τ: the `needed`-th lowest of the estimates and the exact sparse sums.
     let copies = still_count.min(needed);
     let tau = if needed <= 1 {
-        let lowest = estimate.iter().copied().fold(f64::INFINITY, f64::min);
         let lowest = own.iter().fold(lowest, |m, &(_, p)| m.min(p));
         if copies > 0 {
             lowest.min(still)
@@ -988,6 +1003,7 @@ mod tests {
             dense: vec![value; len],
             still_pnl: 0.0,
             own: Vec::new(),
+            largest: value.abs(),
         })
     }
 
@@ -1142,16 +1158,19 @@ mod tests {
                 dense: vec![-1e16 - 6.0, -1e16, 5.0],
                 still_pnl: 0.0,
                 own: Vec::new(),
+                largest: 1e16 + 6.0,
             }),
             Arc::new(UnitPnl {
                 dense: vec![0.0, -1.0, 1.0],
                 still_pnl: -0.5,
                 own: vec![(4, 7.0)],
+                largest: 1.0,
             }),
             Arc::new(UnitPnl {
                 dense: vec![0.0, -1.0, 2.0],
                 still_pnl: 0.25,
                 own: Vec::new(),
+                largest: 2.0,
             }),
         ];
         let n = 6;
@@ -1204,13 +1223,14 @@ mod tests {
                 .map(|leg| {
                     let scale = 10f64.powi((next() * 12.0) as i32);
                     // Few distinct values: many exact and near ties.
-                    let dense = (0..d)
+                    let dense: Vec<f64> = (0..d)
                         .map(|_| {
                             ((next() - 0.5) * 8.0).round() * scale
                                 + next() * 1e-3 * scale * f64::from(u8::from(round % 2 == 0))
                         })
                         .collect();
                     Arc::new(UnitPnl {
+                        largest: exfee_engine::largest_abs(&dense),
                         dense,
                         still_pnl: (next() - 0.5) * scale,
                         own: vec![(d + 2 * leg, (next() - 0.5) * 3.0 * scale)],
