@@ -372,6 +372,12 @@ impl WhatIfBook {
         self
     }
 
+    /// Whether the book keeps accounts' state (its account cache has a
+    /// budget).
+    fn keeps_accounts(&self) -> bool {
+        self.accounts.lock().is_ok_and(|c| c.budget > 0)
+    }
+
     /// The night's scenario set.
     pub fn scenarios(&self) -> &ScenarioSet {
         &self.set
@@ -406,6 +412,7 @@ impl WhatIfBook {
         Ok(WhatIf {
             book: Arc::clone(self),
             account: account.clone(),
+            usd_to_base: base.usd_to_base,
             before: base.before.clone(),
         })
     }
@@ -628,11 +635,13 @@ impl WhatIfBook {
     /// from `base`'s kept P&L where it can.
     fn quote_after(
         &self,
-        base: &AccountBase,
+        base: Option<&AccountBase>,
         adjusted: &AccountInput,
+        usd_to_base: Decimal,
     ) -> Result<Quote, WhatIfError> {
         let valued = self.value(adjusted)?;
         if valued.own_set.is_none()
+            && let Some(base) = base
             && let Some((dense, magnitude)) = &base.dense
         {
             let needed = self.schedule.measure.scenarios_needed(self.set.len());
@@ -647,19 +656,13 @@ impl WhatIfBook {
             );
             if let Some(tail) = tail {
                 self.incremental.fetch_add(1, Ordering::Relaxed);
-                return self.assemble(
-                    adjusted,
-                    &valued,
-                    base.usd_to_base,
-                    &tail.losses,
-                    tail.worst,
-                );
+                return self.assemble(adjusted, &valued, usd_to_base, &tail.losses, tail.worst);
             }
         }
         self.full.fetch_add(1, Ordering::Relaxed);
         let n = valued.own_set.as_ref().unwrap_or(&self.set).len();
         let total = scenario_total(&valued.holdings, &valued.units, n);
-        self.finish(adjusted, &valued, base.usd_to_base, &total)
+        self.finish(adjusted, &valued, usd_to_base, &total)
     }
 }
 
@@ -915,6 +918,7 @@ fn scenario_total(holdings: &[Holding], units: &[Arc<UnitPnl>], n: usize) -> Vec
 pub struct WhatIf {
     book: Arc<WhatIfBook>,
     account: AccountInput,
+    usd_to_base: Decimal,
     before: Quote,
 }
 
@@ -982,9 +986,16 @@ impl WhatIf {
                 });
             }
         }
-        // The account's kept state (computed again if it was dropped).
-        let base = self.book.base_of(&self.account)?;
-        let after = self.book.quote_after(&base, &adjusted)?;
+        // The account's kept state (computed again if it was dropped; none
+        // when the book keeps no account state: then a full sum).
+        let base = if self.book.keeps_accounts() {
+            Some(self.book.base_of(&self.account)?)
+        } else {
+            None
+        };
+        let after = self
+            .book
+            .quote_after(base.as_deref(), &adjusted, self.usd_to_base)?;
         Ok(WhatIfAnswer {
             // Both fees are at least 0: the difference is exact.
             change: after.fee_paid.saturating_sub(self.before.fee_paid),
