@@ -767,16 +767,52 @@ fn tail_after(
     if seen != base.holdings.len() {
         return None;
     }
-    let mut estimate = dense.to_vec();
+    let mut scratch = ESTIMATE.take();
+    scratch.clear();
+    scratch.extend_from_slice(dense);
+    let bound = Bound {
+        magnitude,
+        terms: holdings.len() + base.holdings.len() + changed.len() + 8,
+    };
+    let tail = tail_from(&mut scratch, &changed, bound, holdings, units, n, needed);
+    ESTIMATE.set(scratch);
+    tail
+}
+
+thread_local! {
+    /// The estimate's vector, one per thread: not allocated per question.
+    static ESTIMATE: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// What the rounding bound is made of: the kept largest Σ |q·u| and the
+/// count of rounded operations (plus slack).
+#[derive(Clone, Copy)]
+struct Bound {
+    magnitude: f64,
+    terms: usize,
+}
+
+/// [`tail_after`] with the kept dense P&L copied into `estimate` and the
+/// holdings that changed: (index, new − old quantity, |old| + |new|).
+fn tail_from(
+    estimate: &mut [f64],
+    changed: &[(usize, f64, f64)],
+    bound: Bound,
+    holdings: &[Holding],
+    units: &[Arc<UnitPnl>],
+    n: usize,
+    needed: usize,
+) -> Option<Tail> {
+    let d = estimate.len();
     let mut spread = 0.0;
-    for &(i, step, weight) in &changed {
+    for &(i, step, weight) in changed {
         for (a, &p) in estimate.iter_mut().zip(&units[i].dense) {
             *a += step * p;
         }
         spread += weight * units[i].largest;
     }
-    let terms = (holdings.len() + base.holdings.len() + changed.len() + 8) as f64;
-    let eps = terms * (magnitude + spread) * f64::EPSILON / 4.0 + terms * f64::MIN_POSITIVE;
+    let terms = bound.terms as f64;
+    let eps = terms * (bound.magnitude + spread) * f64::EPSILON / 4.0 + terms * f64::MIN_POSITIVE;
     if !eps.is_finite() {
         return None;
     }
@@ -812,7 +848,7 @@ fn tail_after(
         }
         s
     };
-    let (lowest, finite) = lowest_finite(&estimate);
+    let (lowest, finite) = lowest_finite(estimate);
     if !still.is_finite() || own.iter().any(|(_, p)| !p.is_finite()) || !finite {
         return None;
     }
@@ -827,7 +863,7 @@ fn tail_after(
         }
     } else {
         let mut all: Vec<f64> = Vec::with_capacity(d + own.len() + copies);
-        all.extend_from_slice(&estimate);
+        all.extend_from_slice(estimate);
         all.extend(own.iter().map(|&(_, p)| p));
         all.extend(std::iter::repeat_n(still, copies));
         let k = needed.min(all.len()).max(1) - 1;
