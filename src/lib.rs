@@ -105,7 +105,8 @@ pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{Subject, build_reports, fees_by_class_rows, measure_name};
 pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{
-    CacheStats, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf, WhatIfAnswer, WhatIfBook, WhatIfError,
+    AnswerStats, CacheStats, DEFAULT_ACCOUNT_CACHE_BYTES, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf,
+    WhatIfAnswer, WhatIfBook, WhatIfError,
 };
 
 /// The vocabulary: accounts, instruments, cash, market data, factor and FX
