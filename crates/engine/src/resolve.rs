@@ -190,7 +190,9 @@ impl<'a> Resolver<'a> {
         let mut representative = HashMap::default();
         for (index, factor) in table.factors().iter().enumerate() {
             // The first factor with the symbol, as `index_of_symbol`.
-            representative.entry(factor.symbol.as_str()).or_insert(index);
+            representative
+                .entry(factor.symbol.as_str())
+                .or_insert(index);
         }
         let mut defaults = HashMap::default();
         for &currency in market.fx.keys() {
@@ -319,16 +321,26 @@ mod tests {
                 idio_vol,
             })
         };
-        market.factors.insert("AAPL".into(), mapping("Equity", 1.2, Some(0.3)));
-        market.factors.insert("SAP".into(), mapping("European Equity", 0.9, None));
-        market.factors.insert("ETF".into(), mapping("Equity", 1.0, Some(0.0)));
-        market.factors.insert("ODD".into(), mapping("Moon", 1.0, None));
+        market
+            .factors
+            .insert("AAPL".into(), mapping("Equity", 1.2, Some(0.3)));
+        market
+            .factors
+            .insert("SAP".into(), mapping("European Equity", 0.9, None));
+        market
+            .factors
+            .insert("ETF".into(), mapping("Equity", 1.0, Some(0.0)));
+        market
+            .factors
+            .insert("ODD".into(), mapping("Moon", 1.0, None));
         market
             .factors
             .insert("BAD".into(), Err(InputError::new("a bad row")));
         let resolver = Resolver::new(&market, &table);
         let mut checked = 0;
-        for symbol in ["AAPL", "SAP", "ETF", "ODD", "BAD", "SPX", "TLT", "BTC", "XYZ", ""] {
+        for symbol in [
+            "AAPL", "SAP", "ETF", "ODD", "BAD", "SPX", "TLT", "BTC", "XYZ", "",
+        ] {
             for class in CLASSES {
                 for currency in [Currency::USD, eur, jpy, chf] {
                     assert_eq!(
@@ -352,7 +364,10 @@ mod tests {
             })
         );
         assert_eq!(
-            resolver.resolve("XYZ", AssetClass::Bond, jpy).unwrap().factor,
+            resolver
+                .resolve("XYZ", AssetClass::Bond, jpy)
+                .unwrap()
+                .factor,
             3
         );
         assert_eq!(

@@ -354,10 +354,11 @@ mod tests {
             state.wrapping_mul(0x2545_F491_4F6C_DD1D)
         };
         for _ in 0..800 {
-            let len = (next() % 40) as usize;
+            let len = usize::try_from(next() % 40).unwrap();
             let mut bytes = b"a,b,c\n".to_vec();
             for _ in 0..len {
-                bytes.push(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+                let pick = usize::try_from(next() % ALPHABET.len() as u64).unwrap();
+                bytes.push(ALPHABET[pick]);
             }
             same_every_way(&bytes);
         }

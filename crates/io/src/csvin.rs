@@ -121,11 +121,7 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// `bytes`, followed by more input unless `last`.
     pub fn new(bytes: Vec<u8>, last: bool) -> Self {
-        Chunk {
-            bytes,
-            at: 0,
-            last,
-        }
+        Chunk { bytes, at: 0, last }
     }
 
     /// The chunk's bytes (all of them, consumed or not).
@@ -410,9 +406,8 @@ impl<S: Source> Records<S> {
                 self.core
                     .read_record(input, &mut self.scratch, &mut self.scratch_ends)
             };
-            let ended_on_cr = matches!(result, R::Record)
-                && nin > 0
-                && input.get(nin - 1) == Some(&b'\r');
+            let ended_on_cr =
+                matches!(result, R::Record) && nin > 0 && input.get(nin - 1) == Some(&b'\r');
             self.input.consume(nin);
             self.after_cr = ended_on_cr;
             if self.oversize.is_none() {

@@ -325,7 +325,11 @@ impl Registry {
         kind: Holding,
         at: impl FnOnce(String) -> InputError,
     ) -> bool {
-        let Some(count) = self.rows.get_mut(index).map(|rows| &mut rows[kind as usize]) else {
+        let Some(count) = self
+            .rows
+            .get_mut(index)
+            .map(|rows| &mut rows[kind as usize])
+        else {
             return false;
         };
         *count += 1;
@@ -435,7 +439,9 @@ impl<H> HoldingRow<H> {
             Ok(row) => row,
             Err((error, row)) => {
                 return HoldingRow::Broken {
-                    account: row.and_then(|row| row.whole_text("account")).map(str::to_string),
+                    account: row
+                        .and_then(|row| row.whole_text("account"))
+                        .map(str::to_string),
                     swallowed: row.map_or_else(Vec::new, |row| row.swallowed("account")),
                     error,
                 };
