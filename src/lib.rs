@@ -107,7 +107,8 @@ pub use reporting::{
 };
 pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{
-    CacheStats, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf, WhatIfAnswer, WhatIfBook, WhatIfError,
+    AnswerStats, CacheStats, DEFAULT_ACCOUNT_CACHE_BYTES, DEFAULT_LEG_CACHE_BYTES, Quote, WhatIf,
+    WhatIfAnswer, WhatIfBook, WhatIfError,
 };
 
 /// The vocabulary: accounts, instruments, cash, market data, factor and FX
@@ -161,6 +162,12 @@ pub mod report {
 /// Option pricers (pure functions).
 pub mod pricing {
     pub use exfee_pricing::*;
+}
+
+/// The instruction set of the vector kernels: the widest the CPU runs,
+/// capped by `EXFEE_SIMD` (re-exported from `exfee-simd`).
+pub mod simd {
+    pub use exfee_simd::*;
 }
 
 /// Synthetic nightly drops of any size, reproducible from a seed.
@@ -414,10 +421,25 @@ impl Shard {
 
     /// Whether account `id` belongs to this shard.
     pub fn contains(&self, id: &str) -> bool {
+        Shard::index_of(id, self.count) == Some(self.index)
+    }
+
+    /// The shard of `count` that account `id` belongs to (`None` when
+    /// `count` is 0): FNV-1a (64 bits) of the id's UTF-8 bytes, modulo
+    /// `count`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // FNV-1a of "a" is 0xaf63dc4c8601ec8c (the reference vector).
+    /// assert_eq!(exfee::Shard::index_of("a", 1000), Some(0xaf63_dc4c_8601_ec8c % 1000));
+    /// assert_eq!(exfee::Shard::index_of("a", 0), None);
+    /// ```
+    pub fn index_of(id: &str, count: u64) -> Option<u64> {
         let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
-        hash % self.count == self.index
+        hash.checked_rem(count)
     }
 
     /// The batch with only this shard's accounts (market data and

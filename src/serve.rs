@@ -34,9 +34,9 @@ use std::path::PathBuf;
 use exfee_fee::AccountState;
 
 use crate::{
-    DEFAULT_LEG_CACHE_BYTES, EngineConfig, EvaluateOptions, NightFees, Order, Outcome,
-    ScenarioSource, WhatIf, WhatIfBook, WhatIfError, evaluate_batch_with, orders_to_positions,
-    results_header, results_row, usd_to_base,
+    DEFAULT_ACCOUNT_CACHE_BYTES, DEFAULT_LEG_CACHE_BYTES, EngineConfig, EvaluateOptions, NightFees,
+    Order, Outcome, ScenarioSource, WhatIf, WhatIfBook, WhatIfError, evaluate_batch_with,
+    orders_to_positions, results_header, results_row, usd_to_base,
 };
 
 /// One night as the service holds it: the batch, its evaluation and fees,
@@ -88,6 +88,10 @@ pub struct NightOptions {
     /// Bytes of per-leg unit P&L vectors kept (least recently used dropped
     /// first).
     pub leg_cache_bytes: usize,
+    /// Bytes of accounts' prepared what-if state kept (each account asked
+    /// about: its holdings and its P&L in the dense scenarios, 8 bytes a
+    /// draw; least recently used dropped first).
+    pub account_cache_bytes: usize,
     /// The nightly state database: each account's grace state before
     /// tonight is read from it, so that `fee_status` is the ledger's (as
     /// `exfee run` with that state decides it). `None`: a first night.
@@ -100,6 +104,7 @@ impl Default for NightOptions {
             accounts_cached: 8192,
             reports_cached: 256,
             leg_cache_bytes: DEFAULT_LEG_CACHE_BYTES,
+            account_cache_bytes: DEFAULT_ACCOUNT_CACHE_BYTES,
             state: None,
         }
     }
@@ -178,14 +183,17 @@ impl Night {
         )
         .map_err(|e| e.to_string())?;
         let fees = night_fees(evaluation, &batch, &schedule, &calendar, date, &previous)?;
-        let book = Arc::new(WhatIfBook::with_set(
-            fees.evaluation.scenarios.clone(),
-            &batch.market,
-            &source,
-            &config,
-            &schedule,
-            options.leg_cache_bytes,
-        ));
+        let book = Arc::new(
+            WhatIfBook::with_set(
+                fees.evaluation.scenarios.clone(),
+                &batch.market,
+                &source,
+                &config,
+                &schedule,
+                options.leg_cache_bytes,
+            )
+            .with_account_cache(options.account_cache_bytes),
+        );
         let index = batch
             .accounts
             .iter()
@@ -591,6 +599,32 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
          # HELP exfee_leg_cache_misses_total Legs priced because they were not in the cache (tonight's night).\n\
          # TYPE exfee_leg_cache_misses_total counter\nexfee_leg_cache_misses_total {}\n",
         cache.entries, cache.bytes, cache.budget, cache.hits, cache.misses
+    );
+    let accounts = night.book.account_cache_stats();
+    let answers = night.book.answer_stats();
+    let _ = write!(
+        text,
+        "# HELP exfee_account_cache_entries Accounts whose prepared what-if state (holdings, dense scenario P&L) the cache holds.\n\
+         # TYPE exfee_account_cache_entries gauge\nexfee_account_cache_entries {}\n\
+         # HELP exfee_account_cache_bytes Bytes the what-if account cache holds (budget: exfee_account_cache_budget_bytes).\n\
+         # TYPE exfee_account_cache_bytes gauge\nexfee_account_cache_bytes {}\n\
+         # HELP exfee_account_cache_budget_bytes Most bytes the what-if account cache may hold.\n\
+         # TYPE exfee_account_cache_budget_bytes gauge\nexfee_account_cache_budget_bytes {}\n\
+         # HELP exfee_account_cache_hits_total Questions that found their account's state in the cache (tonight's night).\n\
+         # TYPE exfee_account_cache_hits_total counter\nexfee_account_cache_hits_total {}\n\
+         # HELP exfee_account_cache_misses_total Questions that prepared their account's state again (tonight's night).\n\
+         # TYPE exfee_account_cache_misses_total counter\nexfee_account_cache_misses_total {}\n\
+         # HELP exfee_what_if_answers_total Orders answered, by how: from the account's kept P&L (incremental) or summed in full (full).\n\
+         # TYPE exfee_what_if_answers_total counter\n\
+         exfee_what_if_answers_total{{path=\"incremental\"}} {}\n\
+         exfee_what_if_answers_total{{path=\"full\"}} {}\n",
+        accounts.entries,
+        accounts.bytes,
+        accounts.budget,
+        accounts.hits,
+        accounts.misses,
+        answers.incremental,
+        answers.full
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

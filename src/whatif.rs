@@ -1,7 +1,10 @@
 //! What-if: the fee of one account before and after a proposed order,
 //! without a batch run.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exfee_engine::{Holding, LegKey, UnitPnl, account_holdings, legs_unit_pnl};
@@ -71,20 +74,33 @@ pub struct WhatIfAnswer {
 /// 3,300 legs under a 10,000-draw set).
 pub const DEFAULT_LEG_CACHE_BYTES: usize = 256 << 20;
 
+/// Default bytes of accounts' prepared what-if state a [`WhatIfBook`] keeps
+/// (256 MiB: about 3,000 accounts under a 10,000-draw set, an account's
+/// dense scenario P&L being 8 bytes a draw).
+pub const DEFAULT_ACCOUNT_CACHE_BYTES: usize = 256 << 20;
+
 /// Accounts' what-if questions against one night: the night's scenario set
 /// (its dense moves drawn once and kept), the engine settings and fee
-/// schedule of the run, and a bounded cache of per-leg unit P&L vectors
-/// shared by every account (a leg is an instrument or a cash currency seen
-/// from one base currency).
+/// schedule of the run, a bounded cache of per-leg unit P&L vectors shared
+/// by every account (a leg is an instrument or a cash currency seen from
+/// one base currency), and a bounded cache of accounts' prepared state.
 ///
 /// An account's scenario P&L is Σ quantity × unit P&L over its holdings in
 /// the engine's order, under the very scenario set of the nightly run, with
 /// its single-stock scenarios and horizon as the run has them: the figures
-/// equal the run's bit for bit. An order changes quantities (or adds legs):
-/// the account with the order is prepared again (one account: cheap), its
-/// legs' vectors are taken from the cache, only a leg not seen yet is
-/// priced, and the sum is made again. Nothing per account is kept here: the
-/// memory is the cache's budget and the set's kept moves.
+/// equal the run's bit for bit.
+///
+/// An account's first question sums its P&L in full and keeps, within the
+/// account cache's budget, its holdings, tonight's figures and its P&L in
+/// the dense scenarios. An order is then answered from that: the account
+/// with the order is prepared again (one account: cheap), the P&L of the
+/// holdings the order changes is added to the kept vector (an estimate
+/// within a proven rounding bound of the engine's sum), and only the
+/// scenarios that can be among the measure's worst by that bound are summed
+/// again exactly, in the engine's order; the single-stock scenarios are
+/// summed exactly (they are few distinct values). The measure, the worst
+/// scenario and the split over classes are then those of a full
+/// re-evaluation, bit for bit (docs/serve.md, *The what-if fast path*).
 ///
 /// An order on a single stock the night's set does not move (no account
 /// held it tonight) is answered under the night's set with that stock
@@ -99,13 +115,17 @@ pub struct WhatIfBook {
     /// One-account batches with the market, reused (a market is not cloned
     /// per question).
     batches: Mutex<Vec<Batch>>,
-    legs: Mutex<LegCache>,
+    legs: Mutex<Lru<LegKey, Arc<UnitPnl>>>,
+    accounts: Mutex<Lru<String, Arc<AccountBase>>>,
+    /// Answers after an order from an account's kept state / by a full sum.
+    incremental: AtomicU64,
+    full: AtomicU64,
 }
 
-/// What the unit P&L cache holds and how it did.
+/// What a cache holds and how it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheStats {
-    /// Legs held.
+    /// Entries held (legs, or accounts).
     pub entries: usize,
     /// Bytes held (vectors and keys).
     pub bytes: usize,
@@ -113,18 +133,29 @@ pub struct CacheStats {
     pub budget: usize,
     /// Lookups answered from the cache.
     pub hits: u64,
-    /// Lookups that had to price the leg.
+    /// Lookups that had to compute the entry.
     pub misses: u64,
 }
 
-/// Unit P&L vectors by leg key, least recently used dropped first, within a
-/// byte budget.
-struct LegCache {
+/// How a book answered orders: from an account's kept state (adding the
+/// order's legs to its kept P&L) or by summing every holding again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AnswerStats {
+    /// Orders answered from the account's kept state.
+    pub incremental: u64,
+    /// Orders answered by a full sum (no kept state for the account, a
+    /// single stock new to the night, or too many near-ties).
+    pub full: u64,
+}
+
+/// Values by key, least recently used dropped first, within a byte budget.
+struct Lru<K, V> {
     budget: usize,
     bytes: usize,
     tick: u64,
-    map: HashMap<LegKey, (Arc<UnitPnl>, u64)>,
-    order: BTreeMap<u64, LegKey>,
+    /// Value, last use, bytes charged.
+    map: HashMap<K, (V, u64, usize)>,
+    order: BTreeMap<u64, K>,
     hits: u64,
     misses: u64,
 }
@@ -134,9 +165,9 @@ fn entry_bytes(key: &LegKey, value: &UnitPnl) -> usize {
     value.dense.len() * 8 + value.own.len() * 16 + 2 * key.len() + 128
 }
 
-impl LegCache {
+impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
     fn new(budget: usize) -> Self {
-        LegCache {
+        Lru {
             budget,
             bytes: 0,
             tick: 0,
@@ -147,36 +178,60 @@ impl LegCache {
         }
     }
 
-    fn get(&mut self, key: &LegKey) -> Option<Arc<UnitPnl>> {
-        let Some((value, used)) = self.map.get_mut(key) else {
+    /// The value under `key` if `keep` accepts it (else counted a miss).
+    fn get_if<Q>(&mut self, key: &Q, keep: impl FnOnce(&V) -> bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some((value, used, _)) = self.map.get_mut(key).filter(|(v, _, _)| keep(v)) else {
             self.misses += 1;
             return None;
         };
-        self.tick += 1;
-        self.order.remove(used);
-        *used = self.tick;
-        self.order.insert(self.tick, key.clone());
+        if let Some(k) = self.order.remove(used) {
+            self.tick += 1;
+            *used = self.tick;
+            self.order.insert(self.tick, k);
+        }
         self.hits += 1;
-        Some(Arc::clone(value))
+        Some(value.clone())
     }
 
-    fn insert(&mut self, key: LegKey, value: Arc<UnitPnl>) {
-        let size = entry_bytes(&key, &value);
-        if size > self.budget || self.map.contains_key(&key) {
+    fn get<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_if(key, |_| true)
+    }
+
+    /// Keeps `value` under `key` (replacing what was there), charged `size`
+    /// bytes, dropping the least recently used entries to stay within the
+    /// budget; a value larger than the whole budget is not kept.
+    fn insert(&mut self, key: K, value: V, size: usize) {
+        self.remove(&key);
+        if size > self.budget {
             return;
         }
         while self.bytes + size > self.budget {
             let Some((_, old)) = self.order.pop_first() else {
                 break;
             };
-            if let Some((gone, _)) = self.map.remove(&old) {
-                self.bytes = self.bytes.saturating_sub(entry_bytes(&old, &gone));
+            if let Some((_, _, gone)) = self.map.remove(&old) {
+                self.bytes = self.bytes.saturating_sub(gone);
             }
         }
         self.tick += 1;
         self.order.insert(self.tick, key.clone());
-        self.map.insert(key, (value, self.tick));
+        self.map.insert(key, (value, self.tick, size));
         self.bytes += size;
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some((_, used, size)) = self.map.remove(key) {
+            self.order.remove(&used);
+            self.bytes = self.bytes.saturating_sub(size);
+        }
     }
 
     fn stats(&self) -> CacheStats {
@@ -188,6 +243,49 @@ impl LegCache {
             misses: self.misses,
         }
     }
+}
+
+/// What a book keeps of an account between questions.
+struct AccountBase {
+    /// The account as asked about (a question on an account of the same id
+    /// but other rows does not use this state).
+    account: AccountInput,
+    usd_to_base: Decimal,
+    /// Tonight's figures.
+    before: Quote,
+    /// Its holdings in the engine's order.
+    holdings: Vec<Holding>,
+    /// Where each leg is among `holdings`.
+    slot: HashMap<LegKey, usize>,
+    /// Its P&L in each dense scenario of the night's set, summed as the
+    /// engine sums it, and the largest Σ |quantity × unit P&L| over them;
+    /// `None` when it holds a single stock the night's set does not move
+    /// (its questions are then answered in full).
+    dense: Option<(Vec<f64>, f64)>,
+}
+
+impl AccountBase {
+    /// Bytes charged to the account cache: the vector exactly, the rest
+    /// (rows, holdings' keys and descriptions) generously.
+    fn bytes(&self) -> usize {
+        let vector = self.dense.as_ref().map_or(0, |(d, _)| d.len() * 8);
+        let holdings: usize = self
+            .holdings
+            .iter()
+            .map(|h| 3 * h.key.len() + 256 + h.info.symbol.len() + h.info.class.len())
+            .sum();
+        let rows = (self.account.positions.len() + self.account.cash.len()) * 256;
+        vector + holdings + rows + 1024
+    }
+}
+
+/// An account valued under the night's set (or, holding a single stock the
+/// night's set does not move, under its own).
+struct Valued {
+    nlv: Decimal,
+    holdings: Vec<Holding>,
+    units: Vec<Arc<UnitPnl>>,
+    own_set: Option<ScenarioSet>,
 }
 
 /// The worst scenario as the engine keeps it: the lowest P&L, the first one
@@ -206,7 +304,9 @@ fn worst_index(total: &[f64]) -> Option<usize> {
 impl WhatIfBook {
     /// A book for `batch` valued as tonight's run values it: the scenario
     /// set built from the batch's single stocks, the run's engine settings
-    /// and fee schedule; at most `cache_bytes` of unit P&L vectors kept.
+    /// and fee schedule; at most `cache_bytes` of unit P&L vectors kept
+    /// (and [`DEFAULT_ACCOUNT_CACHE_BYTES`] of accounts' state; see
+    /// [`with_account_cache`](WhatIfBook::with_account_cache)).
     ///
     /// # Errors
     ///
@@ -253,8 +353,29 @@ impl WhatIfBook {
             schedule: schedule.clone(),
             market: market.clone(),
             batches: Mutex::new(Vec::new()),
-            legs: Mutex::new(LegCache::new(cache_bytes)),
+            legs: Mutex::new(Lru::new(cache_bytes)),
+            accounts: Mutex::new(Lru::new(DEFAULT_ACCOUNT_CACHE_BYTES)),
+            incremental: AtomicU64::new(0),
+            full: AtomicU64::new(0),
         }
+    }
+
+    /// The book with at most `bytes` of accounts' prepared state kept
+    /// (tonight's figures, holdings and dense scenario P&L of the accounts
+    /// asked about, least recently used dropped first). 0 keeps none:
+    /// every order is then answered by a full sum.
+    #[must_use]
+    pub fn with_account_cache(self, bytes: usize) -> WhatIfBook {
+        if let Ok(mut accounts) = self.accounts.lock() {
+            *accounts = Lru::new(bytes);
+        }
+        self
+    }
+
+    /// Whether the book keeps accounts' state (its account cache has a
+    /// budget).
+    fn keeps_accounts(&self) -> bool {
+        self.accounts.lock().is_ok_and(|c| c.budget > 0)
     }
 
     /// The night's scenario set.
@@ -267,30 +388,32 @@ impl WhatIfBook {
         self.legs.lock().map(|c| c.stats()).unwrap_or_default()
     }
 
+    /// The account cache's size and hit counts.
+    pub fn account_cache_stats(&self) -> CacheStats {
+        self.accounts.lock().map(|c| c.stats()).unwrap_or_default()
+    }
+
+    /// How orders were answered so far.
+    pub fn answer_stats(&self) -> AnswerStats {
+        AnswerStats {
+            incremental: self.incremental.load(Ordering::Relaxed),
+            full: self.full.load(Ordering::Relaxed),
+        }
+    }
+
     /// Prepares what-if questions on `account` (tonight's figures computed
-    /// here, from the cache where it can).
+    /// here, or kept from an earlier question on the same account).
     ///
     /// # Errors
     ///
     /// [`WhatIfError`] when the account cannot be evaluated.
     pub fn account(self: &Arc<Self>, account: &AccountInput) -> Result<WhatIf, WhatIfError> {
-        let base = account
-            .base_currency
-            .ok_or_else(|| WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: "no base currency".to_string(),
-            })?;
-        let usd_to_base =
-            usd_to_base(&self.market, base).map_err(|e| WhatIfError::NotEvaluable {
-                account: account.id.clone(),
-                reasons: e.to_string(),
-            })?;
-        let before = self.quote_of(account, usd_to_base)?;
+        let base = self.base_of(account)?;
         Ok(WhatIf {
             book: Arc::clone(self),
             account: account.clone(),
-            usd_to_base,
-            before,
+            usd_to_base: base.usd_to_base,
+            before: base.before.clone(),
         })
     }
 
@@ -299,6 +422,56 @@ impl WhatIfBook {
             account: account.id.clone(),
             reasons: reasons.into(),
         }
+    }
+
+    /// The kept state of `account`, or computed (and kept) now.
+    fn base_of(&self, account: &AccountInput) -> Result<Arc<AccountBase>, WhatIfError> {
+        let kept = self
+            .accounts
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get_if(account.id.as_str(), |b| b.account == *account));
+        if let Some(base) = kept {
+            return Ok(base);
+        }
+        let base = Arc::new(self.build_base(account)?);
+        if let Ok(mut cache) = self.accounts.lock() {
+            cache.insert(account.id.clone(), Arc::clone(&base), base.bytes());
+        }
+        Ok(base)
+    }
+
+    fn build_base(&self, account: &AccountInput) -> Result<AccountBase, WhatIfError> {
+        let base = account
+            .base_currency
+            .ok_or_else(|| Self::not_evaluable(account, "no base currency"))?;
+        let usd_to_base = usd_to_base(&self.market, base)
+            .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
+        let valued = self.value(account)?;
+        let n = valued.own_set.as_ref().unwrap_or(&self.set).len();
+        let total = scenario_total(&valued.holdings, &valued.units, n);
+        let before = self.finish(account, &valued, usd_to_base, &total)?;
+        let dense = valued.own_set.is_none().then(|| {
+            let d = valued.units.first().map_or(0, |u| u.dense.len()).min(n);
+            (
+                total[..d].to_vec(),
+                magnitude(&valued.holdings, &valued.units, d),
+            )
+        });
+        let slot = valued
+            .holdings
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.key.clone(), i))
+            .collect();
+        Ok(AccountBase {
+            account: account.clone(),
+            usd_to_base,
+            before,
+            holdings: valued.holdings,
+            slot,
+            dense,
+        })
     }
 
     /// `account` prepared alone, as `prepare` prepares it within the batch
@@ -326,8 +499,9 @@ impl WhatIfBook {
         prepared
     }
 
-    /// The fee figures of `account` under the night's set.
-    fn quote_of(&self, account: &AccountInput, usd_to_base: Decimal) -> Result<Quote, WhatIfError> {
+    /// `account`'s NLV, holdings and their unit P&L (from the cache where
+    /// it can).
+    fn value(&self, account: &AccountInput) -> Result<Valued, WhatIfError> {
         let nlv = net_liquidation_value(account, &self.market)
             .map(cents)
             .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
@@ -347,17 +521,17 @@ impl WhatIfBook {
             .filter(|s| self.set.stock_index(&s.symbol).is_none())
             .cloned()
             .collect();
-        let own_set;
-        let (set, shared) = if new_stocks.is_empty() {
-            (&self.set, true)
+        let own_set = if new_stocks.is_empty() {
+            None
         } else {
             let mut stocks = self.set.stocks().to_vec();
             stocks.extend(new_stocks);
             stocks.sort_by(|a, b| a.symbol.cmp(&b.symbol));
             stocks.dedup_by(|a, b| a.symbol == b.symbol);
-            own_set = self.source.build(stocks).map_err(Error::from)?;
-            (&own_set, false)
+            Some(self.source.build(stocks).map_err(Error::from)?)
         };
+        let shared = own_set.is_none();
+        let set = own_set.as_ref().unwrap_or(&self.set);
         let mut units: Vec<Option<Arc<UnitPnl>>> = vec![None; holdings.len()];
         if shared && let Ok(mut cache) = self.legs.lock() {
             for (unit, holding) in units.iter_mut().zip(&holdings) {
@@ -372,7 +546,8 @@ impl WhatIfBook {
         for (&h, value) in missing.iter().zip(priced) {
             let value = Arc::new(value);
             if shared && let Ok(mut cache) = self.legs.lock() {
-                cache.insert(holdings[h].key.clone(), Arc::clone(&value));
+                let size = entry_bytes(&holdings[h].key, &value);
+                cache.insert(holdings[h].key.clone(), Arc::clone(&value), size);
             }
             units[h] = Some(value);
         }
@@ -380,9 +555,23 @@ impl WhatIfBook {
         if units.len() != holdings.len() {
             return Err(Self::not_evaluable(account, "a holding was not priced"));
         }
-        let n = set.len();
-        let total = scenario_total(&holdings, &units, n);
-        let Some(worst) = worst_index(&total) else {
+        Ok(Valued {
+            nlv,
+            holdings,
+            units,
+            own_set,
+        })
+    }
+
+    /// The fee figures of a valued account from its P&L in every scenario.
+    fn finish(
+        &self,
+        account: &AccountInput,
+        valued: &Valued,
+        usd_to_base: Decimal,
+        total: &[f64],
+    ) -> Result<Quote, WhatIfError> {
+        let Some(worst) = worst_index(total) else {
             return Err(Self::not_evaluable(
                 account,
                 "scenario P&L is not a finite number (values too large to revalue)",
@@ -390,12 +579,26 @@ impl WhatIfBook {
         };
         // The engine's tail never holds a NaN.
         let losses: Vec<f64> = total.iter().filter(|p| !p.is_nan()).map(|p| -p).collect();
+        self.assemble(account, valued, usd_to_base, &losses, worst)
+    }
+
+    /// The fee figures of a valued account from its losses (all of them, or
+    /// a part holding the ones the measure reads) and its worst scenario.
+    fn assemble(
+        &self,
+        account: &AccountInput,
+        valued: &Valued,
+        usd_to_base: Decimal,
+        losses: &[f64],
+        worst: usize,
+    ) -> Result<Quote, WhatIfError> {
+        let set = valued.own_set.as_ref().unwrap_or(&self.set);
         let q = quote(
             &self.schedule,
             &Portfolio {
-                losses: &losses,
-                scenarios: n,
-                nlv,
+                losses,
+                scenarios: set.len(),
+                nlv: valued.nlv,
                 usd_to_base,
                 inventory_fee: account.inventory_fee,
             },
@@ -405,9 +608,10 @@ impl WhatIfBook {
         // from each holding's P&L there.
         let at_worst = AccountPnl {
             account: 0,
-            holdings: holdings
+            holdings: valued
+                .holdings
                 .iter()
-                .zip(&units)
+                .zip(&valued.units)
                 .map(|(h, u)| HoldingPnl {
                     info: h.info.clone(),
                     quantity: h.quantity,
@@ -417,7 +621,7 @@ impl WhatIfBook {
                 .collect(),
         };
         Ok(Quote {
-            nlv,
+            nlv: valued.nlv,
             measure: q.measure,
             uncovered: q.uncovered,
             daily_fee: q.breakdown.daily_fee,
@@ -426,6 +630,277 @@ impl WhatIfBook {
             by_class: crate::reporting::fee_by_class(&at_worst, 0, q.fee_paid),
         })
     }
+
+    /// The fee figures of `adjusted` (`base`'s account with an order),
+    /// from `base`'s kept P&L where it can.
+    fn quote_after(
+        &self,
+        base: Option<&AccountBase>,
+        adjusted: &AccountInput,
+        usd_to_base: Decimal,
+    ) -> Result<Quote, WhatIfError> {
+        let valued = self.value(adjusted)?;
+        if valued.own_set.is_none()
+            && let Some(base) = base
+            && let Some((dense, magnitude)) = &base.dense
+        {
+            let needed = self.schedule.measure.scenarios_needed(self.set.len());
+            let tail = tail_after(
+                base,
+                dense,
+                *magnitude,
+                &valued.holdings,
+                &valued.units,
+                self.set.len(),
+                needed,
+            );
+            if let Some(tail) = tail {
+                self.incremental.fetch_add(1, Ordering::Relaxed);
+                return self.assemble(adjusted, &valued, usd_to_base, &tail.losses, tail.worst);
+            }
+        }
+        self.full.fetch_add(1, Ordering::Relaxed);
+        let n = valued.own_set.as_ref().unwrap_or(&self.set).len();
+        let total = scenario_total(&valued.holdings, &valued.units, n);
+        self.finish(adjusted, &valued, usd_to_base, &total)
+    }
+}
+
+/// The largest Σ |quantity × unit P&L| over the holdings in one of the
+/// first `dense` scenarios (what bounds the rounding of their sums).
+fn magnitude(holdings: &[Holding], units: &[Arc<UnitPnl>], dense: usize) -> f64 {
+    let mut sum = vec![0.0; dense];
+    for (holding, unit) in holdings.iter().zip(units) {
+        let q = holding.quantity.abs();
+        for (t, &p) in sum.iter_mut().zip(&unit.dense) {
+            *t += q * p.abs();
+        }
+    }
+    // A NaN (never expected) makes the bound NaN: the fast path then
+    // declines.
+    exfee_engine::largest_abs(&sum)
+}
+
+/// The lowest of `values` and whether every one is finite, in eight lanes
+/// (so that it vectorises).
+fn lowest_finite(values: &[f64]) -> (f64, bool) {
+    let mut low = [f64::INFINITY; 8];
+    let mut finite = [true; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..8 {
+            let v = chunk[j];
+            low[j] = if v < low[j] { v } else { low[j] };
+            finite[j] &= v.is_finite();
+        }
+    }
+    let mut lowest = low.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut all = finite.iter().all(|&f| f);
+    for &v in rest {
+        lowest = lowest.min(v);
+        all &= v.is_finite();
+    }
+    (lowest, all)
+}
+
+/// The losses the measure reads and the worst scenario, from an account's
+/// kept state.
+struct Tail {
+    /// Losses of a part of the scenarios that holds the `needed` largest.
+    losses: Vec<f64>,
+    worst: usize,
+}
+
+/// The measure's inputs for the account of `base` with an order (its
+/// holdings `holdings`, valued `units`, in the engine's order) over the `n`
+/// scenarios of the night's set, without summing every holding in every
+/// scenario; `None` when it cannot vouch for them (a non-finite value, a
+/// holding gone, too many near-ties): the caller then sums in full.
+///
+/// The kept dense P&L plus (new − old quantity) × unit P&L of the holdings
+/// that changed is an estimate `A` of the engine's sum `S` of the account
+/// with the order. Both are sums of at most `H + H' + m` rounded
+/// operations over the same terms, so |A − S| ≤ ε with ε = (H + H' + m + 8)
+/// · 2⁻⁵⁰ · Z (Higham, *Accuracy and Stability of Numerical Algorithms*,
+/// §3.1: a recursive sum of products errs by at most γₙ Σ|xᵢyᵢ|, γₙ ≈ n·2⁻⁵³;
+/// the constant here is four times that), Z the largest Σ |quantity × unit
+/// P&L| of the kept account plus Σ (|old| + |new|) · max |unit P&L| of the
+/// changed holdings. If τ is the `needed`-th lowest estimate, every
+/// scenario among the `needed` lowest sums has A ≤ τ + 2ε: only those are
+/// summed again exactly, in the engine's order. The single-stock scenarios
+/// are summed exactly (each own scenario once, the others share one value).
+fn tail_after(
+    base: &AccountBase,
+    dense: &[f64],
+    magnitude: f64,
+    holdings: &[Holding],
+    units: &[Arc<UnitPnl>],
+    n: usize,
+    needed: usize,
+) -> Option<Tail> {
+    let d = dense.len();
+    if d > n || units.iter().any(|u| u.dense.len() != d) || !magnitude.is_finite() {
+        return None;
+    }
+    // The holdings the order changed, and by how much.
+    let mut seen = 0;
+    let mut changed: Vec<(usize, f64, f64)> = Vec::new();
+    for (i, holding) in holdings.iter().enumerate() {
+        // A new leg counts as changed even at quantity 0 (its unit P&L then
+        // enters the estimate, which declines if it is not finite).
+        let (old, new) = match base.slot.get(&holding.key) {
+            Some(&j) => {
+                seen += 1;
+                (base.holdings.get(j)?.quantity, false)
+            }
+            None => (0.0, true),
+        };
+        if new || holding.quantity != old {
+            changed.push((
+                i,
+                holding.quantity - old,
+                old.abs() + holding.quantity.abs(),
+            ));
+        }
+    }
+    if seen != base.holdings.len() {
+        return None;
+    }
+    let mut scratch = ESTIMATE.take();
+    scratch.clear();
+    scratch.extend_from_slice(dense);
+    let bound = Bound {
+        magnitude,
+        terms: holdings.len() + base.holdings.len() + changed.len() + 8,
+    };
+    let tail = tail_from(&mut scratch, &changed, bound, holdings, units, n, needed);
+    ESTIMATE.set(scratch);
+    tail
+}
+
+thread_local! {
+    /// The estimate's vector, one per thread: not allocated per question.
+    static ESTIMATE: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// What the rounding bound is made of: the kept largest Σ |q·u| and the
+/// count of rounded operations (plus slack).
+#[derive(Clone, Copy)]
+struct Bound {
+    magnitude: f64,
+    terms: usize,
+}
+
+/// [`tail_after`] with the kept dense P&L copied into `estimate` and the
+/// holdings that changed: (index, new − old quantity, |old| + |new|).
+fn tail_from(
+    estimate: &mut [f64],
+    changed: &[(usize, f64, f64)],
+    bound: Bound,
+    holdings: &[Holding],
+    units: &[Arc<UnitPnl>],
+    n: usize,
+    needed: usize,
+) -> Option<Tail> {
+    let d = estimate.len();
+    let mut spread = 0.0;
+    for &(i, step, weight) in changed {
+        for (a, &p) in estimate.iter_mut().zip(&units[i].dense) {
+            *a += step * p;
+        }
+        spread += weight * units[i].largest;
+    }
+    let terms = bound.terms as f64;
+    let eps = terms * (bound.magnitude + spread) * f64::EPSILON / 4.0 + terms * f64::MIN_POSITIVE;
+    if !eps.is_finite() {
+        return None;
+    }
+    // The sparse single-stock scenarios, exactly: as `scenario_total`.
+    let still = holdings
+        .iter()
+        .zip(units)
+        .fold(0.0, |sum, (h, u)| sum + h.quantity * u.still_pnl);
+    let mut own: Vec<usize> = units
+        .iter()
+        .flat_map(|u| u.own.iter().map(|&(s, _)| s))
+        .filter(|&s| s >= d && s < n)
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    let exact_at = |s: usize| -> f64 {
+        let mut sum = 0.0;
+        for (holding, unit) in holdings.iter().zip(units) {
+            sum += holding.quantity * unit.at(s);
+        }
+        sum
+    };
+    let own: Vec<(usize, f64)> = own.into_iter().map(|s| (s, exact_at(s))).collect();
+    let still_count = (n - d) - own.len();
+    let first_still = {
+        let mut s = d;
+        for &(o, _) in &own {
+            if o == s {
+                s += 1;
+            } else {
+                break;
+            }
+        }
+        s
+    };
+    let (lowest, finite) = lowest_finite(estimate);
+    if !still.is_finite() || own.iter().any(|(_, p)| !p.is_finite()) || !finite {
+        return None;
+    }
+    // τ: the `needed`-th lowest of the estimates and the exact sparse sums.
+    let copies = still_count.min(needed);
+    let tau = if needed <= 1 {
+        let lowest = own.iter().fold(lowest, |m, &(_, p)| m.min(p));
+        if copies > 0 {
+            lowest.min(still)
+        } else {
+            lowest
+        }
+    } else {
+        let mut all: Vec<f64> = Vec::with_capacity(d + own.len() + copies);
+        all.extend_from_slice(estimate);
+        all.extend(own.iter().map(|&(_, p)| p));
+        all.extend(std::iter::repeat_n(still, copies));
+        let k = needed.min(all.len()).max(1) - 1;
+        *all.select_nth_unstable_by(k, f64::total_cmp).1
+    };
+    let limit = tau + 2.0 * eps;
+    // Exactly, in scenario order: the dense candidates, then the sparse
+    // scenarios (own ones and the first still one stand for the others).
+    let mut exact: Vec<(usize, f64)> = Vec::new();
+    for (s, &a) in estimate.iter().enumerate() {
+        if a <= limit {
+            let p = exact_at(s);
+            // (Past an overflow the bound does not hold: sum in full.)
+            if !p.is_finite() || exact.len() > d / 4 + needed {
+                return None;
+            }
+            exact.push((s, p));
+        }
+    }
+    let mut losses: Vec<f64> = exact.iter().chain(&own).map(|&(_, p)| -p).collect();
+    losses.extend(std::iter::repeat_n(-still, copies));
+    let mut sparse = own;
+    if still_count > 0 {
+        sparse.push((first_still, still));
+        sparse.sort_unstable_by_key(|&(s, _)| s);
+    }
+    exact.extend_from_slice(&sparse);
+    let mut worst = (f64::INFINITY, None);
+    for &(s, p) in &exact {
+        if p < worst.0 {
+            worst = (p, Some(s));
+        }
+    }
+    Some(Tail {
+        losses,
+        worst: worst.1?,
+    })
 }
 
 /// The account's scenario P&L: Σ quantity × unit P&L in holding order (the
@@ -467,7 +942,8 @@ fn scenario_total(holdings: &[Holding], units: &[Arc<UnitPnl>], n: usize) -> Vec
 }
 
 /// Answers "what does this order do to the fee?" for one account, through
-/// a [`WhatIfBook`] (the night's set and the shared unit P&L cache).
+/// a [`WhatIfBook`] (the night's set, the shared unit P&L cache and the
+/// account's kept state).
 ///
 /// The answer equals a full re-evaluation of the batch with the order
 /// applied (tonight's figures equal `exfee run`'s).
@@ -546,7 +1022,16 @@ impl WhatIf {
                 });
             }
         }
-        let after = self.book.quote_of(&adjusted, self.usd_to_base)?;
+        // The account's kept state (computed again if it was dropped; none
+        // when the book keeps no account state: then a full sum).
+        let base = if self.book.keeps_accounts() {
+            Some(self.book.base_of(&self.account)?)
+        } else {
+            None
+        };
+        let after = self
+            .book
+            .quote_after(base.as_deref(), &adjusted, self.usd_to_base)?;
         Ok(WhatIfAnswer {
             // Both fees are at least 0: the difference is exact.
             change: after.fee_paid.saturating_sub(self.before.fee_paid),
@@ -565,6 +1050,7 @@ mod tests {
             dense: vec![value; len],
             still_pnl: 0.0,
             own: Vec::new(),
+            largest: value.abs(),
         })
     }
 
@@ -607,12 +1093,16 @@ mod tests {
         assert_eq!(k.len(), 3);
         // Room for two entries of 100 scenarios, not three.
         let one = entry_bytes(&k[0], &unit(100, 0.0));
-        let mut cache = LegCache::new(2 * one + one / 2);
-        cache.insert(k[0].clone(), unit(100, 1.0));
-        cache.insert(k[1].clone(), unit(100, 2.0));
+        let mut cache = Lru::new(2 * one + one / 2);
+        let put = |cache: &mut Lru<LegKey, Arc<UnitPnl>>, key: &LegKey, value: Arc<UnitPnl>| {
+            let size = entry_bytes(key, &value);
+            cache.insert(key.clone(), value, size);
+        };
+        put(&mut cache, &k[0], unit(100, 1.0));
+        put(&mut cache, &k[1], unit(100, 2.0));
         // Using the first makes the second the least recently used.
         assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
-        cache.insert(k[2].clone(), unit(100, 3.0));
+        put(&mut cache, &k[2], unit(100, 3.0));
         assert!(cache.get(&k[1]).is_none());
         assert_eq!(cache.get(&k[0]).unwrap().dense[0], 1.0);
         assert_eq!(cache.get(&k[2]).unwrap().dense[0], 3.0);
@@ -620,8 +1110,210 @@ mod tests {
         assert_eq!((stats.entries, stats.hits, stats.misses), (2, 3, 1));
         assert_eq!(stats.bytes, 2 * one);
         // An entry larger than the whole budget is not kept.
-        cache.insert(k[1].clone(), unit(1_000, 0.0));
+        put(&mut cache, &k[1], unit(1_000, 0.0));
         assert_eq!(cache.stats().entries, 2);
+        // Replacing an entry charges its new size once.
+        put(&mut cache, &k[2], unit(50, 4.0));
+        let half = entry_bytes(&k[2], &unit(50, 0.0));
+        assert_eq!(cache.stats().bytes, one + half);
+        assert_eq!(cache.get(&k[2]).unwrap().dense[0], 4.0);
+        // A value its predicate refuses is a miss.
+        assert!(cache.get_if(&k[2], |v| v.dense.len() == 100).is_none());
+        assert_eq!(cache.stats().misses, 2);
+    }
+
+    /// Three real holdings (cash legs in EUR, GBP, JPY seen from USD).
+    fn three_holdings() -> Vec<Holding> {
+        let mut account = AccountInput::new("A", exfee_model::Currency::USD);
+        for (code, amount) in [("EUR", 1), ("GBP", 2), ("JPY", 3)] {
+            account.cash.push(CashBalance {
+                currency: code.parse().unwrap(),
+                amount: Decimal::from(amount),
+            });
+        }
+        let mut market = MarketData::default();
+        for (code, rate) in [("EUR", "1.1"), ("GBP", "1.25"), ("JPY", "0.0064")] {
+            market
+                .fx
+                .insert(code.parse().unwrap(), Ok(rate.parse().unwrap()));
+        }
+        let batch = Batch {
+            accounts: vec![account],
+            market,
+            errors: Vec::new(),
+        };
+        let prepared = prepare(
+            &batch,
+            &crate::ScenarioTables::current().factors,
+            &crate::ScenarioTables::current().fx,
+            &EngineConfig::new("2026-11-20".parse().unwrap()),
+        );
+        exfee_engine::account_holdings(&prepared, 0).unwrap()
+    }
+
+    fn kept(holdings: &[Holding], units: &[Arc<UnitPnl>], n: usize) -> AccountBase {
+        let d = units[0].dense.len();
+        let total = scenario_total(holdings, units, n);
+        let zero = Quote {
+            nlv: Decimal::ZERO,
+            measure: Decimal::ZERO,
+            uncovered: Decimal::ZERO,
+            daily_fee: Decimal::ZERO,
+            fee_paid: Decimal::ZERO,
+            worst_scenario: String::new(),
+            by_class: Vec::new(),
+        };
+        AccountBase {
+            account: AccountInput::default(),
+            usd_to_base: Decimal::ONE,
+            before: zero,
+            holdings: holdings.to_vec(),
+            slot: holdings
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.key.clone(), i))
+                .collect(),
+            dense: Some((total[..d].to_vec(), magnitude(holdings, units, d))),
+        }
+    }
+
+    /// What the fee reads of a full sum: the worst scenario and the mean of
+    /// the `k` largest losses (the oracle: every scenario summed).
+    fn full(holdings: &[Holding], units: &[Arc<UnitPnl>], n: usize, k: usize) -> (usize, f64) {
+        let total = scenario_total(holdings, units, n);
+        let mut losses: Vec<f64> = total.iter().map(|p| -p).collect();
+        (
+            worst_index(&total).unwrap(),
+            exfee_fee::mean_of_largest(k, &mut losses),
+        )
+    }
+
+    #[test]
+    fn the_kept_state_gives_the_full_sums_where_a_plain_update_rounds_otherwise() {
+        let mut base = three_holdings();
+        for h in &mut base {
+            h.quantity = 1.0;
+        }
+        // Near 1e16 doubles are 2 apart. Scenario 0: −1e16 − 6 either way.
+        // Scenario 1: kept (−1e16 + (−1)) + (−1) = −1e16 (each sum ties to
+        // even); with 3 units of the second and third legs the engine sums
+        // (−1e16 + (−3)) + (−3) = −1e16 − 8, while the kept sum plus the
+        // changes 2 × (−1) twice is −1e16 − 4: by that estimate scenario 0
+        // would be the worst, at a loss of 1e16 + 6.
+        let units = vec![
+            Arc::new(UnitPnl {
+                dense: vec![-1e16 - 6.0, -1e16, 5.0],
+                still_pnl: 0.0,
+                own: Vec::new(),
+                largest: 1e16 + 6.0,
+            }),
+            Arc::new(UnitPnl {
+                dense: vec![0.0, -1.0, 1.0],
+                still_pnl: -0.5,
+                own: vec![(4, 7.0)],
+                largest: 1.0,
+            }),
+            Arc::new(UnitPnl {
+                dense: vec![0.0, -1.0, 2.0],
+                still_pnl: 0.25,
+                own: Vec::new(),
+                largest: 2.0,
+            }),
+        ];
+        let n = 6;
+        let kept = kept(&base, &units, n);
+        let (dense, bound) = kept.dense.as_ref().unwrap();
+        let mut after = base.clone();
+        after[1].quantity = 3.0;
+        after[2].quantity = 3.0;
+        assert_eq!(dense[1], -1e16);
+        let step = 2.0;
+        assert_eq!(dense[1] - step - step, -1e16 - 4.0);
+        let tail = tail_after(&kept, dense, *bound, &after, &units, n, 1).unwrap();
+        assert_eq!(tail.worst, 1);
+        let mut losses = tail.losses.clone();
+        assert_eq!(exfee_fee::mean_of_largest(1, &mut losses), 1e16 + 8.0);
+        assert_eq!(full(&after, &units, n, 1), (1, 1e16 + 8.0));
+        // The two worst: (1e16 + 8 + 1e16 + 6) / 2.
+        let tail = tail_after(&kept, dense, *bound, &after, &units, n, 2).unwrap();
+        let mut losses = tail.losses.clone();
+        assert_eq!(exfee_fee::mean_of_largest(2, &mut losses), 1e16 + 7.0);
+        assert_eq!(full(&after, &units, n, 2).1, 1e16 + 7.0);
+        // Six worst of six: every scenario, the single-stock ones included
+        // (own 3 × 7 = 21, still 1 × 0 + 3 × (−0.5) + 3 × 0.25 = −0.75).
+        let tail = tail_after(&kept, dense, *bound, &after, &units, n, 6).unwrap();
+        let mut losses = tail.losses.clone();
+        let all = (1e16 + 6.0 + 1e16 + 8.0 - (5.0 + 3.0 + 6.0) - 21.0 + 0.75 + 0.75) / 6.0;
+        assert_eq!(exfee_fee::mean_of_largest(6, &mut losses), all);
+        assert_eq!(full(&after, &units, n, 6).1, all);
+    }
+
+    #[test]
+    fn the_kept_state_answers_as_a_full_sum_on_random_accounts_and_orders() {
+        // A small LCG: values over many magnitudes, near-ties included.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let legs = three_holdings();
+        let (d, n) = (40, 52);
+        let mut checked = 0;
+        for round in 0..400 {
+            let held = 1 + round % 3;
+            let mut base: Vec<Holding> = legs[..held].to_vec();
+            for h in &mut base {
+                h.quantity = ((next() - 0.5) * 2000.0).round();
+            }
+            let units: Vec<Arc<UnitPnl>> = (0..3)
+                .map(|leg| {
+                    let scale = 10f64.powf((next() * 12.0).floor());
+                    // Few distinct values: many exact and near ties.
+                    let dense: Vec<f64> = (0..d)
+                        .map(|_| {
+                            ((next() - 0.5) * 8.0).round() * scale
+                                + next() * 1e-3 * scale * f64::from(u8::from(round % 2 == 0))
+                        })
+                        .collect();
+                    Arc::new(UnitPnl {
+                        largest: exfee_engine::largest_abs(&dense),
+                        dense,
+                        still_pnl: (next() - 0.5) * scale,
+                        own: vec![(d + 2 * leg, (next() - 0.5) * 3.0 * scale)],
+                    })
+                })
+                .collect();
+            let base_units = units[..held].to_vec();
+            let kept = kept(&base, &base_units, n);
+            // The order: a held leg's quantity changes, or a new leg comes.
+            let mut after = base.clone();
+            let mut after_units = base_units.clone();
+            if round % 4 == 3 && held < 3 {
+                let mut new = legs[held].clone();
+                new.quantity = ((next() - 0.5) * 500.0).round();
+                after.insert(usize::from(round % 8 == 3), new);
+                after_units.insert(usize::from(round % 8 == 3), Arc::clone(&units[held]));
+            } else {
+                let i = round % held;
+                after[i].quantity += ((next() - 0.5) * 500.0).round();
+            }
+            for k in [1, 2, 5] {
+                let (dense, m) = kept.dense.as_ref().unwrap();
+                let Some(tail) = tail_after(&kept, dense, *m, &after, &after_units, n, k) else {
+                    continue;
+                };
+                let mut losses = tail.losses.clone();
+                let measure = exfee_fee::mean_of_largest(k, &mut losses);
+                let (worst, expected) = full(&after, &after_units, n, k);
+                assert_eq!(tail.worst, worst, "round {round} k {k}");
+                assert_eq!(measure.to_bits(), expected.to_bits(), "round {round} k {k}");
+                checked += 1;
+            }
+        }
+        // Most cases go the fast way (ties galore decline some).
+        assert!(checked > 900, "{checked}");
     }
 
     #[test]

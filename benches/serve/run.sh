@@ -56,9 +56,10 @@ awk -F, -v n="$asked" 'NR > 1 && $3 == "STK" && !($1 in seen) && count < n {
 for case in held option many; do
   export BODIES="$work/$case.txt"
   for delay in 0 128; do
-    echo "== $case ($(wc -l <"$BODIES") bodies, e.g. $(head -c 160 "$BODIES")…), delay ${delay} ms per connection"
+    echo "== $case ($(wc -l <"$BODIES") bodies, e.g. $(head -c 160 "$BODIES")…), delay ${delay} ms per connection, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     DELAY_MS=$delay wrk -t2 -c64 -d"${seconds}s" --latency -s benches/serve/post.lua http://127.0.0.1:18080/v1/what-if
   done
 done
 echo "server memory (VmHWM / VmRSS):"; grep -E "VmHWM|VmRSS" /proc/$server/status
-curl -s -H "Authorization: Bearer $EXFEE_TOKEN" http://127.0.0.1:18080/metrics | grep -E "^exfee_leg_cache" || true
+curl -s -H "Authorization: Bearer $EXFEE_TOKEN" http://127.0.0.1:18080/metrics |
+  grep -E "^exfee_(leg_cache|account_cache|what_if_answers)" || true

@@ -1,6 +1,6 @@
 """Typed stubs of the native module (exfee._exfee)."""
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -59,3 +59,27 @@ def evaluate(
     fee: Optional[str] = None,
     holidays: Optional[str] = None,
 ) -> Evaluation: ...
+
+# The native half of exfee.spark (docs/scaling.md, "On Spark").
+_Lines = Mapping[str, Sequence[Tuple[int, bytes]]]
+_Bundle = Optional[Tuple[str, str, Dict[str, Tuple[str, bytes]]]]
+
+def shard_of(account: str, count: int) -> int: ...
+def route_lines(header: bytes, lines: Sequence[bytes]) -> Tuple[List[Optional[str]], List[int]]: ...
+def scenario_bundle(scenario_set: Optional[str] = None) -> _Bundle: ...
+def part_stocks(drop_dir: str, files: _Lines, market: Mapping[str, bytes], scenario: _Bundle) -> List[Tuple[str, int]]: ...
+def evaluate_part_file(
+    drop_dir: str,
+    files: _Lines,
+    market: Mapping[str, bytes],
+    scenario: _Bundle,
+    index: int,
+    count: int,
+    positions: Mapping[str, int],
+    stocks: Sequence[Tuple[str, int]],
+    out: str,
+    date: str,
+    horizon_days: int = 0,
+    memory_budget_mib: int = 512,
+    fee_text: Optional[str] = None,
+) -> int: ...

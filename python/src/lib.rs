@@ -22,6 +22,8 @@ use exfee::model::InputError;
 use exfee::scenarios::ScenarioSpec;
 use exfee::{Batch, EngineConfig, EvaluateOptions, NightFees, ScenarioSource};
 
+mod spark;
+
 create_exception!(
     _exfee,
     ExfeeError,
@@ -676,5 +678,6 @@ fn _exfee(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_flex, m)?)?;
     m.add_function(wrap_pyfunction!(batch_from_csv, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    spark::register(m)?;
     Ok(())
 }

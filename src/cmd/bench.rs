@@ -226,6 +226,12 @@ fn report(r: &Report<'_>) {
         s.block_len,
         s.panel_len
     );
+    say!(
+        "  instruction set     {} (the widest this CPU runs within {}; `{}=avx2` caps it)",
+        exfee::simd::widest().name(),
+        exfee::simd::ENV,
+        exfee::simd::ENV
+    );
     say!("wall time");
     say!("  synthesis           {:8.3} s", secs(r.synthesis));
     say!(

@@ -161,6 +161,9 @@ enum Command {
 
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    // An `EXFEE_SIMD` that names no instruction set is refused rather than
+    // run uncapped (docs/performance.md).
+    exfee::simd::check_env().map_err(anyhow::Error::msg)?;
     let output = Output::new(cli.quiet, cli.verbose);
     match cli.command {
         Command::Run(args) => run::run(*args, &output),

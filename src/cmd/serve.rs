@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// used dropped first).
     #[arg(long, value_name = "MB", default_value_t = 256)]
     leg_cache_mb: usize,
+    /// Megabytes of accounts' prepared what-if state kept (each account asked about: its holdings
+    /// and its P&L in every Monte Carlo draw, 8 bytes a draw; least recently used dropped first).
+    /// An order on an account in this cache adds only the order's legs to its P&L.
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    account_cache_mb: usize,
     /// The nightly state database (grace weeks, fee ledger) of `exfee run`: fee_status is then the
     /// ledger's. Read only. Default: a first night (every account's history empty).
     #[arg(long, value_name = "FILE")]
@@ -147,6 +152,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         accounts_cached: args.cache,
         reports_cached: args.report_cache,
         leg_cache_bytes: args.leg_cache_mb.saturating_mul(1 << 20),
+        account_cache_bytes: args.account_cache_mb.saturating_mul(1 << 20),
         state: args.state.clone(),
     };
     let started = std::time::Instant::now();

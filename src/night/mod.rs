@@ -148,6 +148,26 @@ pub fn evaluate(
         market,
         errors,
     };
+    evaluate_part(batch, positions, stocks, settings)
+}
+
+/// [`evaluate`] of a part of a night read on its own (a Spark partition):
+/// `batch` holds only the part's accounts (with every row of each) and the
+/// rows of the whole input that name no account; `positions` are the
+/// accounts' places in the whole input and `stocks` the whole input's single
+/// stocks ([`single_stocks`] of the full batch), so that the result is the
+/// one [`evaluate`] of the full batch gives for these accounts. The
+/// settings' shard is not applied here.
+///
+/// # Errors
+///
+/// [`crate::Error`] when the scenario set cannot be built or run.
+pub fn evaluate_part(
+    batch: Batch,
+    positions: Vec<u64>,
+    stocks: Vec<SingleStock>,
+    settings: &EvaluateSettings<'_>,
+) -> Result<NightEvaluation, crate::Error> {
     let evaluation = evaluate_batch_with(
         &batch,
         settings.source,

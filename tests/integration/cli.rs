@@ -172,3 +172,45 @@ fn a_closed_standard_output_does_not_panic_the_run() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(out.path().join("results.csv").exists());
 }
+
+/// `EXFEE_SIMD=avx2` caps every vector kernel (aggregation, option pricing,
+/// scenario draws) at AVX2, and the results are the same bits as with no
+/// cap (AVX-512 where the CPU has it): the `exfee bench` digest covers every
+/// account's worst scenarios and their P&L. The bench says which set ran.
+/// A value naming no instruction set is refused (exit 2), not run uncapped.
+#[test]
+fn the_simd_cap_changes_no_result() {
+    let bench = |simd: Option<&str>| {
+        let mut command = exfee();
+        command.args(["bench", "--accounts", "300", "--scenarios", "300"]);
+        command.env_remove("EXFEE_SIMD");
+        if let Some(simd) = simd {
+            command.env("EXFEE_SIMD", simd);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = |key: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| panic!("no `{key}` line in {text}"))
+                .to_string()
+        };
+        (line("result digest"), line("instruction set"))
+    };
+    let (uncapped, _) = bench(None);
+    let (avx2, isa) = bench(Some("avx2"));
+    assert_eq!(uncapped, avx2);
+    assert!(!isa.contains("avx512"), "{isa}");
+    let refused = exfee()
+        .args(["bench", "--accounts", "10", "--scenarios", "10"])
+        .env("EXFEE_SIMD", "avx3")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("EXFEE_SIMD"));
+}

@@ -173,3 +173,73 @@ fn scenarios_command_lets_an_auditor_recompute_an_account() {
     };
     assert_eq!(risk.worst_loss, dec(&format!("{:.2}", -worst)));
 }
+
+/// The batch's single stocks: every symbol some valid position resolves as
+/// a single stock, once, sorted by symbol, with its own volatility. Worked
+/// by hand: AAPL, SAP, TSLA from `factors.csv` (0.3, 0.28, 0.6); XYZ held
+/// first through a future (no own move) and then as a stock (own move at
+/// the default 0.35); BTC's row says 0 (no own move); CL is the crude-oil
+/// factor's own symbol.
+#[test]
+fn single_stocks_are_each_stock_once_with_its_volatility() {
+    let drop = TestDrop::new(
+        "A,USD\nB,EUR\nC,USD\n",
+        "A,AAPL,STK,USD,100,1,200,,,,,\nA,CLF7,FUT,USD,2,1000,70,CL,,2026-12-21,,\n\
+         A,XYZF7,FUT,USD,1,100,50,XYZ,,2026-12-21,,\n\
+         B,SAP,STK,EUR,300,1,180,,,,,\nB,AAPL,STK,USD,-50,1,200,,,,,\n\
+         C,TSLA,STK,USD,40,1,400,,,,,\nC,BTC,CRYPTO,USD,0.5,1,95000,,,,,\n\
+         C,XYZ,STK,USD,10,1,50,,,,,\n",
+    );
+    drop.cash("A,USD,-10000\nB,EUR,20000\nB,USD,5000\nC,USD,1000\n");
+    drop.factors(
+        "AAPL,Equity,1.1,0.3\nSAP,European Equity,1.05,0.28\nTSLA,Equity,2.0,0.6\nBTC,Crypto,1,0\n",
+    );
+    let batch = drop.read();
+    let source = default_with(10);
+    let got: Vec<(String, f64)> = single_stocks(&batch, source.factor_table())
+        .into_iter()
+        .map(|s| (s.symbol, s.idio_vol))
+        .collect();
+    let want = [("AAPL", 0.3), ("SAP", 0.28), ("TSLA", 0.6), ("XYZ", 0.35)];
+    let want: Vec<(String, f64)> = want.iter().map(|&(s, v)| (s.to_string(), v)).collect();
+    assert_eq!(got, want);
+}
+
+/// On a synthetic batch, the single stocks equal the plain definition
+/// (every valid position's resolved stock, stable-sorted by symbol, the
+/// first of each symbol kept), computed here position by position.
+#[test]
+fn single_stocks_equal_the_plain_definition_on_a_synthetic_batch() {
+    use exfee::engine::{Driver, resolve_symbol};
+    use exfee::synth::{SynthConfig, synthesize};
+    let date = "2026-11-20".parse().unwrap();
+    let batch = synthesize(&SynthConfig::new(1_500, 3, date));
+    let source = ScenarioSource::default_set();
+    let table = source.factor_table();
+    let mut plain: Vec<(String, u64)> = Vec::new();
+    for account in batch.accounts.iter().filter(|a| a.errors.is_empty()) {
+        for position in &account.positions {
+            let i = &position.instrument;
+            if let Ok(Driver {
+                single_stock: Some(vol),
+                ..
+            }) = resolve_symbol(
+                i.risk_symbol(),
+                i.asset_class(),
+                i.currency,
+                &batch.market,
+                table,
+            ) {
+                plain.push((i.risk_symbol().to_string(), vol.to_bits()));
+            }
+        }
+    }
+    plain.sort_by(|a, b| a.0.cmp(&b.0));
+    plain.dedup_by(|a, b| a.0 == b.0);
+    let got: Vec<(String, u64)> = single_stocks(&batch, table)
+        .into_iter()
+        .map(|s| (s.symbol, s.idio_vol.to_bits()))
+        .collect();
+    assert!(got.len() > 100, "{} stocks", got.len());
+    assert_eq!(got, plain);
+}

@@ -60,15 +60,23 @@ impl Server {
     }
 
     fn start_with(options: ServeOptions, night_options: NightOptions) -> Server {
+        Server::start_loading(options, move |loads| load_with(loads, &night_options))
+    }
+
+    /// A server whose nights (the first and each reload) `load` gives.
+    fn start_loading(
+        options: ServeOptions,
+        load: impl Fn(&AtomicUsize) -> Result<Night, String> + Send + Sync + 'static,
+    ) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let loads = Arc::new(AtomicUsize::new(0));
-        let night = load_with(&loads, &night_options).unwrap();
+        let night = load(&loads).unwrap();
         let counter = Arc::clone(&loads);
-        let loader: Loader = Arc::new(move || load_with(&counter, &night_options));
+        let loader: Loader = Arc::new(move || load(&counter));
         let service = Service::new(night, loader, options);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let base = runtime.block_on(async {
@@ -353,8 +361,19 @@ fn routes_token_and_error_statuses() {
 /// The account with the order applied, evaluated by the full engine (not
 /// the what-if fast path): the oracle of the what-if answer.
 fn evaluated_with(account: &str, symbol: &str, quantity: i64) -> (Decimal, Decimal, String) {
+    evaluated_in(|_| (), account, symbol, quantity)
+}
+
+/// As [`evaluated_with`], in the nightly drop changed by `change`.
+fn evaluated_in(
+    change: impl Fn(&mut exfee::Batch),
+    account: &str,
+    symbol: &str,
+    quantity: i64,
+) -> (Decimal, Decimal, String) {
     let source = source();
-    let full = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let mut full = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    change(&mut full);
     let stocks = single_stocks(&full, source.factor_table());
     let mut batch = full.clone();
     batch.accounts.retain(|a| a.id == account);
@@ -677,4 +696,99 @@ fn fee_status_comes_from_the_state() {
     };
     let error = load_with(&AtomicUsize::new(0), &missing).err().unwrap();
     assert!(error.contains("nope.sqlite"), "{error}");
+}
+
+/// Another night's batch: the nightly drop with 400 TSLA more in U9709660.
+fn grown(batch: &mut exfee::Batch) {
+    let account = batch
+        .accounts
+        .iter_mut()
+        .find(|a| a.id == "U9709660")
+        .unwrap();
+    let tsla = account
+        .positions
+        .iter()
+        .find(|p| p.instrument.symbol == "TSLA")
+        .unwrap()
+        .instrument
+        .clone();
+    account.positions.push(Position {
+        instrument: tsla,
+        quantity: Decimal::from(400),
+    });
+}
+
+#[test]
+fn a_reload_drops_the_kept_state_of_the_old_night() {
+    // The first night is the drop; every reload brings the grown one.
+    let server = Server::start_loading(Server::options(), |loads| {
+        let first = loads.fetch_add(1, Ordering::SeqCst) == 0;
+        let source = source();
+        let mut batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table())
+            .map_err(|e| e.to_string())?;
+        if !first {
+            grown(&mut batch);
+        }
+        Night::evaluate(
+            batch,
+            source,
+            config(),
+            FeeSchedule::default(),
+            TradingCalendar::default(),
+            &NightOptions::default(),
+        )
+    });
+    let body = json!({"account": "U9709660",
+                      "orders": [{"symbol": "TSLA", "asset_class": "STK", "currency": "USD", "quantity": -500}]})
+    .to_string();
+    let dec = |v: &Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
+    // Asked twice on the first night: the second answer from the kept state.
+    let (status, old) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body));
+    assert_eq!(status, 200, "{old}");
+    let (_, again) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body));
+    assert_eq!(again, old);
+    let (_, metrics) = server.call("GET", "/metrics", Some(TOKEN), None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("exfee_account_cache_entries 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exfee_account_cache_hits_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exfee_what_if_answers_total{path=\"incremental\"} 2\n"),
+        "{metrics}"
+    );
+    let (nlv, worst, label) = evaluated_with("U9709660", "TSLA", -500);
+    assert_eq!(dec(&old["after"]["measure"]), worst);
+    assert_eq!(dec(&old["after"]["nlv"]), nlv);
+    assert_eq!(old["after"]["worst_scenario"], Value::String(label));
+
+    let (status, _) = server.call("POST", "/v1/reload", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    // The new night's figures, before and after, nothing of the old one.
+    let (status, new) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body));
+    assert_eq!(status, 200, "{new}");
+    let (_, tonight) = server.call("GET", "/v1/accounts/U9709660", Some(TOKEN), None);
+    assert_eq!(new["before"]["measure"], tonight["measure"]);
+    assert_eq!(new["before"]["nlv"], tonight["nlv"]);
+    assert_ne!(new["before"]["measure"], old["before"]["measure"]);
+    let (nlv, worst, label) = evaluated_in(grown, "U9709660", "TSLA", -500);
+    assert_ne!(worst, dec(&old["after"]["measure"]));
+    assert_eq!(dec(&new["after"]["measure"]), worst);
+    assert_eq!(dec(&new["after"]["nlv"]), nlv);
+    assert_eq!(new["after"]["worst_scenario"], Value::String(label));
+    // The new night's caches started empty.
+    let (_, metrics) = server.call("GET", "/metrics", Some(TOKEN), None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("exfee_account_cache_misses_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exfee_account_cache_hits_total 1\n"),
+        "{metrics}"
+    );
 }

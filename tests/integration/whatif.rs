@@ -14,8 +14,9 @@ use exfee::fee::{DEFAULT_FEE_TOML, FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, read_drop, scenario_label};
 use exfee::model::{Exercise, OptionRight, OptionTerms};
 use exfee::{
-    Batch, CashBalance, Decimal, EngineConfig, EvaluateOptions, Instrument, InstrumentKind,
-    NightFees, Outcome, Position, ScenarioSource, WhatIfBook, evaluate_batch_with,
+    Batch, CashBalance, DEFAULT_LEG_CACHE_BYTES, Decimal, EngineConfig, EvaluateOptions,
+    Instrument, InstrumentKind, NightFees, Outcome, Position, ScenarioSource, WhatIfBook,
+    evaluate_batch_with,
 };
 
 use crate::common::read_csv;
@@ -253,5 +254,202 @@ fn what_if_equals_the_nightly_run_and_a_full_re_evaluation() {
             );
             assert_eq!(answer.before, *desk.before(), "{what}");
         }
+    }
+}
+
+/// The oracle of an order: the whole batch with the order, evaluated and
+/// assessed as a night: (nlv, measure, uncovered, daily fee, fee paid,
+/// worst scenario).
+fn full_re_evaluation(
+    batch: &Batch,
+    source: &ScenarioSource,
+    config: &EngineConfig,
+    schedule: &FeeSchedule,
+    id: &str,
+    order: &Position,
+) -> (Decimal, Decimal, Decimal, Decimal, Decimal, String) {
+    let modified = with_order(batch, id, order);
+    let evaluation = evaluate_batch_with(
+        &modified,
+        source,
+        config,
+        EvaluateOptions {
+            stocks: None,
+            measure: Some(schedule.measure),
+            progress: None,
+        },
+    )
+    .unwrap();
+    let night = NightFees::first_night(
+        evaluation,
+        &modified,
+        schedule,
+        &TradingCalendar::default(),
+        config.valuation_date,
+    )
+    .unwrap();
+    let index = modified.accounts.iter().position(|a| a.id == id).unwrap();
+    let Outcome::Evaluated(risk) = &night.evaluation.results[index].outcome else {
+        panic!("{id} with {order:?} not evaluated");
+    };
+    let fee = night.fees[index].as_ref().unwrap();
+    (
+        risk.nlv,
+        fee.measure,
+        fee.uncovered,
+        fee.breakdown.daily_fee,
+        fee.fee_paid,
+        scenario_label(risk.worst_scenario, risk.worst_scenario_name.as_deref()),
+    )
+}
+
+fn figures(q: &exfee::Quote) -> (Decimal, Decimal, Decimal, Decimal, Decimal, String) {
+    (
+        q.nlv,
+        q.measure,
+        q.uncovered,
+        q.daily_fee,
+        q.fee_paid,
+        q.worst_scenario.clone(),
+    )
+}
+
+/// An order on a held position: `quantity` more of the account's `nth`
+/// position.
+fn more_of(batch: &Batch, id: &str, nth: usize, quantity: i64) -> Position {
+    let account = batch.accounts.iter().find(|a| a.id == id).unwrap();
+    Position {
+        instrument: account.positions[nth].instrument.clone(),
+        quantity: Decimal::from(quantity),
+    }
+}
+
+#[test]
+fn a_second_order_on_an_account_is_answered_from_its_kept_state() {
+    let work = tempfile::tempdir().unwrap();
+    let set = scenario_set(work.path(), 300);
+    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let mut config = EngineConfig::new(DATE.parse().unwrap());
+    config.horizon_days = HORIZON;
+    // The default schedule: the worst scenario is the measure.
+    let schedule = FeeSchedule::default();
+    let book = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES).unwrap(),
+    );
+    // The same questions with no account state kept: every order summed
+    // over every holding.
+    let plain = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES)
+            .unwrap()
+            .with_account_cache(0),
+    );
+    let id = "U9709660";
+    let account = batch.accounts.iter().find(|a| a.id == id).unwrap();
+    assert!(account.positions.len() >= 2, "{account:?}");
+    let desk = book.account(account).unwrap();
+    let plain_desk = plain.account(account).unwrap();
+    assert_eq!(book.account_cache_stats().entries, 1);
+    let orders = [
+        more_of(&batch, id, 0, -300),
+        more_of(&batch, id, 1, 40),
+        more_of(&batch, id, 0, 1),
+    ];
+    for (n, order) in orders.iter().enumerate() {
+        let answer = desk.order(std::slice::from_ref(order)).unwrap();
+        // From the kept state: no account prepared again, no full sum.
+        let accounts = book.account_cache_stats();
+        assert_eq!((accounts.entries, accounts.misses), (1, 1), "{accounts:?}");
+        assert_eq!(accounts.hits, n as u64 + 1, "{accounts:?}");
+        assert_eq!(book.answer_stats().incremental, n as u64 + 1);
+        assert_eq!(book.answer_stats().full, 0);
+        // Equal to the full re-evaluation of the batch with the order…
+        let what = format!("{id} {} {}", order.instrument.symbol, order.quantity);
+        assert_eq!(
+            figures(&answer.after),
+            full_re_evaluation(&batch, &source, &config, &schedule, id, order),
+            "{what}"
+        );
+        // …and to the plain sum, every figure (the split by class too).
+        let plain_answer = plain_desk.order(std::slice::from_ref(order)).unwrap();
+        assert_eq!(answer, plain_answer, "{what}");
+    }
+    assert_eq!(plain.account_cache_stats().entries, 0);
+    assert_eq!(plain.answer_stats().incremental, 0);
+    assert_eq!(plain.answer_stats().full, orders.len() as u64);
+    // A handle on an account of the same id with other rows does not use
+    // the kept state: it is prepared again (and replaces it).
+    let mut other = account.clone();
+    other.positions.truncate(1);
+    let other_desk = book.account(&other).unwrap();
+    assert_eq!(book.account_cache_stats().misses, 2);
+    assert_eq!(book.account_cache_stats().entries, 1);
+    let mut reduced = batch.clone();
+    reduced
+        .accounts
+        .iter_mut()
+        .find(|a| a.id == id)
+        .unwrap()
+        .positions
+        .truncate(1);
+    let order = more_of(&batch, id, 0, -10);
+    assert_eq!(
+        figures(
+            &other_desk
+                .order(std::slice::from_ref(&order))
+                .unwrap()
+                .after
+        ),
+        full_re_evaluation(&reduced, &source, &config, &schedule, id, &order)
+    );
+}
+
+#[test]
+fn accounts_dropped_from_the_account_cache_are_prepared_again_with_the_same_answers() {
+    let work = tempfile::tempdir().unwrap();
+    let set = scenario_set(work.path(), 300);
+    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let config = EngineConfig::new(DATE.parse().unwrap());
+    // The expected shortfall at 99 %: several scenarios read.
+    let schedule = FeeSchedule::from_toml_str(&schedule_toml()).unwrap();
+    let (a, b) = ("U9709660", "U1303271");
+    let account = |id: &str| batch.accounts.iter().find(|x| x.id == id).unwrap();
+    // Each account's charge, from a book that keeps both.
+    let sizes = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES).unwrap(),
+    );
+    sizes.account(account(a)).unwrap();
+    let size_a = sizes.account_cache_stats().bytes;
+    sizes.account(account(b)).unwrap();
+    let size_b = sizes.account_cache_stats().bytes - size_a;
+    assert!(size_a > 0 && size_b > 0);
+    // Room for either account, not both.
+    let budget = size_a.max(size_b) + size_a.min(size_b) / 2;
+    let book = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES)
+            .unwrap()
+            .with_account_cache(budget),
+    );
+    let desk_a = book.account(account(a)).unwrap();
+    let desk_b = book.account(account(b)).unwrap();
+    let stats = book.account_cache_stats();
+    assert_eq!((stats.entries, stats.bytes), (1, size_b), "{stats:?}");
+    assert_eq!(stats.budget, budget);
+    // A's state was dropped for B's: its order prepares it again (and drops
+    // B's), and the answers are a full re-evaluation's either way.
+    for (desk, id, round) in [(&desk_a, a, 1), (&desk_b, b, 2), (&desk_a, a, 3)] {
+        let order = more_of(&batch, id, 0, -7);
+        let answer = desk.order(std::slice::from_ref(&order)).unwrap();
+        assert_eq!(
+            figures(&answer.after),
+            full_re_evaluation(&batch, &source, &config, &schedule, id, &order),
+            "{id}"
+        );
+        let stats = book.account_cache_stats();
+        assert_eq!(stats.misses, 2 + round, "{stats:?}");
+        assert_eq!(stats.entries, 1, "{stats:?}");
+        assert!(stats.bytes <= budget, "{stats:?}");
+        assert_eq!(book.answer_stats().incremental, round);
     }
 }

@@ -12,7 +12,7 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::EngineConfig;
 use crate::key::{Keyed, LegKey};
 use crate::leg::{LegDriver, LegInfo, LegKind, OptionLeg, OptionReport};
-use crate::resolve::{Driver, resolve_symbol};
+use crate::resolve::{Driver, Resolver};
 
 /// A leg as found in one account, before legs are shared across accounts.
 /// What only a new leg needs (its [`LegInfo`], its [`OptionReport`]) is
@@ -287,6 +287,7 @@ fn option_leg(
 /// What every leg of one account is valued against.
 struct AccountContext<'a> {
     base: Currency,
+    resolver: &'a Resolver<'a>,
     market: &'a MarketData,
     factor_table: &'a FactorTable,
     fx_table: &'a FxTable,
@@ -345,15 +346,11 @@ impl AccountContext<'_> {
         let class = instrument.asset_class();
         let fx = self.fx_of(instrument.currency).map_err(|e| errors.push(e));
         let symbol = instrument.risk_symbol();
-        let driver = resolve_symbol(
-            symbol,
-            class,
-            instrument.currency,
-            self.market,
-            self.factor_table,
-        )
-        .map_err(|e| errors.push(e))
-        .ok()?;
+        let driver = self
+            .resolver
+            .resolve(symbol, class, instrument.currency)
+            .map_err(|e| errors.push(e))
+            .ok()?;
         let Some(unit) = instrument.multiplier.checked_mul(instrument.mark) else {
             errors.push(InputError::new(format!(
                 "{}: multiplier × mark overflows",
@@ -426,6 +423,7 @@ impl AccountContext<'_> {
 pub(crate) fn prepare_account<'a>(
     account: &'a AccountInput,
     batch: &Batch,
+    resolver: &Resolver<'_>,
     factor_table: &FactorTable,
     fx_table: &FxTable,
     config: &EngineConfig,
@@ -455,6 +453,7 @@ pub(crate) fn prepare_account<'a>(
     };
     let context = AccountContext {
         base,
+        resolver,
         market,
         factor_table,
         fx_table,

@@ -37,23 +37,38 @@ impl Kernel {
         }
     }
 
-    /// The widest kernel this CPU runs (checked once): the one
-    /// [`aggregate`] and the evaluation use.
+    /// The instruction-set level the kernel is built for.
+    pub fn isa(self) -> exfee_simd::Isa {
+        match self {
+            Kernel::Portable => exfee_simd::Isa::Portable,
+            Kernel::Avx2 => exfee_simd::Isa::Avx2,
+            Kernel::Avx512 => exfee_simd::Isa::Avx512,
+        }
+    }
+
+    /// Whether the kernel runs here and the `EXFEE_SIMD` cap
+    /// (`exfee_simd::cap`) allows it.
+    pub fn allowed(self) -> bool {
+        self.runs_here() && self.isa() <= exfee_simd::cap()
+    }
+
+    /// The widest allowed kernel (checked once): the one [`aggregate`] and
+    /// the evaluation use.
     pub fn detected() -> Kernel {
         static KERNEL: OnceLock<Kernel> = OnceLock::new();
         *KERNEL.get_or_init(|| {
             [Kernel::Avx512, Kernel::Avx2]
                 .into_iter()
-                .find(|k| k.runs_here())
+                .find(|k| k.allowed())
                 .unwrap_or(Kernel::Portable)
         })
     }
 
-    /// Every kernel this CPU runs, narrowest first (for tests and benches).
+    /// Every allowed kernel, narrowest first (for tests and benches).
     pub fn available() -> Vec<Kernel> {
         [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
             .into_iter()
-            .filter(|k| k.runs_here())
+            .filter(|k| k.allowed())
             .collect()
     }
 

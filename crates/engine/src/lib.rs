@@ -66,4 +66,4 @@ pub use prepare::{EngineConfig, Prepared, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
 pub use result::{AccountResult, AccountRisk, EngineError, EvalStats, Outcome};
 pub use tail::Tail;
-pub use unit::{Holding, LegKey, UnitPnl, account_holdings, legs_unit_pnl};
+pub use unit::{Holding, LegKey, UnitPnl, account_holdings, largest_abs, legs_unit_pnl};

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::account::{InfoSource, LocalAccount, prepare_account};
 use crate::key::{Keyed, PassThrough};
 use crate::leg::{Leg, LegKind, OptionLeg, OptionReport};
+use crate::resolve::Resolver;
 
 /// Settings of the revaluation engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,10 +139,11 @@ pub fn prepare(
     fx_table: &FxTable,
     config: &EngineConfig,
 ) -> Prepared {
+    let resolver = Resolver::new(&batch.market, factor_table);
     let locals: Vec<LocalAccount> = batch
         .accounts
         .par_iter()
-        .map(|account| prepare_account(account, batch, factor_table, fx_table, config))
+        .map(|account| prepare_account(account, batch, &resolver, factor_table, fx_table, config))
         .collect();
     let Shared {
         accounts,

@@ -64,6 +64,20 @@ pub struct UnitPnl {
     /// (scenario, P&L of one unit) in the single-stock scenarios of its own
     /// stock, in scenario order.
     pub own: Vec<(usize, f64)>,
+    /// The largest |P&L of one unit| over the dense scenarios (NaN when one
+    /// is NaN): what bounds the rounding of sums over them.
+    pub largest: f64,
+}
+
+/// The largest |x| of `values`, NaN when one is NaN, 0 when empty.
+pub fn largest_abs(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |m: f64, &x| {
+        if x.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(x.abs())
+        }
+    })
 }
 
 impl UnitPnl {
@@ -245,6 +259,7 @@ pub fn legs_unit_pnl(
                     None => Vec::new(),
                 };
                 UnitPnl {
+                    largest: largest_abs(&row),
                     dense: row,
                     still_pnl: still_pnl(leg, horizon, bounds, scratch),
                     own,

@@ -66,6 +66,86 @@ pub(crate) enum Next {
     Oversized(Oversize),
     /// The end of the input.
     End,
+    /// The bytes given so far are read (a [`Chunk`] that is not the last):
+    /// reading goes on, exactly where it stopped, when more are given.
+    Pause,
+}
+
+/// Where [`Records`] reads its bytes: a buffered reader (the whole input),
+/// or a [`Chunk`] of it.
+pub(crate) trait Source {
+    /// Makes bytes available when none are: [`Source::buffer`] is then empty
+    /// only at the end of the bytes there are.
+    fn fill(&mut self) -> std::io::Result<()>;
+    /// The bytes available and not yet consumed.
+    fn buffer(&self) -> &[u8];
+    /// Consumes the first `n` bytes of [`Source::buffer`].
+    fn consume(&mut self, n: usize);
+    /// Whether an empty buffer is the end of the input (else reading
+    /// pauses until more bytes are given).
+    fn at_end(&self) -> bool;
+}
+
+impl<R: Read> Source for BufReader<R> {
+    fn fill(&mut self) -> std::io::Result<()> {
+        loop {
+            match self.fill_buf() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn buffer(&self) -> &[u8] {
+        BufReader::buffer(self)
+    }
+
+    fn consume(&mut self, n: usize) {
+        BufRead::consume(self, n);
+    }
+
+    fn at_end(&self) -> bool {
+        true
+    }
+}
+
+/// A piece of an input held in memory: the bytes of one chunk of a file
+/// read in parallel (`crate::chunked`), then of the next.
+pub(crate) struct Chunk {
+    bytes: Vec<u8>,
+    at: usize,
+    last: bool,
+}
+
+impl Chunk {
+    /// `bytes`, followed by more input unless `last`.
+    pub fn new(bytes: Vec<u8>, last: bool) -> Self {
+        Chunk { bytes, at: 0, last }
+    }
+
+    /// The chunk's bytes (all of them, consumed or not).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl Source for Chunk {
+    fn fill(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn buffer(&self) -> &[u8] {
+        self.bytes.get(self.at..).unwrap_or_default()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = self.at.saturating_add(n).min(self.bytes.len());
+    }
+
+    fn at_end(&self) -> bool {
+        self.last
+    }
 }
 
 /// CSV records read one at a time (RFC 4180 quoting, `\n`, `\r\n` or `\r`
@@ -73,8 +153,13 @@ pub(crate) enum Next {
 /// positioned at the line its first byte is on. Memory stays bounded whatever
 /// the input: at most [`MAX_FIELDS_PER_ROW`] fields of [`MAX_FIELD_BYTES`]
 /// are held; the rest of a larger record is skipped.
-pub(crate) struct Records<R: Read> {
-    input: BufReader<R>,
+///
+/// Reading from a [`Chunk`] that is not the last pauses at its end
+/// ([`Next::Pause`]), in a record or between two, and goes on exactly as if
+/// the input had not been cut when the next chunk is given
+/// ([`Records::resume`]).
+pub(crate) struct Records<S> {
+    input: S,
     core: csv_core::Reader,
     fields: Vec<u8>,
     ends: Vec<usize>,
@@ -84,53 +169,163 @@ pub(crate) struct Records<R: Read> {
     /// Line ends `core` does not count: newlines skipped between records,
     /// and records ended by a lone CR.
     skipped_lines: u64,
+    /// Lines before the first byte given (a chunk's place in its file).
+    line_base: u64,
     /// The last record ended on a CR: a line end of its own unless an LF
     /// follows (CRLF).
     after_cr: bool,
     started: bool,
     done: bool,
+    /// The record being read, when reading paused in it: its line, the
+    /// output and field ends so far, its problem.
+    in_record: bool,
+    record_line: u64,
+    outlen: usize,
+    endlen: usize,
+    oversize: Option<Oversize>,
 }
 
-impl<R: Read> Records<R> {
+impl<R: Read> Records<BufReader<R>> {
     pub fn new(input: R) -> Self {
+        Records::with_source(BufReader::with_capacity(BUFFER_BYTES, input))
+    }
+
+    /// The bytes read from the input but not consumed yet, and the input
+    /// after them; reading goes on from a [`Chunk`] of the first
+    /// ([`Records::resume`]).
+    pub fn into_rest(self) -> (Records<()>, Vec<u8>, R) {
+        let rest = Source::buffer(&self.input).to_vec();
+        let (records, input) = self.take_input();
+        (records, rest, input.into_inner())
+    }
+}
+
+impl Records<Chunk> {
+    /// Records of a chunk of a file that starts between two records (the
+    /// line ends before a record still to skip) on line `first_line`, after
+    /// the file's BOM. What is read is right when the chunk really starts
+    /// there: see [`Records::at_clean_boundary`].
+    pub fn chunk(chunk: Chunk, first_line: u64) -> Self {
+        let mut records = Records::with_source(chunk);
+        // `core` strips a BOM from the first bytes it is given: given a line
+        // end first (which it skips, between records), it reads the chunk's
+        // bytes as a reader that had been going on would.
+        let (mut output, mut ends) = ([0u8; 1], [0usize; 1]);
+        let _primed = records.core.read_record(b"\n", &mut output, &mut ends);
+        records.line_base = first_line.saturating_sub(records.core.line());
+        records.started = true;
+        records
+    }
+
+    /// The chunk read, and where reading stands.
+    pub fn into_chunk(self) -> (Records<()>, Chunk) {
+        self.take_input()
+    }
+}
+
+impl Records<()> {
+    /// Goes on reading from `chunk`, exactly where reading stopped.
+    pub fn resume(self, chunk: Chunk) -> Records<Chunk> {
+        self.put_input(chunk)
+    }
+}
+
+impl<S> Records<S> {
+    fn with_source(input: S) -> Self {
         Records {
-            input: BufReader::with_capacity(BUFFER_BYTES, input),
+            input,
             core: csv_core::Reader::new(),
             fields: vec![0; 1024],
             ends: vec![0; 32],
             scratch: vec![0; 4096],
             scratch_ends: vec![0; 32],
             skipped_lines: 0,
+            line_base: 0,
             after_cr: false,
             started: false,
             done: false,
+            in_record: false,
+            record_line: 0,
+            outlen: 0,
+            endlen: 0,
+            oversize: None,
         }
     }
 
-    /// Refills the buffer when it is empty; `self.input.buffer()` is then
-    /// empty only at the end of the input.
-    fn fill(&mut self) -> std::io::Result<()> {
-        loop {
-            match self.input.fill_buf() {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
+    fn take_input(self) -> (Records<()>, S) {
+        let input = self.input;
+        (
+            Records {
+                input: (),
+                core: self.core,
+                fields: self.fields,
+                ends: self.ends,
+                scratch: self.scratch,
+                scratch_ends: self.scratch_ends,
+                skipped_lines: self.skipped_lines,
+                line_base: self.line_base,
+                after_cr: self.after_cr,
+                started: self.started,
+                done: self.done,
+                in_record: self.in_record,
+                record_line: self.record_line,
+                outlen: self.outlen,
+                endlen: self.endlen,
+                oversize: self.oversize,
+            },
+            input,
+        )
+    }
+
+    fn put_input<T>(self, input: T) -> Records<T> {
+        Records {
+            input,
+            core: self.core,
+            fields: self.fields,
+            ends: self.ends,
+            scratch: self.scratch,
+            scratch_ends: self.scratch_ends,
+            skipped_lines: self.skipped_lines,
+            line_base: self.line_base,
+            after_cr: self.after_cr,
+            started: self.started,
+            done: self.done,
+            in_record: self.in_record,
+            record_line: self.record_line,
+            outlen: self.outlen,
+            endlen: self.endlen,
+            oversize: self.oversize,
         }
     }
 
     /// The current line (1-based).
     pub fn line(&self) -> u64 {
-        self.core.line() + self.skipped_lines
+        self.core.line() + self.skipped_lines + self.line_base
+    }
+
+    /// Whether reading stands between two records with nothing pending (no
+    /// CR whose line end depends on the next byte), the input's BOM behind:
+    /// where the records of a [`Records::chunk`] of what follows, numbered
+    /// from [`Records::line`], are the records this reader would read.
+    /// (`core` keeps no state between records that the bytes after can see:
+    /// the line ends before a record are skipped here, not by `core`, and a
+    /// chunk's `core` is primed past its BOM stripping.)
+    pub fn at_clean_boundary(&self) -> bool {
+        !self.in_record && !self.after_cr && self.started && !self.done
+    }
+}
+
+impl<S: Source> Records<S> {
+    /// Makes bytes available; a read error ends the input.
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.input.fill().inspect_err(|_| self.done = true)
     }
 
     /// Skips a leading BOM, then the line ends before the next record, so
     /// that a record's line is the line of its first byte (`csv` would give
-    /// the line before it in a CRLF file).
-    fn skip_line_ends(&mut self) -> std::io::Result<()> {
+    /// the line before it in a CRLF file). `false` when the bytes given ran
+    /// out first (a [`Chunk`] not the last): reading pauses.
+    fn skip_line_ends(&mut self) -> std::io::Result<bool> {
         if !self.started {
             self.started = true;
             self.fill()?;
@@ -141,6 +336,9 @@ impl<R: Read> Records<R> {
         loop {
             self.fill()?;
             let buffer = self.input.buffer();
+            if buffer.is_empty() && !self.input.at_end() {
+                return Ok(false);
+            }
             let mut n = 0;
             for &byte in buffer {
                 match byte {
@@ -167,7 +365,7 @@ impl<R: Read> Records<R> {
                     self.skipped_lines += 1;
                     self.after_cr = false;
                 }
-                return Ok(());
+                return Ok(true);
             }
         }
     }
@@ -180,37 +378,53 @@ impl<R: Read> Records<R> {
     pub fn next(&mut self, record: &mut csv::ByteRecord) -> std::io::Result<Next> {
         use csv_core::ReadRecordResult as R;
         record.clear();
-        if self.done {
-            return Ok(Next::End);
+        if !self.in_record {
+            if self.done {
+                return Ok(Next::End);
+            }
+            if !self.skip_line_ends()? {
+                return Ok(Next::Pause);
+            }
+            self.in_record = true;
+            self.record_line = self.line();
+            (self.outlen, self.endlen, self.oversize) = (0, 0, None);
         }
-        self.skip_line_ends()?;
-        let line = self.line();
-        let (mut outlen, mut endlen) = (0usize, 0usize);
-        let mut oversize: Option<Oversize> = None;
         loop {
             self.fill()?;
             let input = self.input.buffer();
-            let (result, nin, nout, nend) = if oversize.is_none() {
-                self.core
-                    .read_record(input, &mut self.fields[outlen..], &mut self.ends[endlen..])
+            if input.is_empty() && !self.input.at_end() {
+                return Ok(Next::Pause);
+            }
+            let (outlen, endlen) = (self.outlen, self.endlen);
+            let (result, nin, nout, nend) = if self.oversize.is_none() {
+                self.core.read_record(
+                    input,
+                    self.fields.get_mut(outlen..).unwrap_or_default(),
+                    self.ends.get_mut(endlen..).unwrap_or_default(),
+                )
             } else {
                 self.core
                     .read_record(input, &mut self.scratch, &mut self.scratch_ends)
             };
-            let ended_on_cr = matches!(result, R::Record) && nin > 0 && input[nin - 1] == b'\r';
+            let ended_on_cr =
+                matches!(result, R::Record) && nin > 0 && input.get(nin - 1) == Some(&b'\r');
             self.input.consume(nin);
             self.after_cr = ended_on_cr;
-            if oversize.is_none() {
-                outlen += nout;
-                endlen += nend;
+            if self.oversize.is_none() {
+                self.outlen += nout;
+                self.endlen += nend;
             }
             match result {
                 R::InputEmpty => {}
-                R::OutputFull | R::OutputEndsFull if oversize.is_some() => {}
+                R::OutputFull | R::OutputEndsFull if self.oversize.is_some() => {}
                 R::OutputFull => {
-                    let start = endlen.checked_sub(1).map_or(0, |i| self.ends[i]);
-                    if outlen - start > MAX_FIELD_BYTES {
-                        oversize = Some(Oversize::Field(endlen));
+                    let start = self
+                        .endlen
+                        .checked_sub(1)
+                        .and_then(|i| self.ends.get(i))
+                        .map_or(0, |&end| end);
+                    if self.outlen - start > MAX_FIELD_BYTES {
+                        self.oversize = Some(Oversize::Field(self.endlen));
                     } else {
                         let size = self.fields.len() * 2;
                         self.fields.resize(size, 0);
@@ -218,7 +432,7 @@ impl<R: Read> Records<R> {
                 }
                 R::OutputEndsFull => {
                     if self.ends.len() > MAX_FIELDS_PER_ROW {
-                        oversize = Some(Oversize::Fields);
+                        self.oversize = Some(Oversize::Fields);
                     } else {
                         let size = (self.ends.len() * 2).min(MAX_FIELDS_PER_ROW + 1);
                         self.ends.resize(size, 0);
@@ -227,16 +441,20 @@ impl<R: Read> Records<R> {
                 R::Record => break,
                 R::End => {
                     self.done = true;
+                    self.in_record = false;
                     return Ok(Next::End);
                 }
             }
         }
+        self.in_record = false;
+        let ends = self.ends.get(..self.endlen).unwrap_or_default();
+        let mut oversize = self.oversize;
         if oversize.is_none() {
-            if endlen > MAX_FIELDS_PER_ROW {
+            if ends.len() > MAX_FIELDS_PER_ROW {
                 oversize = Some(Oversize::Fields);
             } else {
                 let mut start = 0;
-                for (index, &end) in self.ends[..endlen].iter().enumerate() {
+                for (index, &end) in ends.iter().enumerate() {
                     if end - start > MAX_FIELD_BYTES {
                         oversize = Some(Oversize::Field(index));
                         break;
@@ -246,17 +464,17 @@ impl<R: Read> Records<R> {
             }
         }
         let kept = match oversize {
-            None => endlen,
+            None => ends.len(),
             Some(Oversize::Field(index)) => index,
-            Some(Oversize::Fields) => endlen.min(MAX_FIELDS_PER_ROW),
+            Some(Oversize::Fields) => ends.len().min(MAX_FIELDS_PER_ROW),
         };
         let mut start = 0;
-        for &end in &self.ends[..kept] {
-            record.push_field(self.fields[start..end].trim_ascii());
+        for &end in ends.iter().take(kept) {
+            record.push_field(self.fields.get(start..end).unwrap_or_default().trim_ascii());
             start = end;
         }
         let mut position = csv::Position::new();
-        position.set_line(line);
+        position.set_line(self.record_line);
         record.set_position(Some(position));
         Ok(oversize.map_or(Next::Record, Next::Oversized))
     }
@@ -265,7 +483,7 @@ impl<R: Read> Records<R> {
 /// A CSV file being read row by row, with its header.
 pub(crate) struct CsvFile<R: Read> {
     name: String,
-    records: Records<R>,
+    records: Records<BufReader<R>>,
     header: Vec<String>,
     columns: Columns,
     /// The columns whose quoted fields may hold a line end (see
@@ -285,7 +503,9 @@ impl<R: Read> CsvFile<R> {
         let mut record = csv::ByteRecord::new();
         match records.next(&mut record) {
             Ok(Next::Record) => {}
-            Ok(Next::End) => return Err(bad_header("the file is empty".to_string())),
+            Ok(Next::End | Next::Pause) => {
+                return Err(bad_header("the file is empty".to_string()));
+            }
             Ok(Next::Oversized(problem)) => {
                 let at = problem
                     .field()
@@ -362,69 +582,156 @@ impl<R: Read> CsvFile<R> {
     /// state.
     pub fn read_rows(mut self, mut read: impl FnMut(Result<&Row<'_>, Broken<'_, '_>>)) {
         let mut record = csv::ByteRecord::new();
+        let place = Place {
+            file: &self.name,
+            header: &self.header,
+            columns: &self.columns,
+            line_breaks: self.line_breaks,
+        };
         loop {
             let next = match self.records.next(&mut record) {
                 Ok(next) => next,
                 Err(e) => {
-                    read(Err((
-                        InputError::at(
-                            SourceLocation {
-                                file: self.name.clone(),
-                                line: self.records.line(),
-                                column: None,
-                            },
-                            format!("unreadable row: {e}"),
-                        ),
-                        None,
-                    )));
+                    read(Err((place.unreadable(self.records.line(), &e), None)));
                     break;
                 }
             };
-            let line = record.position().map_or(0, |p| p.line());
-            let mut row = Row {
-                file: &self.name,
-                line,
-                record: &record,
-                header: &self.header,
-                columns: &self.columns,
-                whole: record.len(),
-            };
-            match next {
-                Next::End => break,
-                Next::Oversized(problem) => {
-                    let error = match problem.field() {
-                        Some(index) => row.error_at_field(index, problem.reason()),
-                        None => row.error_at_row(problem.reason()),
-                    };
-                    read(Err((error, Some(&row))));
-                }
-                Next::Record => {
-                    if record.iter().all(<[u8]>::is_empty) {
-                        continue; // a blank line
-                    }
-                    if let Some((index, error)) = row.line_break_problem(self.line_breaks) {
-                        // Only the fields before the bad one are whole.
-                        row.whole = index;
-                        read(Err((error, Some(&row))));
-                        continue;
-                    }
-                    if record.len() != self.header.len() {
-                        if record.len() < self.header.len() {
-                            // The last field may be cut short (a truncated line).
-                            row.whole = record.len() - 1;
-                        }
-                        let error = row.error_at_row(format!(
-                            "row has {} fields but the header has {}",
-                            record.len(),
-                            self.header.len()
-                        ));
-                        read(Err((error, Some(&row))));
-                        continue;
-                    }
-                    read(Ok(&row));
-                }
+            if !place.emit(next, &record, &mut read) {
+                break;
             }
         }
+    }
+
+    /// A copy of the file's name, header and rules.
+    pub(crate) fn owned_place(&self) -> OwnedPlace {
+        OwnedPlace {
+            file: self.name.clone(),
+            header: self.header.clone(),
+            columns: self.columns.clone(),
+            line_breaks: self.line_breaks,
+        }
+    }
+
+    /// The file's parts: its name, header and rules as a [`Place`], and its
+    /// records.
+    pub(crate) fn into_parts(self) -> (OwnedPlace, Records<BufReader<R>>) {
+        (
+            OwnedPlace {
+                file: self.name,
+                header: self.header,
+                columns: self.columns,
+                line_breaks: self.line_breaks,
+            },
+            self.records,
+        )
+    }
+}
+
+/// A CSV file's name, header and rules, owned: see [`Place`].
+pub(crate) struct OwnedPlace {
+    file: String,
+    header: Vec<String>,
+    columns: Columns,
+    line_breaks: &'static [&'static str],
+}
+
+impl OwnedPlace {
+    pub(crate) fn place(&self) -> Place<'_> {
+        Place {
+            file: &self.file,
+            header: &self.header,
+            columns: &self.columns,
+            line_breaks: self.line_breaks,
+        }
+    }
+}
+
+/// What a record needs to become a [`Row`]: its file's name and header, and
+/// which columns may hold a line break.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    file: &'a str,
+    header: &'a [String],
+    columns: &'a Columns,
+    line_breaks: &'static [&'static str],
+}
+
+impl<'a> Place<'a> {
+    /// The row of `record` at `line` (for errors about a row whose fields
+    /// are no longer at hand, an empty record).
+    pub(crate) fn row<'r>(&self, line: u64, record: &'r csv::ByteRecord) -> Row<'r>
+    where
+        'a: 'r,
+    {
+        Row {
+            file: self.file,
+            line,
+            record,
+            header: self.header,
+            columns: self.columns,
+            whole: record.len(),
+        }
+    }
+
+    /// The error of an input that could not be read at `line`.
+    pub(crate) fn unreadable(&self, line: u64, error: &std::io::Error) -> InputError {
+        InputError::at(
+            SourceLocation {
+                file: self.file.to_string(),
+                line,
+                column: None,
+            },
+            format!("unreadable row: {error}"),
+        )
+    }
+
+    /// Gives `read` what the record `next` read is as a row: nothing for a
+    /// blank line, the row, or its error with the fields read whole. `false`
+    /// at the end (or a pause) of the records.
+    pub(crate) fn emit(
+        &self,
+        next: Next,
+        record: &csv::ByteRecord,
+        read: &mut impl FnMut(Result<&Row<'_>, Broken<'_, '_>>),
+    ) -> bool {
+        let line = record.position().map_or(0, |p| p.line());
+        let mut row = self.row(line, record);
+        match next {
+            Next::End | Next::Pause => return false,
+            Next::Oversized(problem) => {
+                let error = match problem.field() {
+                    Some(index) => row.error_at_field(index, problem.reason()),
+                    None => row.error_at_row(problem.reason()),
+                };
+                read(Err((error, Some(&row))));
+            }
+            Next::Record => {
+                if record.iter().all(<[u8]>::is_empty) {
+                    return true; // a blank line
+                }
+                if let Some((index, error)) = row.line_break_problem(self.line_breaks) {
+                    // Only the fields before the bad one are whole.
+                    row.whole = index;
+                    read(Err((error, Some(&row))));
+                    return true;
+                }
+                if record.len() != self.header.len() {
+                    if record.len() < self.header.len() {
+                        // The last field may be cut short (a truncated line).
+                        row.whole = record.len().saturating_sub(1);
+                    }
+                    let error = row.error_at_row(format!(
+                        "row has {} fields but the header has {}",
+                        record.len(),
+                        self.header.len()
+                    ));
+                    read(Err((error, Some(&row))));
+                    return true;
+                }
+                read(Ok(&row));
+            }
+        }
+        true
     }
 }
 
@@ -771,7 +1078,7 @@ mod tests {
                 .map(|f| String::from_utf8_lossy(f).into_owned())
                 .collect();
             match next {
-                Next::End => return out,
+                Next::End | Next::Pause => return out,
                 Next::Record => out.push((line, Ok(fields))),
                 Next::Oversized(problem) => out.push((line, Err(problem))),
             }

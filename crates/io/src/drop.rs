@@ -15,7 +15,7 @@ use exfee_model::{
 
 use crate::IoError;
 use crate::bounded::{MAX_TABLE_BYTES, read_bounded_from};
-use crate::csvin::{CsvFile, Row};
+use crate::csvin::{Broken, CsvFile, Row};
 
 /// The most positions one account may have: a `positions.csv` row beyond
 /// it fails the account (with a reason naming the limit) and the account's
@@ -281,10 +281,6 @@ struct Registry {
     index: HashMap<String, usize>,
     /// Rows read per account: `positions.csv` and `cash.csv`.
     rows: Vec<[usize; 2]>,
-    /// The account the last position or cash row named, and its index: the
-    /// rows of an account usually follow each other, and comparing ids is
-    /// cheaper than hashing them (ids never change index).
-    last: Option<(String, usize)>,
 }
 
 /// Which per-account count [`Registry::count_row`] keeps.
@@ -303,78 +299,79 @@ impl Registry {
         self.accounts.len() - 1
     }
 
-    /// The index of the account a position or cash row names; created,
-    /// failed, when `accounts.csv` has no row for it.
-    fn index_for_row(&mut self, id: &str, row: &Row<'_>) -> usize {
-        if let Some((last, index)) = &self.last
-            && last == id
-        {
-            return *index;
-        }
-        let index = match self.index.get(id) {
+    /// The index of the account `id`, which a position or cash row names;
+    /// created, failed with the error `missing` makes, when `accounts.csv`
+    /// has no row for it.
+    fn index_for(&mut self, id: String, missing: impl FnOnce(&str) -> InputError) -> usize {
+        match self.index.get(&id) {
             Some(&index) => index,
-            None => self.push(AccountInput {
-                id: id.to_string(),
-                errors: vec![row.error(
-                    "account",
-                    format!("account {id} has no row in accounts.csv"),
-                )],
-                ..AccountInput::default()
-            }),
-        };
-        match &mut self.last {
-            Some((last, at)) => {
-                last.clear();
-                last.push_str(id);
-                *at = index;
+            None => {
+                let error = missing(&id);
+                self.push(AccountInput {
+                    id,
+                    errors: vec![error],
+                    ..AccountInput::default()
+                })
             }
-            None => self.last = Some((id.to_string(), index)),
         }
-        index
     }
 
     /// Counts a row of the account at `index`; `false` (and, the first time,
-    /// an error of the account) past [`MAX_POSITIONS_PER_ACCOUNT`] rows.
-    fn count_row(&mut self, index: usize, kind: Holding, row: &Row<'_>) -> bool {
-        let count = &mut self.rows[index][kind as usize];
+    /// an error of the account, located by `at` from its reason) past
+    /// [`MAX_POSITIONS_PER_ACCOUNT`] rows.
+    fn count_row(
+        &mut self,
+        index: usize,
+        kind: Holding,
+        at: impl FnOnce(String) -> InputError,
+    ) -> bool {
+        let Some(count) = self
+            .rows
+            .get_mut(index)
+            .map(|rows| &mut rows[kind as usize])
+        else {
+            return false;
+        };
         *count += 1;
         if *count <= MAX_POSITIONS_PER_ACCOUNT {
             return true;
         }
-        if *count == MAX_POSITIONS_PER_ACCOUNT + 1 {
-            let account = &mut self.accounts[index];
+        if *count == MAX_POSITIONS_PER_ACCOUNT + 1
+            && let Some(account) = self.accounts.get_mut(index)
+        {
             let what = match kind {
                 Holding::Position => "positions",
                 Holding::Cash => "cash rows",
             };
-            account.errors.push(row.error(
-                "account",
-                format!(
-                    "account {} has more than {MAX_POSITIONS_PER_ACCOUNT} {what}, the limit per \
-                     account; its rows from here on are not read",
-                    account.id
-                ),
-            ));
+            account.errors.push(at(format!(
+                "account {} has more than {MAX_POSITIONS_PER_ACCOUNT} {what}, the limit per \
+                 account; its rows from here on are not read",
+                account.id
+            )));
         }
         false
     }
 
     /// A row of `positions.csv` or `cash.csv` that could not be read as its
-    /// header says: an error of the account it names when its `account`
-    /// field was read whole and the account is known (a broken row never
-    /// makes an account of its own), else of the batch.
+    /// header says ([`HoldingRow::Broken`]): an error of the account it
+    /// names when its `account` field was read whole and the account is
+    /// known (a broken row never makes an account of its own), else of the
+    /// batch.
     ///
     /// A quoted field that swallowed the rows after it (a closing quote
     /// missing) fails, with the same error, every account those rows name:
     /// it has lost rows. An account named only there is listed, failed.
-    fn broken(&mut self, error: InputError, row: Option<&Row<'_>>, errors: &mut Vec<InputError>) {
-        self.fail_swallowed(&error, row);
-        let known = row
-            .and_then(|row| row.whole_text("account"))
-            .and_then(|id| self.index.get(id));
-        match known {
-            Some(&index) => {
-                let account = &mut self.accounts[index];
+    fn broken(
+        &mut self,
+        error: InputError,
+        account: Option<String>,
+        swallowed: Vec<String>,
+        errors: &mut Vec<InputError>,
+    ) {
+        self.fail_swallowed(&error, swallowed);
+        let known = account.and_then(|id| self.index.get(&id).copied());
+        match known.and_then(|index| self.accounts.get_mut(index)) {
+            Some(account) => {
                 if !account.errors.contains(&error) {
                     account.errors.push(error);
                 }
@@ -383,14 +380,15 @@ impl Registry {
         }
     }
 
-    /// Fails every account whose rows a quoted field of `row` swallowed.
-    fn fail_swallowed(&mut self, error: &InputError, row: Option<&Row<'_>>) {
-        let Some(row) = row else { return };
-        for id in row.swallowed("account") {
+    /// Fails every account of `swallowed`: the accounts of the rows a
+    /// quoted field swallowed (see [`Row::swallowed`]).
+    fn fail_swallowed(&mut self, error: &InputError, swallowed: Vec<String>) {
+        for id in swallowed {
             match self.index.get(&id) {
                 Some(&index) => {
-                    let account = &mut self.accounts[index];
-                    if !account.errors.contains(error) {
+                    if let Some(account) = self.accounts.get_mut(index)
+                        && !account.errors.contains(error)
+                    {
                         account.errors.push(error.clone());
                     }
                 }
@@ -404,6 +402,121 @@ impl Registry {
             }
         }
     }
+}
+
+/// A row of `positions.csv` or `cash.csv` as read on any core
+/// ([`CsvFile::read_rows_parallel`]), for [`Registry`] to apply in file
+/// order.
+enum HoldingRow<H> {
+    /// A row naming its account; `account` is `None` when the row names the
+    /// account of the last row before it (in its stretch) that named one.
+    Named {
+        account: Option<String>,
+        line: u64,
+        holding: Result<H, Vec<InputError>>,
+    },
+    /// A row that names no account: its error, the batch's.
+    Unnamed(InputError),
+    /// A row that could not be read as its header says: its error, the
+    /// account it names when that field was read whole, the accounts of the
+    /// rows a quoted field of it swallowed.
+    Broken {
+        error: InputError,
+        account: Option<String>,
+        swallowed: Vec<String>,
+    },
+}
+
+impl<H> HoldingRow<H> {
+    /// What `read` is; `last` is the account of the stretch's last row
+    /// that named one, `holding` reads the holding of a row.
+    fn of(
+        last: &mut String,
+        read: Result<&Row<'_>, Broken<'_, '_>>,
+        holding: impl FnOnce(&Row<'_>) -> Result<H, Vec<InputError>>,
+    ) -> Self {
+        let row = match read {
+            Ok(row) => row,
+            Err((error, row)) => {
+                return HoldingRow::Broken {
+                    account: row
+                        .and_then(|row| row.whole_text("account"))
+                        .map(str::to_string),
+                    swallowed: row.map_or_else(Vec::new, |row| row.swallowed("account")),
+                    error,
+                };
+            }
+        };
+        let id = match row.required("account") {
+            Ok(id) => id,
+            Err(e) => return HoldingRow::Unnamed(e),
+        };
+        let account = if id == last.as_str() {
+            None
+        } else {
+            last.clear();
+            last.push_str(id);
+            Some(id.to_string())
+        };
+        HoldingRow::Named {
+            account,
+            line: row.line,
+            holding: holding(row),
+        }
+    }
+}
+
+/// Reads the rows of `positions.csv` or `cash.csv` (`kind`) into their
+/// accounts, `holding` reading each row's holding (on any core) and `keep`
+/// putting it in its account (in file order).
+fn read_holdings<H: Send>(
+    file: CsvFile<impl Read>,
+    kind: Holding,
+    registry: &mut Registry,
+    errors: &mut Vec<InputError>,
+    holding: impl Fn(&Row<'_>) -> Result<H, Vec<InputError>> + Sync,
+    keep: impl Fn(&mut AccountInput, H),
+) {
+    let owned = file.owned_place();
+    let place = owned.place();
+    let empty = csv::ByteRecord::new();
+    let at = |line: u64| place.row(line, &empty);
+    let mut current = 0;
+    file.read_rows_parallel(
+        |last: &mut String, read| HoldingRow::of(last, read, &holding),
+        |row| match row {
+            HoldingRow::Named {
+                account,
+                line,
+                holding,
+            } => {
+                if let Some(id) = account {
+                    current = registry.index_for(id, |id| {
+                        at(line).error(
+                            "account",
+                            format!("account {id} has no row in accounts.csv"),
+                        )
+                    });
+                }
+                if !registry.count_row(current, kind, |reason| at(line).error("account", reason)) {
+                    return;
+                }
+                let Some(account) = registry.accounts.get_mut(current) else {
+                    return;
+                };
+                match holding {
+                    Ok(holding) => keep(account, holding),
+                    Err(row_errors) => account.errors.extend(row_errors),
+                }
+            }
+            HoldingRow::Unnamed(error) => errors.push(error),
+            HoldingRow::Broken {
+                error,
+                account,
+                swallowed,
+            } => registry.broken(error, account, swallowed, errors),
+        },
+    );
 }
 
 /// The key of a market table's entries: a currency (`fx.csv`, `rates.csv`)
@@ -633,7 +746,10 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
                     },
                     None => errors.push(error),
                 }
-                registry.fail_swallowed(&swallowed, row);
+                registry.fail_swallowed(
+                    &swallowed,
+                    row.map_or_else(Vec::new, |row| row.swallowed("account")),
+                );
                 return;
             }
         };
@@ -688,38 +804,16 @@ fn read_accounts(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Reg
     });
 }
 
-/// The account id of a row, or the row's error for the batch.
-fn account_of<'r>(row: &'r Row<'_>, errors: &mut Vec<InputError>) -> Option<&'r str> {
-    match row.required("account") {
-        Ok(id) => Some(id),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    }
-}
-
 fn read_positions(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
     let market = &batch.market;
-    let errors = &mut batch.errors;
-    file.read_rows(|read| {
-        let row = match read {
-            Ok(row) => row,
-            Err((error, row)) => return registry.broken(error, row, errors),
-        };
-        let Some(id) = account_of(row, errors) else {
-            return;
-        };
-        let index = registry.index_for_row(id, row);
-        if !registry.count_row(index, Holding::Position, row) {
-            return;
-        }
-        let account = &mut registry.accounts[index];
-        match parse_position(row, market) {
-            Ok(position) => account.positions.push(position),
-            Err(row_errors) => account.errors.extend(row_errors),
-        }
-    });
+    read_holdings(
+        file,
+        Holding::Position,
+        registry,
+        &mut batch.errors,
+        |row| parse_position(row, market),
+        |account, position| account.positions.push(position),
+    );
 }
 
 /// Every problem of a position row, not just the first.
@@ -837,29 +931,21 @@ fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<In
 
 fn read_cash(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Registry) {
     let market = &batch.market;
-    let errors = &mut batch.errors;
-    file.read_rows(|read| {
-        let row = match read {
-            Ok(row) => row,
-            Err((error, row)) => return registry.broken(error, row, errors),
-        };
-        let Some(id) = account_of(row, errors) else {
-            return;
-        };
-        let index = registry.index_for_row(id, row);
-        if !registry.count_row(index, Holding::Cash, row) {
-            return;
-        }
-        let currency = known_currency(row, "currency", market);
-        let amount = row.decimal("amount");
-        let account = &mut registry.accounts[index];
-        match (currency, amount) {
-            (Ok(currency), Ok(amount)) => account.cash.push(CashBalance { currency, amount }),
-            (a, b) => account
-                .errors
-                .extend([a.err(), b.err()].into_iter().flatten()),
-        }
-    });
+    read_holdings(
+        file,
+        Holding::Cash,
+        registry,
+        &mut batch.errors,
+        |row| {
+            let currency = known_currency(row, "currency", market);
+            let amount = row.decimal("amount");
+            match (currency, amount) {
+                (Ok(currency), Ok(amount)) => Ok(CashBalance { currency, amount }),
+                (a, b) => Err([a.err(), b.err()].into_iter().flatten().collect()),
+            }
+        },
+        |account, cash| account.cash.push(cash),
+    );
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 )]
 
 mod bounded;
+mod chunked;
 mod csvin;
 mod drop;
 mod drop_writer;

@@ -561,23 +561,17 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// The widest kernel this CPU runs (feature detection is cached by std).
+    /// The widest kernel this CPU runs within the `EXFEE_SIMD` cap
+    /// (`exfee_simd::widest`: AVX-512 means AVX-512F, AVX2 and FMA; AVX2
+    /// means AVX2 and FMA).
     pub(crate) fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx2Fma;
-            }
+        match exfee_simd::widest() {
+            #[cfg(target_arch = "x86_64")]
+            exfee_simd::Isa::Avx512 => Kernel::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            exfee_simd::Isa::Avx2 => Kernel::Avx2Fma,
+            _ => Kernel::Portable,
         }
-        Kernel::Portable
     }
 
     /// Every kernel this CPU can run (for tests and benchmarks).
@@ -739,6 +733,52 @@ mod tests {
         spots.extend([k * 1.000_001, k * 0.999_999, k]);
         vols.extend([0.25, 0.25, 1e-9]);
         (spots, vols)
+    }
+
+    /// The AVX2 (+FMA) and AVX-512 kernels give the same bits (both fuse
+    /// the same multiply-adds; only the register width differs), so
+    /// `EXFEE_SIMD=avx2` changes no price on an AVX-512 machine.
+    #[test]
+    fn the_avx2_and_avx512_kernels_give_the_same_bits() {
+        let kernels: Vec<Kernel> = Kernel::available()
+            .into_iter()
+            .filter(|&k| k != Kernel::Portable)
+            .collect();
+        if kernels.len() < 2 {
+            return;
+        }
+        let vols = american_vols();
+        for right in [Right::Call, Right::Put] {
+            for &k in &[0.37, 100.0, 25_000.0] {
+                let (spots, _) = scenarios(k);
+                let n = spots.len().min(vols.len());
+                let (spots, vols) = (&spots[..n], &vols[..n]);
+                for &t in &[1.0 / 365.0, 0.5, 5.0] {
+                    for &(r, b) in &[(0.05, 0.02), (0.03, -0.04), (0.0, 0.0)] {
+                        let run = |kernel: Kernel, american: bool| {
+                            let mut out = vec![f64::NAN; n];
+                            if american {
+                                american_batch_with(
+                                    kernel, right, spots, k, t, r, b, vols, &mut out,
+                                );
+                            } else {
+                                european_batch_with(
+                                    kernel, right, spots, k, t, r, b, vols, &mut out,
+                                );
+                            }
+                            out.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
+                        };
+                        for american in [false, true] {
+                            assert_eq!(
+                                run(kernels[0], american),
+                                run(kernels[1], american),
+                                "{right:?} k={k} t={t} r={r} b={b} american={american}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

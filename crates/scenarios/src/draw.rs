@@ -4,12 +4,13 @@
 use std::f64::consts::SQRT_2;
 use std::ops::Range;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::erf::erfc;
 
+use crate::chacha::own_probabilities;
 use crate::correlation::Factor;
 use crate::quantile::{normal_quantile, normal_quantiles};
 use crate::{Copula, Marginal, ScenarioError, ScenarioSpec, SingleStock};
@@ -198,14 +199,11 @@ impl Draws {
     /// scenario-i score is Φ⁻¹ of the i-th 64-bit output (words 2i, 2i+1)
     /// mapped to ((x >> 11) + ½)·2⁻⁵³ ∈ (0, 1).
     pub fn idio_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) {
-        let mut rng = ChaCha20Rng::from_seed(self.stock_keys[stock]);
-        rng.set_word_pos(2 * range.start as u128);
         let len = range.len().min(out.len());
         let out = &mut out[..len];
-        for value in out.iter_mut() {
-            let bits = rng.next_u64() >> 11;
-            *value = (bits as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-        }
+        // rand_chacha's words, 16 (AVX-512) or 8 blocks at a time (see
+        // `chacha`).
+        own_probabilities(&self.stock_keys[stock], range.start, out);
         // Φ⁻¹ of all of them at once, bit for bit statrs' (see `quantile`).
         normal_quantiles(out);
     }

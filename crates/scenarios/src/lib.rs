@@ -12,11 +12,15 @@
 //! `docs/methodology.md`. No IO happens here: callers read the files and
 //! hand over their text.
 
+// The multi-lane ChaCha20 calls its AVX-512 / AVX2 builds.
+#[allow(unsafe_code)]
+mod chacha;
 mod config;
 mod correlation;
 mod draw;
 mod fixed;
-// The vectorised Φ⁻¹ calls its AVX-512 / AVX2 builds: the crate's only `unsafe`.
+// The vectorised Φ⁻¹ calls its AVX-512 / AVX2 builds (with `chacha`, the
+// crate's only `unsafe`).
 #[allow(unsafe_code)]
 mod quantile;
 mod set;
@@ -38,5 +42,6 @@ pub use correlation::{
     NearestCorrelation, PSD_TOLERANCE, SYMMETRY_TOLERANCE, nearest_correlation, parse_correlation,
 };
 pub use fixed::{FixedScenario, Shock, format_move};
+pub use quantile::normal_quantiles;
 pub use set::{MoveBlock, ScenarioSet, SingleStock};
 pub use spec::{Repair, ScenarioError, ScenarioSpec};

@@ -113,21 +113,26 @@ pub(crate) fn normal_quantile(p: f64) -> f64 {
 /// Lanes processed together.
 const LANES: usize = 64;
 
-/// Replaces every probability of `values` by Φ⁻¹ of it, bit for bit as
-/// [`normal_quantile`] (AVX-512, AVX2 or baseline code chosen at run time;
-/// all give the same bits).
-pub(crate) fn normal_quantiles(values: &mut [f64]) {
+/// Replaces every probability of `values` by Φ⁻¹ of it, bit for bit
+/// `−√2·statrs::function::erf::erfc_inv(2p)` (and 0 for NaN): AVX-512, AVX2
+/// or baseline code chosen at run time (`exfee_simd::widest`); all give the
+/// same bits.
+pub fn normal_quantiles(values: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            unsafe { quantiles_avx512(values) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            unsafe { quantiles_avx2(values) };
-            return;
+        match exfee_simd::widest() {
+            exfee_simd::Isa::Avx512 => {
+                // SAFETY: `widest` yields AVX-512 only when the CPU has
+                // AVX-512F (and the cap allows it).
+                unsafe { quantiles_avx512(values) };
+                return;
+            }
+            exfee_simd::Isa::Avx2 => {
+                // SAFETY: `widest` yields AVX2 only when the CPU has it.
+                unsafe { quantiles_avx2(values) };
+                return;
+            }
+            exfee_simd::Isa::Portable => {}
         }
     }
     quantiles_portable(values);
@@ -179,11 +184,14 @@ fn quantile_chunk(u: &mut [f64]) {
     }
     // The others, packed: their logarithms (scalar, as statrs), then the
     // two branches below x < 3 in every packed lane.
+    // Branch-free packing (`&` of the two flags, not `&&`): whether a draw
+    // is central is a coin toss, so a branch here mispredicts half the
+    // time (it was a third of this function's time).
     let mut at = [0usize; LANES];
     let mut m = 0;
     for i in 0..n {
         at[m] = i;
-        m += usize::from(!central[i] && usual[i]);
+        m += usize::from(!central[i] & usual[i]);
     }
     let mut ln_q = [0.0f64; LANES];
     let mut qs = [0.0f64; LANES];

@@ -588,6 +588,38 @@ impl ScenarioSet {
             });
     }
 
+    /// Single stock `stock`'s own moves over draws `range` (clipped to the
+    /// draws and to `out`) into the start of `out`; returns how many were
+    /// written (0 for a fixed stress set or an unknown stock). The same
+    /// values [`ScenarioSet::fill`] puts in [`MoveBlock::stock`].
+    pub fn own_moves(&self, stock: usize, range: Range<usize>, out: &mut [f64]) -> usize {
+        let Some(draws) = &self.draws else { return 0 };
+        if stock >= self.stocks.len() {
+            return 0;
+        }
+        let end = range.end.min(draws.count());
+        let len = end.saturating_sub(range.start).min(out.len());
+        draws.idio_moves(stock, range.start..range.start + len, &mut out[..len]);
+        len
+    }
+
+    /// The standard normal scores behind [`ScenarioSet::own_moves`]: Φ⁻¹ of
+    /// the stock's own draws (ChaCha20 keyed by the seed, `IDIOSYN` and the
+    /// FNV-1a hash of the symbol; draw `i` is ((x >> 11) + ½)·2⁻⁵³ of the
+    /// stream's `i`-th 64-bit output x), bit for bit
+    /// `−√2·statrs::function::erf::erfc_inv(2p)`. Returns how many were
+    /// written, as [`ScenarioSet::own_moves`].
+    pub fn own_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) -> usize {
+        let Some(draws) = &self.draws else { return 0 };
+        if stock >= self.stocks.len() {
+            return 0;
+        }
+        let end = range.end.min(draws.count());
+        let len = end.saturating_sub(range.start).min(out.len());
+        draws.idio_scores(stock, range.start..range.start + len, &mut out[..len]);
+        len
+    }
+
     /// The standard normal scores z' of draw `index`, in the order
     /// factors, currencies, equity volatility (for tests).
     #[cfg(test)]

@@ -696,3 +696,85 @@ fn spec_checks_names_and_definiteness() {
         assert!(matches!(err, ScenarioError::BadIdioVol { .. }), "{err}");
     }
 }
+
+/// Every own move of a set equals the draw as specified, computed here
+/// from its definition with rand_chacha and statrs one draw at a time (the
+/// generator the multi-lane ChaCha20 replaced): key = seed (LE) |
+/// `IDIOSYN\0` | FNV-1a(symbol) (LE) | 0, stream 0, draw i = the i-th
+/// `next_u64` x → p = ((x >> 11) + ½)·2⁻⁵³ → z = −√2·erfc⁻¹(2p) →
+/// t = clamp(z·((σ/σ_ref)/z_idio), −1, 1) → t·upper (t ≥ 0) or −lower·t,
+/// whatever the block split, and over scenario ranges starting anywhere.
+#[test]
+fn own_moves_equal_rand_chacha_and_statrs_draw_by_draw() {
+    use rand::{Rng, SeedableRng};
+    const N: usize = 3_001;
+    let spec = small_spec(&FOUR, &TARGET, &format!("seed = 11\nscenarios = {N}\n"));
+    let list = [
+        ("A", 0.35),
+        ("BRK.B", 0.12),
+        ("LONGSYMBOL", 0.9),
+        ("Z", 0.0),
+        ("X1", 2.5),
+    ];
+    let set = ScenarioSet::monte_carlo(&spec, stocks(&list)).unwrap();
+    let (lower, upper) = (-0.5, 0.5);
+    let reference = crate::DEFAULT_IDIO_VOL;
+    let z_idio = crate::DEFAULT_IDIO_Z_AT_BOUND;
+    let oracle = |symbol: &str, vol: f64| -> Vec<u64> {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &byte in symbol.as_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&11u64.to_le_bytes());
+        key[8..16].copy_from_slice(b"IDIOSYN\0");
+        key[16..24].copy_from_slice(&hash.to_le_bytes());
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(key);
+        (0..N)
+            .map(|_| {
+                let p = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+                let z = -std::f64::consts::SQRT_2 * statrs::function::erf::erfc_inv(2.0 * p);
+                let t = (z * ((vol / reference) / z_idio)).clamp(-1.0, 1.0);
+                let m = if t >= 0.0 { upper * t } else { -lower * t };
+                m.clamp(lower, upper).to_bits()
+            })
+            .collect()
+    };
+    let whole = all_moves(&set);
+    for (symbol, vol) in list {
+        let want = oracle(symbol, vol);
+        let index = set.stock_index(symbol).unwrap();
+        assert_eq!(
+            bits_of(&whole.stock(index)[..N]),
+            want,
+            "{symbol}, one block"
+        );
+        // Blocks of 37 scenarios (starting off every ChaCha block edge).
+        let mut block = MoveBlock::default();
+        let mut got = Vec::new();
+        for start in (0..N).step_by(37) {
+            set.fill(start..(start + 37).min(N), &mut block);
+            got.extend(bits_of(block.stock(index)));
+        }
+        assert_eq!(got, want, "{symbol}, blocks of 37");
+        // Any start and length through the public own-move call.
+        for (start, len) in [
+            (0, 1),
+            (1, 7),
+            (5, 8),
+            (7, 9),
+            (8, 16),
+            (13, 300),
+            (2_990, 50),
+        ] {
+            let mut out = vec![0.0; len];
+            let n = set.own_moves(index, start..start + len, &mut out);
+            assert_eq!(n, len.min(N - start));
+            assert_eq!(
+                bits_of(&out[..n]),
+                want[start..start + n],
+                "{symbol} {start}+{len}"
+            );
+        }
+    }
+}

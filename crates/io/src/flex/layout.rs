@@ -251,7 +251,7 @@ impl FlexReader {
         let mut layout = CsvLayout::default();
         loop {
             let oversize = match records.next(&mut record) {
-                Ok(Next::End) => break,
+                Ok(Next::End | Next::Pause) => break,
                 Ok(Next::Record) => None,
                 Ok(Next::Oversized(problem)) => Some(problem),
                 Err(e) => {
