@@ -195,7 +195,7 @@ impl<R: Read> Records<BufReader<R>> {
     /// ([`Records::resume`]).
     pub fn into_rest(self) -> (Records<()>, Vec<u8>, R) {
         let rest = Source::buffer(&self.input).to_vec();
-        let (records, input) = self.take_input();
+        let (records, input) = self.swap_input(());
         (records, rest, input.into_inner())
     }
 }
@@ -219,14 +219,14 @@ impl Records<Chunk> {
 
     /// The chunk read, and where reading stands.
     pub fn into_chunk(self) -> (Records<()>, Chunk) {
-        self.take_input()
+        self.swap_input(())
     }
 }
 
 impl Records<()> {
     /// Goes on reading from `chunk`, exactly where reading stopped.
     pub fn resume(self, chunk: Chunk) -> Records<Chunk> {
-        self.put_input(chunk)
+        self.swap_input(chunk).0
     }
 }
 
@@ -252,11 +252,11 @@ impl<S> Records<S> {
         }
     }
 
-    fn take_input(self) -> (Records<()>, S) {
-        let input = self.input;
+    /// The same reading state over another input, and the input it had.
+    fn swap_input<T>(self, input: T) -> (Records<T>, S) {
         (
             Records {
-                input: (),
+                input,
                 core: self.core,
                 fields: self.fields,
                 ends: self.ends,
@@ -273,29 +273,8 @@ impl<S> Records<S> {
                 endlen: self.endlen,
                 oversize: self.oversize,
             },
-            input,
+            self.input,
         )
-    }
-
-    fn put_input<T>(self, input: T) -> Records<T> {
-        Records {
-            input,
-            core: self.core,
-            fields: self.fields,
-            ends: self.ends,
-            scratch: self.scratch,
-            scratch_ends: self.scratch_ends,
-            skipped_lines: self.skipped_lines,
-            line_base: self.line_base,
-            after_cr: self.after_cr,
-            started: self.started,
-            done: self.done,
-            in_record: self.in_record,
-            record_line: self.record_line,
-            outlen: self.outlen,
-            endlen: self.endlen,
-            oversize: self.oversize,
-        }
     }
 
     /// The current line (1-based).
