@@ -1071,24 +1071,7 @@ mod tests {
 
     #[test]
     fn the_leg_cache_drops_the_least_recently_used_within_its_budget() {
-        let mut account = AccountInput::new("A", exfee_model::Currency::USD);
-        for (code, amount) in [("EUR", 1), ("GBP", 2), ("JPY", 3)] {
-            account.cash.push(CashBalance {
-                currency: code.parse().unwrap(),
-                amount: Decimal::from(amount),
-            });
-        }
-        let mut market = MarketData::default();
-        for (code, rate) in [("EUR", "1.1"), ("GBP", "1.25"), ("JPY", "0.0064")] {
-            market
-                .fx
-                .insert(code.parse().unwrap(), Ok(rate.parse().unwrap()));
-        }
-        let batch = Batch {
-            accounts: vec![account],
-            market,
-            errors: Vec::new(),
-        };
+        let batch = three_cash_batch();
         let k = keys(&batch);
         assert_eq!(k.len(), 3);
         // Room for two entries of 100 scenarios, not three.
@@ -1122,8 +1105,8 @@ mod tests {
         assert_eq!(cache.stats().misses, 2);
     }
 
-    /// Three real holdings (cash legs in EUR, GBP, JPY seen from USD).
-    fn three_holdings() -> Vec<Holding> {
+    /// One USD account holding EUR, GBP and JPY cash, with their FX rates.
+    fn three_cash_batch() -> Batch {
         let mut account = AccountInput::new("A", exfee_model::Currency::USD);
         for (code, amount) in [("EUR", 1), ("GBP", 2), ("JPY", 3)] {
             account.cash.push(CashBalance {
@@ -1137,11 +1120,16 @@ mod tests {
                 .fx
                 .insert(code.parse().unwrap(), Ok(rate.parse().unwrap()));
         }
-        let batch = Batch {
+        Batch {
             accounts: vec![account],
             market,
             errors: Vec::new(),
-        };
+        }
+    }
+
+    /// Three real holdings (cash legs in EUR, GBP, JPY seen from USD).
+    fn three_holdings() -> Vec<Holding> {
+        let batch = three_cash_batch();
         let prepared = prepare(
             &batch,
             &crate::ScenarioTables::current().factors,
