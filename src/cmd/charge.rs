@@ -36,18 +36,26 @@ pub struct ChargeArgs {
     /// built-in crates/fee/default-fee.toml.
     #[arg(long, value_name = "FILE")]
     fee: Option<PathBuf>,
+    #[command(flatten)]
+    night: NightFlags,
+}
+
+/// The flags of the charge half that `exfee run` and `exfee charge` share.
+#[derive(Debug, clap::Args)]
+pub(super) struct NightFlags {
     /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
     #[arg(long, value_name = "FILE")]
-    holidays: Option<PathBuf>,
+    pub(super) holidays: Option<PathBuf>,
     /// Do not write the per-account reports and charts.
     #[arg(long)]
-    no_reports: bool,
+    pub(super) no_reports: bool,
     /// Also write PNG charts beside the SVG ones.
     #[arg(long)]
-    png: bool,
-    /// Allow a date earlier than the state's latest night (see `exfee run --help`).
+    pub(super) png: bool,
+    /// Allow a date earlier than the state's latest night: the later nights (and their charges)
+    /// are removed from the state in the same transaction, and must be run again, in order.
     #[arg(long)]
-    rewrite_history: bool,
+    pub(super) rewrite_history: bool,
 }
 
 pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
@@ -55,12 +63,12 @@ pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let mut timings = Timings::default();
     let source = args.scenarios.load()?;
     let schedule = read_schedule(args.fee.as_deref())?;
-    let calendar = read_calendar(args.holidays.as_deref())?;
+    let calendar = read_calendar(args.night.holidays.as_deref())?;
     let state_path = args
         .state
         .clone()
         .unwrap_or_else(|| args.out.join("state.sqlite"));
-    night::check_date(&state_path, args.date, args.rewrite_history)?;
+    night::check_date(&state_path, args.date, args.night.rewrite_history)?;
     let files = night::evaluation_files(&args.evaluations)?;
     let spinner = output.spinner("reading evaluations");
     let evaluated = timings.time("read evaluations", || {
@@ -83,9 +91,9 @@ pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
             state: &state_path,
             schedule: &schedule,
             calendar: &calendar,
-            rewrite_history: args.rewrite_history,
-            reports: !args.no_reports,
-            png: args.png,
+            rewrite_history: args.night.rewrite_history,
+            reports: !args.night.no_reports,
+            png: args.night.png,
             reconciliation: None,
         },
         |dir| {
@@ -101,7 +109,7 @@ pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
                     horizon_days: evaluated.facts.horizon_days,
                     shard: None,
                     fee: args.fee.as_deref(),
-                    holidays: args.holidays.as_deref(),
+                    holidays: args.night.holidays.as_deref(),
                     inputs: files.iter().map(|f| ("evaluation", f.clone())).collect(),
                 },
             )

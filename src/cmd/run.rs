@@ -11,6 +11,7 @@ use exfee::io::{DropPaths, NavCheck, NavTolerance, read_drop, read_market};
 use exfee::night::{self, NightEvaluation};
 use exfee::{Batch, Currency, Decimal, EngineConfig, FeeLine, MarketData, Outcome, Shard};
 
+use super::charge::NightFlags;
 use super::{Output, ScenarioArgs};
 
 /// The inputs of a night and how they are evaluated: `exfee run` and
@@ -91,19 +92,8 @@ pub struct RunArgs {
     /// The nightly state database (grace weeks, fee ledger). Default: OUT_DIR/state.sqlite.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Holidays (one YYYY-MM-DD per line): with weekends, they decide trading days.
-    #[arg(long, value_name = "FILE")]
-    holidays: Option<PathBuf>,
-    /// Do not write the per-account reports and charts.
-    #[arg(long)]
-    no_reports: bool,
-    /// Also write PNG charts beside the SVG ones.
-    #[arg(long)]
-    png: bool,
-    /// Allow a date earlier than the state's latest night: the later nights (and their charges)
-    /// are removed from the state in the same transaction, and must be run again, in order.
-    #[arg(long)]
-    rewrite_history: bool,
+    #[command(flatten)]
+    night: NightFlags,
 }
 
 /// The exit codes, as `exfee run --help` shows them.
@@ -356,7 +346,7 @@ fn source_line(args: &InputArgs) -> String {
 
 pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let calendar = read_calendar(args.holidays.as_deref())?;
+    let calendar = read_calendar(args.night.holidays.as_deref())?;
     let state_path = args
         .state
         .clone()
@@ -372,7 +362,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
         night: evaluated,
         mut timings,
     } = evaluate_inputs(&args.input, output, |date| {
-        night::check_date(&state_path, date, args.rewrite_history)
+        night::check_date(&state_path, date, args.night.rewrite_history)
     })?;
     let input = &args.input;
     let spinner = output.spinner("fees, reports and outputs");
@@ -385,9 +375,9 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
             state: &state_path,
             schedule: &schedule,
             calendar: &calendar,
-            rewrite_history: args.rewrite_history,
-            reports: !args.no_reports,
-            png: args.png,
+            rewrite_history: args.night.rewrite_history,
+            reports: !args.night.no_reports,
+            png: args.night.png,
             reconciliation: reconciliation.as_deref(),
         },
         |dir| {
@@ -403,7 +393,7 @@ pub fn run(args: RunArgs, output: &Output) -> anyhow::Result<ExitCode> {
                     horizon_days: input.horizon_days,
                     shard: input.shard.map(|s| format!("{}/{}", s.index, s.count)),
                     fee: input.fee.as_deref(),
-                    holidays: args.holidays.as_deref(),
+                    holidays: args.night.holidays.as_deref(),
                     inputs: input_files(input),
                 },
             )
