@@ -43,6 +43,14 @@
 )]
 #![warn(missing_docs)]
 
+/// The columns of a `nights` row as `db::night_row` reads them, as a
+/// literal (for `concat!` into statements prepared without formatting).
+macro_rules! night_columns {
+    () => {
+        "date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis"
+    };
+}
+
 mod db;
 mod error;
 mod record;
@@ -51,4 +59,4 @@ mod run;
 pub use db::{SCHEMA_VERSION, StateDb};
 pub use error::StateError;
 pub use record::{Basis, LedgerRow, NightRecord, NightRow, Recorded};
-pub use run::{Prior, Run};
+pub use run::{Checked, Checker, Prior, Run};

@@ -138,12 +138,35 @@ impl Recorded {
 /// 9999 (checked for the run date; other dates round-trip through chrono's
 /// ISO form).
 pub(crate) fn date_text(date: NaiveDate) -> String {
-    date.to_string()
+    let mut text = String::new();
+    date_into(&mut text, date);
+    text
 }
 
-/// Money is stored as the exact decimal text.
-pub(crate) fn money_text(value: Decimal) -> String {
-    value.to_string()
+/// [`date_text`] formatted into `buffer` (reused from one value to the
+/// next) and borrowed from it.
+pub(crate) fn date_into(buffer: &mut String, date: NaiveDate) -> &str {
+    use std::fmt::Write;
+    buffer.clear();
+    #[allow(
+        clippy::let_underscore_must_use,
+        reason = "writing into a String cannot fail"
+    )]
+    let _ = write!(buffer, "{date}");
+    buffer.as_str()
+}
+
+/// Money is stored as the exact decimal text, formatted into `buffer`
+/// (reused from one value to the next) and borrowed from it.
+pub(crate) fn money_text(buffer: &mut String, value: Decimal) -> &str {
+    use std::fmt::Write;
+    buffer.clear();
+    #[allow(
+        clippy::let_underscore_must_use,
+        reason = "writing into a String cannot fail"
+    )]
+    let _ = write!(buffer, "{value}");
+    buffer.as_str()
 }
 
 /// Reads one stored text back, or says which value is corrupt.
@@ -222,7 +245,9 @@ mod tests {
     #[test]
     fn text_forms_round_trip_exactly() {
         let money: Decimal = "54.790".parse().unwrap();
-        assert_eq!(money_text(money), "54.790");
+        let mut buffer = String::from("left over");
+        assert_eq!(money_text(&mut buffer, money), "54.790");
+        assert_eq!(money_text(&mut buffer, Decimal::new(-5, 1)), "-0.5");
         assert_eq!(
             parse::<Decimal>("t", "a", "c", "54.790").unwrap().scale(),
             3

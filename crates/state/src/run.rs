@@ -1,7 +1,7 @@
 use crate::error::StateError;
 use crate::record::{
-    Basis, LedgerRow, NightRecord, Recorded, date_text, money_text, parse, parse_opt_date,
-    status_is_subject,
+    Basis, LedgerRow, NightRecord, Recorded, date_into, date_text, money_text, parse,
+    parse_opt_date, status_is_subject,
 };
 use chrono::NaiveDate;
 use exfee_fee::{AccountState, ChargedFee, FeeStatus, GraceRules, TradingCalendar, next_state};
@@ -177,9 +177,10 @@ impl<'db> Run<'db> {
     /// ```
     pub fn prior(&self, account: &str) -> Result<Prior, StateError> {
         const TABLE: &str = "nights";
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {} FROM nights WHERE account = ?1 AND date < ?2 ORDER BY date DESC",
-            crate::db::NIGHT_COLUMNS
+        let mut stmt = self.tx.prepare_cached(concat!(
+            "SELECT ",
+            night_columns!(),
+            " FROM nights WHERE account = ?1 AND date < ?2 ORDER BY date DESC"
         ))?;
         let mut rows = stmt.query(params![account, self.date_text])?;
         // Newest first: the replay reads back to `reset` consecutive clear
@@ -345,18 +346,87 @@ impl<'db> Run<'db> {
         prior: &Prior,
         night: &NightRecord,
     ) -> Result<Recorded, StateError> {
-        let account = prior.account.as_str();
-        check_record(account, night)?;
-        if prior.date != self.date {
+        let checked = self.checker().check(prior, night)?;
+        let mut recorded = self.record_checked(vec![checked])?;
+        recorded.pop().ok_or_else(|| StateError::InvalidRecord {
+            account: prior.account.clone(),
+            reason: "nothing was recorded".to_string(),
+        })
+    }
+
+    /// The checks of [`record_prior`](Run::record_prior) that read nothing
+    /// (the grace transition, the record's own checks, the days to post):
+    /// a [`Checker`] is `Sync`, so a caller may check every account of a
+    /// night on every core, then write them all with
+    /// [`record_checked`](Run::record_checked).
+    pub fn checker(&self) -> Checker<'_> {
+        Checker {
+            date: self.date,
+            rules: self.rules,
+            calendar: &self.calendar,
+        }
+    }
+
+    /// Writes nights checked by this run's [`checker`](Run::checker), in
+    /// order, as [`record_prior`](Run::record_prior) writes one, and returns
+    /// what each recorded. All or nothing: when a write fails, nothing of
+    /// `checked` is kept (a savepoint inside the run's transaction) and the
+    /// run may go on. The statements are prepared once for the whole batch.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::InvalidRecord`] when a record was checked for a run of
+    /// another date; [`StateError::Sqlite`] or [`StateError::Corrupt`] from
+    /// the database.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use exfee_fee::{ChargedFee, FeeStatus, TradingCalendar};
+    /// use exfee_model::Currency;
+    /// use exfee_state::NightRecord;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut db = exfee_state::StateDb::open(dir.path().join("s.sqlite")).unwrap();
+    /// let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    /// let mut run = db
+    ///     .begin_run(date, exfee_fee::GraceRules::default(), &TradingCalendar::default())
+    ///     .unwrap();
+    /// let clear = NightRecord {
+    ///     status: FeeStatus::Clear,
+    ///     uncovered: Decimal::ZERO,
+    ///     measure: Decimal::from(-1200),
+    ///     daily_fee: Decimal::ZERO,
+    ///     accrues: Decimal::ZERO,
+    ///     basis: ChargedFee::Exposure,
+    ///     effective_date: None,
+    ///     currency: Currency::USD,
+    /// };
+    /// let priors = [run.prior("U1").unwrap(), run.prior("U2").unwrap()];
+    /// let checker = run.checker();
+    /// let checked = priors
+    ///     .iter()
+    ///     .map(|prior| checker.check(prior, &clear))
+    ///     .collect::<Result<Vec<_>, _>>()
+    ///     .unwrap();
+    /// let recorded = run.record_checked(checked).unwrap();
+    /// assert_eq!(recorded.len(), 2);
+    /// assert_eq!(recorded[1].state.clear_nights, 1);
+    /// run.commit().unwrap();
+    /// assert_eq!(db.nights("U2").unwrap().len(), 1);
+    /// ```
+    pub fn record_checked(&mut self, checked: Vec<Checked>) -> Result<Vec<Recorded>, StateError> {
+        if let Some(wrong) = checked.iter().find(|c| c.date != self.date) {
             return Err(StateError::InvalidRecord {
-                account: account.to_string(),
+                account: wrong.account.clone(),
                 reason: format!(
-                    "its earlier nights were read for a run of {}, not of {}",
-                    prior.date, self.date
+                    "it was checked for a run of {}, not of {}",
+                    wrong.date, self.date
                 ),
             });
         }
-        let (state, effective) = self.checked_transition(account, prior.state(), night)?;
         let later = match self.later {
             Some(later) => later,
             None => {
@@ -377,96 +447,59 @@ impl<'db> Run<'db> {
                 *self.posted_before.insert(posted)
             }
         };
-        // The account's days posted on the run's date are replaced: there
-        // are none unless the date was run before or the account was
-        // recorded earlier in this run.
-        let replace_posted = posted_before || self.recorded.contains(account);
-
         // Everything is checked: write, all or nothing (a savepoint inside
-        // the run's transaction).
+        // the run's transaction), through statements prepared once (a
+        // savepoint of rusqlite's parses its SQL every time).
         let rules = self.rules;
         let date = &self.date_text;
-        let posted = if self.calendar.is_trading_day(self.date) {
-            accrue(account, self.date, &self.calendar, &prior.priced)
-        } else {
-            Vec::new()
-        };
-        // A savepoint through statements prepared once (a savepoint of
-        // rusqlite's parses its SQL on every record).
         let conn: &Connection = &self.tx;
         conn.prepare_cached("SAVEPOINT exfee_record")?.execute([])?;
+        let mut batch: HashSet<&str> = HashSet::new();
         let written = (|| -> Result<(), StateError> {
-            write_night(
-                conn,
-                account,
-                date,
-                night,
-                effective,
-                &posted,
-                replace_posted,
-            )?;
-            let later_nights: bool = later
-                && conn
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
-                    )?
-                    .query_row(params![account, date], |row| row.get(0))?;
-            let latest = if later_nights {
-                replay(conn, account, None, rules)?.unwrap_or(state)
-            } else {
-                state
-            };
-            write_summary(conn, account, &latest, rules)
+            let mut writer = Writer::new(conn)?;
+            for c in &checked {
+                let account = c.account.as_str();
+                // The account's days posted on the run's date are replaced:
+                // there are none unless the date was run before or the
+                // account was recorded earlier in this run.
+                let replace_posted =
+                    posted_before || self.recorded.contains(account) || !batch.insert(account);
+                writer.night(account, date, c, replace_posted)?;
+                let later_nights: bool = later
+                    && conn
+                        .prepare_cached(
+                            "SELECT EXISTS (SELECT 1 FROM nights WHERE account = ?1 AND date > ?2)",
+                        )?
+                        .query_row(params![account, date], |row| row.get(0))?;
+                let latest = if later_nights {
+                    replay(conn, account, None, rules)?.unwrap_or(c.state)
+                } else {
+                    c.state
+                };
+                writer.summary(account, &latest, rules)?;
+            }
+            Ok(())
         })();
         if let Err(e) = written {
-            // Nothing of the failed record is kept; the run may go on.
+            // Nothing of the failed batch is kept; the run may go on.
             conn.prepare_cached("ROLLBACK TO exfee_record")?
                 .execute([])?;
             conn.prepare_cached("RELEASE exfee_record")?.execute([])?;
             return Err(e);
         }
         conn.prepare_cached("RELEASE exfee_record")?.execute([])?;
-        if !self.recorded.contains(account) {
-            self.recorded.insert(account.to_string());
-        }
-        Ok(Recorded { state, posted })
-    }
-
-    /// The account's state after tonight and tonight's effective date, when
-    /// `night.status` is what the grace rules give from the previous state
-    /// and its effective date (if given) is theirs.
-    fn checked_transition(
-        &self,
-        account: &str,
-        previous: Option<&AccountState>,
-        night: &NightRecord,
-    ) -> Result<(AccountState, Option<NaiveDate>), StateError> {
-        let (state, expected) =
-            next_state(previous, self.date, night.status.is_subject(), self.rules);
-        if expected != night.status {
-            return Err(StateError::StatusMismatch {
-                account: account.to_string(),
-                date: self.date,
-                recorded: night.status,
-                expected,
+        drop(batch);
+        let mut out = Vec::with_capacity(checked.len());
+        for c in checked {
+            if !self.recorded.contains(c.account.as_str()) {
+                self.recorded.insert(c.account);
+            }
+            out.push(Recorded {
+                state: c.state,
+                posted: c.posted,
             });
         }
-        let effective = match night.status {
-            FeeStatus::Clear => None,
-            FeeStatus::Grace { effective } => Some(effective),
-            FeeStatus::Charged => state.effective_date(self.rules),
-        };
-        if night.effective_date.is_some() && night.effective_date != effective {
-            return Err(StateError::InvalidRecord {
-                account: account.to_string(),
-                reason: format!(
-                    "effective date {} but the grace rules give {}",
-                    night.effective_date.map_or_else(String::new, date_text),
-                    effective.map_or_else(|| "none".to_string(), date_text),
-                ),
-            });
-        }
-        Ok((state, effective))
+        Ok(out)
     }
 
     /// The valuation dates after the run's date that hold nights (of any
@@ -543,6 +576,113 @@ impl<'db> Run<'db> {
     }
 }
 
+/// The checks of a record that read nothing of the database, for a run's
+/// date, rules and calendar ([`Run::checker`]): the record's own checks,
+/// the grace transition from the account's [`Prior`], and the days
+/// tonight's run posts. `Sync`: a night's accounts may be checked on every
+/// core.
+#[derive(Debug, Clone, Copy)]
+pub struct Checker<'a> {
+    date: NaiveDate,
+    rules: GraceRules,
+    calendar: &'a TradingCalendar,
+}
+
+/// A record checked by a [`Checker`], for [`Run::record_checked`].
+#[derive(Debug, Clone)]
+pub struct Checked {
+    account: String,
+    date: NaiveDate,
+    night: NightRecord,
+    state: AccountState,
+    effective: Option<NaiveDate>,
+    posted: Vec<LedgerRow>,
+}
+
+impl Checked {
+    /// The account.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+}
+
+impl Checker<'_> {
+    /// Checks `night` for the account of `prior` (read by [`Run::prior`] in
+    /// the same run), as [`Run::record_prior`] does before it writes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Run::record_prior`]'s checks: [`StateError::InvalidRecord`] for
+    /// an empty account id, negative money, a positive `accrues` on a clear
+    /// night, an effective date other than the grace rules', or a `prior`
+    /// read by a run of another date; [`StateError::StatusMismatch`] when
+    /// `night.status` is not what [`exfee_fee::next_state`] gives.
+    pub fn check(&self, prior: &Prior, night: &NightRecord) -> Result<Checked, StateError> {
+        let account = prior.account.as_str();
+        check_record(account, night)?;
+        if prior.date != self.date {
+            return Err(StateError::InvalidRecord {
+                account: account.to_string(),
+                reason: format!(
+                    "its earlier nights were read for a run of {}, not of {}",
+                    prior.date, self.date
+                ),
+            });
+        }
+        let (state, effective) = self.transition(account, prior.state(), night)?;
+        let posted = if self.calendar.is_trading_day(self.date) {
+            accrue(account, self.date, self.calendar, &prior.priced)
+        } else {
+            Vec::new()
+        };
+        Ok(Checked {
+            account: prior.account.clone(),
+            date: self.date,
+            night: night.clone(),
+            state,
+            effective,
+            posted,
+        })
+    }
+
+    /// The account's state after tonight and tonight's effective date, when
+    /// `night.status` is what the grace rules give from the previous state
+    /// and its effective date (if given) is theirs.
+    fn transition(
+        &self,
+        account: &str,
+        previous: Option<&AccountState>,
+        night: &NightRecord,
+    ) -> Result<(AccountState, Option<NaiveDate>), StateError> {
+        let (state, expected) =
+            next_state(previous, self.date, night.status.is_subject(), self.rules);
+        if expected != night.status {
+            return Err(StateError::StatusMismatch {
+                account: account.to_string(),
+                date: self.date,
+                recorded: night.status,
+                expected,
+            });
+        }
+        let effective = match night.status {
+            FeeStatus::Clear => None,
+            FeeStatus::Grace { effective } => Some(effective),
+            FeeStatus::Charged => state.effective_date(self.rules),
+        };
+        if night.effective_date.is_some() && night.effective_date != effective {
+            return Err(StateError::InvalidRecord {
+                account: account.to_string(),
+                reason: format!(
+                    "effective date {} but the grace rules give {}",
+                    night.effective_date.map_or_else(String::new, date_text),
+                    effective.map_or_else(|| "none".to_string(), date_text),
+                ),
+            });
+        }
+        Ok((state, effective))
+    }
+}
+
 /// A stored night as the accrual reads it.
 #[derive(Debug, Clone)]
 struct Priced {
@@ -582,68 +722,113 @@ fn check_record(account: &str, night: &NightRecord) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Writes the account's `nights` row for `date` (with the days and amount
-/// posted tonight) and replaces its `ledger` rows posted on `date` with
-/// `posted` (`replace_posted`: it may hold some already; else they are only
-/// added).
-fn write_night(
-    sp: &Connection,
-    account: &str,
-    date: &str,
-    night: &NightRecord,
-    effective: Option<NaiveDate>,
-    posted: &[LedgerRow],
-    replace_posted: bool,
-) -> Result<(), StateError> {
-    let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
-    let mut amount_posted = Decimal::ZERO;
-    for row in posted {
-        amount_posted =
-            amount_posted
-                .checked_add(row.amount)
-                .ok_or_else(|| StateError::Overflow {
-                    account: account.to_string(),
-                })?;
-    }
-    sp.prepare_cached(
-        "INSERT OR REPLACE INTO nights
+/// The statements a batch of records is written with, prepared once, and
+/// the text buffers its values are formatted into (no allocation per
+/// account once they have grown).
+struct Writer<'c> {
+    night: rusqlite::CachedStatement<'c>,
+    delete_posted: rusqlite::CachedStatement<'c>,
+    ledger: rusqlite::CachedStatement<'c>,
+    summary: rusqlite::CachedStatement<'c>,
+    text: [String; 6],
+}
+
+impl<'c> Writer<'c> {
+    fn new(conn: &'c Connection) -> Result<Self, StateError> {
+        Ok(Writer {
+            night: conn.prepare_cached(
+                "INSERT OR REPLACE INTO nights
          (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        account,
-        date,
-        night.status.name(),
-        money_text(night.measure),
-        money_text(night.uncovered),
-        money_text(night.daily_fee),
-        days_posted,
-        money_text(amount_posted),
-        night.currency.as_str(),
-        effective.map(date_text),
-        money_text(night.accrues),
-        night.basis.name(),
-    ])?;
-    if replace_posted {
-        sp.prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?
-            .execute(params![account, date])?;
-    }
-    for row in posted {
-        sp.prepare_cached(
-            "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
+            )?,
+            delete_posted: conn
+                .prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?,
+            ledger: conn.prepare_cached(
+                "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            account,
-            date_text(row.day),
-            date_text(row.measured_on),
-            date,
-            money_text(row.amount),
-            row.basis.name(),
-            row.currency.as_str(),
-        ])?;
+            )?,
+            summary: conn.prepare_cached(SUMMARY_SQL)?,
+            text: Default::default(),
+        })
     }
-    Ok(())
+
+    /// Writes the account's `nights` row for `date` (with the days and
+    /// amount posted tonight) and replaces its `ledger` rows posted on
+    /// `date` with the days it posts (`replace_posted`: it may hold some
+    /// already; else they are only added).
+    fn night(
+        &mut self,
+        account: &str,
+        date: &str,
+        checked: &Checked,
+        replace_posted: bool,
+    ) -> Result<(), StateError> {
+        let night = &checked.night;
+        let posted = &checked.posted;
+        let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
+        let mut amount_posted = Decimal::ZERO;
+        for row in posted {
+            amount_posted =
+                amount_posted
+                    .checked_add(row.amount)
+                    .ok_or_else(|| StateError::Overflow {
+                        account: account.to_string(),
+                    })?;
+        }
+        let [measure, uncovered, daily_fee, amount, effective, accrues] = &mut self.text;
+        self.night.execute(params![
+            account,
+            date,
+            night.status.name(),
+            money_text(measure, night.measure),
+            money_text(uncovered, night.uncovered),
+            money_text(daily_fee, night.daily_fee),
+            days_posted,
+            money_text(amount, amount_posted),
+            night.currency.as_str(),
+            checked.effective.map(|e| &*date_into(effective, e)),
+            money_text(accrues, night.accrues),
+            night.basis.name(),
+        ])?;
+        if replace_posted {
+            self.delete_posted.execute(params![account, date])?;
+        }
+        for row in posted {
+            let [day, measured_on, amount, ..] = &mut self.text;
+            self.ledger.execute(params![
+                account,
+                date_into(day, row.day),
+                date_into(measured_on, row.measured_on),
+                date,
+                money_text(amount, row.amount),
+                row.basis.name(),
+                row.currency.as_str(),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Sets the account's `accounts` summary to `state`.
+    fn summary(
+        &mut self,
+        account: &str,
+        state: &AccountState,
+        rules: GraceRules,
+    ) -> Result<(), StateError> {
+        let [first, last, effective, ..] = &mut self.text;
+        self.summary.execute(params![
+            account,
+            state.first_subject.map(|d| &*date_into(first, d)),
+            state.nights_subject,
+            state.clear_nights,
+            state.last_status.name(),
+            date_into(last, state.last_date),
+            state
+                .effective_date(rules)
+                .map(|d| &*date_into(effective, d)),
+        ])?;
+        Ok(())
+    }
 }
 
 /// The days the run of trading day `date` posts for `account`: every
@@ -761,18 +946,18 @@ fn replay(
     Ok(state)
 }
 
+/// The statement that sets an account's `accounts` summary.
+const SUMMARY_SQL: &str = "INSERT OR REPLACE INTO accounts
+         (account, first_subject, nights_subject, clear_nights, last_status, last_date, effective_date)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
 fn write_summary(
     conn: &Connection,
     account: &str,
     state: &AccountState,
     rules: GraceRules,
 ) -> Result<(), StateError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO accounts
-         (account, first_subject, nights_subject, clear_nights, last_status, last_date, effective_date)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    conn.prepare_cached(SUMMARY_SQL)?.execute(params![
         account,
         state.first_subject.map(date_text),
         state.nights_subject,

@@ -40,7 +40,8 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
     // read equals the pure machine over the whole history, the separate
     // previous_state and the account's last earlier night as `nights` lists
     // it; and a database fed through `record_prior` ends equal, table by
-    // table, to one fed through `record`.
+    // table, to one fed through `record` and to one fed a night at a time
+    // through `checker` and `record_checked`.
     for rules in [
         GraceRules::default(),
         GraceRules {
@@ -54,8 +55,10 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (path_a, path_b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+        let path_c = dir.path().join("c.sqlite");
         let mut a = StateDb::open(&path_a).unwrap();
         let mut b = StateDb::open(&path_b).unwrap();
+        let mut c = StateDb::open(&path_c).unwrap();
         let calendar = TradingCalendar::default();
         let accounts = ["A", "B", "C"];
         let mut seed = 7 + u64::from(rules.grace_days);
@@ -90,6 +93,10 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                 .collect();
             let mut run_a = a.begin_run(run_date, rules, &calendar).unwrap();
             let mut run_b = b.begin_run(run_date, rules, &calendar).unwrap();
+            let mut run_c = c.begin_run(run_date, rules, &calendar).unwrap();
+            let priors_c: Vec<_> = accounts.iter().map(|a| run_c.prior(a).unwrap()).collect();
+            let mut nights_c = Vec::new();
+            let mut recorded_a = Vec::new();
             for (i, account) in accounts.iter().enumerate() {
                 let pure = history[i]
                     .iter()
@@ -119,11 +126,21 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                 let by_record = run_b.record(account, &night).unwrap();
                 assert_eq!(by_prior, by_record, "{account} {run_date}");
                 assert_eq!(by_prior.state, state);
+                nights_c.push(night);
+                recorded_a.push(by_prior);
                 history[i].retain(|(d, _)| *d < run_date);
                 history[i].push((run_date, state));
             }
+            let checker = run_c.checker();
+            let checked = priors_c
+                .iter()
+                .zip(&nights_c)
+                .map(|(prior, night)| checker.check(prior, night).unwrap())
+                .collect();
+            assert_eq!(run_c.record_checked(checked).unwrap(), recorded_a);
             run_a.commit().unwrap();
             run_b.commit().unwrap();
+            run_c.commit().unwrap();
             if !rerun {
                 date = date.succ_opt().unwrap();
                 if lcg(&mut seed).is_multiple_of(4) {
@@ -139,8 +156,9 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                 .iter()
                 .any(|r| r.basis == exfee_state::Basis::Estimated)
         );
-        drop((a, b));
+        drop((a, b, c));
         assert_eq!(common::dump(&path_a), common::dump(&path_b));
+        assert_eq!(common::dump(&path_a), common::dump(&path_c));
     }
 }
 
@@ -164,4 +182,70 @@ fn a_prior_read_for_another_date_is_refused() {
         Err(StateError::InvalidRecord { ref account, ref reason })
             if account == "U1" && reason.contains("2026-03-02")
     ));
+}
+
+#[test]
+fn a_batch_is_written_whole_or_not_at_all() {
+    // A batch holding a record checked for another date writes nothing,
+    // not even the records before it; the run goes on and the same records
+    // written one by one give the same tables as the batch without it. An
+    // account twice in one batch is recorded as twice in a row: its days
+    // posted tonight replaced, not doubled.
+    let dir = tempfile::tempdir().unwrap();
+    let (path_a, path_b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+    let calendar = TradingCalendar::default();
+    let rules = GraceRules {
+        grace_days: 0,
+        reset_after_clear_nights: 5,
+    };
+    let (friday, monday) = (day(2026, 3, 6), day(2026, 3, 9));
+    let charged = |fee: &str| record(FeeStatus::Charged, dec(fee));
+    for path in [&path_a, &path_b] {
+        let mut db = StateDb::open(path).unwrap();
+        let mut run = db.begin_run(friday, rules, &calendar).unwrap();
+        for account in ["A", "B"] {
+            run.record(account, &charged("2")).unwrap();
+        }
+        run.commit().unwrap();
+    }
+    let mut a = StateDb::open(&path_a).unwrap();
+    let stale = {
+        let run = a.begin_run(friday, rules, &calendar).unwrap();
+        let prior = run.prior("A").unwrap();
+        run.checker().check(&prior, &charged("2")).unwrap()
+    };
+    let mut run = a.begin_run(monday, rules, &calendar).unwrap();
+    let priors = [run.prior("A").unwrap(), run.prior("B").unwrap()];
+    let checker = run.checker();
+    let fresh: Vec<_> = priors
+        .iter()
+        .map(|p| checker.check(p, &charged("3")).unwrap())
+        .collect();
+    let mut with_stale = fresh.clone();
+    with_stale.push(stale);
+    assert!(matches!(
+        run.record_checked(with_stale),
+        Err(StateError::InvalidRecord { ref account, ref reason })
+            if account == "A" && reason.contains("2026-03-06")
+    ));
+    assert_eq!(run.prior("A").unwrap().night().unwrap().date, friday);
+    let mut twice = fresh.clone();
+    twice.push(fresh[0].clone());
+    let recorded = run.record_checked(twice).unwrap();
+    // Friday's 2 priced Friday to Sunday: 3 days posted Monday, each time.
+    assert_eq!(recorded.len(), 3);
+    assert!(recorded.iter().all(|r| r.amount_posted() == dec("6")));
+    run.commit().unwrap();
+    let mut b = StateDb::open(&path_b).unwrap();
+    let mut run = b.begin_run(monday, rules, &calendar).unwrap();
+    for account in ["A", "B", "A"] {
+        run.record(account, &charged("3")).unwrap();
+    }
+    run.commit().unwrap();
+    drop((a, b));
+    assert_eq!(common::dump(&path_a), common::dump(&path_b));
+    assert_eq!(
+        StateDb::open(&path_a).unwrap().total_charged("A").unwrap(),
+        dec("6")
+    );
 }
