@@ -97,6 +97,9 @@ pub struct NightEvaluation {
     /// is read back from files ([`read_evaluations`]): the charge then
     /// evaluates the subjects again, to the same bits.
     pub engine: Option<Arc<NightEngine>>,
+    /// How long preparing the accounts took, inside [`evaluate`] (`None`
+    /// when the evaluation is read back from files).
+    pub preparation: Option<Duration>,
 }
 
 /// The engine's side of a night's evaluation: the prepared batch (one
@@ -258,6 +261,7 @@ pub fn evaluate_part(
             prepared: evaluation.prepared,
             scenarios: evaluation.scenarios,
         })),
+        preparation: Some(evaluation.preparation),
     })
 }
 
@@ -496,7 +500,28 @@ struct Assessed {
     changes: Vec<Vec<String>>,
 }
 
+/// One evaluated account's fee, checked against its earlier nights and
+/// ready to be recorded: what [`assess_all`] works out on every core.
+struct Assessing {
+    position: usize,
+    fee: FeeLine,
+    checked: exfee_state::Checked,
+    changes: Vec<Vec<String>>,
+    /// The account's index in the batch its report detail comes from, when
+    /// it is subject tonight.
+    subject: Option<usize>,
+    usd_to_base: Decimal,
+}
+
 /// Every account of the night through [`assess`], recorded in `state`.
+///
+/// In three passes with the result of one account after another: the
+/// accounts' earlier nights are read from the state (in input order), each
+/// account's fee and record are worked out and checked on every core
+/// (rayon; pure functions), then every record is written in one batch of
+/// statements prepared once ([`exfee_state::Run::record_checked`]). The
+/// first failure in input order stops the night, as one account after
+/// another would.
 fn assess_all(
     night: &NightEvaluation,
     context: FeeContext<'_>,
@@ -515,58 +540,115 @@ fn assess_all(
             .map(|(i, a)| (a.id.as_str(), i))
             .collect(),
     };
-    let mut fees: Vec<Option<FeeLine>> = Vec::with_capacity(night.accounts.len());
-    let mut subjects = Vec::new();
-    let mut changes: Vec<Vec<String>> = Vec::new();
+    // The earlier nights of every evaluated account, in input order, up to
+    // the first account that fails here.
+    let mut priors = Vec::with_capacity(night.accounts.len());
+    let mut failure: Option<anyhow::Error> = None;
     for (position, record) in night.accounts.iter().enumerate() {
         let result = &record.result;
         let (Outcome::Evaluated(risk), Some(base)) = (&result.outcome, result.base_currency) else {
-            fees.push(None);
             continue;
         };
-        let rate = record
-            .usd_to_base
-            .with_context(|| format!("account {}: no USD rate for {base}", result.account))?;
+        let Some(rate) = record.usd_to_base else {
+            failure = Some(anyhow::anyhow!(
+                "account {}: no USD rate for {base}",
+                result.account
+            ));
+            break;
+        };
         // The account's earlier nights, read once: its previous state and
-        // night here, the nights its posted days are priced by in `record`.
-        let prior = state.prior(&result.account)?;
-        let mut fee = assess(context, risk, rate, record.inventory_fee, prior.state())?;
-        let recorded = state.record_prior(
-            &prior,
-            &NightRecord {
-                status: fee.status,
-                uncovered: fee.uncovered,
-                measure: fee.measure,
-                daily_fee: fee.breakdown.daily_fee,
-                accrues: fee.accrues,
-                basis: fee.pays,
-                effective_date: fee.effective_date,
-                currency: base,
-            },
-        )?;
+        // night here, the nights its posted days are priced by in the record.
+        match state.prior(&result.account) {
+            Ok(prior) => priors.push((position, record, risk, base, rate, prior)),
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        }
+    }
+    let checker = state.checker();
+    let assessing: Vec<anyhow::Result<Assessing>> = priors
+        .par_iter()
+        .map(|(position, record, risk, base, rate, prior)| {
+            let (position, base, rate) = (*position, *base, *rate);
+            let account = record.result.account.as_str();
+            let fee = assess(context, risk, rate, record.inventory_fee, prior.state())?;
+            let checked = checker.check(
+                prior,
+                &NightRecord {
+                    status: fee.status,
+                    uncovered: fee.uncovered,
+                    measure: fee.measure,
+                    daily_fee: fee.breakdown.daily_fee,
+                    accrues: fee.accrues,
+                    basis: fee.pays,
+                    effective_date: fee.effective_date,
+                    currency: base,
+                },
+            )?;
+            let changes = change_rows(account, base, &fee, prior.night());
+            let subject = if fee.status.is_subject() {
+                let index = match &night.engine {
+                    Some(_) => Some(position),
+                    None => subject_index.get(account).copied(),
+                }
+                .filter(|_| record.subject)
+                .with_context(|| {
+                    format!(
+                        "account {account} is subject to the fee but its evaluation holds no \
+                         positions for its report: evaluate and charge with the same fee schedule"
+                    )
+                })?;
+                Some(index)
+            } else {
+                None
+            };
+            Ok(Assessing {
+                position,
+                fee,
+                checked,
+                changes,
+                subject,
+                usd_to_base: rate,
+            })
+        })
+        .collect();
+    let mut ready = Vec::with_capacity(assessing.len());
+    for item in assessing {
+        ready.push(item?);
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (checked, ready): (Vec<exfee_state::Checked>, Vec<_>) = ready
+        .into_iter()
+        .map(|a| {
+            (
+                a.checked,
+                (a.position, a.fee, a.changes, a.subject, a.usd_to_base),
+            )
+        })
+        .unzip();
+    let recorded = state.record_checked(checked)?;
+    let mut fees: Vec<Option<FeeLine>> = vec![None; night.accounts.len()];
+    let mut subjects = Vec::new();
+    let mut changes: Vec<Vec<String>> = Vec::new();
+    for ((position, mut fee, rows, subject, usd_to_base), recorded) in
+        ready.into_iter().zip(recorded)
+    {
         fee.days_posted = recorded.days_posted();
         fee.amount_posted = recorded.amount_posted();
-        changes.extend(change_rows(&result.account, base, &fee, prior.night()));
-        if fee.status.is_subject() {
-            let index = match &night.engine {
-                Some(_) => Some(position),
-                None => subject_index.get(result.account.as_str()).copied(),
-            }
-            .filter(|_| record.subject)
-            .with_context(|| {
-                format!(
-                    "account {} is subject to the fee but its evaluation holds no positions \
-                         for its report: evaluate and charge with the same fee schedule",
-                    result.account
-                )
-            })?;
+        changes.extend(rows);
+        if let Some(account) = subject {
             subjects.push(Subject {
-                account: index,
+                account,
                 fee: fee.clone(),
-                usd_to_base: rate,
+                usd_to_base,
             });
         }
-        fees.push(Some(fee));
+        if let Some(slot) = fees.get_mut(position) {
+            *slot = Some(fee);
+        }
     }
     Ok(Assessed {
         fees,

@@ -22,7 +22,7 @@ pub(crate) enum LegKey<'a> {
 
 /// A [`LegKey`] with its hash, computed where the key is made (in
 /// parallel), so that the sequential sharing of legs only compares keys.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Keyed<'a> {
     hash: u64,
     key: LegKey<'a>,
