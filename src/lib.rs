@@ -390,6 +390,9 @@ pub struct Evaluation {
     pub options: Vec<OptionReport>,
     /// The prepared batch (for per-holding detail: [`engine::accounts_pnl`]).
     pub prepared: Prepared,
+    /// How long preparing the batch took (wall time; [`engine::prepare`]):
+    /// `exfee run` shows it as a stage of its own.
+    pub preparation: std::time::Duration,
 }
 
 /// A deterministic share of a batch's accounts: shard `index` of `count`
@@ -503,7 +506,9 @@ pub fn evaluate_batch_with(
     if let Some(measure) = &options.measure {
         config.tail_scenarios = measure.scenarios_needed(scenarios.len()).max(1);
     }
+    let started = std::time::Instant::now();
     let prepared = prepare(batch, source.factor_table(), source.fx_table(), &config);
+    let preparation = started.elapsed();
     let results = match options.progress {
         Some(progress) => evaluate_with_progress(&prepared, &scenarios, progress)?,
         None => evaluate(&prepared, &scenarios)?,
@@ -516,5 +521,6 @@ pub fn evaluate_batch_with(
         options: prepared.option_reports().to_vec(),
         scenarios,
         prepared,
+        preparation,
     })
 }

@@ -319,6 +319,18 @@ pub(super) fn evaluate_inputs(
         )
     })?;
     bar.finish_and_clear();
+    // Preparing the accounts (checks, NLVs, shared legs, options priced at
+    // their base) is a stage of its own, inside the evaluation: shown before
+    // the rest of it.
+    if let Some(preparation) = night.preparation
+        && let Some((_, evaluation)) = timings.0.pop()
+    {
+        timings.0.push(("prepare", preparation));
+        timings.0.push((
+            "scenarios + revaluation",
+            evaluation.saturating_sub(preparation),
+        ));
+    }
     Ok(Evaluated {
         source,
         schedule,

@@ -636,5 +636,6 @@ pub fn read_evaluations(
             errors: Vec::new(),
         },
         engine: None,
+        preparation: None,
     })
 }
