@@ -35,6 +35,18 @@ fn nightly_example_runs_clean() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("accounts read"), "{stdout}");
+    // The stage times, in the order the night runs them: preparing the
+    // accounts is a stage of its own, before the rest of the evaluation.
+    let stages: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("    ") && l.trim_end().ends_with(" s"))
+        .filter_map(|l| l.trim().rsplit_once("  ").map(|(name, _)| name.trim()))
+        .collect();
+    assert_eq!(
+        stages[..4],
+        ["read", "prepare", "scenarios + revaluation", "fees"],
+        "{stdout}"
+    );
     let rows = read_csv(&out.path().join("results.csv"));
     // The foundation's columns first, in this order (a contract); later issues append.
     assert_eq!(

@@ -4,6 +4,7 @@ use crate::run::Run;
 use chrono::{Datelike, NaiveDate};
 use exfee_fee::{AccountState, ChargedFee, GraceRules, TradingCalendar};
 use exfee_model::Currency;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -199,6 +200,14 @@ impl StateDb {
         // memory instead (a limit, not an allocation); what is durable and
         // when is unchanged (the commit syncs).
         conn.pragma_update(None, "cache_size", -262_144)
+            .map_err(open_error)?;
+        // The query planner's stability guarantee: a statement is planned
+        // once, not planned again whenever a parameter of its WHERE clause
+        // is bound to a new value (the bundled SQLite is built with STAT4,
+        // which re-prepares `prior`'s read of every account otherwise: most
+        // of a night's state time). The tables hold no statistics, so the
+        // plans are the same; only the re-planning goes.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(open_error)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
