@@ -786,7 +786,7 @@ impl<'c> Writer<'c> {
             days_posted,
             money_text(amount, amount_posted),
             night.currency.as_str(),
-            checked.effective.map(|e| &*date_into(effective, e)),
+            checked.effective.map(|e| date_into(effective, e)),
             money_text(accrues, night.accrues),
             night.basis.name(),
         ])?;
@@ -818,14 +818,14 @@ impl<'c> Writer<'c> {
         let [first, last, effective, ..] = &mut self.text;
         self.summary.execute(params![
             account,
-            state.first_subject.map(|d| &*date_into(first, d)),
+            state.first_subject.map(|d| date_into(first, d)),
             state.nights_subject,
             state.clear_nights,
             state.last_status.name(),
             date_into(last, state.last_date),
             state
                 .effective_date(rules)
-                .map(|d| &*date_into(effective, d)),
+                .map(|d| date_into(effective, d)),
         ])?;
         Ok(())
     }
