@@ -193,14 +193,6 @@ impl StateDb {
         .map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_error)?;
-        // A night rewrites a page of `nights`, `accounts` (and `ledger`)
-        // per few accounts: with SQLite's default 2 MiB page cache, a night
-        // of 100,000 accounts spills dirty pages into the file mid-run, each
-        // spill syncing the journal first. Up to 256 MiB of pages stay in
-        // memory instead (a limit, not an allocation); what is durable and
-        // when is unchanged (the commit syncs).
-        conn.pragma_update(None, "cache_size", -262_144)
-            .map_err(open_error)?;
         // The query planner's stability guarantee: a statement is planned
         // once, not planned again whenever a parameter of its WHERE clause
         // is bound to a new value (the bundled SQLite is built with STAT4,
