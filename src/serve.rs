@@ -829,10 +829,10 @@ async fn what_if(
     // and back would cost more than the answer (docs/serve.md, *Where
     // answers are computed*). Anything more (an account's first question, a
     // leg to price, a set to build, a full sum) goes to the blocking pool.
-    if let Some(prepared) = cell.get() {
-        if let Some(answer) = prepared.order_kept(&positions).map_err(status)? {
-            return Ok(answer_json(&night, index, &request.account, &answer));
-        }
+    if let Some(prepared) = cell.get()
+        && let Some(answer) = prepared.order_kept(&positions).map_err(status)?
+    {
+        return Ok(answer_json(&night, index, &request.account, &answer));
     }
     let prepared = cell
         .get_or_try_init(|| {

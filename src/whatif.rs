@@ -74,6 +74,11 @@ pub struct WhatIfAnswer {
 /// 3,300 legs under a 10,000-draw set).
 pub const DEFAULT_LEG_CACHE_BYTES: usize = 256 << 20;
 
+/// Most `market/factors.csv` rows a pooled one-account batch keeps between
+/// questions (the engine's resolver resolves each row it is given: a few
+/// dozen cost little; see `WhatIfBook::prepare_one`).
+const POOLED_FACTOR_ROWS: usize = 64;
+
 /// Default bytes of accounts' prepared what-if state a [`WhatIfBook`] keeps
 /// (256 MiB: about 3,000 accounts under a 10,000-draw set, an account's
 /// dense scenario P&L being 8 bytes a draw).
@@ -536,10 +541,10 @@ impl WhatIfBook {
     /// `account` prepared alone, as `prepare` prepares it within the batch
     /// (an account's holdings depend on it and the market only).
     ///
-    /// The market it is prepared against holds, of `market/factors.csv`, only
-    /// the rows of the symbols its positions are driven by (each position's
-    /// risk symbol: its own, or its underlying's); the FX rates, underlyings
-    /// and rates whole. The engine reads the factor rows through
+    /// The market it is prepared against holds, of `market/factors.csv`, the
+    /// rows of the symbols its positions are driven by (each position's risk
+    /// symbol: its own, or its underlying's) and at most a few dozen others;
+    /// the FX rates, underlyings and rates whole. The engine reads the factor rows through
     /// its resolver, which looks a position's risk symbol up among them and
     /// otherwise falls back to the factor table (representative symbols,
     /// then the class and currency's default): every symbol looked up finds
@@ -558,7 +563,12 @@ impl WhatIfBook {
             },
             errors: Vec::new(),
         });
-        batch.market.factors.clear();
+        // Rows of other accounts' symbols, kept from the batch's last use,
+        // change nothing either: they are kept (an account asked again finds
+        // its rows there) up to a few dozen, then cleared.
+        if batch.market.factors.len() + account.positions.len() > POOLED_FACTOR_ROWS {
+            batch.market.factors.clear();
+        }
         for position in &account.positions {
             let symbol = position.instrument.risk_symbol();
             if !batch.market.factors.contains_key(symbol)
