@@ -1,11 +1,16 @@
 //! Proposed orders, as the what-if service and the Python package receive
 //! them: one row of `positions.csv` each, with `price` in place of `mark`.
 //!
-//! An order is validated by the drop reader itself (it is written as a
-//! `positions.csv` row and read back), so an order is accepted exactly when
-//! the same row in tonight's drop would be, with the same reasons.
+//! An order is validated by the drop's own rule for a position row
+//! ([`exfee_io::read_position`] over the order's fields, through
+//! [`exfee_io::Fields`]), so an order is accepted exactly when the same row
+//! in tonight's drop would be, with the same reasons; no CSV is written or
+//! read for it (docs/serve.md, *Orders*).
 
-use exfee_model::{AssetClass, Batch, FactorTable, Position};
+use std::borrow::Cow;
+
+use exfee_io::Fields;
+use exfee_model::{AssetClass, Batch, InputError, Position, SourceLocation};
 use serde::Deserialize;
 
 /// A number as JSON gives it: a string (`"12.50"`, exact) or a JSON number.
@@ -19,10 +24,10 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    fn text(&self) -> String {
+    fn text(&self) -> Cow<'_, str> {
         match self {
-            Scalar::Text(text) => text.clone(),
-            Scalar::Number(number) => number.to_string(),
+            Scalar::Text(text) => Cow::Borrowed(text),
+            Scalar::Number(number) => Cow::Owned(number.to_string()),
         }
     }
 }
@@ -69,6 +74,10 @@ pub struct Order {
 #[error("{0}")]
 pub struct OrderError(pub String);
 
+/// The columns of `positions.csv` in its order: an order's fields are
+/// these (the account's being the asking account's, `mark` the price), and
+/// a field error names its column as the drop's would (its number, 1-based,
+/// is its place here).
 const POSITIONS_HEADER: [&str; 12] = [
     "account",
     "symbol",
@@ -84,8 +93,83 @@ const POSITIONS_HEADER: [&str; 12] = [
     "exercise",
 ];
 
-/// Tonight's mark of the instrument an order names, from any account of
-/// the batch holding it (same symbol, asset class and currency).
+/// An order as a record of the columns of `positions.csv` (its number
+/// among the request's orders, 1-based, for errors).
+struct OrderFields<'a> {
+    number: usize,
+    /// The text of each column of [`POSITIONS_HEADER`] (the account's is
+    /// empty: a position's rule does not read it).
+    texts: [Cow<'a, str>; 12],
+}
+
+impl<'a> OrderFields<'a> {
+    fn new(number: usize, order: &'a Order, mark: Cow<'a, str>) -> Self {
+        let text = |s: &'a Option<String>| Cow::Borrowed(s.as_deref().unwrap_or_default());
+        let number_text =
+            |s: &'a Option<Scalar>| s.as_ref().map_or(Cow::Borrowed(""), Scalar::text);
+        OrderFields {
+            number,
+            texts: [
+                Cow::Borrowed(""),
+                Cow::Borrowed(order.symbol.as_str()),
+                Cow::Borrowed(order.asset_class.as_str()),
+                Cow::Borrowed(order.currency.as_str()),
+                order.quantity.text(),
+                number_text(&order.multiplier),
+                mark,
+                text(&order.underlying),
+                number_text(&order.strike),
+                text(&order.expiry),
+                text(&order.right),
+                text(&order.exercise),
+            ],
+        }
+    }
+
+    /// What a CSV row of these fields could not carry and the drop's reader
+    /// refuses before any field rule: a field over the reader's length
+    /// limit, or a line break where the drop allows none (a JSON string may
+    /// hold one; a `positions.csv` row holds one only in quotes, in the
+    /// columns of [`exfee_io::POSITION_LINE_BREAKS`]). The first such field
+    /// in column order.
+    fn framing_error(&self) -> Option<InputError> {
+        POSITIONS_HEADER
+            .iter()
+            .zip(&self.texts)
+            .find_map(|(column, text)| {
+                if let Some(reason) = exfee_io::oversize_reason(text) {
+                    return Some(self.error(column, reason));
+                }
+                (text.contains(['\n', '\r']) && !exfee_io::POSITION_LINE_BREAKS.contains(column))
+                    .then(|| self.error(column, "this column cannot hold a line break"))
+            })
+    }
+}
+
+impl Fields for OrderFields<'_> {
+    fn raw(&self, column: &str) -> Result<&str, InputError> {
+        Ok(POSITIONS_HEADER
+            .iter()
+            .position(|c| *c == column)
+            .and_then(|i| self.texts.get(i))
+            .map_or("", |text| text.as_ref()))
+    }
+
+    fn error(&self, column: &str, reason: impl Into<String>) -> InputError {
+        let index = POSITIONS_HEADER.iter().position(|c| *c == column);
+        InputError::at(
+            SourceLocation {
+                file: "orders".into(),
+                line: u64::try_from(self.number).unwrap_or(u64::MAX),
+                column: index.map(|i| (i + 1, column.to_string())),
+            },
+            reason,
+        )
+    }
+}
+
+/// Tonight's mark of the instrument an order names, from the first account
+/// of the batch holding it (same symbol, asset class and currency).
 fn mark_of(batch: &Batch, order: &Order) -> Option<String> {
     let class = AssetClass::parse(&order.asset_class)?;
     batch
@@ -94,34 +178,45 @@ fn mark_of(batch: &Batch, order: &Order) -> Option<String> {
         .flat_map(|a| &a.positions)
         .find(|p| {
             p.instrument.symbol == order.symbol
-                && p.instrument.currency.to_string() == order.currency
+                && p.instrument.currency.as_str() == order.currency
                 && p.instrument.asset_class() == class
         })
         .map(|p| p.instrument.mark.to_string())
 }
 
-/// The positions `orders` add to account `account` of `batch`, validated as
-/// rows of `positions.csv` (errors name `order N` and the field).
+/// The reason of an order's field error: `order N field NAME: reason`.
+fn reason(error: &InputError) -> String {
+    match &error.location {
+        Some(l) => format!(
+            "order {}{}: {}",
+            l.line,
+            l.column
+                .as_ref()
+                .map(|(_, name)| format!(" field {name}"))
+                .unwrap_or_default(),
+            error.reason
+        ),
+        None => error.reason.clone(),
+    }
+}
+
+/// The positions `orders` add to an account of `batch`, each validated as a
+/// row of `positions.csv` by the drop's rule ([`exfee_io::read_position`]:
+/// errors name `order N` and the field, with the reason the drop gives for
+/// that field).
 ///
 /// # Errors
 ///
 /// [`OrderError`] with the first order that cannot be read or priced.
-pub fn orders_to_positions(
-    batch: &Batch,
-    account: &str,
-    orders: &[Order],
-    factor_table: &FactorTable,
-) -> Result<Vec<Position>, OrderError> {
+pub fn orders_to_positions(batch: &Batch, orders: &[Order]) -> Result<Vec<Position>, OrderError> {
     if orders.is_empty() {
         return Err(OrderError("no orders".into()));
     }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| OrderError(format!("orders: {e}"));
-    writer.write_record(POSITIONS_HEADER).map_err(io)?;
+    let mut positions = Vec::with_capacity(orders.len());
     for (n, order) in orders.iter().enumerate() {
-        let price = match &order.price {
+        let mark = match &order.price {
             Some(price) => price.text(),
-            None => mark_of(batch, order).ok_or_else(|| {
+            None => Cow::Owned(mark_of(batch, order).ok_or_else(|| {
                 OrderError(format!(
                     "order {}: no price given and no mark tonight for {} {} {}",
                     n + 1,
@@ -129,95 +224,23 @@ pub fn orders_to_positions(
                     order.symbol,
                     order.currency
                 ))
-            })?,
+            })?),
         };
-        let text = |s: &Option<String>| s.clone().unwrap_or_default();
-        let number = |s: &Option<Scalar>| s.as_ref().map(Scalar::text).unwrap_or_default();
-        writer
-            .write_record([
-                account.to_string(),
-                order.symbol.clone(),
-                order.asset_class.clone(),
-                order.currency.clone(),
-                order.quantity.text(),
-                number(&order.multiplier),
-                price,
-                text(&order.underlying),
-                number(&order.strike),
-                text(&order.expiry),
-                text(&order.right),
-                text(&order.exercise),
-            ])
-            .map_err(io)?;
-    }
-    let positions = writer
-        .into_inner()
-        .map_err(|e| OrderError(format!("orders: {e}")))?;
-    let accounts = format!("account,base_currency\n{},USD\n", csv_cell(account));
-    // Tonight's FX rates: an order's currency is one the market prices.
-    let mut fx = String::from("currency,usd_per_unit\n");
-    for (currency, rate) in &batch.market.fx {
-        if let Ok(rate) = rate {
-            fx.push_str(&format!("{currency},{rate}\n"));
+        let fields = OrderFields::new(n + 1, order, mark);
+        if let Some(error) = fields.framing_error() {
+            return Err(OrderError(reason(&error)));
+        }
+        match exfee_io::read_position(&fields, &batch.market) {
+            Ok(position) => positions.push(position),
+            Err(errors) => {
+                let first = errors
+                    .first()
+                    .map_or_else(|| format!("order {}: cannot be read", n + 1), reason);
+                return Err(OrderError(first));
+            }
         }
     }
-    let paths = exfee_io::DropPaths {
-        accounts: "accounts".into(),
-        positions: "orders".into(),
-        cash: "cash".into(),
-        fx: "fx".into(),
-        factors: "factors".into(),
-        underlyings: "underlyings".into(),
-        rates: "rates".into(),
-    };
-    let read = exfee_io::read_drop_with(&paths, factor_table, |path| {
-        match path.to_str().unwrap_or_default() {
-            "accounts" => Ok(accounts.as_bytes()),
-            "orders" => Ok(positions.as_slice()),
-            "fx" => Ok(fx.as_bytes()),
-            _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-        }
-    })
-    .map_err(|e| OrderError(e.to_string()))?;
-    let reason = |e: &exfee_model::InputError| match &e.location {
-        // Line 2 of the written file is order 1.
-        Some(l) => format!(
-            "order {}{}: {}",
-            l.line.saturating_sub(1),
-            l.column
-                .as_ref()
-                .map(|(_, name)| format!(" field {name}"))
-                .unwrap_or_default(),
-            e.reason
-        ),
-        None => e.reason.clone(),
-    };
-    if let Some(error) = read.errors.first() {
-        return Err(OrderError(reason(error)));
-    }
-    let Some(parsed) = read.accounts.into_iter().next() else {
-        return Err(OrderError("no orders".into()));
-    };
-    if let Some(error) = parsed.errors.first() {
-        return Err(OrderError(reason(error)));
-    }
-    if parsed.positions.len() != orders.len() {
-        return Err(OrderError(format!(
-            "{} of {} orders could be read",
-            parsed.positions.len(),
-            orders.len()
-        )));
-    }
-    Ok(parsed.positions)
-}
-
-/// A CSV cell holding `text` (quoted when it needs to be).
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+    Ok(positions)
 }
 
 /// The what-if answer as the service sends it (and the Python package
@@ -268,4 +291,277 @@ pub fn what_if_answer(
         "after": side(&answer.after, after.name()),
         "change": answer.change.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> exfee_model::FactorTable {
+        exfee_io::parse_factor_table(
+            "factors.csv",
+            "factor,symbol,lower_bound_pct,upper_bound_pct\nEquity,SPX,-30,20\n\
+             Individual Stocks,,-50,50\n"
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    /// A batch with one account holding AAPL at 245.30 and a market that
+    /// prices USD, EUR and (badly) GBP.
+    fn batch() -> Batch {
+        let files = [
+            ("d/accounts.csv", "account,base_currency\nU1,USD\n"),
+            (
+                "d/positions.csv",
+                "account,symbol,asset_class,currency,quantity,mark\nU1,AAPL,STK,USD,10,245.30\n",
+            ),
+            (
+                "d/market/fx.csv",
+                "currency,usd_per_unit\nUSD,1\nEUR,1.08\nGBP,-1\n",
+            ),
+        ];
+        exfee_io::read_drop_with(
+            &exfee_io::DropPaths::in_dir(std::path::Path::new("d")),
+            &table(),
+            |path| {
+                files
+                    .iter()
+                    .find(|(name, _)| std::path::Path::new(name) == path)
+                    .map(|(_, text)| text.as_bytes())
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+            },
+        )
+        .unwrap()
+    }
+
+    /// The oracle: the orders written as the rows of a `positions.csv` (the
+    /// price, or the mark found, as `mark`) and read by the drop's reader
+    /// with tonight's FX rates (as the service validated orders before it
+    /// read their fields directly), errors placed as `order N field F`.
+    fn through_csv(batch: &Batch, orders: &[Order]) -> Result<Vec<Position>, String> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(POSITIONS_HEADER).unwrap();
+        for (n, order) in orders.iter().enumerate() {
+            let mark = match &order.price {
+                Some(price) => price.text().into_owned(),
+                None => mark_of(batch, order).ok_or_else(|| {
+                    format!(
+                        "order {}: no price given and no mark tonight for {} {} {}",
+                        n + 1,
+                        order.asset_class,
+                        order.symbol,
+                        order.currency
+                    )
+                })?,
+            };
+            let text = |s: &Option<String>| s.clone().unwrap_or_default();
+            let number = |s: &Option<Scalar>| s.as_ref().map(|s| s.text().into_owned());
+            writer
+                .write_record([
+                    "U1".to_string(),
+                    order.symbol.clone(),
+                    order.asset_class.clone(),
+                    order.currency.clone(),
+                    order.quantity.text().into_owned(),
+                    number(&order.multiplier).unwrap_or_default(),
+                    mark,
+                    text(&order.underlying),
+                    number(&order.strike).unwrap_or_default(),
+                    text(&order.expiry),
+                    text(&order.right),
+                    text(&order.exercise),
+                ])
+                .unwrap();
+        }
+        let positions = writer.into_inner().unwrap();
+        let mut fx = String::from("currency,usd_per_unit\n");
+        for (currency, rate) in &batch.market.fx {
+            if let Ok(rate) = rate {
+                fx.push_str(&format!("{currency},{rate}\n"));
+            }
+        }
+        let paths = exfee_io::DropPaths {
+            accounts: "accounts".into(),
+            positions: "orders".into(),
+            cash: "cash".into(),
+            fx: "fx".into(),
+            factors: "factors".into(),
+            underlyings: "underlyings".into(),
+            rates: "rates".into(),
+        };
+        let read =
+            exfee_io::read_drop_with(&paths, &table(), |path| match path.to_str().unwrap() {
+                "accounts" => Ok("account,base_currency\nU1,USD\n".as_bytes()),
+                "orders" => Ok(positions.as_slice()),
+                "fx" => Ok(fx.as_bytes()),
+                _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            })
+            .unwrap();
+        let place = |e: &InputError| match &e.location {
+            // Line 2 of the file is order 1.
+            Some(l) => format!(
+                "order {}{}: {}",
+                l.line - 1,
+                l.column
+                    .as_ref()
+                    .map(|(_, name)| format!(" field {name}"))
+                    .unwrap_or_default(),
+                e.reason
+            ),
+            None => e.reason.clone(),
+        };
+        if let Some(error) = read.errors.first() {
+            return Err(place(error));
+        }
+        let account = read.accounts.into_iter().next().unwrap();
+        match account.errors.first() {
+            Some(error) => Err(place(error)),
+            None => Ok(account.positions),
+        }
+    }
+
+    fn orders(json: &str) -> Vec<Order> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Each order list, read directly and through the drop's CSV reader:
+    /// the same positions, or the same reason.
+    #[test]
+    fn a_json_order_validates_as_the_same_positions_csv_row() {
+        let batch = batch();
+        let stock = r#""symbol":"AAPL","asset_class":"STK","currency":"USD""#;
+        let option = r#""symbol":"AAPL 270115C250","asset_class":"OPT","currency":"USD","multiplier":100,"underlying":"AAPL""#;
+        let cases = [
+            format!(r#"[{{{stock},"quantity":-1}}]"#),
+            format!(r#"[{{{stock},"quantity":"2.50","price":"250.1"}}]"#),
+            format!(r#"[{{{stock},"quantity":" 12.5 ","price":" 3 "}}]"#),
+            format!(r#"[{{{stock},"quantity":1e3}}]"#),
+            format!(r#"[{{{stock},"quantity":"lots"}}]"#),
+            format!(r#"[{{{stock},"quantity":""}}]"#),
+            format!(r#"[{{{stock},"quantity":"NaN"}}]"#),
+            format!(r#"[{{{stock},"quantity":"1e400"}}]"#),
+            format!(r#"[{{{stock},"quantity":1,"price":"-3"}}]"#),
+            format!(r#"[{{{stock},"quantity":1,"multiplier":0}}]"#),
+            format!(r#"[{{{stock},"quantity":1,"multiplier":"-100"}}]"#),
+            format!(r#"[{{{stock},"quantity":1,"multiplier":"abc"}}]"#),
+            r#"[{"symbol":"AAPL","asset_class":"XYZ","currency":"USD","quantity":1,"price":1}]"#
+                .into(),
+            r#"[{"symbol":"SAP","asset_class":"STK","currency":"EUR","quantity":1,"price":"120"}]"#
+                .into(),
+            r#"[{"symbol":"SAP","asset_class":"STK","currency":"eur","quantity":1,"price":"120"}]"#
+                .into(),
+            r#"[{"symbol":"X","asset_class":"STK","currency":"JPY","quantity":1,"price":"1"}]"#
+                .into(),
+            r#"[{"symbol":"X","asset_class":"STK","currency":"EU","quantity":1,"price":"1"}]"#
+                .into(),
+            r#"[{"symbol":"","asset_class":"","currency":"","quantity":"","price":""}]"#.into(),
+            r#"[{"symbol":"A,\"B\"","asset_class":"STK","currency":"USD","quantity":1,"price":"1"}]"#
+                .into(),
+            format!(
+                r#"[{{{option},"quantity":1,"price":"12","strike":"250","expiry":"2027-01-15","right":"C","exercise":"european"}}]"#
+            ),
+            format!(
+                r#"[{{{option},"quantity":1,"price":"12","strike":"250","expiry":"20270115","right":"p"}}]"#
+            ),
+            format!(
+                r#"[{{{option},"quantity":1,"price":"12","strike":"-5","expiry":"2026-13-40","right":"X","exercise":"bermudan"}}]"#
+            ),
+            format!(r#"[{{{option},"quantity":1,"price":"12"}}]"#),
+            r#"[{"symbol":"ESZ6","asset_class":"FUT","currency":"USD","quantity":1,"price":"6000","multiplier":50,"expiry":"2026-12-18"}]"#
+                .into(),
+            r#"[{"symbol":"ESZ6","asset_class":"FUT","currency":"USD","quantity":1,"price":"6000","underlying":"SPX","expiry":"12/18/2026"}]"#
+                .into(),
+            // The second order is at fault: its number is in the reason.
+            format!(r#"[{{{stock},"quantity":1}},{{{stock},"quantity":"x"}}]"#),
+            // No price and no mark tonight.
+            r#"[{"symbol":"NEWCO","asset_class":"STK","currency":"USD","quantity":5}]"#.into(),
+        ];
+        let mut accepted = Vec::new();
+        for (n, case) in cases.iter().enumerate() {
+            let orders = orders(case);
+            let direct = orders_to_positions(&batch, &orders).map_err(|e| e.0);
+            assert_eq!(direct, through_csv(&batch, &orders), "{case}");
+            if direct.is_ok() {
+                accepted.push(n);
+            }
+        }
+        // Both kinds are covered: the good stock orders (a JSON number
+        // read as its text, spaces trimmed), EUR in any case, a symbol with
+        // a comma and quotes, the two good options (right in any case), the
+        // future without an underlying (its own symbol); every other case
+        // is refused.
+        assert_eq!(accepted, [0, 1, 2, 3, 13, 14, 18, 19, 20, 23]);
+    }
+
+    #[test]
+    fn an_order_field_error_names_the_order_the_field_and_the_drops_reason() {
+        let batch = batch();
+        let reason = |json: &str| orders_to_positions(&batch, &orders(json)).unwrap_err().0;
+        assert_eq!(
+            reason(r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"lots"}]"#),
+            "order 1 field quantity: \"lots\" is not a decimal number (plain notation like \
+             1234.56, at most 28 significant digits)"
+        );
+        assert_eq!(
+            reason(
+                r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":1},
+                    {"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":1,"multiplier":0}]"#
+            ),
+            "order 2 field multiplier: zero multiplier"
+        );
+        assert_eq!(
+            reason(
+                r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":1,"price":"-0.5"}]"#
+            ),
+            "order 1 field mark: negative price -0.5"
+        );
+        assert_eq!(reason("[]"), "no orders");
+        // A currency whose row of tonight's fx.csv is bad: the reason is
+        // that row's, as for a position of the drop in that currency.
+        assert_eq!(
+            reason(
+                r#"[{"symbol":"HSBA","asset_class":"STK","currency":"GBP","quantity":1,"price":"7"}]"#
+            ),
+            "order 1 field currency: no usable FX rate for GBP: d/market/fx.csv line 4 column 2 \
+             (usd_per_unit): FX rate must be positive, got -1"
+        );
+    }
+
+    /// What a CSV row cannot carry is refused as the drop's reader refuses
+    /// it: a field over its length limit, a line break outside the free-text
+    /// columns. A symbol may hold a line break, as in the drop.
+    #[test]
+    fn long_fields_and_line_breaks_are_refused_as_the_drop_refuses_them() {
+        let batch = batch();
+        let long = "1".repeat(exfee_io::MAX_FIELD_BYTES + 1);
+        let json = format!(
+            r#"[{{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"x","price":"{long}"}}]"#
+        );
+        let reason = orders_to_positions(&batch, &orders(&json)).unwrap_err().0;
+        // The length first, before the other fields' rules (the row is
+        // not read), as the CSV reader does.
+        assert_eq!(
+            reason,
+            format!(
+                "order 1 field mark: field longer than {} bytes (the limit per field); the row is \
+                 not read",
+                exfee_io::MAX_FIELD_BYTES
+            )
+        );
+        assert_eq!(
+            through_csv(&batch, &orders(&json)).unwrap_err(),
+            reason,
+            "the drop's reader refuses it alike"
+        );
+        let broken = r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"1\n"}]"#;
+        assert_eq!(
+            orders_to_positions(&batch, &orders(broken)).unwrap_err().0,
+            "order 1 field quantity: this column cannot hold a line break"
+        );
+        let symbol = r#"[{"symbol":"TWO\nLINES","asset_class":"STK","currency":"USD","quantity":1,"price":"2"}]"#;
+        let positions = orders_to_positions(&batch, &orders(symbol)).unwrap();
+        assert_eq!(positions[0].instrument.symbol, "TWO\nLINES");
+        assert_eq!(positions, through_csv(&batch, &orders(symbol)).unwrap());
+    }
 }

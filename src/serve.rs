@@ -802,13 +802,8 @@ async fn what_if(
             format!("no account {} tonight", request.account),
         )
     })?;
-    let positions = orders_to_positions(
-        &night.batch,
-        &request.account,
-        &request.orders,
-        night.source.factor_table(),
-    )
-    .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let positions = orders_to_positions(&night.batch, &request.orders)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
     let cell = {
         let mut cache = night
             .what_ifs
@@ -828,6 +823,17 @@ async fn what_if(
         WhatIfError::NotEvaluable { .. } => Failure(StatusCode::BAD_REQUEST, e.to_string()),
         WhatIfError::Engine(_) => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
+    // An order the account's kept state answers cheaply (its state and
+    // every leg in the caches: a few passes over the dense scenarios) is
+    // answered here, on the async thread: a hand-off to the blocking pool
+    // and back would cost more than the answer (docs/serve.md, *Where
+    // answers are computed*). Anything more (an account's first question, a
+    // leg to price, a set to build, a full sum) goes to the blocking pool.
+    if let Some(prepared) = cell.get()
+        && let Some(answer) = prepared.order_kept(&positions).map_err(status)?
+    {
+        return Ok(answer_json(&night, index, &request.account, &answer));
+    }
     let prepared = cell
         .get_or_try_init(|| {
             let worker_night = Arc::clone(&night);
@@ -850,20 +856,30 @@ async fn what_if(
     let answer = blocking(&state, move || prepared.order(&positions))
         .await?
         .map_err(status)?;
+    Ok(answer_json(&night, index, &request.account, &answer))
+}
+
+/// The what-if answer of account `index` of `night` as the service sends it.
+fn answer_json(
+    night: &Night,
+    index: usize,
+    account: &str,
+    answer: &crate::WhatIfAnswer,
+) -> axum::Json<Value> {
     let fee = night.fees.fees[index].as_ref();
     let currency = night.fees.evaluation.results[index]
         .base_currency
         .map(|c| c.to_string())
         .unwrap_or_default();
-    Ok(axum::Json(crate::what_if_answer(
-        &request.account,
+    axum::Json(crate::what_if_answer(
+        account,
         &currency,
         fee,
         night.previous[index].as_ref(),
         &night.schedule,
         night.date,
-        &answer,
-    )))
+        answer,
+    ))
 }
 
 /// Loads the next night and swaps it in: requests in flight finish on the

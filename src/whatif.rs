@@ -74,6 +74,11 @@ pub struct WhatIfAnswer {
 /// 3,300 legs under a 10,000-draw set).
 pub const DEFAULT_LEG_CACHE_BYTES: usize = 256 << 20;
 
+/// Most `market/factors.csv` rows a pooled one-account batch keeps between
+/// questions (the engine's resolver resolves each row it is given: a few
+/// dozen cost little; see `WhatIfBook::prepare_one`).
+const POOLED_FACTOR_ROWS: usize = 64;
+
 /// Default bytes of accounts' prepared what-if state a [`WhatIfBook`] keeps
 /// (256 MiB: about 3,000 accounts under a 10,000-draw set, an account's
 /// dense scenario P&L being 8 bytes a draw).
@@ -148,6 +153,19 @@ pub struct AnswerStats {
     pub full: u64,
 }
 
+/// How much work a question may do: anything it needs, or only what the
+/// kept state answers cheaply (no account summed in full, no leg priced, no
+/// scenario set built: a few passes over the dense scenarios and the
+/// account prepared alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Whatever the answer needs.
+    Any,
+    /// From the account's kept state and the cached legs only; otherwise
+    /// no answer (`None`), and nothing counted.
+    KeptOnly,
+}
+
 /// Values by key, least recently used dropped first, within a byte budget.
 struct Lru<K, V> {
     budget: usize,
@@ -184,17 +202,38 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some((value, used, _)) = self.map.get_mut(key).filter(|(v, _, _)| keep(v)) else {
+        let found = self.find(key, keep);
+        if found.is_some() {
+            self.hits += 1;
+        } else {
             self.misses += 1;
-            return None;
-        };
+        }
+        found
+    }
+
+    /// The value under `key` if `keep` accepts it, made the most recently
+    /// used; neither a hit nor a miss is counted (the caller counts).
+    fn find<Q>(&mut self, key: &Q, keep: impl FnOnce(&V) -> bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (value, used, _) = self.map.get_mut(key).filter(|(v, _, _)| keep(v))?;
         if let Some(k) = self.order.remove(used) {
             self.tick += 1;
             *used = self.tick;
             self.order.insert(self.tick, k);
         }
-        self.hits += 1;
         Some(value.clone())
+    }
+
+    /// Whether `key` is held (neither counted nor made recent).
+    fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.contains_key(key)
     }
 
     fn get<Q>(&mut self, key: &Q) -> Option<V>
@@ -393,6 +432,14 @@ impl WhatIfBook {
         self.accounts.lock().map(|c| c.stats()).unwrap_or_default()
     }
 
+    /// Counts an order answered from kept state only: its account's state
+    /// was found in the cache.
+    fn kept_answer(&self) {
+        if let Ok(mut accounts) = self.accounts.lock() {
+            accounts.hits += 1;
+        }
+    }
+
     /// How orders were answered so far.
     pub fn answer_stats(&self) -> AnswerStats {
         AnswerStats {
@@ -408,7 +455,9 @@ impl WhatIfBook {
     ///
     /// [`WhatIfError`] when the account cannot be evaluated.
     pub fn account(self: &Arc<Self>, account: &AccountInput) -> Result<WhatIf, WhatIfError> {
-        let base = self.base_of(account)?;
+        let base = self
+            .base_of(account, Work::Any)?
+            .ok_or_else(|| Self::not_evaluable(account, "cannot be valued"))?;
         Ok(WhatIf {
             book: Arc::clone(self),
             account: account.clone(),
@@ -424,21 +473,34 @@ impl WhatIfBook {
         }
     }
 
-    /// The kept state of `account`, or computed (and kept) now.
-    fn base_of(&self, account: &AccountInput) -> Result<Arc<AccountBase>, WhatIfError> {
-        let kept = self
-            .accounts
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get_if(account.id.as_str(), |b| b.account == *account));
+    /// The kept state of `account`, or computed (and kept) now; with
+    /// [`Work::KeptOnly`], `None` when it is not kept (not counted a miss).
+    fn base_of(
+        &self,
+        account: &AccountInput,
+        work: Work,
+    ) -> Result<Option<Arc<AccountBase>>, WhatIfError> {
+        // A question that may only use kept state counts its hit when it is
+        // answered ([`WhatIfBook::kept_answer`]): one that is not goes on
+        // to ask again with any work, which counts it.
+        let kept = self.accounts.lock().ok().and_then(|mut c| {
+            let same = |b: &Arc<AccountBase>| b.account == *account;
+            match work {
+                Work::Any => c.get_if(account.id.as_str(), same),
+                Work::KeptOnly => c.find(account.id.as_str(), same),
+            }
+        });
         if let Some(base) = kept {
-            return Ok(base);
+            return Ok(Some(base));
+        }
+        if work == Work::KeptOnly {
+            return Ok(None);
         }
         let base = Arc::new(self.build_base(account)?);
         if let Ok(mut cache) = self.accounts.lock() {
             cache.insert(account.id.clone(), Arc::clone(&base), base.bytes());
         }
-        Ok(base)
+        Ok(Some(base))
     }
 
     fn build_base(&self, account: &AccountInput) -> Result<AccountBase, WhatIfError> {
@@ -447,7 +509,9 @@ impl WhatIfBook {
             .ok_or_else(|| Self::not_evaluable(account, "no base currency"))?;
         let usd_to_base = usd_to_base(&self.market, base)
             .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
-        let valued = self.value(account)?;
+        let valued = self
+            .value(account, Work::Any)?
+            .ok_or_else(|| Self::not_evaluable(account, "cannot be valued"))?;
         let n = valued.own_set.as_ref().unwrap_or(&self.set).len();
         let total = scenario_total(&valued.holdings, &valued.units, n);
         let before = self.finish(account, &valued, usd_to_base, &total)?;
@@ -476,13 +540,43 @@ impl WhatIfBook {
 
     /// `account` prepared alone, as `prepare` prepares it within the batch
     /// (an account's holdings depend on it and the market only).
+    ///
+    /// The market it is prepared against holds, of `market/factors.csv`, the
+    /// rows of the symbols its positions are driven by (each position's risk
+    /// symbol: its own, or its underlying's) and at most a few dozen others;
+    /// the FX rates, underlyings and rates whole. The engine reads the factor rows through
+    /// its resolver, which looks a position's risk symbol up among them and
+    /// otherwise falls back to the factor table (representative symbols,
+    /// then the class and currency's default): every symbol looked up finds
+    /// the row it finds in the whole market, or none in both, so the
+    /// holdings are the same, bit for bit. The resolver resolves every row it
+    /// is given when it is built, so preparing against the whole market would
+    /// cost a pass over every row of the night (≈ 5,800 at 20,000 accounts)
+    /// per question instead of the account's few (docs/performance.md).
     fn prepare_one(&self, account: &AccountInput) -> crate::Prepared {
         let pooled = self.batches.lock().ok().and_then(|mut pool| pool.pop());
         let mut batch = pooled.unwrap_or_else(|| Batch {
             accounts: Vec::new(),
-            market: self.market.clone(),
+            market: MarketData {
+                factors: BTreeMap::new(),
+                ..self.market.clone()
+            },
             errors: Vec::new(),
         });
+        // Rows of other accounts' symbols, kept from the batch's last use,
+        // change nothing either: they are kept (an account asked again finds
+        // its rows there) up to a few dozen, then cleared.
+        if batch.market.factors.len() + account.positions.len() > POOLED_FACTOR_ROWS {
+            batch.market.factors.clear();
+        }
+        for position in &account.positions {
+            let symbol = position.instrument.risk_symbol();
+            if !batch.market.factors.contains_key(symbol)
+                && let Some(row) = self.market.factors.get(symbol)
+            {
+                batch.market.factors.insert(symbol.to_string(), row.clone());
+            }
+        }
         batch.accounts.push(account.clone());
         let prepared = prepare(
             &batch,
@@ -500,8 +594,9 @@ impl WhatIfBook {
     }
 
     /// `account`'s NLV, holdings and their unit P&L (from the cache where
-    /// it can).
-    fn value(&self, account: &AccountInput) -> Result<Valued, WhatIfError> {
+    /// it can); with [`Work::KeptOnly`], `None` when a leg is not in the
+    /// cache or a single stock is new to the night's set.
+    fn value(&self, account: &AccountInput, work: Work) -> Result<Option<Valued>, WhatIfError> {
         let nlv = net_liquidation_value(account, &self.market)
             .map(cents)
             .map_err(|e| Self::not_evaluable(account, e.to_string()))?;
@@ -521,6 +616,15 @@ impl WhatIfBook {
             .filter(|s| self.set.stock_index(&s.symbol).is_none())
             .cloned()
             .collect();
+        if work == Work::KeptOnly
+            && (!new_stocks.is_empty()
+                || !self
+                    .legs
+                    .lock()
+                    .is_ok_and(|cache| holdings.iter().all(|holding| cache.contains(&holding.key))))
+        {
+            return Ok(None);
+        }
         let own_set = if new_stocks.is_empty() {
             None
         } else {
@@ -541,6 +645,10 @@ impl WhatIfBook {
         let missing: Vec<usize> = (0..holdings.len())
             .filter(|&h| units[h].is_none())
             .collect();
+        if work == Work::KeptOnly && !missing.is_empty() {
+            // Dropped from the cache since it was looked at.
+            return Ok(None);
+        }
         let legs: Vec<usize> = missing.iter().map(|&h| holdings[h].leg).collect();
         let priced = legs_unit_pnl(&prepared, set, &legs).map_err(Error::from)?;
         for (&h, value) in missing.iter().zip(priced) {
@@ -555,12 +663,12 @@ impl WhatIfBook {
         if units.len() != holdings.len() {
             return Err(Self::not_evaluable(account, "a holding was not priced"));
         }
-        Ok(Valued {
+        Ok(Some(Valued {
             nlv,
             holdings,
             units,
             own_set,
-        })
+        }))
     }
 
     /// The fee figures of a valued account from its P&L in every scenario.
@@ -632,14 +740,18 @@ impl WhatIfBook {
     }
 
     /// The fee figures of `adjusted` (`base`'s account with an order),
-    /// from `base`'s kept P&L where it can.
+    /// from `base`'s kept P&L where it can; with [`Work::KeptOnly`], `None`
+    /// where that is not enough.
     fn quote_after(
         &self,
         base: Option<&AccountBase>,
         adjusted: &AccountInput,
         usd_to_base: Decimal,
-    ) -> Result<Quote, WhatIfError> {
-        let valued = self.value(adjusted)?;
+        work: Work,
+    ) -> Result<Option<Quote>, WhatIfError> {
+        let Some(valued) = self.value(adjusted, work)? else {
+            return Ok(None);
+        };
         if valued.own_set.is_none()
             && let Some(base) = base
             && let Some((dense, magnitude)) = &base.dense
@@ -656,13 +768,19 @@ impl WhatIfBook {
             );
             if let Some(tail) = tail {
                 self.incremental.fetch_add(1, Ordering::Relaxed);
-                return self.assemble(adjusted, &valued, usd_to_base, &tail.losses, tail.worst);
+                return self
+                    .assemble(adjusted, &valued, usd_to_base, &tail.losses, tail.worst)
+                    .map(Some);
             }
+        }
+        if work == Work::KeptOnly {
+            return Ok(None);
         }
         self.full.fetch_add(1, Ordering::Relaxed);
         let n = valued.own_set.as_ref().unwrap_or(&self.set).len();
         let total = scenario_total(&valued.holdings, &valued.units, n);
         self.finish(adjusted, &valued, usd_to_base, &total)
+            .map(Some)
     }
 }
 
@@ -782,6 +900,8 @@ fn tail_after(
 thread_local! {
     /// The estimate's vector, one per thread: not allocated per question.
     static ESTIMATE: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The estimates and sparse sums τ is selected among, one per thread.
+    static SELECT: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// What the rounding bound is made of: the kept largest Σ |q·u| and the
@@ -862,12 +982,17 @@ fn tail_from(
             lowest
         }
     } else {
-        let mut all: Vec<f64> = Vec::with_capacity(d + own.len() + copies);
+        // In a per-thread scratch vector (170 kB under the default set: not
+        // allocated per question).
+        let mut all = SELECT.take();
+        all.clear();
         all.extend_from_slice(estimate);
         all.extend(own.iter().map(|&(_, p)| p));
         all.extend(std::iter::repeat_n(still, copies));
         let k = needed.min(all.len()).max(1) - 1;
-        *all.select_nth_unstable_by(k, f64::total_cmp).1
+        let tau = *all.select_nth_unstable_by(k, f64::total_cmp).1;
+        SELECT.set(all);
+        tau
     };
     let limit = tau + 2.0 * eps;
     // Exactly, in scenario order: the dense candidates, then the sparse
@@ -1002,6 +1127,31 @@ impl WhatIf {
     ///
     /// [`WhatIfError`] when the account with the order cannot be valued.
     pub fn order(&self, order: &[Position]) -> Result<WhatIfAnswer, WhatIfError> {
+        self.answer(order, Work::Any)?
+            .ok_or_else(|| WhatIfError::NotEvaluable {
+                account: self.account.id.clone(),
+                reasons: "not answered".into(),
+            })
+    }
+
+    /// [`WhatIf::order`] when the account's kept state answers it cheaply:
+    /// the account's state is in the book's account cache, every leg of the
+    /// account with the order is in the unit P&L cache, no single stock is
+    /// new to the night's set and the rounding bound leaves few scenarios
+    /// to sum again. `None` otherwise (nothing priced, nothing summed in
+    /// full: ask [`WhatIf::order`]). The answer, when given, is
+    /// [`WhatIf::order`]'s, bit for bit (the same computation). The service
+    /// answers these on its async threads without a hand-off
+    /// (docs/serve.md).
+    ///
+    /// # Errors
+    ///
+    /// As [`WhatIf::order`].
+    pub fn order_kept(&self, order: &[Position]) -> Result<Option<WhatIfAnswer>, WhatIfError> {
+        self.answer(order, Work::KeptOnly)
+    }
+
+    fn answer(&self, order: &[Position], work: Work) -> Result<Option<WhatIfAnswer>, WhatIfError> {
         // Filled at the marks: the cash moves the other way (futures settle
         // their variation margin later, so they move no cash now).
         let mut adjusted = self.account.clone();
@@ -1025,19 +1175,30 @@ impl WhatIf {
         // The account's kept state (computed again if it was dropped; none
         // when the book keeps no account state: then a full sum).
         let base = if self.book.keeps_accounts() {
-            Some(self.book.base_of(&self.account)?)
+            match self.book.base_of(&self.account, work)? {
+                Some(base) => Some(base),
+                None => return Ok(None),
+            }
+        } else if work == Work::KeptOnly {
+            return Ok(None);
         } else {
             None
         };
-        let after = self
-            .book
-            .quote_after(base.as_deref(), &adjusted, self.usd_to_base)?;
-        Ok(WhatIfAnswer {
+        let Some(after) =
+            self.book
+                .quote_after(base.as_deref(), &adjusted, self.usd_to_base, work)?
+        else {
+            return Ok(None);
+        };
+        if work == Work::KeptOnly {
+            self.book.kept_answer();
+        }
+        Ok(Some(WhatIfAnswer {
             // Both fees are at least 0: the difference is exact.
             change: after.fee_paid.saturating_sub(self.before.fee_paid),
             before: self.before.clone(),
             after,
-        })
+        }))
     }
 }
 

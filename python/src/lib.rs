@@ -622,13 +622,8 @@ impl PyEvaluation {
         let batch = Arc::clone(&self.batch);
         let answer = py
             .detach(|| {
-                let positions = exfee::orders_to_positions(
-                    &batch,
-                    account,
-                    &orders,
-                    self.source.factor_table(),
-                )
-                .map_err(|e| e.to_string())?;
+                let positions =
+                    exfee::orders_to_positions(&batch, &orders).map_err(|e| e.to_string())?;
                 let book = self.book.get_or_init(|| {
                     Arc::new(exfee::WhatIfBook::with_set(
                         self.night.evaluation.scenarios.clone(),

@@ -311,17 +311,20 @@ fn routes_token_and_error_statuses() {
     let bad_quantity = r#"{"account":"U9709660","orders":[{"symbol":"TSLA","asset_class":"STK","currency":"USD","quantity":"lots"}]}"#;
     let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(bad_quantity));
     assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("order 1 field quantity"),
+    // The reason the drop gives for that field of a positions.csv row.
+    assert_eq!(
+        body["error"],
+        "order 1 field quantity: \"lots\" is not a decimal number (plain notation like 1234.56, \
+         at most 28 significant digits)",
         "{body}"
     );
     let bad_option = r#"{"account":"U9709660","orders":[{"symbol":"TSLA 261218C300","asset_class":"OPT","currency":"USD","quantity":1,"price":"12","multiplier":100,"underlying":"TSLA","strike":"300","expiry":"2026-13-40","right":"C"}]}"#;
     let (status, body) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(bad_option));
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("expiry"), "{body}");
+    assert_eq!(
+        body["error"], "order 1 field expiry: \"2026-13-40\" is not a date (YYYY-MM-DD)",
+        "{body}"
+    );
 
     // 413: a body over the limit (4096 bytes here).
     let big = format!(r#"{{"account":"U9709660","pad":"{}"}}"#, "x".repeat(8192));
@@ -483,6 +486,17 @@ fn what_if_answers_as_a_full_evaluation_with_the_order() {
     // A second question on the account reuses its prepared state; same answer.
     let (_, again) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body.to_string()));
     assert_eq!(again, answer);
+    // Another order on the held stock: answered from the account's kept
+    // state (on the async threads, no hand-off), the full engine's figures.
+    let body = json!({"account": "U9709660",
+                      "orders": [{"symbol": "TSLA", "asset_class": "STK", "currency": "USD", "quantity": 120}]});
+    let (status, other) = server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 200, "{other}");
+    let (nlv, worst, label) = evaluated_with("U9709660", "TSLA", 120);
+    assert_eq!(other["after"]["worst_scenario"], Value::String(label));
+    assert_eq!(dec(&other["after"]["nlv"]), nlv);
+    assert_eq!(dec(&other["after"]["measure"]), worst);
+    assert_eq!(other["before"], answer["before"]);
 }
 
 #[test]

@@ -404,6 +404,113 @@ fn a_second_order_on_an_account_is_answered_from_its_kept_state() {
     );
 }
 
+/// `order_kept` (what the service answers on its async threads) answers
+/// only from kept state, and then exactly as `order`: held instruments once
+/// the account is kept; a leg not in the cache, a single stock new to the
+/// night or a book keeping no accounts give no answer, and count nothing.
+#[test]
+fn kept_orders_are_answered_from_kept_state_only_and_as_order_answers() {
+    let work = tempfile::tempdir().unwrap();
+    let set = scenario_set(work.path(), 300);
+    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let mut config = EngineConfig::new(DATE.parse().unwrap());
+    config.horizon_days = HORIZON;
+    let schedule = FeeSchedule::default();
+    let book = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES).unwrap(),
+    );
+    let plain = Arc::new(
+        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES)
+            .unwrap()
+            .with_account_cache(0),
+    );
+    let id = "U9709660";
+    let account = batch.accounts.iter().find(|a| a.id == id).unwrap();
+    let desk = book.account(account).unwrap();
+    let plain_desk = plain.account(account).unwrap();
+    let usd = exfee::Currency::USD;
+    for order in [more_of(&batch, id, 0, -300), more_of(&batch, id, 1, 40)] {
+        let what = format!("{id} {} {}", order.instrument.symbol, order.quantity);
+        let kept = desk
+            .order_kept(std::slice::from_ref(&order))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what}: not answered from kept state"));
+        // The full re-evaluation of the batch with the order, and the plain
+        // sum over every holding (every figure, the split by class too).
+        assert_eq!(
+            figures(&kept.after),
+            full_re_evaluation(&batch, &source, &config, &schedule, id, &order),
+            "{what}"
+        );
+        assert_eq!(
+            kept,
+            plain_desk.order(std::slice::from_ref(&order)).unwrap(),
+            "{what}"
+        );
+        // No account state kept: no answer.
+        assert_eq!(
+            plain_desk.order_kept(std::slice::from_ref(&order)).unwrap(),
+            None,
+            "{what}"
+        );
+    }
+    // A leg never priced (a new put) and a stock the night's set does not
+    // move: no answer, nothing counted; `order` then answers, and the put,
+    // now in the cache, is answered from kept state the same.
+    let put = Position {
+        instrument: Instrument {
+            symbol: "AAPL 270115P231".into(),
+            kind: InstrumentKind::Option {
+                underlying: "AAPL".into(),
+                on_future: false,
+                terms: OptionTerms {
+                    strike: Decimal::from(231),
+                    expiry: "2027-01-15".parse().unwrap(),
+                    right: OptionRight::Put,
+                    exercise: Exercise::American,
+                },
+            },
+            currency: usd,
+            multiplier: Decimal::from(100),
+            mark: Decimal::new(905, 2),
+        },
+        quantity: Decimal::from(-3),
+    };
+    let newco = Position {
+        instrument: Instrument {
+            symbol: "ZZNEWCO".into(),
+            kind: InstrumentKind::Stock,
+            currency: usd,
+            multiplier: Decimal::ONE,
+            mark: Decimal::from(42),
+        },
+        quantity: Decimal::from(-500),
+    };
+    let (legs, accounts, answers) = (
+        book.cache_stats(),
+        book.account_cache_stats(),
+        book.answer_stats(),
+    );
+    for order in [&put, &newco] {
+        assert_eq!(desk.order_kept(std::slice::from_ref(order)).unwrap(), None);
+    }
+    assert_eq!(
+        (
+            book.cache_stats(),
+            book.account_cache_stats(),
+            book.answer_stats()
+        ),
+        (legs, accounts, answers)
+    );
+    let priced = desk.order(std::slice::from_ref(&put)).unwrap();
+    assert_eq!(
+        desk.order_kept(std::slice::from_ref(&put)).unwrap(),
+        Some(priced)
+    );
+    assert_eq!(desk.order_kept(std::slice::from_ref(&newco)).unwrap(), None);
+}
+
 #[test]
 fn accounts_dropped_from_the_account_cache_are_prepared_again_with_the_same_answers() {
     let work = tempfile::tempdir().unwrap();

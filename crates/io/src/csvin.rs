@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::str::FromStr;
 
-use chrono::NaiveDate;
-use exfee_model::{Currency, Decimal, InputError, SourceLocation};
+use exfee_model::{Decimal, InputError, SourceLocation};
 
 use crate::IoError;
+pub(crate) use crate::fields::Fields;
 
 /// The longest field read, in bytes (64 KiB). A longer field is an error of
 /// its row and column (of the file, for a header); it is never held in
@@ -46,14 +45,17 @@ impl Oversize {
     /// The reason, in words.
     pub fn reason(self) -> String {
         match self {
-            Oversize::Field(_) => format!(
-                "field longer than {MAX_FIELD_BYTES} bytes (the limit per field); the row is not read"
-            ),
+            Oversize::Field(_) => oversize_field_reason(),
             Oversize::Fields => format!(
                 "row has more than {MAX_FIELDS_PER_ROW} fields (the limit per row); the row is not read"
             ),
         }
     }
+}
+
+/// Why a field over [`MAX_FIELD_BYTES`] is refused.
+pub(crate) fn oversize_field_reason() -> String {
+    format!("field longer than {MAX_FIELD_BYTES} bytes (the limit per field); the row is not read")
 }
 
 /// What [`Records::next`] read.
@@ -937,77 +939,24 @@ impl Row<'_> {
         ))
     }
 
-    /// The text of a column; empty when the column is not in the file.
-    pub fn text(&self, column: &str) -> Result<&str, InputError> {
+    /// The field of `column` as read; empty when the column is not in the
+    /// file.
+    fn raw_text(&self, column: &str) -> Result<&str, InputError> {
         let Some(&index) = self.columns.get(column) else {
             return Ok("");
         };
         let bytes = self.record.get(index).unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(str::trim)
-            .map_err(|_| self.error(column, "not valid UTF-8 text"))
+        std::str::from_utf8(bytes).map_err(|_| self.error(column, "not valid UTF-8 text"))
+    }
+}
+
+impl Fields for Row<'_> {
+    fn raw(&self, column: &str) -> Result<&str, InputError> {
+        self.raw_text(column)
     }
 
-    /// A non-empty text.
-    pub fn required(&self, column: &str) -> Result<&str, InputError> {
-        let text = self.text(column)?;
-        if text.is_empty() {
-            Err(self.error(column, "missing value"))
-        } else {
-            Ok(text)
-        }
-    }
-
-    /// A currency code.
-    pub fn currency(&self, column: &str) -> Result<Currency, InputError> {
-        let text = self.required(column)?;
-        Currency::from_str(text).map_err(|e| self.error(column, e.to_string()))
-    }
-
-    /// A decimal number (plain notation, `.` as decimal point).
-    pub fn decimal(&self, column: &str) -> Result<Decimal, InputError> {
-        let text = self.required(column)?;
-        parse_decimal(text).map_err(|reason| self.error(column, reason))
-    }
-
-    /// A decimal, or `None` when empty.
-    pub fn optional_decimal(&self, column: &str) -> Result<Option<Decimal>, InputError> {
-        if self.text(column)?.is_empty() {
-            Ok(None)
-        } else {
-            self.decimal(column).map(Some)
-        }
-    }
-
-    /// A finite f64 given in plain decimal notation.
-    pub fn number(&self, column: &str) -> Result<f64, InputError> {
-        use rust_decimal::prelude::ToPrimitive;
-        let value = self.decimal(column)?;
-        value
-            .to_f64()
-            .ok_or_else(|| self.error(column, format!("{value} is out of range")))
-    }
-
-    /// A number, or `None` when empty.
-    pub fn optional_number(&self, column: &str) -> Result<Option<f64>, InputError> {
-        if self.text(column)?.is_empty() {
-            Ok(None)
-        } else {
-            self.number(column).map(Some)
-        }
-    }
-
-    /// A date, `YYYY-MM-DD` (or `YYYYMMDD`), or `None` when empty.
-    pub fn optional_date(&self, column: &str) -> Result<Option<NaiveDate>, InputError> {
-        let text = self.text(column)?;
-        if text.is_empty() {
-            return Ok(None);
-        }
-        let compact = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
-        let format = if compact { "%Y%m%d" } else { "%Y-%m-%d" };
-        NaiveDate::parse_from_str(text, format)
-            .map(Some)
-            .map_err(|_| self.error(column, format!("{text:?} is not a date (YYYY-MM-DD)")))
+    fn error(&self, column: &str, reason: impl Into<String>) -> InputError {
+        Row::error(self, column, reason)
     }
 }
 

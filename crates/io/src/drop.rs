@@ -16,6 +16,7 @@ use exfee_model::{
 use crate::IoError;
 use crate::bounded::{MAX_TABLE_BYTES, read_bounded_from};
 use crate::csvin::{Broken, CsvFile, Row};
+use crate::fields::Fields;
 
 /// The most positions one account may have: a `positions.csv` row beyond
 /// it fails the account (with a reason naming the limit) and the account's
@@ -187,7 +188,7 @@ pub fn read_drop_with<R: Read>(
             "mark",
         ],
     )?
-    .map(|f| f.allow_line_breaks(&["account", "symbol"]));
+    .map(|f| f.allow_line_breaks(POSITION_LINE_BREAKS));
     let cash = csv_file(open, &paths.cash, false, &["account", "currency", "amount"])?
         .map(|f| f.allow_line_breaks(&["account"]));
 
@@ -713,7 +714,7 @@ fn read_rates(file: CsvFile<impl Read>, batch: &mut Batch) {
 
 /// Checks that `currency` has a usable FX rate; the error is at `column`.
 fn known_currency(
-    row: &Row<'_>,
+    row: &impl Fields,
     column: &str,
     market: &MarketData,
 ) -> Result<Currency, InputError> {
@@ -811,13 +812,25 @@ fn read_positions(file: CsvFile<impl Read>, batch: &mut Batch, registry: &mut Re
         Holding::Position,
         registry,
         &mut batch.errors,
-        |row| parse_position(row, market),
+        |row| read_position(row, market),
         |account, position| account.positions.push(position),
     );
 }
 
-/// Every problem of a position row, not just the first.
-fn parse_position(row: &Row<'_>, market: &MarketData) -> Result<Position, Vec<InputError>> {
+/// The columns of `positions.csv` that may hold a line break (in quotes):
+/// free text. In any other column a line break is an error of its field.
+pub const POSITION_LINE_BREAKS: &[&str] = &["account", "symbol"];
+
+/// A position from the fields of a `positions.csv` row (or a record with
+/// the same columns: a what-if order), with every problem of the row, not
+/// just the first, in column order (`symbol`, `asset_class`, `currency`,
+/// `quantity`, `multiplier`, `mark`, then the option or future terms). The
+/// one rule for a position, whatever carries it.
+///
+/// # Errors
+///
+/// Every field error of the record, placed where `row` places them.
+pub fn read_position(row: &impl Fields, market: &MarketData) -> Result<Position, Vec<InputError>> {
     let symbol = row.required("symbol").map(str::to_string);
     let class = row.required("asset_class").and_then(|text| {
         AssetClass::parse(text).ok_or_else(|| {
@@ -866,7 +879,7 @@ fn parse_position(row: &Row<'_>, market: &MarketData) -> Result<Position, Vec<In
     }
 }
 
-fn parse_kind(row: &Row<'_>, class: AssetClass) -> Result<InstrumentKind, Vec<InputError>> {
+fn parse_kind(row: &impl Fields, class: AssetClass) -> Result<InstrumentKind, Vec<InputError>> {
     let underlying = row.text("underlying").map(str::to_string);
     Ok(match class {
         AssetClass::Stock => InstrumentKind::Stock,

@@ -28,20 +28,24 @@ mod csvin;
 mod drop;
 mod drop_writer;
 mod error;
+mod fields;
 mod flex;
 mod outdir;
 mod output;
 mod scenario_spec;
 mod tables;
-mod terms;
 
 pub use bounded::{
     MAX_CONFIG_BYTES, MAX_TABLE_BYTES, read_bounded, read_bounded_from, read_bounded_text,
 };
 pub use csvin::{MAX_FIELD_BYTES, MAX_FIELDS_PER_ROW};
-pub use drop::{DropPaths, MAX_POSITIONS_PER_ACCOUNT, read_drop, read_drop_with, read_market};
+pub use drop::{
+    DropPaths, MAX_POSITIONS_PER_ACCOUNT, POSITION_LINE_BREAKS, read_drop, read_drop_with,
+    read_market, read_position,
+};
 pub use drop_writer::write_drop;
 pub use error::IoError;
+pub use fields::{Fields, oversize_reason};
 pub use flex::{
     BrokerNav, FlexAccount, FlexRead, NavCheck, NavTolerance, RECONCILIATION_HEADER, read_flex,
     read_flex_dated, read_flex_from, read_flex_report, read_flex_report_from, reconcile_nav,

@@ -7,7 +7,7 @@ use std::io::Read;
 use exfee_model::{Bounds, FactorTable, FxFactor, FxTable, InputError, PrimaryFactor};
 
 use crate::IoError;
-use crate::csvin::{CsvFile, Row};
+use crate::csvin::{CsvFile, Fields, Row};
 
 fn bounds(row: &Row<'_>, what: &str) -> Result<Bounds, InputError> {
     let lower = row.decimal("lower_bound_pct")?;

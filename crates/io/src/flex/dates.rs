@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use exfee_model::InputError;
 
 use super::{FlexReader, Spot};
-use crate::csvin::Row;
+use crate::csvin::{Fields, Row};
 
 /// A date as read. A slash date whose day and month are both 12 or less
 /// (`03/01/2027`) reads as `date` month-first and as `day_first` day-first;

@@ -9,7 +9,7 @@ use exfee_model::{
 use super::{
     ASSET_CLASS, EXPIRY, OLD_QUANTITY, POSITION_VALUE, PUT_CALL, QUANTITY, STRIKE, UNDERLYING,
 };
-use crate::csvin::Row;
+use crate::csvin::{Fields, Row};
 
 /// The `AssetClass` column, as an asset class exfee prices.
 pub(super) fn asset_class(row: &Row<'_>) -> Result<AssetClass, InputError> {

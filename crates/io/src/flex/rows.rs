@@ -12,7 +12,7 @@ use super::{
     FX_TO_BASE, FlexReader, Kind, LEVEL, Level, MARK, MULTIPLIER, NAV_TOTAL, NavRow, PositionRow,
     REPORT_DATE, RateRow, RowProblem, SYMBOL, Spot, Statement, keep, xml,
 };
-use crate::csvin::Row;
+use crate::csvin::{Fields, Row};
 use crate::drop::MAX_POSITIONS_PER_ACCOUNT;
 
 /// The Flex columns whose quoted fields may hold a line end: free text.
