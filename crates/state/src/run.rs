@@ -823,9 +823,7 @@ impl<'c> Writer<'c> {
             state.clear_nights,
             state.last_status.name(),
             date_into(last, state.last_date),
-            state
-                .effective_date(rules)
-                .map(|d| date_into(effective, d)),
+            state.effective_date(rules).map(|d| date_into(effective, d)),
         ])?;
         Ok(())
     }
