@@ -329,6 +329,8 @@ fn report(
         })
         .collect();
     contributors.sort_by_key(|c| c.pnl);
+    // One block for the worst scenarios' moves.
+    let mut block = MoveBlock::default();
     // The engine's part, then the fee's.
     let mut report = AccountReport {
         account: result.account.clone(),
@@ -341,7 +343,7 @@ fn report(
                 index: s,
                 name: set.name(s).map(str::to_string),
                 pnl: dec(total[s]),
-                moves: moves_that_matter(detail, set, s, base),
+                moves: moves_that_matter(detail, set, s, base, &mut block),
             })
             .collect(),
         contributors,
@@ -399,6 +401,7 @@ fn moves_that_matter(
     set: &ScenarioSet,
     s: usize,
     base: Currency,
+    block: &mut MoveBlock,
 ) -> Vec<(String, f64)> {
     // Only the own moves of the account's single stocks are drawn.
     let stocks: Vec<usize> = detail
@@ -407,8 +410,7 @@ fn moves_that_matter(
         .filter(|h| h.info.single_stock)
         .filter_map(|h| set.stock_index(&h.info.driver_symbol))
         .collect();
-    let mut block = MoveBlock::default();
-    set.fill_selected(s..s + 1, &mut block, &stocks);
+    set.fill_selected(s..s + 1, block, &stocks);
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
