@@ -91,6 +91,12 @@ impl Checker<'_> {
         self.schedule.measure
     }
 
+    /// Whether the schedule's measure reads only the largest loss (the
+    /// worst scenario measure, or a tail of one scenario).
+    fn worst_only(&self) -> bool {
+        self.schedule.measure.scenarios_needed(self.scenarios) == 1
+    }
+
     /// [`Checker::check`] of the losses `loss(a[s], b[s])` over the
     /// scenarios `s` (the shorter slice's length): the searches' trial
     /// portfolios, e.g. `-(total[s] + n × unit[s])`. Under the worst
@@ -105,10 +111,7 @@ impl Checker<'_> {
         nlv: Decimal,
         loss: impl Fn(f64, f64) -> f64,
     ) -> Option<(Decimal, Decimal)> {
-        if self.schedule.measure.scenarios_needed(self.scenarios) == 1
-            && !a.is_empty()
-            && !b.is_empty()
-        {
+        if self.worst_only() && !a.is_empty() && !b.is_empty() {
             let worst = largest_loss(a, b, &loss);
             return self.check_losses(nlv, |losses| losses.push(worst));
         }
@@ -126,30 +129,61 @@ fn total_key(bits: i64) -> i64 {
 
 /// The largest of `loss(a[s], b[s])` over `s` (the shorter slice's length)
 /// under [`f64::total_cmp`] — the value `max_by(f64::total_cmp)` of those
-/// losses gives, which is what the worst scenario measure takes (values
-/// equal in that order have equal bits) — in eight independent lanes of
-/// total-order keys; NaN when empty.
+/// losses gives, which is what the worst scenario measure takes — NaN when
+/// empty.
+///
+/// The numeric maximum first, in eight lanes of plain comparisons (packed
+/// `max` instructions on any x86-64), with a lane sum of `loss × 0` that
+/// turns NaN if any loss is NaN or infinite. When it stays finite and the
+/// maximum is not zero, that maximum is the total-order one bit for bit:
+/// without NaN the two orders differ only between −0 and +0, and a nonzero
+/// number has one representation. Otherwise (a zero maximum, a NaN or an
+/// infinity) the losses are ranked again by their total-order keys.
 fn largest_loss(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
     let len = a.len().min(b.len());
     if len == 0 {
         return f64::NAN;
     }
     let (a, b) = (&a[..len], &b[..len]);
-    let key = |x: f64, y: f64| total_key(loss(x, y).to_bits().cast_signed());
-    let mut lanes = [i64::MIN; 8];
+    let mut lanes = [f64::NEG_INFINITY; 8];
+    let mut poison = [0.0_f64; 8];
     let mut xs = a.chunks_exact(8);
     let mut ys = b.chunks_exact(8);
     for (x, y) in (&mut xs).zip(&mut ys) {
-        for ((lane, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane = (*lane).max(key(x, y));
+        for j in 0..8 {
+            let value = loss(x[j], y[j]);
+            lanes[j] = if value > lanes[j] { value } else { lanes[j] };
+            poison[j] += value * 0.0;
         }
     }
-    let mut best = i64::MIN;
+    let mut best = f64::NEG_INFINITY;
+    let mut poisoned = 0.0;
     for (&x, &y) in xs.remainder().iter().zip(ys.remainder()) {
-        best = best.max(key(x, y));
+        let value = loss(x, y);
+        best = if value > best { value } else { best };
+        poisoned += value * 0.0;
     }
-    for lane in lanes {
-        best = best.max(lane);
+    for j in 0..8 {
+        best = if lanes[j] > best { lanes[j] } else { best };
+        poisoned += poison[j];
+    }
+    if poisoned == 0.0 && best != 0.0 {
+        return best;
+    }
+    largest_loss_by_keys(a, b, loss)
+}
+
+/// [`largest_loss`] by total-order keys alone (any values).
+fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
+    let key = |x: f64, y: f64| total_key(loss(x, y).to_bits().cast_signed());
+    let mut best = i64::MIN;
+    let mut any = false;
+    for (&x, &y) in a.iter().zip(b) {
+        best = best.max(key(x, y));
+        any = true;
+    }
+    if !any {
+        return f64::NAN;
     }
     f64::from_bits(total_key(best).cast_unsigned())
 }
@@ -417,6 +451,17 @@ impl<'a> Closing<'a> {
     /// (measure, fee) after closing `closed`: [`Checker::check`] of
     /// [`Closing::adjusted_into`].
     fn check_closed(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
+        let checker = self.a.checker;
+        if checker.worst_only() && !self.a.total.is_empty() {
+            // The worst loss read off the revalued portfolio in one pass
+            // (the losses are its negation), as `check_pairs` does.
+            let worst = {
+                let mut adjusted = checker.losses.borrow_mut();
+                self.adjusted_into(closed, &mut adjusted);
+                largest_loss(&adjusted, &adjusted, |p, _| -p)
+            };
+            return checker.check_losses(self.a.nlv, |losses| losses.push(worst));
+        }
         self.a.checker.check_losses(self.a.nlv, |losses| {
             self.adjusted_into(closed, losses);
             for l in losses.iter_mut() {
@@ -742,6 +787,22 @@ mod tests {
         }
         // the shorter slice decides the length
         assert_eq!(largest_loss(&[1.0, -5.0], &[0.0], |t, _| -t), -1.0);
+        // a largest loss of zero: +0 above -0, whatever their order; -0
+        // when it is the only zero; all -inf
+        let same = |x: f64, _: f64| x;
+        let zeros = [-0.0, -1.0, 0.0, -2.0, -0.0, -3.0, -4.0, -5.0, -6.0];
+        assert_eq!(
+            largest_loss(&zeros, &zeros, same).to_bits(),
+            0.0_f64.to_bits()
+        );
+        let negative_zero = [-1.0, -0.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0];
+        let got = largest_loss(&negative_zero, &negative_zero, same);
+        assert_eq!(got.to_bits(), (-0.0_f64).to_bits());
+        let all_minus_inf = [f64::NEG_INFINITY; 11];
+        assert_eq!(
+            largest_loss(&all_minus_inf, &all_minus_inf, same),
+            f64::NEG_INFINITY
+        );
     }
 
     #[test]

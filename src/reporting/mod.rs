@@ -200,18 +200,21 @@ where
             .zip(details.par_iter())
             .zip(totals.into_par_iter())
             .zip(chunk_hedges.par_iter())
-            .map(|((((i, subject), detail), (total, _)), hedge)| {
-                report(
-                    evaluation,
-                    subject,
-                    detail,
-                    total,
-                    hedge.as_ref(),
-                    &fx_moves,
-                    context,
-                )
-                .map(|r| each(first + i, r))
-            })
+            .map_init(
+                MoveBlock::default,
+                |block, ((((i, subject), detail), (total, _)), hedge)| {
+                    report(
+                        evaluation,
+                        subject,
+                        (detail, total),
+                        hedge.as_ref(),
+                        &fx_moves,
+                        context,
+                        block,
+                    )
+                    .map(|r| each(first + i, r))
+                },
+            )
             .collect();
         for item in built.into_iter().flatten() {
             out.push(item?);
@@ -239,6 +242,21 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
             }
         }
         return worst.into_iter().collect();
+    }
+    if count <= 16 {
+        // A few (a report lists five): kept in order while passing over the
+        // scenarios once; a scenario at or after the last kept is skipped
+        // with one comparison.
+        let mut top: Vec<usize> = Vec::with_capacity(count + 1);
+        for s in 0..total.len() {
+            if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
+                continue;
+            }
+            let at = top.partition_point(|t| order_of(t, &s).is_lt());
+            top.insert(at, s);
+            top.truncate(count);
+        }
+        return top;
     }
     let mut order: Vec<usize> = (0..total.len()).collect();
     if count < order.len() {
@@ -284,15 +302,16 @@ fn format_quantity(quantity: f64) -> String {
 }
 
 /// The report of one subject account, or `None` if it was not evaluated.
-/// `total` is the account's scenario P&L ([`AccountPnl::total`]).
+/// `total` is the account's scenario P&L ([`AccountPnl::total`]); `block`
+/// is a buffer for the worst scenarios' moves.
 fn report(
     evaluation: &ReportSource<'_>,
     subject: &Subject,
-    detail: &AccountPnl,
-    total: Vec<f64>,
+    (detail, total): (&AccountPnl, Vec<f64>),
     hedge: Option<&HedgeUnit>,
     fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
+    block: &mut MoveBlock,
 ) -> Option<AccountReport> {
     let result = evaluation.reported(subject)?;
     let Outcome::Evaluated(risk) = &result.outcome else {
@@ -329,8 +348,6 @@ fn report(
         })
         .collect();
     contributors.sort_by_key(|c| c.pnl);
-    // One block for the worst scenarios' moves.
-    let mut block = MoveBlock::default();
     // The engine's part, then the fee's.
     let mut report = AccountReport {
         account: result.account.clone(),
@@ -343,7 +360,7 @@ fn report(
                 index: s,
                 name: set.name(s).map(str::to_string),
                 pnl: dec(total[s]),
-                moves: moves_that_matter(detail, set, s, base, &mut block),
+                moves: moves_that_matter(detail, set, s, base, block),
             })
             .collect(),
         contributors,
