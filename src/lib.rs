@@ -103,7 +103,8 @@ pub use errors::{error_message, join_links};
 pub use fees::{FeeContext, FeeLine, assess, measure_of, usd_to_base};
 pub use orders::{Order, OrderError, orders_to_positions, what_if_answer};
 pub use reporting::{
-    ReportSource, Subject, build_reports, build_reports_from, fees_by_class_rows, measure_name,
+    ReportSource, Subject, build_reports, build_reports_each, build_reports_from,
+    fees_by_class_rows, measure_name,
 };
 pub use results::{NightFees, results_header, results_row, results_rows};
 pub use whatif::{

@@ -24,11 +24,10 @@ use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee_scenarios::{ScenarioSet, SingleStock};
 use exfee_state::{NightRecord, NightRow, StateDb};
-use rayon::prelude::*;
 
 use crate::{
     AccountResult, EngineConfig, EvaluateOptions, FeeContext, FeeLine, OptionReport, Outcome,
-    Prepared, ReportSource, ScenarioSource, Shard, Subject, assess, build_reports_from,
+    Prepared, ReportSource, ScenarioSource, Shard, Subject, assess, build_reports_each,
     evaluate_batch_with, single_stocks, usd_to_base,
 };
 
@@ -411,35 +410,38 @@ pub fn charge(
             ReportSource::of(&again)
         }
     };
-    let (reports, class_rows) = if settings.reports {
-        let reports = build_reports_from(&detail, &subjects, context, &night.subjects.market)?;
-        let rows = reports
-            .iter()
-            .flat_map(|r| {
-                r.fee_by_class.iter().map(|(class, fee)| {
-                    vec![
-                        r.account.clone(),
-                        r.base_currency.clone(),
-                        class.clone(),
-                        fee.to_string(),
-                    ]
-                })
-            })
-            .collect();
+    // The staging folder is made before the reports: each report's files
+    // are written into it as soon as the report is built, while the next
+    // ones are computed (nothing reads the folder before it is published).
+    let staged = StagedOutputs::begin(settings.out, &settings.date.to_string())?;
+    let dir = staged.dir();
+    let (listing, class_rows) = if settings.reports {
+        let plan = ReportFiles::plan(dir, &detail, &subjects)?;
+        let written = build_reports_each::<_, anyhow::Error>(
+            &detail,
+            &subjects,
+            context,
+            &night.subjects.market,
+            |i, report| plan.write(i, &report, settings.png, &night.subjects.market),
+        )?;
+        let mut entries = Vec::with_capacity(written.len());
+        let mut rows = Vec::new();
+        for (entry, class) in written {
+            entries.push(entry);
+            rows.extend(class);
+        }
         timings.push(("reports", start.elapsed()));
-        (reports, rows)
+        (Some((plan, entries)), rows)
     } else {
         let rows = crate::fees_by_class_rows(&detail, &subjects)?;
         timings.push(("fees by class", start.elapsed()));
-        (Vec::new(), rows)
+        (None, rows)
     };
 
-    // Outputs: every file of the night into a fresh staging folder,
-    // published all at once by repointing OUT_DIR/current; the state
-    // commits after (see docs/reliability.md).
+    // Outputs: every file of the night into the staging folder, published
+    // all at once by repointing OUT_DIR/current; the state commits after
+    // (see docs/reliability.md).
     let write_start = Instant::now();
-    let staged = StagedOutputs::begin(settings.out, &settings.date.to_string())?;
-    let dir = staged.dir();
     let results = night.results();
     crate::results::write_results(&dir.join("results.csv"), &results, &fees)?;
     crate::results::write_errors(&dir.join("errors.csv"), &facts.batch_errors, &results)?;
@@ -453,8 +455,8 @@ pub fn charge(
             .collect();
         exfee_io::write_reconciliation(&dir.join("reconciliation.csv"), &checks)?;
     }
-    if settings.reports {
-        write_reports(dir, settings, &night.subjects.market, &reports)?;
+    if let Some((plan, entries)) = listing {
+        plan.finish(dir, settings.date, entries)?;
     }
     write_csv(&dir.join("changes.csv"), &CHANGES_HEADER, changes)?;
     write_csv(
@@ -707,93 +709,140 @@ fn subject_detail(
     Ok(detail)
 }
 
-/// Writes `reports/` (each account's files under its safe file stem, and
-/// `files.csv` mapping account ids to stems, relative to `reports/`) and
-/// `index.html` into `dir`. Every CSV cell goes through
-/// [`exfee_io::neutralise`].
-fn write_reports(
-    dir: &Path,
-    settings: &ChargeSettings<'_>,
-    market: &MarketData,
-    reports: &[AccountReport],
-) -> anyhow::Result<()> {
-    let reports_dir = dir.join("reports");
-    std::fs::create_dir_all(&reports_dir)
-        .with_context(|| format!("cannot create {}", reports_dir.display()))?;
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    let mut names: Vec<Vec<String>> = Vec::new();
-    let mut folders: Vec<String> = Vec::with_capacity(reports.len());
-    // `files` is taken: reports/files.csv is the mapping.
-    let mut used = HashSet::from([String::from("files")]);
-    for report in reports {
-        // Stems are unique by construction (a changed id gets a hash of
-        // itself). A stem taken already (an id crafted to equal another's
-        // hashed stem, or `files`) goes into a numbered subfolder, where its
-        // report still links its charts: no account's files are overwritten.
-        let stem = exfee_report::file_stem(&report.account);
-        let mut folder = String::new();
-        let mut n = 1;
-        while !used.insert(format!("{folder}{stem}")) {
-            n += 1;
-            folder = format!("{n}/");
+/// Where each report's files go in `reports/`: each account's files under
+/// its safe file stem (a stem taken already goes into a numbered
+/// subfolder), `files.csv` mapping account ids to stems (relative to
+/// `reports/`), and `index.html` beside `reports/`. Every CSV cell goes
+/// through [`exfee_io::neutralise`].
+struct ReportFiles {
+    /// `reports/` in the staging folder.
+    dir: std::path::PathBuf,
+    /// Per subject (by index), the folder of its files relative to
+    /// `reports/` (empty or `n/`) and its file stem; `None` when it gets no
+    /// report.
+    places: Vec<Option<(String, String)>>,
+    /// `files.csv`'s rows, in report order.
+    names: Vec<Vec<String>>,
+}
+
+impl ReportFiles {
+    /// Names every report's files before any is built (the subjects that
+    /// get one: [`ReportSource::reported`]), in subject order, and creates
+    /// the folders.
+    fn plan(dir: &Path, source: &ReportSource<'_>, subjects: &[Subject]) -> anyhow::Result<Self> {
+        let reports_dir = dir.join("reports");
+        std::fs::create_dir_all(&reports_dir)
+            .with_context(|| format!("cannot create {}", reports_dir.display()))?;
+        let mut places = Vec::with_capacity(subjects.len());
+        let mut names: Vec<Vec<String>> = Vec::new();
+        // `files` is taken: reports/files.csv is the mapping.
+        let mut used = HashSet::from([String::from("files")]);
+        for subject in subjects {
+            let Some(result) = source.reported(subject) else {
+                places.push(None);
+                continue;
+            };
+            // Stems are unique by construction (a changed id gets a hash of
+            // itself). A stem taken already (an id crafted to equal another's
+            // hashed stem, or `files`) goes into a numbered subfolder, where
+            // its report still links its charts: no account's files are
+            // overwritten.
+            let stem = exfee_report::file_stem(&result.account);
+            let mut folder = String::new();
+            let mut n = 1;
+            while !used.insert(format!("{folder}{stem}")) {
+                n += 1;
+                folder = format!("{n}/");
+            }
+            if !folder.is_empty() {
+                let target = reports_dir.join(&folder);
+                std::fs::create_dir_all(&target)
+                    .with_context(|| format!("cannot create {}", target.display()))?;
+            }
+            names.push(vec![result.account.clone(), format!("{folder}{stem}")]);
+            places.push(Some((folder, stem)));
         }
-        if !folder.is_empty() {
-            let target = reports_dir.join(&folder);
-            std::fs::create_dir_all(&target)
-                .with_context(|| format!("cannot create {}", target.display()))?;
+        Ok(Self {
+            dir: reports_dir,
+            places,
+            names,
+        })
+    }
+
+    /// Renders and writes the files of subject `i`'s report; returns its
+    /// `index.html` line and its `fees_by_class.csv` rows.
+    fn write(
+        &self,
+        i: usize,
+        report: &AccountReport,
+        png: bool,
+        market: &MarketData,
+    ) -> anyhow::Result<(IndexEntry, Vec<Vec<String>>)> {
+        let (folder, stem) = self
+            .places
+            .get(i)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("account {}: its report was not planned", report.account))?;
+        let files = AccountFiles::render(report, png)?;
+        let target = self.dir.join(folder);
+        for (name, bytes) in files.files() {
+            let path = target.join(&name);
+            if name.ends_with(".csv") {
+                // The report's CSV, with every cell neutralised as ours are.
+                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
+                    .with_context(|| format!("report CSV {name}"))?;
+                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
+            } else {
+                write_atomically(&path, |out| out.write_all(bytes))?;
+            }
         }
-        names.push(vec![report.account.clone(), format!("{folder}{stem}")]);
-        let mut entry = exfee_report::index_entry(report, &stem, &format!("reports/{folder}"));
+        let mut entry = exfee_report::index_entry(report, stem, &format!("reports/{folder}"));
         entry.daily_fee_usd = report
             .base_currency
             .parse::<Currency>()
             .ok()
             .and_then(|c| in_usd(market, c, report.daily_fee));
-        entries.push(entry);
-        folders.push(folder);
+        let rows = report
+            .fee_by_class
+            .iter()
+            .map(|(class, fee)| {
+                vec![
+                    report.account.clone(),
+                    report.base_currency.clone(),
+                    class.clone(),
+                    fee.to_string(),
+                ]
+            })
+            .collect();
+        Ok((entry, rows))
     }
-    // Every account's files rendered and written in parallel, each to its
-    // own paths (one account's files in memory per thread at a time).
-    reports
-        .par_iter()
-        .zip(&folders)
-        .try_for_each(|(report, folder)| -> anyhow::Result<()> {
-            let files = AccountFiles::render(report, settings.png)?;
-            let target = reports_dir.join(folder);
-            for (name, bytes) in files.files() {
-                let path = target.join(&name);
-                if name.ends_with(".csv") {
-                    // The report's CSV, with every cell neutralised as ours are.
-                    let text = neutralise_csv(&String::from_utf8_lossy(bytes))
-                        .with_context(|| format!("report CSV {name}"))?;
-                    write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
-                } else {
-                    write_atomically(&path, |out| out.write_all(bytes))?;
-                }
-            }
-            Ok(())
+
+    /// Writes `reports/files.csv` and `index.html` (`entries`: the index
+    /// lines of the reports written, ranked here by the daily fee in USD:
+    /// amounts in different currencies are not comparable as they are).
+    fn finish(
+        self,
+        dir: &Path,
+        date: NaiveDate,
+        mut entries: Vec<IndexEntry>,
+    ) -> anyhow::Result<()> {
+        entries.sort_by(|a, b| {
+            b.daily_fee_usd
+                .cmp(&a.daily_fee_usd)
+                .then(a.account.cmp(&b.account))
+        });
+        write_csv(
+            &self.dir.join("files.csv"),
+            &["account", "file_stem"],
+            self.names,
+        )?;
+        let title = format!("exfee: accounts subject to the exposure fee on {date}");
+        let page = index_html(&entries, &title);
+        write_atomically(&dir.join("index.html"), |out| {
+            out.write_all(page.as_bytes())
         })?;
-    // Ranked by the daily fee in USD (amounts in different currencies are
-    // not comparable as they are).
-    entries.sort_by(|a, b| {
-        b.daily_fee_usd
-            .cmp(&a.daily_fee_usd)
-            .then(a.account.cmp(&b.account))
-    });
-    write_csv(
-        &reports_dir.join("files.csv"),
-        &["account", "file_stem"],
-        names,
-    )?;
-    let title = format!(
-        "exfee: accounts subject to the exposure fee on {}",
-        settings.date
-    );
-    let page = index_html(&entries, &title);
-    write_atomically(&dir.join("index.html"), |out| {
-        out.write_all(page.as_bytes())
-    })?;
-    Ok(())
+        Ok(())
+    }
 }
 
 /// Tonight's changes of one account against its previous night in the

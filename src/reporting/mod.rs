@@ -41,6 +41,15 @@ pub struct ReportSource<'a> {
 }
 
 impl<'a> ReportSource<'a> {
+    /// The result of the account `subject` names when it gets a report
+    /// (it was evaluated), else `None`: the one rule of which subjects
+    /// [`build_reports_each`] reports on, for callers that name the
+    /// reports' files before they are built.
+    pub fn reported(&self, subject: &Subject) -> Option<&'a AccountResult> {
+        let result = *self.results.get(subject.account)?;
+        matches!(result.outcome, Outcome::Evaluated(_)).then_some(result)
+    }
+
     /// The reports' source of an evaluation.
     pub fn of(evaluation: &'a Evaluation) -> Self {
         ReportSource {
@@ -109,12 +118,41 @@ pub fn build_reports_from(
     context: FeeContext<'_>,
     market: &MarketData,
 ) -> Result<Vec<AccountReport>, EngineError> {
+    build_reports_each(evaluation, subjects, context, market, |_, report| {
+        Ok(report)
+    })
+}
+
+/// The reports of [`build_reports_from`], each handed to `each` (with the
+/// subject's index in `subjects`) as soon as it is built, on the thread
+/// that built it: the nightly charge renders and writes each report's files
+/// there, overlapping them with the next reports' computation, and keeps
+/// only what `each` returns. Subjects without a report
+/// ([`ReportSource::reported`] is `None`) are skipped; the results are in
+/// subject order.
+///
+/// # Errors
+///
+/// [`EngineError`] as [`build_reports`], or the first error of `each` in
+/// subject order.
+pub fn build_reports_each<T, E>(
+    evaluation: &ReportSource<'_>,
+    subjects: &[Subject],
+    context: FeeContext<'_>,
+    market: &MarketData,
+    each: impl Fn(usize, AccountReport) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: From<EngineError> + Send,
+{
     let set = evaluation.scenarios;
     let hedges = default_hedges();
     // A listed hedge per (factor, base currency), valued once.
     let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
-    let mut reports = Vec::with_capacity(subjects.len());
-    for chunk in subjects.chunks(CHUNK) {
+    let mut out = Vec::with_capacity(subjects.len());
+    for (number, chunk) in subjects.chunks(CHUNK).enumerate() {
+        let first = number * CHUNK;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
         let details = accounts_pnl(evaluation.prepared, set, &indices)?;
         // Every currency the chunk's foreign positions are quoted in, moved
@@ -128,18 +166,27 @@ pub fn build_reports_from(
         currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         currencies.dedup();
         let fx_moves = currency_moves(set, &currencies);
-        // The hedges first (valued once per factor and base, in order), then
-        // the chunk's reports rendered in parallel, kept in subject order.
+        // Each account's scenario P&L and dominant factor (in parallel),
+        // then the hedges (valued once per factor and base), then the
+        // chunk's reports in parallel, kept in subject order.
+        let totals: Vec<(Vec<f64>, Option<usize>)> = details
+            .par_iter()
+            .map(|detail| {
+                let total = detail.total();
+                let factor = dominant_factor(detail, &total, set);
+                (total, factor)
+            })
+            .collect();
         let chunk_hedges: Vec<Option<HedgeUnit>> = chunk
             .iter()
-            .zip(&details)
-            .map(|(subject, detail)| {
+            .zip(&totals)
+            .map(|(subject, (_, factor))| {
                 let base = evaluation
                     .results
                     .get(subject.account)
                     .and_then(|r| r.base_currency)
                     .unwrap_or(Currency::USD);
-                dominant_factor(detail, set).and_then(|f| {
+                factor.and_then(|f| {
                     units
                         .entry((f, base))
                         .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
@@ -147,24 +194,33 @@ pub fn build_reports_from(
                 })
             })
             .collect();
-        let rendered: Vec<Option<AccountReport>> = chunk
+        let built: Vec<Option<Result<T, E>>> = chunk
             .par_iter()
+            .enumerate()
             .zip(details.par_iter())
+            .zip(totals.into_par_iter())
             .zip(chunk_hedges.par_iter())
-            .map(|((subject, detail), hedge)| {
-                report(
-                    evaluation,
-                    subject,
-                    detail,
-                    hedge.as_ref(),
-                    &fx_moves,
-                    context,
-                )
-            })
+            .map_init(
+                MoveBlock::default,
+                |block, ((((i, subject), detail), (total, _)), hedge)| {
+                    report(
+                        evaluation,
+                        subject,
+                        (detail, total),
+                        hedge.as_ref(),
+                        &fx_moves,
+                        context,
+                        block,
+                    )
+                    .map(|r| each(first + i, r))
+                },
+            )
             .collect();
-        reports.extend(rendered.into_iter().flatten());
+        for item in built.into_iter().flatten() {
+            out.push(item?);
+        }
     }
-    Ok(reports)
+    Ok(out)
 }
 
 /// Scenario indices ordered worst first (lower index first on a tie).
@@ -173,10 +229,36 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
     // and sorting only them gives exactly the head of the full sort, in
     // linear time rather than sorting every scenario.
     let order_of = |a: &usize, b: &usize| total[*a].total_cmp(&total[*b]).then(a.cmp(b));
-    let mut order: Vec<usize> = (0..total.len()).collect();
     if count == 0 {
         return Vec::new();
     }
+    if count == 1 {
+        // The first of that order in one pass, without the index vector:
+        // only a strictly smaller value replaces the lowest index so far.
+        let mut worst: Option<usize> = None;
+        for (s, value) in total.iter().enumerate() {
+            if worst.is_none_or(|w| value.total_cmp(&total[w]).is_lt()) {
+                worst = Some(s);
+            }
+        }
+        return worst.into_iter().collect();
+    }
+    if count <= 16 {
+        // A few (a report lists five): kept in order while passing over the
+        // scenarios once; a scenario at or after the last kept is skipped
+        // with one comparison.
+        let mut top: Vec<usize> = Vec::with_capacity(count + 1);
+        for s in 0..total.len() {
+            if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
+                continue;
+            }
+            let at = top.partition_point(|t| order_of(t, &s).is_lt());
+            top.insert(at, s);
+            top.truncate(count);
+        }
+        return top;
+    }
+    let mut order: Vec<usize> = (0..total.len()).collect();
     if count < order.len() {
         order.select_nth_unstable_by(count - 1, order_of);
         order.truncate(count);
@@ -187,9 +269,8 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
 
 /// The primary factor whose holdings lose most in the account's worst
 /// scenario, if any (cash, whose class is FX, is not hedged with a future).
-fn dominant_factor(detail: &AccountPnl, set: &ScenarioSet) -> Option<usize> {
-    let total = detail.total();
-    let worst = *worst_scenarios(&total, 1).first()?;
+fn dominant_factor(detail: &AccountPnl, total: &[f64], set: &ScenarioSet) -> Option<usize> {
+    let worst = *worst_scenarios(total, 1).first()?;
     let mut by_class: Vec<(&str, f64)> = Vec::new();
     for holding in &detail.holdings {
         let pnl = holding.pnl(worst);
@@ -221,21 +302,23 @@ fn format_quantity(quantity: f64) -> String {
 }
 
 /// The report of one subject account, or `None` if it was not evaluated.
+/// `total` is the account's scenario P&L ([`AccountPnl::total`]); `block`
+/// is a buffer for the worst scenarios' moves.
 fn report(
     evaluation: &ReportSource<'_>,
     subject: &Subject,
-    detail: &AccountPnl,
+    (detail, total): (&AccountPnl, Vec<f64>),
     hedge: Option<&HedgeUnit>,
     fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
+    block: &mut MoveBlock,
 ) -> Option<AccountReport> {
-    let result = *evaluation.results.get(subject.account)?;
+    let result = evaluation.reported(subject)?;
     let Outcome::Evaluated(risk) = &result.outcome else {
         return None;
     };
     let set = evaluation.scenarios;
     let base = result.base_currency.unwrap_or(Currency::USD);
-    let total = detail.total();
     let worst = worst_scenarios(&total, WORST);
     let worst_index = worst.first().copied().unwrap_or(0);
     let checker = Checker {
@@ -277,7 +360,7 @@ fn report(
                 index: s,
                 name: set.name(s).map(str::to_string),
                 pnl: dec(total[s]),
-                moves: moves_that_matter(detail, set, s, base),
+                moves: moves_that_matter(detail, set, s, base, block),
             })
             .collect(),
         contributors,
@@ -335,6 +418,7 @@ fn moves_that_matter(
     set: &ScenarioSet,
     s: usize,
     base: Currency,
+    block: &mut MoveBlock,
 ) -> Vec<(String, f64)> {
     // Only the own moves of the account's single stocks are drawn.
     let stocks: Vec<usize> = detail
@@ -343,8 +427,7 @@ fn moves_that_matter(
         .filter(|h| h.info.single_stock)
         .filter_map(|h| set.stock_index(&h.info.driver_symbol))
         .collect();
-    let mut block = MoveBlock::default();
-    set.fill_selected(s..s + 1, &mut block, &stocks);
+    set.fill_selected(s..s + 1, block, &stocks);
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {

@@ -1092,3 +1092,91 @@ fn adjustment_trades(adjustment: &serde_json::Value) -> Vec<(String, Decimal)> {
         })
         .collect()
 }
+
+/// `build_reports_each` (the night writes each report's files as soon as it
+/// is built) hands over every evaluated subject's report once, with the
+/// subject's index, in subject order across the 32-account chunks; a failed
+/// account gets none; the first error of the callback in subject order is
+/// the one returned.
+#[test]
+fn reports_are_handed_over_one_by_one_in_subject_order() {
+    // 40 accounts, each short 100 shares of AAPL at 200 against 25,000 of
+    // cash (loses 100 × 200 × the stress move beyond its NLV), and F, whose
+    // CHF position has no FX rate: it fails.
+    let ids: Vec<String> = (0..40).map(|i| format!("A{i:02}")).collect();
+    let mut accounts: String = ids.iter().map(|id| format!("{id},USD\n")).collect();
+    accounts.push_str("F,USD\n");
+    let mut positions: String = ids
+        .iter()
+        .map(|id| {
+            format!(
+                "{id},AAPL,STK,USD,-{},1,200,,,,,\n",
+                100 + id[1..].parse::<u32>().unwrap()
+            )
+        })
+        .collect();
+    positions.push_str("F,NESN,STK,CHF,10,1,100,,,,,\n");
+    let drop = TestDrop::new(&accounts, &positions);
+    let cash: String = ids.iter().map(|id| format!("{id},USD,25000\n")).collect();
+    drop.cash(&cash);
+    drop.factors("AAPL,Equity,1.1,0.3\nNESN,Equity,0.8,0.2\n");
+    let evaluation = drop.evaluate();
+    let failed = evaluation
+        .results
+        .iter()
+        .position(|r| r.account == "F")
+        .unwrap();
+    assert!(matches!(
+        evaluation.results[failed].outcome,
+        Outcome::Failed(_)
+    ));
+    let schedule = FeeSchedule::default();
+    let calendar = exfee::fee::TradingCalendar::default();
+    let context = exfee::FeeContext {
+        schedule: &schedule,
+        calendar: &calendar,
+        date: "2026-11-20".parse().unwrap(),
+        scenarios: evaluation.scenarios.len(),
+    };
+    // Every account a subject, F (failed, given A00's fee) in the middle.
+    let mut fee = None;
+    let subjects: Vec<exfee::Subject> = evaluation
+        .results
+        .iter()
+        .enumerate()
+        .map(|(index, result)| {
+            if let Outcome::Evaluated(risk) = &result.outcome {
+                fee = Some(exfee::assess(context, risk, Decimal::ONE, None, None).unwrap());
+            }
+            exfee::Subject {
+                account: index,
+                fee: fee.clone().unwrap(),
+                usd_to_base: Decimal::ONE,
+            }
+        })
+        .collect();
+    assert_eq!(subjects.len(), 41);
+    let source = exfee::ReportSource::of(&evaluation);
+    let market = &drop.read().market;
+    let handed = exfee::build_reports_each(&source, &subjects, context, market, |i, report| {
+        Ok::<_, exfee::engine::EngineError>((i, report))
+    })
+    .unwrap();
+    let indices: Vec<usize> = handed.iter().map(|(i, _)| *i).collect();
+    let want: Vec<usize> = (0..41).filter(|&i| i != failed).collect();
+    assert_eq!(indices, want);
+    for (i, report) in &handed {
+        assert_eq!(report.account, evaluation.results[*i].account);
+        assert!(report.uncovered > Decimal::ZERO, "{}", report.account);
+    }
+    // The same reports as built all at once.
+    let all = exfee::build_reports_from(&source, &subjects, context, market).unwrap();
+    assert_eq!(handed.into_iter().map(|(_, r)| r).collect::<Vec<_>>(), all);
+    // Errors from index 35 on: the one of subject 35 comes back.
+    let error = exfee::build_reports_each(&source, &subjects, context, market, |i, _| {
+        anyhow::ensure!(i < 35, "subject {i}");
+        Ok(i)
+    })
+    .unwrap_err();
+    assert_eq!(error.to_string(), "subject 35");
+}

@@ -144,25 +144,42 @@ pub fn accounts_pnl(
             },
         )
         .collect();
+    // Each row goes to the holdings that hold its leg: copied for all but
+    // the last of them, which takes it (most legs are held once in a chunk).
+    let mut uses = vec![0_usize; wanted.len()];
+    let ready = |a: usize| match prepared.accounts.get(a) {
+        Some(PreparedAccount::Ready { holdings, .. }) => Some(holdings),
+        _ => None,
+    };
+    for holdings in accounts.iter().filter_map(|&a| ready(a)) {
+        for &(leg, _) in holdings {
+            uses[wanted.binary_search(&leg).unwrap_or(0)] += 1;
+        }
+    }
     Ok(accounts
         .iter()
-        .filter_map(|&a| match prepared.accounts.get(a) {
-            Some(PreparedAccount::Ready { holdings, .. }) => Some(AccountPnl {
+        .filter_map(|&a| {
+            ready(a).map(|holdings| AccountPnl {
                 account: a,
                 holdings: holdings
                     .iter()
                     .map(|&(leg, quantity)| {
                         let at = wanted.binary_search(&leg).unwrap_or(0);
+                        uses[at] -= 1;
+                        let unit_pnl = if uses[at] == 0 {
+                            std::mem::take(&mut rows[at])
+                        } else {
+                            rows[at].clone()
+                        };
                         HoldingPnl {
                             info: legs[at].info.clone(),
                             quantity,
-                            unit_pnl: rows[at].clone(),
+                            unit_pnl,
                             still_pnl: stills[at],
                         }
                     })
                     .collect(),
-            }),
-            _ => None,
+            })
         })
         .collect())
 }

@@ -78,21 +78,16 @@ pub(crate) struct Histogram {
 }
 
 pub(crate) fn histogram(r: &AccountReport) -> Histogram {
-    let values: Vec<f64> = r
-        .pnl_distribution
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    let skipped = r.pnl_distribution.len() - values.len();
+    // The finite values, read in place (no copy of every scenario's P&L).
+    let values = || r.pnl_distribution.iter().filter(|v| v.is_finite());
+    let finite = values().count();
+    let skipped = r.pnl_distribution.len() - finite;
     let nlv_x = -to_f64(r.nlv);
     let measure_x = -to_f64(r.measure);
-    let (mut lo, mut hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    if values.is_empty() {
+    let (mut lo, mut hi) = values().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(*v), b.max(*v))
+    });
+    if finite == 0 {
         let span = (nlv_x.abs() * 0.5).max(1.0);
         lo = nlv_x - span;
         hi = nlv_x + span;
@@ -105,7 +100,7 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
     }
     let width = (hi - lo) / BINS as f64;
     let mut counts = vec![0u32; BINS];
-    for v in &values {
+    for v in values() {
         let i = ((v - lo) / width).floor();
         let i = if i.is_finite() && i > 0.0 {
             (i as usize).min(BINS - 1)
@@ -114,7 +109,7 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
         };
         counts[i] += 1;
     }
-    let tail = values.iter().filter(|v| **v < nlv_x).count();
+    let tail = values().filter(|v| **v < nlv_x).count();
 
     // the view: the data, and the markers that are not too far away
     let span = hi - lo;
@@ -125,7 +120,7 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
         vlo = vlo.min(nlv_x);
         vhi = vhi.max(nlv_x);
     }
-    let measure_shown = !values.is_empty() && !r.measure.is_zero() && near(measure_x);
+    let measure_shown = finite > 0 && !r.measure.is_zero() && near(measure_x);
     if measure_shown {
         vlo = vlo.min(measure_x);
         vhi = vhi.max(measure_x);
@@ -135,7 +130,7 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
         lo,
         width,
         counts,
-        n: values.len(),
+        n: finite,
         skipped,
         tail,
         view: (vlo - pad, vhi + pad),

@@ -312,8 +312,16 @@ pub enum ReportError {
 /// two-element arrays (`["SPX", -0.3]`), moves and the P&L distribution are
 /// numbers (non-finite values become `null`).
 pub fn json(report: &AccountReport) -> String {
+    // Sized for the P&L distribution up front (a number and its comma take
+    // at most 25 bytes): a report of 20,000 scenarios is ≈ 240 KB, which a
+    // growing buffer would copy a dozen times on the way.
+    let mut out = Vec::with_capacity(report.pnl_distribution.len().saturating_mul(25) + 4096);
     // Serialising these plain structs (no maps, no custom impls) cannot fail.
-    serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+    match serde_json::to_writer(&mut out, report) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(e) => format!("{{\"error\":{:?}}}", e.to_string()),
+    }
 }
 
 /// Every output of one account, named to sit together in one folder.
