@@ -24,6 +24,7 @@ use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee_scenarios::{ScenarioSet, SingleStock};
 use exfee_state::{NightRecord, NightRow, StateDb};
+use rayon::prelude::*;
 
 use crate::{
     AccountResult, EngineConfig, EvaluateOptions, FeeContext, FeeLine, OptionReport, Outcome,
