@@ -314,6 +314,30 @@ fn figures(q: &exfee::Quote) -> (Decimal, Decimal, Decimal, Decimal, Decimal, St
     )
 }
 
+/// The example night under the 300-draw Monte Carlo set of these tests
+/// (its single stocks included).
+fn monte_carlo_night() -> (ScenarioSource, Batch) {
+    let work = tempfile::tempdir().unwrap();
+    let set = scenario_set(work.path(), 300);
+    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
+    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    (source, batch)
+}
+
+/// A book that keeps asked accounts' state, and the same book keeping none
+/// (every order summed over every holding): the same questions to both
+/// must give the same answers.
+fn kept_and_plain_books(
+    batch: &Batch,
+    source: &ScenarioSource,
+    config: &EngineConfig,
+    schedule: &FeeSchedule,
+) -> (Arc<WhatIfBook>, Arc<WhatIfBook>) {
+    let book =
+        || WhatIfBook::new(batch, source, config, schedule, DEFAULT_LEG_CACHE_BYTES).unwrap();
+    (Arc::new(book()), Arc::new(book().with_account_cache(0)))
+}
+
 /// An order on a held position: `quantity` more of the account's `nth`
 /// position.
 fn more_of(batch: &Batch, id: &str, nth: usize, quantity: i64) -> Position {
@@ -326,24 +350,12 @@ fn more_of(batch: &Batch, id: &str, nth: usize, quantity: i64) -> Position {
 
 #[test]
 fn a_second_order_on_an_account_is_answered_from_its_kept_state() {
-    let work = tempfile::tempdir().unwrap();
-    let set = scenario_set(work.path(), 300);
-    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
-    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let (source, batch) = monte_carlo_night();
     let mut config = EngineConfig::new(DATE.parse().unwrap());
     config.horizon_days = HORIZON;
     // The default schedule: the worst scenario is the measure.
     let schedule = FeeSchedule::default();
-    let book = Arc::new(
-        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES).unwrap(),
-    );
-    // The same questions with no account state kept: every order summed
-    // over every holding.
-    let plain = Arc::new(
-        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES)
-            .unwrap()
-            .with_account_cache(0),
-    );
+    let (book, plain) = kept_and_plain_books(&batch, &source, &config, &schedule);
     let id = "U9709660";
     let account = batch.accounts.iter().find(|a| a.id == id).unwrap();
     assert!(account.positions.len() >= 2, "{account:?}");
@@ -410,21 +422,11 @@ fn a_second_order_on_an_account_is_answered_from_its_kept_state() {
 /// night or a book keeping no accounts give no answer, and count nothing.
 #[test]
 fn kept_orders_are_answered_from_kept_state_only_and_as_order_answers() {
-    let work = tempfile::tempdir().unwrap();
-    let set = scenario_set(work.path(), 300);
-    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
-    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let (source, batch) = monte_carlo_night();
     let mut config = EngineConfig::new(DATE.parse().unwrap());
     config.horizon_days = HORIZON;
     let schedule = FeeSchedule::default();
-    let book = Arc::new(
-        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES).unwrap(),
-    );
-    let plain = Arc::new(
-        WhatIfBook::new(&batch, &source, &config, &schedule, DEFAULT_LEG_CACHE_BYTES)
-            .unwrap()
-            .with_account_cache(0),
-    );
+    let (book, plain) = kept_and_plain_books(&batch, &source, &config, &schedule);
     let id = "U9709660";
     let account = batch.accounts.iter().find(|a| a.id == id).unwrap();
     let desk = book.account(account).unwrap();
@@ -513,10 +515,7 @@ fn kept_orders_are_answered_from_kept_state_only_and_as_order_answers() {
 
 #[test]
 fn accounts_dropped_from_the_account_cache_are_prepared_again_with_the_same_answers() {
-    let work = tempfile::tempdir().unwrap();
-    let set = scenario_set(work.path(), 300);
-    let source = ScenarioSource::MonteCarlo(Box::new(exfee::io::read_scenario_spec(&set).unwrap()));
-    let batch = read_drop(&DropPaths::in_dir(&nightly()), source.factor_table()).unwrap();
+    let (source, batch) = monte_carlo_night();
     let config = EngineConfig::new(DATE.parse().unwrap());
     // The expected shortfall at 99 %: several scenarios read.
     let schedule = FeeSchedule::from_toml_str(&schedule_toml()).unwrap();
