@@ -1,7 +1,11 @@
 -- benches/serve/post.lua plus the time of every request sent and every answer
 -- received (CLOCK_MONOTONIC, µs; LuaJIT ffi), one line each ("s T" / "r T") in
 -- $SENDS.<wrk thread>: the arrival pattern the server sees (read it with
--- benches/serve/arrivals.py). Same environment as post.lua.
+-- benches/serve/arrivals.py). Same environment as post.lua, whose functions
+-- this wraps (loaded from the folder of this script).
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "post.lua")
+
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct { long tv_sec; long tv_nsec; } timespec;
@@ -12,34 +16,21 @@ local function now_us()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
 end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("EXFEE_TOKEN")
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-local bodies = {}
-local pause = tonumber(os.getenv("DELAY_MS") or "0")
+
 local out
 local count = 0
+local post_init, post_request, post_response = init, request, response
 function init(args)
-  for line in io.lines(os.getenv("BODIES")) do
-    bodies[#bodies + 1] = line
-  end
-  math.randomseed(7919 * ((id or 0) + 1))
+  post_init(args)
   out = io.open(os.getenv("SENDS") .. "." .. tostring(id), "w")
 end
 function request()
   out:write("s ", now_us(), "\n")
-  return wrk.format(nil, nil, nil, bodies[math.random(#bodies)])
-end
-function delay()
-  return pause
+  return post_request()
 end
 function response(status, headers, body)
   out:write("r ", now_us(), "\n")
   count = count + 1
   if count % 500 == 0 then out:flush() end
+  post_response(status, headers, body)
 end
