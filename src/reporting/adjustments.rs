@@ -27,12 +27,30 @@ use crate::adjust::{HedgeInstrument, LotTable};
 /// The account-level figures a re-check needs: every re-check goes through
 /// the fee pipeline ([`exfee_fee::quote`]), greater-of included.
 pub(super) struct Checker<'a> {
-    pub(super) schedule: &'a FeeSchedule,
-    pub(super) scenarios: usize,
-    pub(super) usd_to_base: Decimal,
-    pub(super) inventory_fee: Option<Decimal>,
+    schedule: &'a FeeSchedule,
+    scenarios: usize,
+    usd_to_base: Decimal,
+    inventory_fee: Option<Decimal>,
     /// The losses of the re-check under way.
-    pub(super) losses: RefCell<Vec<f64>>,
+    losses: RefCell<Vec<f64>>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker of an account's re-checks (its loss buffer empty).
+    pub(super) fn new(
+        schedule: &'a FeeSchedule,
+        scenarios: usize,
+        usd_to_base: Decimal,
+        inventory_fee: Option<Decimal>,
+    ) -> Self {
+        Checker {
+            schedule,
+            scenarios,
+            usd_to_base,
+            inventory_fee,
+            losses: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -810,13 +828,7 @@ mod tests {
         // The default schedule's measure is the worst loss: the fused
         // check must give the quote of the whole loss vector.
         let schedule = FeeSchedule::default();
-        let checker = Checker {
-            schedule: &schedule,
-            scenarios: 40,
-            usd_to_base: Decimal::ONE,
-            inventory_fee: None,
-            losses: RefCell::new(Vec::new()),
-        };
+        let checker = Checker::new(&schedule, 40, Decimal::ONE, None);
         let total: Vec<f64> = (0..40)
             .map(|s| -1000.0 * f64::from(s % 7) + 250.0)
             .collect();
@@ -842,13 +854,7 @@ mod tests {
         // (exactly 5.005, rounded to 5.00). So the deposit is
         // 73,000 − 36,536.50 = 36,463.50; a cent less leaves 5.01.
         let schedule = FeeSchedule::default();
-        let checker = Checker {
-            schedule: &schedule,
-            scenarios: 1,
-            usd_to_base: Decimal::ONE,
-            inventory_fee: None,
-            losses: RefCell::new(Vec::new()),
-        };
+        let checker = Checker::new(&schedule, 1, Decimal::ONE, None);
         let uncovered = Decimal::from(73_000);
         assert_eq!(checker.fee_at(uncovered), Decimal::new(1000, 2));
         let half = Decimal::new(500, 2);

@@ -321,13 +321,12 @@ fn report(
     let base = result.base_currency.unwrap_or(Currency::USD);
     let worst = worst_scenarios(&total, WORST);
     let worst_index = worst.first().copied().unwrap_or(0);
-    let checker = Checker {
-        schedule: context.schedule,
-        scenarios: set.len(),
-        usd_to_base: subject.usd_to_base,
-        inventory_fee: subject.fee.inventory_fee,
-        losses: std::cell::RefCell::new(Vec::new()),
-    };
+    let checker = Checker::new(
+        context.schedule,
+        set.len(),
+        subject.usd_to_base,
+        subject.fee.inventory_fee,
+    );
     let account = Account {
         detail,
         total: &total,
