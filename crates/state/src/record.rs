@@ -139,26 +139,14 @@ impl Recorded {
 /// ISO form).
 pub(crate) fn date_text(date: NaiveDate) -> String {
     let mut text = String::new();
-    date_into(&mut text, date);
+    text_into(&mut text, date);
     text
 }
 
-/// [`date_text`] formatted into `buffer` (reused from one value to the
+/// A stored value's text — a date as `YYYY-MM-DD`, money as the exact
+/// decimal text — formatted into `buffer` (reused from one value to the
 /// next) and borrowed from it.
-pub(crate) fn date_into(buffer: &mut String, date: NaiveDate) -> &str {
-    use std::fmt::Write;
-    buffer.clear();
-    #[allow(
-        clippy::let_underscore_must_use,
-        reason = "writing into a String cannot fail"
-    )]
-    let _ = write!(buffer, "{date}");
-    buffer.as_str()
-}
-
-/// Money is stored as the exact decimal text, formatted into `buffer`
-/// (reused from one value to the next) and borrowed from it.
-pub(crate) fn money_text(buffer: &mut String, value: Decimal) -> &str {
+pub(crate) fn text_into(buffer: &mut String, value: impl std::fmt::Display) -> &str {
     use std::fmt::Write;
     buffer.clear();
     #[allow(
@@ -246,8 +234,8 @@ mod tests {
     fn text_forms_round_trip_exactly() {
         let money: Decimal = "54.790".parse().unwrap();
         let mut buffer = String::from("left over");
-        assert_eq!(money_text(&mut buffer, money), "54.790");
-        assert_eq!(money_text(&mut buffer, Decimal::new(-5, 1)), "-0.5");
+        assert_eq!(text_into(&mut buffer, money), "54.790");
+        assert_eq!(text_into(&mut buffer, Decimal::new(-5, 1)), "-0.5");
         assert_eq!(
             parse::<Decimal>("t", "a", "c", "54.790").unwrap().scale(),
             3

@@ -1,7 +1,7 @@
 use crate::error::StateError;
 use crate::record::{
-    Basis, LedgerRow, NightRecord, Recorded, date_into, date_text, money_text, parse,
-    parse_opt_date, status_is_subject,
+    Basis, LedgerRow, NightRecord, Recorded, date_text, parse, parse_opt_date, status_is_subject,
+    text_into,
 };
 use chrono::NaiveDate;
 use exfee_fee::{AccountState, ChargedFee, FeeStatus, GraceRules, TradingCalendar, next_state};
@@ -780,14 +780,14 @@ impl<'c> Writer<'c> {
             account,
             date,
             night.status.name(),
-            money_text(measure, night.measure),
-            money_text(uncovered, night.uncovered),
-            money_text(daily_fee, night.daily_fee),
+            text_into(measure, night.measure),
+            text_into(uncovered, night.uncovered),
+            text_into(daily_fee, night.daily_fee),
             days_posted,
-            money_text(amount, amount_posted),
+            text_into(amount, amount_posted),
             night.currency.as_str(),
-            checked.effective.map(|e| date_into(effective, e)),
-            money_text(accrues, night.accrues),
+            checked.effective.map(|e| text_into(effective, e)),
+            text_into(accrues, night.accrues),
             night.basis.name(),
         ])?;
         if replace_posted {
@@ -797,10 +797,10 @@ impl<'c> Writer<'c> {
             let [day, measured_on, amount, ..] = &mut self.text;
             self.ledger.execute(params![
                 account,
-                date_into(day, row.day),
-                date_into(measured_on, row.measured_on),
+                text_into(day, row.day),
+                text_into(measured_on, row.measured_on),
                 date,
-                money_text(amount, row.amount),
+                text_into(amount, row.amount),
                 row.basis.name(),
                 row.currency.as_str(),
             ])?;
@@ -818,12 +818,12 @@ impl<'c> Writer<'c> {
         let [first, last, effective, ..] = &mut self.text;
         self.summary.execute(params![
             account,
-            state.first_subject.map(|d| date_into(first, d)),
+            state.first_subject.map(|d| text_into(first, d)),
             state.nights_subject,
             state.clear_nights,
             state.last_status.name(),
-            date_into(last, state.last_date),
-            state.effective_date(rules).map(|d| date_into(effective, d)),
+            text_into(last, state.last_date),
+            state.effective_date(rules).map(|d| text_into(effective, d)),
         ])?;
         Ok(())
     }
