@@ -427,26 +427,18 @@ impl<'db> Run<'db> {
                 ),
             });
         }
-        let later = match self.later {
-            Some(later) => later,
-            None => {
-                let later: bool = self
-                    .tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM nights WHERE date > ?1)")?
-                    .query_row(params![self.date_text], |row| row.get(0))?;
-                *self.later.insert(later)
-            }
-        };
-        let posted_before = match self.posted_before {
-            Some(posted) => posted,
-            None => {
-                let posted: bool = self
-                    .tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM ledger WHERE posted_on = ?1)")?
-                    .query_row(params![self.date_text], |row| row.get(0))?;
-                *self.posted_before.insert(posted)
-            }
-        };
+        let later = exists_once(
+            &mut self.later,
+            &self.tx,
+            "SELECT EXISTS (SELECT 1 FROM nights WHERE date > ?1)",
+            &self.date_text,
+        )?;
+        let posted_before = exists_once(
+            &mut self.posted_before,
+            &self.tx,
+            "SELECT EXISTS (SELECT 1 FROM ledger WHERE posted_on = ?1)",
+            &self.date_text,
+        )?;
         // Everything is checked: write, all or nothing (a savepoint inside
         // the run's transaction), through statements prepared once (a
         // savepoint of rusqlite's parses its SQL every time).
@@ -965,6 +957,23 @@ fn write_summary(
         state.effective_date(rules).map(date_text),
     ])?;
     Ok(())
+}
+
+/// The answer of an `EXISTS` query on the run's date, asked once per run
+/// and kept in `cache` for the rest of the run.
+fn exists_once(
+    cache: &mut Option<bool>,
+    tx: &Transaction<'_>,
+    sql: &str,
+    date: &str,
+) -> Result<bool, StateError> {
+    if let Some(known) = *cache {
+        return Ok(known);
+    }
+    let found: bool = tx
+        .prepare_cached(sql)?
+        .query_row(params![date], |row| row.get(0))?;
+    Ok(*cache.insert(found))
 }
 
 #[cfg(test)]
