@@ -593,13 +593,11 @@ impl ScenarioSet {
     /// written (0 for a fixed stress set or an unknown stock). The same
     /// values [`ScenarioSet::fill`] puts in [`MoveBlock::stock`].
     pub fn own_moves(&self, stock: usize, range: Range<usize>, out: &mut [f64]) -> usize {
-        let Some(draws) = &self.draws else { return 0 };
-        if stock >= self.stocks.len() {
+        let Some((draws, range)) = self.own_range(stock, range, out.len()) else {
             return 0;
-        }
-        let end = range.end.min(draws.count());
-        let len = end.saturating_sub(range.start).min(out.len());
-        draws.idio_moves(stock, range.start..range.start + len, &mut out[..len]);
+        };
+        let len = range.len();
+        draws.idio_moves(stock, range, &mut out[..len]);
         len
     }
 
@@ -610,14 +608,30 @@ impl ScenarioSet {
     /// `−√2·statrs::function::erf::erfc_inv(2p)`. Returns how many were
     /// written, as [`ScenarioSet::own_moves`].
     pub fn own_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) -> usize {
-        let Some(draws) = &self.draws else { return 0 };
-        if stock >= self.stocks.len() {
+        let Some((draws, range)) = self.own_range(stock, range, out.len()) else {
             return 0;
+        };
+        let len = range.len();
+        draws.idio_scores(stock, range, &mut out[..len]);
+        len
+    }
+
+    /// The draws and the part of `range` that [`ScenarioSet::own_moves`]
+    /// and [`ScenarioSet::own_scores`] write: clipped to the draws and to
+    /// `room` values; `None` for a fixed stress set or an unknown stock.
+    fn own_range(
+        &self,
+        stock: usize,
+        range: Range<usize>,
+        room: usize,
+    ) -> Option<(&Draws, Range<usize>)> {
+        let draws = self.draws.as_deref()?;
+        if stock >= self.stocks.len() {
+            return None;
         }
         let end = range.end.min(draws.count());
-        let len = end.saturating_sub(range.start).min(out.len());
-        draws.idio_scores(stock, range.start..range.start + len, &mut out[..len]);
-        len
+        let len = end.saturating_sub(range.start).min(room);
+        Some((draws, range.start..range.start + len))
     }
 
     /// The standard normal scores z' of draw `index`, in the order
