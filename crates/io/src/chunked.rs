@@ -165,7 +165,9 @@ fn parse_batch<S: Default, T: Send>(
         .map(|(bytes, first_line)| {
             let lines = line_ends(&bytes);
             let mut records = Records::chunk(Chunk::new(bytes, false), first_line);
-            let mut rows = Vec::new();
+            // About a row per line: the rows' vector is not grown (and
+            // copied) as the chunk is read.
+            let mut rows = Vec::with_capacity(usize::try_from(lines).unwrap_or(0));
             read_stretch(&mut records, place, interpret, &mut |t| rows.push(t));
             let (records, chunk) = records.into_chunk();
             Spec {
