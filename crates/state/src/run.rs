@@ -841,22 +841,31 @@ impl<'c> Writer<'c> {
         let nights = std::mem::take(&mut self.nights);
         for index in &nights {
             if let Some(c) = checked.get(*index) {
-                self.ledger.extend((0..c.posted.len()).map(|day| (*index, day)));
+                self.ledger
+                    .extend((0..c.posted.len()).map(|day| (*index, day)));
             }
         }
         self.write(Table::Nights, &nights, |text, stmt, first, &index| {
             night_row(text, stmt, first, checked, index, date)
         })?;
         let ledger = std::mem::take(&mut self.ledger);
-        self.write(Table::Ledger, &ledger, |text, stmt, first, &(index, day)| {
-            ledger_row(text, stmt, first, checked, index, day, date)
-        })?;
+        self.write(
+            Table::Ledger,
+            &ledger,
+            |text, stmt, first, &(index, day)| {
+                ledger_row(text, stmt, first, checked, index, day, date)
+            },
+        )?;
         let summaries = std::mem::take(&mut self.summaries);
         let rules = self.rules;
-        self.write(Table::Accounts, &summaries, |text, stmt, first, (index, state)| {
-            let account = checked.get(*index).map_or("", |c| c.account.as_str());
-            summary_row(text, stmt, first, account, state, rules)
-        })?;
+        self.write(
+            Table::Accounts,
+            &summaries,
+            |text, stmt, first, (index, state)| {
+                let account = checked.get(*index).map_or("", |c| c.account.as_str());
+                summary_row(text, stmt, first, account, state, rules)
+            },
+        )?;
         // The queues keep their capacity for the next rows.
         self.nights = nights;
         self.nights.clear();
@@ -923,11 +932,12 @@ fn night_row(
     let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
     let mut amount_posted = Decimal::ZERO;
     for row in posted {
-        amount_posted = amount_posted
-            .checked_add(row.amount)
-            .ok_or_else(|| StateError::Overflow {
-                account: account.to_string(),
-            })?;
+        amount_posted =
+            amount_posted
+                .checked_add(row.amount)
+                .ok_or_else(|| StateError::Overflow {
+                    account: account.to_string(),
+                })?;
     }
     let [measure, uncovered, daily_fee, amount, effective, accrues] = text;
     stmt.raw_bind_parameter(first, account)?;

@@ -269,7 +269,7 @@ fn a_batch_of_many_statements_writes_what_records_one_by_one_write() {
     let ids: Vec<String> = (0..150).map(|i| format!("U{i:03}")).collect();
     // Every third account clear, the others charged 1 to 7 a day.
     let night_of = |i: usize| {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             record(FeeStatus::Clear, Decimal::ZERO)
         } else {
             record(FeeStatus::Charged, Decimal::from(i % 7 + 1))
@@ -317,7 +317,7 @@ fn a_batch_of_many_statements_writes_what_records_one_by_one_write() {
     assert_eq!(ledger.len(), 300);
     let total: Decimal = ledger.iter().map(|r| r.amount).sum();
     let expected: Decimal = (0..150)
-        .filter(|i| i % 3 != 0)
+        .filter(|i: &usize| !i.is_multiple_of(3))
         .map(|i| Decimal::from(3 * (i % 7 + 1)))
         .sum();
     assert_eq!(total, expected);
