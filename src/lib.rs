@@ -329,6 +329,18 @@ impl ScenarioSource {
         })
     }
 
+    /// What names a Monte Carlo set's draws: its seed and its draw version
+    /// (`None` for the fixed stress set).
+    pub fn draws(&self) -> Option<(u64, u32)> {
+        match self {
+            ScenarioSource::Fixed(_) => None,
+            ScenarioSource::MonteCarlo(spec) => {
+                let config = spec.config();
+                Some((config.seed, config.draw_version.number()))
+            }
+        }
+    }
+
     /// The factor table.
     pub fn factor_table(&self) -> &FactorTable {
         match self {
