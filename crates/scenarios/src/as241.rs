@@ -199,7 +199,7 @@ pub fn normal_quantile_v2(p: f64) -> f64 {
 }
 
 /// Lanes processed together.
-const LANES: usize = 64;
+const LANES: usize = 256;
 
 /// Replaces every probability of `values` by [`normal_quantile_v2`] of it,
 /// bit for bit: AVX-512, AVX2 or baseline code chosen at run time
