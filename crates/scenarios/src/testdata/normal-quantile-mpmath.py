@@ -2,7 +2,7 @@
 # Writes normal-quantile-mpmath.csv: an independent reference of the standard
 # normal quantile for the tests of draw version 2 (crates/scenarios/src/as241.rs).
 # Run from the repository root: python3 crates/scenarios/src/testdata/normal-quantile-mpmath.py
-# Reference Φ⁻¹ by mpmath (50 digits): Newton on mpmath.ncdf from float p.
+# Φ⁻¹(p) by Newton steps on mpmath.ncdf at 60 digits (to 1e-50 relative), p the exact f64.
 import mpmath, math, random
 mpmath.mp.dps = 60
 def qnorm(p):
