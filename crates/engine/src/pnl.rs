@@ -117,6 +117,46 @@ pub(crate) fn own_move_pnl(leg: &Leg, own: f64, bounds: Bounds, scratch: &mut Sc
     out[0]
 }
 
+/// [`still_pnl`] and [`own_move_pnl`] under each of `own`'s moves (the
+/// stock-driven leg's own moves, unclamped) in one call of the leg's
+/// pricer: returns the P&L when nothing moves and writes the own-move P&L
+/// into `out` (one per move). Equal bit for bit to the separate calls: the
+/// batch pricers price each scenario on its own, and the P&L when nothing
+/// moves is the batch's first scenario (move 0), kept only where
+/// [`still_pnl`] prices it (zero elsewhere).
+pub(crate) fn still_and_own_pnl(
+    leg: &Leg,
+    horizon_days: u32,
+    own: impl ExactSizeIterator<Item = f64>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut Vec<f64>,
+) -> f64 {
+    let priced_still = match &leg.kind {
+        LegKind::Option(option) => horizon_days > 0 || option.vol < bounds.vol_floor,
+        _ => false,
+    };
+    out.clear();
+    if own.len() == 0 && !priced_still {
+        return 0.0;
+    }
+    out.push(0.0);
+    out.extend(own.map(|m| m.clamp(bounds.lo, bounds.hi)));
+    let len = out.len();
+    scratch.zeros.clear();
+    scratch.zeros.resize(len, 0.0);
+    leg_value(
+        leg,
+        &scratch.zeros,
+        &scratch.zeros,
+        bounds.vol_floor,
+        (&mut scratch.spots, &mut scratch.vols),
+        out,
+    );
+    let still = out.remove(0);
+    if priced_still { still } else { 0.0 }
+}
+
 /// P&L in base currency of one unit of the leg when nothing moves: zero
 /// but for an option repriced at the horizon (its time decay). Only an
 /// option can move without a move: aged by a horizon (`horizon_days` > 0),
@@ -375,6 +415,60 @@ mod tests {
             -6.0,
             1e-14
         ));
+    }
+
+    #[test]
+    fn one_batch_gives_the_still_and_own_move_pnl_of_the_separate_calls_bit_for_bit() {
+        let mut low_vol = option(true);
+        low_vol.vol = 0.005;
+        let mut aged = option(true);
+        aged.t = 0.4;
+        let legs = [
+            leg(LegKind::Option(Box::new(option(true))), 1.3),
+            leg(LegKind::Option(Box::new(option(false))), 0.7),
+            leg(LegKind::Option(Box::new(low_vol)), 1.0),
+            leg(LegKind::Option(Box::new(aged)), 1.0),
+            leg(
+                LegKind::Linear {
+                    value: 37.5,
+                    driver: driver(Some(0)),
+                },
+                0.9,
+            ),
+            leg(
+                LegKind::Future {
+                    notional: -2500.0,
+                    driver: driver(Some(0)),
+                },
+                1.1,
+            ),
+            leg(LegKind::Cash, 1.25),
+        ];
+        let move_sets: [&[f64]; 4] = [&[], &[-0.5], &[-0.5, 0.5], &[-3.0, 0.123, 0.9, -0.0]];
+        let mut scratch = Scratch::new(1);
+        let mut batch_scratch = Scratch::new(1);
+        let mut out = Vec::new();
+        for leg in &legs {
+            for horizon in [0, 30] {
+                for moves in move_sets {
+                    let still = still_and_own_pnl(
+                        leg,
+                        horizon,
+                        moves.iter().copied(),
+                        BOUNDS,
+                        &mut batch_scratch,
+                        &mut out,
+                    );
+                    let oracle = still_pnl(leg, horizon, BOUNDS, &mut scratch);
+                    assert_eq!(still.to_bits(), oracle.to_bits(), "{leg:?} {horizon}");
+                    assert_eq!(out.len(), moves.len());
+                    for (&m, &p) in moves.iter().zip(&out) {
+                        let oracle = own_move_pnl(leg, m, BOUNDS, &mut scratch);
+                        assert_eq!(p.to_bits(), oracle.to_bits(), "{leg:?} {m}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

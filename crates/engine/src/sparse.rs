@@ -7,7 +7,7 @@ use exfee_scenarios::{ScenarioSet, Shock};
 use rayon::prelude::*;
 
 use crate::leg::Leg;
-use crate::pnl::{Bounds, Scratch, own_move_pnl, still_pnl};
+use crate::pnl::{Bounds, Scratch, still_and_own_pnl};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::tail::Tail;
 
@@ -51,17 +51,19 @@ pub(crate) fn evaluate_sparse(
     let (leg_sparse, leg_still): (Vec<Vec<(usize, f64)>>, Vec<f64>) = legs
         .par_iter()
         .map_init(
-            || Scratch::new(1),
-            |scratch, leg| {
-                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
-                let Some(stock) = leg.kind.driver().and_then(|d| d.stock) else {
-                    return (Vec::new(), still);
-                };
-                let own = by_stock[stock]
-                    .iter()
-                    .map(|&(scenario, own)| (scenario, own_move_pnl(leg, own, bounds, scratch)))
-                    .collect();
-                (own, still)
+            || (Scratch::new(3), Vec::new()),
+            |(scratch, pnl), leg| {
+                let moves: &[(usize, f64)] = leg
+                    .kind
+                    .driver()
+                    .and_then(|d| d.stock)
+                    .and_then(|stock| by_stock.get(stock))
+                    .map_or(&[], Vec::as_slice);
+                let horizon = prepared.config.horizon_days;
+                let own = moves.iter().map(|&(_, own)| own);
+                let still = still_and_own_pnl(leg, horizon, own, bounds, scratch, pnl);
+                let own = moves.iter().zip(pnl.iter()).map(|(&(s, _), &p)| (s, p));
+                (own.collect(), still)
             },
         )
         .unzip();
