@@ -83,10 +83,23 @@ pub(crate) fn price_leg_cols(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
-    let len = out.len();
     if let Some(driver) = leg.kind.driver() {
         driver_move(driver, block, cols.clone(), bounds.lo, bounds.hi, out);
     }
+    value_moved_leg(leg, block, cols, bounds, scratch, out);
+}
+
+/// The rest of [`price_leg_cols`] once `out` holds the moves of the leg's
+/// driver over scenarios `cols` ([`driver_move`]; ignored for cash).
+pub(crate) fn value_moved_leg(
+    leg: &Leg,
+    block: &MoveBlock,
+    cols: Range<usize>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let len = out.len();
     scratch.zeros.resize(len, 0.0);
     let fx: &[f64] = match leg.fx {
         Some(i) => &block.currency(i)[cols.clone()],
