@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::kernel::{Kernel, aggregate_rows};
 use crate::leg::{Leg, LegDriver, LegKind, OptionLeg};
 use crate::pnl::{
-    Bounds, Scratch, driver_move, option_pnl, price_leg_cols, reprice, value_moved_leg,
+    Bounds, Scratch, driver_move, option_pnl, price_leg_cols, price_moved_leg, reprice,
 };
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::result::EvalStats;
@@ -272,8 +272,16 @@ impl Layout {
                         price_leg_cols(&legs[leg], block, cols.clone(), bounds, scratch, out);
                     }
                     RowSource::Driven { leg, driver } => {
-                        out.copy_from_slice(&moves[driver * width..(driver + 1) * width]);
-                        value_moved_leg(&legs[leg], block, cols.clone(), bounds, scratch, out);
+                        let moves = &moves[driver * width..(driver + 1) * width];
+                        price_moved_leg(
+                            &legs[leg],
+                            moves,
+                            block,
+                            cols.clone(),
+                            bounds,
+                            scratch,
+                            out,
+                        );
                     }
                     RowSource::Option { leg, contract } => {
                         let leg = &legs[leg];

@@ -89,6 +89,51 @@ pub(crate) fn price_leg_cols(
     value_moved_leg(leg, block, cols, bounds, scratch, out);
 }
 
+/// [`price_leg_cols`] of a leg whose driver's moves over scenarios `cols`
+/// are `moves` ([`driver_move`]): the same operations, reading the moves
+/// where they are instead of a copy of them in `out` (linear legs and
+/// futures; any other leg is copied and valued as [`value_moved_leg`]).
+pub(crate) fn price_moved_leg(
+    leg: &Leg,
+    moves: &[f64],
+    block: &MoveBlock,
+    cols: Range<usize>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let rate = leg.rate;
+    let value = match leg.kind {
+        LegKind::Linear { value, .. } => Some((rate * value, true)),
+        LegKind::Future { notional, .. } => Some((rate * notional, false)),
+        _ => None,
+    };
+    match (value, leg.fx) {
+        (Some((v, linear)), fx) => {
+            let width = out.len();
+            scratch.zeros.resize(width, 0.0);
+            let fx: &[f64] = match fx {
+                Some(i) => &block.currency(i)[cols],
+                None => &scratch.zeros[..width],
+            };
+            let rows = out.iter_mut().zip(moves).zip(fx);
+            if linear {
+                for ((o, &m), &f) in rows {
+                    *o = v * ((1.0 + m) * (1.0 + f) - 1.0);
+                }
+            } else {
+                for ((o, &m), &f) in rows {
+                    *o = v * m * (1.0 + f);
+                }
+            }
+        }
+        (None, _) => {
+            out.copy_from_slice(moves);
+            value_moved_leg(leg, block, cols, bounds, scratch, out);
+        }
+    }
+}
+
 /// The rest of [`price_leg_cols`] once `out` holds the moves of the leg's
 /// driver over scenarios `cols` ([`driver_move`]; ignored for cash).
 pub(crate) fn value_moved_leg(
