@@ -190,57 +190,27 @@ pub fn evaluate_part(
         .iter()
         .map(|o| ((o.symbol.as_str(), o.currency), o))
         .collect();
-    let mut records = Vec::with_capacity(batch.accounts.len());
-    let mut subjects = Vec::new();
-    for ((position, result), account) in positions
-        .into_iter()
+    // Each account's record on its own (in parallel, in input order); the
+    // subjects' inputs are then moved out in order.
+    let records: Vec<AccountEvaluation> = positions
+        .into_par_iter()
         .zip(evaluation.results)
-        .zip(batch.accounts)
-    {
-        let usd = |b: Currency| usd_to_base(&batch.market, b).ok();
-        let usd_to_base = result.base_currency.and_then(usd);
-        let base_to_usd = result
-            .base_currency
-            .and_then(|b| batch.market.fx_rate(b, Currency::USD).ok());
-        let mut subject = false;
-        let mut options: Vec<OptionReport> = Vec::new();
-        if let (Outcome::Evaluated(risk), Some(rate)) = (&result.outcome, usd_to_base) {
-            let losses = crate::fees::tail_losses(risk);
-            subject = exfee_fee::quote(
+        .zip(batch.accounts.par_iter())
+        .map(|((position, result), account)| {
+            account_record(
+                position,
+                result,
+                account,
+                &batch.market,
                 settings.schedule,
-                &Portfolio {
-                    losses: &losses,
-                    scenarios: scenario_count,
-                    nlv: risk.nlv,
-                    usd_to_base: rate,
-                    inventory_fee: account.inventory_fee,
-                },
+                scenario_count,
+                &priced,
             )
-            .is_ok_and(|q| q.subject());
-            for position in &account.positions {
-                let key = (
-                    position.instrument.symbol.as_str(),
-                    position.instrument.currency,
-                );
-                if let Some(report) = priced.get(&key)
-                    && !options
-                        .iter()
-                        .any(|o| o.symbol == report.symbol && o.currency == report.currency)
-                {
-                    options.push((*report).clone());
-                }
-            }
-        }
-        records.push(AccountEvaluation {
-            position,
-            result,
-            inventory_fee: account.inventory_fee,
-            usd_to_base,
-            base_to_usd,
-            subject,
-            options,
-        });
-        if subject {
+        })
+        .collect();
+    let mut subjects = Vec::new();
+    for (record, account) in records.iter().zip(batch.accounts) {
+        if record.subject {
             subjects.push(account);
         }
     }
@@ -267,6 +237,63 @@ pub fn evaluate_part(
         })),
         preparation: Some(evaluation.preparation),
     })
+}
+
+/// One account's record of [`evaluate_part`]: its rates to and from USD,
+/// whether tonight's quote makes it subject, and the option contracts it
+/// holds as priced (in the order of its positions).
+fn account_record(
+    position: u64,
+    result: AccountResult,
+    account: &AccountInput,
+    market: &MarketData,
+    schedule: &FeeSchedule,
+    scenario_count: usize,
+    priced: &HashMap<(&str, Currency), &OptionReport>,
+) -> AccountEvaluation {
+    let usd = |b: Currency| usd_to_base(market, b).ok();
+    let usd_to_base = result.base_currency.and_then(usd);
+    let base_to_usd = result
+        .base_currency
+        .and_then(|b| market.fx_rate(b, Currency::USD).ok());
+    let mut subject = false;
+    let mut options: Vec<OptionReport> = Vec::new();
+    if let (Outcome::Evaluated(risk), Some(rate)) = (&result.outcome, usd_to_base) {
+        let losses = crate::fees::tail_losses(risk);
+        subject = exfee_fee::quote(
+            schedule,
+            &Portfolio {
+                losses: &losses,
+                scenarios: scenario_count,
+                nlv: risk.nlv,
+                usd_to_base: rate,
+                inventory_fee: account.inventory_fee,
+            },
+        )
+        .is_ok_and(|q| q.subject());
+        for position in &account.positions {
+            let key = (
+                position.instrument.symbol.as_str(),
+                position.instrument.currency,
+            );
+            if let Some(report) = priced.get(&key)
+                && !options
+                    .iter()
+                    .any(|o| o.symbol == report.symbol && o.currency == report.currency)
+            {
+                options.push((*report).clone());
+            }
+        }
+    }
+    AccountEvaluation {
+        position,
+        result,
+        inventory_fee: account.inventory_fee,
+        usd_to_base,
+        base_to_usd,
+        subject,
+        options,
+    }
 }
 
 impl NightEvaluation {

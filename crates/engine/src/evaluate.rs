@@ -164,6 +164,7 @@ impl Dense<'_> {
         let mut block = MoveBlock::default();
         let mut prices = vec![0.0; layout.contracts.len() * sizes.block];
         let mut panel = vec![0.0; legs.len() * sizes.panel];
+        let mut moves = Vec::new();
         let mut start = 0;
         while start < dense_end {
             let end = (start + sizes.block).min(dense_end);
@@ -180,7 +181,15 @@ impl Dense<'_> {
                 let width = cols.len();
                 let t = Instant::now();
                 let panel = &mut panel[..legs.len() * width];
-                layout.fill_panel(legs, &block, prices, cols.clone(), self.bounds, panel);
+                layout.fill_panel(
+                    legs,
+                    &block,
+                    prices,
+                    cols.clone(),
+                    self.bounds,
+                    &mut moves,
+                    panel,
+                );
                 stats.leg_pnl += t.elapsed();
                 let t = Instant::now();
                 aggregate_panel(self.book, kernel, panel, width, start + cols.start, tails);

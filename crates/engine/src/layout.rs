@@ -10,8 +10,10 @@ use exfee_scenarios::MoveBlock;
 use rayon::prelude::*;
 
 use crate::kernel::{Kernel, aggregate_rows};
-use crate::leg::{Leg, LegKind, OptionLeg};
-use crate::pnl::{Bounds, Scratch, driver_move, option_pnl, price_leg_cols, reprice};
+use crate::leg::{Leg, LegDriver, LegKind, OptionLeg};
+use crate::pnl::{
+    Bounds, Scratch, driver_move, option_pnl, price_leg_cols, price_moved_leg, reprice,
+};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::result::EvalStats;
 use crate::tail::Tail;
@@ -63,13 +65,19 @@ pub(crate) struct Layout {
     pub(crate) american_from: usize,
     /// Option legs: European, American.
     pub(crate) option_legs: [usize; 2],
+    /// The distinct drivers of the legs priced from their driver's move
+    /// (`RowSource::Driven`), each moved once per panel.
+    drivers: Vec<LegDriver>,
 }
 
 /// How a row of a panel is computed.
 #[derive(Clone, Copy)]
 enum RowSource {
-    /// Priced from the block's moves.
+    /// Priced from the block's moves (cash: from its currency's).
     Leg(usize),
+    /// Priced from driver `driver`'s move (of [`Layout::drivers`]), shared
+    /// by every leg with the same driver.
+    Driven { leg: usize, driver: usize },
     /// An option leg: its contract's price over the block, converted.
     Option { leg: usize, contract: usize },
 }
@@ -83,6 +91,25 @@ struct ContractKey {
     american: bool,
     call: bool,
     bits: [u64; 7],
+}
+
+/// What a driver's move depends on (bit patterns): legs with equal keys
+/// share one move per scenario.
+#[derive(PartialEq, Eq, Hash)]
+struct DriverKey {
+    factor: usize,
+    stock: Option<usize>,
+    beta: u64,
+}
+
+impl DriverKey {
+    fn of(driver: &LegDriver) -> Self {
+        DriverKey {
+            factor: driver.factor,
+            stock: driver.stock,
+            beta: driver.beta.to_bits(),
+        }
+    }
 }
 
 impl ContractKey {
@@ -133,17 +160,28 @@ impl Layout {
 
         let order = rows_by_popularity(prepared, legs.len());
         let mut row_of = vec![0; legs.len()];
+        let mut driver_keys: std::collections::HashMap<DriverKey, usize> =
+            std::collections::HashMap::new();
+        let mut drivers = Vec::new();
         let rows = order
             .iter()
             .enumerate()
             .map(|(row, &leg)| {
                 row_of[leg] = row;
-                match contract_of[leg] {
-                    None => RowSource::Leg(leg),
-                    Some((kind, at)) => RowSource::Option {
+                match (contract_of[leg], legs[leg].kind.driver()) {
+                    (Some((kind, at)), _) => RowSource::Option {
                         leg,
                         contract: if kind == 1 { american_from + at } else { at },
                     },
+                    (None, Some(driver)) => {
+                        let next = drivers.len();
+                        let at = *driver_keys.entry(DriverKey::of(driver)).or_insert(next);
+                        if at == next {
+                            drivers.push(driver.clone());
+                        }
+                        RowSource::Driven { leg, driver: at }
+                    }
+                    (None, None) => RowSource::Leg(leg),
                 }
             })
             .collect();
@@ -153,6 +191,7 @@ impl Layout {
             contracts,
             american_from,
             option_legs,
+            drivers,
         }
     }
 
@@ -196,7 +235,9 @@ impl Layout {
     }
 
     /// Every leg's P&L over scenarios `cols` of the block into `panel` (one
-    /// row of `cols.len()` per leg, in layout order).
+    /// row of `cols.len()` per leg, in layout order). `moves` is scratch for
+    /// the distinct drivers' moves over the panel (resized here).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill_panel(
         &self,
         legs: &[Leg],
@@ -204,9 +245,22 @@ impl Layout {
         prices: &[f64],
         cols: Range<usize>,
         bounds: Bounds,
+        moves: &mut Vec<f64>,
         panel: &mut [f64],
     ) {
         let (len, width) = (block.len(), cols.len());
+        // Each distinct driver's move once, then every leg on it from there:
+        // the same values `price_leg_cols` computes per leg.
+        moves.resize(self.drivers.len() * width, 0.0);
+        let moves = &mut moves[..self.drivers.len() * width];
+        moves
+            .par_chunks_mut(width)
+            .zip(self.drivers.par_iter())
+            .with_min_len(64)
+            .for_each(|(out, driver)| {
+                driver_move(driver, block, cols.clone(), bounds.lo, bounds.hi, out);
+            });
+        let moves = &*moves;
         panel
             .par_chunks_mut(width)
             .zip(self.rows.par_iter())
@@ -216,6 +270,18 @@ impl Layout {
                 |scratch, (out, &source)| match source {
                     RowSource::Leg(leg) => {
                         price_leg_cols(&legs[leg], block, cols.clone(), bounds, scratch, out);
+                    }
+                    RowSource::Driven { leg, driver } => {
+                        let moves = &moves[driver * width..(driver + 1) * width];
+                        price_moved_leg(
+                            &legs[leg],
+                            moves,
+                            block,
+                            cols.clone(),
+                            bounds,
+                            scratch,
+                            out,
+                        );
                     }
                     RowSource::Option { leg, contract } => {
                         let leg = &legs[leg];
@@ -446,6 +512,120 @@ mod tests {
         assert_eq!(layout.american_from, 2);
         assert_eq!(layout.option_legs, [2, 2]);
         assert_eq!(layout.row_of, vec![1, 3, 0, 2, 4]);
+    }
+
+    #[test]
+    fn legs_sharing_a_driver_get_the_panel_rows_each_leg_priced_alone_gives() {
+        use crate::testkit::{driver, fixed_set};
+        let on = |beta: f64, stock: Option<usize>| LegDriver {
+            beta,
+            ..driver(stock)
+        };
+        let legs = vec![
+            leg(
+                LegKind::Linear {
+                    value: 50.0,
+                    driver: on(1.0, Some(0)),
+                },
+                1.0,
+            ),
+            leg(
+                LegKind::Linear {
+                    value: 20.0,
+                    driver: on(1.0, Some(0)),
+                },
+                0.8,
+            ),
+            leg(
+                LegKind::Future {
+                    notional: -1000.0,
+                    driver: on(1.3, None),
+                },
+                1.0,
+            ),
+            leg(
+                LegKind::Linear {
+                    value: 10.0,
+                    driver: on(1.3, None),
+                },
+                1.1,
+            ),
+            leg(
+                LegKind::Linear {
+                    value: 7.0,
+                    driver: on(1.0, Some(1)),
+                },
+                1.0,
+            ),
+            leg(
+                LegKind::Linear {
+                    value: 5.0,
+                    driver: on(0.5, Some(0)),
+                },
+                1.0,
+            ),
+            leg(LegKind::Cash, 1.25),
+            leg(
+                LegKind::Option(Box::new(put(
+                    true,
+                    100.0,
+                    exfee_pricing::american(
+                        exfee_pricing::Right::Put,
+                        100.0,
+                        100.0,
+                        0.5,
+                        0.03,
+                        0.01,
+                        0.2,
+                    ),
+                ))),
+                1.0,
+            ),
+        ];
+        let holdings: Vec<(usize, f64)> = (0..legs.len()).map(|l| (l, 1.0)).collect();
+        let p = prepared(vec![ready(&holdings)], legs.clone(), &["A", "B"]);
+        let layout = Layout::new(&p, &legs);
+        // Four distinct drivers among the six driven legs.
+        assert_eq!(layout.drivers.len(), 4);
+        let set = fixed_set(&["A", "B"]);
+        let mut block = MoveBlock::default();
+        set.fill(0..set.len(), &mut block);
+        let len = block.len();
+        let bounds = Bounds {
+            lo: -0.5,
+            hi: 0.5,
+            vol_floor: 0.01,
+        };
+        let mut prices = vec![0.0; layout.contracts.len() * len];
+        layout.price_contracts(
+            &legs,
+            &block,
+            bounds,
+            &mut prices,
+            &mut EvalStats::default(),
+        );
+        let mut moves = Vec::new();
+        for cols in [0..len, 1..len - 1] {
+            let width = cols.len();
+            let mut panel = vec![f64::NAN; legs.len() * width];
+            layout.fill_panel(
+                &legs,
+                &block,
+                &prices,
+                cols.clone(),
+                bounds,
+                &mut moves,
+                &mut panel,
+            );
+            for (l, leg) in legs.iter().enumerate() {
+                let mut alone = vec![0.0; width];
+                let mut scratch = Scratch::new(width);
+                price_leg_cols(leg, &block, cols.clone(), bounds, &mut scratch, &mut alone);
+                let row = &panel[layout.row_of[l] * width..(layout.row_of[l] + 1) * width];
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(row), bits(&alone), "leg {l} over {cols:?}");
+            }
+        }
     }
 
     #[test]

@@ -83,10 +83,68 @@ pub(crate) fn price_leg_cols(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
-    let len = out.len();
     if let Some(driver) = leg.kind.driver() {
         driver_move(driver, block, cols.clone(), bounds.lo, bounds.hi, out);
     }
+    value_moved_leg(leg, block, cols, bounds, scratch, out);
+}
+
+/// [`price_leg_cols`] of a leg whose driver's moves over scenarios `cols`
+/// are `moves` ([`driver_move`]): the same operations, reading the moves
+/// where they are instead of a copy of them in `out` (linear legs and
+/// futures; any other leg is copied and valued as [`value_moved_leg`]).
+pub(crate) fn price_moved_leg(
+    leg: &Leg,
+    moves: &[f64],
+    block: &MoveBlock,
+    cols: Range<usize>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let rate = leg.rate;
+    let value = match leg.kind {
+        LegKind::Linear { value, .. } => Some((rate * value, true)),
+        LegKind::Future { notional, .. } => Some((rate * notional, false)),
+        _ => None,
+    };
+    match (value, leg.fx) {
+        (Some((v, linear)), fx) => {
+            let width = out.len();
+            scratch.zeros.resize(width, 0.0);
+            let fx: &[f64] = match fx {
+                Some(i) => &block.currency(i)[cols],
+                None => &scratch.zeros[..width],
+            };
+            let rows = out.iter_mut().zip(moves).zip(fx);
+            if linear {
+                for ((o, &m), &f) in rows {
+                    *o = v * ((1.0 + m) * (1.0 + f) - 1.0);
+                }
+            } else {
+                for ((o, &m), &f) in rows {
+                    *o = v * m * (1.0 + f);
+                }
+            }
+        }
+        (None, _) => {
+            out.copy_from_slice(moves);
+            value_moved_leg(leg, block, cols, bounds, scratch, out);
+        }
+    }
+}
+
+/// The rest of [`price_leg_cols`] once `out` holds the moves of the leg's
+/// driver over scenarios `cols` ([`driver_move`]; ignored for cash).
+pub(crate) fn value_moved_leg(
+    leg: &Leg,
+    block: &MoveBlock,
+    cols: Range<usize>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let len = out.len();
     scratch.zeros.resize(len, 0.0);
     let fx: &[f64] = match leg.fx {
         Some(i) => &block.currency(i)[cols.clone()],
@@ -115,6 +173,46 @@ pub(crate) fn own_move_pnl(leg: &Leg, own: f64, bounds: Bounds, scratch: &mut Sc
         &mut out,
     );
     out[0]
+}
+
+/// [`still_pnl`] and [`own_move_pnl`] under each of `own`'s moves (the
+/// stock-driven leg's own moves, unclamped) in one call of the leg's
+/// pricer: returns the P&L when nothing moves and writes the own-move P&L
+/// into `out` (one per move). Equal bit for bit to the separate calls: the
+/// batch pricers price each scenario on its own, and the P&L when nothing
+/// moves is the batch's first scenario (move 0), kept only where
+/// [`still_pnl`] prices it (zero elsewhere).
+pub(crate) fn still_and_own_pnl(
+    leg: &Leg,
+    horizon_days: u32,
+    own: impl ExactSizeIterator<Item = f64>,
+    bounds: Bounds,
+    scratch: &mut Scratch,
+    out: &mut Vec<f64>,
+) -> f64 {
+    let priced_still = match &leg.kind {
+        LegKind::Option(option) => horizon_days > 0 || option.vol < bounds.vol_floor,
+        _ => false,
+    };
+    out.clear();
+    if own.len() == 0 && !priced_still {
+        return 0.0;
+    }
+    out.push(0.0);
+    out.extend(own.map(|m| m.clamp(bounds.lo, bounds.hi)));
+    let len = out.len();
+    scratch.zeros.clear();
+    scratch.zeros.resize(len, 0.0);
+    leg_value(
+        leg,
+        &scratch.zeros,
+        &scratch.zeros,
+        bounds.vol_floor,
+        (&mut scratch.spots, &mut scratch.vols),
+        out,
+    );
+    let still = out.remove(0);
+    if priced_still { still } else { 0.0 }
 }
 
 /// P&L in base currency of one unit of the leg when nothing moves: zero
@@ -375,6 +473,60 @@ mod tests {
             -6.0,
             1e-14
         ));
+    }
+
+    #[test]
+    fn one_batch_gives_the_still_and_own_move_pnl_of_the_separate_calls_bit_for_bit() {
+        let mut low_vol = option(true);
+        low_vol.vol = 0.005;
+        let mut aged = option(true);
+        aged.t = 0.4;
+        let legs = [
+            leg(LegKind::Option(Box::new(option(true))), 1.3),
+            leg(LegKind::Option(Box::new(option(false))), 0.7),
+            leg(LegKind::Option(Box::new(low_vol)), 1.0),
+            leg(LegKind::Option(Box::new(aged)), 1.0),
+            leg(
+                LegKind::Linear {
+                    value: 37.5,
+                    driver: driver(Some(0)),
+                },
+                0.9,
+            ),
+            leg(
+                LegKind::Future {
+                    notional: -2500.0,
+                    driver: driver(Some(0)),
+                },
+                1.1,
+            ),
+            leg(LegKind::Cash, 1.25),
+        ];
+        let move_sets: [&[f64]; 4] = [&[], &[-0.5], &[-0.5, 0.5], &[-3.0, 0.123, 0.9, -0.0]];
+        let mut scratch = Scratch::new(1);
+        let mut batch_scratch = Scratch::new(1);
+        let mut out = Vec::new();
+        for leg in &legs {
+            for horizon in [0, 30] {
+                for moves in move_sets {
+                    let still = still_and_own_pnl(
+                        leg,
+                        horizon,
+                        moves.iter().copied(),
+                        BOUNDS,
+                        &mut batch_scratch,
+                        &mut out,
+                    );
+                    let oracle = still_pnl(leg, horizon, BOUNDS, &mut scratch);
+                    assert_eq!(still.to_bits(), oracle.to_bits(), "{leg:?} {horizon}");
+                    assert_eq!(out.len(), moves.len());
+                    for (&m, &p) in moves.iter().zip(&out) {
+                        let oracle = own_move_pnl(leg, m, BOUNDS, &mut scratch);
+                        assert_eq!(p.to_bits(), oracle.to_bits(), "{leg:?} {m}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use exfee_scenarios::{ScenarioSet, Shock};
 use rayon::prelude::*;
 
 use crate::leg::Leg;
-use crate::pnl::{Bounds, Scratch, own_move_pnl, still_pnl};
+use crate::pnl::{Bounds, Scratch, still_and_own_pnl};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::tail::Tail;
 
@@ -51,17 +51,19 @@ pub(crate) fn evaluate_sparse(
     let (leg_sparse, leg_still): (Vec<Vec<(usize, f64)>>, Vec<f64>) = legs
         .par_iter()
         .map_init(
-            || Scratch::new(1),
-            |scratch, leg| {
-                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
-                let Some(stock) = leg.kind.driver().and_then(|d| d.stock) else {
-                    return (Vec::new(), still);
-                };
-                let own = by_stock[stock]
-                    .iter()
-                    .map(|&(scenario, own)| (scenario, own_move_pnl(leg, own, bounds, scratch)))
-                    .collect();
-                (own, still)
+            || (Scratch::new(3), Vec::new()),
+            |(scratch, pnl), leg| {
+                let moves: &[(usize, f64)] = leg
+                    .kind
+                    .driver()
+                    .and_then(|d| d.stock)
+                    .and_then(|stock| by_stock.get(stock))
+                    .map_or(&[], Vec::as_slice);
+                let horizon = prepared.config.horizon_days;
+                let own = moves.iter().map(|&(_, own)| own);
+                let still = still_and_own_pnl(leg, horizon, own, bounds, scratch, pnl);
+                let own = moves.iter().zip(pnl.iter()).map(|(&(s, _), &p)| (s, p));
+                (own.collect(), still)
             },
         )
         .unzip();
@@ -70,11 +72,26 @@ pub(crate) fn evaluate_sparse(
     tails
         .par_iter_mut()
         .zip(prepared.accounts.par_iter())
-        .for_each(|(tail, account)| {
+        .for_each_init(SparseScratch::default, |scratch, (tail, account)| {
             if let PreparedAccount::Ready { holdings, .. } = account {
-                offer_sparse(tail, holdings, &leg_sparse, &leg_still, &all);
+                offer_sparse(tail, holdings, &leg_sparse, &leg_still, &all, scratch);
             }
         });
+}
+
+/// One holding of an account that moves in some sparse scenario: its
+/// quantity, its P&L when nothing moves and in its stock's scenarios.
+struct Moving<'a> {
+    quantity: f64,
+    still: f64,
+    own: &'a [(usize, f64)],
+}
+
+/// Buffers [`offer_sparse`] reuses from one account to the next.
+#[derive(Default)]
+pub(crate) struct SparseScratch<'a> {
+    moving: Vec<Moving<'a>>,
+    own: Vec<usize>,
 }
 
 /// Offers an account's P&L in the sparse single-stock scenarios. In a
@@ -83,39 +100,45 @@ pub(crate) fn evaluate_sparse(
 /// options aged by a horizon). Each scenario's sum runs over the holdings in
 /// their order, as [`accounts_pnl`](crate::accounts_pnl) sums them; holdings
 /// that are zero in every sparse scenario are left out (they add nothing).
-pub(crate) fn offer_sparse(
+pub(crate) fn offer_sparse<'a>(
     tail: &mut Tail,
     holdings: &[(usize, f64)],
-    leg_sparse: &[Vec<(usize, f64)>],
+    leg_sparse: &'a [Vec<(usize, f64)>],
     leg_still: &[f64],
     all: &[usize],
+    scratch: &mut SparseScratch<'a>,
 ) {
     if all.is_empty() {
         return;
     }
-    let moving: Vec<(usize, f64)> = holdings
-        .iter()
-        .filter(|&&(leg, _)| !leg_sparse[leg].is_empty() || leg_still[leg] != 0.0)
-        .copied()
-        .collect();
+    let moving = &mut scratch.moving;
+    moving.clear();
+    moving.extend(
+        holdings
+            .iter()
+            .filter(|&&(leg, _)| !leg_sparse[leg].is_empty() || leg_still[leg] != 0.0)
+            .map(|&(leg, quantity)| Moving {
+                quantity,
+                still: leg_still[leg],
+                own: &leg_sparse[leg],
+            }),
+    );
     // The account's P&L in the scenarios of stocks it does not hold.
-    let still = moving
-        .iter()
-        .fold(0.0, |sum, &(leg, quantity)| sum + quantity * leg_still[leg]);
-    let mut own: Vec<usize> = moving
-        .iter()
-        .flat_map(|&(leg, _)| leg_sparse[leg].iter().map(|&(s, _)| s))
-        .collect();
+    let still = moving.iter().fold(0.0, |sum, m| sum + m.quantity * m.still);
+    let own = &mut scratch.own;
+    own.clear();
+    own.extend(moving.iter().flat_map(|m| m.own.iter().map(|&(s, _)| s)));
     own.sort_unstable();
     own.dedup();
-    for &scenario in &own {
+    for &scenario in own.iter() {
         let mut sum = 0.0;
-        for &(leg, quantity) in &moving {
-            let pnl = leg_sparse[leg]
+        for m in moving.iter() {
+            let pnl = m
+                .own
                 .iter()
                 .find(|&&(s, _)| s == scenario)
-                .map_or(leg_still[leg], |&(_, p)| p);
-            sum += quantity * pnl;
+                .map_or(m.still, |&(_, p)| p);
+            sum += m.quantity * pnl;
         }
         tail.offer(sum, scenario);
     }
@@ -151,6 +174,7 @@ mod tests {
             &leg_sparse,
             &leg_still,
             &[10, 11, 12, 13],
+            &mut SparseScratch::default(),
         );
         tail.entries().to_vec()
     }
@@ -186,9 +210,49 @@ mod tests {
     }
 
     #[test]
+    fn buffers_reused_from_account_to_account_change_nothing() {
+        // Leg 0 on stock A (10, 11), leg 1 on stock B (12, 13), leg 2 decays.
+        let leg_sparse = vec![
+            vec![(10, -3.0), (11, 4.0)],
+            vec![(12, 1.0), (13, -8.0)],
+            vec![],
+        ];
+        let leg_still = vec![0.0, 0.0, -0.5];
+        let accounts: [&[(usize, f64)]; 3] = [
+            &[(0, 2.0), (1, 1.0), (2, 1.0)],
+            &[(1, 0.5)],
+            &[(2, 4.0), (0, -1.0)],
+        ];
+        let all = [10, 11, 12, 13];
+        // By hand, k = 1: a: 10 → −6.5, 11 → 7.5, 12 → 0.5, 13 → −8.5;
+        // b: 12 → 0.5, 13 → −4, 10 and 11 → 0; c: 10 → 1, 11 → −6, 12 → −2.
+        let expected = [(-8.5, 13), (-4.0, 13), (-6.0, 11)];
+        let mut shared = SparseScratch::default();
+        for (holdings, expected) in accounts.iter().zip(expected) {
+            let mut tail = Tail::new(1);
+            offer_sparse(
+                &mut tail,
+                holdings,
+                &leg_sparse,
+                &leg_still,
+                &all,
+                &mut shared,
+            );
+            assert_eq!(tail.entries(), &[expected]);
+        }
+    }
+
+    #[test]
     fn no_sparse_scenarios_offer_nothing() {
         let mut tail = Tail::new(1);
-        offer_sparse(&mut tail, &[(0, 1.0)], &[vec![]], &[-1.0], &[]);
+        offer_sparse(
+            &mut tail,
+            &[(0, 1.0)],
+            &[vec![]],
+            &[-1.0],
+            &[],
+            &mut SparseScratch::default(),
+        );
         assert!(tail.entries().is_empty());
     }
 }

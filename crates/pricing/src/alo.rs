@@ -428,6 +428,39 @@ pub(crate) fn node_table(r: f64, q: f64, t: f64, sigma: f64) -> Option<std::sync
     table
 }
 
+/// [`node_table`] of the normalised put `(r, q, T)` at each vol of `sigmas`,
+/// calling `found(i, table)` for the `i`-th vol's table when it has one:
+/// the cache is locked once for all the lookups (and once more for the
+/// tables solved here), not once per vol. Same tables as [`node_table`].
+pub(crate) fn node_tables(
+    r: f64,
+    q: f64,
+    t: f64,
+    sigmas: impl Iterator<Item = f64>,
+    mut found: impl FnMut(usize, &NodeTable),
+) {
+    let mut missing: Vec<(usize, f64)> = Vec::new();
+    {
+        let cache = cache().lock().ok();
+        for (i, sigma) in sigmas.enumerate() {
+            if !alo_domain(r, q, sigma, t) {
+                continue;
+            }
+            let key = [r.to_bits(), q.to_bits(), t.to_bits(), sigma.to_bits()];
+            match cache.as_ref().and_then(|c| c.get(&key)) {
+                Some(Some(table)) => found(i, table),
+                Some(None) => {}
+                None => missing.push((i, sigma)),
+            }
+        }
+    }
+    for (i, sigma) in missing {
+        if let Some(table) = node_table(r, q, t, sigma) {
+            found(i, &table);
+        }
+    }
+}
+
 fn gauss_legendre_price() -> &'static [(f64, f64)] {
     static NODES: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
     NODES.get_or_init(|| gauss_legendre(N_PRICE))

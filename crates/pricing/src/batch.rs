@@ -369,13 +369,64 @@ const ZETA_ROW: usize = 68;
 /// Per-contract state of the accurate American kernel (see
 /// [`price_american_batch`](crate::price_american_batch)): the boundary at expiry and the premium table of
 /// the normalised put at the vol grid's nodes, rows `j + 1` for node `j`.
-pub(crate) struct AloKernel {
+pub(crate) struct AloKernel<'a> {
     euro: EuroKernel,
     put: bool,
     k: f64,
     inv_sqrt_t: f64,
     log_boundary: [f64; GRID_INTERVALS + 3],
-    premium: Box<[[f64; ZETA_ROW]; GRID_INTERVALS + 3]>,
+    premium: &'a PremiumTable,
+}
+
+/// The ALO kernel's premium rows (71 KiB): NaN where not tabulated.
+type PremiumTable = [[f64; ZETA_ROW]; GRID_INTERVALS + 3];
+
+std::thread_local! {
+    /// An all-NaN premium table kept between calls on this thread. A fresh
+    /// one costs 71 KiB to allocate, fill with NaN and free per call, and
+    /// the engine makes tens of thousands of calls a night, many of one
+    /// scenario (the sparse single-stock scenarios).
+    static SPARE_PREMIUM: std::cell::Cell<Option<Box<PremiumTable>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// A premium table for one call: this thread's spare (all NaN) or a new
+/// all-NaN one; on drop, the rows written are set back to NaN and the table
+/// becomes the thread's spare again. So a kernel reads exactly what a fresh
+/// NaN table with its own rows written holds.
+struct PremiumScratch {
+    table: Option<Box<PremiumTable>>,
+    written: std::ops::Range<usize>,
+}
+
+impl PremiumScratch {
+    fn take() -> Self {
+        PremiumScratch {
+            table: SPARE_PREMIUM.with(std::cell::Cell::take),
+            written: 0..0,
+        }
+    }
+
+    /// The table, to write `rows` of (recorded for the reset on drop).
+    fn rows(&mut self, rows: std::ops::Range<usize>) -> &mut PremiumTable {
+        self.written = rows;
+        self.table.get_or_insert_with(|| {
+            let rows = vec![[f64::NAN; ZETA_ROW]; GRID_INTERVALS + 3].into_boxed_slice();
+            rows.try_into()
+                .unwrap_or_else(|_| Box::new([[f64::NAN; ZETA_ROW]; GRID_INTERVALS + 3]))
+        })
+    }
+}
+
+impl Drop for PremiumScratch {
+    fn drop(&mut self) {
+        if let Some(mut table) = self.table.take() {
+            if let Some(rows) = table.get_mut(self.written.clone()) {
+                rows.fill([f64::NAN; ZETA_ROW]);
+            }
+            SPARE_PREMIUM.with(|spare| spare.set(Some(table)));
+        }
+    }
 }
 
 /// Lagrange weights of the nodes 0, 1, 2, 3 at `x`.
@@ -390,12 +441,12 @@ fn cubic_weights(x: f64) -> [f64; 4] {
     ]
 }
 
-impl AloKernel {
+impl<'a> AloKernel<'a> {
     /// `None` when the contract is outside the kernel's range or the method's
     /// domain (the caller then uses the BAW kernel). Fills the nodes around
     /// the vols in `vols` that lie on the grid from the process-wide cache of
-    /// [`alo::node_table`].
-    fn new(contract: &BawContract, vols: &[f64]) -> Option<Self> {
+    /// [`alo::node_tables`], in `scratch`'s table.
+    fn new(contract: &BawContract, vols: &[f64], scratch: &'a mut PremiumScratch) -> Option<Self> {
         let c = contract;
         if !(c.premium && c.t >= AMER_T_MIN) {
             return None;
@@ -408,25 +459,27 @@ impl AloKernel {
         }
         let euro = EuroKernel::new(c.right, c.k, c.t, c.r, c.b)?;
         let mut log_boundary = [f64::NAN; GRID_INTERVALS + 3];
-        let mut premium = Box::new([[f64::NAN; ZETA_ROW]; GRID_INTERVALS + 3]);
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for &v in vols {
             let on_grid = (GRID_SIGMA_MIN..=GRID_SIGMA_MAX).contains(&v);
             lo = lo.min(if on_grid { v } else { f64::INFINITY });
             hi = hi.max(if on_grid { v } else { f64::NEG_INFINITY });
         }
-        if lo <= hi {
+        // Interval j uses nodes j - 1 ..= j + 2, rows j ..= j + 3.
+        let rows = if lo <= hi {
             let first = grid_interval(lo).saturating_sub(1);
             let last = (grid_interval(hi) + 1).min(GRID_INTERVALS - 1);
-            // Interval j uses nodes j - 1 ..= j + 2, rows j ..= j + 3.
-            for row in first..=last + 3 {
-                let node = row as i32 - 1;
-                if let Some(table) = alo::node_table(rr, qq, c.t, grid_sigma(node)) {
-                    log_boundary[row] = table.log_boundary;
-                    premium[row][..table.premium.len()].copy_from_slice(&table.premium);
-                }
-            }
-        }
+            first..last + 4
+        } else {
+            0..0
+        };
+        let premium = scratch.rows(rows.clone());
+        let sigmas = rows.clone().map(|row| grid_sigma(row as i32 - 1));
+        alo::node_tables(rr, qq, c.t, sigmas, |i, table| {
+            let row = rows.start + i;
+            log_boundary[row] = table.log_boundary;
+            premium[row][..table.premium.len()].copy_from_slice(&table.premium);
+        });
         Some(AloKernel {
             euro,
             put,
@@ -686,7 +739,8 @@ pub(crate) fn american_batch_with(
         }
         return;
     }
-    if let Some(p) = AloKernel::new(&contract, vols) {
+    let mut scratch = PremiumScratch::take();
+    if let Some(p) = AloKernel::new(&contract, vols, &mut scratch) {
         kernel.run_alo(&p, spots, vols, out);
         for ((o, &s), &v) in out.iter_mut().zip(spots).zip(vols) {
             if o.is_nan() {
@@ -1057,6 +1111,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_reused_premium_table_prices_as_a_fresh_one() {
+        // Each call's premium table is this thread's spare from the call
+        // before: every price must equal, bit for bit, the price on a thread
+        // that never priced anything, whatever the calls before wrote.
+        // Contract b at low vols has nodes outside the method's domain
+        // (σ√T < |r − q| T: NaN rows, scalar fallback) in rows that contract
+        // a, priced first, fills.
+        let spots: Vec<f64> = (0..40).map(|i| 70.0 + 1.5 * f64::from(i)).collect();
+        let low: Vec<f64> = (0..40).map(|i| 0.025 + 0.004 * f64::from(i)).collect();
+        let high: Vec<f64> = (0..40).map(|i| 0.3 + 0.05 * f64::from(i)).collect();
+        let a = (Right::Put, 100.0, 0.25, 0.05, 0.04);
+        let b = (Right::Put, 100.0, 2.0, 0.25, 0.25);
+        let c = (Right::Call, 90.0, 0.5, 0.02, -0.03);
+        let price = |(right, k, t, r, bb): (Right, f64, f64, f64, f64), vols: &[f64]| {
+            let mut out = vec![0.0; spots.len()];
+            price_american_batch(right, &spots, k, t, r, bb, vols, &mut out).unwrap();
+            out.iter().map(|p| p.to_bits()).collect::<Vec<u64>>()
+        };
+        let calls = [
+            (a, &low),
+            (b, &low),
+            (c, &high),
+            (b, &high),
+            (a, &low),
+            (b, &low),
+        ];
+        let fresh: Vec<Vec<u64>> = calls
+            .iter()
+            .map(|&(contract, vols)| {
+                std::thread::scope(|s| s.spawn(|| price(contract, vols)).join().unwrap())
+            })
+            .collect();
+        let reused: Vec<Vec<u64>> = std::thread::scope(|s| {
+            s.spawn(|| {
+                calls
+                    .iter()
+                    .map(|&(contract, vols)| price(contract, vols))
+                    .collect()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(fresh, reused);
+        // b at low vols is outside the method's domain (NaN rows), a is not.
+        let (_, _, t, r, bb) = b;
+        assert!(
+            low.iter()
+                .all(|&v| crate::alo::node_table(r, r - bb, t, v).is_none())
+        );
+        let (_, _, t, r, bb) = a;
+        assert!(
+            low.iter()
+                .all(|&v| crate::alo::node_table(r, r - bb, t, v).is_some())
+        );
     }
 
     #[test]
