@@ -81,7 +81,7 @@ use exfee_engine::{
     EngineError, OptionReport, Prepared, evaluate, evaluate_with_progress, prepare, single_stocks,
 };
 use exfee_model::{FactorTable, FxTable};
-use exfee_scenarios::{ScenarioError, ScenarioSet, ScenarioSpec, SingleStock};
+use exfee_scenarios::{DrawVersion, ScenarioError, ScenarioSet, ScenarioSpec, SingleStock};
 
 mod errors;
 mod fees;
@@ -321,12 +321,48 @@ impl ScenarioSource {
         }
     }
 
+    /// The same set under draw version `version` (docs/methodology.md §4.1;
+    /// `exfee bench --draw-version`); a fixed set is returned unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`ScenarioError`] when the set cannot be built again (it could be
+    /// before, so in practice never).
+    pub fn with_draw_version(&self, version: DrawVersion) -> Result<Self, ScenarioError> {
+        match self {
+            ScenarioSource::Fixed(_) => Ok(self.clone()),
+            ScenarioSource::MonteCarlo(spec) => {
+                let mut config = spec.config().clone();
+                config.draw_version = version;
+                let spec = ScenarioSpec::new(
+                    config,
+                    spec.factor_table().clone(),
+                    spec.fx_table().clone(),
+                    spec.correlation().clone(),
+                )?;
+                Ok(ScenarioSource::MonteCarlo(Box::new(spec)))
+            }
+        }
+    }
+
     /// Only the fixed stress scenarios of this source's tables.
     pub fn fixed_only(&self) -> Self {
         ScenarioSource::Fixed(ScenarioTables {
             factors: self.factor_table().clone(),
             fx: self.fx_table().clone(),
         })
+    }
+
+    /// What names a Monte Carlo set's draws: its seed and its draw version
+    /// (`None` for the fixed stress set).
+    pub fn draws(&self) -> Option<(u64, u32)> {
+        match self {
+            ScenarioSource::Fixed(_) => None,
+            ScenarioSource::MonteCarlo(spec) => {
+                let config = spec.config();
+                Some((config.seed, config.draw_version.number()))
+            }
+        }
     }
 
     /// The factor table.

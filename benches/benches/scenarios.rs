@@ -10,10 +10,17 @@
 //!   16 or 8 ChaCha20 blocks a pass, then the vectorised Φ⁻¹), and the
 //!   moves (`own_moves`, the scores through the single-stock bounds).
 //!
-//! The three give the same bits (checked before timing). After criterion's
-//! figures, interleaved rounds of the three print the ratios. The
-//! instruction set is the widest the CPU runs, capped by `EXFEE_SIMD`
-//! (`EXFEE_SIMD=avx2` for an AVX2-only machine's figures).
+//! The three give the same bits (checked before timing). Beside them, the
+//! opt-in draw version 2 (`draw_version = 2`, docs/methodology.md):
+//!
+//! - `engine_scores_v2` / `engine_moves_v2`: the same set with version 2's
+//!   own draws (the same ChaCha20 words, Φ⁻¹ by AS 241 in vector lanes),
+//!   checked before timing to equal the scalar AS 241 function draw by
+//!   draw and version 1 to 2·10⁻¹⁵ relative.
+//!
+//! After criterion's figures, interleaved rounds of all of them print the
+//! ratios. The instruction set is the widest the CPU runs, capped by
+//! `EXFEE_SIMD` (`EXFEE_SIMD=avx2` for an AVX2-only machine's figures).
 
 use std::f64::consts::SQRT_2;
 use std::hint::black_box;
@@ -21,7 +28,9 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use exfee::ScenarioSource;
-use exfee::scenarios::{ScenarioSet, SingleStock, normal_quantiles};
+use exfee::scenarios::{
+    DrawVersion, ScenarioSet, ScenarioSpec, SingleStock, normal_quantile_v2, normal_quantiles,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use statrs::function::erf::erfc_inv;
@@ -111,6 +120,22 @@ fn main() {
             return;
         }
     };
+    // The same set under draw version 2.
+    let mut config = spec.config().clone();
+    config.draw_version = DrawVersion::V2;
+    let spec2 = ScenarioSpec::new(
+        config,
+        spec.factor_table().clone(),
+        spec.fx_table().clone(),
+        spec.correlation().clone(),
+    );
+    let set2 = match spec2.and_then(|spec| ScenarioSet::monte_carlo(&spec, set.stocks().to_vec())) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
     let draws = set.draw_count();
     let keys: Vec<[u8; 32]> = set
         .stocks()
@@ -131,6 +156,19 @@ fn main() {
             same(&a, &b) && same(&a, &c),
             "stock {stock}: the draws differ"
         );
+        // Version 2: the scalar AS 241 of the same probabilities, draw by
+        // draw, and version 1 to 2e-15 relative.
+        let mut d = vec![0.0; draws];
+        set2.own_scores(stock, 0..draws, &mut d);
+        chacha_probabilities(key, &mut b);
+        for ((&v2, &p), &v1) in d.iter().zip(&b).zip(&a) {
+            assert_eq!(
+                v2.to_bits(),
+                normal_quantile_v2(p).to_bits(),
+                "stock {stock}"
+            );
+            assert!((v2 - v1).abs() <= 2e-15 * v1.abs(), "stock {stock}");
+        }
     }
 
     let isa = exfee::simd::widest().name();
@@ -150,12 +188,18 @@ fn main() {
     group.bench_function("engine_moves", |b| {
         b.iter(|| engine_moves(black_box(&set), &mut out))
     });
+    group.bench_function("engine_scores_v2", |b| {
+        b.iter(|| engine_scores(black_box(&set2), &mut out))
+    });
+    group.bench_function("engine_moves_v2", |b| {
+        b.iter(|| engine_moves(black_box(&set2), &mut out))
+    });
     group.finish();
     c.final_summary();
 
     // Side by side: interleaved rounds, medians, ns per own draw.
     let values = (STOCKS * draws) as f64;
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 6] = Default::default();
     for _ in 0..15 {
         let t = Instant::now();
         issue_16(&keys, &mut out);
@@ -169,6 +213,12 @@ fn main() {
         let t = Instant::now();
         engine_moves(&set, &mut out);
         times[3].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        engine_scores(&set2, &mut out);
+        times[4].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        engine_moves(&set2, &mut out);
+        times[5].push(t.elapsed().as_secs_f64());
         black_box(&out);
     }
     let ns = times.map(|t| median(t) * 1e9 / values);
@@ -194,5 +244,17 @@ fn main() {
         "  engine own moves (scores → bounds)   {:6.2} ns/draw  {:.2}x issue 16",
         ns[3],
         ns[0] / ns[3]
+    );
+    println!(
+        "  draw version 2 own scores (AS 241)   {:6.2} ns/draw  {:.2}x issue 16, {:.2}x version 1's",
+        ns[4],
+        ns[0] / ns[4],
+        ns[2] / ns[4]
+    );
+    println!(
+        "  draw version 2 own moves             {:6.2} ns/draw  {:.2}x issue 16, {:.2}x version 1's",
+        ns[5],
+        ns[0] / ns[5],
+        ns[3] / ns[5]
     );
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::engine::{prepare, single_stocks};
+use exfee::scenarios::DrawVersion;
 use exfee::synth::{SynthConfig, synthesize};
 use exfee::{EngineConfig, Outcome, ScenarioSource};
 use exfee_engine::{EvalStats, evaluate_with_stats};
@@ -38,6 +39,10 @@ pub struct BenchArgs {
     /// Worst scenarios kept per account.
     #[arg(long, value_name = "K", default_value_t = 1)]
     tail: usize,
+    /// Draw version of the default set: 1 (its own, the default) or 2 (own moves by AS 241;
+    /// docs/methodology.md §4.1). Version 2 has another digest.
+    #[arg(long, value_name = "V", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    draw_version: u32,
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes.
@@ -88,8 +93,14 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let source = if args.fixed_only {
         ScenarioSource::default_set().fixed_only()
     } else {
+        let version = if args.draw_version == 2 {
+            DrawVersion::V2
+        } else {
+            DrawVersion::V1
+        };
         ScenarioSource::default_set()
             .with_draws(args.scenarios)
+            .and_then(|source| source.with_draw_version(version))
             .context("default scenario set with another draw count")?
     };
     // The same steps as `exfee::evaluate_batch_with`, timed one by one.
@@ -214,12 +225,13 @@ fn report(r: &Report<'_>) {
     );
     say!("  single stocks       {}", r.stocks);
     say!(
-        "  scenarios           {} ({} draws + {} fixed; {} dense, {} sparse single-stock)",
+        "  scenarios           {} ({} draws + {} fixed; {} dense, {} sparse single-stock; draw version {})",
         r.draws + r.fixed,
         r.draws,
         r.fixed,
         s.dense_scenarios,
-        s.sparse_scenarios
+        s.sparse_scenarios,
+        r.args.draw_version
     );
     say!(
         "  block               {} scenarios (contracts priced), panel {} (legs written, accounts aggregated)",

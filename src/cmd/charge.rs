@@ -81,6 +81,18 @@ pub fn run(args: ChargeArgs, output: &Output) -> anyhow::Result<ExitCode> {
         evaluated.facts.date,
         args.date
     );
+    let named = |draws: Option<(u64, u32)>| {
+        draws.map_or("the fixed stress set".to_string(), |(seed, version)| {
+            format!("seed {seed}, draw_version {version}")
+        })
+    };
+    anyhow::ensure!(
+        evaluated.facts.draws == source.draws(),
+        "the accounts were evaluated with the scenario draws of {}, the scenario set given has \
+         those of {}: charge with the scenario set the accounts were evaluated with",
+        named(evaluated.facts.draws),
+        named(source.draws())
+    );
     let spinner = output.spinner("fees, reports and outputs");
     let charged = night::charge(
         &evaluated,

@@ -121,12 +121,15 @@ pub fn run_json(facts: &RunFacts<'_>) -> String {
         (None, true) => "built-in scenarios/legacy.toml".to_string(),
         (None, false) => "built-in scenarios/default.toml".to_string(),
     };
-    let (seed, draws) = match facts.source {
+    // The seed and the draw version together name the draws: the same seed
+    // under another version is another set.
+    let (seed, draw_version, draws) = match facts.source {
         ScenarioSource::MonteCarlo(spec) => (
             Some(spec.config().seed),
+            Some(spec.config().draw_version.number()),
             Some(facts.scenario_count - facts.fixed_count),
         ),
-        ScenarioSource::Fixed(_) => (None, Some(0)),
+        ScenarioSource::Fixed(_) => (None, None, Some(0)),
     };
     let mut inputs = Vec::new();
     for (role, path) in &facts.inputs {
@@ -149,6 +152,7 @@ pub fn run_json(facts: &RunFacts<'_>) -> String {
             "source": set_name,
             "fixed_only": facts.scenarios.fixed_only,
             "seed": seed,
+            "draw_version": draw_version,
             "draws": draws,
             "scenarios": facts.scenario_count,
             "fixed_stress_scenarios": facts.fixed_count,

@@ -74,6 +74,9 @@ pub struct NightFacts {
     pub scenario_count: usize,
     /// Fixed stress scenarios among them.
     pub fixed_count: usize,
+    /// The Monte Carlo set's seed and draw version (`None` for the fixed
+    /// stress set): the same seed under another version is another set.
+    pub draws: Option<(u64, u32)>,
     /// The single stocks of the whole batch (the set moves each).
     pub stocks: Vec<SingleStock>,
     /// The input rows that named no account.
@@ -249,6 +252,7 @@ pub fn evaluate_part(
             memory_budget_bytes: settings.config.memory_budget_bytes,
             scenario_count,
             fixed_count: evaluation.scenarios.fixed().len(),
+            draws: settings.source.draws(),
             stocks,
             batch_errors: batch.errors,
         },

@@ -40,7 +40,7 @@ pub const EVALUATION_FILE_SUFFIX: &str = ".evaluation.parquet";
 const FACTS_KEY: &str = "exfee.night";
 
 /// The version of the format; a reader refuses any other.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 
 /// Rows per Parquet row group.
 const ROWS_PER_GROUP: usize = 65_536;
@@ -227,6 +227,8 @@ fn facts_json(night: &NightEvaluation) -> anyhow::Result<Value> {
         "memory_budget_bytes": facts.memory_budget_bytes,
         "scenario_count": facts.scenario_count,
         "fixed_count": facts.fixed_count,
+        "seed": facts.draws.map(|(seed, _)| seed),
+        "draw_version": facts.draws.map(|(_, version)| version),
         "stocks": facts.stocks.iter().map(|s| json!([s.symbol, s.idio_vol.to_bits()])).collect::<Vec<_>>(),
         "batch_errors": facts.batch_errors.iter().map(error_json).collect::<Vec<_>>(),
         "subjects": drop,
@@ -477,6 +479,13 @@ fn read_shard(path: &Path) -> anyhow::Result<Shard> {
             )?)?,
             scenario_count: usize::try_from(field(&facts, "scenario_count", Value::as_u64)?)?,
             fixed_count: usize::try_from(field(&facts, "fixed_count", Value::as_u64)?)?,
+            draws: match (facts.get("seed"), facts.get("draw_version")) {
+                (Some(Value::Null), Some(Value::Null)) => None,
+                _ => Some((
+                    field(&facts, "seed", Value::as_u64)?,
+                    u32::try_from(field(&facts, "draw_version", Value::as_u64)?)?,
+                )),
+            },
             stocks,
             batch_errors: array(&facts, "batch_errors")?
                 .iter()

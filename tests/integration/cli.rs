@@ -192,9 +192,55 @@ fn a_closed_standard_output_does_not_panic_the_run() {
 /// A value naming no instruction set is refused (exit 2), not run uncapped.
 #[test]
 fn the_simd_cap_changes_no_result() {
+    the_simd_cap_changes_no_result_of("1");
+    the_simd_cap_changes_no_result_of("2");
+}
+
+/// Draw version 2 (`exfee bench --draw-version 2`): the same digest with
+/// and without the AVX2 cap (its AS 241 lanes give the same bits at every
+/// width), another digest than version 1's; 3 is refused.
+#[test]
+fn draw_version_2_is_another_digest_and_3_is_refused() {
+    let digest = |version: &str| {
+        let out = exfee()
+            .args(["bench", "--accounts", "300", "--scenarios", "300"])
+            .args(["--draw-version", version])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains(&format!("draw version {version})")), "{text}");
+        text.lines()
+            .find(|l| l.trim_start().starts_with("result digest"))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(digest("1"), digest("2"));
+    let refused = exfee()
+        .args([
+            "bench",
+            "--accounts",
+            "10",
+            "--scenarios",
+            "10",
+            "--draw-version",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("draw-version"));
+}
+
+fn the_simd_cap_changes_no_result_of(version: &str) {
     let bench = |simd: Option<&str>| {
         let mut command = exfee();
         command.args(["bench", "--accounts", "300", "--scenarios", "300"]);
+        command.args(["--draw-version", version]);
         command.env_remove("EXFEE_SIMD");
         if let Some(simd) = simd {
             command.env("EXFEE_SIMD", simd);

@@ -174,6 +174,70 @@ fn scenarios_command_lets_an_auditor_recompute_an_account() {
     assert_eq!(risk.worst_loss, dec(&format!("{:.2}", -worst)));
 }
 
+/// `scenarios/default-v2.toml` (draw version 2, opt-in) end to end: the
+/// audit file's factor and currency columns are the default set's bit for
+/// bit, the single stock's column (β·factor + own move) differs in some
+/// draws but by at most 1.5·10⁻¹⁵: the own moves (|m| ≤ 0.5) agree to
+/// 2·10⁻¹⁵ relative (the two Φ⁻¹ do, crates/scenarios' `as241` tests),
+/// plus the sum's rounding. `run.json` names the version.
+#[test]
+fn draw_version_2_is_opt_in_and_named_in_run_json() {
+    let drop = TestDrop::new("U,USD\n", "U,XYZ,STK,USD,100,1,50,,,,,\n");
+    drop.factors("XYZ,Equity,1.2,0.3\n");
+    let v2 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default-v2.toml");
+    let audit = |config: Option<&std::path::Path>, name: &str| {
+        let out = drop.path().join(name);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_exfee"));
+        command.args(["scenarios", "--drop"]).arg(drop.path());
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        assert!(command.arg("--out").arg(&out).status().unwrap().success());
+        let mut reader = csv::Reader::from_path(&out).unwrap();
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    let (h1, one) = audit(None, "v1.csv");
+    let (h2, two) = audit(Some(&v2), "v2.csv");
+    assert_eq!(h1, h2);
+    assert_eq!(one.len(), two.len());
+    let xyz = h1.iter().position(|h| h == "XYZ").unwrap();
+    let mut differ = 0;
+    for (a, b) in one.iter().zip(&two) {
+        for column in 0..h1.len() {
+            if column == xyz {
+                let (x, y): (f64, f64) = (a[column].parse().unwrap(), b[column].parse().unwrap());
+                assert!((x - y).abs() <= 1.5e-15, "{x} vs {y}");
+                differ += usize::from(a[column] != b[column]);
+            } else {
+                assert_eq!(a[column], b[column], "{}", h1[column]);
+            }
+        }
+    }
+    assert!(differ > 0, "version 2 drew version 1's bits");
+
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .arg("run")
+        .arg(drop.path())
+        .arg("--out")
+        .arg(out.path())
+        .arg("--scenario-set")
+        .arg(&v2)
+        .args(["--no-reports", "-q", "--date", "2026-11-20"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(out.path().join("run.json")).unwrap();
+    let run: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(run["scenario_set"]["draw_version"], 2, "{text}");
+    assert_eq!(run["scenario_set"]["seed"], 1, "{text}");
+}
+
 /// The batch's single stocks: every symbol some valid position resolves as
 /// a single stock, once, sorted by symbol, with its own volatility. Worked
 /// by hand: AAPL, SAP, TSLA from `factors.csv` (0.3, 0.28, 0.6); XYZ held

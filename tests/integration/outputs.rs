@@ -344,6 +344,7 @@ fn run_json_records_what_the_night_was_computed_from() {
         run["scenario_set"]["seed"].is_null(),
         "fixed stress: no draws"
     );
+    assert!(run["scenario_set"]["draw_version"].is_null(), "{text}");
     assert_eq!(run["fee_schedule"], "built-in crates/fee/default-fee.toml");
     let inputs = run["inputs"].as_array().unwrap();
     for name in ["accounts.csv", "positions.csv", "cash.csv", "market/fx.csv"] {
@@ -373,6 +374,10 @@ fn run_json_records_what_the_night_was_computed_from() {
         .trim()
         .parse()
         .unwrap();
+    assert!(
+        !text.contains("draw_version"),
+        "the default set is version 1"
+    );
     let out = tempfile::tempdir().unwrap();
     let output = exfee()
         .arg("run")
@@ -387,6 +392,8 @@ fn run_json_records_what_the_night_was_computed_from() {
     let run: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(run["scenario_set"]["seed"], seed);
     assert_eq!(run["scenario_set"]["draws"], 10_000);
+    // The built-in set has no draw_version key: version 1.
+    assert_eq!(run["scenario_set"]["draw_version"], 1);
 
     let help = exfee().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);

@@ -169,6 +169,22 @@ fn overlapping_shards_a_wrong_set_or_date_are_refused() {
         "{}",
         String::from_utf8_lossy(&fixed.stderr)
     );
+    // The same seed under draw version 2 is another set.
+    let v2 = root().join("scenarios/default-v2.toml");
+    let version = charge(&[
+        "--evaluations",
+        s(&dir),
+        "--date",
+        NIGHT1,
+        "--scenario-set",
+        s(&v2),
+    ]);
+    assert_eq!(version.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&version.stderr);
+    assert!(
+        stderr.contains("seed 1, draw_version 1") && stderr.contains("seed 1, draw_version 2"),
+        "{stderr}"
+    );
     let date = charge(&["--evaluations", s(&dir), "--date", NIGHT2]);
     assert_eq!(date.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&date.stderr).contains("evaluated at 2026-11-20"));

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use exfee_model::{FactorTable, FxTable};
-use exfee_scenarios::{Copula, Marginal, ScenarioConfig};
+use exfee_scenarios::{Copula, DrawVersion, Marginal, ScenarioConfig};
 use nalgebra::DMatrix;
 
 use crate::calibrate::{Calibration, TRADING_DAYS};
@@ -165,6 +165,10 @@ pub fn set_toml(c: &Calibration, base: &ScenarioConfig) -> String {
     let _ = writeln!(s, "correlation = {}", toml_string(files::CORRELATION_FULL));
     let _ = writeln!(s, "scenarios = {}", base.scenarios);
     let _ = writeln!(s, "seed = {}", base.seed);
+    // The base set's draws: version 1 is the default (no key, as before).
+    if base.draw_version != DrawVersion::V1 {
+        let _ = writeln!(s, "draw_version = {}", base.draw_version.number());
+    }
     let _ = writeln!(s, "repair_correlation = false");
     let _ = writeln!(s, "include_fixed = {}", base.include_fixed);
     let _ = writeln!(s, "\n[copula]");

@@ -474,6 +474,16 @@ fn rendered_files_parse_back() {
         Some(nu) => assert_eq!(set.copula, Copula::StudentT { nu }),
         None => assert_eq!(set.copula, Copula::Gaussian),
     }
+    // The base set's draw version is kept: 1 without the key, 2 with it.
+    assert_eq!(set.draw_version, exfee_scenarios::DrawVersion::V1);
+    assert!(!render::set_toml(&c, &base).contains("draw_version"));
+    let v2 = exfee_scenarios::ScenarioConfig {
+        draw_version: exfee_scenarios::DrawVersion::V2,
+        ..base
+    };
+    let set =
+        exfee_scenarios::ScenarioConfig::parse("set.toml", &render::set_toml(&c, &v2)).unwrap();
+    assert_eq!(set.draw_version, exfee_scenarios::DrawVersion::V2);
     let factors = render::factors_csv(&c);
     assert_eq!(factors.lines().next(), Some("symbol,factor,beta,idio_vol"));
     assert_eq!(factors.lines().count(), c.stocks.len() + 1);

@@ -292,12 +292,29 @@ struct AccountContext<'a> {
     factor_table: &'a FactorTable,
     fx_table: &'a FxTable,
     config: &'a EngineConfig,
+    /// What [`AccountContext::fx_of`] gave for each currency asked (an
+    /// account holds a few currencies over many rows).
+    fx: std::cell::RefCell<Vec<FxOf>>,
 }
+
+/// A currency and what [`AccountContext::fx_of`] gives for it.
+type FxOf = (Currency, Result<(Option<usize>, f64), InputError>);
 
 impl AccountContext<'_> {
     /// A currency held by the account: its row in the FX table (`None` for
     /// the base currency) and its rate to the base, or why it has none.
     fn fx_of(&self, currency: Currency) -> Result<(Option<usize>, f64), InputError> {
+        let mut known = self.fx.borrow_mut();
+        if let Some((_, fx)) = known.iter().find(|(held, _)| *held == currency) {
+            return fx.clone();
+        }
+        let fx = self.fx_uncached(currency);
+        known.push((currency, fx.clone()));
+        fx
+    }
+
+    /// [`AccountContext::fx_of`] worked out.
+    fn fx_uncached(&self, currency: Currency) -> Result<(Option<usize>, f64), InputError> {
         let rate = match self.market.fx_rate(currency, self.base) {
             Ok(rate) => to_f64(rate),
             Err(e) => return Err(InputError::new(e.to_string())),
@@ -458,6 +475,7 @@ pub(crate) fn prepare_account<'a>(
         factor_table,
         fx_table,
         config,
+        fx: std::cell::RefCell::new(Vec::new()),
     };
     let mut legs = Vec::with_capacity(account.positions.len() + account.cash.len());
     for cash in &account.cash {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use chrono::NaiveDate;
-use exfee_model::{Batch, Currency, Decimal, FactorTable, FxTable, InputError};
+use exfee_model::{AccountInput, Batch, Currency, Decimal, FactorTable, FxTable, InputError};
 use exfee_scenarios::SingleStock;
 use rayon::prelude::*;
 
@@ -140,11 +140,6 @@ pub fn prepare(
     config: &EngineConfig,
 ) -> Prepared {
     let resolver = Resolver::new(&batch.market, factor_table);
-    let locals: Vec<LocalAccount> = batch
-        .accounts
-        .par_iter()
-        .map(|account| prepare_account(account, batch, &resolver, factor_table, fx_table, config))
-        .collect();
     let Shared {
         accounts,
         mut legs,
@@ -152,7 +147,9 @@ pub fn prepare(
         stock_vol,
         options,
         option_legs,
-    } = share_legs(locals, factor_table);
+    } = share_legs(&batch.accounts, factor_table, |account| {
+        prepare_account(account, batch, &resolver, factor_table, fx_table, config)
+    });
     let options = price_bases(&mut legs, &option_legs, options);
     let stocks = bind_stocks(&mut legs, &leg_stock, stock_vol);
     Prepared {
@@ -193,21 +190,21 @@ struct Shared<'a> {
 /// is looked up in account order); then every account's holdings are
 /// mapped to those indices (in parallel). The stretches change nothing but
 /// the speed.
-fn share_legs<'a>(locals: Vec<LocalAccount<'a>>, factor_table: &FactorTable) -> Shared<'a> {
-    let stretch = locals
+fn share_legs<'a>(
+    accounts: &'a [AccountInput],
+    factor_table: &FactorTable,
+    prepare: impl Fn(&'a AccountInput) -> LocalAccount<'a> + Sync,
+) -> Shared<'a> {
+    let stretch = accounts
         .len()
         .div_ceil(rayon::current_num_threads().max(1).saturating_mul(4))
         .max(1);
-    let mut stretches: Vec<Vec<LocalAccount<'a>>> = Vec::new();
-    let mut rest = locals.into_iter();
-    loop {
-        let part: Vec<LocalAccount<'a>> = rest.by_ref().take(stretch).collect();
-        if part.is_empty() {
-            break;
-        }
-        stretches.push(part);
-    }
-    let numbered: Vec<Stretch<'a>> = stretches.into_par_iter().map(number_stretch).collect();
+    // Each stretch's accounts are prepared and numbered as they come: only
+    // a stretch's distinct legs are kept, not every account's legs at once.
+    let numbered: Vec<Stretch<'a>> = accounts
+        .par_chunks(stretch)
+        .map(|part| number_stretch(part.iter().map(&prepare)))
+        .collect();
 
     let mut leg_index: HashMap<Keyed<'_>, usize, BuildHasherDefault<PassThrough>> =
         HashMap::default();
@@ -304,9 +301,9 @@ enum Numbered {
 }
 
 /// Numbers the distinct legs of a stretch of accounts by first appearance.
-fn number_stretch(locals: Vec<LocalAccount<'_>>) -> Stretch<'_> {
-    let mut index: HashMap<Keyed<'_>, usize, BuildHasherDefault<PassThrough>> = HashMap::default();
-    let mut distinct: Vec<LocalLeg<'_>> = Vec::new();
+fn number_stretch<'a>(locals: impl ExactSizeIterator<Item = LocalAccount<'a>>) -> Stretch<'a> {
+    let mut index: HashMap<Keyed<'a>, usize, BuildHasherDefault<PassThrough>> = HashMap::default();
+    let mut distinct: Vec<LocalLeg<'a>> = Vec::new();
     let mut accounts = Vec::with_capacity(locals.len());
     for local in locals {
         let (nlv, local_legs, warnings) = match local {
@@ -500,6 +497,55 @@ mod tests {
             fx,
             &EngineConfig::new(NaiveDate::default()),
         )
+    }
+
+    #[test]
+    fn each_holding_takes_its_own_currencys_rate_and_error() {
+        // Base GBP (1.60 USD); EUR at 1.20 USD (0.75 GBP), JPY at 0.008 USD
+        // (0.005 GBP) with bounds, CHF at 1.00 USD without: cash in EUR,
+        // JPY, CHF, EUR, CHF, JPY, GBP. Each leg has its currency's rate;
+        // the account fails with one error per CHF row.
+        let currencies: Vec<Currency> = ["GBP", "EUR", "JPY", "CHF"]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect();
+        let [gbp, eur, jpy, chf] = currencies[..] else {
+            panic!("four currencies");
+        };
+        let market = MarketData::with_fx([
+            (gbp, dec("1.60")),
+            (eur, dec("1.20")),
+            (jpy, dec("0.008")),
+            (chf, dec("1.00")),
+        ]);
+        let fx = FxTable::new(
+            [(eur, "EUR"), (jpy, "JPY")]
+                .into_iter()
+                .map(|(currency, code)| FxFactor {
+                    currency,
+                    bounds: Bounds::new(code, dec("-10"), dec("10")).unwrap(),
+                })
+                .collect(),
+        )
+        .unwrap();
+        let rows = [eur, jpy, chf, eur, chf, jpy, gbp];
+        let mut failing = AccountInput::new("F", gbp);
+        failing.cash = rows.iter().map(|&c| cash(c, "1")).collect();
+        let mut ready = AccountInput::new("R", gbp);
+        ready.cash = rows
+            .iter()
+            .filter(|&&c| c != chf)
+            .map(|&c| cash(c, "1"))
+            .collect();
+        let p = prepared(vec![failing, ready], market, &fx);
+        let PreparedAccount::Failed(errors) = &p.accounts[0] else {
+            panic!("CHF has no stress bounds");
+        };
+        assert_eq!(errors.len(), 2);
+        assert!(errors.iter().all(|e| e.to_string().contains("CHF")));
+        // R's legs: EUR, JPY, GBP in that order, at 0.75, 0.005 and 1.
+        let rates: Vec<(Option<usize>, f64)> = p.legs.iter().map(|l| (l.fx, l.rate)).collect();
+        assert_eq!(rates, vec![(Some(0), 0.75), (Some(1), 0.005), (None, 1.0)]);
     }
 
     #[test]

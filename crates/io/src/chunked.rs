@@ -44,6 +44,8 @@ struct Spec<T> {
     records: Records<()>,
     chunk: Chunk,
     first_line: u64,
+    /// The line ends counted in the chunk (for the next batch's estimate).
+    lines: u64,
 }
 
 impl<R: Read> CsvFile<R> {
@@ -82,72 +84,126 @@ impl<R: Read> CsvFile<R> {
             eof: false,
         };
         let per_batch = rayon::current_num_threads().max(1) * CHUNKS_PER_THREAD;
+        // The line each batch's first chunk is numbered from: the line the
+        // reader of the batches before it stopped on, as far as it is known
+        // when the batch starts (the batch before it is still being
+        // applied, so its line ends are counted; a wrong estimate costs
+        // speed only: `apply_batch` checks it).
+        let mut next_line = truth.line();
         let mut failure = None;
+        // Batch after batch: while one batch is split and interpreted on
+        // every core, the main thread applies the one before it.
+        let mut parsed: Option<Vec<Spec<T>>> = None;
         loop {
             let mut chunks = Vec::with_capacity(per_batch);
-            while chunks.len() < per_batch && !feed.done() {
+            while failure.is_none() && chunks.len() < per_batch && !feed.done() {
                 match feed.next_chunk(&mut input) {
                     Ok(Some(chunk)) => chunks.push(chunk),
                     Ok(None) => {}
                     Err((chunk, e)) => {
                         chunks.extend(chunk);
                         failure = Some(e);
-                        break;
                     }
                 }
             }
-            // Number each chunk's lines from an estimate of where the chunks
-            // before it end (checked below).
             let mut first_lines = Vec::with_capacity(chunks.len());
-            let mut line = truth.line();
             for chunk in &chunks {
-                first_lines.push(line);
-                line += line_ends(chunk);
+                first_lines.push(next_line);
+                next_line += line_ends(chunk);
             }
-            let specs: Vec<Spec<T>> = chunks
-                .into_par_iter()
-                .zip(first_lines)
-                .map(|(bytes, first_line)| {
-                    let mut records = Records::chunk(Chunk::new(bytes, false), first_line);
-                    let mut rows = Vec::new();
-                    read_stretch(&mut records, place, interpret, &mut |t| rows.push(t));
-                    let (records, chunk) = records.into_chunk();
-                    Spec {
-                        rows,
-                        records,
-                        chunk,
-                        first_line,
-                    }
-                })
-                .collect();
-            for spec in specs {
-                let right = truth.at_clean_boundary() && spec.first_line == truth.line();
-                if right {
-                    spec.rows.into_iter().for_each(&mut *apply);
-                    truth = spec.records;
-                } else {
-                    let chunk = Chunk::new(spec.chunk.into_bytes(), false);
-                    let mut records = truth.resume(chunk);
-                    read_stretch(&mut records, place, interpret, apply);
-                    truth = records.into_chunk().0;
-                }
-            }
-            if let Some(e) = failure {
-                let mut state = S::default();
-                apply(interpret(
-                    &mut state,
-                    Err((place.unreadable(truth.line(), &e), None)),
-                ));
-                return;
-            }
-            if feed.done() {
+            let before = parsed.take();
+            let (reached, specs) = std::thread::scope(|scope| {
+                let parsing = (!chunks.is_empty())
+                    .then(|| scope.spawn(|| parse_batch(chunks, first_lines, place, interpret)));
+                let reached = match before {
+                    Some(specs) => apply_batch(truth, specs, place, interpret, apply),
+                    None => truth,
+                };
+                let specs = parsing.map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                });
+                (reached, specs)
+            });
+            truth = reached;
+            // The estimate starts again from what the reader really reached
+            // (known now for every batch before this one).
+            let batch_lines: u64 = specs
+                .as_ref()
+                .map_or(0, |specs| specs.iter().map(|s| s.lines).sum());
+            next_line = truth.line() + batch_lines;
+            parsed = specs;
+            if parsed.is_none() && (failure.is_some() || feed.done()) {
                 break;
             }
         }
-        // The end of the input: a last record without a line end, or none.
+        if let Some(e) = failure {
+            let mut state = S::default();
+            apply(interpret(
+                &mut state,
+                Err((place.unreadable(truth.line(), &e), None)),
+            ));
+            return;
+        }
         let mut records = truth.resume(Chunk::new(Vec::new(), true));
         read_stretch(&mut records, place, interpret, apply);
     }
+}
+
+/// Splits and interprets the chunks of a batch on every core, each as if
+/// it began between two records on its first line.
+fn parse_batch<S: Default, T: Send>(
+    chunks: Vec<Vec<u8>>,
+    first_lines: Vec<u64>,
+    place: Place<'_>,
+    interpret: &(impl Fn(&mut S, Result<&Row<'_>, Broken<'_, '_>>) -> T + Sync),
+) -> Vec<Spec<T>> {
+    chunks
+        .into_par_iter()
+        .zip(first_lines)
+        .map(|(bytes, first_line)| {
+            let lines = line_ends(&bytes);
+            let mut records = Records::chunk(Chunk::new(bytes, false), first_line);
+            // About a row per line: the rows' vector is not grown (and
+            // copied) as the chunk is read.
+            let mut rows = Vec::with_capacity(usize::try_from(lines).unwrap_or(0));
+            read_stretch(&mut records, place, interpret, &mut |t| rows.push(t));
+            let (records, chunk) = records.into_chunk();
+            Spec {
+                rows,
+                records,
+                chunk,
+                first_line,
+                lines,
+            }
+        })
+        .collect()
+}
+
+/// Applies the rows of a parsed batch in file order, after `truth`, the
+/// reader of every chunk before it; a chunk that did not begin where that
+/// reader stopped is read again by it. Returns the reader after the batch.
+fn apply_batch<S: Default, T>(
+    mut truth: Records<()>,
+    specs: Vec<Spec<T>>,
+    place: Place<'_>,
+    interpret: &impl Fn(&mut S, Result<&Row<'_>, Broken<'_, '_>>) -> T,
+    apply: &mut impl FnMut(T),
+) -> Records<()> {
+    for spec in specs {
+        let right = truth.at_clean_boundary() && spec.first_line == truth.line();
+        if right {
+            spec.rows.into_iter().for_each(&mut *apply);
+            truth = spec.records;
+        } else {
+            let chunk = Chunk::new(spec.chunk.into_bytes(), false);
+            let mut records = truth.resume(chunk);
+            read_stretch(&mut records, place, interpret, apply);
+            truth = records.into_chunk().0;
+        }
+    }
+    truth
 }
 
 /// Reads the records of `records` until it pauses or ends, giving each

@@ -906,14 +906,7 @@ impl Row<'_> {
     /// spans; the index is the field's (the fields before it are whole).
     pub fn line_break_problem(&self, allowed: &[&str]) -> Option<(usize, InputError)> {
         // The common case, a row on one line, costs one scan of its bytes.
-        if !self
-            .record
-            .as_slice()
-            .iter()
-            .any(|&b| b == b'\n' || b == b'\r')
-        {
-            return None;
-        }
+        memchr::memchr2(b'\n', b'\r', self.record.as_slice())?;
         let swallows = !self.inner_rows().is_empty();
         let (index, first, last) = self.multiline_fields().into_iter().find(|&(index, ..)| {
             swallows

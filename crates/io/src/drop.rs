@@ -279,7 +279,9 @@ impl<R: Read> MarketFiles<R> {
 #[derive(Default)]
 struct Registry {
     accounts: Vec<AccountInput>,
-    index: HashMap<String, usize>,
+    /// Hashed with foldhash (seeded per process), not SipHash: looked up
+    /// once per run of an account's rows, never iterated.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Rows read per account: `positions.csv` and `cash.csv`.
     rows: Vec<[usize; 2]>,
 }

@@ -56,10 +56,19 @@ pub fn net_liquidation_value(
 ) -> Result<Decimal, NlvError> {
     let base = account.base_currency.ok_or(NlvError::NoBaseCurrency)?;
     let mut total = Decimal::ZERO;
+    // Each currency's rate to the base, looked up (and divided) once: an
+    // account holds a few currencies over many rows.
+    let mut rates: Vec<(crate::Currency, Decimal)> = Vec::new();
     let mut add = |currency, amount: Decimal| -> Result<(), NlvError> {
-        let converted = amount
-            .checked_mul(market.fx_rate(currency, base)?)
-            .ok_or(NlvError::Overflow)?;
+        let rate = match rates.iter().find(|(held, _)| *held == currency) {
+            Some(&(_, rate)) => rate,
+            None => {
+                let rate = market.fx_rate(currency, base)?;
+                rates.push((currency, rate));
+                rate
+            }
+        };
+        let converted = amount.checked_mul(rate).ok_or(NlvError::Overflow)?;
         total = total.checked_add(converted).ok_or(NlvError::Overflow)?;
         Ok(())
     };
@@ -140,5 +149,31 @@ mod tests {
             net_liquidation_value(&account, &MarketData::default()),
             Err(NlvError::Market(MarketError::NoFxRate(sek)))
         );
+    }
+
+    #[test]
+    fn each_row_is_converted_at_its_own_currencys_rate() {
+        // Base GBP (1.25 USD), rows in EUR (1.10 USD), USD and GBP taking
+        // turns, so that each currency comes back after another: EUR 1,000
+        // = 880 GBP, USD 500 = 400 GBP, GBP 100; the stocks EUR 10 × 20 =
+        // 176 GBP and USD 25 × 4 = 80 GBP. Total 1,636 GBP.
+        let (usd, gbp, eur): (Currency, Currency, Currency) = (
+            Currency::USD,
+            "GBP".parse().unwrap(),
+            "EUR".parse().unwrap(),
+        );
+        let market =
+            MarketData::with_fx([(gbp, Decimal::new(125, 2)), (eur, Decimal::new(110, 2))]);
+        let mut account = AccountInput::new("U4", gbp);
+        for (currency, amount) in [(eur, 400), (usd, 500), (eur, 600), (gbp, 100)] {
+            account.cash.push(CashBalance {
+                currency,
+                amount: Decimal::from(amount),
+            });
+        }
+        account.positions.push(stock("AAA", eur, 10, 20));
+        account.positions.push(stock("BBB", usd, 25, 4));
+        let nlv = net_liquidation_value(&account, &market).unwrap();
+        assert_eq!(nlv, Decimal::from(1636));
     }
 }

@@ -158,6 +158,51 @@ impl Default for Marginal {
     }
 }
 
+/// Which definition turns a set's seed into draws (`draw_version` in TOML:
+/// 1 or 2, default 1). A set is its configuration *and* its draw version:
+/// the same seed under two versions gives two different sets, and every
+/// output that names a set's seed names its version too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize)]
+#[serde(try_from = "i64")]
+pub enum DrawVersion {
+    /// The draws of every set before version 2 existed, bit for bit:
+    /// a single stock's own score is statrs' Φ⁻¹,
+    /// −√2·`erfc_inv`(2p) (`docs/methodology.md`).
+    #[default]
+    V1,
+    /// Version 1 but for the single stocks' own scores: Φ⁻¹ by Wichura's
+    /// AS 241 with its own logarithm, IEEE basic operations only
+    /// ([`normal_quantile_v2`](crate::normal_quantile_v2)), the same bits in
+    /// scalar and vector code on every machine; each score is version 1's to
+    /// within 2·10⁻¹⁵ relative.
+    V2,
+}
+
+impl DrawVersion {
+    /// The number written in TOML and in outputs (1, 2).
+    pub fn number(self) -> u32 {
+        match self {
+            DrawVersion::V1 => 1,
+            DrawVersion::V2 => 2,
+        }
+    }
+}
+
+impl TryFrom<i64> for DrawVersion {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1 => Ok(DrawVersion::V1),
+            2 => Ok(DrawVersion::V2),
+            other => Err(format!(
+                "draw_version = {other} is not a draw version: 1 (the draws of sets before \
+                 version 2, the default) or 2 (own moves by AS 241, docs/methodology.md)"
+            )),
+        }
+    }
+}
+
 /// Settings of single stocks' own (idiosyncratic) moves.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -259,6 +304,10 @@ pub struct ScenarioConfig {
     /// Append the fixed stress scenarios after the draws (default true).
     #[serde(default = "default_true")]
     pub include_fixed: bool,
+    /// The definition of the draws (default 1: the draws of every set
+    /// written before version 2 existed, bit for bit).
+    #[serde(default)]
+    pub draw_version: DrawVersion,
 }
 
 fn default_scenarios() -> usize {
@@ -399,6 +448,40 @@ mod tests {
         assert_eq!(c.single_stock, SingleStockConfig::default());
         assert_eq!(c.equity_vol, EquityVolConfig::default());
         assert!(c.include_fixed);
+        assert_eq!(c.draw_version, DrawVersion::V1);
+    }
+
+    #[test]
+    fn draw_version_is_1_or_2() {
+        assert_eq!(
+            parse("draw_version = 1\n").unwrap().draw_version,
+            DrawVersion::V1
+        );
+        let two = parse("draw_version = 2\n").unwrap();
+        assert_eq!(two.draw_version, DrawVersion::V2);
+        assert_eq!(two.draw_version.number(), 2);
+        // Everything else of the set is unchanged by the key.
+        let one = parse("").unwrap();
+        assert_eq!(
+            ScenarioConfig {
+                draw_version: DrawVersion::V1,
+                ..two
+            },
+            one
+        );
+        for (value, expected) in [
+            ("0", "draw_version = 0 is not a draw version: 1"),
+            ("3", "draw_version = 3 is not a draw version: 1"),
+            ("-1", "draw_version = -1 is not a draw version"),
+            ("\"2\"", "invalid type: string"),
+            ("2.0", "invalid type: floating point"),
+        ] {
+            let err = parse(&format!("draw_version = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{value}: {err}");
+            assert!(err.contains("line 5"), "{value}: {err}");
+        }
     }
 
     #[test]

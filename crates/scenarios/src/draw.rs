@@ -10,10 +10,11 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::erf::erfc;
 
+use crate::as241::normal_quantiles_v2;
 use crate::chacha::own_probabilities;
 use crate::correlation::Factor;
 use crate::quantile::{normal_quantile, normal_quantiles};
-use crate::{Copula, Marginal, ScenarioError, ScenarioSpec, SingleStock};
+use crate::{Copula, DrawVersion, Marginal, ScenarioError, ScenarioSpec, SingleStock};
 
 /// Domain tag of the factor draws' ChaCha20 key (bytes 8..16).
 const FACTOR_DOMAIN: [u8; 8] = *b"FACTORS\0";
@@ -73,6 +74,7 @@ pub(crate) struct Draws {
     stock_lower: f64,
     stock_upper: f64,
     idio_z_at_bound: f64,
+    version: DrawVersion,
 }
 
 impl Draws {
@@ -137,6 +139,7 @@ impl Draws {
             stock_lower: single.lower(),
             stock_upper: single.upper(),
             idio_z_at_bound: config.single_stock.idio_z_at_bound,
+            version: config.draw_version,
         })
     }
 
@@ -197,15 +200,21 @@ impl Draws {
     ///
     /// ChaCha20 keyed by (seed, "IDIOSYN", FNV-1a(symbol)), stream 0: the
     /// scenario-i score is Φ⁻¹ of the i-th 64-bit output (words 2i, 2i+1)
-    /// mapped to ((x >> 11) + ½)·2⁻⁵³ ∈ (0, 1).
+    /// mapped to ((x >> 11) + ½)·2⁻⁵³ ∈ (0, 1); Φ⁻¹ is statrs' in draw
+    /// version 1, AS 241's (`as241`) in version 2.
     pub fn idio_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) {
         let len = range.len().min(out.len());
         let out = &mut out[..len];
         // rand_chacha's words, 16 (AVX-512) or 8 blocks at a time (see
         // `chacha`).
         own_probabilities(&self.stock_keys[stock], range.start, out);
-        // Φ⁻¹ of all of them at once, bit for bit statrs' (see `quantile`).
-        normal_quantiles(out);
+        match self.version {
+            // Φ⁻¹ of all of them at once, bit for bit statrs' (see
+            // `quantile`).
+            DrawVersion::V1 => normal_quantiles(out),
+            // AS 241, the same bits in every lane (see `as241`).
+            DrawVersion::V2 => normal_quantiles_v2(out),
+        }
     }
 
     /// Single stock `stock`'s own moves for scenarios `range` into `out`:

@@ -218,6 +218,31 @@ fn shipped_configs_parse_and_validate() {
     }
 }
 
+/// `scenarios/default-v2.toml` is `default.toml` with `draw_version = 2`:
+/// the same lines after its own header, but the key (and its comment).
+#[test]
+fn default_v2_is_default_with_draw_version_2() {
+    let v2 = include_str!("../../../scenarios/default-v2.toml");
+    let body = |text: &'static str| -> Vec<&'static str> {
+        text.lines()
+            .skip_while(|l| l.starts_with('#'))
+            .filter(|l| !l.contains("draw_version") && !l.starts_with("# Draw version"))
+            .collect()
+    };
+    assert_eq!(body(v2), body(DEFAULT_TOML));
+    let one = ScenarioConfig::parse("default.toml", DEFAULT_TOML).unwrap();
+    let two = ScenarioConfig::parse("default-v2.toml", v2).unwrap();
+    assert_eq!(one.draw_version, crate::DrawVersion::V1);
+    assert_eq!(two.draw_version, crate::DrawVersion::V2);
+    assert_eq!(
+        ScenarioConfig {
+            draw_version: crate::DrawVersion::V1,
+            ..two
+        },
+        one
+    );
+}
+
 #[test]
 fn shipped_matrices_follow_the_documented_rule() {
     for (which, (_, _, factors, fx, corr_name, corr)) in SHIPPED.iter().enumerate() {

@@ -12,6 +12,9 @@
 //! `docs/methodology.md`. No IO happens here: callers read the files and
 //! hand over their text.
 
+// Φ⁻¹ of draw version 2 calls its AVX-512 / AVX2 builds.
+#[allow(unsafe_code)]
+mod as241;
 // The multi-lane ChaCha20 calls its AVX-512 / AVX2 builds.
 #[allow(unsafe_code)]
 mod chacha;
@@ -19,8 +22,8 @@ mod config;
 mod correlation;
 mod draw;
 mod fixed;
-// The vectorised Φ⁻¹ calls its AVX-512 / AVX2 builds (with `chacha`, the
-// crate's only `unsafe`).
+// The vectorised Φ⁻¹ calls its AVX-512 / AVX2 builds (with `chacha` and
+// `as241`, the crate's only `unsafe`).
 #[allow(unsafe_code)]
 mod quantile;
 mod set;
@@ -31,10 +34,11 @@ mod illustrative;
 #[cfg(test)]
 mod stats_tests;
 
+pub use as241::{normal_quantile_v2, normal_quantiles_v2};
 pub use config::{
     ConfigError, Copula, DEFAULT_EQUITY_VOL_LOWER_PCT, DEFAULT_EQUITY_VOL_NAME,
     DEFAULT_EQUITY_VOL_UPPER_PCT, DEFAULT_IDIO_VOL, DEFAULT_IDIO_Z_AT_BOUND, DEFAULT_NU,
-    DEFAULT_SCENARIOS, DEFAULT_Z_AT_BOUND, EquityVolConfig, MAX_SCENARIOS, Marginal,
+    DEFAULT_SCENARIOS, DEFAULT_Z_AT_BOUND, DrawVersion, EquityVolConfig, MAX_SCENARIOS, Marginal,
     ScenarioConfig, SingleStockConfig,
 };
 pub use correlation::{

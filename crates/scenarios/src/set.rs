@@ -605,8 +605,9 @@ impl ScenarioSet {
     /// the stock's own draws (ChaCha20 keyed by the seed, `IDIOSYN` and the
     /// FNV-1a hash of the symbol; draw `i` is ((x >> 11) + ½)·2⁻⁵³ of the
     /// stream's `i`-th 64-bit output x), bit for bit
-    /// `−√2·statrs::function::erf::erfc_inv(2p)`. Returns how many were
-    /// written, as [`ScenarioSet::own_moves`].
+    /// `−√2·statrs::function::erf::erfc_inv(2p)` in draw version 1 and
+    /// [`normal_quantile_v2`](crate::normal_quantile_v2)`(p)` in version 2.
+    /// Returns how many were written, as [`ScenarioSet::own_moves`].
     pub fn own_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) -> usize {
         let Some((draws, range)) = self.own_range(stock, range, out.len()) else {
             return 0;

@@ -9,8 +9,8 @@ use nalgebra::DMatrix;
 
 use crate::illustrative::shipped_spec;
 use crate::{
-    CorrelationError, CorrelationMatrix, MoveBlock, ScenarioConfig, ScenarioError, ScenarioSet,
-    ScenarioSpec, SingleStock,
+    CorrelationError, CorrelationMatrix, DrawVersion, MoveBlock, ScenarioConfig, ScenarioError,
+    ScenarioSet, ScenarioSpec, SingleStock,
 };
 
 /// Φ(x) for the expected tail probabilities.
@@ -299,11 +299,17 @@ fn bounds_are_reached_at_the_configured_tail_probability() {
 /// σ_ref/σ: probability 1 − Φ(3) for σ = σ_ref, 1 − Φ(1.5) for σ = 2σ_ref.
 #[test]
 fn own_moves_reach_the_bounds_at_the_scaled_tail_probability() {
+    for version in ["", "draw_version = 2\n"] {
+        own_moves_reach_the_bounds(version);
+    }
+}
+
+fn own_moves_reach_the_bounds(version: &str) {
     const N: usize = 20_000;
     let spec = small_spec(
         &FOUR,
         &TARGET,
-        &format!("seed = 8\nscenarios = {N}\ninclude_fixed = false\n"),
+        &format!("seed = 8\nscenarios = {N}\ninclude_fixed = false\n{version}"),
     );
     let set = ScenarioSet::monte_carlo(&spec, stocks(&[("REF", 0.35), ("WILD", 0.70)])).unwrap();
     let block = all_moves(&set);
@@ -367,9 +373,16 @@ fn student_t_copula_has_more_joint_extremes() {
 
 #[test]
 fn fill_is_identical_whatever_the_split_and_thread_count() {
+    for version in [DrawVersion::V1, DrawVersion::V2] {
+        fill_is_identical_whatever_the_split(version);
+    }
+}
+
+fn fill_is_identical_whatever_the_split(version: DrawVersion) {
     let spec = shipped_spec(0);
     let mut config = spec.config().clone();
     config.scenarios = 300;
+    config.draw_version = version;
     let spec = ScenarioSpec::new(
         config,
         spec.factor_table().clone(),
@@ -706,9 +719,26 @@ fn spec_checks_names_and_definiteness() {
 /// whatever the block split, and over scenario ranges starting anywhere.
 #[test]
 fn own_moves_equal_rand_chacha_and_statrs_draw_by_draw() {
+    own_moves_equal_their_definition("", |p| {
+        -std::f64::consts::SQRT_2 * statrs::function::erf::erfc_inv(2.0 * p)
+    });
+}
+
+/// Draw version 2: the same words and mapping, Φ⁻¹ by the scalar AS 241
+/// function (the vector lanes the set runs must equal it draw by draw).
+#[test]
+fn own_moves_of_version_2_equal_rand_chacha_and_as241_draw_by_draw() {
+    own_moves_equal_their_definition("draw_version = 2\n", crate::normal_quantile_v2);
+}
+
+fn own_moves_equal_their_definition(version: &str, quantile: fn(f64) -> f64) {
     use rand::{Rng, SeedableRng};
     const N: usize = 3_001;
-    let spec = small_spec(&FOUR, &TARGET, &format!("seed = 11\nscenarios = {N}\n"));
+    let spec = small_spec(
+        &FOUR,
+        &TARGET,
+        &format!("seed = 11\nscenarios = {N}\n{version}"),
+    );
     let list = [
         ("A", 0.35),
         ("BRK.B", 0.12),
@@ -733,7 +763,7 @@ fn own_moves_equal_rand_chacha_and_statrs_draw_by_draw() {
         (0..N)
             .map(|_| {
                 let p = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-                let z = -std::f64::consts::SQRT_2 * statrs::function::erf::erfc_inv(2.0 * p);
+                let z = quantile(p);
                 let t = (z * ((vol / reference) / z_idio)).clamp(-1.0, 1.0);
                 let m = if t >= 0.0 { upper * t } else { -lower * t };
                 m.clamp(lower, upper).to_bits()
@@ -776,5 +806,97 @@ fn own_moves_equal_rand_chacha_and_statrs_draw_by_draw() {
                 "{symbol} {start}+{len}"
             );
         }
+    }
+}
+
+/// Draw version 2's own scores are standard normal: over N = 200,000 draws
+/// of one stock, the mean within 4/√N, the variance within 4·√(2/N) of 1,
+/// the skewness within 4·√(6/N) of 0, the excess kurtosis within
+/// 4·√(24/N) of 0 (the standard errors of the sample moments of a
+/// normal), and the Kolmogorov–Smirnov distance to Φ below 1.95/√N (its
+/// 0.1 % critical value); the same checks hold for version 1 on the same
+/// seed.
+#[test]
+fn own_scores_of_both_versions_are_standard_normal() {
+    const N: usize = 200_000;
+    let n = N as f64;
+    for version in ["", "draw_version = 2\n"] {
+        let spec = small_spec(
+            &FOUR,
+            &TARGET,
+            &format!("seed = 31\nscenarios = {N}\ninclude_fixed = false\n{version}"),
+        );
+        let set = ScenarioSet::monte_carlo(&spec, stocks(&[("NORM", 0.35)])).unwrap();
+        let mut z = set.idio_scores(0, 0..N);
+        let mean = z.iter().sum::<f64>() / n;
+        let moment = |k: i32| z.iter().map(|x| (x - mean).powi(k)).sum::<f64>() / n;
+        let (m2, m3, m4) = (moment(2), moment(3), moment(4));
+        let skew = m3 / m2.powf(1.5);
+        let kurt = m4 / (m2 * m2) - 3.0;
+        assert!(mean.abs() < 4.0 / n.sqrt(), "{version:?}: mean {mean}");
+        assert!(
+            (m2 - 1.0).abs() < 4.0 * (2.0 / n).sqrt(),
+            "{version:?}: var {m2}"
+        );
+        assert!(
+            skew.abs() < 4.0 * (6.0 / n).sqrt(),
+            "{version:?}: skew {skew}"
+        );
+        assert!(
+            kurt.abs() < 4.0 * (24.0 / n).sqrt(),
+            "{version:?}: kurt {kurt}"
+        );
+        z.sort_by(f64::total_cmp);
+        let ks = z
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let f = phi(x);
+                (f - i as f64 / n).abs().max((f - (i + 1) as f64 / n).abs())
+            })
+            .fold(0.0f64, f64::max);
+        assert!(ks < 1.95 / n.sqrt(), "{version:?}: KS {ks}");
+    }
+}
+
+/// Version 2 is another set than version 1 of the same configuration: the
+/// factors, currencies, volatility and fixed scenarios are the same bits,
+/// the own moves are not (in some draws), and each own move is version 1's
+/// to within 2·10⁻¹⁵ relative (the two Φ⁻¹ agree that closely: see
+/// `as241`'s tests), so a version-2 set moves a portfolio as version 1 did
+/// but for the last bits.
+#[test]
+fn version_2_differs_from_version_1_in_the_own_moves_only() {
+    let make = |version: &str| {
+        let spec = small_spec(
+            &FOUR,
+            &TARGET,
+            &format!("seed = 6\nscenarios = 5000\n{version}"),
+        );
+        let set = ScenarioSet::monte_carlo(&spec, stocks(&[("AAPL", 0.35), ("BMW", 0.9)])).unwrap();
+        let block = all_moves(&set);
+        (set, block)
+    };
+    let (set1, one) = make("");
+    let (set2, two) = make("draw_version = 2\n");
+    assert_eq!(set1.len(), set2.len());
+    for i in 0..FOUR.len() {
+        assert_eq!(bits_of(one.factor(i)), bits_of(two.factor(i)));
+    }
+    assert_eq!(bits_of(one.vol()), bits_of(two.vol()));
+    for stock in 0..2 {
+        let (a, b) = (one.stock(stock), two.stock(stock));
+        let differ = a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        assert!(differ > 0, "stock {stock}: version 2 drew the same bits");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 2e-15 * x.abs(), "{x} vs {y}");
+        }
+        // The fixed scenarios after the draws are the same.
+        let draws = set1.draw_count();
+        assert_eq!(bits_of(&a[draws..]), bits_of(&b[draws..]));
     }
 }

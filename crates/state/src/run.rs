@@ -448,15 +448,20 @@ impl<'db> Run<'db> {
         conn.prepare_cached("SAVEPOINT exfee_record")?.execute([])?;
         let mut batch: HashSet<&str> = HashSet::new();
         let written = (|| -> Result<(), StateError> {
-            let mut writer = Writer::new(conn)?;
-            for c in &checked {
+            let mut writer = Writer::new(conn, rules)?;
+            for (index, c) in checked.iter().enumerate() {
                 let account = c.account.as_str();
                 // The account's days posted on the run's date are replaced:
                 // there are none unless the date was run before or the
                 // account was recorded earlier in this run.
-                let replace_posted =
-                    posted_before || self.recorded.contains(account) || !batch.insert(account);
-                writer.night(account, date, c, replace_posted)?;
+                let again = !batch.insert(account);
+                if again {
+                    // Its rows of this batch are written before they are
+                    // replaced, as one record after another would.
+                    writer.flush(&checked, date)?;
+                }
+                let replace_posted = posted_before || again || self.recorded.contains(account);
+                writer.night(index, replace_posted, account, date)?;
                 let later_nights: bool = later
                     && conn
                         .prepare_cached(
@@ -464,13 +469,15 @@ impl<'db> Run<'db> {
                         )?
                         .query_row(params![account, date], |row| row.get(0))?;
                 let latest = if later_nights {
+                    // The replay reads tonight's night: written first.
+                    writer.flush(&checked, date)?;
                     replay(conn, account, None, rules)?.unwrap_or(c.state)
                 } else {
                     c.state
                 };
-                writer.summary(account, &latest, rules)?;
+                writer.summary(index, latest);
             }
-            Ok(())
+            writer.flush(&checked, date)
         })();
         if let Err(e) = written {
             // Nothing of the failed batch is kept; the run may go on.
@@ -714,111 +721,296 @@ fn check_record(account: &str, night: &NightRecord) -> Result<(), StateError> {
     Ok(())
 }
 
-/// The statements a batch of records is written with, prepared once, and
-/// the text buffers its values are formatted into (no allocation per
-/// account once they have grown).
+/// How many rows one `INSERT` of [`Writer`] writes at most. SQLite runs a
+/// `CHECK (… IN (…))` of three or more values through a temporary b-tree
+/// opened (and its page cache allocated) once per statement execution: one
+/// row per statement made that opening most of a night's write time.
+pub(crate) const ROWS_PER_INSERT: usize = 64;
+
+/// A table a batch of records writes rows to, with multi-row `INSERT`s.
+#[derive(Clone, Copy)]
+enum Table {
+    Nights,
+    Ledger,
+    Accounts,
+}
+
+impl Table {
+    /// The statement's text up to its `VALUES`, and its columns.
+    fn head(self) -> (&'static str, usize) {
+        match self {
+            Table::Nights => (
+                "INSERT OR REPLACE INTO nights (account, date, status, measure, uncovered, \
+                 daily_fee, days_charged, amount, currency, effective_date, accrues, basis) VALUES ",
+                12,
+            ),
+            Table::Ledger => (
+                "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, \
+                 basis, currency) VALUES ",
+                7,
+            ),
+            Table::Accounts => (SUMMARY_HEAD, 7),
+        }
+    }
+
+    /// The `INSERT` of `rows` rows (numbered parameters, row after row).
+    fn sql(self, rows: usize) -> String {
+        use std::fmt::Write;
+        let (head, columns) = self.head();
+        let mut sql = String::with_capacity(head.len() + rows * columns * 6);
+        sql.push_str(head);
+        let mut parameter = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..columns {
+                parameter += 1;
+                #[allow(
+                    clippy::let_underscore_must_use,
+                    reason = "writing into a String cannot fail"
+                )]
+                let _ = write!(sql, "{}?{parameter}", if column == 0 { "" } else { ", " });
+            }
+            sql.push(')');
+        }
+        sql
+    }
+}
+
+/// Writes a batch of checked records: each table's rows in record order,
+/// [`ROWS_PER_INSERT`] rows per `INSERT OR REPLACE` (rows of one statement
+/// are written one after another, so the tables end as with one statement
+/// per row), money and dates formatted into reused buffers. Rows wait in
+/// the writer (as indices into the batch) until [`Writer::flush`]; the
+/// caller flushes before anything reads or replaces them.
 struct Writer<'c> {
-    night: rusqlite::CachedStatement<'c>,
+    conn: &'c Connection,
     delete_posted: rusqlite::CachedStatement<'c>,
-    ledger: rusqlite::CachedStatement<'c>,
-    summary: rusqlite::CachedStatement<'c>,
+    /// The full-size statement of each table (prepared once).
+    full: [Option<rusqlite::CachedStatement<'c>>; 3],
     text: [String; 6],
+    /// Records whose `nights` row waits.
+    nights: Vec<usize>,
+    /// (record, day posted) whose `ledger` row waits.
+    ledger: Vec<(usize, usize)>,
+    /// (record, state) whose `accounts` row waits.
+    summaries: Vec<(usize, AccountState)>,
+    rules: GraceRules,
 }
 
 impl<'c> Writer<'c> {
-    fn new(conn: &'c Connection) -> Result<Self, StateError> {
+    fn new(conn: &'c Connection, rules: GraceRules) -> Result<Self, StateError> {
         Ok(Writer {
-            night: conn.prepare_cached(
-                "INSERT OR REPLACE INTO nights
-         (account, date, status, measure, uncovered, daily_fee, days_charged, amount, currency, effective_date, accrues, basis)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?,
+            conn,
             delete_posted: conn
                 .prepare_cached("DELETE FROM ledger WHERE account = ?1 AND posted_on = ?2")?,
-            ledger: conn.prepare_cached(
-                "INSERT OR REPLACE INTO ledger (account, day, measured_on, posted_on, amount, basis, currency)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?,
-            summary: conn.prepare_cached(SUMMARY_SQL)?,
+            full: [None, None, None],
             text: Default::default(),
+            nights: Vec::new(),
+            ledger: Vec::new(),
+            summaries: Vec::new(),
+            rules,
         })
     }
 
-    /// Writes the account's `nights` row for `date` (with the days and
-    /// amount posted tonight) and replaces its `ledger` rows posted on
-    /// `date` with the days it posts (`replace_posted`: it may hold some
-    /// already; else they are only added).
+    /// Queues the `nights` row of record `index` for `date` (with the days
+    /// and amount posted tonight) and its `ledger` rows, after removing (at
+    /// once) its `ledger` rows posted on `date` when `replace_posted` (it
+    /// may hold some already; else they are only added).
     fn night(
         &mut self,
+        index: usize,
+        replace_posted: bool,
         account: &str,
         date: &str,
-        checked: &Checked,
-        replace_posted: bool,
     ) -> Result<(), StateError> {
-        let night = &checked.night;
-        let posted = &checked.posted;
-        let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
-        let mut amount_posted = Decimal::ZERO;
-        for row in posted {
-            amount_posted =
-                amount_posted
-                    .checked_add(row.amount)
-                    .ok_or_else(|| StateError::Overflow {
-                        account: account.to_string(),
-                    })?;
-        }
-        let [measure, uncovered, daily_fee, amount, effective, accrues] = &mut self.text;
-        self.night.execute(params![
-            account,
-            date,
-            night.status.name(),
-            text_into(measure, night.measure),
-            text_into(uncovered, night.uncovered),
-            text_into(daily_fee, night.daily_fee),
-            days_posted,
-            text_into(amount, amount_posted),
-            night.currency.as_str(),
-            checked.effective.map(|e| text_into(effective, e)),
-            text_into(accrues, night.accrues),
-            night.basis.name(),
-        ])?;
         if replace_posted {
             self.delete_posted.execute(params![account, date])?;
         }
-        for row in posted {
-            let [day, measured_on, amount, ..] = &mut self.text;
-            self.ledger.execute(params![
-                account,
-                text_into(day, row.day),
-                text_into(measured_on, row.measured_on),
-                date,
-                text_into(amount, row.amount),
-                row.basis.name(),
-                row.currency.as_str(),
-            ])?;
-        }
+        self.nights.push(index);
         Ok(())
     }
 
-    /// Sets the account's `accounts` summary to `state`.
-    fn summary(
-        &mut self,
-        account: &str,
-        state: &AccountState,
-        rules: GraceRules,
-    ) -> Result<(), StateError> {
-        let [first, last, effective, ..] = &mut self.text;
-        self.summary.execute(params![
-            account,
-            state.first_subject.map(|d| text_into(first, d)),
-            state.nights_subject,
-            state.clear_nights,
-            state.last_status.name(),
-            text_into(last, state.last_date),
-            state.effective_date(rules).map(|d| text_into(effective, d)),
-        ])?;
+    /// Queues the `accounts` summary of record `index`: `state`.
+    fn summary(&mut self, index: usize, state: AccountState) {
+        self.summaries.push((index, state));
+    }
+
+    /// Writes every queued row: `nights`, then `ledger`, then `accounts`
+    /// (no table's rows depend on another's).
+    fn flush(&mut self, checked: &[Checked], date: &str) -> Result<(), StateError> {
+        let nights = std::mem::take(&mut self.nights);
+        for index in &nights {
+            if let Some(c) = checked.get(*index) {
+                self.ledger
+                    .extend((0..c.posted.len()).map(|day| (*index, day)));
+            }
+        }
+        self.write(Table::Nights, &nights, |text, stmt, first, &index| {
+            night_row(text, stmt, first, checked, index, date)
+        })?;
+        let ledger = std::mem::take(&mut self.ledger);
+        self.write(
+            Table::Ledger,
+            &ledger,
+            |text, stmt, first, &(index, day)| {
+                ledger_row(text, stmt, first, checked, index, day, date)
+            },
+        )?;
+        let summaries = std::mem::take(&mut self.summaries);
+        let rules = self.rules;
+        self.write(
+            Table::Accounts,
+            &summaries,
+            |text, stmt, first, (index, state)| {
+                let account = checked.get(*index).map_or("", |c| c.account.as_str());
+                summary_row(text, stmt, first, account, state, rules)
+            },
+        )?;
+        // The queues keep their capacity for the next rows.
+        self.nights = nights;
+        self.nights.clear();
+        self.ledger = ledger;
+        self.ledger.clear();
+        self.summaries = summaries;
+        self.summaries.clear();
         Ok(())
     }
+
+    /// Writes `rows` of `table`, [`ROWS_PER_INSERT`] per statement; `bind`
+    /// binds one row's values from parameter `first` on.
+    fn write<T>(
+        &mut self,
+        table: Table,
+        rows: &[T],
+        mut bind: impl FnMut(
+            &mut [String; 6],
+            &mut rusqlite::Statement<'_>,
+            usize,
+            &T,
+        ) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let columns = table.head().1;
+        for part in rows.chunks(ROWS_PER_INSERT) {
+            let mut partial;
+            let stmt: &mut rusqlite::Statement<'_> = if part.len() == ROWS_PER_INSERT {
+                let slot = &mut self.full[table as usize];
+                if slot.is_none() {
+                    *slot = Some(self.conn.prepare_cached(&table.sql(ROWS_PER_INSERT))?);
+                }
+                match slot {
+                    Some(stmt) => stmt,
+                    None => continue,
+                }
+            } else {
+                partial = self.conn.prepare_cached(&table.sql(part.len()))?;
+                &mut partial
+            };
+            for (i, row) in part.iter().enumerate() {
+                bind(&mut self.text, stmt, i * columns + 1, row)?;
+            }
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the `nights` row of record `index` from parameter `first` on.
+fn night_row(
+    text: &mut [String; 6],
+    stmt: &mut rusqlite::Statement<'_>,
+    first: usize,
+    checked: &[Checked],
+    index: usize,
+    date: &str,
+) -> Result<(), StateError> {
+    let Some(checked) = checked.get(index) else {
+        return Ok(());
+    };
+    let account = checked.account.as_str();
+    let night = &checked.night;
+    let posted = &checked.posted;
+    let days_posted = u32::try_from(posted.len()).unwrap_or(u32::MAX);
+    let mut amount_posted = Decimal::ZERO;
+    for row in posted {
+        amount_posted =
+            amount_posted
+                .checked_add(row.amount)
+                .ok_or_else(|| StateError::Overflow {
+                    account: account.to_string(),
+                })?;
+    }
+    let [measure, uncovered, daily_fee, amount, effective, accrues] = text;
+    stmt.raw_bind_parameter(first, account)?;
+    stmt.raw_bind_parameter(first + 1, date)?;
+    stmt.raw_bind_parameter(first + 2, night.status.name())?;
+    stmt.raw_bind_parameter(first + 3, text_into(measure, night.measure))?;
+    stmt.raw_bind_parameter(first + 4, text_into(uncovered, night.uncovered))?;
+    stmt.raw_bind_parameter(first + 5, text_into(daily_fee, night.daily_fee))?;
+    stmt.raw_bind_parameter(first + 6, days_posted)?;
+    stmt.raw_bind_parameter(first + 7, text_into(amount, amount_posted))?;
+    stmt.raw_bind_parameter(first + 8, night.currency.as_str())?;
+    stmt.raw_bind_parameter(
+        first + 9,
+        checked.effective.map(|e| text_into(effective, e)),
+    )?;
+    stmt.raw_bind_parameter(first + 10, text_into(accrues, night.accrues))?;
+    stmt.raw_bind_parameter(first + 11, night.basis.name())?;
+    Ok(())
+}
+
+/// Binds the `ledger` row of day `day` posted by record `index` from
+/// parameter `first` on.
+fn ledger_row(
+    text: &mut [String; 6],
+    stmt: &mut rusqlite::Statement<'_>,
+    first: usize,
+    checked: &[Checked],
+    index: usize,
+    day: usize,
+    date: &str,
+) -> Result<(), StateError> {
+    let Some((checked, row)) = checked
+        .get(index)
+        .and_then(|c| c.posted.get(day).map(|row| (c, row)))
+    else {
+        return Ok(());
+    };
+    let [day_text, measured_on, amount, ..] = text;
+    stmt.raw_bind_parameter(first, checked.account.as_str())?;
+    stmt.raw_bind_parameter(first + 1, text_into(day_text, row.day))?;
+    stmt.raw_bind_parameter(first + 2, text_into(measured_on, row.measured_on))?;
+    stmt.raw_bind_parameter(first + 3, date)?;
+    stmt.raw_bind_parameter(first + 4, text_into(amount, row.amount))?;
+    stmt.raw_bind_parameter(first + 5, row.basis.name())?;
+    stmt.raw_bind_parameter(first + 6, row.currency.as_str())?;
+    Ok(())
+}
+
+/// Binds the `accounts` summary of `account`, `state`, from parameter
+/// `first` on.
+fn summary_row(
+    text: &mut [String; 6],
+    stmt: &mut rusqlite::Statement<'_>,
+    first: usize,
+    account: &str,
+    state: &AccountState,
+    rules: GraceRules,
+) -> Result<(), StateError> {
+    let [first_subject, last, effective, ..] = text;
+    stmt.raw_bind_parameter(first, account)?;
+    stmt.raw_bind_parameter(
+        first + 1,
+        state.first_subject.map(|d| text_into(first_subject, d)),
+    )?;
+    stmt.raw_bind_parameter(first + 2, state.nights_subject)?;
+    stmt.raw_bind_parameter(first + 3, state.clear_nights)?;
+    stmt.raw_bind_parameter(first + 4, state.last_status.name())?;
+    stmt.raw_bind_parameter(first + 5, text_into(last, state.last_date))?;
+    stmt.raw_bind_parameter(
+        first + 6,
+        state.effective_date(rules).map(|d| text_into(effective, d)),
+    )?;
+    Ok(())
 }
 
 /// The days the run of trading day `date` posts for `account`: every
@@ -937,9 +1129,13 @@ fn replay(
 }
 
 /// The statement that sets an account's `accounts` summary.
-const SUMMARY_SQL: &str = "INSERT OR REPLACE INTO accounts
-         (account, first_subject, nights_subject, clear_nights, last_status, last_date, effective_date)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const SUMMARY_SQL: &str = "INSERT OR REPLACE INTO accounts (account, first_subject, \
+     nights_subject, clear_nights, last_status, last_date, effective_date) VALUES (?1, ?2, ?3, ?4, \
+     ?5, ?6, ?7)";
+
+/// [`SUMMARY_SQL`] up to its `VALUES`, for [`Writer`]'s multi-row form.
+const SUMMARY_HEAD: &str = "INSERT OR REPLACE INTO accounts (account, first_subject, \
+     nights_subject, clear_nights, last_status, last_date, effective_date) VALUES ";
 
 fn write_summary(
     conn: &Connection,

@@ -249,3 +249,77 @@ fn a_batch_is_written_whole_or_not_at_all() {
         dec("6")
     );
 }
+
+#[test]
+fn a_batch_of_many_statements_writes_what_records_one_by_one_write() {
+    // More accounts than one multi-row INSERT holds (two full statements
+    // and a part), on a trading day that posts the days of Friday's
+    // charged nights, with accounts twice in the batch at the edges of a
+    // statement, then the same date run again (its posted days replaced):
+    // the database ends equal, table by table, to one fed a record at a
+    // time, and the ledger holds the days worked out here by hand.
+    let dir = tempfile::tempdir().unwrap();
+    let (path_a, path_b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+    let calendar = TradingCalendar::default();
+    let rules = GraceRules {
+        grace_days: 0,
+        reset_after_clear_nights: 5,
+    };
+    let (friday, monday) = (day(2026, 3, 6), day(2026, 3, 9));
+    let ids: Vec<String> = (0..150).map(|i| format!("U{i:03}")).collect();
+    // Every third account clear, the others charged 1 to 7 a day.
+    let night_of = |i: usize| {
+        if i.is_multiple_of(3) {
+            record(FeeStatus::Clear, Decimal::ZERO)
+        } else {
+            record(FeeStatus::Charged, Decimal::from(i % 7 + 1))
+        }
+    };
+    for path in [&path_a, &path_b] {
+        let mut db = StateDb::open(path).unwrap();
+        let mut run = db.begin_run(friday, rules, &calendar).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            run.record(id, &night_of(i)).unwrap();
+        }
+        run.commit().unwrap();
+    }
+    // Monday's batch: every account, and accounts 63 and 64 (either side
+    // of the first statement's end) again at places 64 and 130.
+    let mut order: Vec<usize> = (0..150).collect();
+    order.insert(64, 63);
+    order.insert(130, 64);
+    for _ in 0..2 {
+        let mut a = StateDb::open(&path_a).unwrap();
+        let mut run = a.begin_run(monday, rules, &calendar).unwrap();
+        let priors: Vec<_> = order.iter().map(|&i| run.prior(&ids[i]).unwrap()).collect();
+        let checker = run.checker();
+        let checked: Vec<_> = priors
+            .iter()
+            .zip(&order)
+            .map(|(prior, &i)| checker.check(prior, &night_of(i)).unwrap())
+            .collect();
+        let recorded = run.record_checked(checked).unwrap();
+        assert_eq!(recorded.len(), 152);
+        run.commit().unwrap();
+        let mut b = StateDb::open(&path_b).unwrap();
+        let mut run = b.begin_run(monday, rules, &calendar).unwrap();
+        for &i in &order {
+            run.record(&ids[i], &night_of(i)).unwrap();
+        }
+        run.commit().unwrap();
+    }
+    // Friday's charged nights price Friday, Saturday and Sunday: 3 days of
+    // each of the 100 charged accounts, at its fee.
+    let ledger = StateDb::open(&path_a)
+        .unwrap()
+        .ledger_rows(None, None, None)
+        .unwrap();
+    assert_eq!(ledger.len(), 300);
+    let total: Decimal = ledger.iter().map(|r| r.amount).sum();
+    let expected: Decimal = (0..150)
+        .filter(|i: &usize| !i.is_multiple_of(3))
+        .map(|i| Decimal::from(3 * (i % 7 + 1)))
+        .sum();
+    assert_eq!(total, expected);
+    assert_eq!(common::dump(&path_a), common::dump(&path_b));
+}
