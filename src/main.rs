@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's allocator: the nightly run frees and
+/// allocates many scenario-sized vectors among small strings, and glibc's
+/// `malloc` spent a fifth of the reports' CPU sorting its free lists for
+/// them (docs/performance.md, "The reports' allocations").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     match cmd::dispatch(cli) {

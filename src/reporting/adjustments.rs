@@ -21,6 +21,7 @@ use crate::fees::cents;
 use exfee_engine::{AccountPnl, accounts_pnl};
 
 use super::ReportSource;
+use super::lanes;
 use crate::FeeLine;
 use crate::adjust::{HedgeInstrument, LotTable};
 
@@ -36,20 +37,28 @@ pub(super) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    /// A checker of an account's re-checks (its loss buffer empty).
+    /// A checker of an account's re-checks, its loss buffer `losses` (a
+    /// thread's, kept from one account to the next: see
+    /// [`Checker::into_buffer`]; its contents do not matter).
     pub(super) fn new(
         schedule: &'a FeeSchedule,
         scenarios: usize,
         usd_to_base: Decimal,
         inventory_fee: Option<Decimal>,
+        losses: Vec<f64>,
     ) -> Self {
         Checker {
             schedule,
             scenarios,
             usd_to_base,
             inventory_fee,
-            losses: RefCell::new(Vec::new()),
+            losses: RefCell::new(losses),
         }
+    }
+
+    /// The loss buffer back, for the next account's checker.
+    pub(super) fn into_buffer(self) -> Vec<f64> {
+        self.losses.into_inner()
     }
 }
 
@@ -58,7 +67,7 @@ impl Checker<'_> {
     /// `total` and net liquidation value `nlv`; `None` when it cannot be
     /// computed (then no suggestion is made from it).
     fn check(&self, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
-        self.check_losses(nlv, |losses| losses.extend(total.iter().map(|p| -p)))
+        self.check_pairs(total, total, nlv, |p, _| -p)
     }
 
     /// [`Checker::check`] of the losses `fill` writes (into a buffer kept
@@ -130,80 +139,13 @@ impl Checker<'_> {
         loss: impl Fn(f64, f64) -> f64,
     ) -> Option<(Decimal, Decimal)> {
         if self.worst_only() && !a.is_empty() && !b.is_empty() {
-            let worst = largest_loss(a, b, &loss);
+            let worst = lanes::largest_loss(a, b, &loss);
             return self.check_losses(nlv, |losses| losses.push(worst));
         }
         self.check_losses(nlv, |losses| {
             losses.extend(a.iter().zip(b).map(|(&x, &y)| loss(x, y)));
         })
     }
-}
-
-/// `f64::total_cmp`'s key of a value: its bits as a signed integer, the
-/// magnitude bits flipped when negative (its own inverse).
-fn total_key(bits: i64) -> i64 {
-    bits ^ ((bits >> 63).cast_unsigned() >> 1).cast_signed()
-}
-
-/// The largest of `loss(a[s], b[s])` over `s` (the shorter slice's length)
-/// under [`f64::total_cmp`] — the value `max_by(f64::total_cmp)` of those
-/// losses gives, which is what the worst scenario measure takes — NaN when
-/// empty.
-///
-/// The numeric maximum first, in eight lanes of plain comparisons (packed
-/// `max` instructions on any x86-64), with a lane sum of `loss × 0` that
-/// turns NaN if any loss is NaN or infinite. When it stays finite and the
-/// maximum is not zero, that maximum is the total-order one bit for bit:
-/// without NaN the two orders differ only between −0 and +0, and a nonzero
-/// number has one representation. Otherwise (a zero maximum, a NaN or an
-/// infinity) the losses are ranked again by their total-order keys.
-fn largest_loss(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
-    let len = a.len().min(b.len());
-    if len == 0 {
-        return f64::NAN;
-    }
-    let (a, b) = (&a[..len], &b[..len]);
-    let mut lanes = [f64::NEG_INFINITY; 8];
-    let mut poison = [0.0_f64; 8];
-    let mut xs = a.chunks_exact(8);
-    let mut ys = b.chunks_exact(8);
-    for (x, y) in (&mut xs).zip(&mut ys) {
-        for j in 0..8 {
-            let value = loss(x[j], y[j]);
-            lanes[j] = if value > lanes[j] { value } else { lanes[j] };
-            poison[j] += value * 0.0;
-        }
-    }
-    let mut best = f64::NEG_INFINITY;
-    let mut poisoned = 0.0;
-    for (&x, &y) in xs.remainder().iter().zip(ys.remainder()) {
-        let value = loss(x, y);
-        best = if value > best { value } else { best };
-        poisoned += value * 0.0;
-    }
-    for j in 0..8 {
-        best = if lanes[j] > best { lanes[j] } else { best };
-        poisoned += poison[j];
-    }
-    if poisoned == 0.0 && best != 0.0 {
-        return best;
-    }
-    largest_loss_by_keys(a, b, loss)
-}
-
-/// [`largest_loss`] by total-order keys alone (any values).
-fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
-    let key = |x: f64, y: f64| total_key(loss(x, y).to_bits().cast_signed());
-    let mut best = i64::MIN;
-    let mut any = false;
-    for (&x, &y) in a.iter().zip(b) {
-        best = best.max(key(x, y));
-        any = true;
-    }
-    if !any {
-        return f64::NAN;
-    }
-    f64::from_bits(total_key(best).cast_unsigned())
 }
 
 /// A listed hedge instrument valued by the engine: the P&L of one contract
@@ -466,18 +408,40 @@ impl<'a> Closing<'a> {
         }
     }
 
+    /// The largest loss of [`Closing::adjusted_into`]'s portfolio, by
+    /// [`lanes::largest_negated_sum`] over the same terms in the same order
+    /// (each holding's kept units, then the proceeds of what is closed):
+    /// `None` when that leaves it to the caller.
+    fn worst_closed(&self, closed: &[f64]) -> Option<f64> {
+        let holdings = &self.a.detail.holdings;
+        let mut terms: Vec<(f64, &[f64])> = Vec::with_capacity(holdings.len() * 2);
+        for (holding, &c) in holdings.iter().zip(closed) {
+            terms.push((holding.quantity - c, &holding.unit_pnl));
+        }
+        for (p, &c) in self.proceeds.iter().zip(closed) {
+            if let Some(p) = p
+                && c != 0.0
+            {
+                terms.push((c, p));
+            }
+        }
+        lanes::largest_negated_sum(self.a.total.len(), &terms)
+    }
+
     /// (measure, fee) after closing `closed`: [`Checker::check`] of
     /// [`Closing::adjusted_into`].
     fn check_closed(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
         let checker = self.a.checker;
         if checker.worst_only() && !self.a.total.is_empty() {
-            // The worst loss read off the revalued portfolio in one pass
-            // (the losses are its negation), as `check_pairs` does.
-            let worst = {
+            // The worst loss read off the revalued portfolio (the losses are
+            // its negation), as `check_pairs` does: summed a block of
+            // scenarios at a time when it can be, else from the whole
+            // portfolio.
+            let worst = self.worst_closed(closed).unwrap_or_else(|| {
                 let mut adjusted = checker.losses.borrow_mut();
                 self.adjusted_into(closed, &mut adjusted);
-                largest_loss(&adjusted, &adjusted, |p, _| -p)
-            };
+                lanes::largest_loss(&adjusted, &adjusted, |p, _| -p)
+            });
             return checker.check_losses(self.a.nlv, |losses| losses.push(worst));
         }
         self.a.checker.check_losses(self.a.nlv, |losses| {
@@ -667,7 +631,6 @@ impl<'a> Closing<'a> {
 fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Adjustment> {
     let unit = &hedge.unit;
     let total = a.total;
-    let with = |n: f64| -> Vec<f64> { total.iter().zip(unit).map(|(t, u)| t + n * u).collect() };
     let holds = |n: f64| {
         a.checker
             .check_pairs(total, unit, a.nlv, |t, u| -(t + n * u))
@@ -686,7 +649,9 @@ fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Ad
     if n == 0.0 {
         return None;
     }
-    let (measure_after, fee_after) = a.checker.check(&with(n), a.nlv)?;
+    let (measure_after, fee_after) = a
+        .checker
+        .check_pairs(total, unit, a.nlv, |t, u| -(t + n * u))?;
     if fee_after >= a.fee.fee_paid {
         return None;
     }
@@ -757,78 +722,11 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_loss_is_total_cmps_maximum_bit_for_bit() {
-        // Oracle: the losses formed one by one, then `max_by(total_cmp)`;
-        // for every length around the eight lanes, the largest at every
-        // place, with signed zeros, infinities, subnormals and NaNs of both
-        // signs (total_cmp ranks +NaN above +inf and -NaN below -inf).
-        let neg_nan = f64::from_bits(f64::NAN.to_bits() | (1 << 63));
-        let specials = [
-            0.0,
-            -0.0,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-            neg_nan,
-            f64::MIN_POSITIVE / 4.0,
-            -f64::MIN_POSITIVE / 4.0,
-            1e300,
-            -1e300,
-        ];
-        let loss = |t: f64, p: f64| -(t - 0.37 * p);
-        for len in 0..27 {
-            for special in 0..=specials.len() {
-                for at in 0..len.max(1) {
-                    let total: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 7919 % 23).unwrap()) - 11.5)
-                        .collect();
-                    let mut pnl: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 104_729 % 31).unwrap()) - 15.25)
-                        .collect();
-                    if let (Some(&x), Some(p)) = (specials.get(special), pnl.get_mut(at)) {
-                        *p = x;
-                    }
-                    let want = total
-                        .iter()
-                        .zip(&pnl)
-                        .map(|(&t, &p)| loss(t, p))
-                        .max_by(f64::total_cmp)
-                        .unwrap_or(f64::NAN);
-                    let got = largest_loss(&total, &pnl, loss);
-                    assert_eq!(
-                        got.to_bits(),
-                        want.to_bits(),
-                        "len {len} special {special} at {at}"
-                    );
-                }
-            }
-        }
-        // the shorter slice decides the length
-        assert_eq!(largest_loss(&[1.0, -5.0], &[0.0], |t, _| -t), -1.0);
-        // a largest loss of zero: +0 above -0, whatever their order; -0
-        // when it is the only zero; all -inf
-        let same = |x: f64, _: f64| x;
-        let zeros = [-0.0, -1.0, 0.0, -2.0, -0.0, -3.0, -4.0, -5.0, -6.0];
-        assert_eq!(
-            largest_loss(&zeros, &zeros, same).to_bits(),
-            0.0_f64.to_bits()
-        );
-        let negative_zero = [-1.0, -0.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0];
-        let got = largest_loss(&negative_zero, &negative_zero, same);
-        assert_eq!(got.to_bits(), (-0.0_f64).to_bits());
-        let all_minus_inf = [f64::NEG_INFINITY; 11];
-        assert_eq!(
-            largest_loss(&all_minus_inf, &all_minus_inf, same),
-            f64::NEG_INFINITY
-        );
-    }
-
-    #[test]
     fn a_worst_loss_check_equals_the_check_of_every_loss() {
         // The default schedule's measure is the worst loss: the fused
         // check must give the quote of the whole loss vector.
         let schedule = FeeSchedule::default();
-        let checker = Checker::new(&schedule, 40, Decimal::ONE, None);
+        let checker = Checker::new(&schedule, 40, Decimal::ONE, None, Vec::new());
         let total: Vec<f64> = (0..40)
             .map(|s| -1000.0 * f64::from(s % 7) + 250.0)
             .collect();
@@ -854,7 +752,7 @@ mod tests {
         // (exactly 5.005, rounded to 5.00). So the deposit is
         // 73,000 − 36,536.50 = 36,463.50; a cent less leaves 5.01.
         let schedule = FeeSchedule::default();
-        let checker = Checker::new(&schedule, 1, Decimal::ONE, None);
+        let checker = Checker::new(&schedule, 1, Decimal::ONE, None, Vec::new());
         let uncovered = Decimal::from(73_000);
         assert_eq!(checker.fee_at(uncovered), Decimal::new(1000, 2));
         let half = Decimal::new(500, 2);

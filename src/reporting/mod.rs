@@ -8,6 +8,10 @@
 //! per-class split, and the adjustments of `adjustments.rs`).
 
 mod adjustments;
+// The worst-loss loops built for AVX2 and AVX-512 (`#[target_feature]`
+// calls, after checking the CPU): the only `unsafe` code of the crate.
+#[allow(unsafe_code)]
+mod lanes;
 
 use std::collections::HashMap;
 
@@ -201,8 +205,8 @@ where
             .zip(totals.into_par_iter())
             .zip(chunk_hedges.par_iter())
             .map_init(
-                MoveBlock::default,
-                |block, ((((i, subject), detail), (total, _)), hedge)| {
+                Buffers::default,
+                |buffers, ((((i, subject), detail), (total, _)), hedge)| {
                     report(
                         evaluation,
                         subject,
@@ -210,7 +214,7 @@ where
                         hedge.as_ref(),
                         &fx_moves,
                         context,
-                        block,
+                        buffers,
                     )
                     .map(|r| each(first + i, r))
                 },
@@ -301,9 +305,17 @@ fn format_quantity(quantity: f64) -> String {
     )
 }
 
+/// A thread's buffers, kept from one report to the next.
+#[derive(Default)]
+struct Buffers {
+    /// The worst scenarios' moves.
+    block: MoveBlock,
+    /// The losses of the adjustments' re-checks (see [`Checker::new`]).
+    losses: Vec<f64>,
+}
+
 /// The report of one subject account, or `None` if it was not evaluated.
-/// `total` is the account's scenario P&L ([`AccountPnl::total`]); `block`
-/// is a buffer for the worst scenarios' moves.
+/// `total` is the account's scenario P&L ([`AccountPnl::total`]).
 fn report(
     evaluation: &ReportSource<'_>,
     subject: &Subject,
@@ -311,7 +323,7 @@ fn report(
     hedge: Option<&HedgeUnit>,
     fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
-    block: &mut MoveBlock,
+    buffers: &mut Buffers,
 ) -> Option<AccountReport> {
     let result = evaluation.reported(subject)?;
     let Outcome::Evaluated(risk) = &result.outcome else {
@@ -326,6 +338,7 @@ fn report(
         set.len(),
         subject.usd_to_base,
         subject.fee.inventory_fee,
+        std::mem::take(&mut buffers.losses),
     );
     let account = Account {
         detail,
@@ -337,6 +350,7 @@ fn report(
     };
     let by_class = fee_by_class(detail, worst_index, subject.fee.fee_paid);
     let adjustments = adjustments(&account, hedge, fx_moves);
+    buffers.losses = checker.into_buffer();
     let mut contributors: Vec<Contribution> = detail
         .holdings
         .iter()
@@ -359,7 +373,7 @@ fn report(
                 index: s,
                 name: set.name(s).map(str::to_string),
                 pnl: dec(total[s]),
-                moves: moves_that_matter(detail, set, s, base, block),
+                moves: moves_that_matter(detail, set, s, base, &mut buffers.block),
             })
             .collect(),
         contributors,

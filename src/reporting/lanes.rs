@@ -1,0 +1,336 @@
+//! The worst-loss loops of the adjustments' re-checks, compiled for the
+//! widest instruction set the CPU has ([`exfee_simd::widest`]): AVX-512F,
+//! AVX2 or the baseline, chosen at run time. Every build gives the same
+//! bits (a maximum does not depend on the order it is taken in, and each
+//! scenario's sum is formed in the same order by all of them).
+//!
+//! This is the only module of the crate with `unsafe` code: calling a
+//! `#[target_feature]` function, which is sound once the CPU is known to
+//! have the feature.
+
+use exfee_simd::Isa;
+
+/// `f64::total_cmp`'s key of a value: its bits as a signed integer, the
+/// magnitude bits flipped when negative (its own inverse).
+fn total_key(bits: i64) -> i64 {
+    bits ^ ((bits >> 63).cast_unsigned() >> 1).cast_signed()
+}
+
+/// The largest of `loss(a[s], b[s])` over `s` (the shorter slice's length)
+/// under [`f64::total_cmp`] — the value `max_by(f64::total_cmp)` of those
+/// losses gives, which is what the worst scenario measure takes — NaN when
+/// empty.
+///
+/// The numeric maximum first, in independent lanes of plain comparisons
+/// (packed `max` instructions), with a lane sum of `loss × 0` that turns
+/// NaN if any loss is NaN or infinite. When it stays finite and the
+/// maximum is not zero, that maximum is the total-order one bit for bit:
+/// without NaN the two orders differ only between −0 and +0, and a nonzero
+/// number has one representation. Otherwise (a zero maximum, a NaN or an
+/// infinity) the losses are ranked again by their total-order keys.
+pub(super) fn largest_loss(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
+    largest_loss_on(exfee_simd::widest(), a, b, loss)
+}
+
+/// [`largest_loss`] with the loops built for `isa` (narrowed to what this
+/// CPU has): the tests compare the builds.
+fn largest_loss_on(isa: Isa, a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
+    let len = a.len().min(b.len());
+    if len == 0 {
+        return f64::NAN;
+    }
+    let (a, b) = (&a[..len], &b[..len]);
+    let (best, poisoned) = match isa {
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if Isa::Avx512.on_cpu() => unsafe { max_avx512(a, b, &loss) },
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2 if Isa::Avx2.on_cpu() => unsafe { max_avx2(a, b, &loss) },
+        _ => max_lanes::<8>(a, b, &loss),
+    };
+    if poisoned == 0.0 && best != 0.0 {
+        return best;
+    }
+    largest_loss_by_keys(a, b, loss)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn max_avx2(a: &[f64], b: &[f64], loss: &impl Fn(f64, f64) -> f64) -> (f64, f64) {
+    max_lanes::<16>(a, b, loss)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_avx512(a: &[f64], b: &[f64], loss: &impl Fn(f64, f64) -> f64) -> (f64, f64) {
+    max_lanes::<32>(a, b, loss)
+}
+
+/// (numeric maximum of `loss(a[s], b[s])`, sum of `loss × 0`) in `W`
+/// independent lanes; `a` and `b` of one length.
+#[inline(always)]
+fn max_lanes<const W: usize>(a: &[f64], b: &[f64], loss: &impl Fn(f64, f64) -> f64) -> (f64, f64) {
+    let mut lanes = [f64::NEG_INFINITY; W];
+    let mut poison = [0.0_f64; W];
+    let mut xs = a.chunks_exact(W);
+    let mut ys = b.chunks_exact(W);
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        for j in 0..W {
+            let value = loss(x[j], y[j]);
+            lanes[j] = if value > lanes[j] { value } else { lanes[j] };
+            poison[j] += value * 0.0;
+        }
+    }
+    let mut best = f64::NEG_INFINITY;
+    let mut poisoned = 0.0;
+    for (&x, &y) in xs.remainder().iter().zip(ys.remainder()) {
+        let value = loss(x, y);
+        best = if value > best { value } else { best };
+        poisoned += value * 0.0;
+    }
+    for j in 0..W {
+        best = if lanes[j] > best { lanes[j] } else { best };
+        poisoned += poison[j];
+    }
+    (best, poisoned)
+}
+
+/// [`largest_loss`] by total-order keys alone (any values).
+pub(super) fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
+    let key = |x: f64, y: f64| total_key(loss(x, y).to_bits().cast_signed());
+    let mut best = i64::MIN;
+    let mut any = false;
+    for (&x, &y) in a.iter().zip(b) {
+        best = best.max(key(x, y));
+        any = true;
+    }
+    if !any {
+        return f64::NAN;
+    }
+    f64::from_bits(total_key(best).cast_unsigned())
+}
+
+/// Scenarios summed at a time by [`largest_negated_sum`] (a block of sums
+/// stays in the first-level cache while every term is added to it).
+const BLOCK: usize = 256;
+
+/// The largest loss of the portfolio whose P&L in scenario `s` is
+/// `Σ weight × row[s]` over `terms`, summed in the order of `terms` from
+/// `0.0` (`((0 + w₁·r₁[s]) + w₂·r₂[s]) + …`, every product and sum rounded),
+/// the loss being its negation: [`largest_loss`] of those losses over
+/// scenarios `0..len`, bit for bit, without a vector of every scenario's
+/// P&L. `None` when a row is shorter than `len`, or when the maximum is
+/// zero or a loss is NaN or infinite (then the caller ranks the losses by
+/// their total-order keys).
+pub(super) fn largest_negated_sum(len: usize, terms: &[(f64, &[f64])]) -> Option<f64> {
+    largest_negated_sum_on(exfee_simd::widest(), len, terms)
+}
+
+fn largest_negated_sum_on(isa: Isa, len: usize, terms: &[(f64, &[f64])]) -> Option<f64> {
+    if len == 0 || terms.iter().any(|(_, row)| row.len() < len) {
+        return None;
+    }
+    let (best, poisoned) = match isa {
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if Isa::Avx512.on_cpu() => unsafe { sum_max_avx512(len, terms) },
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2 if Isa::Avx2.on_cpu() => unsafe { sum_max_avx2(len, terms) },
+        _ => sum_max::<8>(len, terms),
+    };
+    (poisoned == 0.0 && best != 0.0).then_some(best)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sum_max_avx2(len: usize, terms: &[(f64, &[f64])]) -> (f64, f64) {
+    sum_max::<16>(len, terms)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn sum_max_avx512(len: usize, terms: &[(f64, &[f64])]) -> (f64, f64) {
+    sum_max::<32>(len, terms)
+}
+
+/// (numeric maximum of the negated sums, sum of `loss × 0`) over `0..len`,
+/// a block of [`BLOCK`] scenarios at a time, the maximum in `W` lanes.
+#[inline(always)]
+fn sum_max<const W: usize>(len: usize, terms: &[(f64, &[f64])]) -> (f64, f64) {
+    let mut sums = [0.0_f64; BLOCK];
+    let mut lanes = [f64::NEG_INFINITY; W];
+    let mut poison = [0.0_f64; W];
+    let mut start = 0;
+    while start < len {
+        let end = (start + BLOCK).min(len);
+        let sums = &mut sums[..end - start];
+        sums.fill(0.0);
+        for &(weight, row) in terms {
+            for (sum, &value) in sums.iter_mut().zip(&row[start..end]) {
+                *sum += weight * value;
+            }
+        }
+        let mut chunks = sums.chunks_exact(W);
+        for chunk in &mut chunks {
+            for j in 0..W {
+                let value = -chunk[j];
+                lanes[j] = if value > lanes[j] { value } else { lanes[j] };
+                poison[j] += value * 0.0;
+            }
+        }
+        for (j, &sum) in chunks.remainder().iter().enumerate() {
+            let value = -sum;
+            lanes[j] = if value > lanes[j] { value } else { lanes[j] };
+            poison[j] += value * 0.0;
+        }
+        start = end;
+    }
+    let mut best = f64::NEG_INFINITY;
+    let mut poisoned = 0.0;
+    for j in 0..W {
+        best = if lanes[j] > best { lanes[j] } else { best };
+        poisoned += poison[j];
+    }
+    (best, poisoned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISAS: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+
+    fn neg_nan() -> f64 {
+        f64::from_bits(f64::NAN.to_bits() | (1 << 63))
+    }
+
+    #[test]
+    fn the_largest_loss_is_total_cmps_maximum_bit_for_bit() {
+        // Oracle: the losses formed one by one, then `max_by(total_cmp)`;
+        // for every length around the lanes of every build, the largest at
+        // every place, with signed zeros, infinities, subnormals and NaNs of
+        // both signs (total_cmp ranks +NaN above +inf and -NaN below -inf).
+        let specials = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            neg_nan(),
+            f64::MIN_POSITIVE / 4.0,
+            -f64::MIN_POSITIVE / 4.0,
+            1e300,
+            -1e300,
+        ];
+        let loss = |t: f64, p: f64| -(t - 0.37 * p);
+        for len in (0..40).chain([63, 64, 65, 97]) {
+            for special in 0..=specials.len() {
+                for at in 0..len.max(1) {
+                    let total: Vec<f64> = (0..len)
+                        .map(|s| f64::from(u32::try_from(s * 7919 % 23).unwrap()) - 11.5)
+                        .collect();
+                    let mut pnl: Vec<f64> = (0..len)
+                        .map(|s| f64::from(u32::try_from(s * 104_729 % 31).unwrap()) - 15.25)
+                        .collect();
+                    if let (Some(&x), Some(p)) = (specials.get(special), pnl.get_mut(at)) {
+                        *p = x;
+                    }
+                    let want = total
+                        .iter()
+                        .zip(&pnl)
+                        .map(|(&t, &p)| loss(t, p))
+                        .max_by(f64::total_cmp)
+                        .unwrap_or(f64::NAN);
+                    for isa in ISAS {
+                        let got = largest_loss_on(isa, &total, &pnl, loss);
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{isa:?} len {len} special {special} at {at}"
+                        );
+                    }
+                }
+            }
+        }
+        for isa in ISAS {
+            // the shorter slice decides the length
+            assert_eq!(largest_loss_on(isa, &[1.0, -5.0], &[0.0], |t, _| -t), -1.0);
+            // a largest loss of zero: +0 above -0, whatever their order; -0
+            // when it is the only zero; all -inf
+            let same = |x: f64, _: f64| x;
+            let zeros = [-0.0, -1.0, 0.0, -2.0, -0.0, -3.0, -4.0, -5.0, -6.0];
+            assert_eq!(
+                largest_loss_on(isa, &zeros, &zeros, same).to_bits(),
+                0.0_f64.to_bits()
+            );
+            let negative_zero = [-1.0, -0.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0];
+            let got = largest_loss_on(isa, &negative_zero, &negative_zero, same);
+            assert_eq!(got.to_bits(), (-0.0_f64).to_bits());
+            let all_minus_inf = [f64::NEG_INFINITY; 41];
+            assert_eq!(
+                largest_loss_on(isa, &all_minus_inf, &all_minus_inf, same),
+                f64::NEG_INFINITY
+            );
+        }
+    }
+
+    #[test]
+    fn the_blocked_sums_give_the_worst_loss_of_the_summed_portfolio() {
+        // Oracle: the portfolio summed scenario by scenario in term order
+        // into a vector, then `max_by(total_cmp)` of its negation. Lengths
+        // around the block and the lanes; weights that make the sums round
+        // differently if the order changed (1e16 + 1 − 1e16).
+        for len in [1, 7, 8, 31, 33, 255, 256, 257, 600, 1031] {
+            let rows: Vec<Vec<f64>> = (0..4_u32)
+                .map(|h| {
+                    (0..len)
+                        .map(|s| {
+                            let s = f64::from(u32::try_from(s).unwrap());
+                            ((s * f64::from(h + 3)).sin() * 1000.0).round() / 8.0 + 0.1
+                        })
+                        .collect()
+                })
+                .collect();
+            let weights = [1e16, 3.0, -1e16, 0.7];
+            let terms: Vec<(f64, &[f64])> = weights
+                .iter()
+                .zip(&rows)
+                .map(|(&w, r)| (w, r.as_slice()))
+                .collect();
+            let mut portfolio = vec![0.0_f64; len];
+            for (w, row) in &terms {
+                for (p, &v) in portfolio.iter_mut().zip(row.iter()) {
+                    *p += w * v;
+                }
+            }
+            let want = portfolio.iter().map(|p| -p).max_by(f64::total_cmp).unwrap();
+            for isa in ISAS {
+                let got = largest_negated_sum_on(isa, len, &terms);
+                assert_eq!(got.map(f64::to_bits), Some(want.to_bits()), "{isa:?} {len}");
+            }
+        }
+        for isa in ISAS {
+            // a NaN, an infinity or a zero maximum: left to the caller
+            let row = [1.0, -2.0, f64::NAN, 4.0];
+            assert_eq!(largest_negated_sum_on(isa, 4, &[(1.0, &row)]), None);
+            let row = [1.0, f64::NEG_INFINITY, 3.0];
+            assert_eq!(largest_negated_sum_on(isa, 3, &[(1.0, &row)]), None);
+            let row = [0.0, 2.0, 3.0];
+            assert_eq!(largest_negated_sum_on(isa, 3, &[(1.0, &row)]), None);
+            // a row shorter than the portfolio, or no scenario
+            assert_eq!(largest_negated_sum_on(isa, 4, &[(1.0, &row)]), None);
+            assert_eq!(largest_negated_sum_on(isa, 0, &[]), None);
+            // no term: every sum is 0, a zero maximum
+            assert_eq!(largest_negated_sum_on(isa, 3, &[]), None);
+            // a plain case by hand: P&L 1 − 2·[3, −1, 0.5] = [−5, 3, 0]: the
+            // worst loss is 5
+            let (a, b) = ([1.0, 1.0, 1.0], [3.0, -1.0, 0.5]);
+            assert_eq!(
+                largest_negated_sum_on(isa, 3, &[(1.0, &a), (-2.0, &b)]),
+                Some(5.0)
+            );
+        }
+    }
+}
