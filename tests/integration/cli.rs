@@ -187,7 +187,8 @@ fn a_closed_standard_output_does_not_panic_the_run() {
 
 /// `EXFEE_SIMD=avx2` caps every vector kernel (aggregation, option pricing,
 /// scenario draws) at AVX2, and the results are the same bits as with no
-/// cap (AVX-512 where the CPU has it): the `exfee bench` digest covers every
+/// cap (AVX-512 where the CPU has it); so are `EXFEE_SIMD=portable`'s (the
+/// build for a CPU without AVX2 + FMA): the `exfee bench` digest covers every
 /// account's worst scenarios and their P&L. The bench says which set ran.
 /// A value naming no instruction set is refused (exit 2), not run uncapped.
 #[test]
@@ -264,6 +265,10 @@ fn the_simd_cap_changes_no_result_of(version: &str) {
     let (avx2, isa) = bench(Some("avx2"));
     assert_eq!(uncapped, avx2);
     assert!(!isa.contains("avx512"), "{isa}");
+    // The portable kernels (a CPU without AVX2 + FMA) give the same bits too.
+    let (portable, isa) = bench(Some("portable"));
+    assert_eq!(uncapped, portable);
+    assert!(isa.contains("portable"), "{isa}");
     let refused = exfee()
         .args(["bench", "--accounts", "10", "--scenarios", "10"])
         .env("EXFEE_SIMD", "avx3")

@@ -211,8 +211,12 @@ fn euro_loop<const FMA: bool>(p: &EuroKernel, spots: &[f64], vols: &[f64], out: 
     }
 }
 
-/// Hardware FMA is part of the baseline on aarch64 and of some x86_64 builds.
-const PORTABLE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+/// The portable kernels fuse their multiply-adds too, so a machine without
+/// AVX2 + FMA (or a run capped with `EXFEE_SIMD=portable`) prices with the
+/// same bits as the AVX2 and AVX-512 kernels: `f64::mul_add` is correctly
+/// rounded whether the CPU fuses it or libm's `fma` does (slower there, but
+/// the same answer on every machine).
+const PORTABLE_FMA: bool = true;
 
 fn euro_portable(p: &EuroKernel, spots: &[f64], vols: &[f64], out: &mut [f64]) {
     euro_loop::<PORTABLE_FMA>(p, spots, vols, out);

@@ -3,8 +3,11 @@
 //! Every function is `#[inline(always)]` and made only of arithmetic, compares
 //! that feed selects, and integer bit manipulation, so that a loop calling
 //! them autovectorises (libm's `exp`/`ln` are opaque calls that do not). The
-//! `FMA` parameter picks fused multiply-adds; it must only be `true` where the
-//! target has hardware FMA, since `f64::mul_add` is a slow libm call otherwise.
+//! `FMA` parameter picks fused multiply-adds. `f64::mul_add` is correctly
+//! rounded everywhere (one instruction with hardware FMA, libm's `fma`
+//! otherwise), so the batch kernels always take `true` and give the same bits
+//! on every machine; `false` is for the scalar node tables, which every
+//! machine computes alike.
 //!
 //! Accuracy (checked in the tests against `std` and `statrs`):
 //! - [`exp`]: a few ulp on `[-708, 709]` (argument clamped to that range);
