@@ -81,7 +81,9 @@ use exfee_engine::{
     EngineError, OptionReport, Prepared, evaluate, evaluate_with_progress, prepare, single_stocks,
 };
 use exfee_model::{FactorTable, FxTable};
-use exfee_scenarios::{DrawVersion, ScenarioError, ScenarioSet, ScenarioSpec, SingleStock};
+use exfee_scenarios::{
+    DrawVersion, ScenarioConfig, ScenarioError, ScenarioSet, ScenarioSpec, SingleStock,
+};
 
 mod errors;
 mod fees;
@@ -305,20 +307,7 @@ impl ScenarioSource {
     ///
     /// [`ScenarioError`] when `draws` is out of the configuration's range.
     pub fn with_draws(&self, draws: usize) -> Result<Self, ScenarioError> {
-        match self {
-            ScenarioSource::Fixed(_) => Ok(self.clone()),
-            ScenarioSource::MonteCarlo(spec) => {
-                let mut config = spec.config().clone();
-                config.scenarios = draws;
-                let spec = ScenarioSpec::new(
-                    config,
-                    spec.factor_table().clone(),
-                    spec.fx_table().clone(),
-                    spec.correlation().clone(),
-                )?;
-                Ok(ScenarioSource::MonteCarlo(Box::new(spec)))
-            }
-        }
+        self.edited(|config| config.scenarios = draws)
     }
 
     /// The same set under draw version `version` (docs/methodology.md §4.1;
@@ -329,18 +318,20 @@ impl ScenarioSource {
     /// [`ScenarioError`] when the set cannot be built again (it could be
     /// before, so in practice never).
     pub fn with_draw_version(&self, version: DrawVersion) -> Result<Self, ScenarioError> {
+        self.edited(|config| config.draw_version = version)
+    }
+
+    /// The same Monte Carlo set with its configuration edited by `edit`; a
+    /// fixed set unchanged.
+    fn edited(&self, edit: impl FnOnce(&mut ScenarioConfig)) -> Result<Self, ScenarioError> {
         match self {
             ScenarioSource::Fixed(_) => Ok(self.clone()),
             ScenarioSource::MonteCarlo(spec) => {
                 let mut config = spec.config().clone();
-                config.draw_version = version;
-                let spec = ScenarioSpec::new(
-                    config,
-                    spec.factor_table().clone(),
-                    spec.fx_table().clone(),
-                    spec.correlation().clone(),
-                )?;
-                Ok(ScenarioSource::MonteCarlo(Box::new(spec)))
+                edit(&mut config);
+                Ok(ScenarioSource::MonteCarlo(Box::new(
+                    spec.with_config(config)?,
+                )))
             }
         }
     }

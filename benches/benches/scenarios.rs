@@ -123,12 +123,7 @@ fn main() {
     // The same set under draw version 2.
     let mut config = spec.config().clone();
     config.draw_version = DrawVersion::V2;
-    let spec2 = ScenarioSpec::new(
-        config,
-        spec.factor_table().clone(),
-        spec.fx_table().clone(),
-        spec.correlation().clone(),
-    );
+    let spec2 = spec.with_config(config);
     let set2 = match spec2.and_then(|spec| ScenarioSet::monte_carlo(&spec, set.stocks().to_vec())) {
         Ok(set) => set,
         Err(e) => {

@@ -190,13 +190,7 @@ fn scenario_source(
         if let Some(draws) = draws {
             config.scenarios = draws;
         }
-        let spec = ScenarioSpec::new(
-            config,
-            spec.factor_table().clone(),
-            spec.fx_table().clone(),
-            spec.correlation().clone(),
-        )
-        .map_err(|e| engine_error(py, e))?;
+        let spec = spec.with_config(config).map_err(|e| engine_error(py, e))?;
         source = ScenarioSource::MonteCarlo(Box::new(spec));
     }
     Ok(source)

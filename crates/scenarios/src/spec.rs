@@ -249,6 +249,22 @@ impl ScenarioSpec {
         })
     }
 
+    /// The same factor table, FX table and correlations under another
+    /// configuration (more or fewer draws, another seed or draw version),
+    /// validated as [`ScenarioSpec::new`] validates.
+    ///
+    /// # Errors
+    ///
+    /// As [`ScenarioSpec::new`].
+    pub fn with_config(&self, config: ScenarioConfig) -> Result<Self, ScenarioError> {
+        Self::new(
+            config,
+            self.factor_table.clone(),
+            self.fx_table.clone(),
+            self.correlation.clone(),
+        )
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ScenarioConfig {
         &self.config

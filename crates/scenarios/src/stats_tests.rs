@@ -109,13 +109,7 @@ fn every_move_lies_within_its_bounds() {
             if marginal == "uniform" {
                 config.marginal = crate::Marginal::Uniform;
             }
-            let spec = ScenarioSpec::new(
-                config,
-                spec.factor_table().clone(),
-                spec.fx_table().clone(),
-                spec.correlation().clone(),
-            )
-            .unwrap();
+            let spec = spec.with_config(config).unwrap();
             let set = ScenarioSet::monte_carlo(
                 &spec,
                 stocks(&[("AAPL", 0.35), ("TSLA", 1.2), ("KO", 0.1)]),
@@ -383,13 +377,7 @@ fn fill_is_identical_whatever_the_split(version: DrawVersion) {
     let mut config = spec.config().clone();
     config.scenarios = 300;
     config.draw_version = version;
-    let spec = ScenarioSpec::new(
-        config,
-        spec.factor_table().clone(),
-        spec.fx_table().clone(),
-        spec.correlation().clone(),
-    )
-    .unwrap();
+    let spec = spec.with_config(config).unwrap();
     let set = ScenarioSet::monte_carlo(&spec, stocks(&[("AAPL", 0.35), ("BMW", 0.3)])).unwrap();
     let whole = all_moves(&set);
     let reference = bits(&whole, &set);
