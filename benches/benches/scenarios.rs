@@ -29,7 +29,7 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput};
 use exfee::ScenarioSource;
 use exfee::scenarios::{
-    DrawVersion, ScenarioSet, ScenarioSpec, SingleStock, normal_quantile_v2, normal_quantiles,
+    DrawVersion, ScenarioSet, SingleStock, normal_quantile_v2, normal_quantiles,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;

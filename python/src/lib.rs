@@ -19,7 +19,6 @@ use pyo3::types::{PyDict, PyList};
 use exfee::fee::{FeeSchedule, TradingCalendar};
 use exfee::io::{DropPaths, IoError};
 use exfee::model::InputError;
-use exfee::scenarios::ScenarioSpec;
 use exfee::{Batch, EngineConfig, EvaluateOptions, NightFees, ScenarioSource};
 
 mod spark;
