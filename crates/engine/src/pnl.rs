@@ -119,11 +119,11 @@ pub(crate) fn price_moved_leg(
             let rows = out.iter_mut().zip(moves).zip(fx);
             if linear {
                 for ((o, &m), &f) in rows {
-                    *o = v * ((1.0 + m) * (1.0 + f) - 1.0);
+                    *o = linear_pnl(v, m, f);
                 }
             } else {
                 for ((o, &m), &f) in rows {
-                    *o = v * m * (1.0 + f);
+                    *o = future_pnl(v, m, f);
                 }
             }
         }
@@ -265,13 +265,13 @@ fn leg_value(
         LegKind::Linear { value, .. } => {
             let v = rate * value;
             for (o, &f) in out.iter_mut().zip(fx) {
-                *o = v * ((1.0 + *o) * (1.0 + f) - 1.0);
+                *o = linear_pnl(v, *o, f);
             }
         }
         LegKind::Future { notional, .. } => {
             let v = rate * notional;
             for (o, &f) in out.iter_mut().zip(fx) {
-                *o = v * *o * (1.0 + f);
+                *o = future_pnl(v, *o, f);
             }
         }
         LegKind::Option(option) => {
@@ -281,6 +281,20 @@ fn leg_value(
             }
         }
     }
+}
+
+/// A linear leg's P&L in base currency, `v` its value (rate × value per
+/// unit), under the move `m` of its driver and `fx` of its currency.
+#[inline(always)]
+fn linear_pnl(v: f64, m: f64, fx: f64) -> f64 {
+    v * ((1.0 + m) * (1.0 + fx) - 1.0)
+}
+
+/// A future's P&L in base currency, `v` its notional (rate × notional per
+/// unit), under the move `m` of its driver and `fx` of its currency.
+#[inline(always)]
+fn future_pnl(v: f64, m: f64, fx: f64) -> f64 {
+    v * m * (1.0 + fx)
 }
 
 /// An option leg's P&L per unit in base currency from its model price `p`
