@@ -23,7 +23,9 @@ use rayon::prelude::*;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::fees::cents;
-use exfee_engine::{AccountPnl, EngineError, HoldingPnl, accounts_pnl};
+use exfee_engine::{
+    AccountPnl, EngineError, HoldingPnl, accounts_pnl_reusing, accounts_worst, reclaim,
+};
 
 use crate::adjust::default_hedges;
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
@@ -155,10 +157,12 @@ where
     // A listed hedge per (factor, base currency), valued once.
     let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
     let mut out = Vec::with_capacity(subjects.len());
+    // The holdings' P&L vectors of one chunk, filled again for the next.
+    let mut spare = Vec::new();
     for (number, chunk) in subjects.chunks(CHUNK).enumerate() {
         let first = number * CHUNK;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl(evaluation.prepared, set, &indices)?;
+        let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut spare)?;
         // Every currency the chunk's foreign positions are quoted in, moved
         // in one pass over the set (closing them leaves proceeds there).
         let mut currencies: Vec<Currency> = details
@@ -220,6 +224,7 @@ where
                 },
             )
             .collect();
+        reclaim(details, &mut spare);
         for item in built.into_iter().flatten() {
             out.push(item?);
         }
@@ -574,31 +579,27 @@ pub fn fees_by_class_rows(
     evaluation: &ReportSource<'_>,
     subjects: &[Subject],
 ) -> Result<Vec<Vec<String>>, EngineError> {
-    let set = evaluation.scenarios;
+    // Only each subject's worst scenario (the first of lowest
+    // `AccountPnl::total`, as `worst_scenarios` picks it) and its holdings'
+    // P&L there: streamed over the set for all subjects at once.
+    let indices: Vec<usize> = subjects.iter().map(|s| s.account).collect();
+    let worst = accounts_worst(evaluation.prepared, evaluation.scenarios, &indices)?;
     let mut rows = Vec::new();
-    for chunk in subjects.chunks(CHUNK) {
-        let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl(evaluation.prepared, set, &indices)?;
-        for (subject, detail) in chunk.iter().zip(&details) {
-            let Some(result) = evaluation.results.get(subject.account) else {
-                continue;
-            };
-            let total = detail.total();
-            let Some(&worst) = worst_scenarios(&total, 1).first() else {
-                continue;
-            };
-            let base = result
-                .base_currency
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            for (class, fee) in fee_by_class(detail, worst, subject.fee.fee_paid) {
-                rows.push(vec![
-                    result.account.clone(),
-                    base.clone(),
-                    class,
-                    fee.to_string(),
-                ]);
-            }
+    for (subject, worst) in subjects.iter().zip(worst) {
+        let (Some(result), Some(worst)) = (evaluation.results.get(subject.account), worst) else {
+            continue;
+        };
+        let base = result
+            .base_currency
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        for (class, fee) in fee_by_class(&worst.at_worst, 0, subject.fee.fee_paid) {
+            rows.push(vec![
+                result.account.clone(),
+                base.clone(),
+                class,
+                fee.to_string(),
+            ]);
         }
     }
     Ok(rows)

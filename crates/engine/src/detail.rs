@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::bind::bind_some_legs;
-use crate::leg::LegInfo;
+use crate::leg::{Leg, LegInfo};
 use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::sparse::sparse_stock_scenarios;
@@ -79,39 +79,41 @@ pub fn accounts_pnl(
     set: &ScenarioSet,
     accounts: &[usize],
 ) -> Result<Vec<AccountPnl>, EngineError> {
+    accounts_pnl_reusing(prepared, set, accounts, &mut Vec::new())
+}
+
+/// [`accounts_pnl`], taking the holdings' P&L vectors from `spare` (vectors
+/// that [`reclaim`] gave back) before allocating new ones: a caller going
+/// through many chunks of accounts reuses one chunk's memory for the next
+/// instead of having fresh pages zeroed for every chunk. Every element of a
+/// reused vector is written: the results equal [`accounts_pnl`]'s.
+///
+/// # Errors
+///
+/// As [`accounts_pnl`].
+pub fn accounts_pnl_reusing(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    accounts: &[usize],
+    spare: &mut Vec<Vec<f64>>,
+) -> Result<Vec<AccountPnl>, EngineError> {
     // The legs these accounts hold, each priced once.
     let mut wanted: Vec<usize> = accounts
         .iter()
-        .filter_map(|&a| match prepared.accounts.get(a) {
-            Some(PreparedAccount::Ready { holdings, .. }) => {
-                Some(holdings.iter().map(|&(leg, _)| leg))
-            }
-            _ => None,
-        })
-        .flatten()
+        .filter_map(|&a| ready(prepared, a))
+        .flat_map(|holdings| holdings.iter().map(|&(leg, _)| leg))
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
     // Only these legs are copied and bound (`legs[i]` is leg `wanted[i]`).
     let legs = bind_some_legs(prepared, set, &wanted)?;
-    let stock_bounds = set.factor_table().single_stock_bounds();
-    let bounds = Bounds {
-        lo: stock_bounds.lower(),
-        hi: stock_bounds.upper(),
-        vol_floor: prepared.config.vol_floor,
-    };
+    let bounds = set_bounds(prepared, set);
     let n = set.len();
-    let (dense_end, sparse_by_stock) = sparse_stock_scenarios(set);
-    let mut rows: Vec<Vec<f64>> = vec![vec![0.0; n]; wanted.len()];
-    // Only the own moves these legs read are drawn (and the set keeps them
-    // for the next call).
-    let mut stocks: Vec<usize> = legs
-        .iter()
-        .filter_map(|leg| leg.kind.driver().and_then(|d| d.stock))
-        .collect();
-    stocks.sort_unstable();
-    stocks.dedup();
-    let block_len = 1024.min(dense_end.max(1));
+    let sparse = Sparse::of(set);
+    let dense_end = sparse.dense_end;
+    let mut rows: Vec<Vec<f64>> = (0..wanted.len()).map(|_| vector(spare, n)).collect();
+    let stocks = held_stocks(&legs);
+    let block_len = dense_block_len(dense_end);
     let mut block = MoveBlock::default();
     let mut start = 0;
     while start < dense_end {
@@ -132,11 +134,16 @@ pub fn accounts_pnl(
             || Scratch::new(1),
             |scratch, (row, leg)| {
                 let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
-                for &(scenario, _) in sparse_by_stock.iter().flatten() {
+                for &(scenario, _) in sparse.by_stock.iter().flatten() {
                     row[scenario] = still;
                 }
+                // Scenarios past the dense ones that move no stock (none in
+                // the sets exfee builds) move nothing: zero, as a new vector.
+                for &scenario in &sparse.unmoved {
+                    row[scenario] = 0.0;
+                }
                 if let Some(stock) = leg.kind.driver().and_then(|d| d.stock) {
-                    for &(scenario, own) in &sparse_by_stock[stock] {
+                    for &(scenario, own) in &sparse.by_stock[stock] {
                         row[scenario] = own_move_pnl(leg, own, bounds, scratch);
                     }
                 }
@@ -147,11 +154,7 @@ pub fn accounts_pnl(
     // Each row goes to the holdings that hold its leg: copied for all but
     // the last of them, which takes it (most legs are held once in a chunk).
     let mut uses = vec![0_usize; wanted.len()];
-    let ready = |a: usize| match prepared.accounts.get(a) {
-        Some(PreparedAccount::Ready { holdings, .. }) => Some(holdings),
-        _ => None,
-    };
-    for holdings in accounts.iter().filter_map(|&a| ready(a)) {
+    for holdings in accounts.iter().filter_map(|&a| ready(prepared, a)) {
         for &(leg, _) in holdings {
             uses[wanted.binary_search(&leg).unwrap_or(0)] += 1;
         }
@@ -159,7 +162,7 @@ pub fn accounts_pnl(
     Ok(accounts
         .iter()
         .filter_map(|&a| {
-            ready(a).map(|holdings| AccountPnl {
+            ready(prepared, a).map(|holdings| AccountPnl {
                 account: a,
                 holdings: holdings
                     .iter()
@@ -169,7 +172,9 @@ pub fn accounts_pnl(
                         let unit_pnl = if uses[at] == 0 {
                             std::mem::take(&mut rows[at])
                         } else {
-                            rows[at].clone()
+                            let mut copy = vector(spare, 0);
+                            copy.extend_from_slice(&rows[at]);
+                            copy
                         };
                         HoldingPnl {
                             info: legs[at].info.clone(),
@@ -179,6 +184,381 @@ pub fn accounts_pnl(
                         }
                     })
                     .collect(),
+            })
+        })
+        .collect())
+}
+
+/// Gives the holdings' P&L vectors of `details` back to `spare`, for the
+/// next [`accounts_pnl_reusing`] call to fill.
+pub fn reclaim(details: Vec<AccountPnl>, spare: &mut Vec<Vec<f64>>) {
+    spare.extend(
+        details
+            .into_iter()
+            .flat_map(|d| d.holdings.into_iter().map(|h| h.unit_pnl))
+            .filter(|v| v.capacity() > 0),
+    );
+}
+
+/// A vector of `len` elements, taken from `spare` when it has one (its
+/// contents are stale: the caller writes every element), else new.
+fn vector(spare: &mut Vec<Vec<f64>>, len: usize) -> Vec<f64> {
+    match spare.pop() {
+        Some(mut v) => {
+            v.resize(len, 0.0);
+            v
+        }
+        None => vec![0.0; len],
+    }
+}
+
+/// The holdings of account `a` of the batch when it is ready.
+fn ready(prepared: &Prepared, a: usize) -> Option<&[(usize, f64)]> {
+    match prepared.accounts.get(a) {
+        Some(PreparedAccount::Ready { holdings, .. }) => Some(holdings),
+        _ => None,
+    }
+}
+
+/// The set's single-stock bounds and the batch's volatility floor.
+fn set_bounds(prepared: &Prepared, set: &ScenarioSet) -> Bounds {
+    let stock_bounds = set.factor_table().single_stock_bounds();
+    Bounds {
+        lo: stock_bounds.lower(),
+        hi: stock_bounds.upper(),
+        vol_floor: prepared.config.vol_floor,
+    }
+}
+
+/// The single stocks `legs` depend on (only their own moves are drawn).
+fn held_stocks(legs: &[Leg]) -> Vec<usize> {
+    let mut stocks: Vec<usize> = legs
+        .iter()
+        .filter_map(|leg| leg.kind.driver().and_then(|d| d.stock))
+        .collect();
+    stocks.sort_unstable();
+    stocks.dedup();
+    stocks
+}
+
+/// Scenarios per block of the dense pass: the legs are priced block by
+/// block over the same ranges in [`accounts_pnl`] and [`accounts_worst`],
+/// so each scenario's price comes from the same pricer call on the same
+/// lanes in both.
+fn dense_block_len(dense_end: usize) -> usize {
+    1024.min(dense_end.max(1))
+}
+
+/// The set's single-stock scenarios (see [`sparse_stock_scenarios`]).
+struct Sparse {
+    /// Where they start: scenarios before are priced densely.
+    dense_end: usize,
+    /// Per stock of the set, its scenarios as (index, own move).
+    by_stock: Vec<Vec<(usize, f64)>>,
+    /// Scenarios from `dense_end` on that move no stock, in order.
+    unmoved: Vec<usize>,
+}
+
+impl Sparse {
+    fn of(set: &ScenarioSet) -> Self {
+        let (dense_end, by_stock) = sparse_stock_scenarios(set);
+        let mut moved = vec![false; set.len().saturating_sub(dense_end)];
+        for &(s, _) in by_stock.iter().flatten() {
+            if let Some(m) = s.checked_sub(dense_end).and_then(|i| moved.get_mut(i)) {
+                *m = true;
+            }
+        }
+        let unmoved = (dense_end..set.len())
+            .filter(|&s| !moved[s - dense_end])
+            .collect();
+        Sparse {
+            dense_end,
+            by_stock,
+            unmoved,
+        }
+    }
+}
+
+/// An account's worst scenario and its holdings' P&L there: what the
+/// per-class split of its fee needs, without its P&L in every scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountWorst {
+    /// The worst scenario: the first of lowest [`AccountPnl::total`] in
+    /// [`f64::total_cmp`]'s order.
+    pub scenario: usize,
+    /// The account's P&L there (`total()[scenario]`, the same sum).
+    pub total: f64,
+    /// The account's holdings, each with a one-element `unit_pnl`: its
+    /// P&L per unit in `scenario`.
+    pub at_worst: AccountPnl,
+}
+
+/// At most this many distinct legs are priced over one block of scenarios
+/// at once by [`accounts_worst`] (8 KiB each at 1,024 scenarios: 64 MiB).
+const WORST_LEGS: usize = 8192;
+
+/// Each of `accounts`' (indices into the batch) worst scenario and its
+/// holdings' unit P&L there, exactly as [`accounts_pnl`] followed by
+/// [`AccountPnl::total`] and the first of its lowest values would find them,
+/// but streamed: the legs are priced block by block as there (same blocks,
+/// same pricer calls), each account's P&L in a block is summed holding by
+/// holding in holding order as `total` sums it, and only the running worst
+/// is kept. Many accounts are done in one pass over the set (legs shared by
+/// them are priced once), so memory is at most [`WORST_LEGS`] legs × one
+/// block, not holdings × scenarios.
+///
+/// In the single-stock scenarios an account's P&L is its P&L when nothing
+/// moves except in the scenarios of the stocks it holds: those are summed
+/// one by one, and of every other such scenario only the first can be the
+/// worst (the later ones tie with it). One entry per account, in order:
+/// `None` for an account that is not ready or holds nothing.
+///
+/// # Errors
+///
+/// [`EngineError`] as [`evaluate`](crate::evaluate).
+pub fn accounts_worst(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    accounts: &[usize],
+) -> Result<Vec<Option<AccountWorst>>, EngineError> {
+    accounts_worst_in(prepared, set, accounts, WORST_LEGS)
+}
+
+/// [`accounts_worst`] pricing at most `max_legs` distinct legs at once
+/// (more when one account holds more).
+fn accounts_worst_in(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    accounts: &[usize],
+    max_legs: usize,
+) -> Result<Vec<Option<AccountWorst>>, EngineError> {
+    let mut out = Vec::with_capacity(accounts.len());
+    let mut counted = vec![false; prepared.legs.len()];
+    let mut rows = Vec::new();
+    let mut first = 0;
+    while first < accounts.len() {
+        // The next group: accounts in order while their distinct legs fit.
+        let mut wanted: Vec<usize> = Vec::new();
+        let mut last = first;
+        while last < accounts.len() {
+            let holdings = ready(prepared, accounts[last]).unwrap_or(&[]);
+            // A leg the batch does not have: refused as `accounts_pnl` does.
+            if holdings.iter().any(|&(leg, _)| leg >= counted.len()) {
+                return Err(EngineError::TableMismatch);
+            }
+            let new = holdings
+                .iter()
+                .filter(|&&(leg, _)| counted.get(leg).is_some_and(|c| !c))
+                .count();
+            if last > first && wanted.len() + new > max_legs {
+                break;
+            }
+            for &(leg, _) in holdings {
+                if let Some(c) = counted.get_mut(leg)
+                    && !*c
+                {
+                    *c = true;
+                    wanted.push(leg);
+                }
+            }
+            last += 1;
+        }
+        for &leg in &wanted {
+            counted[leg] = false;
+        }
+        wanted.sort_unstable();
+        out.extend(group_worst(
+            prepared,
+            set,
+            &accounts[first..last],
+            &wanted,
+            &mut rows,
+        )?);
+        first = last;
+    }
+    Ok(out)
+}
+
+/// One account's pass in [`accounts_worst`]: its holdings as (row of the
+/// leg, quantity), its worst so far (P&L, scenario) and its holdings' unit
+/// P&L there.
+struct Running {
+    holdings: Vec<(usize, f64)>,
+    worst: Option<(f64, usize)>,
+    units: Vec<f64>,
+}
+
+/// [`accounts_worst`] of accounts holding only legs `wanted` (sorted),
+/// `rows` a buffer kept between groups.
+fn group_worst(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    accounts: &[usize],
+    wanted: &[usize],
+    rows: &mut Vec<f64>,
+) -> Result<Vec<Option<AccountWorst>>, EngineError> {
+    let legs = bind_some_legs(prepared, set, wanted)?;
+    let bounds = set_bounds(prepared, set);
+    let sparse = Sparse::of(set);
+    let dense_end = sparse.dense_end;
+    let mut running: Vec<Option<Running>> = accounts
+        .iter()
+        .map(|&a| {
+            let holdings = ready(prepared, a)?;
+            (!holdings.is_empty()).then(|| Running {
+                holdings: holdings
+                    .iter()
+                    .map(|&(leg, q)| (wanted.binary_search(&leg).unwrap_or(0), q))
+                    .collect(),
+                worst: None,
+                units: vec![0.0; holdings.len()],
+            })
+        })
+        .collect();
+    let stocks = held_stocks(&legs);
+    let block_len = dense_block_len(dense_end);
+    rows.clear();
+    rows.resize(legs.len() * block_len, 0.0);
+    let mut block = MoveBlock::default();
+    let mut start = 0;
+    while start < dense_end {
+        let end = (start + block_len).min(dense_end);
+        let width = end - start;
+        set.fill_selected(start..end, &mut block, &stocks);
+        rows.par_chunks_mut(block_len)
+            .zip(legs.par_iter())
+            .for_each_init(
+                || Scratch::new(width),
+                |scratch, (row, leg)| price_leg(leg, &block, bounds, scratch, &mut row[..width]),
+            );
+        let rows: &[f64] = rows;
+        running.par_iter_mut().flatten().for_each_init(
+            || vec![0.0; width],
+            |total, account| {
+                // The block's totals, summed as `AccountPnl::total` sums.
+                total.clear();
+                total.resize(width, 0.0);
+                for &(row, quantity) in &account.holdings {
+                    let pnl = &rows[row * block_len..row * block_len + width];
+                    for (t, &p) in total.iter_mut().zip(pnl) {
+                        *t += quantity * p;
+                    }
+                }
+                let mut found = None;
+                for (j, &value) in total.iter().enumerate() {
+                    if account
+                        .worst
+                        .is_none_or(|(worst, _)| value.total_cmp(&worst).is_lt())
+                    {
+                        account.worst = Some((value, start + j));
+                        found = Some(j);
+                    }
+                }
+                if let Some(j) = found {
+                    for (unit, &(row, _)) in account.units.iter_mut().zip(&account.holdings) {
+                        *unit = rows[row * block_len + j];
+                    }
+                }
+            },
+        );
+        start = end;
+    }
+    // Each leg's P&L when nothing moves and in its own stock's scenarios.
+    let (stills, own): (Vec<f64>, Vec<Vec<(usize, f64)>>) = legs
+        .par_iter()
+        .map_init(
+            || Scratch::new(1),
+            |scratch, leg| {
+                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
+                let own = leg
+                    .kind
+                    .driver()
+                    .and_then(|d| d.stock)
+                    .map(|stock| {
+                        sparse.by_stock[stock]
+                            .iter()
+                            .map(|&(s, m)| (s, own_move_pnl(leg, m, bounds, scratch)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (still, own)
+            },
+        )
+        .unzip();
+    let mut moved: Vec<usize> = sparse.by_stock.iter().flatten().map(|&(s, _)| s).collect();
+    moved.sort_unstable();
+    // A leg's unit P&L in single-stock scenario `s` (as `accounts_pnl`
+    // writes it): its own move's in its stock's, zero in one moving no
+    // stock, its P&L when nothing moves in the others.
+    let unit = |row: usize, s: usize| -> f64 {
+        if let Some(&(_, p)) = own[row].iter().find(|&&(o, _)| o == s) {
+            p
+        } else if moved.binary_search(&s).is_ok() {
+            stills[row]
+        } else {
+            0.0
+        }
+    };
+    running.par_iter_mut().flatten().for_each(|account| {
+        // The scenarios of the stocks it holds, and the first of the others
+        // moving a stock and of those moving none: every other scenario
+        // ties with the first of its kind, which comes before it.
+        let mut candidates: Vec<usize> = account
+            .holdings
+            .iter()
+            .flat_map(|&(row, _)| own[row].iter().map(|&(s, _)| s))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let own_scenarios = candidates.clone();
+        candidates.extend(
+            moved
+                .iter()
+                .find(|s| own_scenarios.binary_search(s).is_err())
+                .copied(),
+        );
+        candidates.extend(sparse.unmoved.first().copied());
+        candidates.sort_unstable();
+        for s in candidates {
+            let value = account
+                .holdings
+                .iter()
+                .fold(0.0, |sum, &(row, quantity)| sum + quantity * unit(row, s));
+            if account
+                .worst
+                .is_none_or(|(worst, _)| value.total_cmp(&worst).is_lt())
+            {
+                account.worst = Some((value, s));
+                for (u, &(row, _)) in account.units.iter_mut().zip(&account.holdings) {
+                    *u = unit(row, s);
+                }
+            }
+        }
+    });
+    Ok(accounts
+        .iter()
+        .zip(running)
+        .map(|(&a, running)| {
+            let running = running?;
+            let (total, scenario) = running.worst?;
+            let holdings = running
+                .holdings
+                .iter()
+                .zip(&running.units)
+                .map(|(&(row, quantity), &unit)| HoldingPnl {
+                    info: legs[row].info.clone(),
+                    quantity,
+                    unit_pnl: vec![unit],
+                    still_pnl: stills[row],
+                })
+                .collect();
+            Some(AccountWorst {
+                scenario,
+                total,
+                at_worst: AccountPnl {
+                    account: a,
+                    holdings,
+                },
             })
         })
         .collect())
@@ -257,5 +637,293 @@ mod tests {
         assert!(close(moves[0][at("Equity@-30%")], -0.3));
         assert!(close(moves[0][at("Equity@+20%")], 0.2));
         assert_eq!(moves[0][at("MSFT@-50%")], 0.0);
+    }
+
+    /// A Monte Carlo set of `draws` draws over Equity, EUR and the equity
+    /// volatility, with the fixed scenarios, moving single `stocks`.
+    fn monte_carlo_set(draws: usize, stocks: &[&str]) -> ScenarioSet {
+        use exfee_model::PrimaryFactor;
+        use exfee_model::{Bounds as FactorBounds, Decimal, FactorTable, FxFactor, FxTable};
+        use exfee_scenarios::{ScenarioConfig, ScenarioSpec, SingleStock, parse_correlation};
+        let pct = |p: i64| Decimal::from(p);
+        let table = FactorTable::new(vec![
+            PrimaryFactor {
+                name: "Equity".into(),
+                representative: String::new(),
+                symbol: "SPX".into(),
+                bounds: FactorBounds::new("Equity", pct(-30), pct(20)).unwrap(),
+            },
+            PrimaryFactor {
+                name: "Individual Stocks".into(),
+                representative: String::new(),
+                symbol: String::new(),
+                bounds: FactorBounds::new("stocks", pct(-50), pct(50)).unwrap(),
+            },
+        ])
+        .unwrap();
+        let fx = FxTable::new(vec![FxFactor {
+            currency: "EUR".parse().unwrap(),
+            bounds: FactorBounds::new("EUR", pct(-10), pct(10)).unwrap(),
+        }])
+        .unwrap();
+        let config = ScenarioConfig::parse(
+            "set.toml",
+            &format!(
+                "factor_table = 'f'\nfx_table = 'x'\ncorrelation = 'c'\nseed = 7\nscenarios = {draws}\n"
+            ),
+        )
+        .unwrap();
+        let matrix = parse_correlation(
+            "c.csv",
+            ",Equity,EUR,Equity Volatility\nEquity,1,0.2,-0.7\nEUR,0.2,1,0.1\nEquity Volatility,-0.7,0.1,1\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        let spec = ScenarioSpec::new(config, table, fx, matrix).unwrap();
+        let stocks = stocks
+            .iter()
+            .map(|s| SingleStock {
+                symbol: (*s).to_string(),
+                idio_vol: 0.35,
+            })
+            .collect();
+        ScenarioSet::monte_carlo(&spec, stocks).unwrap()
+    }
+
+    /// Legs of every kind: an index, AAPL, MSFT, an American put on AAPL, a
+    /// European put on MSFT, EUR cash, AAPL quoted in EUR, an index future.
+    fn every_kind() -> Vec<Leg> {
+        use crate::leg::LegKind;
+        use crate::testkit::{leg, put};
+        let mut american = put(true, 100.0, 5.0);
+        american.driver = crate::testkit::driver(Some(0));
+        let mut european = put(false, 95.0, 3.0);
+        european.driver = crate::testkit::driver(Some(1));
+        let mut cash = leg(LegKind::Cash, 1.1);
+        cash.fx = Some(0);
+        cash.info.class = "FX".into();
+        let mut in_euros = linear(40.0, Some(0));
+        in_euros.fx = Some(0);
+        in_euros.rate = 1.1;
+        let future = leg(
+            LegKind::Future {
+                notional: 250.0,
+                driver: crate::testkit::driver(None),
+            },
+            1.0,
+        );
+        let mut legs = vec![
+            linear(10.0, None),
+            linear(20.0, Some(0)),
+            linear(30.0, Some(1)),
+            leg(LegKind::Option(Box::new(american)), 1.0),
+            leg(LegKind::Option(Box::new(european)), 1.0),
+            cash,
+            in_euros,
+            future,
+        ];
+        for (i, leg) in legs.iter_mut().enumerate() {
+            // Two classes, so that a per-class split has something to split.
+            if leg.info.class != "FX" {
+                leg.info.class = if i % 2 == 0 { "Equity" } else { "Stocks" }.into();
+            }
+            leg.info.label = format!("leg {i}");
+        }
+        legs
+    }
+
+    /// The oracle: the first scenario of lowest total in the full matrix,
+    /// by a plain sort of every scenario.
+    fn worst_by_matrix(detail: &AccountPnl) -> Option<(usize, f64)> {
+        let total = detail.total();
+        let mut order: Vec<usize> = (0..total.len()).collect();
+        order.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
+        order.first().map(|&s| (s, total[s]))
+    }
+
+    fn assert_worst_equals_matrix(p: &Prepared, set: &ScenarioSet, max_legs: usize) -> usize {
+        let accounts: Vec<usize> = (0..p.accounts.len()).collect();
+        let streamed = accounts_worst_in(p, set, &accounts, max_legs).unwrap();
+        assert_eq!(streamed.len(), accounts.len());
+        let matrix = accounts_pnl(p, set, &accounts).unwrap();
+        let mut compared = 0;
+        for (a, worst) in streamed.iter().enumerate() {
+            let detail = matrix.iter().find(|d| d.account == a);
+            let want = detail.and_then(worst_by_matrix);
+            match (worst, want) {
+                (None, None) => {}
+                (Some(worst), Some((scenario, total))) => {
+                    let detail = detail.unwrap();
+                    assert_eq!(worst.scenario, scenario, "account {a}");
+                    assert_eq!(worst.total.to_bits(), total.to_bits(), "account {a}");
+                    assert_eq!(worst.at_worst.account, a);
+                    let holdings = &worst.at_worst.holdings;
+                    assert_eq!(holdings.len(), detail.holdings.len());
+                    for (h, d) in holdings.iter().zip(&detail.holdings) {
+                        assert_eq!(h.info, d.info);
+                        assert_eq!(h.quantity.to_bits(), d.quantity.to_bits());
+                        assert_eq!(h.unit_pnl.len(), 1);
+                        assert_eq!(h.unit_pnl[0].to_bits(), d.unit_pnl[scenario].to_bits());
+                        assert_eq!(h.still_pnl.to_bits(), d.still_pnl.to_bits());
+                        assert_eq!(h.pnl(0).to_bits(), d.pnl(scenario).to_bits());
+                    }
+                    compared += 1;
+                }
+                (got, want) => panic!("account {a}: {got:?} against {want:?}"),
+            }
+        }
+        compared
+    }
+
+    #[test]
+    fn the_streamed_worst_is_the_matrix_worst_by_hand() {
+        // As above: 2 × index − 1 × MSFT; its totals are −3, 2, 5 and −5 in
+        // Equity@−30 %, Equity@+20 %, MSFT@−50 % and MSFT@+50 %, zero
+        // elsewhere: the worst is MSFT@+50 % (−5), where the index holding
+        // gains nothing and the short stock loses 5 a unit.
+        let legs = vec![linear(10.0, None), linear(10.0, Some(0))];
+        let accounts = vec![ready(&[(0, 2.0), (1, -1.0)]), failed(), ready(&[])];
+        let p = prepared(accounts, legs, &["MSFT"]);
+        let set = fixed_set(&["MSFT"]);
+        let worst = accounts_worst(&p, &set, &[0, 1, 2]).unwrap();
+        let at = |name: &str| (0..set.len()).find(|&s| set.name(s) == Some(name)).unwrap();
+        let first = worst[0].as_ref().unwrap();
+        assert_eq!(first.scenario, at("MSFT@+50%"));
+        assert!(close(first.total, -5.0));
+        let units: Vec<f64> = first
+            .at_worst
+            .holdings
+            .iter()
+            .map(|h| h.unit_pnl[0])
+            .collect();
+        assert!(close(units[0], 0.0) && close(units[1], 5.0), "{units:?}");
+        // Failed, and holding nothing: no worst scenario.
+        assert_eq!((worst[1].is_none(), worst[2].is_none()), (true, true));
+        // A leg the batch does not have is refused, as the matrix refuses it.
+        let p = prepared(vec![ready(&[(5, 1.0)])], vec![linear(1.0, None)], &[]);
+        assert_eq!(
+            accounts_worst(&p, &set, &[0]).unwrap_err(),
+            accounts_pnl(&p, &set, &[0]).unwrap_err()
+        );
+    }
+
+    #[test]
+    fn the_streamed_worst_equals_the_matrix_on_every_kind_of_holding_and_ties() {
+        // 2,500 draws: three dense blocks (the last one short), then the
+        // fixed scenarios, the single stocks' last.
+        let set = monte_carlo_set(2500, &["AAPL", "MSFT"]);
+        let mut p = prepared(
+            vec![
+                ready(&[(0, 2.0), (1, -1.0)]),
+                // Long and short the same stock: zero in every scenario, a
+                // tie everywhere (the first scenario is the worst).
+                ready(&[(1, 3.0), (1, -3.0)]),
+                failed(),
+                ready(&[]),
+                // An American put, EUR cash and a stock quoted in EUR.
+                ready(&[(3, 5.0), (5, 1000.0), (6, 2.0)]),
+                // One single stock: its worst is its own crash scenario.
+                ready(&[(2, 10.0)]),
+                // Nothing held in any quantity: zero everywhere.
+                ready(&[(5, 0.0), (0, 0.0)]),
+                // A short European put hedged by the index and a future.
+                ready(&[(4, -3.0), (0, 1.0), (7, 2.0)]),
+                // Cash only: it moves with EUR, and in no stock's scenario.
+                ready(&[(5, 100.0)]),
+                // Every leg, some held twice.
+                ready(&[
+                    (7, -1.0),
+                    (6, 1.0),
+                    (5, -50.0),
+                    (4, 2.0),
+                    (3, 1.0),
+                    (2, -1.0),
+                    (1, 4.0),
+                    (0, 1.0),
+                    (1, -4.0),
+                ]),
+            ],
+            every_kind(),
+            &["AAPL", "MSFT"],
+        );
+        let dense_end = sparse_stock_scenarios(&set).0;
+        assert!(dense_end > 2 * 1024 && dense_end % 1024 != 0);
+        // Every group size, one leg at a time up to all at once.
+        for max_legs in [1, 2, 3, 8, WORST_LEGS] {
+            assert_eq!(assert_worst_equals_matrix(&p, &set, max_legs), 8);
+        }
+        // Ties at the first scenario, and the crash of the single stock.
+        let worst = accounts_worst(&p, &set, &[1, 5, 6]).unwrap();
+        assert_eq!(worst[0].as_ref().unwrap().scenario, 0);
+        assert_eq!(worst[2].as_ref().unwrap().scenario, 0);
+        // The single stock (30 a unit, 10 held) loses most at its lower
+        // bound, −50 %: 150, in its crash scenario and in any draw that
+        // reaches the bound; the first of them is the worst.
+        let crash = (0..set.len())
+            .find(|&s| set.name(s) == Some("MSFT@-50%"))
+            .unwrap();
+        let single = worst[1].as_ref().unwrap();
+        assert!(close(single.total, -150.0), "{}", single.total);
+        assert!(single.scenario <= crash);
+        // Options aged by a horizon: their P&L when nothing moves is not
+        // zero, so every single-stock scenario of another stock is a tie.
+        p.config.horizon_days = 30;
+        assert_eq!(assert_worst_equals_matrix(&p, &set, 3), 8);
+    }
+
+    #[test]
+    fn the_worst_scenario_among_ties_in_the_single_stock_scenarios_is_the_first() {
+        // Fixed scenarios only: Equity at its bounds, then AAPL, MSFT, TSLA
+        // at theirs. A long put on AAPL aged 30 days loses its time decay in
+        // every scenario that does not move AAPL; held short, that is a
+        // gain, and cash held at zero adds nothing.
+        let set = fixed_set(&["AAPL", "MSFT", "TSLA"]);
+        let mut option = crate::testkit::put(false, 100.0, 0.0);
+        option.driver = crate::testkit::driver(Some(0));
+        let legs = vec![
+            crate::testkit::leg(crate::leg::LegKind::Option(Box::new(option)), 1.0),
+            linear(10.0, Some(1)),
+        ];
+        let mut p = prepared(
+            vec![
+                ready(&[(0, 1.0)]),
+                ready(&[(0, -1.0)]),
+                ready(&[(1, 1.0), (1, -1.0)]),
+            ],
+            legs,
+            &["AAPL", "MSFT"],
+        );
+        p.config.horizon_days = 30;
+        assert_eq!(assert_worst_equals_matrix(&p, &set, 1), 3);
+        assert_eq!(assert_worst_equals_matrix(&p, &set, 2), 3);
+    }
+
+    #[test]
+    fn reused_vectors_give_the_same_pnl_as_new_ones() {
+        let set = monte_carlo_set(1100, &["AAPL", "MSFT"]);
+        let p = prepared(
+            vec![
+                ready(&[(0, 2.0), (1, -1.0), (3, 1.0)]),
+                ready(&[(3, 5.0), (5, 1000.0), (6, 2.0), (1, 1.0)]),
+                ready(&[(4, -3.0), (0, 1.0), (7, 2.0), (2, 1.0)]),
+            ],
+            every_kind(),
+            &["AAPL", "MSFT"],
+        );
+        let fresh = accounts_pnl(&p, &set, &[0, 1, 2]).unwrap();
+        // Spare vectors full of NaN, longer and shorter than the set.
+        let mut spare: Vec<Vec<f64>> = [0, 5, set.len(), set.len() + 9, 3 * set.len()]
+            .iter()
+            .cycle()
+            .take(20)
+            .map(|&len| vec![f64::NAN; len])
+            .collect();
+        let reused = accounts_pnl_reusing(&p, &set, &[0, 1, 2], &mut spare).unwrap();
+        assert_eq!(reused, fresh);
+        // Given back, and used again for another chunk.
+        reclaim(reused, &mut spare);
+        assert!(spare.len() >= 12);
+        let again = accounts_pnl_reusing(&p, &set, &[2, 0], &mut spare).unwrap();
+        assert_eq!(again, accounts_pnl(&p, &set, &[2, 0]).unwrap());
     }
 }

@@ -57,7 +57,10 @@ mod testkit;
 mod unit;
 
 pub use account::default_implied_vol;
-pub use detail::{AccountPnl, HoldingPnl, accounts_pnl, factor_moves};
+pub use detail::{
+    AccountPnl, AccountWorst, HoldingPnl, accounts_pnl, accounts_pnl_reusing, accounts_worst,
+    factor_moves, reclaim,
+};
 pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};
 pub use layout::{Book, aggregate_panel};
