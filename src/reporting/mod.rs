@@ -24,7 +24,7 @@ use rust_decimal::prelude::FromPrimitive;
 
 use crate::fees::cents;
 use exfee_engine::{
-    AccountPnl, EngineError, HoldingPnl, accounts_pnl_reusing, accounts_worst, reclaim,
+    AccountPnl, EngineError, HoldingPnl, PnlBuffers, accounts_pnl_reusing, accounts_worst, reclaim,
 };
 
 use crate::adjust::default_hedges;
@@ -158,13 +158,17 @@ where
     let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
     let mut out = Vec::with_capacity(subjects.len());
     // The holdings' P&L vectors of one chunk, filled again for the next.
-    let mut spare = Vec::new();
+    let mut spare = PnlBuffers::default();
+    // Each currency's moves, drawn the first time a chunk holds it.
+    let mut fx_moves: HashMap<Currency, Vec<f64>> = HashMap::new();
+    let mut fx_asked: Vec<Currency> = Vec::new();
     for (number, chunk) in subjects.chunks(CHUNK).enumerate() {
         let first = number * CHUNK;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
         let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut spare)?;
         // Every currency the chunk's foreign positions are quoted in, moved
-        // in one pass over the set (closing them leaves proceeds there).
+        // in one pass over the set (closing them leaves proceeds there) the
+        // first time a chunk holds it.
         let mut currencies: Vec<Currency> = details
             .iter()
             .flat_map(|d| d.holdings.iter())
@@ -173,7 +177,11 @@ where
             .collect();
         currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         currencies.dedup();
-        let fx_moves = currency_moves(set, &currencies);
+        currencies.retain(|c| !fx_asked.contains(c));
+        fx_asked.extend_from_slice(&currencies);
+        // The adjustments look their holdings' currencies up: moves of
+        // currencies an earlier chunk held are the same moves.
+        fx_moves.extend(currency_moves(set, &currencies));
         // Each account's scenario P&L and dominant factor (in parallel),
         // then the hedges (valued once per factor and base), then the
         // chunk's reports in parallel, kept in subject order.

@@ -79,11 +79,20 @@ pub fn accounts_pnl(
     set: &ScenarioSet,
     accounts: &[usize],
 ) -> Result<Vec<AccountPnl>, EngineError> {
-    accounts_pnl_reusing(prepared, set, accounts, &mut Vec::new())
+    accounts_pnl_reusing(prepared, set, accounts, &mut PnlBuffers::default())
 }
 
-/// [`accounts_pnl`], taking the holdings' P&L vectors from `spare` (vectors
-/// that [`reclaim`] gave back) before allocating new ones: a caller going
+/// What [`accounts_pnl_reusing`] keeps from one call to the next: the
+/// holdings' P&L vectors [`reclaim`] gave back and the block of moves.
+#[derive(Debug, Default)]
+pub struct PnlBuffers {
+    vectors: Vec<Vec<f64>>,
+    block: MoveBlock,
+}
+
+/// [`accounts_pnl`], taking the holdings' P&L vectors from `buffers`
+/// (vectors that [`reclaim`] gave back) before allocating new ones, and
+/// filling its block of moves again: a caller going
 /// through many chunks of accounts reuses one chunk's memory for the next
 /// instead of having fresh pages zeroed for every chunk. Every element of a
 /// reused vector is written: the results equal [`accounts_pnl`]'s.
@@ -95,8 +104,12 @@ pub fn accounts_pnl_reusing(
     prepared: &Prepared,
     set: &ScenarioSet,
     accounts: &[usize],
-    spare: &mut Vec<Vec<f64>>,
+    buffers: &mut PnlBuffers,
 ) -> Result<Vec<AccountPnl>, EngineError> {
+    let PnlBuffers {
+        vectors: spare,
+        block,
+    } = buffers;
     // The legs these accounts hold, each priced once.
     let mut wanted: Vec<usize> = accounts
         .iter()
@@ -114,14 +127,14 @@ pub fn accounts_pnl_reusing(
     let mut rows: Vec<Vec<f64>> = (0..wanted.len()).map(|_| vector(spare, n)).collect();
     let stocks = held_stocks(&legs);
     let block_len = dense_block_len(dense_end);
-    let mut block = MoveBlock::default();
     let mut start = 0;
     while start < dense_end {
         let end = (start + block_len).min(dense_end);
-        set.fill_selected(start..end, &mut block, &stocks);
+        set.fill_selected(start..end, block, &stocks);
+        let block = &*block;
         rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
             || Scratch::new(end - start),
-            |scratch, (row, leg)| price_leg(leg, &block, bounds, scratch, &mut row[start..end]),
+            |scratch, (row, leg)| price_leg(leg, block, bounds, scratch, &mut row[start..end]),
         );
         start = end;
     }
@@ -189,10 +202,10 @@ pub fn accounts_pnl_reusing(
         .collect())
 }
 
-/// Gives the holdings' P&L vectors of `details` back to `spare`, for the
+/// Gives the holdings' P&L vectors of `details` back to `buffers`, for the
 /// next [`accounts_pnl_reusing`] call to fill.
-pub fn reclaim(details: Vec<AccountPnl>, spare: &mut Vec<Vec<f64>>) {
-    spare.extend(
+pub fn reclaim(details: Vec<AccountPnl>, buffers: &mut PnlBuffers) {
+    buffers.vectors.extend(
         details
             .into_iter()
             .flat_map(|d| d.holdings.into_iter().map(|h| h.unit_pnl))
@@ -912,7 +925,8 @@ mod tests {
         );
         let fresh = accounts_pnl(&p, &set, &[0, 1, 2]).unwrap();
         // Spare vectors full of NaN, longer and shorter than the set.
-        let mut spare: Vec<Vec<f64>> = [0, 5, set.len(), set.len() + 9, 3 * set.len()]
+        let mut spare = PnlBuffers::default();
+        spare.vectors = [0, 5, set.len(), set.len() + 9, 3 * set.len()]
             .iter()
             .cycle()
             .take(20)
@@ -922,7 +936,7 @@ mod tests {
         assert_eq!(reused, fresh);
         // Given back, and used again for another chunk.
         reclaim(reused, &mut spare);
-        assert!(spare.len() >= 12);
+        assert!(spare.vectors.len() >= 12);
         let again = accounts_pnl_reusing(&p, &set, &[2, 0], &mut spare).unwrap();
         assert_eq!(again, accounts_pnl(&p, &set, &[2, 0]).unwrap());
     }

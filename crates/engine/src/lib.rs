@@ -58,8 +58,8 @@ mod unit;
 
 pub use account::default_implied_vol;
 pub use detail::{
-    AccountPnl, AccountWorst, HoldingPnl, accounts_pnl, accounts_pnl_reusing, accounts_worst,
-    factor_moves, reclaim,
+    AccountPnl, AccountWorst, HoldingPnl, PnlBuffers, accounts_pnl, accounts_pnl_reusing,
+    accounts_worst, factor_moves, reclaim,
 };
 pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};
