@@ -860,7 +860,7 @@ mod tests {
             &["AAPL", "MSFT"],
         );
         let dense_end = sparse_stock_scenarios(&set).0;
-        assert!(dense_end > 2 * 1024 && dense_end % 1024 != 0);
+        assert!(dense_end > 2 * 1024 && !dense_end.is_multiple_of(1024));
         // Every group size, one leg at a time up to all at once.
         for max_legs in [1, 2, 3, 8, WORST_LEGS] {
             assert_eq!(assert_worst_equals_matrix(&p, &set, max_legs), 8);
@@ -925,13 +925,15 @@ mod tests {
         );
         let fresh = accounts_pnl(&p, &set, &[0, 1, 2]).unwrap();
         // Spare vectors full of NaN, longer and shorter than the set.
-        let mut spare = PnlBuffers::default();
-        spare.vectors = [0, 5, set.len(), set.len() + 9, 3 * set.len()]
-            .iter()
-            .cycle()
-            .take(20)
-            .map(|&len| vec![f64::NAN; len])
-            .collect();
+        let mut spare = PnlBuffers {
+            vectors: [0, 5, set.len(), set.len() + 9, 3 * set.len()]
+                .iter()
+                .cycle()
+                .take(20)
+                .map(|&len| vec![f64::NAN; len])
+                .collect(),
+            block: MoveBlock::default(),
+        };
         let reused = accounts_pnl_reusing(&p, &set, &[0, 1, 2], &mut spare).unwrap();
         assert_eq!(reused, fresh);
         // Given back, and used again for another chunk.
