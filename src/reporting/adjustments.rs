@@ -149,79 +149,6 @@ impl Checker<'_> {
     }
 }
 
-/// The scenarios that can hold the largest loss `−(a[s] − k·b[s])` for some
-/// `k` in `[0, k_max]`, and their `a` and `b` in scenario order: the
-/// largest of those losses taken over them alone is the largest over every
-/// scenario, bit for bit, for every such `k`.
-///
-/// Why: in exact arithmetic scenario `s`'s loss is a line in `k`, at most
-/// `U_s = −a[s] + max(0, k_max·b[s])` on the interval, and the largest loss
-/// is at least `LB`, the lowest point on the interval of the larger of two
-/// of the lines (the largest at `k = 0` and at `k_max`). A scenario with
-/// `U_s < LB − margin` is left out: its rounded loss is below the rounded
-/// loss of the scenario that holds the maximum, whatever `k`, because each
-/// rounded loss (a product and a difference) is within `3·2⁻⁵³·S` of the
-/// exact one, `S = max|a| + k_max·max|b|`, and the margin is `10⁻⁹·S`. So
-/// a left-out scenario never holds or ties the largest (not even a zero's
-/// sign). Only for finite inputs (else `None`: every scenario is checked).
-struct Candidates {
-    a: Vec<f64>,
-    b: Vec<f64>,
-}
-
-impl Candidates {
-    fn of(a: &[f64], b: &[f64], k_max: f64) -> Option<Candidates> {
-        let len = a.len().min(b.len());
-        if len == 0 || !k_max.is_finite() || k_max < 0.0 {
-            return None;
-        }
-        let (a, b) = (&a[..len], &b[..len]);
-        let line = |s: usize, k: f64| -a[s] + k * b[s];
-        let (mut first, mut last) = (0, 0);
-        let (mut size_a, mut size_b) = (0.0_f64, 0.0_f64);
-        for s in 0..len {
-            if !a[s].is_finite() || !b[s].is_finite() {
-                return None;
-            }
-            size_a = size_a.max(a[s].abs());
-            size_b = size_b.max(b[s].abs());
-            if line(s, 0.0) > line(first, 0.0) {
-                first = s;
-            }
-            if line(s, k_max) > line(last, k_max) {
-                last = s;
-            }
-        }
-        let margin = 1e-9 * (size_a + k_max * size_b);
-        if !margin.is_finite() {
-            return None;
-        }
-        // The larger of the two lines is lowest at an end or where they
-        // cross.
-        let both = |k: f64| line(first, k).max(line(last, k));
-        let mut lowest = both(0.0).min(both(k_max));
-        let slopes = b[first] - b[last];
-        if slopes != 0.0 {
-            let cross = (line(last, 0.0) - line(first, 0.0)) / slopes;
-            if cross > 0.0 && cross < k_max {
-                lowest = lowest.min(both(cross));
-            }
-        }
-        let floor = lowest - margin;
-        let mut kept = Candidates {
-            a: Vec::new(),
-            b: Vec::new(),
-        };
-        for s in 0..len {
-            if -a[s] + (k_max * b[s]).max(0.0) >= floor {
-                kept.a.push(a[s]);
-                kept.b.push(b[s]);
-            }
-        }
-        Some(kept)
-    }
-}
-
 /// A listed hedge instrument valued by the engine: the P&L of one contract
 /// (or share), in base currency, in every scenario of the set.
 #[derive(Debug, Clone)]
@@ -670,48 +597,29 @@ impl<'a> Closing<'a> {
             // step is not known yet (or read from the basket's matrix).
             let quantity = holdings[i].quantity;
             let own_row: OnceCell<Vec<f64>> = OnceCell::new();
-            let row = || match self.pnl.get() {
-                Some(rows) => &rows[i],
-                None => own_row.get_or_init(|| self.pnl_row(i)),
-            };
-            // The bisection's steps, once the whole position is known to do
-            // it: only the scenarios that can hold the largest loss of any
-            // smaller closing (worst scenario measure; see `Candidates`).
-            let tail: OnceCell<Option<Candidates>> = OnceCell::new();
-            let hi = self.lots_in(i);
-            let k_max = self.units(i, hi) / quantity;
-            let one_position = |c: f64, narrowed: bool| -> bool {
+            let one_position = |c: f64| -> bool {
                 let key = (i, c.to_bits());
                 let known = self.single_checks.borrow().get(&key).copied();
                 let found = known.unwrap_or_else(|| {
+                    let row = match self.pnl.get() {
+                        Some(rows) => &rows[i],
+                        None => own_row.get_or_init(|| self.pnl_row(i)),
+                    };
                     // the losses of `total − c / quantity × pnl`, in one pass
                     let k = c / quantity;
-                    let loss = |t: f64, p: f64| -(t - k * p);
-                    let tail = narrowed
-                        .then(|| {
-                            tail.get_or_init(|| {
-                                a.checker
-                                    .worst_only()
-                                    .then(|| Candidates::of(a.total, row(), k_max))
-                                    .flatten()
-                            })
-                            .as_ref()
-                        })
-                        .flatten()
-                        .filter(|_| (0.0..=k_max).contains(&k));
-                    let found = match tail {
-                        Some(tail) => a.checker.check_pairs(&tail.a, &tail.b, a.nlv, loss),
-                        None => a.checker.check_pairs(a.total, row(), a.nlv, loss),
-                    };
+                    let found = a
+                        .checker
+                        .check_pairs(a.total, row, a.nlv, |t, p| -(t - k * p));
                     self.single_checks.borrow_mut().insert(key, found);
                     found
                 });
                 found.is_some_and(|(_, fee_after)| fee_after <= target)
             };
-            if !one_position(self.units(i, hi), false) {
+            let hi = self.lots_in(i);
+            if !one_position(self.units(i, hi)) {
                 continue;
             }
-            let best = smallest_whole(hi, |k| one_position(self.units(i, k), true));
+            let best = smallest_whole(hi, |k| one_position(self.units(i, k)));
             let mut closed = vec![0.0; holdings.len()];
             closed[i] = self.units(i, best);
             // The exact re-check; one lot more if float order tipped it.
@@ -860,59 +768,6 @@ mod tests {
             smallest_whole(big, |k| k >= 123_456_789_012.0),
             123_456_789_012.0
         );
-    }
-
-    #[test]
-    fn the_candidates_hold_the_largest_loss_of_every_scenario_bit_for_bit() {
-        // Oracle: every scenario's loss `−(t − k·p)` formed one by one and
-        // the largest taken by `total_cmp`. Scenarios crafted to tie, to
-        // cross inside the interval, to be zero of either sign, to be
-        // largest only in the middle of it; plus pseudo-random ones.
-        let mut t: Vec<f64> = vec![100.0, -50.0, -50.0, 0.0, -0.0, 10.0, -75.0, 20.0];
-        let mut p: Vec<f64> = vec![0.0, 100.0, 100.0, 0.0, 0.0, -40.0, 1e-9, 300.0];
-        for s in 0..3000_u32 {
-            let x = f64::from(s.wrapping_mul(2_654_435_761) % 10_007) - 5003.0;
-            let y = f64::from(s.wrapping_mul(40_503) % 7919) - 3959.5;
-            t.push(x * 13.37 + 0.1);
-            p.push(y / 3.0);
-        }
-        for k_max in [0.0, 0.25, 1.0, 1.0 + 1e-12, 7.5] {
-            let kept = Candidates::of(&t, &p, k_max).unwrap();
-            assert!(kept.a.len() < t.len() / 2, "{k_max}: {} kept", kept.a.len());
-            for step in 0..=64_u32 {
-                let k = k_max * f64::from(step) / 64.0;
-                let loss = |t: f64, p: f64| -(t - k * p);
-                let want = t
-                    .iter()
-                    .zip(&p)
-                    .map(|(&t, &p)| loss(t, p))
-                    .max_by(f64::total_cmp)
-                    .unwrap();
-                let got = kept
-                    .a
-                    .iter()
-                    .zip(&kept.b)
-                    .map(|(&t, &p)| loss(t, p))
-                    .max_by(f64::total_cmp)
-                    .unwrap();
-                assert_eq!(got.to_bits(), want.to_bits(), "k_max {k_max} k {k}");
-                let fast = lanes::largest_loss(&kept.a, &kept.b, loss);
-                assert_eq!(fast.to_bits(), want.to_bits(), "k_max {k_max} k {k}");
-            }
-        }
-        // A line largest only inside the interval is kept: y = k, y = 1 − k
-        // and the flat y = 0.9 (largest around k = ½, below both at the ends).
-        let kept = Candidates::of(&[0.0, -1.0, -0.9], &[1.0, -1.0, 0.0], 1.0).unwrap();
-        assert_eq!(kept.a, vec![0.0, -1.0, -0.9]);
-        // A zero largest loss keeps its sign: +0 beats −0 whatever the order.
-        let kept = Candidates::of(&[-0.0, 0.0, 5.0], &[0.0, 0.0, 0.0], 1.0).unwrap();
-        let largest = lanes::largest_loss(&kept.a, &kept.b, |t, p| -(t - 0.5 * p));
-        assert_eq!(largest.to_bits(), 0.0_f64.to_bits());
-        // Not finite, or nothing to narrow: every scenario is checked.
-        assert!(Candidates::of(&[1.0, f64::NAN], &[0.0, 0.0], 1.0).is_none());
-        assert!(Candidates::of(&[1.0, 2.0], &[f64::INFINITY, 0.0], 1.0).is_none());
-        assert!(Candidates::of(&[], &[], 1.0).is_none());
-        assert!(Candidates::of(&[1.0], &[1.0], f64::NAN).is_none());
     }
 
     #[test]
