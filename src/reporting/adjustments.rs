@@ -314,6 +314,9 @@ fn deposits(a: &Account<'_>, halve: Decimal) -> Vec<Adjustment> {
     out
 }
 
+/// A re-check's (measure, fee), `None` when it cannot be computed.
+type Quote = Option<(Decimal, Decimal)>;
+
 /// Position reductions: what closing each holding takes away, in whole lots
 /// (scenarios/lots.csv).
 ///
@@ -331,11 +334,11 @@ struct Closing<'a> {
     /// The re-checks made by [`Closing::single`], by (holding, units
     /// closed): both targets' searches start from closing each whole
     /// position and often step through the same counts.
-    single_checks: RefCell<HashMap<(usize, u64), Option<(Decimal, Decimal)>>>,
+    single_checks: RefCell<HashMap<(usize, u64), Quote>>,
     /// The re-checks made by [`Closing::check_closed`], by the units
     /// closed of every holding: a search's last trial is re-checked again
     /// before it is shown.
-    closed_checks: RefCell<HashMap<Vec<u64>, Option<(Decimal, Decimal)>>>,
+    closed_checks: RefCell<HashMap<Vec<u64>, Quote>>,
     /// The traded value of closing each whole position.
     costs: Vec<f64>,
     /// Units in a lot, per holding.
