@@ -7,8 +7,9 @@
 //! engine's per-unit valuation of each holding (P&L is linear in quantity, so
 //! these are the sums a full re-run of the engine makes, in the same order).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use exfee_adjust as adjust;
 use exfee_fee::{FeeSchedule, Measure as FeeMeasure, Portfolio, quote};
@@ -313,6 +314,9 @@ fn deposits(a: &Account<'_>, halve: Decimal) -> Vec<Adjustment> {
     out
 }
 
+/// A re-check's (measure, fee), `None` when it cannot be computed.
+type Quote = Option<(Decimal, Decimal)>;
+
 /// Position reductions: what closing each holding takes away, in whole lots
 /// (scenarios/lots.csv).
 ///
@@ -324,8 +328,17 @@ struct Closing<'a> {
     /// Per holding, the proceeds' move per unit closed, when foreign.
     proceeds: Vec<Option<Vec<f64>>>,
     /// The P&L each whole position takes away when closed (its proceeds
-    /// stay), for the linear program.
-    pnl: Vec<Vec<f64>>,
+    /// stay), for the linear program: formed when a basket is searched
+    /// (the single-position search forms one holding's row at a time).
+    pnl: OnceCell<Vec<Vec<f64>>>,
+    /// The re-checks made by [`Closing::single`], by (holding, units
+    /// closed): both targets' searches start from closing each whole
+    /// position and often step through the same counts.
+    single_checks: RefCell<HashMap<(usize, u64), Quote>>,
+    /// The re-checks made by [`Closing::check_closed`], by the units
+    /// closed of every holding: a search's last trial is re-checked again
+    /// before it is shown.
+    closed_checks: RefCell<HashMap<Vec<u64>, Quote>>,
     /// The traded value of closing each whole position.
     costs: Vec<f64>,
     /// Units in a lot, per holding.
@@ -346,24 +359,13 @@ impl<'a> Closing<'a> {
                     .map(|fx| fx.iter().map(|m| h.info.unit_value * m).collect())
             })
             .collect();
-        let pnl = holdings
-            .iter()
-            .zip(&proceeds)
-            .map(|(h, kept)| match kept {
-                None => h.unit_pnl.iter().map(|u| h.quantity * u).collect(),
-                Some(kept) => h
-                    .unit_pnl
-                    .iter()
-                    .zip(kept)
-                    .map(|(u, k)| h.quantity * (u - k))
-                    .collect(),
-            })
-            .collect();
         let costs = holdings
             .iter()
             .map(|h| (h.quantity * h.info.unit_exposure).abs())
             .collect();
-        let table = LotTable::default();
+        // The built-in table, read once.
+        static LOTS: OnceLock<LotTable> = OnceLock::new();
+        let table = LOTS.get_or_init(LotTable::default);
         let unit_lots: Vec<f64> = holdings.iter().map(|h| table.lot(&h.info)).collect();
         let lots = holdings
             .iter()
@@ -379,11 +381,37 @@ impl<'a> Closing<'a> {
         Self {
             a,
             proceeds,
-            pnl,
+            pnl: OnceCell::new(),
+            single_checks: RefCell::new(HashMap::new()),
+            closed_checks: RefCell::new(HashMap::new()),
             costs,
             unit_lots,
             lots,
         }
+    }
+
+    /// The P&L closing the whole of holding `i` takes away (its proceeds
+    /// stay), in every scenario: one row of [`Closing::pnl`].
+    fn pnl_row(&self, i: usize) -> Vec<f64> {
+        let h = &self.a.detail.holdings[i];
+        match &self.proceeds[i] {
+            None => h.unit_pnl.iter().map(|u| h.quantity * u).collect(),
+            Some(kept) => h
+                .unit_pnl
+                .iter()
+                .zip(kept)
+                .map(|(u, k)| h.quantity * (u - k))
+                .collect(),
+        }
+    }
+
+    /// Every holding's [`Closing::pnl_row`], formed on first use.
+    fn pnl(&self) -> &[Vec<f64>] {
+        self.pnl.get_or_init(|| {
+            (0..self.a.detail.holdings.len())
+                .map(|i| self.pnl_row(i))
+                .collect()
+        })
     }
 
     /// The revalued portfolio after closing `closed[i]` units of each
@@ -429,8 +457,19 @@ impl<'a> Closing<'a> {
     }
 
     /// (measure, fee) after closing `closed`: [`Checker::check`] of
-    /// [`Closing::adjusted_into`].
+    /// [`Closing::adjusted_into`] (each `closed` checked once).
     fn check_closed(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
+        let key: Vec<u64> = closed.iter().map(|c| c.to_bits()).collect();
+        if let Some(&known) = self.closed_checks.borrow().get(&key) {
+            return known;
+        }
+        let found = self.check_closed_now(closed);
+        self.closed_checks.borrow_mut().insert(key, found);
+        found
+    }
+
+    /// [`Closing::check_closed`], computed.
+    fn check_closed_now(&self, closed: &[f64]) -> Option<(Decimal, Decimal)> {
         let checker = self.a.checker;
         if checker.worst_only() && !self.a.total.is_empty() {
             // The worst loss read off the revalued portfolio (the losses are
@@ -557,14 +596,27 @@ impl<'a> Closing<'a> {
             }
             // The search prices `total − c × (what closing one unit takes
             // away)`, O(scenarios) a step; the result is re-checked below in
-            // the engine's summing order.
+            // the engine's summing order. The holding's row is formed when a
+            // step is not known yet (or read from the basket's matrix).
             let quantity = holdings[i].quantity;
+            let own_row: OnceCell<Vec<f64>> = OnceCell::new();
             let one_position = |c: f64| -> bool {
-                // the losses of `total − c / quantity × pnl`, in one pass
-                let k = c / quantity;
-                a.checker
-                    .check_pairs(a.total, &self.pnl[i], a.nlv, |t, p| -(t - k * p))
-                    .is_some_and(|(_, fee_after)| fee_after <= target)
+                let key = (i, c.to_bits());
+                let known = self.single_checks.borrow().get(&key).copied();
+                let found = known.unwrap_or_else(|| {
+                    let row = match self.pnl.get() {
+                        Some(rows) => &rows[i],
+                        None => own_row.get_or_init(|| self.pnl_row(i)),
+                    };
+                    // the losses of `total − c / quantity × pnl`, in one pass
+                    let k = c / quantity;
+                    let found = a
+                        .checker
+                        .check_pairs(a.total, row, a.nlv, |t, p| -(t - k * p));
+                    self.single_checks.borrow_mut().insert(key, found);
+                    found
+                });
+                found.is_some_and(|(_, fee_after)| fee_after <= target)
             };
             let hi = self.lots_in(i);
             if !one_position(self.units(i, hi)) {
@@ -597,7 +649,7 @@ impl<'a> Closing<'a> {
         // A cent of margin: the re-check rounds the measure to cents.
         let limit = a.nlv.to_f64().unwrap_or(0.0) + allowed.to_f64().unwrap_or(0.0) - 0.01;
         let problem =
-            adjust::ReductionProblem::new(&self.pnl, &self.costs, limit, a.checker.measure())
+            adjust::ReductionProblem::new(self.pnl(), &self.costs, limit, a.checker.measure())
                 .with_lots(&self.lots);
         let reduction = adjust::reduce_positions(&problem).ok()?;
         let mut closed: Vec<f64> = (0..holdings.len())
