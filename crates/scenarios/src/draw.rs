@@ -216,9 +216,7 @@ impl Draws {
         let scale = self.stock_scales[stock] / self.idio_z_at_bound;
         let (lower, upper) = (self.stock_lower, self.stock_upper);
         self.idio_pieces(stock, range, out, |piece| {
-            for value in piece.iter_mut() {
-                *value = tail_move(*value * scale, lower, upper);
-            }
+            crate::lanes::map(piece, |z| tail_move(z * scale, lower, upper));
         });
     }
 
