@@ -216,7 +216,7 @@ fn main() {
         times[5].push(t.elapsed().as_secs_f64());
         black_box(&out);
     }
-    let ns = times.map(|t| median(t) * 1e9 / values);
+    let ns = times.clone().map(|t| median(t) * 1e9 / values);
     println!(
         "\nside by side ({isa}, one core, {STOCKS} stocks x {draws} draws, medians of 15 interleaved rounds):"
     );
