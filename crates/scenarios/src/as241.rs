@@ -309,12 +309,13 @@ fn quantile_chunk(u: &mut [f64]) {
 /// flips are xors of the sign bit, as `-v`; the logarithm's bit work is the
 /// same integer operations on 64-bit lanes), so the same bits.
 ///
-/// Per chunk of at most [`LANES`] probabilities: the central branch four
-/// lanes at a time, stored in place; the tail lanes' probabilities and
-/// positions packed on the way (a 16-entry permutation table on the
-/// vector's tail mask, no branch); the packed lanes four at a time through
-/// the logarithm and the r ≤ 5 rational, written back to their positions;
-/// the rare rest (r > 5, s subnormal or ≤ 0, NaN) by the scalar function.
+/// Per chunk of at most [`LANES`] probabilities: the central branch on four
+/// vectors of four lanes in lockstep, stored in place; the tail lanes'
+/// probabilities and positions packed on the way (a 16-entry permutation
+/// table on each vector's tail mask, no branch); the packed lanes two
+/// vectors at a time through the logarithm and the r ≤ 5 rational, written
+/// back to their positions; the rare rest (r > 5, s subnormal or ≤ 0, NaN)
+/// by the scalar function.
 #[cfg(target_arch = "x86_64")]
 #[allow(
     clippy::cast_possible_truncation,
@@ -534,9 +535,9 @@ mod x86 {
     }
 
     impl Packed {
-        /// Central values `x` of probabilities `p` at `j..j + 4` of `u`
-        /// (`j + 4 ≤ u.len()` when `whole`): the tail lanes' p and
-        /// positions appended, `x` stored.
+        /// The tail lanes (|p − ½| > 0.425 or NaN) of the four
+        /// probabilities `p` at positions `j..j + 4` of the chunk: their p
+        /// and positions appended.
         #[target_feature(enable = "avx2")]
         #[inline]
         fn push(&mut self, p: __m256d, j: usize) {
