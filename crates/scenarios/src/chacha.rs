@@ -319,22 +319,9 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     #[inline]
     fn rol256<const N: u32>(v: __m256i) -> __m256i {
+        // The rotations by 12 and 7 (those by 16 and 8 are byte shuffles,
+        // in `blocks8`).
         match N {
-            // Whole-byte rotations are byte shuffles.
-            16 => _mm256_shuffle_epi8(
-                v,
-                _mm256_set_epi8(
-                    13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11,
-                    10, 5, 4, 7, 6, 1, 0, 3, 2,
-                ),
-            ),
-            8 => _mm256_shuffle_epi8(
-                v,
-                _mm256_set_epi8(
-                    14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8,
-                    11, 6, 5, 4, 7, 2, 1, 0, 3,
-                ),
-            ),
             12 => _mm256_or_si256(_mm256_slli_epi32::<12>(v), _mm256_srli_epi32::<20>(v)),
             _ => _mm256_or_si256(_mm256_slli_epi32::<7>(v), _mm256_srli_epi32::<25>(v)),
         }
@@ -359,9 +346,40 @@ mod x86 {
             13 => hi,
             _ => zero,
         });
+        // The byte-shuffle masks of the rotations by 16 and 8, hidden from
+        // the optimiser: it otherwise turns the rotation by 16 into two
+        // word shuffles (`vpshuflw` + `vpshufhw`), one more instruction on
+        // the shuffle ports that the rotations by 12 and 7 (shifts) share.
+        let r16 = std::hint::black_box(_mm256_set_epi8(
+            13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5,
+            4, 7, 6, 1, 0, 3, 2,
+        ));
+        let r8 = std::hint::black_box(_mm256_set_epi8(
+            14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8, 11, 6,
+            5, 4, 7, 2, 1, 0, 3,
+        ));
         let mut x = init;
+        macro_rules! q {
+            ($a:literal, $b:literal, $c:literal, $d:literal) => {
+                x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+                x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), r16);
+                x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+                x[$b] = rol256::<12>(_mm256_xor_si256(x[$b], x[$c]));
+                x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+                x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), r8);
+                x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+                x[$b] = rol256::<7>(_mm256_xor_si256(x[$b], x[$c]));
+            };
+        }
         for _ in 0..10 {
-            double_round!(x, _mm256_add_epi32, _mm256_xor_si256, rol256);
+            q!(0, 4, 8, 12);
+            q!(1, 5, 9, 13);
+            q!(2, 6, 10, 14);
+            q!(3, 7, 11, 15);
+            q!(0, 5, 10, 15);
+            q!(1, 6, 11, 12);
+            q!(2, 7, 8, 13);
+            q!(3, 4, 9, 14);
         }
         let mut out = [[0u32; 8]; 16];
         for w in 0..16 {

@@ -20,6 +20,9 @@ use crate::{Copula, DrawVersion, Marginal, ScenarioError, ScenarioSpec, SingleSt
 const FACTOR_DOMAIN: [u8; 8] = *b"FACTORS\0";
 /// Domain tag of the single stocks' own draws' ChaCha20 key (bytes 8..16).
 const IDIO_DOMAIN: [u8; 8] = *b"IDIOSYN\0";
+/// Own draws made in one piece (a multiple of 128, ChaCha20's widest pass):
+/// 4 KiB of f64s.
+const OWN_PIECE: usize = 512;
 
 /// FNV-1a, 64 bits, over the UTF-8 bytes of `text`: a fixed, documented
 /// hash (unlike `std`'s `DefaultHasher`, which may change between releases).
@@ -203,28 +206,54 @@ impl Draws {
     /// mapped to ((x >> 11) + ½)·2⁻⁵³ ∈ (0, 1); Φ⁻¹ is statrs' in draw
     /// version 1, AS 241's (`as241`) in version 2.
     pub fn idio_scores(&self, stock: usize, range: Range<usize>, out: &mut [f64]) {
-        let len = range.len().min(out.len());
-        let out = &mut out[..len];
-        // rand_chacha's words, 16 (AVX-512) or 8 blocks at a time (see
-        // `chacha`).
-        own_probabilities(&self.stock_keys[stock], range.start, out);
-        match self.version {
-            // Φ⁻¹ of all of them at once, bit for bit statrs' (see
-            // `quantile`).
-            DrawVersion::V1 => normal_quantiles(out),
-            // AS 241, the same bits in every lane (see `as241`).
-            DrawVersion::V2 => normal_quantiles_v2(out),
-        }
+        self.idio_pieces(stock, range, out, |_| {});
     }
 
     /// Single stock `stock`'s own moves for scenarios `range` into `out`:
     /// t = clamp(z·(σ/σ_ref)/z_idio, −1, 1); move = t·upper for t ≥ 0,
     /// t·|lower| for t < 0 (the single-stock bounds).
     pub fn idio_moves(&self, stock: usize, range: Range<usize>, out: &mut [f64]) {
-        self.idio_scores(stock, range, out);
         let scale = self.stock_scales[stock] / self.idio_z_at_bound;
-        for value in out.iter_mut() {
-            *value = tail_move(*value * scale, self.stock_lower, self.stock_upper);
+        let (lower, upper) = (self.stock_lower, self.stock_upper);
+        self.idio_pieces(stock, range, out, |piece| {
+            crate::lanes::map(piece, |z| tail_move(z * scale, lower, upper));
+        });
+    }
+
+    /// [`Draws::idio_scores`] piece by piece, `then` applied to each piece
+    /// of scores: the probabilities, their Φ⁻¹ and `then` of at most
+    /// [`OWN_PIECE`] draws stay in the L1 cache between the passes (the
+    /// whole range is several times its size). Every value is computed on
+    /// its own, so the pieces change no bit.
+    fn idio_pieces(
+        &self,
+        stock: usize,
+        range: Range<usize>,
+        out: &mut [f64],
+        mut then: impl FnMut(&mut [f64]),
+    ) {
+        let len = range.len().min(out.len());
+        let out = &mut out[..len];
+        let key = &self.stock_keys[stock];
+        let mut done = 0;
+        while done < len {
+            // Pieces end at multiples of OWN_PIECE draws, so ChaCha20's
+            // passes (8 or 16 blocks of 8 draws) are never split.
+            let first = range.start + done;
+            let end = ((first / OWN_PIECE + 1) * OWN_PIECE).min(range.start + len);
+            let piece = &mut out[done..done + (end - first)];
+            // rand_chacha's words, 16 (AVX-512) or 8 blocks at a time (see
+            // `chacha`).
+            own_probabilities(key, first, piece);
+            match self.version {
+                // Φ⁻¹ of all of them at once, bit for bit statrs' (see
+                // `quantile`).
+                DrawVersion::V1 => normal_quantiles(piece),
+                // AS 241, the same bits in every lane (see `as241`).
+                DrawVersion::V2 => normal_quantiles_v2(piece),
+            }
+            then(piece);
+            done += piece.len();
         }
     }
 }

@@ -22,6 +22,9 @@ mod config;
 mod correlation;
 mod draw;
 mod fixed;
+// The element-wise map's AVX2 build.
+#[allow(unsafe_code)]
+mod lanes;
 // The vectorised Φ⁻¹ calls its AVX-512 / AVX2 builds (with `chacha` and
 // `as241`, the crate's only `unsafe`).
 #[allow(unsafe_code)]

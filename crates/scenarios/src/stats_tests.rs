@@ -888,3 +888,56 @@ fn version_2_differs_from_version_1_in_the_own_moves_only() {
         assert_eq!(bits_of(&a[draws..]), bits_of(&b[draws..]));
     }
 }
+
+/// Rate of a version-2 set's own moves, one core, 32 stocks × 10,000
+/// draws, and of its parts (the ChaCha20 probabilities alone, Φ⁻¹ alone),
+/// best of 15 (prints, asserts nothing about time; `EXFEE_SIMD=avx2` for
+/// the AVX2 build):
+/// `cargo test --release -p exfee-scenarios own_moves_v2_rate -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn own_moves_v2_rate() {
+    const N: usize = 10_000;
+    let spec = small_spec(
+        &FOUR,
+        &TARGET,
+        &format!("seed = 11\nscenarios = {N}\ndraw_version = 2\n"),
+    );
+    let list: Vec<(String, f64)> = (0..32)
+        .map(|i| (format!("S{i:04}"), 0.2 + 0.01 * f64::from(i)))
+        .collect();
+    let list: Vec<(&str, f64)> = list.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+    let set = ScenarioSet::monte_carlo(&spec, stocks(&list)).unwrap();
+    let key = [7u8; 32];
+    let mut probabilities = vec![0.0; 32 * N];
+    crate::chacha::own_probabilities(&key, 0, &mut probabilities);
+    let mut out = vec![0.0; N];
+    let mut best = [f64::MAX; 3];
+    for _ in 0..15 {
+        let t = std::time::Instant::now();
+        for stock in 0..32 {
+            set.own_moves(stock, 0..N, &mut out);
+        }
+        best[0] = best[0].min(t.elapsed().as_secs_f64());
+        std::hint::black_box(&out);
+        let t = std::time::Instant::now();
+        for start in 0..32 {
+            crate::chacha::own_probabilities(&key, start * N, &mut out);
+        }
+        best[1] = best[1].min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        for start in 0..32 {
+            out.copy_from_slice(&probabilities[start * N..(start + 1) * N]);
+            crate::normal_quantiles_v2(std::hint::black_box(&mut out));
+        }
+        best[2] = best[2].min(t.elapsed().as_secs_f64());
+    }
+    let ns = best.map(|b| b * 1e9 / (32 * N) as f64);
+    println!(
+        "{}: own moves v2 {:.2} ns/draw; ChaCha20 probabilities {:.2}; Φ⁻¹ v2 {:.2} (+ a copy)",
+        exfee_simd::widest().name(),
+        ns[0],
+        ns[1],
+        ns[2]
+    );
+}
