@@ -105,8 +105,9 @@ mod tests {
 
     /// Runs [`child`] in a process of its own (this test binary again), with
     /// no `MIMALLOC_*` variable but those of `env`, and returns the values
-    /// of `allow_thp` and `purge_delay` it found after `configure`.
-    fn options_in_a_child(env: &[(&str, &str)]) -> (c_long, c_long) {
+    /// of `allow_thp` and `purge_delay` it found after `configure`, and
+    /// whether transparent huge pages were off for it.
+    fn options_in_a_child(env: &[(&str, &str)]) -> (c_long, c_long, bool) {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command.args(["--exact", "tests::child", "--ignored", "--nocapture"]);
         for (name, _) in std::env::vars_os() {
