@@ -159,6 +159,14 @@ enum Command {
     Ledger(ledger::LedgerArgs),
 }
 
+impl Cli {
+    /// Whether the command is the long-running what-if service (`serve`),
+    /// which keeps the allocator's defaults (src/main.rs).
+    pub fn is_service(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // An `EXFEE_SIMD` that names no instruction set is refused rather than
