@@ -655,25 +655,11 @@ mod tests {
     /// A Monte Carlo set of `draws` draws over Equity, EUR and the equity
     /// volatility, with the fixed scenarios, moving single `stocks`.
     fn monte_carlo_set(draws: usize, stocks: &[&str]) -> ScenarioSet {
-        use exfee_model::PrimaryFactor;
-        use exfee_model::{Bounds as FactorBounds, Decimal, FactorTable, FxFactor, FxTable};
-        use exfee_scenarios::{ScenarioConfig, ScenarioSpec, SingleStock, parse_correlation};
+        use crate::testkit::{equity_and_stocks, single_stocks};
+        use exfee_model::{Bounds as FactorBounds, Decimal, FxFactor, FxTable};
+        use exfee_scenarios::{ScenarioConfig, ScenarioSpec, parse_correlation};
         let pct = |p: i64| Decimal::from(p);
-        let table = FactorTable::new(vec![
-            PrimaryFactor {
-                name: "Equity".into(),
-                representative: String::new(),
-                symbol: "SPX".into(),
-                bounds: FactorBounds::new("Equity", pct(-30), pct(20)).unwrap(),
-            },
-            PrimaryFactor {
-                name: "Individual Stocks".into(),
-                representative: String::new(),
-                symbol: String::new(),
-                bounds: FactorBounds::new("stocks", pct(-50), pct(50)).unwrap(),
-            },
-        ])
-        .unwrap();
+        let table = equity_and_stocks();
         let fx = FxTable::new(vec![FxFactor {
             currency: "EUR".parse().unwrap(),
             bounds: FactorBounds::new("EUR", pct(-10), pct(10)).unwrap(),
@@ -693,14 +679,7 @@ mod tests {
         )
         .unwrap();
         let spec = ScenarioSpec::new(config, table, fx, matrix).unwrap();
-        let stocks = stocks
-            .iter()
-            .map(|s| SingleStock {
-                symbol: (*s).to_string(),
-                idio_vol: 0.35,
-            })
-            .collect();
-        ScenarioSet::monte_carlo(&spec, stocks).unwrap()
+        ScenarioSet::monte_carlo(&spec, single_stocks(stocks)).unwrap()
     }
 
     /// Legs of every kind: an index, AAPL, MSFT, an American put on AAPL, a

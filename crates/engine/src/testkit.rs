@@ -95,23 +95,17 @@ pub(crate) fn prepared(
         bases: vec![Some(Currency::USD); n],
         accounts,
         legs,
-        stocks: stocks
-            .iter()
-            .map(|s| SingleStock {
-                symbol: (*s).to_string(),
-                idio_vol: 0.35,
-            })
-            .collect(),
+        stocks: single_stocks(stocks),
         options: Vec::new(),
         config: EngineConfig::new(chrono::NaiveDate::default()),
     }
 }
 
-/// The fixed stress set of factor Equity (−30 %, +20 %) and single stocks
-/// (−50 %, +50 %) moving `stocks`, no currencies.
-pub(crate) fn fixed_set(stocks: &[&str]) -> ScenarioSet {
+/// Factor Equity (−30 %, +20 %, represented by the S&P 500) and single
+/// stocks (−50 %, +50 %).
+pub(crate) fn equity_and_stocks() -> FactorTable {
     let pct = |p: i64| Decimal::from(p);
-    let table = FactorTable::new(vec![
+    FactorTable::new(vec![
         PrimaryFactor {
             name: "Equity".into(),
             representative: "S&P 500".into(),
@@ -125,13 +119,26 @@ pub(crate) fn fixed_set(stocks: &[&str]) -> ScenarioSet {
             bounds: FactorBounds::new("stocks", pct(-50), pct(50)).unwrap(),
         },
     ])
-    .unwrap();
-    let stocks = stocks
+    .unwrap()
+}
+
+/// `stocks` as single stocks of idiosyncratic volatility 35 %.
+pub(crate) fn single_stocks(stocks: &[&str]) -> Vec<SingleStock> {
+    stocks
         .iter()
         .map(|s| SingleStock {
             symbol: (*s).to_string(),
             idio_vol: 0.35,
         })
-        .collect();
-    ScenarioSet::fixed_stress(table, FxTable::new(vec![]).unwrap(), stocks)
+        .collect()
+}
+
+/// The fixed stress set of [`equity_and_stocks`] moving `stocks`, no
+/// currencies.
+pub(crate) fn fixed_set(stocks: &[&str]) -> ScenarioSet {
+    ScenarioSet::fixed_stress(
+        equity_and_stocks(),
+        FxTable::new(vec![]).unwrap(),
+        single_stocks(stocks),
+    )
 }
