@@ -401,6 +401,21 @@ struct Running {
     units: Vec<f64>,
 }
 
+impl Running {
+    /// Keeps `value` in `scenario` as the worst when it is lower in
+    /// [`f64::total_cmp`]'s order than the worst so far (a tie keeps the
+    /// scenario offered first); whether it was kept.
+    fn offer(&mut self, value: f64, scenario: usize) -> bool {
+        let lower = self
+            .worst
+            .is_none_or(|(worst, _)| value.total_cmp(&worst).is_lt());
+        if lower {
+            self.worst = Some((value, scenario));
+        }
+        lower
+    }
+}
+
 /// [`accounts_worst`] of accounts holding only legs `wanted` (sorted),
 /// `rows` a buffer kept between groups.
 fn group_worst(
@@ -459,11 +474,7 @@ fn group_worst(
                 }
                 let mut found = None;
                 for (j, &value) in total.iter().enumerate() {
-                    if account
-                        .worst
-                        .is_none_or(|(worst, _)| value.total_cmp(&worst).is_lt())
-                    {
-                        account.worst = Some((value, start + j));
+                    if account.offer(value, start + j) {
                         found = Some(j);
                     }
                 }
@@ -537,11 +548,7 @@ fn group_worst(
                 .holdings
                 .iter()
                 .fold(0.0, |sum, &(row, quantity)| sum + quantity * unit(row, s));
-            if account
-                .worst
-                .is_none_or(|(worst, _)| value.total_cmp(&worst).is_lt())
-            {
-                account.worst = Some((value, s));
+            if account.offer(value, s) {
                 for (u, &(row, _)) in account.units.iter_mut().zip(&account.holdings) {
                     *u = unit(row, s);
                 }
