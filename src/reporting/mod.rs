@@ -161,7 +161,6 @@ where
     let mut spare = PnlBuffers::default();
     // Each currency's moves, drawn the first time a chunk holds it.
     let mut fx_moves: HashMap<Currency, Vec<f64>> = HashMap::new();
-    let mut fx_asked: Vec<Currency> = Vec::new();
     for (number, chunk) in subjects.chunks(CHUNK).enumerate() {
         let first = number * CHUNK;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
@@ -177,8 +176,9 @@ where
             .collect();
         currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         currencies.dedup();
-        currencies.retain(|c| !fx_asked.contains(c));
-        fx_asked.extend_from_slice(&currencies);
+        // (A currency the FX table does not move is never kept, and asking
+        // for it again costs no pass: `currency_moves` skips it.)
+        currencies.retain(|c| !fx_moves.contains_key(c));
         // The adjustments look their holdings' currencies up: moves of
         // currencies an earlier chunk held are the same moves.
         fx_moves.extend(currency_moves(set, &currencies));
