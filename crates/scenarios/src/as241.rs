@@ -899,53 +899,51 @@ mod tests {
         fn compiled_avx512(values: &mut [f64]) {
             quantiles_portable(values);
         }
+        /// Seconds `quantiles` takes over a copy of `values`, and one of its
+        /// results (summed into the sink, so the work is kept).
+        fn timed(values: &[f64], quantiles: impl FnOnce(&mut [f64])) -> (f64, f64) {
+            let mut work = values.to_vec();
+            let t = std::time::Instant::now();
+            quantiles(std::hint::black_box(&mut work));
+            (t.elapsed().as_secs_f64(), work[7])
+        }
         let values = grid(3, 1_000_000);
         let mut best = [f64::MAX; 7];
         let mut sink = 0.0;
+        let mut keep = |slot: usize, (seconds, value): (f64, f64)| {
+            best[slot] = best[slot].min(seconds);
+            sink += value;
+        };
         for _ in 0..9 {
-            let t = std::time::Instant::now();
-            for &p in &values {
-                sink += -SQRT_2 * erfc_inv(2.0 * std::hint::black_box(p));
-            }
-            best[0] = best[0].min(t.elapsed().as_secs_f64());
-            let t = std::time::Instant::now();
-            for &p in &values {
-                sink += normal_quantile_v2(std::hint::black_box(p));
-            }
-            best[1] = best[1].min(t.elapsed().as_secs_f64());
-            let mut work = values.clone();
-            let t = std::time::Instant::now();
-            crate::normal_quantiles(std::hint::black_box(&mut work));
-            best[2] = best[2].min(t.elapsed().as_secs_f64());
-            sink += work[7];
-            let mut work = values.clone();
-            let t = std::time::Instant::now();
-            normal_quantiles_v2(std::hint::black_box(&mut work));
-            best[3] = best[3].min(t.elapsed().as_secs_f64());
-            sink += work[7];
+            keep(
+                0,
+                timed(&values, |work| {
+                    for p in work.iter_mut() {
+                        *p = -SQRT_2 * erfc_inv(2.0 * *p);
+                    }
+                }),
+            );
+            keep(
+                1,
+                timed(&values, |work| {
+                    for p in work.iter_mut() {
+                        *p = normal_quantile_v2(*p);
+                    }
+                }),
+            );
+            keep(2, timed(&values, crate::normal_quantiles));
+            keep(3, timed(&values, normal_quantiles_v2));
             #[cfg(target_arch = "x86_64")]
             if exfee_simd::Isa::Avx2.on_cpu() {
-                let mut work = values.clone();
-                let t = std::time::Instant::now();
                 // SAFETY: the CPU has AVX2 (checked just above).
-                unsafe { quantiles_avx2(std::hint::black_box(&mut work)) };
-                best[4] = best[4].min(t.elapsed().as_secs_f64());
-                sink += work[7];
-                let mut work = values.clone();
-                let t = std::time::Instant::now();
+                keep(4, timed(&values, |w| unsafe { quantiles_avx2(w) }));
                 // SAFETY: as above.
-                unsafe { compiled_avx2(std::hint::black_box(&mut work)) };
-                best[5] = best[5].min(t.elapsed().as_secs_f64());
-                sink += work[7];
+                keep(5, timed(&values, |w| unsafe { compiled_avx2(w) }));
             }
             #[cfg(target_arch = "x86_64")]
             if exfee_simd::Isa::Avx512.on_cpu() {
-                let mut work = values.clone();
-                let t = std::time::Instant::now();
                 // SAFETY: the CPU has AVX-512F (checked just above).
-                unsafe { compiled_avx512(std::hint::black_box(&mut work)) };
-                best[6] = best[6].min(t.elapsed().as_secs_f64());
-                sink += work[7];
+                keep(6, timed(&values, |w| unsafe { compiled_avx512(w) }));
             }
         }
         let ns = best.map(|b| b * 1e3);
