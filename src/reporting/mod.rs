@@ -14,6 +14,7 @@ mod adjustments;
 mod lanes;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use exfee_fee::Measure as FeeMeasure;
 use exfee_model::{Currency, Decimal, MarketData};
@@ -27,7 +28,7 @@ use exfee_engine::{
     AccountPnl, EngineError, HoldingPnl, PnlBuffers, accounts_pnl_reusing, accounts_worst, reclaim,
 };
 
-use crate::adjust::default_hedges;
+use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
 use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
 use exfee_engine::Prepared;
@@ -77,7 +78,8 @@ pub struct Subject {
     pub usd_to_base: Decimal,
 }
 
-/// How many accounts' per-holding P&L are held in memory at once.
+/// How many subjects a chunk holds: the per-holding P&L of two chunks is
+/// in memory at once (one staged, one reported; see [`build_reports_each`]).
 const CHUNK: usize = 32;
 /// How many worst scenarios a report lists.
 const WORST: usize = 5;
@@ -137,10 +139,19 @@ pub fn build_reports_from(
 /// ([`ReportSource::reported`] is `None`) are skipped; the results are in
 /// subject order.
 ///
+/// The subjects go through in chunks of 32 (the holdings' P&L vectors of a
+/// chunk are ≈100 MB at 100,000 accounts), as a two-stage pipeline on the
+/// rayon pool: while one chunk's reports are built and handed to `each`,
+/// the next chunk is staged ([`Staged`]: its P&L, totals, dominant factors,
+/// hedges and new currencies' moves), so neither stage's serial parts
+/// leave a core idle. Every report depends only on its own subject's data,
+/// so the reports equal those built one subject at a time.
+///
 /// # Errors
 ///
 /// [`EngineError`] as [`build_reports`], or the first error of `each` in
-/// subject order.
+/// subject order (an error of a chunk's P&L comes after every error of
+/// `each` on the earlier chunks, as one chunk after another would).
 pub fn build_reports_each<T, E>(
     evaluation: &ReportSource<'_>,
     subjects: &[Subject],
@@ -152,19 +163,78 @@ where
     T: Send,
     E: From<EngineError> + Send,
 {
-    let set = evaluation.scenarios;
     let hedges = default_hedges();
-    // A listed hedge per (factor, base currency), valued once.
-    let mut units: HashMap<(usize, Currency), Option<HedgeUnit>> = HashMap::new();
-    let mut out = Vec::with_capacity(subjects.len());
-    // The holdings' P&L vectors of one chunk, filled again for the next.
-    let mut spare = PnlBuffers::default();
+    let mut stager = Stager {
+        evaluation,
+        market,
+        hedges: &hedges,
+        units: HashMap::new(),
+        spare: PnlBuffers::default(),
+    };
     // Each currency's moves, drawn the first time a chunk holds it.
     let mut fx_moves: HashMap<Currency, Vec<f64>> = HashMap::new();
-    for (number, chunk) in subjects.chunks(CHUNK).enumerate() {
-        let first = number * CHUNK;
+    // Pooled per-thread buffers of the reports (see `Pooled`).
+    let pool = Mutex::new(Vec::new());
+    let mut out = Vec::with_capacity(subjects.len());
+    let mut chunks = subjects.chunks(CHUNK).enumerate();
+    let mut current = match chunks.next() {
+        Some((_, chunk)) => Some(stager.stage(0, chunk, &fx_moves)?),
+        None => None,
+    };
+    while let Some(mut staged) = current.take() {
+        fx_moves.extend(std::mem::take(&mut staged.new_moves));
+        let next = chunks.next();
+        let (staging, (built, details)) = rayon::join(
+            || next.map(|(number, chunk)| stager.stage(number * CHUNK, chunk, &fx_moves)),
+            || build_chunk(evaluation, staged, &fx_moves, context, &pool, &each),
+        );
+        reclaim(details, &mut stager.spare);
+        for item in built.into_iter().flatten() {
+            out.push(item?);
+        }
+        current = staging.transpose()?;
+    }
+    Ok(out)
+}
+
+/// A chunk of subjects made ready for its reports: its accounts' P&L, each
+/// account's total and hedge, and the moves of the currencies it is the
+/// first chunk to hold.
+struct Staged<'s> {
+    /// Index in `subjects` of the chunk's first subject.
+    first: usize,
+    subjects: &'s [Subject],
+    details: Vec<AccountPnl>,
+    totals: Vec<Vec<f64>>,
+    hedges: Vec<Option<Arc<HedgeUnit>>>,
+    new_moves: HashMap<Currency, Vec<f64>>,
+}
+
+/// What staging keeps from one chunk to the next: the hedges valued so far
+/// and the P&L vectors given back.
+struct Stager<'a, 'e> {
+    evaluation: &'a ReportSource<'e>,
+    market: &'a MarketData,
+    hedges: &'a [HedgeInstrument],
+    /// A listed hedge per (factor, base currency), valued once.
+    units: HashMap<(usize, Currency), Option<Arc<HedgeUnit>>>,
+    /// The holdings' P&L vectors of an earlier chunk, filled again.
+    spare: PnlBuffers,
+}
+
+impl Stager<'_, '_> {
+    /// Stages `chunk` (its first subject is `first` in `subjects`);
+    /// `fx_moves` holds the currencies' moves the earlier chunks drew.
+    fn stage<'s>(
+        &mut self,
+        first: usize,
+        chunk: &'s [Subject],
+        fx_moves: &HashMap<Currency, Vec<f64>>,
+    ) -> Result<Staged<'s>, EngineError> {
+        let evaluation = self.evaluation;
+        let set = evaluation.scenarios;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut spare)?;
+        let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut self.spare)?;
         // Every currency the chunk's foreign positions are quoted in, moved
         // in one pass over the set (closing them leaves proceeds there) the
         // first time a chunk holds it.
@@ -181,63 +251,124 @@ where
         currencies.retain(|c| !fx_moves.contains_key(c));
         // The adjustments look their holdings' currencies up: moves of
         // currencies an earlier chunk held are the same moves.
-        fx_moves.extend(currency_moves(set, &currencies));
+        let new_moves = currency_moves(set, &currencies);
         // Each account's scenario P&L and dominant factor (in parallel),
-        // then the hedges (valued once per factor and base), then the
-        // chunk's reports in parallel, kept in subject order.
-        let totals: Vec<(Vec<f64>, Option<usize>)> = details
+        // then the hedges (valued once per factor and base).
+        let (totals, factors): (Vec<Vec<f64>>, Vec<Option<usize>>) = details
             .par_iter()
             .map(|detail| {
                 let total = detail.total();
                 let factor = dominant_factor(detail, &total, set);
                 (total, factor)
             })
-            .collect();
-        let chunk_hedges: Vec<Option<HedgeUnit>> = chunk
+            .unzip();
+        let hedges = chunk
             .iter()
-            .zip(&totals)
-            .map(|(subject, (_, factor))| {
+            .zip(&factors)
+            .map(|(subject, factor)| {
                 let base = evaluation
                     .results
                     .get(subject.account)
                     .and_then(|r| r.base_currency)
                     .unwrap_or(Currency::USD);
                 factor.and_then(|f| {
-                    units
+                    self.units
                         .entry((f, base))
-                        .or_insert_with(|| hedge_unit(evaluation, market, &hedges, f, base))
+                        .or_insert_with(|| {
+                            hedge_unit(evaluation, self.market, self.hedges, f, base).map(Arc::new)
+                        })
                         .clone()
                 })
             })
             .collect();
-        let built: Vec<Option<Result<T, E>>> = chunk
-            .par_iter()
-            .enumerate()
-            .zip(details.par_iter())
-            .zip(totals.into_par_iter())
-            .zip(chunk_hedges.par_iter())
-            .map_init(
-                Buffers::default,
-                |buffers, ((((i, subject), detail), (total, _)), hedge)| {
-                    report(
-                        evaluation,
-                        subject,
-                        (detail, total),
-                        hedge.as_ref(),
-                        &fx_moves,
-                        context,
-                        buffers,
-                    )
-                    .map(|r| each(first + i, r))
-                },
-            )
-            .collect();
-        reclaim(details, &mut spare);
-        for item in built.into_iter().flatten() {
-            out.push(item?);
+        Ok(Staged {
+            first,
+            subjects: chunk,
+            details,
+            totals,
+            hedges,
+            new_moves,
+        })
+    }
+}
+
+/// The reports of a staged chunk, each handed to `each`, in subject order
+/// (`None`: a subject without a report); with the chunk's P&L, given back.
+#[allow(clippy::type_complexity)]
+fn build_chunk<T, E>(
+    evaluation: &ReportSource<'_>,
+    staged: Staged<'_>,
+    fx_moves: &HashMap<Currency, Vec<f64>>,
+    context: FeeContext<'_>,
+    pool: &Mutex<Vec<Buffers>>,
+    each: &(impl Fn(usize, AccountReport) -> Result<T, E> + Sync),
+) -> (Vec<Option<Result<T, E>>>, Vec<AccountPnl>)
+where
+    T: Send,
+    E: Send,
+{
+    let Staged {
+        first,
+        subjects,
+        details,
+        totals,
+        hedges,
+        ..
+    } = staged;
+    // One report per task: a report with its files takes about a
+    // millisecond and they differ, so the last ones of a chunk are shared
+    // out one by one rather than left in one thread's half.
+    let built = subjects
+        .par_iter()
+        .enumerate()
+        .zip(details.par_iter())
+        .zip(totals.into_par_iter())
+        .zip(hedges.par_iter())
+        .with_max_len(1)
+        .map_init(
+            || Pooled::take(pool),
+            |buffers, ((((i, subject), detail), total), hedge)| {
+                report(
+                    evaluation,
+                    subject,
+                    (detail, total),
+                    hedge.as_deref(),
+                    fx_moves,
+                    context,
+                    &mut buffers.buffers,
+                )
+                .map(|r| each(first + i, r))
+            },
+        )
+        .collect();
+    (built, details)
+}
+
+/// A thread's [`Buffers`] taken from a pool and given back when dropped:
+/// the reports' tasks are one report each, and a report reuses the buffers
+/// of an earlier one rather than growing its own.
+struct Pooled<'p> {
+    buffers: Buffers,
+    pool: &'p Mutex<Vec<Buffers>>,
+}
+
+impl<'p> Pooled<'p> {
+    fn take(pool: &'p Mutex<Vec<Buffers>>) -> Self {
+        let buffers = pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        Pooled { buffers, pool }
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(std::mem::take(&mut self.buffers));
         }
     }
-    Ok(out)
 }
 
 /// Scenario indices ordered worst first (lower index first on a tie).

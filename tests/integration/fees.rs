@@ -1180,3 +1180,149 @@ fn reports_are_handed_over_one_by_one_in_subject_order() {
     .unwrap_err();
     assert_eq!(error.to_string(), "subject 35");
 }
+
+/// The reports stage is a pipeline (one chunk of 32 subjects staged while
+/// the one before is reported, on every thread of the pool): its reports
+/// are those of the plain order, each subject reported alone, whatever the
+/// number of threads; the first error of the callback in subject order is
+/// returned even when later chunks were staged meanwhile.
+#[test]
+fn pipelined_reports_equal_the_subjects_reported_one_by_one() {
+    // 90 accounts (three chunks) in four base currencies, each short one of
+    // five stocks quoted in USD, EUR or JPY (their own factors, so the
+    // dominant factor and its hedge vary), long another with cash that
+    // leaves most of them short of their worst loss; F (CHF, no FX rate)
+    // fails in the second chunk.
+    let stocks = [
+        ("AAPL", "USD", 200, "Equity"),
+        ("SAP", "EUR", 120, "European Equity"),
+        ("7203", "JPY", 3000, "Japanese Equity"),
+        ("GLD", "USD", 180, "Prec. Metals"),
+        ("XOM", "USD", 110, "Oil (Crude Oil)"),
+    ];
+    let bases = ["USD", "EUR", "GBP", "JPY"];
+    let mut accounts = String::new();
+    let mut positions = String::new();
+    let mut cash = String::new();
+    for i in 0..90_usize {
+        let id = format!("P{i:02}");
+        if i == 50 {
+            accounts.push_str("F,USD\n");
+            positions.push_str("F,NESN,STK,CHF,10,1,100,,,,,\n");
+        }
+        let base = bases[i % 4];
+        accounts.push_str(&format!("{id},{base}\n"));
+        let (short, short_ccy, short_mark, _) = stocks[i % 5];
+        let (long, long_ccy, long_mark, _) = stocks[(i / 5 + i + 1) % 5];
+        positions.push_str(&format!(
+            "{id},{short},STK,{short_ccy},-{},1,{short_mark},,,,,\n",
+            50 + i
+        ));
+        if long != short {
+            positions.push_str(&format!(
+                "{id},{long},STK,{long_ccy},{},1,{long_mark},,,,,\n",
+                20 + i % 7
+            ));
+        }
+        cash.push_str(&format!("{id},USD,{}\n", 5000 + 300 * i));
+    }
+    let drop = TestDrop::new(&accounts, &positions);
+    drop.cash(&cash);
+    let factors: String = stocks
+        .iter()
+        .map(|(symbol, _, _, factor)| format!("{symbol},{factor},1.0,0.3\n"))
+        .collect();
+    drop.factors(&factors);
+    drop.write(
+        "market/underlyings.csv",
+        "symbol,currency,price,implied_vol,dividend_yield\nSPX,USD,6800,0.2,0\nSPY,USD,680,0.2,0\n\
+         GLD,USD,180,0.15,0\nCL,USD,70,0.3,0\nESTX50,EUR,5000,0.2,0\nN225,JPY,38000,0.2,0\n",
+    );
+    let evaluation = drop.evaluate();
+    let schedule = FeeSchedule::default();
+    let calendar = exfee::fee::TradingCalendar::default();
+    let context = exfee::FeeContext {
+        schedule: &schedule,
+        calendar: &calendar,
+        date: "2026-11-20".parse().unwrap(),
+        scenarios: evaluation.scenarios.len(),
+    };
+    // Every evaluated account with an uncovered loss is a subject; F (failed)
+    // is one too, with the fee of the account before it.
+    let mut fee = None;
+    let mut subjects = Vec::new();
+    for (index, result) in evaluation.results.iter().enumerate() {
+        if let Outcome::Evaluated(risk) = &result.outcome {
+            let line = exfee::assess(context, risk, Decimal::ONE, None, None).unwrap();
+            if line.uncovered.is_zero() {
+                continue;
+            }
+            fee = Some(line);
+        }
+        subjects.push(exfee::Subject {
+            account: index,
+            fee: fee.clone().unwrap(),
+            usd_to_base: Decimal::ONE,
+        });
+    }
+    assert!(
+        subjects.len() > 64,
+        "{} subjects: three chunks",
+        subjects.len()
+    );
+    let failed = subjects
+        .iter()
+        .position(|s| evaluation.results[s.account].account == "F")
+        .unwrap();
+    let source = exfee::ReportSource::of(&evaluation);
+    let market = &drop.read().market;
+    // The oracle: each subject reported alone (a chunk of one, nothing
+    // staged beside it), in subject order.
+    let alone: Vec<(usize, exfee::report::AccountReport)> = subjects
+        .iter()
+        .enumerate()
+        .flat_map(|(i, subject)| {
+            exfee::build_reports_from(&source, std::slice::from_ref(subject), context, market)
+                .unwrap()
+                .into_iter()
+                .map(move |r| (i, r))
+        })
+        .collect();
+    assert_eq!(alone.len(), subjects.len() - 1);
+    assert!(alone.iter().all(|(i, _)| *i != failed));
+    // Some reports carry an adjustment (a hedge or a closing trade):
+    // what the staged hedges and currencies' moves feed.
+    assert!(alone.iter().any(|(_, r)| !r.adjustments.is_empty()));
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let handed = pool.install(|| {
+            exfee::build_reports_each(&source, &subjects, context, market, |i, report| {
+                Ok::<_, exfee::engine::EngineError>((i, report))
+            })
+            .unwrap()
+        });
+        assert!(handed == alone, "{threads} thread(s)");
+        // Errors in the third chunk and the second: the second's first.
+        let failing = [75, 40, 70, 41];
+        let error = pool.install(|| {
+            exfee::build_reports_each(&source, &subjects, context, market, |i, _| {
+                anyhow::ensure!(!failing.contains(&i), "subject {i}");
+                Ok(i)
+            })
+            .unwrap_err()
+        });
+        assert_eq!(error.to_string(), "subject 40", "{threads} thread(s)");
+        // Only in the last chunk, staged while the second was reported.
+        let error = pool.install(|| {
+            exfee::build_reports_each(&source, &subjects, context, market, |i, _| {
+                anyhow::ensure!(i < 70, "subject {i}");
+                Ok(i)
+            })
+            .unwrap_err()
+        });
+        assert_eq!(error.to_string(), "subject 70", "{threads} thread(s)");
+    }
+}
