@@ -201,9 +201,10 @@ where
 /// account's total and hedge, and the moves of the currencies it is the
 /// first chunk to hold.
 struct Staged<'s> {
-    /// Index in `subjects` of the chunk's first subject.
-    first: usize,
-    subjects: &'s [Subject],
+    /// The chunk's subjects that have a P&L (their accounts are ready in
+    /// the batch), with their index in `subjects`; `details`, `totals` and
+    /// `hedges` are theirs, in this order.
+    subjects: Vec<(usize, &'s Subject)>,
     details: Vec<AccountPnl>,
     totals: Vec<Vec<f64>>,
     hedges: Vec<Option<Arc<HedgeUnit>>>,
@@ -235,6 +236,15 @@ impl Stager<'_, '_> {
         let set = evaluation.scenarios;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
         let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut self.spare)?;
+        // The P&L skips accounts that are not ready: each detail goes to
+        // its own subject, and a subject without one gets no report.
+        let mut accounts = details.iter().map(|d| d.account).peekable();
+        let subjects: Vec<(usize, &Subject)> = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, subject)| accounts.next_if_eq(&subject.account).is_some())
+            .map(|(i, subject)| (first + i, subject))
+            .collect();
         // Every currency the chunk's foreign positions are quoted in, moved
         // in one pass over the set (closing them leaves proceeds there) the
         // first time a chunk holds it.
@@ -262,10 +272,10 @@ impl Stager<'_, '_> {
                 (total, factor)
             })
             .unzip();
-        let hedges = chunk
+        let hedges = subjects
             .iter()
             .zip(&factors)
-            .map(|(subject, factor)| {
+            .map(|((_, subject), factor)| {
                 let base = evaluation
                     .results
                     .get(subject.account)
@@ -282,8 +292,7 @@ impl Stager<'_, '_> {
             })
             .collect();
         Ok(Staged {
-            first,
-            subjects: chunk,
+            subjects,
             details,
             totals,
             hedges,
@@ -308,7 +317,6 @@ where
     E: Send,
 {
     let Staged {
-        first,
         subjects,
         details,
         totals,
@@ -320,7 +328,6 @@ where
     // out one by one rather than left in one thread's half.
     let built = subjects
         .par_iter()
-        .enumerate()
         .zip(details.par_iter())
         .zip(totals.into_par_iter())
         .zip(hedges.par_iter())
@@ -337,7 +344,7 @@ where
                     context,
                     &mut buffers.buffers,
                 )
-                .map(|r| each(first + i, r))
+                .map(|r| each(*i, r))
             },
         )
         .collect();
