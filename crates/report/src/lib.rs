@@ -316,31 +316,153 @@ pub fn json(report: &AccountReport) -> String {
     // at most 25 bytes): a report of 20,000 scenarios is ≈ 240 KB, which a
     // growing buffer would copy a dozen times on the way.
     let mut out = Vec::with_capacity(report.pnl_distribution.len().saturating_mul(25) + 4096);
-    // Serialising these plain structs (no maps, no custom impls) cannot fail.
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Compact);
-    match report.serialize(&mut serializer) {
-        // serde_json writes UTF-8 only.
-        Ok(()) => String::from_utf8(out).unwrap_or_default(),
-        Err(e) => format!("{{\"error\":{:?}}}", e.to_string()),
+    json_into(report, &mut out);
+    // serde_json and `write_floats` write UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`json`]'s bytes to `out` (for a caller that reuses one buffer).
+///
+/// serde_json's compact output of the whole report, byte for byte (test
+/// `a_full_report_is_serde_jsons_output_byte_for_byte`), written in three
+/// parts: every field before `pnl_distribution` through serde_json (a
+/// borrowed copy of the report's field list), the distribution number by
+/// number straight into `out` (most of the bytes: ≈ 10,000 numbers a
+/// report), then `warnings` through serde_json.
+pub fn json_into(report: &AccountReport, out: &mut Vec<u8>) {
+    out.reserve(report.pnl_distribution.len().saturating_mul(25) + 4096);
+    let start = out.len();
+    let head = JsonHead::of(report);
+    // Serialising these plain structs (no maps, no custom impls) into a
+    // `Vec` cannot fail; should it, the report says so in its place.
+    let written = serde_json::to_writer(&mut *out, &head).and_then(|()| {
+        // `{...}` less its closing brace, then the last two fields.
+        out.pop();
+        out.extend_from_slice(b",\"pnl_distribution\":");
+        write_floats(out, &report.pnl_distribution);
+        out.extend_from_slice(b",\"warnings\":");
+        serde_json::to_writer(&mut *out, &report.warnings)?;
+        out.push(b'}');
+        Ok(())
+    });
+    if let Err(e) = written {
+        out.truncate(start);
+        out.extend_from_slice(format!("{{\"error\":{:?}}}", e.to_string()).as_bytes());
     }
 }
 
-/// serde_json's compact output, byte for byte, with `+0.0` written at once:
-/// most of a report's P&L distribution is exactly zero (the stress
-/// scenarios of stocks the account does not hold), and each went through
-/// the shortest round-trip formatter to come out as `0.0`.
-struct Compact;
-
-impl serde_json::ser::Formatter for Compact {
-    #[inline]
-    fn write_f64<W>(&mut self, writer: &mut W, value: f64) -> std::io::Result<()>
-    where
-        W: ?Sized + std::io::Write,
-    {
-        if value.to_bits() == 0 {
-            writer.write_all(b"0.0")
+/// Writes `values` as serde_json writes a `[f64]`: `[` numbers separated by
+/// `,` `]`, each finite number by zmij's shortest round-trip formatting (the
+/// formatter serde_json uses, `format_finite`), `+0.0` as `0.0` at once
+/// (most of a report's distribution is exactly zero: the stress scenarios
+/// of stocks the account does not hold), a non-finite one as `null`. The
+/// per-number path of serde (a call through `Serialize`, the formatter,
+/// an `io::Write` of each number) is the larger part of the cost it
+/// replaces.
+fn write_floats(out: &mut Vec<u8>, values: &[f64]) {
+    out.reserve(values.len().saturating_mul(25) + 2);
+    out.push(b'[');
+    let mut buffer = zmij::Buffer::new();
+    let mut first = true;
+    for &v in values {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if v.to_bits() == 0 {
+            out.extend_from_slice(b"0.0");
+        } else if v.is_finite() {
+            out.extend_from_slice(buffer.format_finite(v).as_bytes());
         } else {
-            serde_json::ser::CompactFormatter.write_f64(writer, value)
+            out.extend_from_slice(b"null");
+        }
+    }
+    out.push(b']');
+}
+
+/// [`AccountReport`]'s fields before `pnl_distribution`, borrowed, in its
+/// order and with its names: serialised, the start of the report's JSON.
+/// (A field added to the report and not here fails the byte-for-byte test
+/// against serde_json.)
+#[derive(Serialize)]
+struct JsonHead<'a> {
+    account: &'a str,
+    base_currency: &'a str,
+    valuation_date: NaiveDate,
+    nlv: Decimal,
+    measure_name: &'a str,
+    measure: Decimal,
+    threshold: Decimal,
+    uncovered: Decimal,
+    fee_status: &'a str,
+    effective_date: Option<NaiveDate>,
+    days_charged: u32,
+    daily_fee: Decimal,
+    amount_charged: Decimal,
+    fee_tiers: &'a [TierLine],
+    day_count: Option<u32>,
+    minimum_daily: Option<Decimal>,
+    minimum_applied: bool,
+    inventory_fee: Option<Decimal>,
+    worst_scenarios: &'a [ScenarioLine],
+    contributors: &'a [Contribution],
+    fee_by_class: &'a [(String, Decimal)],
+    adjustments: &'a [Adjustment],
+}
+
+impl<'a> JsonHead<'a> {
+    fn of(r: &'a AccountReport) -> Self {
+        // Destructured in full: a field added to the report stops this
+        // from compiling until it is placed here or in `json_into`.
+        let AccountReport {
+            account,
+            base_currency,
+            valuation_date,
+            nlv,
+            measure_name,
+            measure,
+            threshold,
+            uncovered,
+            fee_status,
+            effective_date,
+            days_charged,
+            daily_fee,
+            amount_charged,
+            fee_tiers,
+            day_count,
+            minimum_daily,
+            minimum_applied,
+            inventory_fee,
+            worst_scenarios,
+            contributors,
+            fee_by_class,
+            adjustments,
+            pnl_distribution: _,
+            warnings: _,
+        } = r;
+        Self {
+            account,
+            base_currency,
+            valuation_date: *valuation_date,
+            nlv: *nlv,
+            measure_name,
+            measure: *measure,
+            threshold: *threshold,
+            uncovered: *uncovered,
+            fee_status,
+            effective_date: *effective_date,
+            days_charged: *days_charged,
+            daily_fee: *daily_fee,
+            amount_charged: *amount_charged,
+            fee_tiers,
+            day_count: *day_count,
+            minimum_daily: *minimum_daily,
+            minimum_applied: *minimum_applied,
+            inventory_fee: *inventory_fee,
+            worst_scenarios,
+            contributors,
+            fee_by_class,
+            adjustments,
         }
     }
 }
@@ -505,6 +627,170 @@ mod tests {
         let text = json(&r);
         assert_eq!(text, serde_json::to_string(&r).unwrap());
         assert!(text.contains(r#"[0.0,-0.0,5e-324,-5e-324,1.0,"#), "{text}");
+    }
+
+    /// Adversarial floats: every class of f64 (zeros, subnormals, the
+    /// extremes, integers around 2^53 and the powers of ten where the
+    /// shortest form switches to an exponent, halfway-looking fractions)
+    /// and 200,000 random bit patterns over every exponent, each with
+    /// both signs.
+    fn adversarial_floats() -> Vec<f64> {
+        let mut v = vec![
+            0.0,
+            f64::from_bits(1),
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::EPSILON,
+            1.0,
+            0.1,
+            0.1 + 0.2,
+            2.5,
+            1e-7,
+            1e-5,
+            123_456.789,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            4_503_599_627_370_497.5,
+            10_516.326_247_358_993,
+            5.050_783_746_1e-27,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let mut p = 1.0_f64;
+        for _ in 0..40 {
+            v.extend([p, p - 1.0, p + 1.0, 1.0 / p, p * 1.5]);
+            p *= 10.0;
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000 {
+            // xorshift64*: bit patterns over the whole range
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let bits = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            v.push(match i % 4 {
+                0 => f64::from_bits(bits),
+                // P&L-like: cents and long fractions of ±1e-2..1e9
+                1 => (bits >> 11) as f64 / (1_u64 << 53) as f64 * 1e9 - 5e8,
+                2 => ((bits >> 20) as f64 / 100.0).round() / 100.0,
+                // integers of every size
+                _ => (bits >> (bits % 60)) as f64,
+            });
+        }
+        let negated: Vec<f64> = v.iter().map(|x| -x).collect();
+        v.extend(negated);
+        v
+    }
+
+    #[test]
+    fn floats_are_written_as_serde_json_writes_them() {
+        let values = adversarial_floats();
+        let mut ours = Vec::new();
+        write_floats(&mut ours, &values);
+        let oracle = serde_json::to_vec(&values).unwrap();
+        assert_eq!(ours.len(), oracle.len());
+        // number by number, so that a failure names the value
+        let ours = String::from_utf8(ours).unwrap();
+        let oracle = String::from_utf8(oracle).unwrap();
+        for ((a, b), v) in ours[1..ours.len() - 1]
+            .split(',')
+            .zip(oracle[1..oracle.len() - 1].split(','))
+            .zip(&values)
+        {
+            assert_eq!(a, b, "{v:e} (bits {:#x})", v.to_bits());
+        }
+        assert_eq!(ours, oracle);
+        // by hand: the shapes that matter
+        let mut out = Vec::new();
+        write_floats(&mut out, &[0.0, -0.0, 1.0, -2.5e-308, f64::NAN, 1e16, 1e-7]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[0.0,-0.0,1.0,-2.5e-308,null,1e+16,1e-7]"
+        );
+        let mut out = Vec::new();
+        write_floats(&mut out, &[]);
+        assert_eq!(out, b"[]");
+    }
+
+    #[test]
+    fn a_full_report_is_serde_jsons_output_byte_for_byte() {
+        // Every field away from its default, strings that need escaping,
+        // and the adversarial floats in the distribution and the moves: the
+        // head's field list and order are those of the report.
+        let d = |n: i64, s: u32| Decimal::new(n, s);
+        let floats = adversarial_floats();
+        let r = AccountReport {
+            account: "U\"1\\,\u{1F600}\n".into(),
+            base_currency: "EUR".into(),
+            valuation_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            nlv: d(-12345, 2),
+            measure_name: "average of the worst 10 scenarios".into(),
+            measure: d(2_723_456_789, 4),
+            threshold: d(100_000, 0),
+            uncovered: d(1, 28),
+            fee_status: "charged".into(),
+            effective_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+            days_charged: 3,
+            daily_fee: d(1234, 2),
+            amount_charged: d(3702, 2),
+            fee_tiers: vec![
+                TierLine {
+                    from: d(0, 0),
+                    to: Some(d(1_000_000, 0)),
+                    rate: d(5, 2),
+                    amount: d(-7, 1),
+                    daily: d(123_456, 6),
+                },
+                TierLine::default(),
+            ],
+            day_count: Some(360),
+            minimum_daily: Some(d(1, 0)),
+            minimum_applied: true,
+            inventory_fee: Some(d(-5, 3)),
+            worst_scenarios: vec![
+                ScenarioLine {
+                    index: 7,
+                    name: Some("crash \"87\"".into()),
+                    pnl: d(-99, 1),
+                    moves: floats[..500]
+                        .iter()
+                        .map(|&v| ("X\u{7f}".to_string(), v))
+                        .collect(),
+                },
+                ScenarioLine::default(),
+            ],
+            contributors: vec![Contribution {
+                position: "-1 XYZ 270101P100 (OPT)".into(),
+                scenario_index: 7,
+                pnl: d(-5, 0),
+            }],
+            fee_by_class: vec![("Equity".into(), d(3, 0)), ("Oil\t".into(), d(-1, 9))],
+            adjustments: vec![Adjustment {
+                title: "Close 40% of TSLA".into(),
+                kind: AdjustmentKind::Reduce,
+                trades: vec![("TSLA".into(), d(-40, 0))],
+                deposit: Some(d(12_000, 0)),
+                method: "greedy".into(),
+                fee_after: d(1, 2),
+                measure_after: d(2, 2),
+            }],
+            pnl_distribution: floats,
+            warnings: vec!["w\u{0}".into(), String::new()],
+        };
+        let text = json(&r);
+        assert_eq!(text, serde_json::to_string(&r).unwrap());
+        // appended after what the buffer held
+        let mut out = b"xy".to_vec();
+        json_into(&r, &mut out);
+        assert_eq!(&out[..2], b"xy");
+        assert_eq!(&out[2..], text.as_bytes());
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.account, r.account);
+        assert_eq!(back.adjustments, r.adjustments);
+        // and the empty report
+        let empty = AccountReport::default();
+        assert_eq!(json(&empty), serde_json::to_string(&empty).unwrap());
     }
 
     #[test]
