@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use exfee_fee::{FeeSchedule, FeeStatus, Portfolio, TradingCalendar};
-use exfee_io::{
-    NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_bytes_atomically, write_csv,
-};
+use exfee_io::{NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_csv};
 use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData};
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee_scenarios::{ScenarioSet, SingleStock};
@@ -825,9 +823,9 @@ impl ReportFiles {
                 // The report's CSV, with every cell neutralised as ours are.
                 let text = neutralise_csv(&String::from_utf8_lossy(bytes))
                     .with_context(|| format!("report CSV {name}"))?;
-                write_bytes_atomically(&path, text.as_bytes())?;
+                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
             } else {
-                write_bytes_atomically(&path, bytes)?;
+                write_atomically(&path, |out| out.write_all(bytes))?;
             }
         }
         let mut entry = exfee_report::index_entry(report, stem, &format!("reports/{folder}"));

@@ -53,8 +53,7 @@ pub use flex::{
 };
 pub use outdir::{CURRENT, PUBLISHED, RUNS_DIR, StagedOutputs};
 pub use output::{
-    join_errors, neutralise, neutralise_csv, scenario_label, write_atomically,
-    write_bytes_atomically, write_csv,
+    join_errors, neutralise, neutralise_csv, scenario_label, write_atomically, write_csv,
 };
 pub use scenario_spec::{parse_scenario_spec, read_scenario_spec};
 pub use tables::{parse_factor_table, parse_fx_table};

@@ -58,32 +58,6 @@ pub fn write_atomically(
     Ok(())
 }
 
-/// Writes `bytes` to `path` as [`write_atomically`] does, in one
-/// `write_all` straight from `bytes`: no buffer between them to copy
-/// through (a night's report files are rendered whole, ≈ 680 MB at 100,000
-/// accounts).
-///
-/// # Errors
-///
-/// [`IoError::Write`] as [`write_atomically`].
-pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !crate::outdir::is_staged(dir) {
-        return write_atomically(path, |out| out.write_all(bytes));
-    }
-    let wrap = |source| IoError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::create(path).map_err(wrap)?;
-    file.write_all(bytes).map_err(wrap)?;
-    start_writeback(&file);
-    Ok(())
-}
-
 /// Starts writing `file`'s new pages to disk now, without waiting for them
 /// (Linux: `posix_fadvise(POSIX_FADV_DONTNEED)` queues the write-back of
 /// its dirty pages and returns): a night's report files (hundreds of MB)
@@ -273,34 +247,6 @@ mod tests {
             "account,field,value\n'-2+3,\"a,b\",-1.5\n'=x,'=y,'-1 XYZ\n"
         );
         assert_eq!(neutralise_csv(&once).unwrap(), once);
-    }
-
-    #[test]
-    fn bytes_are_written_whole_inside_and_outside_a_staging_folder() {
-        // Larger than a `BufWriter`'s buffer and not a multiple of a page,
-        // then empty, then shorter than what it replaces.
-        let big: Vec<u8> = (0..300_001_u32).map(|i| (i % 251) as u8).collect();
-        let out = tempfile::tempdir().unwrap();
-        let plain = out.path().join("plain.json");
-        let stage = crate::StagedOutputs::begin(out.path(), "2026-11-20").unwrap();
-        let staged = stage.dir().join("staged.json");
-        for path in [&plain, &staged] {
-            for bytes in [&big[..], b"", b"{}"] {
-                write_bytes_atomically(path, bytes).unwrap();
-                assert_eq!(std::fs::read(path).unwrap(), bytes, "{}", path.display());
-            }
-        }
-        // outside a staging folder, through a temporary file: none left
-        let names: Vec<_> = std::fs::read_dir(out.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.starts_with(".exfee-"))
-            .collect();
-        assert!(names.is_empty(), "{names:?}");
-        // a folder that does not exist: the error names the file
-        let missing = out.path().join("no/such/dir/x.json");
-        let err = write_bytes_atomically(&missing, b"x").unwrap_err();
-        assert!(err.to_string().contains("x.json"), "{err}");
     }
 
     /// The process umask, from `/proc/self/status` (Linux).

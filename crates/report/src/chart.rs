@@ -83,7 +83,12 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
     // order, as `min` and `max` of equal zeros may keep either).
     let nlv_x = -to_f64(r.nlv);
     let measure_x = -to_f64(r.measure);
-    let (finite, mut lo, mut hi) = finite_range(&r.pnl_distribution);
+    let (mut finite, mut lo, mut hi) = (0_usize, f64::INFINITY, f64::NEG_INFINITY);
+    for &v in r.pnl_distribution.iter().filter(|v| v.is_finite()) {
+        finite += 1;
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
     let skipped = r.pnl_distribution.len() - finite;
     if finite == 0 {
         let span = (nlv_x.abs() * 0.5).max(1.0);
@@ -127,56 +132,6 @@ pub(crate) fn histogram(r: &AccountReport) -> Histogram {
         measure_x,
         measure_shown,
     }
-}
-
-/// The count, minimum and maximum of the finite values of `values`
-/// (`+∞`, `−∞` when there are none), exactly as the scenario-order fold
-/// `lo = lo.min(v)`, `hi = hi.max(v)` over them gives (bits included):
-/// folded in eight independent lanes (the compiler vectorises them; the
-/// one chain of dependent `min`s cost ≈ 6 ns a value), which gives the same
-/// value; the same bits too unless the extreme is a zero (`min` of `0.0`
-/// and `-0.0` may keep either, so which one depends on the order), and then
-/// the extreme is folded again in scenario order.
-fn finite_range(values: &[f64]) -> (usize, f64, f64) {
-    const LANES: usize = 8;
-    let mut lo = [f64::INFINITY; LANES];
-    let mut hi = [f64::NEG_INFINITY; LANES];
-    let mut finite = [0_u32; LANES];
-    let mut chunks = values.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for k in 0..LANES {
-            let v = chunk[k];
-            let ok = v.is_finite();
-            finite[k] += u32::from(ok);
-            // compare-and-select: a non-finite value (NaN fails every
-            // comparison, ±∞ is replaced) never wins
-            let low = if ok { v } else { f64::INFINITY };
-            let high = if ok { v } else { f64::NEG_INFINITY };
-            lo[k] = if low < lo[k] { low } else { lo[k] };
-            hi[k] = if high > hi[k] { high } else { hi[k] };
-        }
-    }
-    let mut count: usize = finite.iter().map(|&n| n as usize).sum();
-    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
-    for k in 0..LANES {
-        low = if lo[k] < low { lo[k] } else { low };
-        high = if hi[k] > high { hi[k] } else { high };
-    }
-    for &v in chunks.remainder().iter().filter(|v| v.is_finite()) {
-        count += 1;
-        low = if v < low { v } else { low };
-        high = if v > high { v } else { high };
-    }
-    if low == 0.0 || high == 0.0 {
-        // the sign of a zero extreme: the scenario-order fold itself
-        let (mut l, mut h) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &v in values.iter().filter(|v| v.is_finite()) {
-            l = l.min(v);
-            h = h.max(v);
-        }
-        (low, high) = (l, h);
-    }
-    (count, low, high)
 }
 
 /// The contributors the chart shows: those of the worst scenario (all of
@@ -649,71 +604,6 @@ mod tests {
             pnl_distribution: pnl,
             ..AccountReport::default()
         }
-    }
-
-    #[test]
-    fn the_range_is_the_scenario_order_fold_bit_for_bit() {
-        // Oracle: the fold the histogram used before, value by value.
-        fn fold(values: &[f64]) -> (usize, u64, u64) {
-            let (mut n, mut lo, mut hi) = (0, f64::INFINITY, f64::NEG_INFINITY);
-            for &v in values.iter().filter(|v| v.is_finite()) {
-                n += 1;
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-            (n, lo.to_bits(), hi.to_bits())
-        }
-        let specials = [
-            0.0,
-            -0.0,
-            f64::NAN,
-            -f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::MAX,
-            f64::MIN,
-            f64::from_bits(1),
-            -f64::from_bits(1),
-            1.0,
-            -1.0,
-        ];
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut cases: Vec<Vec<f64>> = vec![vec![], vec![f64::NAN; 17], vec![0.0, -0.0]];
-        for len in (0..40).chain([63, 64, 65, 1000, 10_154]) {
-            for mix in 0..24 {
-                let v: Vec<f64> = (0..len)
-                    .map(|_| {
-                        x ^= x >> 12;
-                        x ^= x << 25;
-                        x ^= x >> 27;
-                        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-                        match (r % 8, mix % 4) {
-                            (0..=3, 0) => specials[(r >> 8) as usize % specials.len()],
-                            // zeros of both signs and non-finite values
-                            // among positives only, negatives only, both
-                            (0..=4, _) => specials[(r >> 8) as usize % 6],
-                            _ => {
-                                let m = ((r >> 11) % 1_000_000) as f64 / 7.0 + 1e-3;
-                                match mix % 4 {
-                                    1 => m,
-                                    2 => -m,
-                                    _ if r & 1 == 0 => m,
-                                    _ => -m,
-                                }
-                            }
-                        }
-                    })
-                    .collect();
-                cases.push(v);
-            }
-        }
-        for v in &cases {
-            let (n, lo, hi) = finite_range(v);
-            assert_eq!((n, lo.to_bits(), hi.to_bits()), fold(v), "{v:?}");
-        }
-        // by hand
-        let (n, lo, hi) = finite_range(&[3.0, f64::NAN, -2.0, 7.5, f64::NEG_INFINITY]);
-        assert_eq!((n, lo, hi), (3, -2.0, 7.5));
     }
 
     #[test]

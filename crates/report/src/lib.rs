@@ -316,153 +316,31 @@ pub fn json(report: &AccountReport) -> String {
     // at most 25 bytes): a report of 20,000 scenarios is ≈ 240 KB, which a
     // growing buffer would copy a dozen times on the way.
     let mut out = Vec::with_capacity(report.pnl_distribution.len().saturating_mul(25) + 4096);
-    json_into(report, &mut out);
-    // serde_json and `write_floats` write UTF-8 only.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends [`json`]'s bytes to `out` (for a caller that reuses one buffer).
-///
-/// serde_json's compact output of the whole report, byte for byte (test
-/// `a_full_report_is_serde_jsons_output_byte_for_byte`), written in three
-/// parts: every field before `pnl_distribution` through serde_json (a
-/// borrowed copy of the report's field list), the distribution number by
-/// number straight into `out` (most of the bytes: ≈ 10,000 numbers a
-/// report), then `warnings` through serde_json.
-pub fn json_into(report: &AccountReport, out: &mut Vec<u8>) {
-    out.reserve(report.pnl_distribution.len().saturating_mul(25) + 4096);
-    let start = out.len();
-    let head = JsonHead::of(report);
-    // Serialising these plain structs (no maps, no custom impls) into a
-    // `Vec` cannot fail; should it, the report says so in its place.
-    let written = serde_json::to_writer(&mut *out, &head).and_then(|()| {
-        // `{...}` less its closing brace, then the last two fields.
-        out.pop();
-        out.extend_from_slice(b",\"pnl_distribution\":");
-        write_floats(out, &report.pnl_distribution);
-        out.extend_from_slice(b",\"warnings\":");
-        serde_json::to_writer(&mut *out, &report.warnings)?;
-        out.push(b'}');
-        Ok(())
-    });
-    if let Err(e) = written {
-        out.truncate(start);
-        out.extend_from_slice(format!("{{\"error\":{:?}}}", e.to_string()).as_bytes());
+    // Serialising these plain structs (no maps, no custom impls) cannot fail.
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Compact);
+    match report.serialize(&mut serializer) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(e) => format!("{{\"error\":{:?}}}", e.to_string()),
     }
 }
 
-/// Writes `values` as serde_json writes a `[f64]`: `[` numbers separated by
-/// `,` `]`, each finite number by zmij's shortest round-trip formatting (the
-/// formatter serde_json uses, `format_finite`), `+0.0` as `0.0` at once
-/// (most of a report's distribution is exactly zero: the stress scenarios
-/// of stocks the account does not hold), a non-finite one as `null`. The
-/// per-number path of serde (a call through `Serialize`, the formatter,
-/// an `io::Write` of each number) is the larger part of the cost it
-/// replaces.
-fn write_floats(out: &mut Vec<u8>, values: &[f64]) {
-    out.reserve(values.len().saturating_mul(25) + 2);
-    out.push(b'[');
-    let mut buffer = zmij::Buffer::new();
-    let mut first = true;
-    for &v in values {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        if v.to_bits() == 0 {
-            out.extend_from_slice(b"0.0");
-        } else if v.is_finite() {
-            out.extend_from_slice(buffer.format_finite(v).as_bytes());
+/// serde_json's compact output, byte for byte, with `+0.0` written at once:
+/// most of a report's P&L distribution is exactly zero (the stress
+/// scenarios of stocks the account does not hold), and each went through
+/// the shortest round-trip formatter to come out as `0.0`.
+struct Compact;
+
+impl serde_json::ser::Formatter for Compact {
+    #[inline]
+    fn write_f64<W>(&mut self, writer: &mut W, value: f64) -> std::io::Result<()>
+    where
+        W: ?Sized + std::io::Write,
+    {
+        if value.to_bits() == 0 {
+            writer.write_all(b"0.0")
         } else {
-            out.extend_from_slice(b"null");
-        }
-    }
-    out.push(b']');
-}
-
-/// [`AccountReport`]'s fields before `pnl_distribution`, borrowed, in its
-/// order and with its names: serialised, the start of the report's JSON.
-/// (A field added to the report and not here fails the byte-for-byte test
-/// against serde_json.)
-#[derive(Serialize)]
-struct JsonHead<'a> {
-    account: &'a str,
-    base_currency: &'a str,
-    valuation_date: NaiveDate,
-    nlv: Decimal,
-    measure_name: &'a str,
-    measure: Decimal,
-    threshold: Decimal,
-    uncovered: Decimal,
-    fee_status: &'a str,
-    effective_date: Option<NaiveDate>,
-    days_charged: u32,
-    daily_fee: Decimal,
-    amount_charged: Decimal,
-    fee_tiers: &'a [TierLine],
-    day_count: Option<u32>,
-    minimum_daily: Option<Decimal>,
-    minimum_applied: bool,
-    inventory_fee: Option<Decimal>,
-    worst_scenarios: &'a [ScenarioLine],
-    contributors: &'a [Contribution],
-    fee_by_class: &'a [(String, Decimal)],
-    adjustments: &'a [Adjustment],
-}
-
-impl<'a> JsonHead<'a> {
-    fn of(r: &'a AccountReport) -> Self {
-        // Destructured in full: a field added to the report stops this
-        // from compiling until it is placed here or in `json_into`.
-        let AccountReport {
-            account,
-            base_currency,
-            valuation_date,
-            nlv,
-            measure_name,
-            measure,
-            threshold,
-            uncovered,
-            fee_status,
-            effective_date,
-            days_charged,
-            daily_fee,
-            amount_charged,
-            fee_tiers,
-            day_count,
-            minimum_daily,
-            minimum_applied,
-            inventory_fee,
-            worst_scenarios,
-            contributors,
-            fee_by_class,
-            adjustments,
-            pnl_distribution: _,
-            warnings: _,
-        } = r;
-        Self {
-            account,
-            base_currency,
-            valuation_date: *valuation_date,
-            nlv: *nlv,
-            measure_name,
-            measure: *measure,
-            threshold: *threshold,
-            uncovered: *uncovered,
-            fee_status,
-            effective_date: *effective_date,
-            days_charged: *days_charged,
-            daily_fee: *daily_fee,
-            amount_charged: *amount_charged,
-            fee_tiers,
-            day_count: *day_count,
-            minimum_daily: *minimum_daily,
-            minimum_applied: *minimum_applied,
-            inventory_fee: *inventory_fee,
-            worst_scenarios,
-            contributors,
-            fee_by_class,
-            adjustments,
+            serde_json::ser::CompactFormatter.write_f64(writer, value)
         }
     }
 }
@@ -684,15 +562,18 @@ mod tests {
     }
 
     #[test]
-    fn floats_are_written_as_serde_json_writes_them() {
+    fn the_distribution_is_written_as_serde_json_writes_floats() {
+        // Oracle: serde_json's own writer of the same numbers, compared
+        // number by number so that a failure names the value.
         let values = adversarial_floats();
-        let mut ours = Vec::new();
-        write_floats(&mut ours, &values);
-        let oracle = serde_json::to_vec(&values).unwrap();
-        assert_eq!(ours.len(), oracle.len());
-        // number by number, so that a failure names the value
-        let ours = String::from_utf8(ours).unwrap();
-        let oracle = String::from_utf8(oracle).unwrap();
+        let r = AccountReport {
+            pnl_distribution: values.clone(),
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        let oracle = serde_json::to_string(&values).unwrap();
+        let at = text.find("\"pnl_distribution\":").unwrap() + "\"pnl_distribution\":".len();
+        let ours = &text[at..at + oracle.len()];
         for ((a, b), v) in ours[1..ours.len() - 1]
             .split(',')
             .zip(oracle[1..oracle.len() - 1].split(','))
@@ -701,23 +582,23 @@ mod tests {
             assert_eq!(a, b, "{v:e} (bits {:#x})", v.to_bits());
         }
         assert_eq!(ours, oracle);
+        assert_eq!(text, serde_json::to_string(&r).unwrap());
         // by hand: the shapes that matter
-        let mut out = Vec::new();
-        write_floats(&mut out, &[0.0, -0.0, 1.0, -2.5e-308, f64::NAN, 1e16, 1e-7]);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "[0.0,-0.0,1.0,-2.5e-308,null,1e+16,1e-7]"
+        let r = AccountReport {
+            pnl_distribution: vec![0.0, -0.0, 1.0, -2.5e-308, f64::NAN, 1e16, 1e-7],
+            ..AccountReport::default()
+        };
+        assert!(
+            json(&r).contains(r#""pnl_distribution":[0.0,-0.0,1.0,-2.5e-308,null,1e+16,1e-7],"#),
+            "{}",
+            json(&r)
         );
-        let mut out = Vec::new();
-        write_floats(&mut out, &[]);
-        assert_eq!(out, b"[]");
     }
 
     #[test]
     fn a_full_report_is_serde_jsons_output_byte_for_byte() {
         // Every field away from its default, strings that need escaping,
-        // and the adversarial floats in the distribution and the moves: the
-        // head's field list and order are those of the report.
+        // and the adversarial floats in the distribution and the moves.
         let d = |n: i64, s: u32| Decimal::new(n, s);
         let floats = adversarial_floats();
         let r = AccountReport {
@@ -780,11 +661,6 @@ mod tests {
         };
         let text = json(&r);
         assert_eq!(text, serde_json::to_string(&r).unwrap());
-        // appended after what the buffer held
-        let mut out = b"xy".to_vec();
-        json_into(&r, &mut out);
-        assert_eq!(&out[..2], b"xy");
-        assert_eq!(&out[2..], text.as_bytes());
         let back: AccountReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back.account, r.account);
         assert_eq!(back.adjustments, r.adjustments);
