@@ -507,6 +507,168 @@ mod tests {
         assert!(text.contains(r#"[0.0,-0.0,5e-324,-5e-324,1.0,"#), "{text}");
     }
 
+    /// Adversarial floats: every class of f64 (zeros, subnormals, the
+    /// extremes, integers around 2^53 and the powers of ten where the
+    /// shortest form switches to an exponent, halfway-looking fractions)
+    /// and 200,000 random bit patterns over every exponent, each with
+    /// both signs.
+    fn adversarial_floats() -> Vec<f64> {
+        let mut v = vec![
+            0.0,
+            f64::from_bits(1),
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::EPSILON,
+            1.0,
+            0.1,
+            0.1 + 0.2,
+            2.5,
+            1e-7,
+            1e-5,
+            123_456.789,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            4_503_599_627_370_497.5,
+            10_516.326_247_358_993,
+            5.050_783_746_1e-27,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let mut p = 1.0_f64;
+        for _ in 0..40 {
+            v.extend([p, p - 1.0, p + 1.0, 1.0 / p, p * 1.5]);
+            p *= 10.0;
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000 {
+            // xorshift64*: bit patterns over the whole range
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let bits = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            v.push(match i % 4 {
+                0 => f64::from_bits(bits),
+                // P&L-like: cents and long fractions of ±1e-2..1e9
+                1 => (bits >> 11) as f64 / (1_u64 << 53) as f64 * 1e9 - 5e8,
+                2 => ((bits >> 20) as f64 / 100.0).round() / 100.0,
+                // integers of every size
+                _ => (bits >> (bits % 60)) as f64,
+            });
+        }
+        let negated: Vec<f64> = v.iter().map(|x| -x).collect();
+        v.extend(negated);
+        v
+    }
+
+    #[test]
+    fn the_distribution_is_written_as_serde_json_writes_floats() {
+        // Oracle: serde_json's own writer of the same numbers, compared
+        // number by number so that a failure names the value.
+        let values = adversarial_floats();
+        let r = AccountReport {
+            pnl_distribution: values.clone(),
+            ..AccountReport::default()
+        };
+        let text = json(&r);
+        let oracle = serde_json::to_string(&values).unwrap();
+        let at = text.find("\"pnl_distribution\":").unwrap() + "\"pnl_distribution\":".len();
+        let ours = &text[at..at + oracle.len()];
+        for ((a, b), v) in ours[1..ours.len() - 1]
+            .split(',')
+            .zip(oracle[1..oracle.len() - 1].split(','))
+            .zip(&values)
+        {
+            assert_eq!(a, b, "{v:e} (bits {:#x})", v.to_bits());
+        }
+        assert_eq!(ours, oracle);
+        assert_eq!(text, serde_json::to_string(&r).unwrap());
+        // by hand: the shapes that matter
+        let r = AccountReport {
+            pnl_distribution: vec![0.0, -0.0, 1.0, -2.5e-308, f64::NAN, 1e16, 1e-7],
+            ..AccountReport::default()
+        };
+        assert!(
+            json(&r).contains(r#""pnl_distribution":[0.0,-0.0,1.0,-2.5e-308,null,1e+16,1e-7],"#),
+            "{}",
+            json(&r)
+        );
+    }
+
+    #[test]
+    fn a_full_report_is_serde_jsons_output_byte_for_byte() {
+        // Every field away from its default, strings that need escaping,
+        // and the adversarial floats in the distribution and the moves.
+        let d = |n: i64, s: u32| Decimal::new(n, s);
+        let floats = adversarial_floats();
+        let r = AccountReport {
+            account: "U\"1\\,\u{1F600}\n".into(),
+            base_currency: "EUR".into(),
+            valuation_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            nlv: d(-12345, 2),
+            measure_name: "average of the worst 10 scenarios".into(),
+            measure: d(2_723_456_789, 4),
+            threshold: d(100_000, 0),
+            uncovered: d(1, 28),
+            fee_status: "charged".into(),
+            effective_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+            days_charged: 3,
+            daily_fee: d(1234, 2),
+            amount_charged: d(3702, 2),
+            fee_tiers: vec![
+                TierLine {
+                    from: d(0, 0),
+                    to: Some(d(1_000_000, 0)),
+                    rate: d(5, 2),
+                    amount: d(-7, 1),
+                    daily: d(123_456, 6),
+                },
+                TierLine::default(),
+            ],
+            day_count: Some(360),
+            minimum_daily: Some(d(1, 0)),
+            minimum_applied: true,
+            inventory_fee: Some(d(-5, 3)),
+            worst_scenarios: vec![
+                ScenarioLine {
+                    index: 7,
+                    name: Some("crash \"87\"".into()),
+                    pnl: d(-99, 1),
+                    moves: floats[..500]
+                        .iter()
+                        .map(|&v| ("X\u{7f}".to_string(), v))
+                        .collect(),
+                },
+                ScenarioLine::default(),
+            ],
+            contributors: vec![Contribution {
+                position: "-1 XYZ 270101P100 (OPT)".into(),
+                scenario_index: 7,
+                pnl: d(-5, 0),
+            }],
+            fee_by_class: vec![("Equity".into(), d(3, 0)), ("Oil\t".into(), d(-1, 9))],
+            adjustments: vec![Adjustment {
+                title: "Close 40% of TSLA".into(),
+                kind: AdjustmentKind::Reduce,
+                trades: vec![("TSLA".into(), d(-40, 0))],
+                deposit: Some(d(12_000, 0)),
+                method: "greedy".into(),
+                fee_after: d(1, 2),
+                measure_after: d(2, 2),
+            }],
+            pnl_distribution: floats,
+            warnings: vec!["w\u{0}".into(), String::new()],
+        };
+        let text = json(&r);
+        assert_eq!(text, serde_json::to_string(&r).unwrap());
+        let back: AccountReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.account, r.account);
+        assert_eq!(back.adjustments, r.adjustments);
+        // and the empty report
+        let empty = AccountReport::default();
+        assert_eq!(json(&empty), serde_json::to_string(&empty).unwrap());
+    }
+
     #[test]
     fn clearing_the_fee_keeps_the_engine_part_only() {
         let r = AccountReport {
