@@ -905,9 +905,12 @@ impl Envelope {
             .witnesses
             .iter()
             .filter_map(|&s| Some(loss(*a.get(s)?, *b.get(s)?, *c.get(s)?)))
-            .fold(f64::NEG_INFINITY, |best, value| {
-                if value > best { value } else { best }
-            });
+            .fold(
+                f64::NEG_INFINITY,
+                |best, value| {
+                    if value > best { value } else { best }
+                },
+            );
         if lower.is_finite() && lower.abs() < Self::SCALE && !meets(lower) {
             return Some(Decision::Bounded(false));
         }
@@ -1072,12 +1075,20 @@ mod tests {
         // ties: every scenario twice, and lines crossing at x = 1/2
         let (t, r) = out[2].clone();
         out.push(([t.clone(), t].concat(), [r.clone(), r].concat()));
-        let total: Vec<f64> = (0..64).map(|s| -1000.0 * f64::from(s % 8) - 4000.0).collect();
+        let total: Vec<f64> = (0..64)
+            .map(|s| -1000.0 * f64::from(s % 8) - 4000.0)
+            .collect();
         let row: Vec<f64> = total.iter().map(|t| 2.0 * (t + 8000.0)).collect();
         out.push((total, row));
         // extremes: 1e20 next to 1e-300
         let total: Vec<f64> = (0..40)
-            .map(|s| if s % 3 == 0 { -1e20 } else { -1e-300 * f64::from(s) })
+            .map(|s| {
+                if s % 3 == 0 {
+                    -1e20
+                } else {
+                    -1e-300 * f64::from(s)
+                }
+            })
             .collect();
         let row: Vec<f64> = (0..40)
             .map(|s| if s % 3 == 0 { -9.9e19 } else { 1e-300 })
@@ -1107,7 +1118,11 @@ mod tests {
                     let mut targets = Vec::new();
                     for n in [0.0, (hi / 3.0_f64).floor(), (hi / 2.0_f64).floor(), hi] {
                         if let Some((_, fee)) = exact(n / hi) {
-                            targets.extend([fee, fee + Decimal::new(1, 2), fee - Decimal::new(1, 2)]);
+                            targets.extend([
+                                fee,
+                                fee + Decimal::new(1, 2),
+                                fee - Decimal::new(1, 2),
+                            ]);
                         }
                     }
                     for target in targets {
@@ -1123,7 +1138,9 @@ mod tests {
                             let want = plain(n);
                             let decided = envelope.borrow_mut().as_mut().and_then(|e| {
                                 let loss = |t: f64, p: f64, _: f64| -(t - k * p);
-                                let zero = || Some(lanes::largest_loss(&total, &row, |t, p| loss(t, p, p)));
+                                let zero = || {
+                                    Some(lanes::largest_loss(&total, &row, |t, p| loss(t, p, p)))
+                                };
                                 e.decide(k, (&total, &row, &row), &quote, target, loss, zero)
                             });
                             let got = decided.map_or(want, |d| d.meets(target));

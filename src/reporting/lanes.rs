@@ -441,9 +441,8 @@ mod tests {
                         total[at] = total[len - 1];
                         kept[at] = kept[len - 1];
                     }
-                    let losses: Vec<f64> = (0..len)
-                        .map(|s| loss(total[s], unit[s], kept[s]))
-                        .collect();
+                    let losses: Vec<f64> =
+                        (0..len).map(|s| loss(total[s], unit[s], kept[s])).collect();
                     let finite = losses.iter().all(|l| l.is_finite());
                     let want = losses
                         .iter()
