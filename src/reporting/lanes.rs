@@ -179,6 +179,8 @@ fn where_avx512(
 /// `loss × 0`) in `W` independent lanes, each lane keeping the block where
 /// its maximum was last raised; `a`, `b` and `c` of one nonzero length.
 #[inline(always)]
+// The block number is kept as a `u64` counter, the lanes' element type.
+#[allow(clippy::explicit_counter_loop)]
 fn where_lanes<const W: usize>(
     a: &[f64],
     b: &[f64],
