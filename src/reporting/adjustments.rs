@@ -339,6 +339,13 @@ struct Closing<'a> {
     /// closed of every holding: a search's last trial is re-checked again
     /// before it is shown.
     closed_checks: RefCell<HashMap<Vec<u64>, Quote>>,
+    /// The account as it is, for the bounded searches: (largest |P&L|,
+    /// largest loss, a scenario holding it), `None` when they cannot be
+    /// bounded (see [`Envelope`]).
+    start: OnceCell<Option<(f64, f64, usize)>>,
+    /// Per holding, what its bounded single-position search has learnt
+    /// (both targets' searches share it); `None` when it cannot be bounded.
+    envelopes: RefCell<HashMap<usize, Option<Envelope>>>,
     /// The traded value of closing each whole position.
     costs: Vec<f64>,
     /// Units in a lot, per holding.
@@ -384,6 +391,8 @@ impl<'a> Closing<'a> {
             pnl: OnceCell::new(),
             single_checks: RefCell::new(HashMap::new()),
             closed_checks: RefCell::new(HashMap::new()),
+            start: OnceCell::new(),
+            envelopes: RefCell::new(HashMap::new()),
             costs,
             unit_lots,
             lots,
@@ -583,6 +592,66 @@ impl<'a> Closing<'a> {
         out
     }
 
+    /// The account's start for the bounded searches (see
+    /// [`Closing::start`]), found on first use.
+    fn start(&self) -> Option<(f64, f64, usize)> {
+        *self.start.get_or_init(|| {
+            let total = self.a.total;
+            let (raw, at, least) = lanes::largest_loss_where(total, total, total, |t, _, _| -t)?;
+            // the losses are the negated P&L: |t| is at most the larger of
+            // the two ends' magnitudes
+            let t_max = raw.abs().max(least.abs());
+            (raw != 0.0 && t_max < Envelope::SCALE).then_some((t_max, raw, at))
+        })
+    }
+
+    /// Whether closing `c` units of holding `i` brings the fee to
+    /// `target`, decided by the holding's [`Envelope`] or priced in full in
+    /// one fused pass (the losses `−(t − k·row)` with the row formed in the
+    /// pass, the same expression as [`Closing::pnl_row`]'s, so the same
+    /// bits); `None` when the search cannot be bounded or the pass leaves
+    /// the largest loss to the keyed path (then the caller checks it as
+    /// before). Only under a measure that reads the largest loss alone.
+    fn bounded(&self, i: usize, c: f64, target: Decimal) -> Option<bool> {
+        let checker = self.a.checker;
+        if !checker.worst_only() {
+            return None;
+        }
+        let holding = &self.a.detail.holdings[i];
+        let q = holding.quantity;
+        let total = self.a.total;
+        let unit = &holding.unit_pnl;
+        let mut envelopes = self.envelopes.borrow_mut();
+        let envelope = envelopes
+            .entry(i)
+            .or_insert_with(|| {
+                let (t_max, raw, at) = self.start()?;
+                Envelope::new(t_max, raw, at)
+            })
+            .as_mut()?;
+        let k = c / q;
+        let quote = |raw: f64| checker.check_losses(self.a.nlv, |losses| losses.push(raw));
+        let decided = match &self.proceeds[i] {
+            None => {
+                let loss = |t: f64, u: f64, _: f64| -(t - k * (q * u));
+                // a zero maximum's sign, from the keyed path (the losses
+                // `check_pairs` forms from the row, the same bits)
+                let zero = || Some(lanes::largest_loss(total, unit, |t, u| loss(t, u, u)));
+                envelope.decide(k, (total, unit, unit), &quote, target, loss, zero)
+            }
+            Some(kept) => {
+                let loss = |t: f64, u: f64, m: f64| -(t - k * (q * (u - m)));
+                envelope.decide(k, (total, unit, kept), &quote, target, loss, || None)
+            }
+        }?;
+        if let Decision::Priced(found) = decided {
+            self.single_checks
+                .borrow_mut()
+                .insert((i, c.to_bits()), found);
+        }
+        Some(decided.meets(target))
+    }
+
     /// The single trade that brings the fee to `target`, if one does: the
     /// smallest number of lots of one holding (bisection), the cheapest such
     /// holding; (units closed per holding, traded value).
@@ -603,6 +672,11 @@ impl<'a> Closing<'a> {
             let one_position = |c: f64| -> bool {
                 let key = (i, c.to_bits());
                 let known = self.single_checks.borrow().get(&key).copied();
+                if known.is_none()
+                    && let Some(decided) = self.bounded(i, c, target)
+                {
+                    return decided;
+                }
                 let found = known.unwrap_or_else(|| {
                     let row = match self.pnl.get() {
                         Some(rows) => &rows[i],
@@ -674,6 +748,184 @@ impl<'a> Closing<'a> {
             adjust::Method::Greedy => "greedy (largest contributor first)".to_string(),
         };
         Some((closed, method))
+    }
+}
+
+/// What a bounded worst-loss search has learnt of `raw(x)`, the largest
+/// loss of a family of trial portfolios whose loss in scenario `s` is a
+/// line in the trial's parameter `x` evaluated in floating point: the
+/// single-position closings `−(t_s − x·row_s)` (`x` the fraction closed),
+/// the hedges `−(t_s + x·unit_s)` (`x` the units bought).
+///
+/// The exact largest loss is the upper envelope of those lines, a convex
+/// function of `x`; each scenario's float loss is within
+/// `u·(|t_s| + 2·|x|·|row_s|)` of its line (`u = 2⁻⁵³`: one rounding of the
+/// product, one of the sum), so the float maximum is within
+/// `u·(t_max + 2·|x|·row_max)` of the envelope. Hence, without pricing `x`:
+///
+/// - a **lower bound**: the float loss at `x` of any scenario (exactly the
+///   expression the full pass evaluates) — here of the scenarios that held
+///   the largest loss of the trials priced so far (the "witnesses");
+/// - an **upper bound**: the chord between the priced trials on either side
+///   of `x`, plus a margin of [`Envelope::SLACK`] times the scale of the
+///   values (≈ 90 times the rounding bound above).
+///
+/// The fee a quote charges does not fall as the largest loss grows (the
+/// tiers' rates are not negative, the minimum and the rounding to cents are
+/// monotone, the greater of the inventory fee too), so a trial whose lower
+/// bound's fee misses the target misses it, and one whose upper bound's fee
+/// meets it meets it: the bisection makes the same steps and finds the same
+/// count as when every trial is priced in full. Only trials the bounds
+/// cannot decide are priced (in one vector pass, which also yields their
+/// witness). Values are kept below [`Envelope::SCALE`], far inside what a
+/// `Decimal` holds, so no quote fails on a bound where it would not on the
+/// value itself.
+#[derive(Debug, Clone)]
+struct Envelope {
+    /// (x, largest loss) of each trial priced in full, by x.
+    points: Vec<(f64, f64)>,
+    /// A scenario holding the largest loss of each priced trial (at most
+    /// [`Envelope::WITNESSES`]).
+    witnesses: Vec<usize>,
+    /// The largest |t_s|.
+    t_max: f64,
+    /// A bound on the largest |row_s|, from the priced trials at `x ≠ 0`
+    /// (`|x·row_s| ≤ t_max + |loss_s|` up to rounding): infinite until one
+    /// is priced.
+    row_max: f64,
+    /// Whether the losses were finite in every trial priced (the bounds
+    /// need it; a search that met a NaN or an infinity prices every trial).
+    usable: bool,
+}
+
+/// How a bounded trial was decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decision {
+    /// By a bound: whether the fee meets the target.
+    Bounded(bool),
+    /// Priced in full: the quote.
+    Priced(Quote),
+}
+
+impl Decision {
+    fn meets(self, target: Decimal) -> bool {
+        match self {
+            Decision::Bounded(meets) => meets,
+            Decision::Priced(found) => found.is_some_and(|(_, fee)| fee <= target),
+        }
+    }
+}
+
+impl Envelope {
+    /// The margin of the upper bound, relative to the scale of the values.
+    const SLACK: f64 = 1e-14;
+    /// Values (and bounds) beyond this are not bounded.
+    const SCALE: f64 = 1e24;
+    /// Witnesses kept at most.
+    const WITNESSES: usize = 16;
+
+    /// An envelope that knows the trial `x = 0` (the account as it is:
+    /// largest loss `raw`, held by scenario `at`; the largest |t_s| is
+    /// `t_max`), `None` when the values are too large to bound.
+    fn new(t_max: f64, raw: f64, at: usize) -> Option<Self> {
+        (t_max.is_finite() && t_max < Self::SCALE && raw.is_finite()).then(|| Envelope {
+            points: vec![(0.0, raw)],
+            witnesses: vec![at],
+            t_max,
+            row_max: f64::INFINITY,
+            usable: true,
+        })
+    }
+
+    /// The largest loss at `x` when a trial at exactly `x` was priced.
+    fn known(&self, x: f64) -> Option<f64> {
+        self.points
+            .iter()
+            .find(|(px, _)| *px == x)
+            .map(|(_, raw)| *raw)
+    }
+
+    /// The chord bound at `x` between the priced trials around it, `None`
+    /// outside them (or when it is not finite or too large).
+    fn upper(&self, x: f64) -> Option<f64> {
+        let after = self.points.partition_point(|(px, _)| *px < x);
+        let (x1, r1) = *self.points.get(after.checked_sub(1)?)?;
+        let (x2, r2) = *self.points.get(after)?;
+        if !(x1 < x && x < x2) {
+            return None;
+        }
+        let chord = r1 + (r2 - r1) * ((x - x1) / (x2 - x1));
+        let reach = x1.abs().max(x2.abs()).max(x.abs());
+        let scale = self.t_max + reach * self.row_max + r1.abs() + r2.abs();
+        let upper = chord + Self::SLACK * scale;
+        (upper.is_finite() && upper.abs() < Self::SCALE).then_some(upper)
+    }
+
+    /// Learns the priced trial `x`: its largest loss `raw` (numerically),
+    /// held by `at`, and its least loss `least`.
+    fn learn(&mut self, x: f64, raw: f64, at: usize, least: f64) {
+        let place = self.points.partition_point(|(px, _)| *px < x);
+        if self.points.get(place).is_none_or(|(px, _)| *px != x) {
+            self.points.insert(place, (x, raw));
+        }
+        if self.witnesses.len() < Self::WITNESSES && !self.witnesses.contains(&at) {
+            self.witnesses.push(at);
+        }
+        if x != 0.0 {
+            // |fl(x·row)| ≤ |t| + |loss|·(1 + 2u), |x·row| ≤ that·(1 + u)
+            let bound = (self.t_max + raw.abs().max(least.abs())) * (1.0 + 1e-14) / x.abs();
+            if bound < self.row_max {
+                self.row_max = bound;
+            }
+        }
+    }
+
+    /// Whether the trial `x` — losses `loss(a[s], b[s], c[s])` over the
+    /// `(a, b, c)` given — brings the fee `quote` makes of its largest loss
+    /// to `target`: by the bounds, or priced in full (and learnt; a zero
+    /// maximum's sign from `zero`, the keyed path). `None` when the search
+    /// cannot be bounded, or the caller is to price the trial itself.
+    fn decide(
+        &mut self,
+        x: f64,
+        (a, b, c): (&[f64], &[f64], &[f64]),
+        quote: &impl Fn(f64) -> Quote,
+        target: Decimal,
+        loss: impl Fn(f64, f64, f64) -> f64,
+        zero: impl FnOnce() -> Option<f64>,
+    ) -> Option<Decision> {
+        if !self.usable {
+            return None;
+        }
+        if let Some(raw) = self.known(x).filter(|raw| *raw != 0.0) {
+            return Some(Decision::Priced(quote(raw)));
+        }
+        let meets = |raw: f64| quote(raw).is_some_and(|(_, fee)| fee <= target);
+        let lower = self
+            .witnesses
+            .iter()
+            .filter_map(|&s| Some(loss(*a.get(s)?, *b.get(s)?, *c.get(s)?)))
+            .fold(
+                f64::NEG_INFINITY,
+                |best, value| {
+                    if value > best { value } else { best }
+                },
+            );
+        if lower.is_finite() && lower.abs() < Self::SCALE && !meets(lower) {
+            return Some(Decision::Bounded(false));
+        }
+        if self.upper(x).is_some_and(meets) {
+            return Some(Decision::Bounded(true));
+        }
+        let Some((raw, at, least)) = lanes::largest_loss_where(a, b, c, &loss) else {
+            self.usable = false;
+            return None;
+        };
+        self.learn(x, raw, at, least);
+        if raw == 0.0 {
+            return zero().map(|raw| Decision::Priced(quote(raw)));
+        }
+        Some(Decision::Priced(quote(raw)))
     }
 }
 
@@ -793,6 +1045,127 @@ mod tests {
         }
         // no scenario: no quote, either way
         assert_eq!(checker.check_pairs(&[], &[], nlv, |t, u| t + u), None);
+    }
+
+    /// Deterministic pseudo-random numbers in [0, 1).
+    fn uniform(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        f64::from(u32::try_from(*state >> 40).unwrap()) / f64::from(1_u32 << 24)
+    }
+
+    /// Trial families `(total, row)`: random books, exact ties (duplicated
+    /// scenarios, lines through one point), extremes far apart in
+    /// magnitude, one scenario, a closing that takes every loss away (a
+    /// zero maximum), a row of zeros.
+    fn families() -> Vec<(Vec<f64>, Vec<f64>)> {
+        let mut state = 7_u64;
+        let mut out = Vec::new();
+        for n in [1_usize, 2, 33, 600] {
+            let mut total = Vec::with_capacity(n);
+            let mut row = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = 50_000.0 - 300_000.0 * uniform(&mut state);
+                total.push(t);
+                row.push(t * (0.3 + 0.9 * uniform(&mut state)) + 1000.0 * uniform(&mut state));
+            }
+            out.push((total, row));
+        }
+        // ties: every scenario twice, and lines crossing at x = 1/2
+        let (t, r) = out[2].clone();
+        out.push(([t.clone(), t].concat(), [r.clone(), r].concat()));
+        let total: Vec<f64> = (0..64)
+            .map(|s| -1000.0 * f64::from(s % 8) - 4000.0)
+            .collect();
+        let row: Vec<f64> = total.iter().map(|t| 2.0 * (t + 8000.0)).collect();
+        out.push((total, row));
+        // extremes: 1e20 next to 1e-300
+        let total: Vec<f64> = (0..40)
+            .map(|s| {
+                if s % 3 == 0 {
+                    -1e20
+                } else {
+                    -1e-300 * f64::from(s)
+                }
+            })
+            .collect();
+        let row: Vec<f64> = (0..40)
+            .map(|s| if s % 3 == 0 { -9.9e19 } else { 1e-300 })
+            .collect();
+        out.push((total, row));
+        // closing all of it leaves nothing; a row of zeros
+        let total: Vec<f64> = (0..50).map(|s| -100.0 * f64::from(s)).collect();
+        out.push((total.clone(), total.clone()));
+        out.push((total, vec![0.0; 50]));
+        out
+    }
+
+    #[test]
+    fn a_bounded_bisection_decides_every_step_as_pricing_it_in_full() {
+        // Oracle: every trial priced in full through the fee pipeline (the
+        // plain `check_pairs`). The bounded search must give the same
+        // answer at every step it is asked (so the same bisection), over
+        // lot sizes, targets on the fee's steps and between them, and the
+        // families above; and it must price fewer trials than it is asked.
+        let schedule = FeeSchedule::default();
+        let (mut asked, mut priced) = (0_usize, 0_usize);
+        for (total, row) in families() {
+            let checker = Checker::new(&schedule, total.len(), Decimal::ONE, None, Vec::new());
+            for nlv in [Decimal::ZERO, Decimal::from(20_000)] {
+                let exact = |k: f64| checker.check_pairs(&total, &row, nlv, |t, p| -(t - k * p));
+                for hi in [1.0, 7.0, 100.0, 1000.0] {
+                    let mut targets = Vec::new();
+                    for n in [0.0, (hi / 3.0_f64).floor(), (hi / 2.0_f64).floor(), hi] {
+                        if let Some((_, fee)) = exact(n / hi) {
+                            targets.extend([
+                                fee,
+                                fee + Decimal::new(1, 2),
+                                fee - Decimal::new(1, 2),
+                            ]);
+                        }
+                    }
+                    for target in targets {
+                        let plain = |n: f64| exact(n / hi).is_some_and(|(_, fee)| fee <= target);
+                        let start = lanes::largest_loss_where(&total, &total, &total, |t, _, _| -t);
+                        let envelope = RefCell::new(start.and_then(|(raw, at, least)| {
+                            Envelope::new(raw.abs().max(least.abs()), raw, at)
+                                .filter(|_| raw != 0.0)
+                        }));
+                        let quote = |raw: f64| checker.check_losses(nlv, |l| l.push(raw));
+                        let bounded = |n: f64| {
+                            let k = n / hi;
+                            let want = plain(n);
+                            let decided = envelope.borrow_mut().as_mut().and_then(|e| {
+                                let loss = |t: f64, p: f64, _: f64| -(t - k * p);
+                                let zero = || {
+                                    Some(lanes::largest_loss(&total, &row, |t, p| loss(t, p, p)))
+                                };
+                                e.decide(k, (&total, &row, &row), &quote, target, loss, zero)
+                            });
+                            let got = decided.map_or(want, |d| d.meets(target));
+                            assert_eq!(got, want, "n {n} of {hi}, target {target}, nlv {nlv}");
+                            (got, decided)
+                        };
+                        let log = RefCell::new(Vec::new());
+                        let found = smallest_whole(hi, |n| {
+                            let (got, decided) = bounded(n);
+                            log.borrow_mut().push(decided);
+                            got
+                        });
+                        assert_eq!(found, smallest_whole(hi, plain));
+                        let log = log.into_inner();
+                        asked += log.len();
+                        priced += log
+                            .iter()
+                            .filter(|d| !matches!(d, Some(Decision::Bounded(_))))
+                            .count();
+                    }
+                }
+            }
+        }
+        assert!(asked > 1000, "{asked}");
+        assert!(priced * 2 < asked, "priced {priced} of {asked}");
     }
 
     #[test]

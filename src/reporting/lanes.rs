@@ -111,6 +111,131 @@ pub(super) fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64)
     f64::from_bits(total_key(best).cast_unsigned())
 }
 
+/// The largest of `loss(a[s], b[s], c[s])` over `s` (the shortest slice's
+/// length), a scenario that holds it and the least loss, when every loss is
+/// finite: then the largest is [`largest_loss`]'s value bit for bit unless
+/// it is zero (a nonzero number has one representation; a zero maximum may
+/// be `+0` or `−0` in total order, which the caller takes from the keyed
+/// path). `None` when there is no scenario, or a loss is NaN or infinite.
+///
+/// The adjustments' bounded searches learn a witness and the range of each
+/// trial they price in full (see `adjustments::Envelope`).
+pub(super) fn largest_loss_where(
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    loss: impl Fn(f64, f64, f64) -> f64,
+) -> Option<(f64, usize, f64)> {
+    largest_loss_where_on(exfee_simd::widest(), a, b, c, loss)
+}
+
+fn largest_loss_where_on(
+    isa: Isa,
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    loss: impl Fn(f64, f64, f64) -> f64,
+) -> Option<(f64, usize, f64)> {
+    let len = a.len().min(b.len()).min(c.len());
+    if len == 0 {
+        return None;
+    }
+    let (a, b, c) = (&a[..len], &b[..len], &c[..len]);
+    let (best, at, least, poisoned) = match isa {
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if Isa::Avx512.on_cpu() => unsafe { where_avx512(a, b, c, &loss) },
+        // SAFETY: `on_cpu` has just checked that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2 if Isa::Avx2.on_cpu() => unsafe { where_avx2(a, b, c, &loss) },
+        _ => where_lanes::<8>(a, b, c, &loss),
+    };
+    (poisoned == 0.0).then_some((best, at, least))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn where_avx2(
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    loss: &impl Fn(f64, f64, f64) -> f64,
+) -> (f64, usize, f64, f64) {
+    where_lanes::<16>(a, b, c, loss)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn where_avx512(
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    loss: &impl Fn(f64, f64, f64) -> f64,
+) -> (f64, usize, f64, f64) {
+    where_lanes::<32>(a, b, c, loss)
+}
+
+/// (numeric maximum, a scenario holding it, numeric minimum, sum of
+/// `loss × 0`) in `W` independent lanes, each lane keeping the block where
+/// its maximum was last raised; `a`, `b` and `c` of one nonzero length.
+#[inline(always)]
+// The block number is kept as a `u64` counter, the lanes' element type.
+#[allow(clippy::explicit_counter_loop)]
+fn where_lanes<const W: usize>(
+    a: &[f64],
+    b: &[f64],
+    c: &[f64],
+    loss: &impl Fn(f64, f64, f64) -> f64,
+) -> (f64, usize, f64, f64) {
+    let mut lanes = [f64::NEG_INFINITY; W];
+    let mut lows = [f64::INFINITY; W];
+    let mut blocks = [0_u64; W];
+    let mut poison = [0.0_f64; W];
+    let mut xs = a.chunks_exact(W);
+    let mut ys = b.chunks_exact(W);
+    let mut zs = c.chunks_exact(W);
+    let mut block = 0_u64;
+    for ((x, y), z) in (&mut xs).zip(&mut ys).zip(&mut zs) {
+        for j in 0..W {
+            let value = loss(x[j], y[j], z[j]);
+            let raise = value > lanes[j];
+            lanes[j] = if raise { value } else { lanes[j] };
+            blocks[j] = if raise { block } else { blocks[j] };
+            lows[j] = if value < lows[j] { value } else { lows[j] };
+            poison[j] += value * 0.0;
+        }
+        block += 1;
+    }
+    let full = a.len() - xs.remainder().len();
+    let mut best = f64::NEG_INFINITY;
+    let mut least = f64::INFINITY;
+    let mut at = 0_usize;
+    let mut poisoned = 0.0;
+    for (offset, ((&x, &y), &z)) in xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .zip(zs.remainder())
+        .enumerate()
+    {
+        let value = loss(x, y, z);
+        if value > best {
+            (best, at) = (value, full + offset);
+        }
+        least = if value < least { value } else { least };
+        poisoned += value * 0.0;
+    }
+    for j in 0..W {
+        if lanes[j] > best {
+            let lane_block = usize::try_from(blocks[j]).unwrap_or(usize::MAX);
+            (best, at) = (lanes[j], lane_block.saturating_mul(W).saturating_add(j));
+        }
+        least = if lows[j] < least { lows[j] } else { least };
+        poisoned += poison[j];
+    }
+    (best, at, least, poisoned)
+}
+
 /// Scenarios summed at a time by [`largest_negated_sum`] (a block of sums
 /// stays in the first-level cache while every term is added to it).
 const BLOCK: usize = 256;
@@ -273,6 +398,84 @@ mod tests {
                 largest_loss_on(isa, &all_minus_inf, &all_minus_inf, same),
                 f64::NEG_INFINITY
             );
+        }
+    }
+
+    #[test]
+    fn the_largest_loss_where_is_total_cmps_maximum_and_holds_it() {
+        // Oracle: the losses formed one by one, `max_by(total_cmp)`; the
+        // fast path answers exactly when every loss is finite and the
+        // maximum is not zero, with a scenario whose loss is that maximum.
+        // Lengths around every build's lanes, the maximum at every place,
+        // ties of the maximum, specials.
+        let specials = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            neg_nan(),
+            f64::MIN_POSITIVE / 4.0,
+            1e300,
+            -1e300,
+        ];
+        let loss = |t: f64, u: f64, m: f64| -(t - 0.37 * (3.0 * (u - m)));
+        for len in (0..40).chain([63, 64, 65, 97]) {
+            for special in 0..=specials.len() + 1 {
+                for at in 0..len.max(1) {
+                    let mut total: Vec<f64> = (0..len)
+                        .map(|s| f64::from(u32::try_from(s * 7919 % 23).unwrap()) - 11.5)
+                        .collect();
+                    let mut unit: Vec<f64> = (0..len)
+                        .map(|s| f64::from(u32::try_from(s * 104_729 % 31).unwrap()) - 15.25)
+                        .collect();
+                    let mut kept: Vec<f64> = (0..len)
+                        .map(|s| f64::from(u32::try_from(s % 3).unwrap()) * 0.5)
+                        .collect();
+                    if let (Some(&x), Some(u)) = (specials.get(special), unit.get_mut(at)) {
+                        *u = x;
+                    }
+                    if special == specials.len() && len > 0 {
+                        // an exact tie of the largest loss at `at` and at
+                        // the end
+                        unit[len - 1] = 1e6;
+                        unit[at] = 1e6;
+                        total[at] = total[len - 1];
+                        kept[at] = kept[len - 1];
+                    }
+                    let losses: Vec<f64> =
+                        (0..len).map(|s| loss(total[s], unit[s], kept[s])).collect();
+                    let finite = losses.iter().all(|l| l.is_finite());
+                    let want = losses
+                        .iter()
+                        .copied()
+                        .max_by(f64::total_cmp)
+                        .filter(|_| finite);
+                    let least = losses.iter().copied().min_by(f64::total_cmp);
+                    for isa in ISAS {
+                        let got = largest_loss_where_on(isa, &total, &unit, &kept, loss);
+                        let what = format!("{isa:?} len {len} special {special} at {at}");
+                        assert_eq!(got.is_some(), want.is_some(), "{what}");
+                        let (Some((best, s, low)), Some(want), Some(least)) = (got, want, least)
+                        else {
+                            continue;
+                        };
+                        // the same number (bit for bit unless zero), held by s
+                        assert_eq!(best, want, "{what}");
+                        if want != 0.0 {
+                            assert_eq!(best.to_bits(), want.to_bits(), "{what}");
+                        }
+                        assert_eq!(losses[s], best, "{what}");
+                        assert_eq!(low, least, "{what}");
+                    }
+                }
+            }
+        }
+        for isa in ISAS {
+            // the shortest slice decides the length; no scenario: none
+            let got = largest_loss_where_on(isa, &[1.0, -5.0], &[0.0], &[0.0, 0.0], |t, _, _| -t);
+            assert_eq!(got, Some((-1.0, 0, -1.0)));
+            assert_eq!(largest_loss_where_on(isa, &[], &[], &[], |t, _, _| t), None);
         }
     }
 
