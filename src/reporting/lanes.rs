@@ -327,6 +327,14 @@ mod tests {
 
     const ISAS: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
 
+    /// `(s × step mod modulo) + offset` for each scenario `s < len`: the
+    /// lanes tests' deterministic, unsorted values.
+    fn sawtooth(len: usize, step: usize, modulo: usize, offset: f64) -> Vec<f64> {
+        (0..len)
+            .map(|s| f64::from(u32::try_from(s * step % modulo).unwrap()) + offset)
+            .collect()
+    }
+
     fn neg_nan() -> f64 {
         f64::from_bits(f64::NAN.to_bits() | (1 << 63))
     }
@@ -353,12 +361,8 @@ mod tests {
         for len in (0..40).chain([63, 64, 65, 97]) {
             for special in 0..=specials.len() {
                 for at in 0..len.max(1) {
-                    let total: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 7919 % 23).unwrap()) - 11.5)
-                        .collect();
-                    let mut pnl: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 104_729 % 31).unwrap()) - 15.25)
-                        .collect();
+                    let total: Vec<f64> = sawtooth(len, 7919, 23, -11.5);
+                    let mut pnl: Vec<f64> = sawtooth(len, 104_729, 31, -15.25);
                     if let (Some(&x), Some(p)) = (specials.get(special), pnl.get_mut(at)) {
                         *p = x;
                     }
@@ -423,12 +427,8 @@ mod tests {
         for len in (0..40).chain([63, 64, 65, 97]) {
             for special in 0..=specials.len() + 1 {
                 for at in 0..len.max(1) {
-                    let mut total: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 7919 % 23).unwrap()) - 11.5)
-                        .collect();
-                    let mut unit: Vec<f64> = (0..len)
-                        .map(|s| f64::from(u32::try_from(s * 104_729 % 31).unwrap()) - 15.25)
-                        .collect();
+                    let mut total: Vec<f64> = sawtooth(len, 7919, 23, -11.5);
+                    let mut unit: Vec<f64> = sawtooth(len, 104_729, 31, -15.25);
                     let mut kept: Vec<f64> = (0..len)
                         .map(|s| f64::from(u32::try_from(s % 3).unwrap()) * 0.5)
                         .collect();
