@@ -1093,6 +1093,43 @@ fn adjustment_trades(adjustment: &serde_json::Value) -> Vec<(String, Decimal)> {
         .collect()
 }
 
+/// The fee context of the reports tests: 2026-11-20, the default schedule
+/// and calendar.
+fn context_of<'a>(
+    evaluation: &exfee::Evaluation,
+    schedule: &'a FeeSchedule,
+    calendar: &'a exfee::fee::TradingCalendar,
+) -> exfee::FeeContext<'a> {
+    exfee::FeeContext {
+        schedule,
+        calendar,
+        date: "2026-11-20".parse().unwrap(),
+        scenarios: evaluation.scenarios.len(),
+    }
+}
+
+/// Every account of `evaluation` as a report subject, in batch order, each
+/// with its own fee; a failed account with the fee of the account before it
+/// (the first account must be evaluated).
+fn every_account_a_subject(
+    evaluation: &exfee::Evaluation,
+    context: exfee::FeeContext<'_>,
+) -> Vec<exfee::Subject> {
+    let mut fee = None;
+    let mut subjects = Vec::new();
+    for (index, result) in evaluation.results.iter().enumerate() {
+        if let Outcome::Evaluated(risk) = &result.outcome {
+            fee = Some(exfee::assess(context, risk, Decimal::ONE, None, None).unwrap());
+        }
+        subjects.push(exfee::Subject {
+            account: index,
+            fee: fee.clone().unwrap(),
+            usd_to_base: Decimal::ONE,
+        });
+    }
+    subjects
+}
+
 /// `build_reports_each` (the night writes each report's files as soon as it
 /// is built) hands over every evaluated subject's report once, with the
 /// subject's index, in subject order across the 32-account chunks; a failed
@@ -1132,29 +1169,9 @@ fn reports_are_handed_over_one_by_one_in_subject_order() {
     ));
     let schedule = FeeSchedule::default();
     let calendar = exfee::fee::TradingCalendar::default();
-    let context = exfee::FeeContext {
-        schedule: &schedule,
-        calendar: &calendar,
-        date: "2026-11-20".parse().unwrap(),
-        scenarios: evaluation.scenarios.len(),
-    };
+    let context = context_of(&evaluation, &schedule, &calendar);
     // Every account a subject, F (failed, given A00's fee) in the middle.
-    let mut fee = None;
-    let subjects: Vec<exfee::Subject> = evaluation
-        .results
-        .iter()
-        .enumerate()
-        .map(|(index, result)| {
-            if let Outcome::Evaluated(risk) = &result.outcome {
-                fee = Some(exfee::assess(context, risk, Decimal::ONE, None, None).unwrap());
-            }
-            exfee::Subject {
-                account: index,
-                fee: fee.clone().unwrap(),
-                usd_to_base: Decimal::ONE,
-            }
-        })
-        .collect();
+    let subjects = every_account_a_subject(&evaluation, context);
     assert_eq!(subjects.len(), 41);
     let source = exfee::ReportSource::of(&evaluation);
     let market = &drop.read().market;
@@ -1241,26 +1258,10 @@ fn pipelined_reports_equal_the_subjects_reported_one_by_one() {
     let evaluation = drop.evaluate();
     let schedule = FeeSchedule::default();
     let calendar = exfee::fee::TradingCalendar::default();
-    let context = exfee::FeeContext {
-        schedule: &schedule,
-        calendar: &calendar,
-        date: "2026-11-20".parse().unwrap(),
-        scenarios: evaluation.scenarios.len(),
-    };
+    let context = context_of(&evaluation, &schedule, &calendar);
     // Every account is a subject (with or without a fee); F (failed) too,
     // with the fee of the account before it.
-    let mut fee = None;
-    let mut subjects = Vec::new();
-    for (index, result) in evaluation.results.iter().enumerate() {
-        if let Outcome::Evaluated(risk) = &result.outcome {
-            fee = Some(exfee::assess(context, risk, Decimal::ONE, None, None).unwrap());
-        }
-        subjects.push(exfee::Subject {
-            account: index,
-            fee: fee.clone().unwrap(),
-            usd_to_base: Decimal::ONE,
-        });
-    }
+    let subjects = every_account_a_subject(&evaluation, context);
     assert_eq!(subjects.len(), 91);
     let charged: Vec<usize> = (0..91)
         .filter(|&i| subjects[i].fee.uncovered > Decimal::ZERO)
