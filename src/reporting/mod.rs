@@ -24,9 +24,7 @@ use rayon::prelude::*;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::fees::cents;
-use exfee_engine::{
-    AccountPnl, EngineError, HoldingPnl, PnlBuffers, accounts_pnl_reusing, accounts_worst, reclaim,
-};
+use exfee_engine::{AccountPnl, EngineError, HoldingPnl, PnlChunks, accounts_worst};
 
 use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
@@ -169,7 +167,7 @@ where
         market,
         hedges: &hedges,
         units: HashMap::new(),
-        spare: PnlBuffers::default(),
+        pnl: PnlChunks::new(evaluation.prepared, evaluation.scenarios),
     };
     // Each currency's moves, drawn the first time a chunk holds it.
     let mut fx_moves: HashMap<Currency, Vec<f64>> = HashMap::new();
@@ -188,7 +186,7 @@ where
             || next.map(|(number, chunk)| stager.stage(number * CHUNK, chunk, &fx_moves)),
             || build_chunk(evaluation, staged, &fx_moves, context, &pool, &each),
         );
-        reclaim(details, &mut stager.spare);
+        stager.pnl.reclaim(details);
         for item in built.into_iter().flatten() {
             out.push(item?);
         }
@@ -212,15 +210,15 @@ struct Staged<'s> {
 }
 
 /// What staging keeps from one chunk to the next: the hedges valued so far
-/// and the P&L vectors given back.
+/// and the chunks' P&L (its binding to the set, the P&L vectors given back).
 struct Stager<'a, 'e> {
     evaluation: &'a ReportSource<'e>,
     market: &'a MarketData,
     hedges: &'a [HedgeInstrument],
     /// A listed hedge per (factor, base currency), valued once.
     units: HashMap<(usize, Currency), Option<Arc<HedgeUnit>>>,
-    /// The holdings' P&L vectors of an earlier chunk, filled again.
-    spare: PnlBuffers,
+    /// The chunks' P&L, filling an earlier chunk's vectors again.
+    pnl: PnlChunks<'a>,
 }
 
 impl Stager<'_, '_> {
@@ -235,7 +233,8 @@ impl Stager<'_, '_> {
         let evaluation = self.evaluation;
         let set = evaluation.scenarios;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut self.spare)?;
+        // Each account's P&L per scenario is summed as its holdings' is made.
+        let (details, totals) = self.pnl.pnl_and_totals(&indices)?;
         // The P&L skips accounts that are not ready: each detail goes to
         // its own subject, and a subject without one gets no report.
         let mut accounts = details.iter().map(|d| d.account).peekable();
@@ -262,16 +261,13 @@ impl Stager<'_, '_> {
         // The adjustments look their holdings' currencies up: moves of
         // currencies an earlier chunk held are the same moves.
         let new_moves = currency_moves(set, &currencies);
-        // Each account's scenario P&L and dominant factor (in parallel),
-        // then the hedges (valued once per factor and base).
-        let (totals, factors): (Vec<Vec<f64>>, Vec<Option<usize>>) = details
+        // Each account's dominant factor (in parallel), then the hedges
+        // (valued once per factor and base).
+        let factors: Vec<Option<usize>> = details
             .par_iter()
-            .map(|detail| {
-                let total = detail.total();
-                let factor = dominant_factor(detail, &total, set);
-                (total, factor)
-            })
-            .unzip();
+            .zip(totals.par_iter())
+            .map(|(detail, total)| dominant_factor(detail, total, set))
+            .collect();
         let hedges = subjects
             .iter()
             .zip(&factors)
