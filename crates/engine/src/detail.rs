@@ -230,12 +230,15 @@ impl<'a> PnlChunks<'a> {
         } else {
             Vec::new()
         };
+        // Only the columns the legs read are filled: their stocks' own
+        // moves, their factors' and currencies' (and the volatility's).
         let stocks = held_stocks(&legs);
+        let (factors, currencies) = read_columns(&legs);
         let block_len = dense_block_len(dense_end);
         let mut start = 0;
         while start < dense_end {
             let end = (start + block_len).min(dense_end);
-            set.fill_selected(start..end, block, &stocks);
+            set.fill_selected_columns(start..end, block, &stocks, &factors, &currencies);
             let block = &*block;
             rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
                 || Scratch::new(end - start),
@@ -417,6 +420,22 @@ fn held_stocks(legs: &[Leg]) -> Vec<usize> {
     stocks.sort_unstable();
     stocks.dedup();
     stocks
+}
+
+/// The factors and currencies `legs` read (what [`price_leg`] reads of a
+/// block besides stocks and the volatility: each driver's factor, each
+/// leg's currency), sorted, once each.
+fn read_columns(legs: &[Leg]) -> (Vec<usize>, Vec<usize>) {
+    let mut factors: Vec<usize> = legs
+        .iter()
+        .filter_map(|leg| leg.kind.driver().map(|d| d.factor))
+        .collect();
+    factors.sort_unstable();
+    factors.dedup();
+    let mut currencies: Vec<usize> = legs.iter().filter_map(|leg| leg.fx).collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    (factors, currencies)
 }
 
 /// Scenarios per block of the dense pass: the legs are priced block by

@@ -449,6 +449,35 @@ impl ScenarioSet {
     /// draws the first time it is asked for (up to 1 GiB of them per set;
     /// beyond, columns are drawn on each call).
     pub fn fill_selected(&self, range: Range<usize>, block: &mut MoveBlock, stocks: &[usize]) {
+        self.fill_kept(range, block, stocks, None);
+    }
+
+    /// Like [`ScenarioSet::fill_selected`], but of the draws' factor and
+    /// currency moves only those of `factors` and `currencies` (indices in
+    /// the factor and FX tables) are written, for a caller that reads no
+    /// other: the block's other factor and currency columns are zero but
+    /// where a fixed scenario of the range shocks them. The columns written
+    /// are bit-identical to [`ScenarioSet::fill`]'s.
+    pub fn fill_selected_columns(
+        &self,
+        range: Range<usize>,
+        block: &mut MoveBlock,
+        stocks: &[usize],
+        factors: &[usize],
+        currencies: &[usize],
+    ) {
+        self.fill_kept(range, block, stocks, Some((factors, currencies)));
+    }
+
+    /// [`ScenarioSet::fill_selected`] copying the draws' moves of every
+    /// factor and currency (`columns` `None`), or of those named.
+    fn fill_kept(
+        &self,
+        range: Range<usize>,
+        block: &mut MoveBlock,
+        stocks: &[usize],
+        columns: Option<(&[usize], &[usize])>,
+    ) {
         let range = range.start.min(self.len())..range.end.min(self.len());
         let factor_count = self.factor_table.factors().len();
         let currency_count = self.fx_table.currencies().len();
@@ -474,10 +503,20 @@ impl ScenarioSet {
             });
             let (a, b) = (draws_in_range.start, draws_in_range.end);
             let n = b - a;
-            for j in 0..factor_count {
+            let all_factors: Vec<usize>;
+            let all_currencies: Vec<usize>;
+            let (factors, currencies) = match columns {
+                Some(named) => named,
+                None => {
+                    all_factors = (0..factor_count).collect();
+                    all_currencies = (0..currency_count).collect();
+                    (&all_factors[..], &all_currencies[..])
+                }
+            };
+            for &j in factors.iter().filter(|&&j| j < factor_count) {
                 block.factors[j * len..j * len + n].copy_from_slice(&common.factor(j)[a..b]);
             }
-            for j in 0..currency_count {
+            for &j in currencies.iter().filter(|&&j| j < currency_count) {
                 block.currencies[j * len..j * len + n].copy_from_slice(&common.currency(j)[a..b]);
             }
             block.vol[..n].copy_from_slice(&common.vol()[a..b]);
