@@ -413,9 +413,7 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
                 continue;
             }
             for s in c * SCAN..c * SCAN + chunk.len() {
-                if top.len() == count
-                    && top.last().is_some_and(|last| order_of(&s, last).is_ge())
-                {
+                if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
                     continue;
                 }
                 let at = top.partition_point(|t| order_of(t, &s).is_lt());

@@ -3,13 +3,13 @@
 
 use std::ops::Range;
 
-use exfee_scenarios::{MoveBlock, ScenarioSet};
+use exfee_scenarios::{KeptDraws, MoveBlock, ScenarioSet};
 use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::bind::{bind_some_legs, bind_some_legs_mapped, stock_map};
 use crate::leg::{Leg, LegInfo};
-use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
+use crate::pnl::{Bounds, Moves, Scratch, own_move_pnl, price_leg, still_pnl};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::sparse::sparse_stock_scenarios;
 
@@ -235,15 +235,34 @@ impl<'a> PnlChunks<'a> {
         let stocks = held_stocks(&legs);
         let (factors, currencies) = read_columns(&legs);
         let block_len = dense_block_len(dense_end);
+        // The draws' moves the set keeps, read in place by the blocks of
+        // draws only; the block holding the dense fixed scenarios (or every
+        // block, beyond the set's budget for kept stocks) is filled.
+        let kept = set.kept_draws(&stocks);
         let mut start = 0;
         while start < dense_end {
             let end = (start + block_len).min(dense_end);
-            set.fill_selected_columns(start..end, block, &stocks, &factors, &currencies);
-            let block = &*block;
-            rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
-                || Scratch::new(end - start),
-                |scratch, (row, leg)| price_leg(leg, block, bounds, scratch, &mut row[start..end]),
-            );
+            let price = |moves: &(dyn Moves + Sync), rows: &mut Vec<Vec<f64>>| {
+                rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
+                    || Scratch::new(end - start),
+                    |scratch, (row, leg)| {
+                        price_leg(leg, moves, bounds, scratch, &mut row[start..end]);
+                    },
+                );
+            };
+            match &kept {
+                Some(kept) if end <= kept.len() => price(
+                    &DrawsView {
+                        kept,
+                        range: start..end,
+                    },
+                    &mut rows,
+                ),
+                _ => {
+                    set.fill_selected_columns(start..end, block, &stocks, &factors, &currencies);
+                    price(&*block, &mut rows);
+                }
+            }
             let rows = &rows;
             totals
                 .par_iter_mut()
@@ -420,6 +439,31 @@ fn held_stocks(legs: &[Leg]) -> Vec<usize> {
     stocks.sort_unstable();
     stocks.dedup();
     stocks
+}
+
+/// The moves of draws `range` that a set keeps, read in place as a block
+/// of them.
+struct DrawsView<'k, 'a> {
+    kept: &'k KeptDraws<'a>,
+    range: Range<usize>,
+}
+
+impl Moves for DrawsView<'_, '_> {
+    fn factor(&self, index: usize) -> &[f64] {
+        &self.kept.factor(index)[self.range.clone()]
+    }
+    fn currency(&self, index: usize) -> &[f64] {
+        &self.kept.currency(index)[self.range.clone()]
+    }
+    fn stock(&self, index: usize) -> &[f64] {
+        &self.kept.stock(index)[self.range.clone()]
+    }
+    fn vol(&self) -> &[f64] {
+        &self.kept.vol()[self.range.clone()]
+    }
+    fn len(&self) -> usize {
+        self.range.len()
+    }
 }
 
 /// The factors and currencies `legs` read (what [`price_leg`] reads of a

@@ -110,6 +110,58 @@ impl MoveBlock {
     }
 }
 
+/// The moves of every draw of a set that the set keeps
+/// ([`ScenarioSet::kept_draws`]): read in place, over draw indices.
+#[derive(Debug, Clone)]
+pub struct KeptDraws<'a> {
+    common: &'a MoveBlock,
+    /// Per single stock of the set, its own moves when asked for.
+    stocks: Vec<Option<&'a [f64]>>,
+}
+
+impl<'a> KeptDraws<'a> {
+    /// Number of draws.
+    pub fn len(&self) -> usize {
+        self.common.len
+    }
+
+    /// Whether the set has no draw.
+    pub fn is_empty(&self) -> bool {
+        self.common.len == 0
+    }
+
+    /// Moves of primary factor `index` in every draw.
+    pub fn factor(&self, index: usize) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.factor(index)
+    }
+
+    /// Moves of currency `index` (FX-table order) in every draw.
+    pub fn currency(&self, index: usize) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.currency(index)
+    }
+
+    /// Moves of the equity-volatility factor in every draw.
+    pub fn vol(&self) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.vol()
+    }
+
+    /// Own moves of single stock `index` in every draw.
+    ///
+    /// # Panics
+    ///
+    /// When stock `index` was not among the stocks asked for (a caller's
+    /// bug, as for [`MoveBlock::stock`]).
+    pub fn stock(&self, index: usize) -> &'a [f64] {
+        match self.stocks.get(index) {
+            Some(Some(column)) => column,
+            _ => panic!("stock {index} was not kept"),
+        }
+    }
+}
+
 /// A set of scenarios over the primary factors of a factor table, the
 /// currencies of an FX table, the equity-volatility factor and the single
 /// stocks of a batch.
@@ -494,13 +546,7 @@ impl ScenarioSet {
         if let Some(draws) = &self.draws
             && !draws_in_range.is_empty()
         {
-            let common = self.kept.common.get_or_init(|| {
-                let mut all = MoveBlock::default();
-                all.reset(&(0..draw_end), factor_count, currency_count, 0);
-                self.fill_draws(draws, 0..draw_end, &mut all);
-                all.scratch = Vec::new();
-                all
-            });
+            let common = self.kept_common(draws);
             let (a, b) = (draws_in_range.start, draws_in_range.end);
             let n = b - a;
             let all_factors: Vec<usize>;
@@ -551,6 +597,47 @@ impl ScenarioSet {
             };
             buffer[index * len + offset] = fraction;
         }
+    }
+
+    /// The draws' moves the set keeps for [`ScenarioSet::fill_selected`],
+    /// read where they are rather than copied into a block: every factor's,
+    /// currency's and the volatility's over all draws, and the own moves of
+    /// single stocks `stocks` (each drawn the first time it is asked for,
+    /// as `fill_selected` draws it). `None` for a fixed stress set, or when
+    /// a stock is beyond the set's budget for kept columns (a caller then
+    /// fills blocks). Values are bit-identical to [`ScenarioSet::fill`]'s.
+    pub fn kept_draws(&self, stocks: &[usize]) -> Option<KeptDraws<'_>> {
+        let draws = self.draws.as_deref()?;
+        let common = self.kept_common(draws);
+        let columns: Vec<Option<&[f64]>> = stocks
+            .par_iter()
+            .map(|&stock| self.kept_stock(draws, stock))
+            .collect();
+        let mut kept = vec![None; self.stocks.len()];
+        for (&stock, column) in stocks.iter().zip(columns) {
+            *kept.get_mut(stock)? = Some(column?);
+        }
+        Some(KeptDraws {
+            common,
+            stocks: kept,
+        })
+    }
+
+    /// Every draw's factor, currency and volatility moves, drawn once and
+    /// kept.
+    fn kept_common(&self, draws: &Draws) -> &MoveBlock {
+        self.kept.common.get_or_init(|| {
+            let mut all = MoveBlock::default();
+            all.reset(
+                &(0..draws.count()),
+                self.factor_table.factors().len(),
+                self.fx_table.currencies().len(),
+                0,
+            );
+            self.fill_draws(draws, 0..draws.count(), &mut all);
+            all.scratch = Vec::new();
+            all
+        })
     }
 
     /// Stock `stock`'s own moves over every draw, drawn once and kept while

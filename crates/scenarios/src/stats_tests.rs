@@ -495,6 +495,44 @@ fn fill_selected_gives_the_chosen_stocks_moves_bit_for_bit() {
 }
 
 #[test]
+fn kept_draws_are_the_draws_moves_bit_for_bit() {
+    let spec = small_spec(&FOUR, &TARGET, "seed = 5\nscenarios = 200\n");
+    let set = ScenarioSet::monte_carlo(
+        &spec,
+        stocks(&[("AAA", 0.2), ("AAPL", 0.35), ("BMW", 0.3), ("ZZZ", 0.5)]),
+    )
+    .unwrap();
+    let whole = all_moves(&set);
+    let d = set.draw_count();
+    // Asked before any fill (drawn then) and again (kept).
+    for _ in 0..2 {
+        let kept = set.kept_draws(&[3, 1]).unwrap();
+        assert_eq!(kept.len(), d);
+        for i in 0..set.factor_table().factors().len() {
+            assert_eq!(bits_of(kept.factor(i)), bits_of(&whole.factor(i)[..d]));
+        }
+        assert_eq!(bits_of(kept.vol()), bits_of(&whole.vol()[..d]));
+        for stock in [3, 1] {
+            assert_eq!(
+                bits_of(kept.stock(stock)),
+                bits_of(&whole.stock(stock)[..d])
+            );
+        }
+        let unasked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kept.stock(0).len()));
+        assert!(unasked.is_err());
+    }
+    // A stock the set does not have, and a set without draws: none.
+    assert!(set.kept_draws(&[4]).is_none());
+    let fixed = ScenarioSet::fixed_stress(
+        set.factor_table().clone(),
+        set.fx_table().clone(),
+        stocks(&[("AAA", 0.2)]),
+    );
+    assert!(fixed.kept_draws(&[0]).is_none());
+}
+
+#[test]
 fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere() {
     // Two drawn factors and two currencies: one of each named.
     let factor = |name: &str, symbol: &str, lo: f64, hi: f64| PrimaryFactor {
@@ -549,7 +587,13 @@ fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere(
     // fill of every column (nothing of it may stay behind).
     for start in (0..set.len() + 10).step_by(41) {
         set.fill(0..set.len(), &mut block);
-        set.fill_selected_columns(start..start + 41, &mut block, &chosen, &factors, &currencies);
+        set.fill_selected_columns(
+            start..start + 41,
+            &mut block,
+            &chosen,
+            &factors,
+            &currencies,
+        );
         let end = (start + 41).min(set.len());
         let r = start.min(end)..end;
         let fixed_shock = |s: usize, factor: Option<usize>, currency: Option<usize>| {
@@ -568,7 +612,11 @@ fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere(
                 } else {
                     0.0
                 };
-                assert_eq!(block.factor(i)[j].to_bits(), want.to_bits(), "factor {i} scenario {s}");
+                assert_eq!(
+                    block.factor(i)[j].to_bits(),
+                    want.to_bits(),
+                    "factor {i} scenario {s}"
+                );
             }
         }
         for i in 0..c {
@@ -578,7 +626,11 @@ fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere(
                 } else {
                     0.0
                 };
-                assert_eq!(block.currency(i)[j].to_bits(), want.to_bits(), "currency {i} scenario {s}");
+                assert_eq!(
+                    block.currency(i)[j].to_bits(),
+                    want.to_bits(),
+                    "currency {i} scenario {s}"
+                );
             }
         }
         assert_eq!(bits_of(block.vol()), bits_of(&whole.vol()[r.clone()]));
