@@ -699,17 +699,15 @@ impl<'a> Closing<'a> {
             let best = smallest_whole(hi, |k| one_position(self.units(i, k)));
             let mut closed = vec![0.0; holdings.len()];
             closed[i] = self.units(i, best);
-            // The exact re-check; one lot more if float order tipped it.
-            if self.holds(&closed, target).is_none() {
-                closed[i] = self.units(i, (best + 1.0).min(hi));
-                if self.holds(&closed, target).is_none() {
-                    continue;
-                }
-            }
-            let cost = self.traded_value(&closed);
-            if single.as_ref().is_none_or(|(_, c)| cost < *c) {
-                single = Some((closed, cost));
-            }
+            // one lot more if float order tipped the exact re-check
+            let mut more = closed.clone();
+            more[i] = self.units(i, (best + 1.0).min(hi));
+            keep_cheapest(
+                &mut single,
+                [closed, more],
+                |closed| self.traded_value(closed),
+                |closed| self.holds(closed, target).is_some(),
+            );
         }
         single
     }
@@ -983,6 +981,35 @@ fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Ad
     })
 }
 
+/// Keeps in `kept` the cheaper of it and a holding's candidate trade: the
+/// first of `candidates` (the count the search found, then one lot more)
+/// that `holds` (the exact re-check), when it costs strictly less than the
+/// trade kept. Only a cheaper trade can replace the one kept: when neither
+/// candidate is, their re-checks (a pass over every holding in every
+/// scenario) could change nothing, and are not made.
+fn keep_cheapest(
+    kept: &mut Option<(Vec<f64>, f64)>,
+    candidates: [Vec<f64>; 2],
+    cost: impl Fn(&[f64]) -> f64,
+    holds: impl Fn(&[f64]) -> bool,
+) {
+    if let Some((_, least)) = kept.as_ref()
+        && candidates.iter().all(|c| {
+            let cheaper = cost(c) < *least;
+            !cheaper
+        })
+    {
+        return;
+    }
+    let Some(closed) = candidates.into_iter().find(|c| holds(c)) else {
+        return;
+    };
+    let cost = cost(&closed);
+    if kept.as_ref().is_none_or(|(_, least)| cost < *least) {
+        *kept = Some((closed, cost));
+    }
+}
+
 /// The smallest whole number `k` in `0..=hi` for which `ok(k)` holds, given
 /// that `ok(hi)` does: a bisection that assumes more is never worse (closing
 /// or hedging more of what loses), so the answer is where stepping back one
@@ -1166,6 +1193,90 @@ mod tests {
         }
         assert!(asked > 1000, "{asked}");
         assert!(priced * 2 < asked, "priced {priced} of {asked}");
+    }
+
+    #[test]
+    fn keeping_the_cheapest_skips_only_re_checks_that_change_nothing() {
+        // Oracle: the loop as it was, every candidate re-checked (first,
+        // then one lot more), the first that holds kept when strictly
+        // cheaper. Costs include ties, NaN, ±inf and ±0; the verdicts are
+        // arbitrary (not monotone), so no assumption of the search is used.
+        // A candidate is [cost, holds (1) or not, holding, which one].
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            2.0,
+            5.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut state = 11_u64;
+        let mut below = |n: u64| {
+            uniform(&mut state);
+            ((state >> 40) & 0xFFFF) % n
+        };
+        let (mut checks, mut oracle_checks) = (0_usize, 0_usize);
+        for _ in 0..4000 {
+            let n = 1 + below(8);
+            let holdings: Vec<[Vec<f64>; 2]> = (0..n)
+                .map(|i| {
+                    let mut one = |j: u32, p: u64| {
+                        let cost = values[usize::try_from(below(9)).unwrap()];
+                        let holds = if below(10) < p { 1.0 } else { 0.0 };
+                        vec![
+                            cost,
+                            holds,
+                            f64::from(u32::try_from(i).unwrap()),
+                            f64::from(j),
+                        ]
+                    };
+                    [one(0, 6), one(1, 8)]
+                })
+                .collect();
+            let mut want: Option<(Vec<f64>, f64)> = None;
+            for pair in &holdings {
+                let mut found = None;
+                for c in pair {
+                    oracle_checks += 1;
+                    if c[1] == 1.0 {
+                        found = Some((c.clone(), c[0]));
+                        break;
+                    }
+                }
+                if let Some((closed, cost)) = found
+                    && want.as_ref().is_none_or(|(_, least)| cost < *least)
+                {
+                    want = Some((closed, cost));
+                }
+            }
+            let mut got = None;
+            let counted = std::cell::Cell::new(0_usize);
+            for pair in &holdings {
+                keep_cheapest(
+                    &mut got,
+                    pair.clone(),
+                    |c| c[0],
+                    |c| {
+                        counted.set(counted.get() + 1);
+                        c[1] == 1.0
+                    },
+                );
+            }
+            checks += counted.get();
+            let bits = |x: &Option<(Vec<f64>, f64)>| {
+                x.as_ref().map(|(c, k)| {
+                    (
+                        c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        k.to_bits(),
+                    )
+                })
+            };
+            assert_eq!(bits(&got), bits(&want), "{holdings:?}");
+        }
+        assert!(checks < oracle_checks, "{checks} of {oracle_checks}");
     }
 
     #[test]
