@@ -308,7 +308,7 @@ fn bin_counts(values: &[f64], lo: f64, width: f64, below: f64) -> (Vec<u32>, usi
         if v.abs() < f64::INFINITY {
             let x = (v - lo) / width;
             // `x ≥ 1` and finite; `last` caps it
-            if x >= 1.0 && x < f64::INFINITY {
+            if (1.0..f64::INFINITY).contains(&x) {
                 if x < last { x as usize } else { BINS - 1 }
             } else {
                 0
