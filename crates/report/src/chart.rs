@@ -262,8 +262,8 @@ fn finite_range(values: &[f64]) -> (usize, f64, f64) {
             // false for NaN and ±∞
             let finite = v.abs() < f64::INFINITY;
             count[j] += u64::from(finite);
-            lows[j] = if finite && v < lows[j] { v } else { lows[j] };
-            highs[j] = if finite && v > highs[j] { v } else { highs[j] };
+            lows[j] = if finite & (v < lows[j]) { v } else { lows[j] };
+            highs[j] = if finite & (v > highs[j]) { v } else { highs[j] };
         }
     }
     let (mut n, mut lo, mut hi) = (0_u64, f64::INFINITY, f64::NEG_INFINITY);
@@ -304,18 +304,24 @@ fn bin_counts(values: &[f64], lo: f64, width: f64, below: f64) -> (Vec<u32>, usi
     // Slot BINS of each set takes the non-finite values (no bin).
     let mut sets = [[0_u32; BINS + 1]; 4];
     let last = (BINS - 1) as f64;
+    // Without branches (selects the compiler keeps in vector lanes): the
+    // quotient capped at `last` when it is finite and at least 1, else 0;
+    // truncated (flooring, as it is ≥ 0) to the bin; `BINS` for a
+    // non-finite value.
     let bin = |v: f64| -> usize {
-        if v.abs() < f64::INFINITY {
-            let x = (v - lo) / width;
-            // `x ≥ 1` and finite; `last` caps it
-            if (1.0..f64::INFINITY).contains(&x) {
-                if x < last { x as usize } else { BINS - 1 }
-            } else {
-                0
-            }
+        let x = (v - lo) / width;
+        let y = if (1.0..f64::INFINITY).contains(&x) {
+            x.min(last)
         } else {
-            BINS
-        }
+            0.0
+        };
+        let i = y as u32;
+        let i = if v.abs() < f64::INFINITY {
+            i
+        } else {
+            BINS as u32
+        };
+        i as usize
     };
     let mut tails = [0_u64; LANES];
     let mut chunks = values.chunks_exact(LANES);
