@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use exfee_fee::{FeeSchedule, FeeStatus, Portfolio, TradingCalendar};
-use exfee_io::{NavCheck, StagedOutputs, neutralise_csv, write_atomically, write_csv};
+use exfee_io::{NavCheck, StagedOutputs, write_atomically, write_csv};
 use exfee_model::{AccountInput, Batch, Currency, Decimal, InputError, MarketData};
 use exfee_report::{AccountFiles, AccountReport, IndexEntry, index_html};
 use exfee_scenarios::{ScenarioSet, SingleStock};
@@ -817,16 +817,10 @@ impl ReportFiles {
             .with_context(|| format!("account {}: its report was not planned", report.account))?;
         let files = AccountFiles::render(report, png)?;
         let target = self.dir.join(folder);
+        // The report's CSV comes rendered with every cell through
+        // `exfee_io::neutralise` (`exfee_report::csv`): no re-parse here.
         for (name, bytes) in files.files() {
-            let path = target.join(&name);
-            if name.ends_with(".csv") {
-                // The report's CSV, with every cell neutralised as ours are.
-                let text = neutralise_csv(&String::from_utf8_lossy(bytes))
-                    .with_context(|| format!("report CSV {name}"))?;
-                write_atomically(&path, |out| out.write_all(text.as_bytes()))?;
-            } else {
-                write_atomically(&path, |out| out.write_all(bytes))?;
-            }
+            write_atomically(&target.join(&name), |out| out.write_all(bytes))?;
         }
         let mut entry = exfee_report::index_entry(report, stem, &format!("reports/{folder}"));
         entry.daily_fee_usd = report

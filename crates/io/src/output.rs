@@ -148,8 +148,10 @@ fn is_plain_number(cell: &str) -> bool {
 }
 
 /// Passes every cell of a CSV text through [`neutralise`] and writes it
-/// back (quoting only where needed): for CSV rendered elsewhere, e.g. the
-/// per-account report CSV. Idempotent: a neutralised cell starts with `'`.
+/// back (quoting only where needed): for CSV text rendered elsewhere
+/// without the rule. (The per-account report CSV applies [`neutralise`] to
+/// each cell as it is rendered, `exfee_report::csv`, and its tests check
+/// it against this re-parse.) Idempotent: a neutralised cell starts with `'`.
 ///
 /// # Errors
 ///

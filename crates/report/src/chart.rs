@@ -79,16 +79,11 @@ pub(crate) struct Histogram {
 
 pub(crate) fn histogram(r: &AccountReport) -> Histogram {
     // The finite values, read in place (no copy of every scenario's P&L):
-    // their count and range in one pass (the range folded in scenario
-    // order, as `min` and `max` of equal zeros may keep either).
+    // their count and range in one pass of independent lanes
+    // ([`finite_range`]).
     let nlv_x = -to_f64(r.nlv);
     let measure_x = -to_f64(r.measure);
-    let (mut finite, mut lo, mut hi) = (0_usize, f64::INFINITY, f64::NEG_INFINITY);
-    for &v in r.pnl_distribution.iter().filter(|v| v.is_finite()) {
-        finite += 1;
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
+    let (finite, mut lo, mut hi) = finite_range(&r.pnl_distribution);
     let skipped = r.pnl_distribution.len() - finite;
     if finite == 0 {
         let span = (nlv_x.abs() * 0.5).max(1.0);
@@ -239,43 +234,119 @@ fn draw_histogram<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, r: &AccountR
     Ok(())
 }
 
+/// Lanes of the histogram's two passes: eight independent values at a
+/// time, which the compiler keeps in vector registers.
+const LANES: usize = 8;
+
+/// The count of the finite `values`, their least and their greatest
+/// (`+∞` and `−∞` when there is none), in one pass of [`LANES`]
+/// independent lanes of plain comparisons (packed compare-and-select).
+///
+/// Each extreme is the first value in scenario order that equals it, as
+/// the fold `if v < lo { v } else { lo }` over the values in order gives
+/// (the lanes keep their first on a tie, and a nonzero extreme has one
+/// representation): only a zero extreme has a choice, `+0` or `−0`, and
+/// it is taken as the first zero in scenario order. (`f64::min` and
+/// `f64::max`, the fold this replaces, may keep either of two equal
+/// zeros; the sign of a zero extreme reaches no output anyway — `lo` and
+/// `hi` are only used through `hi − lo`, `lo ± span` with `span > 0`,
+/// `lo + width·i + gap` and a view padded by a positive amount.)
+fn finite_range(values: &[f64]) -> (usize, f64, f64) {
+    let mut count = [0_u64; LANES];
+    let mut lows = [f64::INFINITY; LANES];
+    let mut highs = [f64::NEG_INFINITY; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for j in 0..LANES {
+            let v = chunk[j];
+            // false for NaN and ±∞
+            let finite = v.abs() < f64::INFINITY;
+            count[j] += u64::from(finite);
+            lows[j] = if finite & (v < lows[j]) { v } else { lows[j] };
+            highs[j] = if finite & (v > highs[j]) { v } else { highs[j] };
+        }
+    }
+    let (mut n, mut lo, mut hi) = (0_u64, f64::INFINITY, f64::NEG_INFINITY);
+    for &v in chunks.remainder() {
+        let finite = v.abs() < f64::INFINITY;
+        n += u64::from(finite);
+        lo = if finite && v < lo { v } else { lo };
+        hi = if finite && v > hi { v } else { hi };
+    }
+    for j in 0..LANES {
+        n += count[j];
+        lo = if lows[j] < lo { lows[j] } else { lo };
+        hi = if highs[j] > hi { highs[j] } else { hi };
+    }
+    if lo == 0.0 || hi == 0.0 {
+        // a zero extreme: the first zero in scenario order (there is one)
+        let first_zero = values.iter().copied().find(|&v| v == 0.0).unwrap_or(0.0);
+        if lo == 0.0 {
+            lo = first_zero;
+        }
+        if hi == 0.0 {
+            hi = first_zero;
+        }
+    }
+    // at most `values.len()`, a `usize`
+    (usize::try_from(n).unwrap_or(usize::MAX), lo, hi)
+}
+
 /// The bin counts of the finite `values` (bin `⌊(v − lo) / width⌋`, the
 /// first for a quotient below 1 or not finite, the last for any beyond it)
-/// and how many of them lie below `below`, in one pass. Four sets of counts
+/// and how many of them lie below `below`, in one pass: the bins of
+/// [`LANES`] values at a time are worked out in independent lanes (the
+/// division, the tail's comparison), then counted in four sets of counts
 /// taken in turn (summed at the end), so that a run of values in one bin
-/// does not wait on its own count; no call to `floor`: for a finite
+/// does not wait on its own count. No call to `floor`: for a finite
 /// quotient `x`, `⌊x⌋ > 0` is `x ≥ 1`, where truncating is flooring.
 fn bin_counts(values: &[f64], lo: f64, width: f64, below: f64) -> (Vec<u32>, usize) {
     // Slot BINS of each set takes the non-finite values (no bin).
     let mut sets = [[0_u32; BINS + 1]; 4];
-    let mut tail = 0_usize;
     let last = (BINS - 1) as f64;
+    // Without branches (selects the compiler keeps in vector lanes): the
+    // quotient capped at `last` when it is finite and at least 1, else 0;
+    // truncated (flooring, as it is ≥ 0) to the bin; `BINS` for a
+    // non-finite value.
     let bin = |v: f64| -> usize {
-        if !v.is_finite() {
-            return BINS;
-        }
         let x = (v - lo) / width;
-        if x.is_finite() && x >= 1.0 {
-            x.min(last) as usize
+        let y = if (1.0..f64::INFINITY).contains(&x) {
+            x.min(last)
         } else {
-            0
-        }
+            0.0
+        };
+        let i = y as u32;
+        let i = if v.abs() < f64::INFINITY {
+            i
+        } else {
+            BINS as u32
+        };
+        i as usize
     };
-    let mut quads = values.chunks_exact(4);
-    for quad in &mut quads {
-        for (set, &v) in sets.iter_mut().zip(quad) {
-            set[bin(v)] += 1;
-            tail += usize::from(v.is_finite() && v < below);
+    let mut tails = [0_u64; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        let mut at = [0_usize; LANES];
+        for j in 0..LANES {
+            let v = chunk[j];
+            at[j] = bin(v);
+            tails[j] += u64::from(v.abs() < f64::INFINITY && v < below);
+        }
+        for (j, &i) in at.iter().enumerate() {
+            sets[j % 4][i] += 1;
         }
     }
-    for &v in quads.remainder() {
+    let mut tail = 0_u64;
+    for &v in chunks.remainder() {
         sets[0][bin(v)] += 1;
-        tail += usize::from(v.is_finite() && v < below);
+        tail += u64::from(v.abs() < f64::INFINITY && v < below);
     }
+    tail += tails.iter().sum::<u64>();
     let counts = (0..BINS)
         .map(|i| sets.iter().map(|set| set[i]).sum())
         .collect();
-    (counts, tail)
+    // at most `values.len()`, a `usize`
+    (counts, usize::try_from(tail).unwrap_or(usize::MAX))
 }
 
 /// The histogram's subtitle: counts, skipped values, an -NLV off the chart.
@@ -680,6 +751,177 @@ mod tests {
         let (counts, below) = bin_counts(&[5.0, 10.0, 499.0, 500.0, 1e9, -3.0], 0.0, 10.0, 6.0);
         assert_eq!((counts[0], counts[1], counts[49], below), (2, 1, 3, 2));
         assert_eq!(counts.iter().sum::<u32>(), 6);
+    }
+
+    /// Adversarial distributions: every class of f64 (both zeros, both
+    /// NaNs, ±∞, subnormals, the extremes), runs of equal values, lengths
+    /// around the lanes, random bit patterns and P&L-like values.
+    fn adversarial_distributions() -> Vec<Vec<f64>> {
+        let specials = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::from_bits(1),
+            -f64::from_bits(1),
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            1e308,
+            -1e308,
+            1.0,
+            -1.0,
+            -120.0,
+            12_345.678,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut sets: Vec<Vec<f64>> = vec![Vec::new()];
+        for len in 1..=40 {
+            // specials in every position, and runs of one value
+            sets.push(
+                (0..len)
+                    .map(|i| specials[(i * 7 + len) % specials.len()])
+                    .collect(),
+            );
+            for &s in &specials {
+                sets.push(vec![s; len]);
+            }
+            // zeros of both signs around nonzero values of one sign
+            sets.push(
+                (0..len)
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            -0.0
+                        } else if i % 3 == 1 {
+                            0.0
+                        } else {
+                            -5.0
+                        }
+                    })
+                    .collect(),
+            );
+            sets.push(
+                (0..len)
+                    .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
+                    .collect(),
+            );
+            sets.push(
+                (0..len)
+                    .map(|i| if i == len / 2 { -0.0 } else { 7.5 })
+                    .collect(),
+            );
+        }
+        for round in 0..300 {
+            let len = 1 + (next() % 3000) as usize;
+            sets.push(
+                (0..len)
+                    .map(|_| {
+                        let bits = next();
+                        match (bits % 8, round % 3) {
+                            (0, _) => specials[(bits >> 8) as usize % specials.len()],
+                            (1, _) => f64::from_bits(bits),
+                            // P&L-like: many exact zeros, a spread of losses
+                            (2 | 3, _) => 0.0,
+                            (_, 0) => ((bits >> 11) as f64 / (1_u64 << 53) as f64) * 2e6 - 1.5e6,
+                            (_, 1) => -((bits >> 20) as f64),
+                            _ => (bits >> 40) as f64 * 1e-300,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        sets
+    }
+
+    /// The plain rules, value by value in scenario order: the oracle.
+    fn plain_range(values: &[f64]) -> (usize, f64, f64) {
+        let (mut n, mut lo, mut hi) = (0, f64::INFINITY, f64::NEG_INFINITY);
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            n += 1;
+            if v < lo {
+                lo = v;
+            }
+            if v > hi {
+                hi = v;
+            }
+        }
+        (n, lo, hi)
+    }
+
+    fn plain_bins(values: &[f64], lo: f64, width: f64, below: f64) -> (Vec<u32>, usize) {
+        let mut want = vec![0_u32; BINS];
+        let mut tail = 0;
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            let i = ((v - lo) / width).floor();
+            let i = if i.is_finite() && i > 0.0 {
+                (i as usize).min(BINS - 1)
+            } else {
+                0
+            };
+            want[i] += 1;
+            tail += usize::from(v < below);
+        }
+        (want, tail)
+    }
+
+    #[test]
+    fn the_range_and_bins_are_the_plain_rules_on_adversarial_values() {
+        for values in adversarial_distributions() {
+            let (n, lo, hi) = finite_range(&values);
+            let (want_n, want_lo, want_hi) = plain_range(&values);
+            assert_eq!(n, want_n, "{values:?}");
+            assert_eq!(lo.to_bits(), want_lo.to_bits(), "{values:?}");
+            assert_eq!(hi.to_bits(), want_hi.to_bits(), "{values:?}");
+            // the same numbers as `f64::min`/`max` folds (up to a zero's sign)
+            let finite = values.iter().copied().filter(|v| v.is_finite());
+            assert_eq!(lo, finite.clone().fold(f64::INFINITY, f64::min));
+            assert_eq!(hi, finite.fold(f64::NEG_INFINITY, f64::max));
+            // the bins: with the chart's own range, and with ranges that put
+            // values beyond either end
+            let h = histogram(&report(values.clone(), 1000, 0));
+            for (lo, width, below) in [
+                (h.lo, h.width, h.nlv_x),
+                (-100.0, 3.0, -0.0),
+                (0.0, 1e-310, 0.0),
+                (-1e308, 4e306, f64::NAN),
+                (5.0, 0.25, f64::INFINITY),
+            ] {
+                assert_eq!(
+                    bin_counts(&values, lo, width, below),
+                    plain_bins(&values, lo, width, below),
+                    "{lo} {width} {values:?}"
+                );
+            }
+            assert_eq!((h.n, h.skipped), (want_n, values.len() - want_n));
+            assert_eq!(h.counts.iter().map(|&c| c as usize).sum::<usize>(), want_n);
+        }
+    }
+
+    #[test]
+    fn a_zero_extreme_is_the_first_zero_in_scenario_order() {
+        // by hand: the least is zero, met first as −0 (at index 2)
+        assert_eq!(
+            finite_range(&[3.0, f64::NAN, -0.0, 0.0, 1.0]).1.to_bits(),
+            (-0.0_f64).to_bits()
+        );
+        // the greatest is zero, met first as +0 beyond the first lanes
+        let mut v = vec![-1.0; 19];
+        v[11] = 0.0;
+        v[13] = -0.0;
+        let (n, lo, hi) = finite_range(&v);
+        assert_eq!((n, lo, hi.to_bits()), (19, -1.0, 0.0_f64.to_bits()));
+        v[11] = -0.0;
+        v[13] = 0.0;
+        assert_eq!(finite_range(&v).2.to_bits(), (-0.0_f64).to_bits());
     }
 
     #[test]

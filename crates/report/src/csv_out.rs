@@ -1,20 +1,38 @@
 //! The report as one long CSV table, for machines.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use crate::AccountReport;
-use crate::format::csv_text;
+use crate::format::{csv_quote, formula_guard};
 
 /// Renders the report as CSV in long form: `account,section,item,field,value`,
 /// one row per fact (`summary`, `tier` 1…, `scenario` 1…, `move` (field: the factor),
 /// `contributor`, `class`, `adjustment`, `trade` (field: the position), `warning`). Money is an
 /// exact decimal, unformatted (`-1234.5`); the P&L distribution is left to the
-/// JSON. Text is quoted where needed and kept from being read as a formula.
+/// JSON. Text is quoted where needed and kept from being read as a formula:
+/// every cell passes through [`exfee_io::neutralise`], the rule of every CSV
+/// file exfee writes, as it is rendered (after the report's own `'` for
+/// text a spreadsheet would run, see [`crate::format::csv_text`]), so the
+/// text is the file as written, with no second pass over it.
 pub fn csv(r: &AccountReport) -> String {
+    render(r, exfee_io::neutralise)
+}
+
+/// [`csv`] with each cell (after the report's own `'`) passed through
+/// `rule`; the tests render with no rule to compare with the re-parse of
+/// [`exfee_io::neutralise_csv`].
+fn render(r: &AccountReport, rule: fn(&str) -> Cow<'_, str>) -> String {
     let mut rows = Rows {
-        out: String::from("account,section,item,field,value\n"),
-        account: csv_text(&r.account),
+        out: String::with_capacity(4096),
+        account: String::new(),
+        rule,
     };
+    rows.account = rows.field(&r.account);
+    let header = ["account", "section", "item", "field", "value"].map(|h| rows.field(h));
+    rows.out.push_str(&header.join(","));
+    rows.out.push('\n');
     summary(&mut rows, r);
     scenarios(&mut rows, r);
     fee_parts(&mut rows, r);
@@ -26,23 +44,27 @@ struct Rows {
     out: String,
     /// The account id, as a CSV field.
     account: String,
+    /// The cell rule applied to every cell.
+    rule: fn(&str) -> Cow<'_, str>,
 }
 
 impl Rows {
-    /// Writes `account,section,item,field,value` (`item` and `field` are
-    /// quoted here; `value` must already be a CSV field).
+    /// `cell` as a CSV field: the report's `'`, then the rule, then quotes.
+    fn field(&self, cell: &str) -> String {
+        let guarded = formula_guard(cell);
+        csv_quote(&(self.rule)(&guarded)).into_owned()
+    }
+
+    /// Writes `account,section,item,field,value`, each cell (raw text)
+    /// as [`Rows::field`] makes it.
     fn row(&mut self, section: &str, item: &str, field: &str, value: String) {
-        let o = &mut self.out;
-        o.push_str(&self.account);
-        o.push(',');
-        o.push_str(section);
-        o.push(',');
-        o.push_str(&csv_text(item));
-        o.push(',');
-        o.push_str(&csv_text(field));
-        o.push(',');
-        o.push_str(&value);
-        o.push('\n');
+        let Rows { out, account, rule } = self;
+        out.push_str(account);
+        for cell in [section, item, field, &value] {
+            out.push(',');
+            out.push_str(&csv_quote(&rule(&formula_guard(cell))));
+        }
+        out.push('\n');
     }
 }
 
@@ -67,14 +89,14 @@ fn f(x: f64) -> String {
 
 fn summary(rows: &mut Rows, r: &AccountReport) {
     let facts = [
-        ("base_currency", csv_text(&r.base_currency)),
+        ("base_currency", r.base_currency.clone()),
         ("valuation_date", r.valuation_date.to_string()),
         ("nlv", d(r.nlv)),
-        ("measure_name", csv_text(&r.measure_name)),
+        ("measure_name", r.measure_name.clone()),
         ("measure", d(r.measure)),
         ("threshold", d(r.threshold)),
         ("uncovered", d(r.uncovered)),
-        ("fee_status", csv_text(&r.fee_status)),
+        ("fee_status", r.fee_status.clone()),
         (
             "effective_date",
             r.effective_date.map(|x| x.to_string()).unwrap_or_default(),
@@ -109,7 +131,7 @@ fn scenarios(rows: &mut Rows, r: &AccountReport) {
     for (i, s) in r.worst_scenarios.iter().enumerate() {
         let item = (i + 1).to_string();
         rows.row("scenario", &item, "index", s.index.to_string());
-        let name = csv_text(s.name.as_deref().unwrap_or(""));
+        let name = s.name.clone().unwrap_or_default();
         rows.row("scenario", &item, "name", name);
         rows.row("scenario", &item, "pnl", d(s.pnl));
         for (factor, mv) in &s.moves {
@@ -118,7 +140,7 @@ fn scenarios(rows: &mut Rows, r: &AccountReport) {
     }
     for (i, c) in r.contributors.iter().enumerate() {
         let item = (i + 1).to_string();
-        rows.row("contributor", &item, "position", csv_text(&c.position));
+        rows.row("contributor", &item, "position", c.position.clone());
         let index = c.scenario_index.to_string();
         rows.row("contributor", &item, "scenario_index", index);
         rows.row("contributor", &item, "pnl", d(c.pnl));
@@ -132,9 +154,9 @@ fn fee_parts(rows: &mut Rows, r: &AccountReport) {
     }
     for (i, a) in r.adjustments.iter().enumerate() {
         let item = (i + 1).to_string();
-        rows.row("adjustment", &item, "title", csv_text(&a.title));
+        rows.row("adjustment", &item, "title", a.title.clone());
         rows.row("adjustment", &item, "kind", a.kind.as_str().to_string());
-        rows.row("adjustment", &item, "method", csv_text(&a.method));
+        rows.row("adjustment", &item, "method", a.method.clone());
         rows.row("adjustment", &item, "deposit", od(a.deposit));
         rows.row("adjustment", &item, "fee_after", d(a.fee_after));
         rows.row("adjustment", &item, "measure_after", d(a.measure_after));
@@ -143,7 +165,7 @@ fn fee_parts(rows: &mut Rows, r: &AccountReport) {
         }
     }
     for (i, w) in r.warnings.iter().enumerate() {
-        rows.row("warning", &(i + 1).to_string(), "text", csv_text(w));
+        rows.row("warning", &(i + 1).to_string(), "text", w.clone());
     }
 }
 
@@ -151,6 +173,81 @@ fn fee_parts(rows: &mut Rows, r: &AccountReport) {
 mod tests {
     use super::*;
     use crate::{Adjustment, AdjustmentKind, ScenarioLine};
+
+    #[test]
+    fn the_csv_is_the_old_text_neutralised_by_a_re_parse() {
+        // Oracle: the CSV rendered without the rule, then read and written
+        // back by `exfee_io::neutralise_csv` (what the night did to each
+        // report CSV), on text that a spreadsheet would run, numbers with
+        // signs, quotes, commas, line breaks and the report's own `'`.
+        let texts = [
+            "",
+            "U1",
+            "=U1",
+            "+3",
+            "-3",
+            "-1 XYZ 270101P100 (OPT)",
+            "-.5",
+            "-1.2.3",
+            "-inf",
+            "@x",
+            "\tx",
+            "\rx",
+            "'=y",
+            "a,b",
+            "say \"hi\"",
+            "line\nbreak",
+            "-",
+            "+",
+            "=1",
+            " =x",
+            "-1e-7",
+            "\u{1F600},\"",
+            "-\"q\"",
+            "=a,b",
+        ];
+        for (k, &t) in texts.iter().enumerate() {
+            let u = texts[(k * 5 + 3) % texts.len()];
+            let r = AccountReport {
+                account: t.into(),
+                base_currency: u.into(),
+                measure_name: t.into(),
+                fee_status: u.into(),
+                nlv: Decimal::new(-150_000, 2),
+                worst_scenarios: vec![ScenarioLine {
+                    index: 4,
+                    name: Some(u.into()),
+                    pnl: Decimal::new(-25, 1),
+                    moves: vec![(t.into(), -0.25), (u.into(), f64::NAN), ("x".into(), 1e-7)],
+                }],
+                contributors: vec![crate::Contribution {
+                    position: t.into(),
+                    scenario_index: 4,
+                    pnl: Decimal::new(-7, 0),
+                }],
+                fee_by_class: vec![(u.into(), Decimal::new(3, 1))],
+                adjustments: vec![Adjustment {
+                    title: t.into(),
+                    kind: AdjustmentKind::Hedge,
+                    trades: vec![
+                        (u.into(), Decimal::new(-1, 0)),
+                        (t.into(), Decimal::new(2, 0)),
+                    ],
+                    method: u.into(),
+                    deposit: Some(Decimal::new(-5, 0)),
+                    ..Adjustment::default()
+                }],
+                warnings: vec![t.into(), u.into()],
+                ..AccountReport::default()
+            };
+            let plain = render(&r, |s| Cow::Borrowed(s));
+            assert_eq!(
+                csv(&r),
+                exfee_io::neutralise_csv(&plain).unwrap(),
+                "{t:?} {u:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_small_report_gives_the_rows_written_by_hand() {
@@ -199,7 +296,9 @@ mod tests {
                 "'=U1,adjustment,1,deposit,",
                 "'=U1,adjustment,1,fee_after,0",
                 "'=U1,adjustment,1,measure_after,0",
-                "'=U1,trade,1,-1 XYZ,1",
+                // `-1 XYZ` passes the report's own rule (a digit after
+                // `-`) but not `neutralise` (not a number)
+                "'=U1,trade,1,'-1 XYZ,1",
                 "'=U1,warning,1,text,'-bad",
             ]
         );

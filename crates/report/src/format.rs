@@ -160,20 +160,33 @@ pub fn md_escape(s: &str) -> String {
 /// Quotes a CSV field when needed, and keeps text that a spreadsheet would
 /// read as a formula (`=`, `+`, `@`, or `-` not followed by a digit) as text.
 pub fn csv_text(s: &str) -> String {
+    csv_quote(&formula_guard(s)).into_owned()
+}
+
+/// `s` with a `'` in front when a spreadsheet would read it as a formula
+/// (`=`, `+`, `@`, a tab, a carriage return, or `-` not followed by a
+/// digit or `.`): the report's own rule, [`csv_text`]'s first step.
+pub(crate) fn formula_guard(s: &str) -> std::borrow::Cow<'_, str> {
     let risky = match s.as_bytes() {
         [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] => true,
         [b'-', rest @ ..] => !matches!(rest.first(), Some(b'0'..=b'9' | b'.')),
         _ => false,
     };
-    let s = if risky {
-        format!("'{s}")
+    if risky {
+        std::borrow::Cow::Owned(format!("'{s}"))
     } else {
-        s.to_string()
-    };
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// `s` as a CSV field: in double quotes (each `"` doubled) when it holds a
+/// comma, a quote or a line break — the fields the `csv` crate's writer
+/// quotes by default — else as it is.
+pub(crate) fn csv_quote(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
-        s
+        std::borrow::Cow::Borrowed(s)
     }
 }
 
