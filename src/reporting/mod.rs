@@ -24,9 +24,7 @@ use rayon::prelude::*;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::fees::cents;
-use exfee_engine::{
-    AccountPnl, EngineError, HoldingPnl, PnlBuffers, accounts_pnl_reusing, accounts_worst, reclaim,
-};
+use exfee_engine::{AccountPnl, EngineError, HoldingPnl, PnlChunks, accounts_worst};
 
 use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
@@ -169,7 +167,7 @@ where
         market,
         hedges: &hedges,
         units: HashMap::new(),
-        spare: PnlBuffers::default(),
+        pnl: PnlChunks::new(evaluation.prepared, evaluation.scenarios),
     };
     // Each currency's moves, drawn the first time a chunk holds it.
     let mut fx_moves: HashMap<Currency, Vec<f64>> = HashMap::new();
@@ -188,7 +186,7 @@ where
             || next.map(|(number, chunk)| stager.stage(number * CHUNK, chunk, &fx_moves)),
             || build_chunk(evaluation, staged, &fx_moves, context, &pool, &each),
         );
-        reclaim(details, &mut stager.spare);
+        stager.pnl.reclaim(details);
         for item in built.into_iter().flatten() {
             out.push(item?);
         }
@@ -212,15 +210,15 @@ struct Staged<'s> {
 }
 
 /// What staging keeps from one chunk to the next: the hedges valued so far
-/// and the P&L vectors given back.
+/// and the chunks' P&L (its binding to the set, the P&L vectors given back).
 struct Stager<'a, 'e> {
     evaluation: &'a ReportSource<'e>,
     market: &'a MarketData,
     hedges: &'a [HedgeInstrument],
     /// A listed hedge per (factor, base currency), valued once.
     units: HashMap<(usize, Currency), Option<Arc<HedgeUnit>>>,
-    /// The holdings' P&L vectors of an earlier chunk, filled again.
-    spare: PnlBuffers,
+    /// The chunks' P&L, filling an earlier chunk's vectors again.
+    pnl: PnlChunks<'a>,
 }
 
 impl Stager<'_, '_> {
@@ -235,7 +233,8 @@ impl Stager<'_, '_> {
         let evaluation = self.evaluation;
         let set = evaluation.scenarios;
         let indices: Vec<usize> = chunk.iter().map(|s| s.account).collect();
-        let details = accounts_pnl_reusing(evaluation.prepared, set, &indices, &mut self.spare)?;
+        // Each account's P&L per scenario is summed as its holdings' is made.
+        let (details, totals) = self.pnl.pnl_and_totals(&indices)?;
         // The P&L skips accounts that are not ready: each detail goes to
         // its own subject, and a subject without one gets no report.
         let mut accounts = details.iter().map(|d| d.account).peekable();
@@ -262,16 +261,13 @@ impl Stager<'_, '_> {
         // The adjustments look their holdings' currencies up: moves of
         // currencies an earlier chunk held are the same moves.
         let new_moves = currency_moves(set, &currencies);
-        // Each account's scenario P&L and dominant factor (in parallel),
-        // then the hedges (valued once per factor and base).
-        let (totals, factors): (Vec<Vec<f64>>, Vec<Option<usize>>) = details
+        // Each account's dominant factor (in parallel), then the hedges
+        // (valued once per factor and base).
+        let factors: Vec<Option<usize>> = details
             .par_iter()
-            .map(|detail| {
-                let total = detail.total();
-                let factor = dominant_factor(detail, &total, set);
-                (total, factor)
-            })
-            .unzip();
+            .zip(totals.par_iter())
+            .map(|(detail, total)| dominant_factor(detail, total, set))
+            .collect();
         let hedges = subjects
             .iter()
             .zip(&factors)
@@ -389,27 +385,41 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
     }
     if count == 1 {
         // The first of that order in one pass, without the index vector:
-        // only a strictly smaller value replaces the lowest index so far.
-        let mut worst: Option<usize> = None;
-        for (s, value) in total.iter().enumerate() {
-            if worst.is_none_or(|w| value.total_cmp(&total[w]).is_lt()) {
-                worst = Some(s);
+        // only a chunk whose lowest is strictly below the lowest so far
+        // replaces it, by its first scenario of that value.
+        let mut worst: Option<(i64, usize)> = None;
+        for (c, chunk) in total.chunks(SCAN).enumerate() {
+            let lowest = lowest_key(chunk);
+            if worst.is_none_or(|(key, _)| lowest < key)
+                && let Some(j) = chunk.iter().position(|&v| order_key(v) == lowest)
+            {
+                worst = Some((lowest, c * SCAN + j));
             }
         }
-        return worst.into_iter().collect();
+        return worst.map(|(_, s)| s).into_iter().collect();
     }
     if count <= 16 {
         // A few (a report lists five): kept in order while passing over the
         // scenarios once; a scenario at or after the last kept is skipped
-        // with one comparison.
+        // with one comparison, and a chunk of them with one vector pass
+        // (every scenario of a later chunk comes after the last kept by
+        // index, so it is skipped unless its value is strictly lower).
         let mut top: Vec<usize> = Vec::with_capacity(count + 1);
-        for s in 0..total.len() {
-            if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
+        for (c, chunk) in total.chunks(SCAN).enumerate() {
+            if top.len() == count
+                && let Some(&last) = top.last()
+                && lowest_key(chunk) >= order_key(total[last])
+            {
                 continue;
             }
-            let at = top.partition_point(|t| order_of(t, &s).is_lt());
-            top.insert(at, s);
-            top.truncate(count);
+            for s in c * SCAN..c * SCAN + chunk.len() {
+                if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
+                    continue;
+                }
+                let at = top.partition_point(|t| order_of(t, &s).is_lt());
+                top.insert(at, s);
+                top.truncate(count);
+            }
         }
         return top;
     }
@@ -420,6 +430,24 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
     }
     order.sort_unstable_by(order_of);
     order
+}
+
+/// Scenarios [`worst_scenarios`] passes over at once.
+const SCAN: usize = 64;
+
+/// [`f64::total_cmp`]'s order as integers: `order_key(a) < order_key(b)`
+/// exactly when `a.total_cmp(&b)` is `Less` (std's own transform: the
+/// magnitude bits of a negative value flipped).
+fn order_key(value: f64) -> i64 {
+    let bits = i64::from_ne_bytes(value.to_bits().to_ne_bytes());
+    bits ^ ((bits >> 63) & i64::MAX)
+}
+
+/// The lowest [`order_key`] of `values` (`i64::MAX` for none).
+fn lowest_key(values: &[f64]) -> i64 {
+    values
+        .iter()
+        .fold(i64::MAX, |lowest, &v| lowest.min(order_key(v)))
 }
 
 /// The primary factor whose holdings lose most in the account's worst
@@ -785,7 +813,77 @@ fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currenc
 
 #[cfg(test)]
 mod tests {
-    use super::worst_scenarios;
+    use super::{order_key, worst_scenarios};
+
+    #[test]
+    fn the_order_key_orders_as_total_cmp() {
+        // Every pair of special values: NaNs of both signs, infinities,
+        // signed zeros, subnormals, the extremes.
+        let values = [
+            f64::from_bits(0xfff8_0000_0000_0001),
+            -f64::NAN,
+            f64::NEG_INFINITY,
+            f64::MIN,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1.5,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            f64::from_bits(0x7ff8_0000_0000_0001),
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    order_key(a).cmp(&order_key(b)),
+                    a.total_cmp(&b),
+                    "{a:?} ({:x}) against {b:?} ({:x})",
+                    a.to_bits(),
+                    b.to_bits()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_worst_scenarios_of_long_vectors_span_the_scan_chunks() {
+        // Lows late, ties across the 64-scenario chunks, a negative NaN
+        // (the lowest of all in `total_cmp`'s order) and −0 before 0; the
+        // oracle is the plain sort of every scenario.
+        let base: Vec<f64> = (0..1000_i32)
+            .map(|i| f64::from((i * 7919) % 211) - 100.0)
+            .collect();
+        let mut cases = vec![base.clone()];
+        let mut ties = base.clone();
+        for s in [63, 64, 127, 128, 999] {
+            ties[s] = -500.0;
+        }
+        cases.push(ties.clone());
+        ties[700] = -f64::NAN;
+        cases.push(ties);
+        let mut zeros = vec![0.0; 300];
+        zeros[200] = -0.0;
+        zeros[250] = -0.0;
+        cases.push(zeros);
+        cases.push(vec![7.0; 130]);
+        for total in &cases {
+            let mut full: Vec<usize> = (0..total.len()).collect();
+            full.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
+            for count in [1, 2, 5, 16, 17] {
+                let want: Vec<usize> = full.iter().copied().take(count).collect();
+                assert_eq!(worst_scenarios(total, count), want, "count {count}");
+            }
+        }
+        // By hand: the first of the −500s, then the NaN case's NaN first.
+        assert_eq!(worst_scenarios(&cases[1], 1), vec![63]);
+        assert_eq!(worst_scenarios(&cases[2], 2), vec![700, 63]);
+        assert_eq!(worst_scenarios(&cases[3], 3), vec![200, 250, 0]);
+    }
 
     #[test]
     fn worst_scenarios_are_the_head_of_the_full_order() {

@@ -33,7 +33,17 @@ pub(crate) fn bind_some_legs(
     set: &ScenarioSet,
     wanted: &[usize],
 ) -> Result<Vec<Leg>, EngineError> {
-    let stock_map = stock_map(prepared, set)?;
+    bind_some_legs_mapped(prepared, set, &stock_map(prepared, set)?, wanted)
+}
+
+/// [`bind_some_legs`] with the batch's [`stock_map`] to `set` made once by
+/// the caller (binding chunk after chunk of legs to one set).
+pub(crate) fn bind_some_legs_mapped(
+    prepared: &Prepared,
+    set: &ScenarioSet,
+    stock_map: &[usize],
+    wanted: &[usize],
+) -> Result<Vec<Leg>, EngineError> {
     wanted
         .iter()
         .map(|&index| {
@@ -42,14 +52,14 @@ pub(crate) fn bind_some_legs(
                 .get(index)
                 .cloned()
                 .ok_or(EngineError::TableMismatch)?;
-            bind_leg(&mut leg, set, &stock_map)?;
+            bind_leg(&mut leg, set, stock_map)?;
             Ok(leg)
         })
         .collect()
 }
 
 /// Where each single stock of the batch is in `set`.
-fn stock_map(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<usize>, EngineError> {
+pub(crate) fn stock_map(prepared: &Prepared, set: &ScenarioSet) -> Result<Vec<usize>, EngineError> {
     prepared
         .stocks
         .iter()

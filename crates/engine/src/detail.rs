@@ -1,13 +1,15 @@
 //! Per-holding scenario P&L of chosen accounts: what reports, adjustments
 //! and what-if questions need, beyond each account's worst scenarios.
 
-use exfee_scenarios::{MoveBlock, ScenarioSet};
+use std::ops::Range;
+
+use exfee_scenarios::{KeptDraws, MoveBlock, ScenarioSet};
 use rayon::prelude::*;
 
 use crate::EngineError;
-use crate::bind::bind_some_legs;
+use crate::bind::{bind_some_legs, bind_some_legs_mapped, stock_map};
 use crate::leg::{Leg, LegInfo};
-use crate::pnl::{Bounds, Scratch, own_move_pnl, price_leg, still_pnl};
+use crate::pnl::{Bounds, Moves, Scratch, own_move_pnl, price_leg, still_pnl};
 use crate::prepare::{Prepared, PreparedAccount};
 use crate::sparse::sparse_stock_scenarios;
 
@@ -69,7 +71,8 @@ impl AccountPnl {
 /// The per-holding scenario P&L of `accounts` (indices into the batch) under
 /// every scenario of `set`, in one pass over the set. Accounts that could not
 /// be evaluated are skipped. Memory is holdings × scenarios × 8 bytes: call it
-/// on chunks of accounts for large batches.
+/// on chunks of accounts for large batches ([`PnlChunks`] keeps what one
+/// chunk's call can give the next).
 ///
 /// # Errors
 ///
@@ -79,108 +82,245 @@ pub fn accounts_pnl(
     set: &ScenarioSet,
     accounts: &[usize],
 ) -> Result<Vec<AccountPnl>, EngineError> {
-    accounts_pnl_reusing(prepared, set, accounts, &mut PnlBuffers::default())
+    PnlChunks::new(prepared, set).pnl(accounts)
 }
 
-/// What [`accounts_pnl_reusing`] keeps from one call to the next: the
-/// holdings' P&L vectors [`reclaim`] gave back and the block of moves.
-#[derive(Debug, Default)]
-pub struct PnlBuffers {
+/// [`accounts_pnl`] of chunk after chunk of one batch's accounts under one
+/// set, keeping from one chunk to the next what does not depend on the
+/// chunk: the binding of the batch's single stocks to the set's (looked up
+/// by symbol once, not once per chunk), the set's single-stock scenarios,
+/// the block of moves, and the holdings' P&L vectors given back
+/// ([`PnlChunks::reclaim`]) after a chunk's reports, filled again for the
+/// next instead of having fresh pages zeroed for every chunk. Every element
+/// of a reused vector is written: the results equal [`accounts_pnl`]'s.
+#[derive(Debug)]
+pub struct PnlChunks<'a> {
+    prepared: &'a Prepared,
+    set: &'a ScenarioSet,
+    /// Bound at the first chunk (an error is the same error for every
+    /// chunk, so it is found again rather than kept).
+    bound: Option<Bound>,
     vectors: Vec<Vec<f64>>,
     block: MoveBlock,
 }
 
-/// [`accounts_pnl`], taking the holdings' P&L vectors from `buffers`
-/// (vectors that [`reclaim`] gave back) before allocating new ones, and
-/// filling its block of moves again: a caller going
-/// through many chunks of accounts reuses one chunk's memory for the next
-/// instead of having fresh pages zeroed for every chunk. Every element of a
-/// reused vector is written: the results equal [`accounts_pnl`]'s.
-///
-/// # Errors
-///
-/// As [`accounts_pnl`].
-pub fn accounts_pnl_reusing(
-    prepared: &Prepared,
-    set: &ScenarioSet,
-    accounts: &[usize],
-    buffers: &mut PnlBuffers,
-) -> Result<Vec<AccountPnl>, EngineError> {
-    let PnlBuffers {
-        vectors: spare,
-        block,
-    } = buffers;
-    // The legs these accounts hold, each priced once.
-    let mut wanted: Vec<usize> = accounts
-        .iter()
-        .filter_map(|&a| ready(prepared, a))
-        .flat_map(|holdings| holdings.iter().map(|&(leg, _)| leg))
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    // Only these legs are copied and bound (`legs[i]` is leg `wanted[i]`).
-    let legs = bind_some_legs(prepared, set, &wanted)?;
-    let bounds = set_bounds(prepared, set);
-    let n = set.len();
-    let sparse = Sparse::of(set);
-    let dense_end = sparse.dense_end;
-    let mut rows: Vec<Vec<f64>> = (0..wanted.len()).map(|_| vector(spare, n)).collect();
-    let stocks = held_stocks(&legs);
-    let block_len = dense_block_len(dense_end);
-    let mut start = 0;
-    while start < dense_end {
-        let end = (start + block_len).min(dense_end);
-        set.fill_selected(start..end, block, &stocks);
-        let block = &*block;
-        rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
-            || Scratch::new(end - start),
-            |scratch, (row, leg)| price_leg(leg, block, bounds, scratch, &mut row[start..end]),
-        );
-        start = end;
-    }
-    // The single-stock scenarios: a leg moves in its own stock's, and is as
-    // when nothing moves in every other (an option ages by the horizon).
-    let stills: Vec<f64> = rows
-        .par_iter_mut()
-        .zip(legs.par_iter())
-        .map_init(
-            || Scratch::new(1),
-            |scratch, (row, leg)| {
-                let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
-                for &(scenario, _) in sparse.by_stock.iter().flatten() {
-                    row[scenario] = still;
-                }
-                // Scenarios past the dense ones that move no stock (none in
-                // the sets exfee builds) move nothing: zero, as a new vector.
-                for &scenario in &sparse.unmoved {
-                    row[scenario] = 0.0;
-                }
-                if let Some(stock) = leg.kind.driver().and_then(|d| d.stock) {
-                    for &(scenario, own) in &sparse.by_stock[stock] {
-                        row[scenario] = own_move_pnl(leg, own, bounds, scratch);
-                    }
-                }
-                still
-            },
-        )
-        .collect();
-    // Each row goes to the holdings that hold its leg: copied for all but
-    // the last of them, which takes it (most legs are held once in a chunk).
-    let mut uses = vec![0_usize; wanted.len()];
-    for holdings in accounts.iter().filter_map(|&a| ready(prepared, a)) {
-        for &(leg, _) in holdings {
-            uses[wanted.binary_search(&leg).unwrap_or(0)] += 1;
+/// What [`PnlChunks`] binds once: where each single stock of the batch is
+/// in the set, the set's single-stock scenarios and bounds.
+#[derive(Debug)]
+struct Bound {
+    stock_map: Vec<usize>,
+    sparse: Sparse,
+    bounds: Bounds,
+}
+
+impl<'a> PnlChunks<'a> {
+    /// Nothing bound or kept yet: the first chunk binds.
+    pub fn new(prepared: &'a Prepared, set: &'a ScenarioSet) -> Self {
+        PnlChunks {
+            prepared,
+            set,
+            bound: None,
+            vectors: Vec::new(),
+            block: MoveBlock::default(),
         }
     }
-    Ok(accounts
-        .iter()
-        .filter_map(|&a| {
-            ready(prepared, a).map(|holdings| AccountPnl {
-                account: a,
-                holdings: holdings
+
+    /// [`accounts_pnl`] of `accounts`.
+    ///
+    /// # Errors
+    ///
+    /// As [`accounts_pnl`].
+    pub fn pnl(&mut self, accounts: &[usize]) -> Result<Vec<AccountPnl>, EngineError> {
+        Ok(self.chunk(accounts, false)?.0)
+    }
+
+    /// [`accounts_pnl`] of `accounts`, with each account's
+    /// [`AccountPnl::total`] (same order, bit for bit the same sums), summed
+    /// while its holdings' P&L is made: the dense scenarios block by block
+    /// while the block's P&L is in cache, and in the single-stock scenarios
+    /// of stocks it does not hold its P&L when nothing moves, summed once.
+    ///
+    /// # Errors
+    ///
+    /// As [`accounts_pnl`].
+    pub fn pnl_and_totals(
+        &mut self,
+        accounts: &[usize],
+    ) -> Result<(Vec<AccountPnl>, Vec<Vec<f64>>), EngineError> {
+        self.chunk(accounts, true)
+    }
+
+    /// Gives the holdings' P&L vectors of `details` back, for the next
+    /// chunk to fill.
+    pub fn reclaim(&mut self, details: Vec<AccountPnl>) {
+        self.vectors.extend(
+            details
+                .into_iter()
+                .flat_map(|d| d.holdings.into_iter().map(|h| h.unit_pnl))
+                .filter(|v| v.capacity() > 0),
+        );
+    }
+
+    /// The binding, made at the first call.
+    fn bound(&mut self) -> Result<&Bound, EngineError> {
+        if self.bound.is_none() {
+            self.bound = Some(Bound {
+                stock_map: stock_map(self.prepared, self.set)?,
+                sparse: Sparse::of(self.set),
+                bounds: set_bounds(self.prepared, self.set),
+            });
+        }
+        self.bound.as_ref().ok_or(EngineError::TableMismatch)
+    }
+
+    fn chunk(
+        &mut self,
+        accounts: &[usize],
+        with_totals: bool,
+    ) -> Result<(Vec<AccountPnl>, Vec<Vec<f64>>), EngineError> {
+        let (prepared, set) = (self.prepared, self.set);
+        self.bound()?;
+        let PnlChunks {
+            bound,
+            vectors: spare,
+            block,
+            ..
+        } = self;
+        let Some(Bound {
+            stock_map,
+            sparse,
+            bounds,
+        }) = bound.as_ref()
+        else {
+            return Err(EngineError::TableMismatch);
+        };
+        let bounds = *bounds;
+        // The legs these accounts hold, each priced once.
+        let mut wanted: Vec<usize> = accounts
+            .iter()
+            .filter_map(|&a| ready(prepared, a))
+            .flat_map(|holdings| holdings.iter().map(|&(leg, _)| leg))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Only these legs are copied and bound (`legs[i]` is leg `wanted[i]`).
+        let legs = bind_some_legs_mapped(prepared, set, stock_map, &wanted)?;
+        // Each ready account's holdings as (row of the leg, quantity).
+        let holdings: Vec<(usize, Vec<(usize, f64)>)> = accounts
+            .iter()
+            .filter_map(|&a| {
+                let rows = ready(prepared, a)?
                     .iter()
-                    .map(|&(leg, quantity)| {
-                        let at = wanted.binary_search(&leg).unwrap_or(0);
+                    .map(|&(leg, q)| (wanted.binary_search(&leg).unwrap_or(0), q))
+                    .collect();
+                Some((a, rows))
+            })
+            .collect();
+        let n = set.len();
+        let dense_end = sparse.dense_end;
+        let mut rows: Vec<Vec<f64>> = (0..wanted.len()).map(|_| vector(spare, n)).collect();
+        // The totals are new vectors (they leave with the reports), grown
+        // block by block without being zeroed first; an account holding
+        // nothing has an empty total, as `AccountPnl::total` gives it.
+        let mut totals: Vec<Vec<f64>> = if with_totals {
+            holdings
+                .iter()
+                .map(|(_, h)| Vec::with_capacity(if h.is_empty() { 0 } else { n }))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Only the columns the legs read are filled: their stocks' own
+        // moves, their factors' and currencies' (and the volatility's).
+        let stocks = held_stocks(&legs);
+        let (factors, currencies) = read_columns(&legs);
+        let block_len = dense_block_len(dense_end);
+        // The draws' moves the set keeps, read in place by the blocks of
+        // draws only; the block holding the dense fixed scenarios (or every
+        // block, beyond the set's budget for kept stocks) is filled.
+        let kept = set.kept_draws(&stocks);
+        let mut start = 0;
+        while start < dense_end {
+            let end = (start + block_len).min(dense_end);
+            let price = |moves: &(dyn Moves + Sync), rows: &mut Vec<Vec<f64>>| {
+                rows.par_iter_mut().zip(legs.par_iter()).for_each_init(
+                    || Scratch::new(end - start),
+                    |scratch, (row, leg)| {
+                        price_leg(leg, moves, bounds, scratch, &mut row[start..end]);
+                    },
+                );
+            };
+            match &kept {
+                Some(kept) if end <= kept.len() => price(
+                    &DrawsView {
+                        kept,
+                        range: start..end,
+                    },
+                    &mut rows,
+                ),
+                _ => {
+                    set.fill_selected_columns(start..end, block, &stocks, &factors, &currencies);
+                    price(&*block, &mut rows);
+                }
+            }
+            let rows = &rows;
+            totals
+                .par_iter_mut()
+                .zip(holdings.par_iter())
+                .for_each(|(total, (_, held))| add_block(total, held, rows, start..end));
+            start = end;
+        }
+        // The single-stock scenarios: a leg moves in its own stock's, and is as
+        // when nothing moves in every other (an option ages by the horizon).
+        // Every scenario from `dense_end` on is a stock's or moves nothing.
+        let stills: Vec<f64> = rows
+            .par_iter_mut()
+            .zip(legs.par_iter())
+            .map_init(
+                || Scratch::new(1),
+                |scratch, (row, leg)| {
+                    let still = still_pnl(leg, prepared.config.horizon_days, bounds, scratch);
+                    if let Some(sparse_part) = row.get_mut(dense_end..) {
+                        sparse_part.fill(still);
+                    }
+                    // Scenarios past the dense ones that move no stock (none in
+                    // the sets exfee builds) move nothing: zero, as a new vector.
+                    for &scenario in &sparse.unmoved {
+                        row[scenario] = 0.0;
+                    }
+                    if let Some(stock) = leg.kind.driver().and_then(|d| d.stock) {
+                        for &(scenario, own) in &sparse.by_stock[stock] {
+                            row[scenario] = own_move_pnl(leg, own, bounds, scratch);
+                        }
+                    }
+                    still
+                },
+            )
+            .collect();
+        if with_totals {
+            let rows = &rows;
+            totals
+                .par_iter_mut()
+                .zip(holdings.par_iter())
+                .for_each(|(total, (_, held))| {
+                    add_sparse(total, n, held, rows, &stills, &legs, sparse);
+                });
+        }
+        // Each row goes to the holdings that hold its leg: copied for all but
+        // the last of them, which takes it (most legs are held once in a chunk).
+        let mut uses = vec![0_usize; wanted.len()];
+        for (_, held) in &holdings {
+            for &(row, _) in held {
+                uses[row] += 1;
+            }
+        }
+        let details = holdings
+            .into_iter()
+            .map(|(account, held)| AccountPnl {
+                account,
+                holdings: held
+                    .into_iter()
+                    .map(|(at, quantity)| {
                         uses[at] -= 1;
                         let unit_pnl = if uses[at] == 0 {
                             std::mem::take(&mut rows[at])
@@ -198,19 +338,66 @@ pub fn accounts_pnl_reusing(
                     })
                     .collect(),
             })
-        })
-        .collect())
+            .collect();
+        Ok((details, totals))
+    }
 }
 
-/// Gives the holdings' P&L vectors of `details` back to `buffers`, for the
-/// next [`accounts_pnl_reusing`] call to fill.
-pub fn reclaim(details: Vec<AccountPnl>, buffers: &mut PnlBuffers) {
-    buffers.vectors.extend(
-        details
-            .into_iter()
-            .flat_map(|d| d.holdings.into_iter().map(|h| h.unit_pnl))
-            .filter(|v| v.capacity() > 0),
+/// Appends an account's P&L in dense scenarios `block` to `total`: Σ
+/// quantity × unit P&L over its holdings `held` (row, quantity), summed in
+/// holding order from zero as [`AccountPnl::total`] sums it.
+fn add_block(total: &mut Vec<f64>, held: &[(usize, f64)], rows: &[Vec<f64>], block: Range<usize>) {
+    let Some((&(first, quantity), rest)) = held.split_first() else {
+        return;
+    };
+    let from = total.len();
+    total.extend(
+        rows[first][block.clone()]
+            .iter()
+            .map(|&p| 0.0 + quantity * p),
     );
+    for &(row, quantity) in rest {
+        for (t, &p) in total[from..].iter_mut().zip(&rows[row][block.clone()]) {
+            *t += quantity * p;
+        }
+    }
+}
+
+/// Appends an account's P&L in the single-stock scenarios to `total` (its
+/// dense scenarios' already there), summed as [`add_block`] sums: in a
+/// scenario of a stock it does not hold every holding has its P&L when
+/// nothing moves, so all those are one sum; the scenarios of the stocks it
+/// holds and those moving nothing are summed from the rows one by one.
+fn add_sparse(
+    total: &mut Vec<f64>,
+    n: usize,
+    held: &[(usize, f64)],
+    rows: &[Vec<f64>],
+    stills: &[f64],
+    legs: &[Leg],
+    sparse: &Sparse,
+) {
+    if held.is_empty() {
+        return;
+    }
+    let still = held
+        .iter()
+        .fold(0.0, |sum, &(row, quantity)| sum + quantity * stills[row]);
+    total.resize(n, still);
+    let at = |s: usize| {
+        held.iter()
+            .fold(0.0, |sum, &(row, quantity)| sum + quantity * rows[row][s])
+    };
+    for &(row, _) in held {
+        if let Some(stock) = legs[row].kind.driver().and_then(|d| d.stock) {
+            for &(s, _) in &sparse.by_stock[stock] {
+                total[s] = at(s);
+            }
+        }
+    }
+    for &s in &sparse.unmoved {
+        total[s] = at(s);
+    }
 }
 
 /// A vector of `len` elements, taken from `spare` when it has one (its
@@ -254,6 +441,47 @@ fn held_stocks(legs: &[Leg]) -> Vec<usize> {
     stocks
 }
 
+/// The moves of draws `range` that a set keeps, read in place as a block
+/// of them.
+struct DrawsView<'k, 'a> {
+    kept: &'k KeptDraws<'a>,
+    range: Range<usize>,
+}
+
+impl Moves for DrawsView<'_, '_> {
+    fn factor(&self, index: usize) -> &[f64] {
+        &self.kept.factor(index)[self.range.clone()]
+    }
+    fn currency(&self, index: usize) -> &[f64] {
+        &self.kept.currency(index)[self.range.clone()]
+    }
+    fn stock(&self, index: usize) -> &[f64] {
+        &self.kept.stock(index)[self.range.clone()]
+    }
+    fn vol(&self) -> &[f64] {
+        &self.kept.vol()[self.range.clone()]
+    }
+    fn len(&self) -> usize {
+        self.range.len()
+    }
+}
+
+/// The factors and currencies `legs` read (what [`price_leg`] reads of a
+/// block besides stocks and the volatility: each driver's factor, each
+/// leg's currency), sorted, once each.
+fn read_columns(legs: &[Leg]) -> (Vec<usize>, Vec<usize>) {
+    let mut factors: Vec<usize> = legs
+        .iter()
+        .filter_map(|leg| leg.kind.driver().map(|d| d.factor))
+        .collect();
+    factors.sort_unstable();
+    factors.dedup();
+    let mut currencies: Vec<usize> = legs.iter().filter_map(|leg| leg.fx).collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    (factors, currencies)
+}
+
 /// Scenarios per block of the dense pass: the legs are priced block by
 /// block over the same ranges in [`accounts_pnl`] and [`accounts_worst`],
 /// so each scenario's price comes from the same pricer call on the same
@@ -263,6 +491,7 @@ fn dense_block_len(dense_end: usize) -> usize {
 }
 
 /// The set's single-stock scenarios (see [`sparse_stock_scenarios`]).
+#[derive(Debug)]
 struct Sparse {
     /// Where they start: scenarios before are priced densely.
     dense_end: usize,
@@ -897,6 +1126,31 @@ mod tests {
         assert_eq!(assert_worst_equals_matrix(&p, &set, 2), 3);
     }
 
+    /// The bits of every account's holdings (quantity, still P&L, unit
+    /// P&L): equality of these is equality bit for bit (`==` on `f64` takes
+    /// −0 for 0 and never NaN for NaN).
+    #[allow(clippy::type_complexity)]
+    fn bits(details: &[AccountPnl]) -> Vec<(usize, Vec<(u64, u64, Vec<u64>)>)> {
+        details
+            .iter()
+            .map(|d| {
+                let holdings = d
+                    .holdings
+                    .iter()
+                    .map(|h| {
+                        let unit = h.unit_pnl.iter().map(|p| p.to_bits()).collect();
+                        (h.quantity.to_bits(), h.still_pnl.to_bits(), unit)
+                    })
+                    .collect();
+                (d.account, holdings)
+            })
+            .collect()
+    }
+
+    fn total_bits(total: &[f64]) -> Vec<u64> {
+        total.iter().map(|t| t.to_bits()).collect()
+    }
+
     #[test]
     fn reused_vectors_give_the_same_pnl_as_new_ones() {
         let set = monte_carlo_set(1100, &["AAPL", "MSFT"]);
@@ -911,21 +1165,188 @@ mod tests {
         );
         let fresh = accounts_pnl(&p, &set, &[0, 1, 2]).unwrap();
         // Spare vectors full of NaN, longer and shorter than the set.
-        let mut spare = PnlBuffers {
-            vectors: [0, 5, set.len(), set.len() + 9, 3 * set.len()]
-                .iter()
-                .cycle()
-                .take(20)
-                .map(|&len| vec![f64::NAN; len])
-                .collect(),
-            block: MoveBlock::default(),
-        };
-        let reused = accounts_pnl_reusing(&p, &set, &[0, 1, 2], &mut spare).unwrap();
-        assert_eq!(reused, fresh);
+        let mut chunks = PnlChunks::new(&p, &set);
+        chunks.vectors = [0, 5, set.len(), set.len() + 9, 3 * set.len()]
+            .iter()
+            .cycle()
+            .take(20)
+            .map(|&len| vec![f64::NAN; len])
+            .collect();
+        let reused = chunks.pnl(&[0, 1, 2]).unwrap();
+        assert_eq!(bits(&reused), bits(&fresh));
         // Given back, and used again for another chunk.
-        reclaim(reused, &mut spare);
-        assert!(spare.vectors.len() >= 12);
-        let again = accounts_pnl_reusing(&p, &set, &[2, 0], &mut spare).unwrap();
-        assert_eq!(again, accounts_pnl(&p, &set, &[2, 0]).unwrap());
+        chunks.reclaim(reused);
+        assert!(chunks.vectors.len() >= 12);
+        let (again, totals) = chunks.pnl_and_totals(&[2, 0]).unwrap();
+        assert_eq!(
+            bits(&again),
+            bits(&accounts_pnl(&p, &set, &[2, 0]).unwrap())
+        );
+        for (detail, total) in again.iter().zip(&totals) {
+            assert_eq!(total_bits(total), total_bits(&detail.total()));
+        }
+    }
+
+    /// The oracle of a leg's unit P&L in every scenario: the whole set
+    /// filled in one block with every stock's moves (`fill`, not the kept
+    /// columns of `fill_selected`), every scenario priced the same way, the
+    /// single-stock ones too (no sparse shortcut).
+    fn slow_unit_pnl(p: &Prepared, set: &ScenarioSet) -> Vec<Vec<f64>> {
+        let legs = crate::bind::bind_legs(p, set, |_| true).unwrap();
+        let bounds = set_bounds(p, set);
+        let mut block = MoveBlock::default();
+        set.fill(0..set.len(), &mut block);
+        legs.iter()
+            .map(|leg| {
+                let mut out = vec![0.0; set.len()];
+                let mut scratch = Scratch::new(set.len());
+                price_leg(leg, &block, bounds, &mut scratch, &mut out);
+                // An option aged by the horizon: its P&L when nothing moves
+                // where its driver does not move (the single-stock
+                // scenarios of other stocks), as the dense pricing ages it
+                // in every scenario.
+                out
+            })
+            .collect()
+    }
+
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn chunks_pnl_and_totals_equal_the_slow_sums_over_every_scenario() {
+        // 2,500 draws (three dense blocks, the last one short), the fixed
+        // scenarios, the single stocks' last; options aged 30 days, so that
+        // every holding of an option moves in every scenario.
+        let set = monte_carlo_set(2500, &["AAPL", "MSFT"]);
+        let mut p = prepared(
+            vec![
+                ready(&[(0, 2.0), (1, -1.0)]),
+                ready(&[(1, 3.0), (1, -3.0)]),
+                failed(),
+                ready(&[]),
+                ready(&[(3, 5.0), (5, 1000.0), (6, 2.0)]),
+                ready(&[(2, 10.0)]),
+                // Zero quantities: −0 products where the P&L is negative.
+                ready(&[(5, 0.0), (0, 0.0), (4, -0.0)]),
+                ready(&[(4, -3.0), (0, 1.0), (7, 2.0)]),
+                ready(&[(5, 100.0)]),
+                ready(&[
+                    (7, -1.0),
+                    (6, 1.0),
+                    (5, -50.0),
+                    (4, 2.0),
+                    (3, 1.0),
+                    (2, -1.0),
+                    (1, 4.0),
+                    (0, 1.0),
+                    (1, -4.0),
+                ]),
+            ],
+            every_kind(),
+            &["AAPL", "MSFT"],
+        );
+        p.config.horizon_days = 30;
+        let slow = slow_unit_pnl(&p, &set);
+        let mut chunks = PnlChunks::new(&p, &set);
+        let mut seen = Vec::new();
+        // Chunk after chunk, one of them holding the same account twice.
+        for chunk in [&[0, 1, 2][..], &[3, 4, 5, 6], &[7, 8, 9, 7]] {
+            let (details, totals) = chunks.pnl_and_totals(chunk).unwrap();
+            // As `accounts_pnl` of the chunk alone, bit for bit.
+            assert_eq!(
+                bits(&details),
+                bits(&accounts_pnl(&p, &set, chunk).unwrap())
+            );
+            assert_eq!(details.len(), totals.len());
+            for (detail, total) in details.iter().zip(&totals) {
+                let a = detail.account;
+                seen.push(a);
+                // The sums `total` makes, bit for bit.
+                assert_eq!(
+                    total_bits(total),
+                    total_bits(&detail.total()),
+                    "account {a}"
+                );
+                let crate::prepare::PreparedAccount::Ready { holdings, .. } = &p.accounts[a] else {
+                    panic!("account {a} is not ready");
+                };
+                assert_eq!(detail.holdings.len(), holdings.len());
+                if holdings.is_empty() {
+                    assert!(total.is_empty());
+                    continue;
+                }
+                assert_eq!(total.len(), set.len());
+                for s in 0..set.len() {
+                    // The slow way: Σ quantity × unit P&L, scenario by
+                    // scenario, every holding priced in every scenario.
+                    let mut want = 0.0;
+                    for (h, &(leg, quantity)) in detail.holdings.iter().zip(holdings) {
+                        assert_eq!(h.quantity.to_bits(), quantity.to_bits());
+                        assert!(
+                            near(h.unit_pnl[s], slow[leg][s]),
+                            "account {a} leg {leg} scenario {s}"
+                        );
+                        want += quantity * slow[leg][s];
+                    }
+                    assert!(
+                        near(total[s], want),
+                        "account {a} scenario {s}: {} against {want}",
+                        total[s]
+                    );
+                }
+            }
+            chunks.reclaim(details);
+        }
+        assert_eq!(seen, vec![0, 1, 3, 4, 5, 6, 7, 8, 9, 7]);
+    }
+
+    #[test]
+    fn a_batch_stock_is_found_in_the_set_by_symbol_once_for_every_chunk() {
+        // The batch holds MSFT only (its stock 0), the set moves AAPL and
+        // MSFT (its stock 1): 10 a unit of MSFT moves with the index and
+        // MSFT's own move, within −50 %..+50 %, and not in AAPL's scenarios.
+        let set = monte_carlo_set(300, &["AAPL", "MSFT"]);
+        let p = prepared(
+            vec![ready(&[(0, 2.0)]), ready(&[(0, -1.0)])],
+            vec![linear(10.0, Some(0))],
+            &["MSFT"],
+        );
+        let mut block = MoveBlock::default();
+        set.fill(0..set.len(), &mut block);
+        let msft = set.stock_index("MSFT").unwrap();
+        assert_eq!(msft, 1);
+        let mut chunks = PnlChunks::new(&p, &set);
+        for (account, quantity) in [(0, 2.0), (1, -1.0)] {
+            let (details, totals) = chunks.pnl_and_totals(&[account]).unwrap();
+            let unit = &details[0].holdings[0].unit_pnl;
+            for s in 0..set.len() {
+                let by_hand = 10.0 * (block.factor(0)[s] + block.stock(msft)[s]).clamp(-0.5, 0.5);
+                assert!(
+                    near(unit[s], by_hand),
+                    "scenario {s}: {} against {by_hand}",
+                    unit[s]
+                );
+                assert!(near(totals[0][s], quantity * by_hand), "scenario {s}");
+            }
+            let at = |name: &str| (0..set.len()).find(|&s| set.name(s) == Some(name)).unwrap();
+            assert_eq!(unit[at("AAPL@-50%")], 0.0);
+            assert!(close(unit[at("MSFT@-50%")], -5.0));
+            assert!(close(totals[0][at("MSFT@+50%")], quantity * 5.0));
+        }
+        // A batch stock the set does not move: refused at every chunk.
+        let p = prepared(
+            vec![ready(&[(0, 1.0)])],
+            vec![linear(1.0, Some(0))],
+            &["TSLA"],
+        );
+        let mut chunks = PnlChunks::new(&p, &set);
+        for _ in 0..2 {
+            assert_eq!(
+                chunks.pnl(&[0]).unwrap_err(),
+                EngineError::MissingStock("TSLA".into())
+            );
+        }
     }
 }

@@ -58,8 +58,7 @@ mod unit;
 
 pub use account::default_implied_vol;
 pub use detail::{
-    AccountPnl, AccountWorst, HoldingPnl, PnlBuffers, accounts_pnl, accounts_pnl_reusing,
-    accounts_worst, factor_moves, reclaim,
+    AccountPnl, AccountWorst, HoldingPnl, PnlChunks, accounts_pnl, accounts_worst, factor_moves,
 };
 pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};

@@ -9,13 +9,48 @@ use exfee_scenarios::MoveBlock;
 
 use crate::leg::{Leg, LegDriver, LegKind, OptionLeg};
 
+/// What the leg pricer reads of the moves of a range of scenarios: a
+/// [`MoveBlock`], or the moves a set keeps read in place
+/// ([`DrawsView`](crate::detail)). Columns are indexed from the range's
+/// first scenario.
+pub(crate) trait Moves {
+    /// Moves of primary factor `index`.
+    fn factor(&self, index: usize) -> &[f64];
+    /// Moves of currency `index` (FX-table order).
+    fn currency(&self, index: usize) -> &[f64];
+    /// Own moves of single stock `index` (set order).
+    fn stock(&self, index: usize) -> &[f64];
+    /// Moves of the equity-volatility factor.
+    fn vol(&self) -> &[f64];
+    /// Number of scenarios.
+    fn len(&self) -> usize;
+}
+
+impl Moves for MoveBlock {
+    fn factor(&self, index: usize) -> &[f64] {
+        MoveBlock::factor(self, index)
+    }
+    fn currency(&self, index: usize) -> &[f64] {
+        MoveBlock::currency(self, index)
+    }
+    fn stock(&self, index: usize) -> &[f64] {
+        MoveBlock::stock(self, index)
+    }
+    fn vol(&self) -> &[f64] {
+        MoveBlock::vol(self)
+    }
+    fn len(&self) -> usize {
+        MoveBlock::len(self)
+    }
+}
+
 /// The relative price move of what a leg's driver tracks over scenarios
 /// `cols` of the block: beta × factor move, plus a single stock's own move
 /// with the total kept within the single-stock bounds; never below −100 %.
 #[inline]
-pub(crate) fn driver_move(
+pub(crate) fn driver_move<M: Moves + ?Sized>(
     driver: &LegDriver,
-    block: &MoveBlock,
+    block: &M,
     cols: Range<usize>,
     lo: f64,
     hi: f64,
@@ -64,9 +99,9 @@ pub(crate) struct Bounds {
 
 /// P&L in base currency of one unit of the leg under each scenario of the
 /// block.
-pub(crate) fn price_leg(
+pub(crate) fn price_leg<M: Moves + ?Sized>(
     leg: &Leg,
-    block: &MoveBlock,
+    block: &M,
     bounds: Bounds,
     scratch: &mut Scratch,
     out: &mut [f64],
@@ -75,9 +110,9 @@ pub(crate) fn price_leg(
 }
 
 /// [`price_leg`] over scenarios `cols` of the block (`out` has their count).
-pub(crate) fn price_leg_cols(
+pub(crate) fn price_leg_cols<M: Moves + ?Sized>(
     leg: &Leg,
-    block: &MoveBlock,
+    block: &M,
     cols: Range<usize>,
     bounds: Bounds,
     scratch: &mut Scratch,
@@ -93,10 +128,10 @@ pub(crate) fn price_leg_cols(
 /// are `moves` ([`driver_move`]): the same operations, reading the moves
 /// where they are instead of a copy of them in `out` (linear legs and
 /// futures; any other leg is copied and valued as [`value_moved_leg`]).
-pub(crate) fn price_moved_leg(
+pub(crate) fn price_moved_leg<M: Moves + ?Sized>(
     leg: &Leg,
     moves: &[f64],
-    block: &MoveBlock,
+    block: &M,
     cols: Range<usize>,
     bounds: Bounds,
     scratch: &mut Scratch,
@@ -136,9 +171,9 @@ pub(crate) fn price_moved_leg(
 
 /// The rest of [`price_leg_cols`] once `out` holds the moves of the leg's
 /// driver over scenarios `cols` ([`driver_move`]; ignored for cash).
-pub(crate) fn value_moved_leg(
+pub(crate) fn value_moved_leg<M: Moves + ?Sized>(
     leg: &Leg,
-    block: &MoveBlock,
+    block: &M,
     cols: Range<usize>,
     bounds: Bounds,
     scratch: &mut Scratch,

@@ -110,6 +110,58 @@ impl MoveBlock {
     }
 }
 
+/// The moves of every draw of a set that the set keeps
+/// ([`ScenarioSet::kept_draws`]): read in place, over draw indices.
+#[derive(Debug, Clone)]
+pub struct KeptDraws<'a> {
+    common: &'a MoveBlock,
+    /// Per single stock of the set, its own moves when asked for.
+    stocks: Vec<Option<&'a [f64]>>,
+}
+
+impl<'a> KeptDraws<'a> {
+    /// Number of draws.
+    pub fn len(&self) -> usize {
+        self.common.len
+    }
+
+    /// Whether the set has no draw.
+    pub fn is_empty(&self) -> bool {
+        self.common.len == 0
+    }
+
+    /// Moves of primary factor `index` in every draw.
+    pub fn factor(&self, index: usize) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.factor(index)
+    }
+
+    /// Moves of currency `index` (FX-table order) in every draw.
+    pub fn currency(&self, index: usize) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.currency(index)
+    }
+
+    /// Moves of the equity-volatility factor in every draw.
+    pub fn vol(&self) -> &'a [f64] {
+        let common: &'a MoveBlock = self.common;
+        common.vol()
+    }
+
+    /// Own moves of single stock `index` in every draw.
+    ///
+    /// # Panics
+    ///
+    /// When stock `index` was not among the stocks asked for (a caller's
+    /// bug, as for [`MoveBlock::stock`]).
+    pub fn stock(&self, index: usize) -> &'a [f64] {
+        match self.stocks.get(index) {
+            Some(Some(column)) => column,
+            _ => panic!("stock {index} was not kept"),
+        }
+    }
+}
+
 /// A set of scenarios over the primary factors of a factor table, the
 /// currencies of an FX table, the equity-volatility factor and the single
 /// stocks of a batch.
@@ -449,6 +501,35 @@ impl ScenarioSet {
     /// draws the first time it is asked for (up to 1 GiB of them per set;
     /// beyond, columns are drawn on each call).
     pub fn fill_selected(&self, range: Range<usize>, block: &mut MoveBlock, stocks: &[usize]) {
+        self.fill_kept(range, block, stocks, None);
+    }
+
+    /// Like [`ScenarioSet::fill_selected`], but of the draws' factor and
+    /// currency moves only those of `factors` and `currencies` (indices in
+    /// the factor and FX tables) are written, for a caller that reads no
+    /// other: the block's other factor and currency columns are zero but
+    /// where a fixed scenario of the range shocks them. The columns written
+    /// are bit-identical to [`ScenarioSet::fill`]'s.
+    pub fn fill_selected_columns(
+        &self,
+        range: Range<usize>,
+        block: &mut MoveBlock,
+        stocks: &[usize],
+        factors: &[usize],
+        currencies: &[usize],
+    ) {
+        self.fill_kept(range, block, stocks, Some((factors, currencies)));
+    }
+
+    /// [`ScenarioSet::fill_selected`] copying the draws' moves of every
+    /// factor and currency (`columns` `None`), or of those named.
+    fn fill_kept(
+        &self,
+        range: Range<usize>,
+        block: &mut MoveBlock,
+        stocks: &[usize],
+        columns: Option<(&[usize], &[usize])>,
+    ) {
         let range = range.start.min(self.len())..range.end.min(self.len());
         let factor_count = self.factor_table.factors().len();
         let currency_count = self.fx_table.currencies().len();
@@ -465,19 +546,23 @@ impl ScenarioSet {
         if let Some(draws) = &self.draws
             && !draws_in_range.is_empty()
         {
-            let common = self.kept.common.get_or_init(|| {
-                let mut all = MoveBlock::default();
-                all.reset(&(0..draw_end), factor_count, currency_count, 0);
-                self.fill_draws(draws, 0..draw_end, &mut all);
-                all.scratch = Vec::new();
-                all
-            });
+            let common = self.kept_common(draws);
             let (a, b) = (draws_in_range.start, draws_in_range.end);
             let n = b - a;
-            for j in 0..factor_count {
+            let all_factors: Vec<usize>;
+            let all_currencies: Vec<usize>;
+            let (factors, currencies) = match columns {
+                Some(named) => named,
+                None => {
+                    all_factors = (0..factor_count).collect();
+                    all_currencies = (0..currency_count).collect();
+                    (&all_factors[..], &all_currencies[..])
+                }
+            };
+            for &j in factors.iter().filter(|&&j| j < factor_count) {
                 block.factors[j * len..j * len + n].copy_from_slice(&common.factor(j)[a..b]);
             }
-            for j in 0..currency_count {
+            for &j in currencies.iter().filter(|&&j| j < currency_count) {
                 block.currencies[j * len..j * len + n].copy_from_slice(&common.currency(j)[a..b]);
             }
             block.vol[..n].copy_from_slice(&common.vol()[a..b]);
@@ -512,6 +597,47 @@ impl ScenarioSet {
             };
             buffer[index * len + offset] = fraction;
         }
+    }
+
+    /// The draws' moves the set keeps for [`ScenarioSet::fill_selected`],
+    /// read where they are rather than copied into a block: every factor's,
+    /// currency's and the volatility's over all draws, and the own moves of
+    /// single stocks `stocks` (each drawn the first time it is asked for,
+    /// as `fill_selected` draws it). `None` for a fixed stress set, or when
+    /// a stock is beyond the set's budget for kept columns (a caller then
+    /// fills blocks). Values are bit-identical to [`ScenarioSet::fill`]'s.
+    pub fn kept_draws(&self, stocks: &[usize]) -> Option<KeptDraws<'_>> {
+        let draws = self.draws.as_deref()?;
+        let common = self.kept_common(draws);
+        let columns: Vec<Option<&[f64]>> = stocks
+            .par_iter()
+            .map(|&stock| self.kept_stock(draws, stock))
+            .collect();
+        let mut kept = vec![None; self.stocks.len()];
+        for (&stock, column) in stocks.iter().zip(columns) {
+            *kept.get_mut(stock)? = Some(column?);
+        }
+        Some(KeptDraws {
+            common,
+            stocks: kept,
+        })
+    }
+
+    /// Every draw's factor, currency and volatility moves, drawn once and
+    /// kept.
+    fn kept_common(&self, draws: &Draws) -> &MoveBlock {
+        self.kept.common.get_or_init(|| {
+            let mut all = MoveBlock::default();
+            all.reset(
+                &(0..draws.count()),
+                self.factor_table.factors().len(),
+                self.fx_table.currencies().len(),
+                0,
+            );
+            self.fill_draws(draws, 0..draws.count(), &mut all);
+            all.scratch = Vec::new();
+            all
+        })
     }
 
     /// Stock `stock`'s own moves over every draw, drawn once and kept while

@@ -494,6 +494,150 @@ fn fill_selected_gives_the_chosen_stocks_moves_bit_for_bit() {
     assert_eq!(bits_of(block.stock(0)), bits_of(&whole.stock(0)[..10]));
 }
 
+#[test]
+fn kept_draws_are_the_draws_moves_bit_for_bit() {
+    let spec = small_spec(&FOUR, &TARGET, "seed = 5\nscenarios = 200\n");
+    let set = ScenarioSet::monte_carlo(
+        &spec,
+        stocks(&[("AAA", 0.2), ("AAPL", 0.35), ("BMW", 0.3), ("ZZZ", 0.5)]),
+    )
+    .unwrap();
+    let whole = all_moves(&set);
+    let d = set.draw_count();
+    // Asked before any fill (drawn then) and again (kept).
+    for _ in 0..2 {
+        let kept = set.kept_draws(&[3, 1]).unwrap();
+        assert_eq!(kept.len(), d);
+        for i in 0..set.factor_table().factors().len() {
+            assert_eq!(bits_of(kept.factor(i)), bits_of(&whole.factor(i)[..d]));
+        }
+        assert_eq!(bits_of(kept.vol()), bits_of(&whole.vol()[..d]));
+        for stock in [3, 1] {
+            assert_eq!(
+                bits_of(kept.stock(stock)),
+                bits_of(&whole.stock(stock)[..d])
+            );
+        }
+        let unasked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kept.stock(0).len()));
+        assert!(unasked.is_err());
+    }
+    // A stock the set does not have, and a set without draws: none.
+    assert!(set.kept_draws(&[4]).is_none());
+    let fixed = ScenarioSet::fixed_stress(
+        set.factor_table().clone(),
+        set.fx_table().clone(),
+        stocks(&[("AAA", 0.2)]),
+    );
+    assert!(fixed.kept_draws(&[0]).is_none());
+}
+
+#[test]
+fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere() {
+    // Two drawn factors and two currencies: one of each named.
+    let factor = |name: &str, symbol: &str, lo: f64, hi: f64| PrimaryFactor {
+        name: name.into(),
+        representative: String::new(),
+        symbol: symbol.into(),
+        bounds: Bounds::new(name, pct(lo), pct(hi)).unwrap(),
+    };
+    let table = FactorTable::new(vec![
+        factor("Equity", "SPX", -30.0, 20.0),
+        factor("Rates", "TLT", -10.0, 10.0),
+        factor("Individual Stocks", "", -50.0, 50.0),
+    ])
+    .unwrap();
+    let currency = |code: &str| exfee_model::FxFactor {
+        currency: code.parse().unwrap(),
+        bounds: Bounds::new(code, pct(-9.9), pct(9.9)).unwrap(),
+    };
+    let fx = FxTable::new(vec![currency("EUR"), currency("GBP")]).unwrap();
+    let matrix = crate::parse_correlation(
+        "c.csv",
+        ",Equity,Rates,EUR,GBP,Equity Volatility\n\
+         Equity,1,0.2,0.1,0.1,-0.7\n\
+         Rates,0.2,1,0,0.1,0\n\
+         EUR,0.1,0,1,0.5,0\n\
+         GBP,0.1,0.1,0.5,1,0\n\
+         Equity Volatility,-0.7,0,0,0,1\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let config = ScenarioConfig::parse(
+        "t.toml",
+        "factor_table = 'f'\nfx_table = 'x'\ncorrelation = 'c'\nseed = 5\nscenarios = 200\n",
+    )
+    .unwrap();
+    let spec = ScenarioSpec::new(config, table, fx, matrix).unwrap();
+    let set = ScenarioSet::monte_carlo(
+        &spec,
+        stocks(&[("AAA", 0.2), ("AAPL", 0.35), ("BMW", 0.3), ("ZZZ", 0.5)]),
+    )
+    .unwrap();
+    let whole = all_moves(&set);
+    let k = set.factor_table().factors().len();
+    let c = set.fx_table().currencies().len();
+    assert_eq!((k, c), (2, 2));
+    // Rates and GBP move in the draws: left out, they must read zero.
+    assert!(whole.factor(1)[..200].iter().any(|&m| m != 0.0));
+    assert!(whole.currency(1)[..200].iter().any(|&m| m != 0.0));
+    let (factors, currencies, chosen) = ([0], [0], [2]);
+    let mut block = MoveBlock::default();
+    // Ranges that cross the draw/fixed boundary and past the end, after a
+    // fill of every column (nothing of it may stay behind).
+    for start in (0..set.len() + 10).step_by(41) {
+        set.fill(0..set.len(), &mut block);
+        set.fill_selected_columns(
+            start..start + 41,
+            &mut block,
+            &chosen,
+            &factors,
+            &currencies,
+        );
+        let end = (start + 41).min(set.len());
+        let r = start.min(end)..end;
+        let fixed_shock = |s: usize, factor: Option<usize>, currency: Option<usize>| {
+            s.checked_sub(set.draw_count())
+                .and_then(|i| set.fixed().get(i))
+                .is_some_and(|f| match f.shock {
+                    crate::Shock::Factor { index, .. } => Some(index) == factor,
+                    crate::Shock::Currency { index, .. } => Some(index) == currency,
+                    _ => false,
+                })
+        };
+        for i in 0..k {
+            for (j, s) in r.clone().enumerate() {
+                let want = if factors.contains(&i) || fixed_shock(s, Some(i), None) {
+                    whole.factor(i)[s]
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    block.factor(i)[j].to_bits(),
+                    want.to_bits(),
+                    "factor {i} scenario {s}"
+                );
+            }
+        }
+        for i in 0..c {
+            for (j, s) in r.clone().enumerate() {
+                let want = if currencies.contains(&i) || fixed_shock(s, None, Some(i)) {
+                    whole.currency(i)[s]
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    block.currency(i)[j].to_bits(),
+                    want.to_bits(),
+                    "currency {i} scenario {s}"
+                );
+            }
+        }
+        assert_eq!(bits_of(block.vol()), bits_of(&whole.vol()[r.clone()]));
+        assert_eq!(bits_of(block.stock(2)), bits_of(&whole.stock(2)[r.clone()]));
+    }
+}
+
 fn bits_of(values: &[f64]) -> Vec<u64> {
     values.iter().map(|x| x.to_bits()).collect()
 }
