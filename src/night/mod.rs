@@ -447,50 +447,32 @@ pub fn charge(
     // ones are computed (nothing reads the folder before it is published).
     let staged = StagedOutputs::begin(settings.out, &settings.date.to_string())?;
     let dir = staged.dir();
-    let (listing, class_rows) = if settings.reports {
-        let plan = ReportFiles::plan(dir, &detail, &subjects)?;
-        let written = build_reports_each::<_, anyhow::Error>(
-            &detail,
-            &subjects,
-            context,
-            &night.subjects.market,
-            |i, report| plan.write(i, &report, settings.png, &night.subjects.market),
-        )?;
-        let mut entries = Vec::with_capacity(written.len());
-        let mut rows = Vec::new();
-        for (entry, class) in written {
-            entries.push(entry);
-            rows.extend(class);
-        }
-        timings.push(("reports", start.elapsed()));
-        (Some((plan, entries)), rows)
-    } else {
-        let rows = crate::fees_by_class_rows(&detail, &subjects)?;
-        timings.push(("fees by class", start.elapsed()));
-        (None, rows)
-    };
+    // The night's own files (results, errors, options, reconciliation,
+    // changes) need nothing of the reports: they are written on a thread of
+    // their own while the reports are built (the thread calling rayon only
+    // waits for the pool meanwhile), so their serial formatting and writing
+    // costs no wall time of its own. The reports' error, if any, is the
+    // night's error, as when they came first; the staging folder is dropped
+    // either way.
+    let (listing, class_rows, written_night) = std::thread::scope(|scope| {
+        let night_files = scope.spawn(|| write_night_files(night, &fees, changes, settings, dir));
+        let built = report_stage(night, &detail, &subjects, context, settings, dir);
+        let night_files = night_files
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the night's files panicked")));
+        built.map(|(listing, rows, stage)| (listing, rows, (night_files, stage)))
+    })?;
+    let (night_files, stage) = written_night;
+    timings.push((stage, start.elapsed()));
+    night_files?;
 
     // Outputs: every file of the night into the staging folder, published
     // all at once by repointing OUT_DIR/current; the state commits after
     // (see docs/reliability.md).
     let write_start = Instant::now();
-    let results = night.results();
-    crate::results::write_results(&dir.join("results.csv"), &results, &fees)?;
-    crate::results::write_errors(&dir.join("errors.csv"), &facts.batch_errors, &results)?;
-    crate::results::write_options(&dir.join("options.csv"), &night.options())?;
-    if let Some(checks) = settings.reconciliation {
-        let ids: HashSet<&str> = results.iter().map(|a| a.account.as_str()).collect();
-        let checks: Vec<NavCheck> = checks
-            .iter()
-            .filter(|c| ids.contains(c.account.as_str()))
-            .cloned()
-            .collect();
-        exfee_io::write_reconciliation(&dir.join("reconciliation.csv"), &checks)?;
-    }
     if let Some((plan, entries)) = listing {
         plan.finish(dir, settings.date, entries)?;
     }
-    write_csv(&dir.join("changes.csv"), &CHANGES_HEADER, changes)?;
     write_csv(
         &dir.join("fees_by_class.csv"),
         &FEES_BY_CLASS_HEADER,
@@ -502,6 +484,75 @@ pub fn charge(
     after_publish();
     state.commit()?;
     Ok(Charged { fees, timings })
+}
+
+/// What [`report_stage`] did: the reports' plan and entries to finish (with
+/// reports), the `fees_by_class.csv` rows, and the stage's name.
+type ReportStage = (
+    Option<(ReportFiles, Vec<IndexEntry>)>,
+    Vec<Vec<String>>,
+    &'static str,
+);
+
+/// The reports of the subjects written into `dir` (with their listing to
+/// finish) and the per-class rows, or the per-class rows alone without
+/// reports; and the stage's name for the timings.
+fn report_stage(
+    night: &NightEvaluation,
+    detail: &ReportSource<'_>,
+    subjects: &[Subject],
+    context: FeeContext<'_>,
+    settings: &ChargeSettings<'_>,
+    dir: &Path,
+) -> anyhow::Result<ReportStage> {
+    if settings.reports {
+        let plan = ReportFiles::plan(dir, detail, subjects)?;
+        let written = build_reports_each::<_, anyhow::Error>(
+            detail,
+            subjects,
+            context,
+            &night.subjects.market,
+            |i, report| plan.write(i, &report, settings.png, &night.subjects.market),
+        )?;
+        let mut entries = Vec::with_capacity(written.len());
+        let mut rows = Vec::new();
+        for (entry, class) in written {
+            entries.push(entry);
+            rows.extend(class);
+        }
+        Ok((Some((plan, entries)), rows, "reports"))
+    } else {
+        let rows = crate::fees_by_class_rows(detail, subjects)?;
+        Ok((None, rows, "fees by class"))
+    }
+}
+
+/// The night's files that need nothing of the reports, into the staging
+/// folder `dir`: `results.csv`, `errors.csv`, `options.csv`,
+/// `reconciliation.csv` (a Flex run) and `changes.csv`.
+fn write_night_files(
+    night: &NightEvaluation,
+    fees: &[Option<FeeLine>],
+    changes: Vec<Vec<String>>,
+    settings: &ChargeSettings<'_>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let facts = &night.facts;
+    let results = night.results();
+    crate::results::write_results(&dir.join("results.csv"), &results, fees)?;
+    crate::results::write_errors(&dir.join("errors.csv"), &facts.batch_errors, &results)?;
+    crate::results::write_options(&dir.join("options.csv"), &night.options())?;
+    if let Some(checks) = settings.reconciliation {
+        let ids: HashSet<&str> = results.iter().map(|a| a.account.as_str()).collect();
+        let checks: Vec<NavCheck> = checks
+            .iter()
+            .filter(|c| ids.contains(c.account.as_str()))
+            .cloned()
+            .collect();
+        exfee_io::write_reconciliation(&dir.join("reconciliation.csv"), &checks)?;
+    }
+    write_csv(&dir.join("changes.csv"), &CHANGES_HEADER, changes)?;
+    Ok(())
 }
 
 /// Refuses a night earlier than the state's latest unless
