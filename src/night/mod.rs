@@ -454,12 +454,30 @@ pub fn charge(
     // costs no wall time of its own. The reports' error, if any, is the
     // night's error, as when they came first; the staging folder is dropped
     // either way.
+    let changes = std::sync::Mutex::new(Some(changes));
     let (listing, class_rows, written_night) = std::thread::scope(|scope| {
-        let night_files = scope.spawn(|| write_night_files(night, &fees, changes, settings, dir));
+        // A thread the system cannot give is no error: the files are then
+        // written here, after the reports, as before (`changes` waits in
+        // the cell for whichever thread writes them).
+        let write = || {
+            let rows = changes
+                .lock()
+                .ok()
+                .and_then(|mut c| c.take())
+                .context("the night's changes were already taken")?;
+            write_night_files(night, &fees, rows, settings, dir)
+        };
+        let thread = std::thread::Builder::new()
+            .name("exfee-night-files".into())
+            .spawn_scoped(scope, write)
+            .ok();
         let built = report_stage(night, &detail, &subjects, context, settings, dir);
-        let night_files = night_files
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the night's files panicked")));
+        let night_files = match thread {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the night's files panicked"))),
+            None => write(),
+        };
         built.map(|(listing, rows, stage)| (listing, rows, (night_files, stage)))
     })?;
     let (night_files, stage) = written_night;
