@@ -728,21 +728,9 @@ mod tests {
             ])
             .collect();
         for (lo, width) in [(-120.0, 7.4), (-100.0, 3.0), (0.0, 1e-310), (-1e308, 4e306)] {
-            let mut want = vec![0_u32; BINS];
-            let mut below = 0;
-            for &v in values.iter().filter(|v| v.is_finite()) {
-                let i = ((v - lo) / width).floor();
-                let i = if i.is_finite() && i > 0.0 {
-                    (i as usize).min(BINS - 1)
-                } else {
-                    0
-                };
-                want[i] += 1;
-                below += usize::from(v < -50.5);
-            }
             assert_eq!(
                 bin_counts(&values, lo, width, -50.5),
-                (want, below),
+                plain_bins(&values, lo, width, -50.5),
                 "{lo} {width}"
             );
         }
