@@ -27,6 +27,7 @@
 )]
 
 mod account;
+mod cell;
 mod currency;
 mod error;
 mod factors;
@@ -37,6 +38,7 @@ mod nlv;
 mod number;
 
 pub use account::{AccountInput, Batch, CashBalance, Position};
+pub use cell::neutralise;
 pub use currency::{Currency, CurrencyError};
 pub use error::{InputError, SourceLocation};
 pub use factors::{Bounds, FactorTable, FactorTableError, FxFactor, FxTable, PrimaryFactor};

@@ -12,17 +12,17 @@ use crate::format::{csv_quote, formula_guard};
 /// `contributor`, `class`, `adjustment`, `trade` (field: the position), `warning`). Money is an
 /// exact decimal, unformatted (`-1234.5`); the P&L distribution is left to the
 /// JSON. Text is quoted where needed and kept from being read as a formula:
-/// every cell passes through [`exfee_io::neutralise`], the rule of every CSV
+/// every cell passes through [`exfee_model::neutralise`], the rule of every CSV
 /// file exfee writes, as it is rendered (after the report's own `'` for
 /// text a spreadsheet would run, see [`crate::format::csv_text`]), so the
 /// text is the file as written, with no second pass over it.
 pub fn csv(r: &AccountReport) -> String {
-    render(r, exfee_io::neutralise)
+    render(r, exfee_model::neutralise)
 }
 
 /// [`csv`] with each cell (after the report's own `'`) passed through
 /// `rule`; the tests render with no rule to compare with the re-parse of
-/// [`exfee_io::neutralise_csv`].
+/// `exfee_io::neutralise_csv`.
 fn render(r: &AccountReport, rule: fn(&str) -> Cow<'_, str>) -> String {
     let mut rows = Rows {
         out: String::with_capacity(4096),
