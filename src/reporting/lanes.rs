@@ -16,6 +16,12 @@ fn total_key(bits: i64) -> i64 {
     bits ^ ((bits >> 63).cast_unsigned() >> 1).cast_signed()
 }
 
+/// [`f64::total_cmp`]'s order as integers: `order_key(a) < order_key(b)`
+/// exactly when `a.total_cmp(&b)` is `Less` ([`total_key`] of its bits).
+pub(crate) fn order_key(value: f64) -> i64 {
+    total_key(value.to_bits().cast_signed())
+}
+
 /// The largest of `loss(a[s], b[s])` over `s` (the shorter slice's length)
 /// under [`f64::total_cmp`] — the value `max_by(f64::total_cmp)` of those
 /// losses gives, which is what the worst scenario measure takes — NaN when

@@ -30,6 +30,7 @@ use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
 use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
 use exfee_engine::Prepared;
+use lanes::order_key;
 
 /// What reports are built from: a prepared batch, the scenario set it was
 /// evaluated under and each of its accounts' result (by index in the batch).
@@ -434,14 +435,6 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
 
 /// Scenarios [`worst_scenarios`] passes over at once.
 const SCAN: usize = 64;
-
-/// [`f64::total_cmp`]'s order as integers: `order_key(a) < order_key(b)`
-/// exactly when `a.total_cmp(&b)` is `Less` (std's own transform: the
-/// magnitude bits of a negative value flipped).
-fn order_key(value: f64) -> i64 {
-    let bits = i64::from_ne_bytes(value.to_bits().to_ne_bytes());
-    bits ^ ((bits >> 63) & i64::MAX)
-}
 
 /// The lowest [`order_key`] of `values` (`i64::MAX` for none).
 fn lowest_key(values: &[f64]) -> i64 {
