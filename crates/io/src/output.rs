@@ -38,8 +38,9 @@ pub fn write_atomically(
         let file = std::fs::File::create(path).map_err(wrap)?;
         let mut out = BufWriter::new(file);
         write(&mut out).map_err(wrap)?;
-        out.flush().map_err(wrap)?;
-        start_writeback(out.get_ref());
+        let file = out.into_inner().map_err(|e| wrap(e.into_error()))?;
+        release_pages(&file);
+        crate::outdir::release_later(dir, file);
         return Ok(());
     }
     let mut builder = tempfile::Builder::new();
@@ -59,14 +60,19 @@ pub fn write_atomically(
     Ok(())
 }
 
-/// Starts writing `file`'s new pages to disk now, without waiting for them
-/// (Linux: `posix_fadvise(POSIX_FADV_DONTNEED)` queues the write-back of
-/// its dirty pages and returns): a night's report files (hundreds of MB)
-/// then go to disk while the next reports are computed, and the staging
-/// folder's one barrier (`syncfs`, at the commit) has little left to
-/// flush. Durability still comes from that barrier alone; this is a hint,
-/// so its failure is ignored.
-fn start_writeback(file: &std::fs::File) {
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` on all of `file` (Linux; elsewhere
+/// nothing): queues the write-back of its dirty pages without waiting for
+/// it, and drops its clean pages from the page cache.
+///
+/// Called twice on each file written in a staging folder: right after
+/// writing it, so that a night's report files (hundreds of MB) go to disk
+/// while the next reports are computed and the folder's one barrier
+/// (`syncfs`, at the commit) has little left to flush; and again
+/// [`RELEASE_LAG`](crate::outdir) files later, when its pages are written
+/// back and are dropped ([`release_later`](crate::outdir::release_later)).
+/// Durability still comes from that barrier alone; this is a hint, so its
+/// failure is ignored.
+pub(crate) fn release_pages(file: &std::fs::File) {
     #[cfg(target_os = "linux")]
     {
         #[allow(
