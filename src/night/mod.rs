@@ -421,6 +421,7 @@ pub fn charge(
         fees,
         subjects,
         changes,
+        checked,
     } = assess_all(night, context, &mut state)?;
     timings.push(("fees", fee_start.elapsed()));
 
@@ -471,7 +472,29 @@ pub fn charge(
             .name("exfee-night-files".into())
             .spawn_scoped(scope, write)
             .ok();
-        let built = report_stage(night, &detail, &subjects, context, settings, dir);
+        // Tonight's records are written into the state's open transaction
+        // here, on the thread that holds it, while the reports (or the
+        // per-class rows) are built on a thread of their own, which only
+        // hands them to rayon and waits: the single-threaded SQLite writes
+        // then cost no wall time of their own. Nothing of the reports reads
+        // them back (each fee's days posted come from its checked record).
+        // Without that thread, the records are written first, as before.
+        // The records' error comes first, as when they were written before
+        // the reports; either way nothing is published.
+        let build = || report_stage(night, &detail, &subjects, context, settings, dir);
+        let reports = std::thread::Builder::new()
+            .name("exfee-reports".into())
+            .spawn_scoped(scope, build)
+            .ok();
+        let recorded = state.record_checked(checked);
+        let built = match reports {
+            Some(reports) => reports
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("building the reports panicked"))),
+            None if recorded.is_ok() => build(),
+            None => Err(anyhow::anyhow!("the reports were not built")),
+        };
+        let built = recorded.map_err(anyhow::Error::from).and(built);
         let night_files = match thread {
             Some(thread) => thread
                 .join()
@@ -595,12 +618,15 @@ fn forget_later_nights(
 }
 
 /// Tonight's fees, accounts in input order: each evaluated account assessed
-/// against its previous state and recorded in the open state transaction;
-/// with the changes.csv rows and the accounts subject to the fee.
+/// against its previous state and checked, with what recording it gives
+/// ([`exfee_state::Checked::recorded`]); the records to write in the open
+/// state transaction ([`exfee_state::Run::record_checked`]); the changes.csv
+/// rows and the accounts subject to the fee.
 struct Assessed {
     fees: Vec<Option<FeeLine>>,
     subjects: Vec<Subject>,
     changes: Vec<Vec<String>>,
+    checked: Vec<exfee_state::Checked>,
 }
 
 /// One evaluated account's fee, checked against its earlier nights and
@@ -618,13 +644,15 @@ struct Assessing {
 
 /// Every account of the night through [`assess`], recorded in `state`.
 ///
-/// In three passes with the result of one account after another: the
-/// accounts' earlier nights are read from the state (in input order), each
-/// account's fee and record are worked out and checked on every core
-/// (rayon; pure functions), then every record is written in one batch of
-/// statements prepared once ([`exfee_state::Run::record_checked`]). The
-/// first failure in input order stops the night, as one account after
-/// another would.
+/// In two passes with the result of one account after another: the
+/// accounts' earlier nights are read from the state (in input order), then
+/// each account's fee and record are worked out and checked on every core
+/// (rayon; pure functions). The records are returned unwritten: [`charge`]
+/// writes them in one batch of statements prepared once
+/// ([`exfee_state::Run::record_checked`]) while the reports are built, and
+/// each fee's days posted come from its checked record, which is what the
+/// write returns. The first failure in input order stops the night, as one
+/// account after another would.
 fn assess_all(
     night: &NightEvaluation,
     context: FeeContext<'_>,
@@ -732,13 +760,13 @@ fn assess_all(
             )
         })
         .unzip();
-    let recorded = state.record_checked(checked)?;
     let mut fees: Vec<Option<FeeLine>> = vec![None; night.accounts.len()];
     let mut subjects = Vec::new();
     let mut changes: Vec<Vec<String>> = Vec::new();
-    for ((position, mut fee, rows, subject, usd_to_base), recorded) in
-        ready.into_iter().zip(recorded)
+    for ((position, mut fee, rows, subject, usd_to_base), checked) in
+        ready.into_iter().zip(&checked)
     {
+        let recorded = checked.recorded();
         fee.days_posted = recorded.days_posted();
         fee.amount_posted = recorded.amount_posted();
         changes.extend(rows);
@@ -757,6 +785,7 @@ fn assess_all(
         fees,
         subjects,
         changes,
+        checked,
     })
 }
 

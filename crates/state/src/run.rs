@@ -490,13 +490,10 @@ impl<'db> Run<'db> {
         drop(batch);
         let mut out = Vec::with_capacity(checked.len());
         for c in checked {
+            out.push(c.recorded());
             if !self.recorded.contains(c.account.as_str()) {
                 self.recorded.insert(c.account);
             }
-            out.push(Recorded {
-                state: c.state,
-                posted: c.posted,
-            });
         }
         Ok(out)
     }
@@ -602,6 +599,18 @@ impl Checked {
     /// The account.
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// What recording it gives: [`Run::record_checked`] returns exactly
+    /// this for it once it is written, and it is known before (the state
+    /// after tonight and the days tonight posts are worked out by the
+    /// check, from the account's earlier nights), so a caller can go on
+    /// with it while the records are written.
+    pub fn recorded(&self) -> Recorded {
+        Recorded {
+            state: self.state,
+            posted: self.posted.clone(),
+        }
     }
 }
 

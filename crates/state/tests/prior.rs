@@ -132,11 +132,15 @@ fn prior_gives_the_previous_state_and_night_and_posts_as_record() {
                 history[i].push((run_date, state));
             }
             let checker = run_c.checker();
-            let checked = priors_c
+            let checked: Vec<_> = priors_c
                 .iter()
                 .zip(&nights_c)
                 .map(|(prior, night)| checker.check(prior, night).unwrap())
                 .collect();
+            // Known before the write: what each record gives, as recorded
+            // one by one by the other two runs.
+            let known: Vec<_> = checked.iter().map(|c| c.recorded()).collect();
+            assert_eq!(known, recorded_a);
             assert_eq!(run_c.record_checked(checked).unwrap(), recorded_a);
             run_a.commit().unwrap();
             run_b.commit().unwrap();
