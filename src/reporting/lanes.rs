@@ -8,18 +8,13 @@
 //! `#[target_feature]` function, which is sound once the CPU is known to
 //! have the feature.
 
+use exfee_model::total_order_key;
 use exfee_simd::Isa;
 
-/// `f64::total_cmp`'s key of a value: its bits as a signed integer, the
-/// magnitude bits flipped when negative (its own inverse).
-fn total_key(bits: i64) -> i64 {
-    bits ^ ((bits >> 63).cast_unsigned() >> 1).cast_signed()
-}
-
 /// [`f64::total_cmp`]'s order as integers: `order_key(a) < order_key(b)`
-/// exactly when `a.total_cmp(&b)` is `Less` ([`total_key`] of its bits).
+/// exactly when `a.total_cmp(&b)` is `Less` ([`total_order_key`] of its bits).
 pub(crate) fn order_key(value: f64) -> i64 {
-    total_key(value.to_bits().cast_signed())
+    total_order_key(value.to_bits().cast_signed())
 }
 
 /// The largest of `loss(a[s], b[s])` over `s` (the shorter slice's length)
@@ -104,7 +99,7 @@ fn max_lanes<const W: usize>(a: &[f64], b: &[f64], loss: &impl Fn(f64, f64) -> f
 
 /// [`largest_loss`] by total-order keys alone (any values).
 pub(super) fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64) -> f64) -> f64 {
-    let key = |x: f64, y: f64| total_key(loss(x, y).to_bits().cast_signed());
+    let key = |x: f64, y: f64| total_order_key(loss(x, y).to_bits().cast_signed());
     let mut best = i64::MIN;
     let mut any = false;
     for (&x, &y) in a.iter().zip(b) {
@@ -114,7 +109,7 @@ pub(super) fn largest_loss_by_keys(a: &[f64], b: &[f64], loss: impl Fn(f64, f64)
     if !any {
         return f64::NAN;
     }
-    f64::from_bits(total_key(best).cast_unsigned())
+    f64::from_bits(total_order_key(best).cast_unsigned())
 }
 
 /// The largest of `loss(a[s], b[s], c[s])` over `s` (the shortest slice's

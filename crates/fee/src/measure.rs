@@ -269,11 +269,9 @@ fn largest(values: &[f64]) -> f64 {
 
 /// [`largest`] by total-order keys alone (any values, at least one).
 fn largest_by_keys(values: &[f64]) -> f64 {
-    // `total_cmp`'s key: the bits as a signed integer, with the magnitude
-    // bits flipped when negative. Flipping again gives the bits back.
+    // `total_cmp`'s key (flipping again gives the bits back).
     fn key(bits: u64) -> i64 {
-        let signed = bits.cast_signed();
-        signed ^ ((signed >> 63).cast_unsigned() >> 1).cast_signed()
+        exfee_model::total_order_key(bits.cast_signed())
     }
     let mut lanes = [i64::MIN; 8];
     let mut chunks = values.chunks_exact(8);

@@ -36,6 +36,7 @@ mod market;
 mod money;
 mod nlv;
 mod number;
+mod order;
 
 pub use account::{AccountInput, Batch, CashBalance, Position};
 pub use cell::neutralise;
@@ -47,5 +48,6 @@ pub use market::{FactorMapping, MarketData, MarketError, Underlying};
 pub use money::{cents, fixed, group_thousands, money};
 pub use nlv::{NlvError, net_liquidation_value};
 pub use number::{check_toml_numbers, is_plain_decimal, parse_plain_decimal};
+pub use order::total_order_key;
 
 pub use rust_decimal::Decimal;
