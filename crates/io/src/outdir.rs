@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::IoError;
@@ -70,11 +70,31 @@ struct Stage {
 }
 
 /// How many files written in a staging folder wait before their pages are
-/// dropped from the page cache ([`release_later`]): enough that the
-/// write-back started as each was written has finished by then (a night
-/// writes a few thousand files a second; write-back of one takes well
+/// dropped from the page cache ([`release_later`]), at most: enough that
+/// the write-back started as each was written has finished by then (a
+/// night writes a few thousand files a second; write-back of one takes well
 /// under a millisecond), few enough to keep that many descriptors open.
+/// [`release_lag`] lowers it under a small limit of open files.
 const RELEASE_LAG: usize = 128;
+
+/// [`RELEASE_LAG`], or an eighth of the process's limit of open files
+/// when that is lower (`ulimit -n 256` keeps 32 files waiting; a limit
+/// under 8 none, each file then closed at once), so the files kept open
+/// never use up a small limit.
+fn release_lag() -> usize {
+    static LAG: OnceLock<usize> = OnceLock::new();
+    *LAG.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+            limit.map_or(RELEASE_LAG, |open| {
+                usize::try_from(open / 8).map_or(RELEASE_LAG, |lag| lag.min(RELEASE_LAG))
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        RELEASE_LAG
+    })
+}
 
 /// Whether `dir` is (inside) a staging folder of this process that is not
 /// published yet.
@@ -85,7 +105,7 @@ pub(crate) fn is_staged(dir: &Path) -> bool {
 
 /// Takes `file`, just written in folder `dir` with its write-back started
 /// ([`crate::output::release_pages`]), and releases the file written
-/// [`RELEASE_LAG`] files before it in the same staging folder: its pages,
+/// [`release_lag`] files before it in the same staging folder: its pages,
 /// written back by now, are dropped from the page cache and it is closed.
 ///
 /// Why: a night's report files (≈ 700 MB at 100,000 accounts) are written
@@ -106,7 +126,7 @@ pub(crate) fn release_later(dir: &Path, file: File) {
         match stages.iter_mut().find(|stage| dir.starts_with(&stage.dir)) {
             Some(stage) => {
                 stage.written.push_back(file);
-                if stage.written.len() > RELEASE_LAG {
+                if stage.written.len() > release_lag() {
                     stage.written.pop_front()
                 } else {
                     None
@@ -549,7 +569,8 @@ mod tests {
         let staged = StagedOutputs::begin(out.path(), "2026-11-20").unwrap();
         let dir = staged.dir().join("reports");
         fs::create_dir(&dir).unwrap();
-        let count = RELEASE_LAG * 2 + 7;
+        let lag = release_lag();
+        let count = lag * 2 + 7;
         // Each file's bytes tell its number: a file released (pages dropped,
         // closed) early must read back whole after the commit.
         let body = |i: usize| format!("{i:08}\n").repeat(1 + i % 700);
@@ -558,7 +579,7 @@ mod tests {
                 w.write_all(body(i).as_bytes())
             })
             .unwrap();
-            assert_eq!(waiting(&dir), Some((i + 1).min(RELEASE_LAG)));
+            assert_eq!(waiting(&dir), Some((i + 1).min(lag)));
         }
         let published = staged.commit().unwrap();
         // The commit closes the files still waiting.
