@@ -369,18 +369,7 @@ fn below(hedged: &Hedged<'_>, dir: f64, limit: f64, scratch: &mut Vec<f64>) -> O
 
 /// The worst-loss answer: the intersection of the scenarios' half-lines.
 fn worst_band(hedged: &Hedged<'_>, limit: f64, scratch: &mut Vec<f64>) -> Option<f64> {
-    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
-    for (&p, &u) in hedged.pnl.iter().zip(hedged.unit) {
-        // −(p + h·u) ≤ limit  ⇔  h·u ≥ −(limit + p)
-        let need = -(limit + p);
-        if u > 0.0 {
-            lo = lo.max(need / u);
-        } else if u < 0.0 {
-            hi = hi.min(need / u);
-        } else if need > 0.0 {
-            return None;
-        }
-    }
+    let (lo, hi) = band(hedged.pnl, hedged.unit, limit)?;
     if lo > hi {
         return None;
     }
@@ -408,6 +397,58 @@ fn worst_band(hedged: &Hedged<'_>, limit: f64, scratch: &mut Vec<f64>) -> Option
         }
     }
     None
+}
+
+/// The band of hedges `h` with `−(p_s + h·u_s) ≤ limit` in every scenario
+/// (`h·u_s ≥ −(limit + p_s)`): the largest bound from below and the least
+/// from above, `None` when a scenario with `u_s = 0` misses the limit
+/// whatever `h`. Finite inputs and limit (checked by the callers).
+///
+/// Taken in eight independent lanes (packed divisions and comparisons):
+/// the bounds have no NaN (`need` may overflow to ±∞, `u_s` is finite and
+/// nonzero where divided by), so the largest and the least do not depend on
+/// the order they are taken in, except for the sign of a zero bound, which
+/// [`worst_band`] does not read (it compares the bounds with each other and
+/// with 0 only, and answers 0 when 0 is inside the band).
+fn band(pnl: &[f64], unit: &[f64], limit: f64) -> Option<(f64, f64)> {
+    const LANES: usize = 8;
+    let mut lo = [f64::NEG_INFINITY; LANES];
+    let mut hi = [f64::INFINITY; LANES];
+    let mut blocked = [false; LANES];
+    let step = |j: usize, p: f64, u: f64, lo: &mut [f64], hi: &mut [f64], blocked: &mut [bool]| {
+        // −(p + h·u) ≤ limit  ⇔  h·u ≥ −(limit + p)
+        let need = -(limit + p);
+        let bound = need / u;
+        if u > 0.0 && bound > lo[j] {
+            lo[j] = bound;
+        }
+        if u < 0.0 && bound < hi[j] {
+            hi[j] = bound;
+        }
+        blocked[j] |= u == 0.0 && need > 0.0;
+    };
+    let len = pnl.len().min(unit.len());
+    let (pnl, unit) = (&pnl[..len], &unit[..len]);
+    let mut p_chunks = pnl.chunks_exact(LANES);
+    let mut u_chunks = unit.chunks_exact(LANES);
+    for (ps, us) in (&mut p_chunks).zip(&mut u_chunks) {
+        for j in 0..LANES {
+            step(j, ps[j], us[j], &mut lo, &mut hi, &mut blocked);
+        }
+    }
+    for (&p, &u) in p_chunks.remainder().iter().zip(u_chunks.remainder()) {
+        step(0, p, u, &mut lo, &mut hi, &mut blocked);
+    }
+    if blocked.iter().any(|&b| b) {
+        return None;
+    }
+    let low = lo
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let high = hi
+        .iter()
+        .fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+    Some((low, high))
 }
 
 /// The hedge that minimises the measure (for when the limit cannot be
@@ -479,6 +520,60 @@ pub fn best_hedge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The band as the plain loop took it (the oracle).
+    fn band_plain(pnl: &[f64], unit: &[f64], limit: f64) -> Option<(f64, f64)> {
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        for (&p, &u) in pnl.iter().zip(unit) {
+            let need = -(limit + p);
+            if u > 0.0 {
+                lo = lo.max(need / u);
+            } else if u < 0.0 {
+                hi = hi.min(need / u);
+            } else if need > 0.0 {
+                return None;
+            }
+        }
+        Some((lo, hi))
+    }
+
+    #[test]
+    fn the_band_in_lanes_is_the_plain_loops() {
+        // Lengths around the lanes; ties, ±0 in both vectors, u = 0 that
+        // blocks (need > 0) or not, 1e308 sums that overflow, subnormals,
+        // every bound at every place.
+        let pool = [
+            0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 1e308, -1e308, 5e-324, -5e-324, 3.0, -7.0, 100.0,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % 13).unwrap_or(0)
+        };
+        for len in 0..=35 {
+            for _ in 0..300 {
+                let pnl: Vec<f64> = (0..len).map(|_| pool[next()]).collect();
+                let unit: Vec<f64> = (0..len).map(|_| pool[next()]).collect();
+                for limit in [0.0, -0.0, 1.0, -3.0, 1e308, -1e308] {
+                    let want = band_plain(&pnl, &unit, limit);
+                    let got = band(&pnl, &unit, limit);
+                    match (want, got) {
+                        (None, None) => {}
+                        (Some((wl, wh)), Some((gl, gh))) => {
+                            // equal, and bit for bit unless a zero (whose
+                            // sign `worst_band` does not read)
+                            assert!(wl == gl && wh == gh, "{pnl:?} {unit:?} {limit}");
+                            assert!(wl == 0.0 || wl.to_bits() == gl.to_bits());
+                            assert!(wh == 0.0 || wh.to_bits() == gh.to_bits());
+                        }
+                        _ => panic!("{pnl:?} {unit:?} {limit}: {want:?} against {got:?}"),
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn whole_away_snaps_float_noise() {
