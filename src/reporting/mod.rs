@@ -573,6 +573,7 @@ fn report(
         })
         .collect();
     contributors.sort_by_key(|c| c.pnl);
+    let own = OwnStocks::of(detail, set);
     // The engine's part, then the fee's.
     let mut report = AccountReport {
         account: result.account.clone(),
@@ -585,7 +586,7 @@ fn report(
                 index: s,
                 name: set.name(s).map(str::to_string),
                 pnl: dec(total[s]),
-                moves: moves_that_matter(detail, set, s, base, &mut buffers.block),
+                moves: moves_that_matter(detail, set, &own, s, base, &mut buffers.block),
             })
             .collect(),
         contributors,
@@ -634,25 +635,47 @@ pub(crate) fn set_fee(report: &mut AccountReport, fee: &FeeLine, measure_name: S
     report.inventory_fee = fee.inventory_fee;
 }
 
+/// Where each holding's single stock is in the set (`None` for a holding
+/// that is not a single stock's, or whose stock the set lacks), looked up by
+/// symbol once per account rather than once per worst scenario, and those
+/// stocks in holding order: what [`moves_that_matter`] draws.
+struct OwnStocks {
+    by_holding: Vec<Option<usize>>,
+    stocks: Vec<usize>,
+}
+
+impl OwnStocks {
+    fn of(detail: &AccountPnl, set: &ScenarioSet) -> Self {
+        let by_holding: Vec<Option<usize>> = detail
+            .holdings
+            .iter()
+            .map(|h| {
+                if h.info.single_stock {
+                    set.stock_index(&h.info.driver_symbol)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let stocks = by_holding.iter().flatten().copied().collect();
+        OwnStocks { by_holding, stocks }
+    }
+}
+
 /// The moves of what the account holds in scenario `s`: each position's
 /// total move (`SYMBOL total`), the factors its holdings map to, the currencies it holds, the equity-volatility factor
-/// when it holds options, and the own moves of its single stocks; zero moves
-/// left out.
+/// when it holds options, and the own moves of its single stocks (`own`,
+/// [`OwnStocks::of`] the account); zero moves left out.
 fn moves_that_matter(
     detail: &AccountPnl,
     set: &ScenarioSet,
+    own: &OwnStocks,
     s: usize,
     base: Currency,
     block: &mut MoveBlock,
 ) -> Vec<(String, f64)> {
     // Only the own moves of the account's single stocks are drawn.
-    let stocks: Vec<usize> = detail
-        .holdings
-        .iter()
-        .filter(|h| h.info.single_stock)
-        .filter_map(|h| set.stock_index(&h.info.driver_symbol))
-        .collect();
-    set.fill_selected(s..s + 1, block, &stocks);
+    set.fill_selected(s..s + 1, block, &own.stocks);
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
@@ -701,10 +724,8 @@ fn moves_that_matter(
     if detail.holdings.iter().any(|h| h.info.option) {
         push(set.equity_vol_name().to_string(), block.vol()[0]);
     }
-    for holding in &detail.holdings {
-        if holding.info.single_stock
-            && let Some(k) = set.stock_index(&holding.info.driver_symbol)
-        {
+    for (holding, stock) in detail.holdings.iter().zip(&own.by_holding) {
+        if let Some(k) = *stock {
             push(
                 format!("{} (own)", holding.info.driver_symbol),
                 block.stock(k)[0],
