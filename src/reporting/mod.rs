@@ -436,44 +436,12 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
 /// Scenarios [`worst_scenarios`] passes over at once.
 const SCAN: usize = 64;
 
-/// The lowest [`order_key`] of `values` (`i64::MAX` for none).
-///
-/// The numeric minimum first, in eight independent lanes of plain
-/// comparisons (packed `min` instructions on any x86-64, where 64-bit
-/// integer minima are emulated on the baseline target), with a lane sum of
-/// `value × 0` that turns NaN if any value is NaN or infinite. When that sum
-/// stays zero and the minimum is not zero, the minimum's key is the lowest:
-/// without NaN, `total_cmp`'s order differs from the numeric one only
-/// between −0 and +0, and a nonzero number has one representation.
-/// Otherwise the keys themselves are ranked ([`lowest_key_by_keys`]).
+/// The lowest [`order_key`] of `values` (`i64::MAX` for none): the key of
+/// the numeric minimum in lanes when that is exact
+/// ([`exfee_model::exact_min`]), else the keys themselves are ranked
+/// ([`lowest_key_by_keys`]).
 fn lowest_key(values: &[f64]) -> i64 {
-    if values.is_empty() {
-        return i64::MAX;
-    }
-    let mut lanes = [f64::INFINITY; 8];
-    let mut poison = [0.0_f64; 8];
-    let mut chunks = values.chunks_exact(8);
-    for chunk in &mut chunks {
-        for j in 0..8 {
-            let value = chunk[j];
-            lanes[j] = if value < lanes[j] { value } else { lanes[j] };
-            poison[j] += value * 0.0;
-        }
-    }
-    let mut low = f64::INFINITY;
-    let mut poisoned = 0.0;
-    for &value in chunks.remainder() {
-        low = if value < low { value } else { low };
-        poisoned += value * 0.0;
-    }
-    for j in 0..8 {
-        low = if lanes[j] < low { lanes[j] } else { low };
-        poisoned += poison[j];
-    }
-    if poisoned == 0.0 && low != 0.0 {
-        return order_key(low);
-    }
-    lowest_key_by_keys(values)
+    exfee_model::exact_min(values).map_or_else(|| lowest_key_by_keys(values), order_key)
 }
 
 /// [`lowest_key`] by the keys alone (any values).

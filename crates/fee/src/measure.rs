@@ -226,45 +226,15 @@ pub fn mean_of_largest(k: usize, values: &mut [f64]) -> f64 {
 
 /// The largest value under [`f64::total_cmp`] (NaN when empty): the value
 /// `max_by(f64::total_cmp)` gives (values equal under that order have equal
-/// bits).
-///
-/// The numeric maximum first, in eight independent lanes of plain
-/// comparisons (packed `max` instructions on any x86-64), with a lane sum of
-/// `value × 0` that turns NaN if any value is NaN or infinite. When that sum
-/// stays finite and the maximum is not zero, the maximum is the total-order
-/// one bit for bit: without NaN the two orders differ only between −0 and
-/// +0, and a nonzero number has one representation. Otherwise each value's
-/// total-order key, the integer `total_cmp` compares, is ranked (the
-/// reports' adjustments take this measure thousands of times per account,
-/// and 64-bit integer maxima are emulated on the baseline x86-64 target).
+/// bits). The numeric maximum in lanes when that is exact
+/// ([`exfee_model::exact_max`]), else each value's total-order key is
+/// ranked (the reports' adjustments take this measure thousands of times
+/// per account).
 fn largest(values: &[f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
-    let mut lanes = [f64::NEG_INFINITY; 8];
-    let mut poison = [0.0_f64; 8];
-    let mut chunks = values.chunks_exact(8);
-    for chunk in &mut chunks {
-        for j in 0..8 {
-            let value = chunk[j];
-            lanes[j] = if value > lanes[j] { value } else { lanes[j] };
-            poison[j] += value * 0.0;
-        }
-    }
-    let mut best = f64::NEG_INFINITY;
-    let mut poisoned = 0.0;
-    for &value in chunks.remainder() {
-        best = if value > best { value } else { best };
-        poisoned += value * 0.0;
-    }
-    for j in 0..8 {
-        best = if lanes[j] > best { lanes[j] } else { best };
-        poisoned += poison[j];
-    }
-    if poisoned == 0.0 && best != 0.0 {
-        return best;
-    }
-    largest_by_keys(values)
+    exfee_model::exact_max(values).unwrap_or_else(|| largest_by_keys(values))
 }
 
 /// [`largest`] by total-order keys alone (any values, at least one).
