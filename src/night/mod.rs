@@ -422,7 +422,7 @@ pub fn charge(
         subjects,
         changes,
         checked,
-    } = assess_all(night, context, &mut state)?;
+    } = assess_all(night, context, &state)?;
     timings.push(("fees", fee_start.elapsed()));
 
     // The subject accounts' per-holding detail for their reports and their
@@ -656,7 +656,7 @@ struct Assessing {
 fn assess_all(
     night: &NightEvaluation,
     context: FeeContext<'_>,
-    state: &mut exfee_state::Run<'_>,
+    state: &exfee_state::Run<'_>,
 ) -> anyhow::Result<Assessed> {
     // A subject's index in the batch its detail comes from: the night's own
     // evaluation (every account, as `night.accounts`) when it is kept, else

@@ -68,8 +68,9 @@ pub fn write_atomically(
 /// writing it, so that a night's report files (hundreds of MB) go to disk
 /// while the next reports are computed and the folder's one barrier
 /// (`syncfs`, at the commit) has little left to flush; and again
-/// [`RELEASE_LAG`](crate::outdir) files later, when its pages are written
-/// back and are dropped ([`release_later`](crate::outdir::release_later)).
+/// up to 128 files later (fewer under a small limit of open files), when
+/// its pages are written back and are dropped
+/// ([`release_later`](crate::outdir::release_later)).
 /// Durability still comes from that barrier alone; this is a hint, so its
 /// failure is ignored.
 pub(crate) fn release_pages(file: &std::fs::File) {
