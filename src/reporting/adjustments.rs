@@ -658,7 +658,7 @@ impl<'a> Closing<'a> {
     fn single(&self, target: Decimal) -> Option<(Vec<f64>, f64)> {
         let a = self.a;
         let holdings = &a.detail.holdings;
-        let mut single: Option<(Vec<f64>, f64)> = None;
+        let mut candidates: Vec<[Vec<f64>; 2]> = Vec::new();
         for i in 0..holdings.len() {
             if holdings[i].quantity == 0.0 {
                 continue;
@@ -702,14 +702,13 @@ impl<'a> Closing<'a> {
             // one lot more if float order tipped the exact re-check
             let mut more = closed.clone();
             more[i] = self.units(i, (best + 1.0).min(hi));
-            keep_cheapest(
-                &mut single,
-                [closed, more],
-                |closed| self.traded_value(closed),
-                |closed| self.holds(closed, target).is_some(),
-            );
+            candidates.push([closed, more]);
         }
-        single
+        cheapest_that_holds(
+            candidates,
+            |closed| self.traded_value(closed),
+            |closed| self.holds(closed, target).is_some(),
+        )
     }
 
     /// A basket: the linear program (uncovered at most `allowed`), rounded
@@ -1010,6 +1009,57 @@ fn keep_cheapest(
     }
 }
 
+/// The trade [`keep_cheapest`] keeps of every holding's candidates in turn
+/// (`candidates[j]`: holding j's count, then one lot more), with fewer
+/// re-checks: the candidates are visited cheapest first (ties by holding,
+/// then the count before one lot more), and the first that is its
+/// holding's trade (it `holds`; one lot more only when the count does not)
+/// is the answer, as no later candidate can be strictly cheaper or an
+/// earlier holding at the same cost. Each candidate is re-checked at most
+/// once. With a NaN cost (which no comparison orders) the candidates go
+/// through [`keep_cheapest`] in holding order instead.
+fn cheapest_that_holds(
+    candidates: Vec<[Vec<f64>; 2]>,
+    cost: impl Fn(&[f64]) -> f64,
+    holds: impl Fn(&[f64]) -> bool,
+) -> Option<(Vec<f64>, f64)> {
+    let costs: Vec<[f64; 2]> = candidates
+        .iter()
+        .map(|[count, more]| [cost(count), cost(more)])
+        .collect();
+    if costs.iter().flatten().any(|c| c.is_nan()) {
+        let mut kept = None;
+        for pair in candidates {
+            keep_cheapest(&mut kept, pair, &cost, &holds);
+        }
+        return kept;
+    }
+    let mut order: Vec<(usize, usize)> = (0..candidates.len())
+        .flat_map(|j| [(j, 0), (j, 1)])
+        .collect();
+    // No NaN: `partial_cmp` orders every pair (−0 equal to +0, as `<` has it).
+    order.sort_by(|&(j, w), &(k, v)| {
+        costs[j][w]
+            .partial_cmp(&costs[k][v])
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(j.cmp(&k))
+            .then(w.cmp(&v))
+    });
+    let mut verdicts: Vec<[Option<bool>; 2]> = vec![[None; 2]; candidates.len()];
+    let mut check = |j: usize, w: usize| -> bool {
+        *verdicts[j][w].get_or_insert_with(|| holds(&candidates[j][w]))
+    };
+    let (j, w) = order.into_iter().find(|&(j, w)| {
+        if w == 0 {
+            check(j, 0)
+        } else {
+            !check(j, 0) && check(j, 1)
+        }
+    })?;
+    let [count, more] = candidates.into_iter().nth(j)?;
+    Some((if w == 0 { count } else { more }, costs[j][w]))
+}
+
 /// The smallest whole number `k` in `0..=hi` for which `ok(k)` holds, given
 /// that `ok(hi)` does: a bisection that assumes more is never worse (closing
 /// or hedging more of what loses), so the answer is where stepping back one
@@ -1196,7 +1246,7 @@ mod tests {
     }
 
     #[test]
-    fn keeping_the_cheapest_skips_only_re_checks_that_change_nothing() {
+    fn keeping_the_cheapest_skips_only_re_checks_that_change_nothing_in_turn_or_cheapest_first() {
         // Oracle: the loop as it was, every candidate re-checked (first,
         // then one lot more), the first that holds kept when strictly
         // cheaper. Costs include ties, NaN, ±inf and ±0; the verdicts are
@@ -1218,7 +1268,7 @@ mod tests {
             uniform(&mut state);
             ((state >> 40) & 0xFFFF) % n
         };
-        let (mut checks, mut oracle_checks) = (0_usize, 0_usize);
+        let (mut checks, mut oracle_checks, mut ordered_checks) = (0_usize, 0_usize, 0_usize);
         for _ in 0..4000 {
             let n = 1 + below(8);
             let holdings: Vec<[Vec<f64>; 2]> = (0..n)
@@ -1275,8 +1325,26 @@ mod tests {
                 })
             };
             assert_eq!(bits(&got), bits(&want), "{holdings:?}");
+            // The same trade, cheapest candidate first, each re-checked at
+            // most once.
+            let counted = std::cell::Cell::new(0_usize);
+            let ordered = cheapest_that_holds(
+                holdings.clone(),
+                |c| c[0],
+                |c| {
+                    counted.set(counted.get() + 1);
+                    c[1] == 1.0
+                },
+            );
+            assert_eq!(bits(&ordered), bits(&want), "{holdings:?}");
+            assert!(counted.get() <= 2 * holdings.len());
+            ordered_checks += counted.get();
         }
         assert!(checks < oracle_checks, "{checks} of {oracle_checks}");
+        assert!(
+            ordered_checks < checks,
+            "{ordered_checks} ordered, {checks} in turn"
+        );
     }
 
     #[test]
