@@ -206,6 +206,9 @@ struct Staged<'s> {
     subjects: Vec<(usize, &'s Subject)>,
     details: Vec<AccountPnl>,
     totals: Vec<Vec<f64>>,
+    /// Each account's [`WORST`] worst scenarios ([`worst_scenarios`]):
+    /// the first picks the hedge's factor, all of them are the report's.
+    worst: Vec<Vec<usize>>,
     hedges: Vec<Option<Arc<HedgeUnit>>>,
     new_moves: HashMap<Currency, Vec<f64>>,
 }
@@ -262,13 +265,17 @@ impl Stager<'_, '_> {
         // The adjustments look their holdings' currencies up: moves of
         // currencies an earlier chunk held are the same moves.
         let new_moves = currency_moves(set, &currencies);
-        // Each account's dominant factor (in parallel), then the hedges
-        // (valued once per factor and base).
-        let factors: Vec<Option<usize>> = details
+        // Each account's worst scenarios and dominant factor (in parallel),
+        // then the hedges (valued once per factor and base).
+        let (worst, factors): (Vec<Vec<usize>>, Vec<Option<usize>>) = details
             .par_iter()
             .zip(totals.par_iter())
-            .map(|(detail, total)| dominant_factor(detail, total, set))
-            .collect();
+            .map(|(detail, total)| {
+                let worst = worst_scenarios(total, WORST);
+                let factor = dominant_factor(detail, worst.first().copied(), set);
+                (worst, factor)
+            })
+            .unzip();
         let hedges = subjects
             .iter()
             .zip(&factors)
@@ -292,6 +299,7 @@ impl Stager<'_, '_> {
             subjects,
             details,
             totals,
+            worst,
             hedges,
             new_moves,
         })
@@ -317,6 +325,7 @@ where
         subjects,
         details,
         totals,
+        worst,
         hedges,
         ..
     } = staged;
@@ -327,15 +336,16 @@ where
         .par_iter()
         .zip(details.par_iter())
         .zip(totals.into_par_iter())
+        .zip(worst.into_par_iter())
         .zip(hedges.par_iter())
         .with_max_len(1)
         .map_init(
             || Pooled::take(pool),
-            |buffers, ((((i, subject), detail), total), hedge)| {
+            |buffers, (((((i, subject), detail), total), worst), hedge)| {
                 report(
                     evaluation,
                     subject,
-                    (detail, total),
+                    (detail, total, worst),
                     hedge.as_deref(),
                     fx_moves,
                     context,
@@ -452,9 +462,10 @@ fn lowest_key_by_keys(values: &[f64]) -> i64 {
 }
 
 /// The primary factor whose holdings lose most in the account's worst
-/// scenario, if any (cash, whose class is FX, is not hedged with a future).
-fn dominant_factor(detail: &AccountPnl, total: &[f64], set: &ScenarioSet) -> Option<usize> {
-    let worst = *worst_scenarios(total, 1).first()?;
+/// scenario `worst` ([`worst_scenarios`]' first), if any (cash, whose class
+/// is FX, is not hedged with a future).
+fn dominant_factor(detail: &AccountPnl, worst: Option<usize>, set: &ScenarioSet) -> Option<usize> {
+    let worst = worst?;
     let mut by_class: Vec<(&str, f64)> = Vec::new();
     for holding in &detail.holdings {
         let pnl = holding.pnl(worst);
@@ -495,11 +506,12 @@ struct Buffers {
 }
 
 /// The report of one subject account, or `None` if it was not evaluated.
-/// `total` is the account's scenario P&L ([`AccountPnl::total`]).
+/// `total` is the account's scenario P&L ([`AccountPnl::total`]), `worst`
+/// its [`WORST`] worst scenarios ([`worst_scenarios`] of `total`).
 fn report(
     evaluation: &ReportSource<'_>,
     subject: &Subject,
-    (detail, total): (&AccountPnl, Vec<f64>),
+    (detail, total, worst): (&AccountPnl, Vec<f64>, Vec<usize>),
     hedge: Option<&HedgeUnit>,
     fx_moves: &HashMap<Currency, Vec<f64>>,
     context: FeeContext<'_>,
@@ -511,7 +523,6 @@ fn report(
     };
     let set = evaluation.scenarios;
     let base = result.base_currency.unwrap_or(Currency::USD);
-    let worst = worst_scenarios(&total, WORST);
     let worst_index = worst.first().copied().unwrap_or(0);
     let checker = Checker::new(
         context.schedule,

@@ -34,11 +34,13 @@ pub fn total_order_key(bits: i64) -> i64 {
 /// (packed `max` instructions on any x86-64, where 64-bit integer maxima
 /// are emulated on the baseline target), with a lane sum of `value × 0`
 /// that turns NaN when any value is NaN or infinite.
+#[inline]
 pub fn exact_max(values: &[f64]) -> Option<f64> {
     exact_extreme(values, f64::NEG_INFINITY, |value, best| value > best)
 }
 
 /// [`exact_max`] for the least value.
+#[inline]
 pub fn exact_min(values: &[f64]) -> Option<f64> {
     exact_extreme(values, f64::INFINITY, |value, best| value < best)
 }
