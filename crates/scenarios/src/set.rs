@@ -566,10 +566,15 @@ impl ScenarioSet {
                 block.currencies[j * len..j * len + n].copy_from_slice(&common.currency(j)[a..b]);
             }
             block.vol[..n].copy_from_slice(&common.vol()[a..b]);
+            // A task copies (or draws) at least PARALLEL_MIN_SCENARIOS
+            // moves: a report's worst scenarios, filled one at a time, are
+            // copied on the calling thread rather than shared out a stock
+            // per task.
             block
                 .stocks
                 .par_chunks_mut(len)
                 .zip(stocks.par_iter())
+                .with_min_len(PARALLEL_MIN_SCENARIOS.div_ceil(n))
                 .for_each(|(column, &stock)| {
                     if stock >= self.stocks.len() {
                         return;
