@@ -39,6 +39,12 @@ pub struct MoveBlock {
     /// only chosen stocks ([`ScenarioSet::fill_selected`]); empty when it
     /// holds every stock in set order. `usize::MAX`: not held.
     stock_slots: Vec<usize>,
+    /// The stocks given a slot in `stock_slots` by the last selected fill:
+    /// only their entries are set back to `usize::MAX` by the next one (a
+    /// report fills its worst scenarios one at a time for a few stocks of
+    /// thousands, and marking every stock "not held" each time was most
+    /// of the fill).
+    slotted: Vec<usize>,
     /// Scenario-major scratch of the draws (never read by callers).
     scratch: Vec<f64>,
 }
@@ -97,7 +103,6 @@ impl MoveBlock {
     fn reset(&mut self, range: &Range<usize>, factors: usize, currencies: usize, stocks: usize) {
         self.start = range.start;
         self.len = range.len();
-        self.stock_slots.clear();
         for (buffer, count) in [
             (&mut self.factors, factors),
             (&mut self.currencies, currencies),
@@ -467,6 +472,9 @@ impl ScenarioSet {
         let factor_count = self.factor_table.factors().len();
         let currency_count = self.fx_table.currencies().len();
         block.reset(&range, factor_count, currency_count, self.stocks.len());
+        // Every stock, in set order: no slot table.
+        block.stock_slots.clear();
+        block.slotted.clear();
         let len = block.len;
         let draw_end = self.draw_count();
         let draws_in_range = range.start.min(draw_end)..range.end.min(draw_end);
@@ -534,10 +542,19 @@ impl ScenarioSet {
         let factor_count = self.factor_table.factors().len();
         let currency_count = self.fx_table.currencies().len();
         block.reset(&range, factor_count, currency_count, stocks.len());
+        // The last selection's slots back to "not held" (every other entry
+        // is), then this one's.
+        for &stock in &block.slotted {
+            if let Some(at) = block.stock_slots.get_mut(stock) {
+                *at = usize::MAX;
+            }
+        }
+        block.slotted.clear();
         block.stock_slots.resize(self.stocks.len(), usize::MAX);
         for (slot, &stock) in stocks.iter().enumerate() {
             if let Some(at) = block.stock_slots.get_mut(stock) {
                 *at = slot;
+                block.slotted.push(stock);
             }
         }
         let len = block.len;

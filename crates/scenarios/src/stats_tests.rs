@@ -492,6 +492,32 @@ fn fill_selected_gives_the_chosen_stocks_moves_bit_for_bit() {
     // A plain fill afterwards holds every stock again.
     set.fill(0..10, &mut block);
     assert_eq!(bits_of(block.stock(0)), bits_of(&whole.stock(0)[..10]));
+    // Selections one after another (one scenario at a time, as a report
+    // fills its worst ones), after a selection and after a plain fill:
+    // each holds exactly its own stocks.
+    for (round, chosen) in [&[0, 2][..], &[3], &[1, 3, 0], &[], &[2]]
+        .iter()
+        .enumerate()
+    {
+        if round == 3 {
+            set.fill(5..6, &mut block);
+        }
+        let s = 40 + round;
+        set.fill_selected(s..s + 1, &mut block, chosen);
+        for stock in 0..4 {
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                bits_of(block.stock(stock))
+            }));
+            if chosen.contains(&stock) {
+                assert_eq!(read.ok(), Some(bits_of(&whole.stock(stock)[s..s + 1])));
+            } else {
+                assert!(
+                    read.is_err(),
+                    "stock {stock} read after selecting {chosen:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
