@@ -617,10 +617,14 @@ pub(crate) fn set_fee(report: &mut AccountReport, fee: &FeeLine, measure_name: S
 /// Where each holding's single stock is in the set (`None` for a holding
 /// that is not a single stock's, or whose stock the set lacks), looked up by
 /// symbol once per account rather than once per worst scenario, and those
-/// stocks in holding order: what [`moves_that_matter`] draws.
+/// stocks in holding order: what [`moves_that_matter`] draws; with the
+/// factor and currency columns it reads (the holdings' classes and
+/// currencies, in the set's tables), the only ones it fills.
 struct OwnStocks {
     by_holding: Vec<Option<usize>>,
     stocks: Vec<usize>,
+    factors: Vec<usize>,
+    currencies: Vec<usize>,
 }
 
 impl OwnStocks {
@@ -637,7 +641,26 @@ impl OwnStocks {
             })
             .collect();
         let stocks = by_holding.iter().flatten().copied().collect();
-        OwnStocks { by_holding, stocks }
+        let mut factors: Vec<usize> = detail
+            .holdings
+            .iter()
+            .filter_map(|h| set.factor_table().index_of_name(&h.info.class))
+            .collect();
+        let mut currencies: Vec<usize> = detail
+            .holdings
+            .iter()
+            .filter_map(|h| set.fx_table().index_of(h.info.currency))
+            .collect();
+        for columns in [&mut factors, &mut currencies] {
+            columns.sort_unstable();
+            columns.dedup();
+        }
+        OwnStocks {
+            by_holding,
+            stocks,
+            factors,
+            currencies,
+        }
     }
 }
 
@@ -653,8 +676,23 @@ fn moves_that_matter(
     base: Currency,
     block: &mut MoveBlock,
 ) -> Vec<(String, f64)> {
-    // Only the own moves of the account's single stocks are drawn.
-    set.fill_selected(s..s + 1, block, &own.stocks);
+    // Only the own moves of the account's single stocks are drawn, and
+    // only the factor and currency columns read below are copied.
+    set.fill_selected_columns(s..s + 1, block, &own.stocks, &own.factors, &own.currencies);
+    moves_in(detail, set, own, s, base, block)
+}
+
+/// [`moves_that_matter`] of scenario `s` read from `block`, filled with
+/// that scenario alone (at least the stocks, factors and currencies of
+/// `own`).
+fn moves_in(
+    detail: &AccountPnl,
+    set: &ScenarioSet,
+    own: &OwnStocks,
+    s: usize,
+    base: Currency,
+    block: &MoveBlock,
+) -> Vec<(String, f64)> {
     let mut moves: Vec<(String, f64)> = Vec::new();
     let mut push = |name: String, value: f64| {
         if value != 0.0 && !moves.iter().any(|(n, _)| *n == name) {
@@ -846,7 +884,58 @@ fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currenc
 
 #[cfg(test)]
 mod tests {
-    use super::{lowest_key, order_key, worst_scenarios};
+    use super::{OwnStocks, lowest_key, moves_in, moves_that_matter, order_key, worst_scenarios};
+    use exfee_engine::EngineConfig;
+    use exfee_scenarios::MoveBlock;
+
+    #[test]
+    fn a_worst_scenarios_moves_are_those_of_the_whole_scenario() {
+        // Oracle: the same moves read from the scenario filled whole (every
+        // factor, currency and stock of the set, `ScenarioSet::fill`). The
+        // report fills only the columns the account's holdings read, into
+        // one block reused from scenario to scenario and account to account
+        // (stale columns must never be read).
+        let date = "2026-11-20".parse().unwrap();
+        let batch = exfee_synth::synthesize(&exfee_synth::SynthConfig::new(30, 11, date));
+        let source = crate::ScenarioSource::default_set().with_draws(40).unwrap();
+        let evaluation = crate::evaluate_batch(&batch, &source, &EngineConfig::new(date)).unwrap();
+        let set = &evaluation.scenarios;
+        let accounts: Vec<usize> = (0..batch.accounts.len()).collect();
+        let details = exfee_engine::accounts_pnl(&evaluation.prepared, set, &accounts).unwrap();
+        assert!(details.len() > 20);
+        // the draws, the fixed scenarios after them, and the last ones
+        let scenarios: Vec<usize> = (0..60)
+            .chain((60..set.len()).step_by(97))
+            .chain(set.len().saturating_sub(3)..set.len())
+            .filter(|&s| s < set.len())
+            .collect();
+        let (mut block, mut whole) = (MoveBlock::default(), MoveBlock::default());
+        let mut compared = 0;
+        for detail in &details {
+            let base = evaluation.results[detail.account].base_currency.unwrap();
+            let own = OwnStocks::of(detail, set);
+            for &s in &scenarios {
+                let got = moves_that_matter(detail, set, &own, s, base, &mut block);
+                set.fill(s..s + 1, &mut whole);
+                let want = moves_in(detail, set, &own, s, base, &whole);
+                let bits = |m: &[(String, f64)]| {
+                    m.iter()
+                        .map(|(n, v)| (n.clone(), v.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "account {} scenario {s}",
+                    detail.account
+                );
+                compared += got.len();
+            }
+        }
+        // many moves compared, of every kind (a total, a factor, a currency
+        // and an own move)
+        assert!(compared > 1000, "{compared}");
+    }
 
     #[test]
     fn the_lowest_key_is_the_least_key_of_the_plain_fold() {
