@@ -55,12 +55,12 @@ for r in $(seq 1 "$rounds"); do
                 >"$dir.log" 2>&1; } 2>&1 )
             read -r real user sys <<<"$times"
             wall[$r-$which-$mode]=$real
-            printf '%s %-3s %-3s load %-5s %6.2f s wall %6.2f s user %5.2f s sys\n' \
+            printf '%s %-3s %-3s load %-5s %7.3f s wall %7.3f s user %6.3f s sys\n' \
                 "$r" "$which" "$mode" "$load" "$real" "$user" "$sys"
         done
     done
     for which in old new; do
         awk -v r="$r" -v w="$which" -v a="${wall[$r-$which-rep]}" -v b="${wall[$r-$which-nr]}" \
-            'BEGIN { printf "%s %-3s ratio %.3f (%.2f / %.2f s)\n", r, w, a / b, a, b }'
+            'BEGIN { printf "%s %-3s ratio %.3f (%.3f / %.3f s)\n", r, w, a / b, a, b }'
     done
 done
