@@ -51,8 +51,11 @@ for r in $(seq 1 "$rounds"); do
             sleep 5
             read -r load _ </proc/loadavg
             # `time` of the run alone: its output goes to a log beside it.
-            times=$( { time "$bin" run "$drop" --out "$dir" --date "$date" "${flags[@]}" \
-                >"$dir.log" 2>&1; } 2>&1 )
+            if ! times=$( { time "$bin" run "$drop" --out "$dir" --date "$date" "${flags[@]}" \
+                >"$dir.log" 2>&1; } 2>&1 ); then
+                echo "run $r $which $mode failed: see $dir.log" >&2
+                exit 1
+            fi
             read -r real user sys <<<"$times"
             wall[$r-$which-$mode]=$real
             printf '%s %-3s %-3s load %-5s %7.3f s wall %7.3f s user %6.3f s sys\n' \
