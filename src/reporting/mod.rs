@@ -614,14 +614,16 @@ pub(crate) fn set_fee(report: &mut AccountReport, fee: &FeeLine, measure_name: S
     report.inventory_fee = fee.inventory_fee;
 }
 
-/// Where each holding's single stock is in the set (`None` for a holding
-/// that is not a single stock's, or whose stock the set lacks), looked up by
-/// symbol once per account rather than once per worst scenario, and those
-/// stocks in holding order: what [`moves_that_matter`] draws; with the
-/// factor and currency columns it reads (the holdings' classes and
-/// currencies, in the set's tables), the only ones it fills.
+/// Where each holding's moves are in the set, looked up by name once per
+/// account rather than once per worst scenario: its single stock (`None`
+/// for a holding that is not a single stock's, or whose stock the set
+/// lacks), its class's factor and its currency's column; and, derived from
+/// them, the stocks (in holding order), factors and currencies
+/// [`moves_that_matter`] fills, the only ones it reads.
 struct OwnStocks {
     by_holding: Vec<Option<usize>>,
+    factor_of: Vec<Option<usize>>,
+    currency_of: Vec<Option<usize>>,
     stocks: Vec<usize>,
     factors: Vec<usize>,
     currencies: Vec<usize>,
@@ -629,8 +631,8 @@ struct OwnStocks {
 
 impl OwnStocks {
     fn of(detail: &AccountPnl, set: &ScenarioSet) -> Self {
-        let by_holding: Vec<Option<usize>> = detail
-            .holdings
+        let holdings = &detail.holdings;
+        let by_holding: Vec<Option<usize>> = holdings
             .iter()
             .map(|h| {
                 if h.info.single_stock {
@@ -640,26 +642,28 @@ impl OwnStocks {
                 }
             })
             .collect();
+        let factor_of: Vec<Option<usize>> = holdings
+            .iter()
+            .map(|h| set.factor_table().index_of_name(&h.info.class))
+            .collect();
+        let currency_of: Vec<Option<usize>> = holdings
+            .iter()
+            .map(|h| set.fx_table().index_of(h.info.currency))
+            .collect();
         let stocks = by_holding.iter().flatten().copied().collect();
-        let mut factors: Vec<usize> = detail
-            .holdings
-            .iter()
-            .filter_map(|h| set.factor_table().index_of_name(&h.info.class))
-            .collect();
-        let mut currencies: Vec<usize> = detail
-            .holdings
-            .iter()
-            .filter_map(|h| set.fx_table().index_of(h.info.currency))
-            .collect();
-        for columns in [&mut factors, &mut currencies] {
+        let columns = |of: &[Option<usize>]| {
+            let mut columns: Vec<usize> = of.iter().flatten().copied().collect();
             columns.sort_unstable();
             columns.dedup();
-        }
+            columns
+        };
         OwnStocks {
+            factors: columns(&factor_of),
+            currencies: columns(&currency_of),
             by_holding,
+            factor_of,
+            currency_of,
             stocks,
-            factors,
-            currencies,
         }
     }
 }
@@ -703,14 +707,12 @@ fn moves_in(
     // move, within the bounds): the price move, in its own currency, that
     // the scenario applies to it (options: their underlying's, when the
     // account also holds it).
-    for holding in &detail.holdings {
+    for (holding, currency) in detail.holdings.iter().zip(&own.currency_of) {
         let info = &holding.info;
         if info.class == "FX" || info.option || info.unit_exposure == 0.0 {
             continue;
         }
-        let fx = set
-            .fx_table()
-            .index_of(info.currency)
+        let fx = currency
             .filter(|_| info.currency != base)
             .map_or(0.0, |c| block.currency(c)[0]);
         let ratio = holding.unit_pnl[s] / info.unit_exposure;
@@ -725,15 +727,14 @@ fn moves_in(
             (price_move * 1e8).round() / 1e8,
         );
     }
-    let table = set.factor_table();
-    for holding in &detail.holdings {
-        if let Some(f) = table.index_of_name(&holding.info.class) {
+    for (holding, factor) in detail.holdings.iter().zip(&own.factor_of) {
+        if let Some(f) = *factor {
             push(holding.info.class.clone(), block.factor(f)[0]);
         }
     }
-    for holding in &detail.holdings {
+    for (holding, currency) in detail.holdings.iter().zip(&own.currency_of) {
         if holding.info.currency != base
-            && let Some(c) = set.fx_table().index_of(holding.info.currency)
+            && let Some(c) = *currency
         {
             push(holding.info.currency.to_string(), block.currency(c)[0]);
         }
