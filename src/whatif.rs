@@ -13,7 +13,7 @@ use exfee_model::{AccountInput, Batch, CashBalance, Decimal, MarketData, Positio
 use exfee_scenarios::{MoveBlock, ScenarioSet, SingleStock};
 
 use crate::fees::cents;
-use exfee_engine::{AccountPnl, HoldingPnl, prepare, single_stocks};
+use exfee_engine::{AccountPnl, HoldingPnl, Moving, prepare, single_stocks};
 use exfee_model::net_liquidation_value;
 
 use crate::{EngineConfig, Error, ScenarioSource, usd_to_base};
@@ -727,6 +727,7 @@ impl WhatIfBook {
                     still_pnl: u.still_pnl,
                 })
                 .collect(),
+            moving: Moving::everywhere(1),
         };
         Ok(Quote {
             nlv: valued.nlv,

@@ -19,10 +19,10 @@ use exfee_report::{Adjustment, AdjustmentKind};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::fees::cents;
-use exfee_engine::{AccountPnl, accounts_pnl};
+use exfee_engine::{AccountPnl, Moving, accounts_pnl};
 
 use super::ReportSource;
-use super::lanes;
+use super::lanes::{self, Scan};
 use crate::FeeLine;
 use crate::adjust::{HedgeInstrument, LotTable};
 
@@ -67,8 +67,8 @@ impl Checker<'_> {
     /// (measure, daily fee actually paid) of a portfolio with scenario P&L
     /// `total` and net liquidation value `nlv`; `None` when it cannot be
     /// computed (then no suggestion is made from it).
-    fn check(&self, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
-        self.check_pairs(total, total, nlv, |p, _| -p)
+    fn check(&self, scan: &Scan, total: &[f64], nlv: Decimal) -> Option<(Decimal, Decimal)> {
+        self.check_pairs(scan, total, total, nlv, |p, _| -p)
     }
 
     /// [`Checker::check`] of the losses `fill` writes (into a buffer kept
@@ -130,17 +130,19 @@ impl Checker<'_> {
     /// portfolios, e.g. `-(total[s] + n × unit[s])`. Under the worst
     /// scenario measure, whose quote reads only the largest loss, that loss
     /// is found in the pass that forms the losses (no buffer of every
-    /// scenario's loss) and the quote is made from it alone: the same
-    /// figures bit for bit.
+    /// scenario's loss), over the scenarios of `scan` alone, and the quote
+    /// is made from it: the same figures bit for bit. (The other measures
+    /// count scenarios: they read every loss, whatever `scan` says.)
     fn check_pairs(
         &self,
+        scan: &Scan,
         a: &[f64],
         b: &[f64],
         nlv: Decimal,
         loss: impl Fn(f64, f64) -> f64,
     ) -> Option<(Decimal, Decimal)> {
         if self.worst_only() && !a.is_empty() && !b.is_empty() {
-            let worst = lanes::largest_loss(a, b, &loss);
+            let worst = lanes::largest_loss(scan, a, b, &loss);
             return self.check_losses(nlv, |losses| losses.push(worst));
         }
         self.check_losses(nlv, |losses| {
@@ -157,6 +159,8 @@ pub(super) struct HedgeUnit {
     /// `SYMBOL (FUT CCY)`, as the engine labels a holding.
     label: String,
     unit: Vec<f64>,
+    /// Where `unit` may move (the engine's word for its one holding).
+    moving: Moving,
 }
 
 /// The first instrument of the hedge table for factor `factor` that has a
@@ -208,6 +212,7 @@ pub(super) fn hedge_unit(
             instrument: candidate.clone(),
             label: holding.info.label.clone(),
             unit: holding.unit_pnl.clone(),
+            moving: detail.moving.clone(),
         });
     }
     None
@@ -227,6 +232,9 @@ pub(super) struct Account<'a> {
     pub(super) checker: &'a Checker<'a>,
     /// Base currency.
     pub(super) base: Currency,
+    /// The scenarios that decide a worst loss of the account's holdings
+    /// (`Scan::still` of its `detail.moving`).
+    pub(super) scan: &'a Scan,
 }
 
 /// The smallest deposit (to the cent) that brings the fee to at most
@@ -293,7 +301,7 @@ fn deposits(a: &Account<'_>, halve: Decimal) -> Vec<Adjustment> {
         let Some(nlv_after) = a.nlv.checked_add(deposit) else {
             continue;
         };
-        let Some((measure_after, fee_after)) = a.checker.check(a.total, nlv_after) else {
+        let Some((measure_after, fee_after)) = a.checker.check(a.scan, a.total, nlv_after) else {
             continue;
         };
         if deposit > Decimal::ZERO
@@ -325,6 +333,9 @@ type Quote = Option<(Decimal, Decimal)>;
 /// `unit value × the currency's move` in each scenario.
 struct Closing<'a> {
     a: &'a Account<'a>,
+    /// The scenarios its worst-loss scans read: the account's, unless a
+    /// position's proceeds move where its holdings are still (then all).
+    scan: Scan,
     /// Per holding, the proceeds' move per unit closed, when foreign.
     proceeds: Vec<Option<Vec<f64>>>,
     /// The P&L each whole position takes away when closed (its proceeds
@@ -366,6 +377,14 @@ impl<'a> Closing<'a> {
                     .map(|fx| fx.iter().map(|m| h.info.unit_value * m).collect())
             })
             .collect();
+        // The proceeds are the moves of a currency, which the scenarios of
+        // single stocks leave alone; should one move there, every scenario
+        // is read.
+        let scan = if proceeds.iter().flatten().all(|p| a.scan.is_still(p)) {
+            a.scan.clone()
+        } else {
+            Scan::all()
+        };
         let costs = holdings
             .iter()
             .map(|h| (h.quantity * h.info.unit_exposure).abs())
@@ -387,6 +406,7 @@ impl<'a> Closing<'a> {
             .collect();
         Self {
             a,
+            scan,
             proceeds,
             pnl: OnceCell::new(),
             single_checks: RefCell::new(HashMap::new()),
@@ -462,7 +482,7 @@ impl<'a> Closing<'a> {
                 terms.push((c, p));
             }
         }
-        lanes::largest_negated_sum(self.a.total.len(), &terms)
+        lanes::largest_negated_sum(&self.scan, self.a.total.len(), &terms)
     }
 
     /// (measure, fee) after closing `closed`: [`Checker::check`] of
@@ -488,7 +508,7 @@ impl<'a> Closing<'a> {
             let worst = self.worst_closed(closed).unwrap_or_else(|| {
                 let mut adjusted = checker.losses.borrow_mut();
                 self.adjusted_into(closed, &mut adjusted);
-                lanes::largest_loss(&adjusted, &adjusted, |p, _| -p)
+                lanes::largest_loss(&self.scan, &adjusted, &adjusted, |p, _| -p)
             });
             return checker.check_losses(self.a.nlv, |losses| losses.push(worst));
         }
@@ -597,7 +617,8 @@ impl<'a> Closing<'a> {
     fn start(&self) -> Option<(f64, f64, usize)> {
         *self.start.get_or_init(|| {
             let total = self.a.total;
-            let (raw, at, least) = lanes::largest_loss_where(total, total, total, |t, _, _| -t)?;
+            let (raw, at, least) =
+                lanes::largest_loss_where(&self.scan, total, total, total, |t, _, _| -t)?;
             // the losses are the negated P&L: |t| is at most the larger of
             // the two ends' magnitudes
             let t_max = raw.abs().max(least.abs());
@@ -636,12 +657,32 @@ impl<'a> Closing<'a> {
                 let loss = |t: f64, u: f64, _: f64| -(t - k * (q * u));
                 // a zero maximum's sign, from the keyed path (the losses
                 // `check_pairs` forms from the row, the same bits)
-                let zero = || Some(lanes::largest_loss(total, unit, |t, u| loss(t, u, u)));
-                envelope.decide(k, (total, unit, unit), &quote, target, loss, zero)
+                let zero = || {
+                    Some(lanes::largest_loss(&self.scan, total, unit, |t, u| {
+                        loss(t, u, u)
+                    }))
+                };
+                envelope.decide(
+                    &self.scan,
+                    k,
+                    (total, unit, unit),
+                    &quote,
+                    target,
+                    loss,
+                    zero,
+                )
             }
             Some(kept) => {
                 let loss = |t: f64, u: f64, m: f64| -(t - k * (q * (u - m)));
-                envelope.decide(k, (total, unit, kept), &quote, target, loss, || None)
+                envelope.decide(
+                    &self.scan,
+                    k,
+                    (total, unit, kept),
+                    &quote,
+                    target,
+                    loss,
+                    || None,
+                )
             }
         }?;
         if let Decision::Priced(found) = decided {
@@ -686,7 +727,7 @@ impl<'a> Closing<'a> {
                     let k = c / quantity;
                     let found = a
                         .checker
-                        .check_pairs(a.total, row, a.nlv, |t, p| -(t - k * p));
+                        .check_pairs(&self.scan, a.total, row, a.nlv, |t, p| -(t - k * p));
                     self.single_checks.borrow_mut().insert(key, found);
                     found
                 });
@@ -882,8 +923,10 @@ impl Envelope {
     /// to `target`: by the bounds, or priced in full (and learnt; a zero
     /// maximum's sign from `zero`, the keyed path). `None` when the search
     /// cannot be bounded, or the caller is to price the trial itself.
+    #[allow(clippy::too_many_arguments)]
     fn decide(
         &mut self,
+        scan: &Scan,
         x: f64,
         (a, b, c): (&[f64], &[f64], &[f64]),
         quote: &impl Fn(f64) -> Quote,
@@ -914,7 +957,7 @@ impl Envelope {
         if self.upper(x).is_some_and(meets) {
             return Some(Decision::Bounded(true));
         }
-        let Some((raw, at, least)) = lanes::largest_loss_where(a, b, c, &loss) else {
+        let Some((raw, at, least)) = lanes::largest_loss_where(scan, a, b, c, &loss) else {
             self.usable = false;
             return None;
         };
@@ -932,9 +975,11 @@ impl Envelope {
 fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Adjustment> {
     let unit = &hedge.unit;
     let total = a.total;
+    // The scenarios where the account's holdings or the hedge may move.
+    let scan = Scan::still(&[&a.detail.moving, &hedge.moving], total.len());
     let holds = |n: f64| {
         a.checker
-            .check_pairs(total, unit, a.nlv, |t, u| -(t + n * u))
+            .check_pairs(&scan, total, unit, a.nlv, |t, u| -(t + n * u))
             .filter(|&(_, fee_after)| fee_after <= removed_fee)
     };
     let nlv_f = a.nlv.to_f64().unwrap_or(0.0);
@@ -952,7 +997,7 @@ fn hedged(a: &Account<'_>, hedge: &HedgeUnit, removed_fee: Decimal) -> Option<Ad
     }
     let (measure_after, fee_after) = a
         .checker
-        .check_pairs(total, unit, a.nlv, |t, u| -(t + n * u))?;
+        .check_pairs(&scan, total, unit, a.nlv, |t, u| -(t + n * u))?;
     if fee_after >= a.fee.fee_paid {
         return None;
     }
@@ -1104,6 +1149,7 @@ mod tests {
 
     #[test]
     fn a_worst_loss_check_equals_the_check_of_every_loss() {
+        let all = Scan::all();
         // The default schedule's measure is the worst loss: the fused
         // check must give the quote of the whole loss vector.
         let schedule = FeeSchedule::default();
@@ -1116,12 +1162,12 @@ mod tests {
         for n in [-40.0, -3.0, 0.0, 2.5, 17.0] {
             let every: Vec<f64> = total.iter().zip(&unit).map(|(t, u)| -(t + n * u)).collect();
             let want = checker.check_losses(nlv, |losses| losses.extend(&every));
-            let got = checker.check_pairs(&total, &unit, nlv, |t, u| -(t + n * u));
+            let got = checker.check_pairs(&all, &total, &unit, nlv, |t, u| -(t + n * u));
             assert_eq!(got, want, "n {n}");
             assert!(want.is_some());
         }
         // no scenario: no quote, either way
-        assert_eq!(checker.check_pairs(&[], &[], nlv, |t, u| t + u), None);
+        assert_eq!(checker.check_pairs(&all, &[], &[], nlv, |t, u| t + u), None);
     }
 
     /// Deterministic pseudo-random numbers in [0, 1).
@@ -1180,6 +1226,7 @@ mod tests {
 
     #[test]
     fn a_bounded_bisection_decides_every_step_as_pricing_it_in_full() {
+        let all = Scan::all();
         // Oracle: every trial priced in full through the fee pipeline (the
         // plain `check_pairs`). The bounded search must give the same
         // answer at every step it is asked (so the same bisection), over
@@ -1190,7 +1237,8 @@ mod tests {
         for (total, row) in families() {
             let checker = Checker::new(&schedule, total.len(), Decimal::ONE, None, Vec::new());
             for nlv in [Decimal::ZERO, Decimal::from(20_000)] {
-                let exact = |k: f64| checker.check_pairs(&total, &row, nlv, |t, p| -(t - k * p));
+                let exact =
+                    |k: f64| checker.check_pairs(&all, &total, &row, nlv, |t, p| -(t - k * p));
                 for hi in [1.0, 7.0, 100.0, 1000.0] {
                     let mut targets = Vec::new();
                     for n in [0.0, (hi / 3.0_f64).floor(), (hi / 2.0_f64).floor(), hi] {
@@ -1204,7 +1252,8 @@ mod tests {
                     }
                     for target in targets {
                         let plain = |n: f64| exact(n / hi).is_some_and(|(_, fee)| fee <= target);
-                        let start = lanes::largest_loss_where(&total, &total, &total, |t, _, _| -t);
+                        let start =
+                            lanes::largest_loss_where(&all, &total, &total, &total, |t, _, _| -t);
                         let envelope = RefCell::new(start.and_then(|(raw, at, least)| {
                             Envelope::new(raw.abs().max(least.abs()), raw, at)
                                 .filter(|_| raw != 0.0)
@@ -1216,9 +1265,11 @@ mod tests {
                             let decided = envelope.borrow_mut().as_mut().and_then(|e| {
                                 let loss = |t: f64, p: f64, _: f64| -(t - k * p);
                                 let zero = || {
-                                    Some(lanes::largest_loss(&total, &row, |t, p| loss(t, p, p)))
+                                    Some(lanes::largest_loss(&all, &total, &row, |t, p| {
+                                        loss(t, p, p)
+                                    }))
                                 };
-                                e.decide(k, (&total, &row, &row), &quote, target, loss, zero)
+                                e.decide(&all, k, (&total, &row, &row), &quote, target, loss, zero)
                             });
                             let got = decided.map_or(want, |d| d.meets(target));
                             assert_eq!(got, want, "n {n} of {hi}, target {target}, nlv {nlv}");
@@ -1368,6 +1419,97 @@ mod tests {
         assert_eq!(
             deposit_for(&checker, uncovered, Decimal::new(50, 2)),
             uncovered
+        );
+    }
+
+    #[test]
+    fn the_adjustments_read_only_the_scenarios_that_decide_them() {
+        // Oracle: the same searches reading every scenario (the account's
+        // and the hedge's P&L said to move everywhere). The still scans
+        // skip the single-stock scenarios of stocks neither holds, where
+        // every vector they read holds one value: the adjustments must be
+        // the same, figure for figure. Synthetic accounts of every kind
+        // (stocks, options, futures, foreign positions), each given four
+        // fifths of its risk measure as NLV so that most are uncovered.
+        use crate::reporting::{ReportSource, currency_moves, dominant_factor, worst_scenarios};
+        use exfee_engine::{EngineConfig, Outcome};
+
+        let date = "2026-11-20".parse().unwrap();
+        let batch = exfee_synth::synthesize(&exfee_synth::SynthConfig::new(120, 5, date));
+        let scenarios = crate::ScenarioSource::default_set().with_draws(40).unwrap();
+        let evaluation =
+            crate::evaluate_batch(&batch, &scenarios, &EngineConfig::new(date)).unwrap();
+        let source = ReportSource::of(&evaluation);
+        let set = &evaluation.scenarios;
+        let n = set.len();
+        let schedule = FeeSchedule::default();
+        let calendar = exfee_fee::TradingCalendar::default();
+        let context = crate::FeeContext {
+            schedule: &schedule,
+            calendar: &calendar,
+            date,
+            scenarios: n,
+        };
+        let hedges = crate::adjust::default_hedges();
+        let accounts: Vec<usize> = (0..batch.accounts.len()).collect();
+        let details = accounts_pnl(&evaluation.prepared, set, &accounts).unwrap();
+        // adjustments compared by kind (deposit, reduce, hedge); accounts
+        // whose scans skip scenarios
+        let (mut compared, mut skipping) = ([0_usize; 3], 0);
+        for detail in &details {
+            let result = &evaluation.results[detail.account];
+            let Outcome::Evaluated(risk) = &result.outcome else {
+                continue;
+            };
+            let base = result.base_currency.unwrap();
+            let measured = crate::assess(context, risk, Decimal::ONE, None, None).unwrap();
+            let mut risk = risk.clone();
+            risk.nlv = cents(measured.measure * Decimal::new(8, 1));
+            let fee = crate::assess(context, &risk, Decimal::ONE, None, None).unwrap();
+            let total = detail.total();
+            let worst = worst_scenarios(&total, 1).first().copied();
+            let hedge = dominant_factor(detail, worst, set)
+                .and_then(|f| hedge_unit(&source, &batch.market, &hedges, f, base));
+            let mut currencies: Vec<Currency> =
+                detail.holdings.iter().map(|h| h.info.currency).collect();
+            currencies.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            currencies.dedup();
+            let fx_moves = currency_moves(set, &currencies);
+            let checker = Checker::new(&schedule, n, Decimal::ONE, None, Vec::new());
+            let adjusted = |detail: &AccountPnl, hedge: Option<&HedgeUnit>| {
+                let scan = Scan::still(&[&detail.moving], n);
+                let account = Account {
+                    detail,
+                    total: &total,
+                    nlv: risk.nlv,
+                    fee: &fee,
+                    checker: &checker,
+                    base,
+                    scan: &scan,
+                };
+                adjustments(&account, hedge, &fx_moves)
+            };
+            let got = adjusted(detail, hedge.as_ref());
+            let mut everywhere = detail.clone();
+            everywhere.moving = Moving::everywhere(n);
+            let hedge_everywhere = hedge.clone().map(|mut h| {
+                h.moving = Moving::everywhere(n);
+                h
+            });
+            let want = adjusted(&everywhere, hedge_everywhere.as_ref());
+            assert_eq!(got, want, "account {}", detail.account);
+            for a in &got {
+                compared[a.kind as usize] += 1;
+            }
+            if Scan::still(&[&detail.moving], n).reads(n) < n {
+                skipping += 1;
+            }
+        }
+        assert!(compared.iter().all(|&c| c >= 10), "{compared:?}");
+        assert!(
+            skipping * 10 >= details.len() * 9,
+            "{skipping} of {}",
+            details.len()
         );
     }
 }

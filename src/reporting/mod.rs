@@ -30,7 +30,7 @@ use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
 use adjustments::{Account, Checker, HedgeUnit, adjustments, hedge_unit};
 use exfee_engine::Prepared;
-use lanes::order_key;
+use lanes::{Scan, order_key};
 
 /// What reports are built from: a prepared batch, the scenario set it was
 /// evaluated under and each of its accounts' result (by index in the batch).
@@ -531,6 +531,7 @@ fn report(
         subject.fee.inventory_fee,
         std::mem::take(&mut buffers.losses),
     );
+    let scan = Scan::still(&[&detail.moving], total.len());
     let account = Account {
         detail,
         total: &total,
@@ -538,6 +539,7 @@ fn report(
         fee: &subject.fee,
         checker: &checker,
         base,
+        scan: &scan,
     };
     let by_class = fee_by_class(detail, worst_index, subject.fee.fee_paid);
     let adjustments = adjustments(&account, hedge, fx_moves);

@@ -42,6 +42,37 @@ pub struct AccountPnl {
     pub account: usize,
     /// The holdings, in the order the engine sums them.
     pub holdings: Vec<HoldingPnl>,
+    /// The scenarios where a holding's P&L may differ from its P&L when
+    /// nothing moves: in every other scenario each holding's `unit_pnl` is
+    /// its `still_pnl`, bit for bit.
+    pub moving: Moving,
+}
+
+/// Where the holdings of an [`AccountPnl`] may move: every scenario before
+/// `dense_end`, and the listed ones from there on. In each scenario from
+/// `dense_end` on that is not listed, every holding's unit P&L is its
+/// [`HoldingPnl::still_pnl`], bit for bit (the single-stock scenarios of
+/// stocks none of its holdings depends on), so the account's P&L there is
+/// one value, the same in all of them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Moving {
+    /// The scenarios before this one may move any holding.
+    pub dense_end: usize,
+    /// The scenarios from `dense_end` on that may move a holding
+    /// (ascending, each once): the single-stock scenarios of the stocks
+    /// its holdings depend on, and the scenarios that move nothing (where
+    /// the engine values every holding at zero).
+    pub sparse: Vec<usize>,
+}
+
+impl Moving {
+    /// Every one of `len` scenarios may move: nothing is known to be still.
+    pub fn everywhere(len: usize) -> Self {
+        Moving {
+            dense_end: len,
+            sparse: Vec::new(),
+        }
+    }
 }
 
 impl AccountPnl {
@@ -318,6 +349,7 @@ impl<'a> PnlChunks<'a> {
             .into_iter()
             .map(|(account, held)| AccountPnl {
                 account,
+                moving: moving(&held, &legs, sparse),
                 holdings: held
                     .into_iter()
                     .map(|(at, quantity)| {
@@ -397,6 +429,25 @@ fn add_sparse(
     }
     for &s in &sparse.unmoved {
         total[s] = at(s);
+    }
+}
+
+/// Where an account holding `held` (row, quantity) may move: the dense
+/// scenarios, its stocks' single-stock scenarios and those moving nothing
+/// — the scenarios [`add_sparse`] sums one by one, and the only ones past
+/// `dense_end` where the rows are not their still P&L.
+fn moving(held: &[(usize, f64)], legs: &[Leg], sparse: &Sparse) -> Moving {
+    let mut scenarios: Vec<usize> = held
+        .iter()
+        .filter_map(|&(row, _)| legs[row].kind.driver().and_then(|d| d.stock))
+        .flat_map(|stock| sparse.by_stock[stock].iter().map(|&(s, _)| s))
+        .chain(sparse.unmoved.iter().copied())
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    Moving {
+        dense_end: sparse.dense_end,
+        sparse: scenarios,
     }
 }
 
@@ -807,6 +858,7 @@ fn group_worst(
                 at_worst: AccountPnl {
                     account: a,
                     holdings,
+                    moving: Moving::everywhere(1),
                 },
             })
         })
@@ -1251,6 +1303,7 @@ mod tests {
         let slow = slow_unit_pnl(&p, &set);
         let mut chunks = PnlChunks::new(&p, &set);
         let mut seen = Vec::new();
+        let (mut skipped, mut listed_moving) = (0, 0);
         // Chunk after chunk, one of them holding the same account twice.
         for chunk in [&[0, 1, 2][..], &[3, 4, 5, 6], &[7, 8, 9, 7]] {
             let (details, totals) = chunks.pnl_and_totals(chunk).unwrap();
@@ -1296,10 +1349,43 @@ mod tests {
                         total[s]
                     );
                 }
+                // Where the holdings may move: from `dense_end` on, every
+                // scenario not listed prices each holding (the slow way) as
+                // when nothing moves, and its vector holds its still P&L
+                // there bit for bit.
+                let moving = &detail.moving;
+                assert!(moving.sparse.windows(2).all(|w| w[0] < w[1]), "account {a}");
+                assert!(
+                    moving
+                        .sparse
+                        .iter()
+                        .all(|&s| moving.dense_end <= s && s < set.len())
+                );
+                for s in moving.dense_end..set.len() {
+                    let moved = detail
+                        .holdings
+                        .iter()
+                        .zip(holdings)
+                        .any(|(h, &(leg, _))| !near(slow[leg][s], h.still_pnl));
+                    if moving.sparse.binary_search(&s).is_ok() {
+                        listed_moving += usize::from(moved);
+                        continue;
+                    }
+                    skipped += 1;
+                    assert!(!moved, "account {a} scenario {s} moves but is not listed");
+                    for h in &detail.holdings {
+                        assert_eq!(h.unit_pnl[s].to_bits(), h.still_pnl.to_bits());
+                    }
+                }
             }
             chunks.reclaim(details);
         }
         assert_eq!(seen, vec![0, 1, 3, 4, 5, 6, 7, 8, 9, 7]);
+        // scenarios skipped, and listed ones where a holding does move
+        assert!(
+            skipped > 10 && listed_moving > 10,
+            "{skipped} {listed_moving}"
+        );
     }
 
     #[test]

@@ -58,7 +58,8 @@ mod unit;
 
 pub use account::default_implied_vol;
 pub use detail::{
-    AccountPnl, AccountWorst, HoldingPnl, PnlChunks, accounts_pnl, accounts_worst, factor_moves,
+    AccountPnl, AccountWorst, HoldingPnl, Moving, PnlChunks, accounts_pnl, accounts_worst,
+    factor_moves,
 };
 pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};
