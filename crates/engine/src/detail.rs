@@ -1361,12 +1361,13 @@ mod tests {
                         .iter()
                         .all(|&s| moving.dense_end <= s && s < set.len())
                 );
+                let slow_at = |leg: usize, s: usize| slow[leg][s];
                 for s in moving.dense_end..set.len() {
                     let moved = detail
                         .holdings
                         .iter()
                         .zip(holdings)
-                        .any(|(h, &(leg, _))| !near(slow[leg][s], h.still_pnl));
+                        .any(|(h, &(leg, _))| !near(slow_at(leg, s), h.still_pnl));
                     if moving.sparse.binary_search(&s).is_ok() {
                         listed_moving += usize::from(moved);
                         continue;
