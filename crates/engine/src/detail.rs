@@ -328,13 +328,19 @@ impl<'a> PnlChunks<'a> {
                 },
             )
             .collect();
+        // Where each account's holdings may move past the dense scenarios.
+        let movings: Vec<Moving> = holdings
+            .iter()
+            .map(|(_, held)| moving(held, &legs, sparse))
+            .collect();
         if with_totals {
             let rows = &rows;
             totals
                 .par_iter_mut()
                 .zip(holdings.par_iter())
-                .for_each(|(total, (_, held))| {
-                    add_sparse(total, n, held, rows, &stills, &legs, sparse);
+                .zip(movings.par_iter())
+                .for_each(|((total, (_, held)), moving)| {
+                    add_sparse(total, n, held, rows, &stills, moving);
                 });
         }
         // Each row goes to the holdings that hold its leg: copied for all but
@@ -347,9 +353,10 @@ impl<'a> PnlChunks<'a> {
         }
         let details = holdings
             .into_iter()
-            .map(|(account, held)| AccountPnl {
+            .zip(movings)
+            .map(|((account, held), moving)| AccountPnl {
                 account,
-                moving: moving(&held, &legs, sparse),
+                moving,
                 holdings: held
                     .into_iter()
                     .map(|(at, quantity)| {
@@ -398,16 +405,16 @@ fn add_block(total: &mut Vec<f64>, held: &[(usize, f64)], rows: &[Vec<f64>], blo
 /// Appends an account's P&L in the single-stock scenarios to `total` (its
 /// dense scenarios' already there), summed as [`add_block`] sums: in a
 /// scenario of a stock it does not hold every holding has its P&L when
-/// nothing moves, so all those are one sum; the scenarios of the stocks it
-/// holds and those moving nothing are summed from the rows one by one.
+/// nothing moves, so all those are one sum; the scenarios where its
+/// holdings may move (`moving`: those of the stocks it holds and those
+/// moving nothing) are summed from the rows one by one.
 fn add_sparse(
     total: &mut Vec<f64>,
     n: usize,
     held: &[(usize, f64)],
     rows: &[Vec<f64>],
     stills: &[f64],
-    legs: &[Leg],
-    sparse: &Sparse,
+    moving: &Moving,
 ) {
     if held.is_empty() {
         return;
@@ -420,22 +427,15 @@ fn add_sparse(
         held.iter()
             .fold(0.0, |sum, &(row, quantity)| sum + quantity * rows[row][s])
     };
-    for &(row, _) in held {
-        if let Some(stock) = legs[row].kind.driver().and_then(|d| d.stock) {
-            for &(s, _) in &sparse.by_stock[stock] {
-                total[s] = at(s);
-            }
-        }
-    }
-    for &s in &sparse.unmoved {
+    for &s in &moving.sparse {
         total[s] = at(s);
     }
 }
 
 /// Where an account holding `held` (row, quantity) may move: the dense
 /// scenarios, its stocks' single-stock scenarios and those moving nothing
-/// — the scenarios [`add_sparse`] sums one by one, and the only ones past
-/// `dense_end` where the rows are not their still P&L.
+/// — the only ones past `dense_end` where the rows are not their still
+/// P&L, and those [`add_sparse`] sums one by one.
 fn moving(held: &[(usize, f64)], legs: &[Leg], sparse: &Sparse) -> Moving {
     let mut scenarios: Vec<usize> = held
         .iter()
