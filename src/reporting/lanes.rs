@@ -69,7 +69,7 @@ impl Scan {
             first += 1;
         }
         let still = (first < len).then_some(first);
-        if first < len {
+        if let Some(first) = still {
             let at = extra.partition_point(|&s| s < first);
             extra.insert(at, first);
         }
