@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::fees::cents;
-use exfee_engine::{AccountPnl, EngineError, HoldingPnl, PnlChunks, accounts_worst};
+use exfee_engine::{AccountPnl, EngineError, HoldingPnl, Moving, PnlChunks, accounts_worst};
 
 use crate::adjust::{HedgeInstrument, default_hedges};
 use crate::{AccountResult, Evaluation, FeeContext, FeeLine, Outcome};
@@ -206,7 +206,7 @@ struct Staged<'s> {
     subjects: Vec<(usize, &'s Subject)>,
     details: Vec<AccountPnl>,
     totals: Vec<Vec<f64>>,
-    /// Each account's [`WORST`] worst scenarios ([`worst_scenarios`]):
+    /// Each account's [`WORST`] worst scenarios ([`worst_scenarios_moving`]):
     /// the first picks the hedge's factor, all of them are the report's.
     worst: Vec<Vec<usize>>,
     hedges: Vec<Option<Arc<HedgeUnit>>>,
@@ -271,7 +271,7 @@ impl Stager<'_, '_> {
             .par_iter()
             .zip(totals.par_iter())
             .map(|(detail, total)| {
-                let worst = worst_scenarios(total, WORST);
+                let worst = worst_scenarios_moving(total, WORST, &detail.moving);
                 let factor = dominant_factor(detail, worst.first().copied(), set);
                 (worst, factor)
             })
@@ -387,24 +387,71 @@ impl Drop for Pooled<'_> {
 
 /// Scenario indices ordered worst first (lower index first on a tie).
 pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
+    worst_among(total, count, total.len(), &[])
+}
+
+/// [`worst_scenarios`] of an account's P&L `total` whose holdings are
+/// still where `moving` says ([`Moving`]): past the dense scenarios, every
+/// scenario not listed holds one value (each holding's P&L when nothing
+/// moves, summed the same way), and of those only the first `count` can
+/// be among the `count` worst (a tie goes to the lower index). So only the
+/// dense scenarios, the listed ones and those first `count` are read.
+fn worst_scenarios_moving(total: &[f64], count: usize, moving: &Moving) -> Vec<usize> {
+    let len = total.len();
+    let prefix = moving.dense_end.min(len);
+    let mut extra: Vec<usize> = moving
+        .sparse
+        .iter()
+        .copied()
+        .filter(|&s| prefix <= s && s < len)
+        .collect();
+    extra.sort_unstable();
+    extra.dedup();
+    // The first `count` scenarios from `prefix` on that are not listed.
+    let mut still = Vec::with_capacity(count);
+    let mut listed = extra.iter().peekable();
+    let mut s = prefix;
+    while still.len() < count && s < len {
+        if listed.next_if_eq(&&s).is_none() {
+            still.push(s);
+        }
+        s += 1;
+    }
+    extra.extend(still);
+    extra.sort_unstable();
+    worst_among(total, count, prefix, &extra)
+}
+
+/// The `count` worst of scenarios `..prefix` and `extra` (ascending, each
+/// at or after `prefix`), ordered worst first (lower index first on a tie).
+fn worst_among(total: &[f64], count: usize, prefix: usize, extra: &[usize]) -> Vec<usize> {
     // A total order (ties broken by index), so selecting the `count` first
     // and sorting only them gives exactly the head of the full sort, in
     // linear time rather than sorting every scenario.
     let order_of = |a: &usize, b: &usize| total[*a].total_cmp(&total[*b]).then(a.cmp(b));
+    let dense = &total[..prefix.min(total.len())];
+    let extra = || extra.iter().copied().filter(|&s| s < total.len());
     if count == 0 {
         return Vec::new();
     }
     if count == 1 {
         // The first of that order in one pass, without the index vector:
         // only a chunk whose lowest is strictly below the lowest so far
-        // replaces it, by its first scenario of that value.
+        // replaces it, by its first scenario of that value; then each extra
+        // scenario (all after the chunks) only when strictly below.
         let mut worst: Option<(i64, usize)> = None;
-        for (c, chunk) in total.chunks(SCAN).enumerate() {
+        for (c, chunk) in dense.chunks(SCAN).enumerate() {
             let lowest = lowest_key(chunk);
             if worst.is_none_or(|(key, _)| lowest < key)
                 && let Some(j) = chunk.iter().position(|&v| order_key(v) == lowest)
             {
                 worst = Some((lowest, c * SCAN + j));
+            }
+        }
+        for s in extra() {
+            let key = order_key(total[s]);
+            if worst.is_none_or(|(lowest, _)| key < lowest) {
+                worst = Some((key, s));
             }
         }
         return worst.map(|(_, s)| s).into_iter().collect();
@@ -416,7 +463,15 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
         // (every scenario of a later chunk comes after the last kept by
         // index, so it is skipped unless its value is strictly lower).
         let mut top: Vec<usize> = Vec::with_capacity(count + 1);
-        for (c, chunk) in total.chunks(SCAN).enumerate() {
+        let consider = |top: &mut Vec<usize>, s: usize| {
+            if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
+                return;
+            }
+            let at = top.partition_point(|t| order_of(t, &s).is_lt());
+            top.insert(at, s);
+            top.truncate(count);
+        };
+        for (c, chunk) in dense.chunks(SCAN).enumerate() {
             if top.len() == count
                 && let Some(&last) = top.last()
                 && lowest_key(chunk) >= order_key(total[last])
@@ -424,17 +479,15 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
                 continue;
             }
             for s in c * SCAN..c * SCAN + chunk.len() {
-                if top.len() == count && top.last().is_some_and(|last| order_of(&s, last).is_ge()) {
-                    continue;
-                }
-                let at = top.partition_point(|t| order_of(t, &s).is_lt());
-                top.insert(at, s);
-                top.truncate(count);
+                consider(&mut top, s);
             }
+        }
+        for s in extra() {
+            consider(&mut top, s);
         }
         return top;
     }
-    let mut order: Vec<usize> = (0..total.len()).collect();
+    let mut order: Vec<usize> = (0..dense.len()).chain(extra()).collect();
     if count < order.len() {
         order.select_nth_unstable_by(count - 1, order_of);
         order.truncate(count);
@@ -887,7 +940,10 @@ fn currency_moves(set: &ScenarioSet, currencies: &[Currency]) -> HashMap<Currenc
 
 #[cfg(test)]
 mod tests {
-    use super::{OwnStocks, lowest_key, moves_in, moves_that_matter, order_key, worst_scenarios};
+    use super::{
+        Moving, OwnStocks, lowest_key, moves_in, moves_that_matter, order_key, worst_scenarios,
+        worst_scenarios_moving,
+    };
     use exfee_engine::EngineConfig;
     use exfee_scenarios::MoveBlock;
 
@@ -1089,6 +1145,78 @@ mod tests {
         assert_eq!(worst_scenarios(&cases[1], 1), vec![63]);
         assert_eq!(worst_scenarios(&cases[2], 2), vec![700, 63]);
         assert_eq!(worst_scenarios(&cases[3], 3), vec![200, 250, 0]);
+    }
+
+    #[test]
+    fn the_worst_scenarios_of_an_account_read_one_still_run_as_its_first_ones() {
+        // An account's P&L over 200 dense scenarios, then 700 single-stock
+        // ones: those listed in its `Moving` take any value, every other one
+        // the account's still P&L. The oracle is the plain sort of every
+        // scenario, for still values that are the lowest of all, tie the
+        // dense worst, sit in the middle, are −0 beside dense +0 and NaN,
+        // with the listed scenarios first, last, in runs and none.
+        let dense_end = 200;
+        let len = 900;
+        let dense: Vec<f64> = (0..dense_end)
+            .map(|i| f64::from((i as i32 * 7919) % 97) - 48.0)
+            .collect();
+        let listings: [Vec<usize>; 5] = [
+            vec![],
+            vec![200, 201, 202, 450, 899],
+            (200..260).chain([700, 703]).collect(),
+            vec![899],
+            (300..900).step_by(3).collect(),
+        ];
+        for listed in &listings {
+            let moving = Moving {
+                dense_end,
+                sparse: listed.clone(),
+            };
+            for still in [
+                -1e9,
+                -48.0,
+                3.5,
+                -0.0,
+                0.0,
+                f64::NAN,
+                -f64::NAN,
+                f64::INFINITY,
+            ] {
+                let mut total = dense.clone();
+                total.resize(len, still);
+                for (k, &s) in listed.iter().enumerate() {
+                    total[s] = [-48.0, -1e12, 5.0, -0.0][k % 4];
+                }
+                let mut full: Vec<usize> = (0..len).collect();
+                full.sort_by(|&a, &b| total[a].total_cmp(&total[b]).then(a.cmp(&b)));
+                for count in [0, 1, 2, 5, 16, 17, 40] {
+                    let want: Vec<usize> = full.iter().copied().take(count).collect();
+                    assert_eq!(
+                        worst_scenarios_moving(&total, count, &moving),
+                        want,
+                        "still {still}, count {count}, listed {listed:?}"
+                    );
+                }
+            }
+        }
+        // By hand: still −1e9 everywhere unlisted, nothing listed: the first
+        // five still scenarios, 200 to 204.
+        let mut total = dense.clone();
+        total.resize(len, -1e9);
+        let moving = Moving {
+            dense_end,
+            sparse: vec![],
+        };
+        assert_eq!(
+            worst_scenarios_moving(&total, 5, &moving),
+            vec![200, 201, 202, 203, 204]
+        );
+        // An account with no scenario past the dense ones reads them all.
+        let moving = Moving::everywhere(dense_end);
+        assert_eq!(
+            worst_scenarios_moving(&dense, 5, &moving),
+            worst_scenarios(&dense, 5)
+        );
     }
 
     #[test]
