@@ -165,11 +165,18 @@ impl Dense<'_> {
         let mut prices = vec![0.0; layout.contracts.len() * sizes.block];
         let mut panel = vec![0.0; legs.len() * sizes.panel];
         let mut moves = Vec::new();
+        // The draws' factor, currency and volatility moves, kept from the
+        // fills for whoever reads them again (a night's reports or per-class
+        // rows: `ScenarioSet::kept_draws`), rather than drawn twice.
+        let mut common = self.set.common_keeper();
         let mut start = 0;
         while start < dense_end {
             let end = (start + sizes.block).min(dense_end);
             let t = Instant::now();
             self.set.fill(start..end, &mut block);
+            if let Some(common) = &mut common {
+                common.take(&block);
+            }
             stats.scenario_fill += t.elapsed();
             let len = block.len();
             let prices = &mut prices[..layout.contracts.len() * len];
@@ -198,6 +205,9 @@ impl Dense<'_> {
             }
             start = end;
             progress(start, self.set.len());
+        }
+        if let Some(common) = common {
+            common.keep();
         }
     }
 }

@@ -50,5 +50,5 @@ pub use correlation::{
 };
 pub use fixed::{FixedScenario, Shock, format_move};
 pub use quantile::normal_quantiles;
-pub use set::{KeptDraws, MoveBlock, ScenarioSet, SingleStock};
+pub use set::{CommonKeeper, KeptDraws, MoveBlock, ScenarioSet, SingleStock};
 pub use spec::{Repair, ScenarioError, ScenarioSpec};

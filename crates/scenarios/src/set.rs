@@ -242,6 +242,74 @@ impl Kept {
     }
 }
 
+/// Bytes of the draws' factor, currency and volatility moves a
+/// [`CommonKeeper`] collects (beyond, nothing is kept from the fills and
+/// [`ScenarioSet::kept_draws`] draws them when first asked, as before).
+const KEPT_COMMON_BYTES: usize = 64 << 20;
+
+/// The draws' factor, currency and equity-volatility moves, collected from
+/// the blocks an evaluation fills with [`ScenarioSet::fill`] in scenario
+/// order and kept in the set once every draw went by
+/// ([`CommonKeeper::keep`]): [`ScenarioSet::kept_draws`] then reads them
+/// rather than drawing every draw again. The values are the same (a fill
+/// draws each draw's moves from its index alone), copied rather than drawn
+/// twice. Made by [`ScenarioSet::common_keeper`].
+#[derive(Debug)]
+pub struct CommonKeeper<'s> {
+    set: &'s ScenarioSet,
+    /// Draws `..next` of every column, laid out as `kept_draws` keeps them.
+    all: MoveBlock,
+    /// The draw the next block must start at; `None` once a block did not
+    /// follow on (nothing is then kept).
+    next: Option<usize>,
+}
+
+impl CommonKeeper<'_> {
+    /// Takes the factor, currency and volatility moves of `block`'s draws:
+    /// a block [`ScenarioSet::fill`] wrote for this set, starting where the
+    /// last block taken ended (the first at scenario 0). A block that does
+    /// not (another start, another set's shape) stops the keeper: it then
+    /// keeps nothing.
+    pub fn take(&mut self, block: &MoveBlock) {
+        let Some(next) = self.next else {
+            return;
+        };
+        let (len, count) = (block.len, self.all.len);
+        let set = self.set;
+        let shaped = block.factors.len() == set.factor_table.factors().len() * len
+            && block.currencies.len() == set.fx_table.currencies().len() * len
+            && block.vol.len() == len;
+        if block.start != next || !shaped {
+            self.next = None;
+            return;
+        }
+        // The block's draws (its fixed scenarios, if any, come after them).
+        let draws = count.saturating_sub(next).min(len);
+        for (from, to) in [
+            (&block.factors, &mut self.all.factors),
+            (&block.currencies, &mut self.all.currencies),
+            (&block.vol, &mut self.all.vol),
+        ] {
+            for (column, kept) in from
+                .chunks_exact(len.max(1))
+                .zip(to.chunks_exact_mut(count))
+            {
+                kept[next..next + draws].copy_from_slice(&column[..draws]);
+            }
+        }
+        self.next = Some(next + draws);
+    }
+
+    /// Keeps the moves taken in the set when they cover every draw (unless
+    /// the set has them already).
+    pub fn keep(self) {
+        if self.next == Some(self.all.len) {
+            // `Err`: kept already (drawn by a reader meanwhile), the same values.
+            self.set.kept.common.set(self.all).ok();
+        }
+    }
+}
+
 /// Sorted by symbol (ties by volatility, so the result does not depend on
 /// input order), one per symbol.
 fn sorted_stocks(mut stocks: Vec<SingleStock>) -> Vec<SingleStock> {
@@ -619,6 +687,39 @@ impl ScenarioSet {
             };
             buffer[index * len + offset] = fraction;
         }
+    }
+
+    /// A [`CommonKeeper`] for an evaluation about to fill the set's draws
+    /// block by block from scenario 0; `None` for a set without draws, one
+    /// that keeps them already, or when they would take more than 64 MiB.
+    pub fn common_keeper(&self) -> Option<CommonKeeper<'_>> {
+        let count = self.draw_count();
+        let columns = self.factor_table.factors().len() + self.fx_table.currencies().len() + 1;
+        let bytes = columns
+            .checked_mul(count)?
+            .checked_mul(std::mem::size_of::<f64>())?;
+        if count == 0 || bytes > KEPT_COMMON_BYTES || self.kept.common.get().is_some() {
+            return None;
+        }
+        let mut all = MoveBlock::default();
+        all.reset(
+            &(0..count),
+            self.factor_table.factors().len(),
+            self.fx_table.currencies().len(),
+            0,
+        );
+        Some(CommonKeeper {
+            set: self,
+            all,
+            next: Some(0),
+        })
+    }
+
+    /// Whether the set keeps the draws' factor, currency and volatility
+    /// moves (for tests).
+    #[cfg(test)]
+    pub(crate) fn keeps_common(&self) -> bool {
+        self.kept.common.get().is_some()
     }
 
     /// The draws' moves the set keeps for [`ScenarioSet::fill_selected`],

@@ -558,9 +558,9 @@ fn kept_draws_are_the_draws_moves_bit_for_bit() {
     assert!(fixed.kept_draws(&[0]).is_none());
 }
 
-#[test]
-fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere() {
-    // Two drawn factors and two currencies: one of each named.
+/// Two drawn factors (and the single stocks' row), two currencies and the
+/// equity volatility; 200 draws.
+fn spec_with_currencies() -> ScenarioSpec {
     let factor = |name: &str, symbol: &str, lo: f64, hi: f64| PrimaryFactor {
         name: name.into(),
         representative: String::new(),
@@ -594,7 +594,70 @@ fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere(
         "factor_table = 'f'\nfx_table = 'x'\ncorrelation = 'c'\nseed = 5\nscenarios = 200\n",
     )
     .unwrap();
-    let spec = ScenarioSpec::new(config, table, fx, matrix).unwrap();
+    ScenarioSpec::new(config, table, fx, matrix).unwrap()
+}
+
+#[test]
+fn a_common_keeper_keeps_the_fills_draws_bit_for_bit() {
+    // The factors', currencies' and volatility's moves an evaluation's
+    // fills draw (blocks of 37 over the draws and the fixed scenarios after
+    // them), kept, against a set of the same spec that draws them when
+    // first asked.
+    let spec = spec_with_currencies();
+    let held = || stocks(&[("AAA", 0.2), ("BMW", 0.3)]);
+    let set = ScenarioSet::monte_carlo(&spec, held()).unwrap();
+    let drawn = ScenarioSet::monte_carlo(&spec, held()).unwrap();
+    let fill_all = |set: &ScenarioSet, keeper: &mut crate::CommonKeeper<'_>, order: &[usize]| {
+        let mut block = MoveBlock::default();
+        for &start in order {
+            set.fill(start..(start + 37).min(set.len()), &mut block);
+            keeper.take(&block);
+        }
+    };
+    let starts: Vec<usize> = (0..set.len()).step_by(37).collect();
+    let mut keeper = set.common_keeper().unwrap();
+    fill_all(&set, &mut keeper, &starts);
+    assert!(!set.keeps_common());
+    keeper.keep();
+    assert!(set.keeps_common());
+    assert!(set.common_keeper().is_none());
+    let (kept, fresh) = (set.kept_draws(&[]).unwrap(), drawn.kept_draws(&[]).unwrap());
+    assert_eq!(kept.len(), 200);
+    for i in 0..set.factor_table().factors().len() {
+        assert_eq!(
+            bits_of(kept.factor(i)),
+            bits_of(fresh.factor(i)),
+            "factor {i}"
+        );
+    }
+    for i in 0..set.fx_table().currencies().len() {
+        assert_eq!(
+            bits_of(kept.currency(i)),
+            bits_of(fresh.currency(i)),
+            "currency {i}"
+        );
+    }
+    assert_eq!(bits_of(kept.vol()), bits_of(fresh.vol()));
+    // Blocks out of order, or stopping short of the last draw: nothing kept.
+    let mut swapped = starts.clone();
+    swapped.swap(1, 2);
+    for order in [&swapped[..], &starts[..5]] {
+        let set = ScenarioSet::monte_carlo(&spec, held()).unwrap();
+        let mut keeper = set.common_keeper().unwrap();
+        fill_all(&set, &mut keeper, order);
+        keeper.keep();
+        assert!(!set.keeps_common());
+    }
+    // A fixed stress set has no draws to keep.
+    let fixed =
+        ScenarioSet::fixed_stress(set.factor_table().clone(), set.fx_table().clone(), held());
+    assert!(fixed.common_keeper().is_none());
+}
+
+#[test]
+fn fill_selected_columns_gives_the_named_columns_bit_for_bit_and_zero_elsewhere() {
+    // Two drawn factors and two currencies: one of each named.
+    let spec = spec_with_currencies();
     let set = ScenarioSet::monte_carlo(
         &spec,
         stocks(&[("AAA", 0.2), ("AAPL", 0.35), ("BMW", 0.3), ("ZZZ", 0.5)]),
