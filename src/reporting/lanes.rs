@@ -49,6 +49,13 @@ impl Scan {
     /// move, and the first of those where none does (in all of which
     /// every such vector holds one value).
     pub(super) fn still(moving: &[&Moving], len: usize) -> Self {
+        Scan::still_keeping(moving, len, 1)
+    }
+
+    /// [`Scan::still`] keeping the first `keep` (at least one) of the
+    /// scenarios where nothing moves: those that can be among the `keep`
+    /// worst of a still run when a tie goes to the lower index.
+    pub(super) fn still_keeping(moving: &[&Moving], len: usize, keep: usize) -> Self {
         let prefix = moving.iter().map(|m| m.dense_end).max().unwrap_or(len);
         if prefix >= len {
             return Scan::all();
@@ -60,19 +67,19 @@ impl Scan {
             .collect();
         extra.sort_unstable();
         extra.dedup();
-        // The first scenario from `prefix` on that no vector moves in.
-        let mut first = prefix;
-        for &s in &extra {
-            if s != first {
-                break;
+        // The first `keep` scenarios from `prefix` on that no vector moves in.
+        let mut stills = Vec::with_capacity(keep.max(1));
+        let mut listed = extra.iter().peekable();
+        let mut s = prefix;
+        while stills.len() < keep.max(1) && s < len {
+            if listed.next_if_eq(&&s).is_none() {
+                stills.push(s);
             }
-            first += 1;
+            s += 1;
         }
-        let still = (first < len).then_some(first);
-        if let Some(first) = still {
-            let at = extra.partition_point(|&s| s < first);
-            extra.insert(at, first);
-        }
+        let still = stills.first().copied();
+        extra.extend(stills);
+        extra.sort_unstable();
         Scan {
             prefix,
             extra,
@@ -115,7 +122,7 @@ impl Scan {
 
     /// The scenarios read of vectors of `len`: the prefix's length and the
     /// extra scenarios below `len`.
-    fn within(&self, len: usize) -> (usize, &[usize]) {
+    pub(super) fn within(&self, len: usize) -> (usize, &[usize]) {
         let prefix = self.prefix.min(len);
         let end = self.extra.partition_point(|&s| s < len);
         (prefix, &self.extra[..end])

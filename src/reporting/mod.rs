@@ -400,29 +400,9 @@ pub(crate) fn worst_scenarios(total: &[f64], count: usize) -> Vec<usize> {
 /// be among the `count` worst (a tie goes to the lower index). So only the
 /// dense scenarios, the listed ones and those first `count` are read.
 fn worst_scenarios_moving(total: &[f64], count: usize, moving: &Moving) -> Vec<usize> {
-    let len = total.len();
-    let prefix = moving.dense_end.min(len);
-    let mut extra: Vec<usize> = moving
-        .sparse
-        .iter()
-        .copied()
-        .filter(|&s| prefix <= s && s < len)
-        .collect();
-    extra.sort_unstable();
-    extra.dedup();
-    // The first `count` scenarios from `prefix` on that are not listed.
-    let mut still = Vec::with_capacity(count);
-    let mut listed = extra.iter().peekable();
-    let mut s = prefix;
-    while still.len() < count && s < len {
-        if listed.next_if_eq(&&s).is_none() {
-            still.push(s);
-        }
-        s += 1;
-    }
-    extra.extend(still);
-    extra.sort_unstable();
-    worst_among(total, count, prefix, &extra)
+    let scan = Scan::still_keeping(&[moving], total.len(), count);
+    let (prefix, extra) = scan.within(total.len());
+    worst_among(total, count, prefix, extra)
 }
 
 /// The `count` worst of scenarios `..prefix` and `extra` (ascending, each

@@ -701,16 +701,9 @@ impl ScenarioSet {
         if count == 0 || bytes > KEPT_COMMON_BYTES || self.kept.common.get().is_some() {
             return None;
         }
-        let mut all = MoveBlock::default();
-        all.reset(
-            &(0..count),
-            self.factor_table.factors().len(),
-            self.fx_table.currencies().len(),
-            0,
-        );
         Some(CommonKeeper {
             set: self,
-            all,
+            all: self.common_layout(),
             next: Some(0),
         })
     }
@@ -750,17 +743,25 @@ impl ScenarioSet {
     /// kept.
     fn kept_common(&self, draws: &Draws) -> &MoveBlock {
         self.kept.common.get_or_init(|| {
-            let mut all = MoveBlock::default();
-            all.reset(
-                &(0..draws.count()),
-                self.factor_table.factors().len(),
-                self.fx_table.currencies().len(),
-                0,
-            );
+            let mut all = self.common_layout();
             self.fill_draws(draws, 0..draws.count(), &mut all);
             all.scratch = Vec::new();
             all
         })
+    }
+
+    /// A block of every draw's factor, currency and volatility columns (no
+    /// single stock), as the set keeps them: [`ScenarioSet::kept_common`]
+    /// draws into it, a [`CommonKeeper`] copies into it.
+    fn common_layout(&self) -> MoveBlock {
+        let mut all = MoveBlock::default();
+        all.reset(
+            &(0..self.draw_count()),
+            self.factor_table.factors().len(),
+            self.fx_table.currencies().len(),
+            0,
+        );
+        all
     }
 
     /// Stock `stock`'s own moves over every draw, drawn once and kept while
