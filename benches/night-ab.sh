@@ -13,11 +13,13 @@
 # builds go in the environment (e.g. EXFEE_SIMD=avx2).
 #
 # Prints one line per run (wall, user and system seconds, the load average
-# before it) and, per round and build, the ratio of the night with reports to
-# the night without. The output folders are kept under $OUT (default a new
-# folder in /tmp): delete them when done, not between runs — on ext4 without
-# a journal, creating files soon after deleting many is slower, which would
-# bias the next runs (docs/performance.md, "The report files' page cache").
+# before it), per round and build, the ratio of the night with reports to
+# the night without, and at the end each build's ratio of the means. The
+# output folders are kept under $OUT (default a new folder in /tmp): delete
+# them when done, not between runs — on ext4 without a journal, creating
+# files soon after deleting many is slower, which would bias the next runs
+# (docs/performance.md, "The report files' page cache" and "The reports
+# stage against its floor, once more").
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -66,4 +68,16 @@ for r in $(seq 1 "$rounds"); do
         awk -v r="$r" -v w="$which" -v a="${wall[$r-$which-rep]}" -v b="${wall[$r-$which-nr]}" \
             'BEGIN { printf "%s %-3s ratio %.3f (%.3f / %.3f s)\n", r, w, a / b, a, b }'
     done
+done
+# Over all rounds, per build: the mean night with reports over the mean
+# night without (what docs/performance.md reports as a build's ratio).
+for which in old new; do
+    rep=0
+    nr=0
+    for r in $(seq 1 "$rounds"); do
+        rep=$(awk -v s="$rep" -v x="${wall[$r-$which-rep]}" 'BEGIN { print s + x }')
+        nr=$(awk -v s="$nr" -v x="${wall[$r-$which-nr]}" 'BEGIN { print s + x }')
+    done
+    awk -v w="$which" -v a="$rep" -v b="$nr" -v n="$rounds" \
+        'BEGIN { printf "all %-3s ratio %.3f (mean %.3f / %.3f s over %d rounds)\n", w, a / b, a / n, b / n, n }'
 done
