@@ -72,12 +72,8 @@ done
 # Over all rounds, per build: the mean night with reports over the mean
 # night without (what docs/performance.md reports as a build's ratio).
 for which in old new; do
-    rep=0
-    nr=0
     for r in $(seq 1 "$rounds"); do
-        rep=$(awk -v s="$rep" -v x="${wall[$r-$which-rep]}" 'BEGIN { print s + x }')
-        nr=$(awk -v s="$nr" -v x="${wall[$r-$which-nr]}" 'BEGIN { print s + x }')
-    done
-    awk -v w="$which" -v a="$rep" -v b="$nr" -v n="$rounds" \
-        'BEGIN { printf "all %-3s ratio %.3f (mean %.3f / %.3f s over %d rounds)\n", w, a / b, a / n, b / n, n }'
+        echo "${wall[$r-$which-rep]} ${wall[$r-$which-nr]}"
+    done | awk -v w="$which" '{ a += $1; b += $2; n++ }
+        END { printf "all %-3s ratio %.3f (mean %.3f / %.3f s over %d rounds)\n", w, a / b, a / n, b / n, n }'
 done
