@@ -101,6 +101,38 @@ fn an_unclosed_quote_fails_every_account_it_swallowed() {
     assert_eq!(results["Q-OK"].1, "2453.00");
 }
 
+/// A quote that opens on a line's last field and closes at the end of the
+/// next line held that whole next row, its line ends at the field's edges
+/// trimmed with its spaces: the row vanished and every account stayed `ok`
+/// (E-POS with NLV 300.00 without its short 1,000 ABC, E-SWALLOWED with
+/// NLV 0.00, E-CASH without its −1,000,000 of cash, and GC mapped to no
+/// factor of its own in the factor table). Each is now the error of the
+/// field that swallowed, naming the lines it spans.
+#[test]
+fn a_quote_opened_at_a_line_end_fails_every_account_it_swallowed() {
+    let spans = |file: &str, line: u32, column: &str| {
+        format!(
+            "edge-quote/{file} line {line} column {column}: a quoted field spans lines {line}-{} \
+             and lines inside it read as rows of their own: is a closing quote missing?",
+            line + 1
+        )
+    };
+    let positions = spans("positions.csv", 3, "12 (exercise)");
+    let cash = spans("cash.csv", 3, "4 (note)");
+    let factors = spans("market/factors.csv", 2, "5 (source)");
+    let results = run_kind(
+        "edge-quote",
+        &[
+            ("E-POS", &positions),
+            ("E-SWALLOWED", &positions),
+            ("E-CASH", &cash),
+            ("E-GC", &factors),
+        ],
+    );
+    // The control: 10 × 245.30 + 1,000.00 of cash.
+    assert_eq!(results["E-OK"].1, "3453.00");
+}
+
 /// Issue 10: `1_000` and `5_00` were read as 1000 and 500. Only plain
 /// decimals are numbers: in positions, cash and market rows.
 #[test]

@@ -451,7 +451,7 @@ impl<S: Source> Records<S> {
         };
         let mut start = 0;
         for &end in ends.iter().take(kept) {
-            record.push_field(self.fields.get(start..end).unwrap_or_default().trim_ascii());
+            record.push_field(trim_blanks(self.fields.get(start..end).unwrap_or_default()));
             start = end;
         }
         let mut position = csv::Position::new();
@@ -824,8 +824,8 @@ impl Row<'_> {
 
     /// The fields holding a line end: (index, first line, last line). Lines
     /// are counted from the row's first line through the line ends of the
-    /// fields as read (a line end at the very start or end of a quoted field
-    /// is trimmed with the spaces around it and not counted).
+    /// fields as read, those at the very start of a quoted field included
+    /// (see [`trim_blanks`]).
     fn multiline_fields(&self) -> Vec<(usize, u64, u64)> {
         let mut line = self.line;
         let mut spans = Vec::new();
@@ -939,7 +939,9 @@ impl Row<'_> {
             return Ok("");
         };
         let bytes = self.record.get(index).unwrap_or_default();
-        std::str::from_utf8(bytes).map_err(|_| self.error(column, "not valid UTF-8 text"))
+        std::str::from_utf8(bytes)
+            .map(str::trim_ascii)
+            .map_err(|_| self.error(column, "not valid UTF-8 text"))
     }
 }
 
@@ -951,6 +953,24 @@ impl Fields for Row<'_> {
     fn error(&self, column: &str, reason: impl Into<String>) -> InputError {
         Row::error(self, column, reason)
     }
+}
+
+/// `bytes` without the spaces around them: ASCII white space at the end,
+/// spaces, tabs and form feeds at the start. A line end at the start stays:
+/// a quoted field that opens as a line's last field (`…,"⏎`) holds the next
+/// line whole, and only that line end shows the row it swallowed
+/// ([`Row::line_break_problem`]). (A line end at the end of a field follows
+/// text of the field's own first line or an inner line end, so dropping it
+/// hides no row; it is the input's last line end when the quote never
+/// closes.) A value is read without the line ends kept here
+/// ([`Row::raw_text`], [`Row::whole_text`]).
+fn trim_blanks(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.trim_ascii_end();
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\x0C'))
+        .unwrap_or(bytes.len());
+    bytes.get(start..).unwrap_or_default()
 }
 
 /// The line ends in `bytes`: LF, CRLF and a lone CR each count once.
