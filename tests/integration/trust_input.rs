@@ -133,6 +133,52 @@ fn a_quote_opened_at_a_line_end_fails_every_account_it_swallowed() {
     assert_eq!(results["E-OK"].1, "3453.00");
 }
 
+/// `GBp` (pence) was read as GBP: 1,000 VOD at 72.50 pence were valued at
+/// £72,500 rather than £725, and an FX row `GBp` overrode the pound's rate.
+/// Mixed case is now the error of its row; all capitals and all small
+/// letters still read.
+#[test]
+fn a_minor_unit_currency_fails_its_account() {
+    let drop = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(drop.path().join(name), text).unwrap();
+    std::fs::create_dir(drop.path().join("market")).unwrap();
+    write(
+        "accounts.csv",
+        "account,base_currency\nP,GBP\nL,gbp\nR,USD\n",
+    );
+    write(
+        "positions.csv",
+        "account,symbol,asset_class,currency,quantity,mark\nP,VOD,STK,GBp,1000,72.50\n\
+         L,VOD,STK,gbp,1000,0.7250\n",
+    );
+    write("cash.csv", "account,currency,amount\nR,USD,100\n");
+    write(
+        "market/fx.csv",
+        "currency,usd_per_unit\nUSD,1\nGBP,1.25\nZAc,0.00055\n",
+    );
+    let out = drop.path().join("out");
+    let output = run(drop.path(), &out, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let results = results(&out);
+    let (status, _, error) = &results["P"];
+    assert_eq!(status, "failed");
+    assert!(
+        error.contains(
+            "positions.csv line 2 column 4 (currency): \"GBp\" is not a currency code (mixed \
+             case is the notation of a minor unit"
+        ),
+        "{error}"
+    );
+    // 1,000 × £0.7250, in a base given in small letters.
+    assert_eq!(results["L"], ("ok".into(), "725.00".into(), String::new()));
+    assert_eq!(results["R"].0, "ok");
+    let errors = std::fs::read_to_string(out.join("errors.csv")).unwrap();
+    assert!(
+        errors.contains("fx.csv,4,currency,\"\"\"ZAc\"\" is not a currency code (mixed case"),
+        "{errors}"
+    );
+}
+
 /// Issue 10: `1_000` and `5_00` were read as 1000 and 500. Only plain
 /// decimals are numbers: in positions, cash and market rows.
 #[test]

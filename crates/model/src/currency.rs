@@ -1,7 +1,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// An ISO 4217 currency code: three ASCII letters, held upper case.
+/// An ISO 4217 currency code: three ASCII letters, held upper case. The
+/// text may be all upper or all lower case; mixed case is refused, being
+/// the market's notation of a minor unit (`GBp` pence, `ZAc` cents, `ILa`
+/// agorot), which read as its major unit would value a price 100 times
+/// too high.
 ///
 /// Whether a code is *known* is a question for the market data (does it have
 /// an FX rate?), not for this type.
@@ -13,15 +17,17 @@ use std::str::FromStr;
 /// let eur: Currency = "eur".parse().unwrap();
 /// assert_eq!(eur.as_str(), "EUR");
 /// assert!("EURO".parse::<Currency>().is_err());
+/// assert!("GBp".parse::<Currency>().is_err());
 /// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
 
 /// Why a text is not a currency code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a currency code (three letters, e.g. USD)")]
+#[error("{text:?} is not a currency code ({why})")]
 pub struct CurrencyError {
     text: String,
+    why: &'static str,
 }
 
 impl Currency {
@@ -40,16 +46,31 @@ impl FromStr for Currency {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bytes = text.trim().as_bytes();
-        match bytes {
-            [a, b, c] if bytes.iter().all(u8::is_ascii_alphabetic) => Ok(Currency([
-                a.to_ascii_uppercase(),
-                b.to_ascii_uppercase(),
-                c.to_ascii_uppercase(),
-            ])),
-            _ => Err(CurrencyError {
+        let error = |why| {
+            Err(CurrencyError {
                 text: text.to_string(),
-            }),
+                why,
+            })
+        };
+        let [a, b, c] = bytes else {
+            return error("three letters, e.g. USD");
+        };
+        if !bytes.iter().all(u8::is_ascii_alphabetic) {
+            return error("three letters, e.g. USD");
         }
+        let upper = bytes.iter().all(u8::is_ascii_uppercase);
+        let lower = bytes.iter().all(u8::is_ascii_lowercase);
+        if !upper && !lower {
+            return error(
+                "mixed case is the notation of a minor unit, as GBp for pence: give the \
+                 amount in the major unit, with the code in capitals",
+            );
+        }
+        Ok(Currency([
+            a.to_ascii_uppercase(),
+            b.to_ascii_uppercase(),
+            c.to_ascii_uppercase(),
+        ]))
     }
 }
 
@@ -80,5 +101,17 @@ mod tests {
         for bad in ["", "US", "USDT", "U$D", "12A", "ÉUR"] {
             assert!(bad.parse::<Currency>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// `GBp` is pence and `ZAc` South African cents: read as GBP and ZAR
+    /// they value a price 100 times too high.
+    #[test]
+    fn refuses_the_mixed_case_of_minor_units() {
+        for bad in ["GBp", "ZAc", "ILa", "gBP", "Usd", "usD"] {
+            let error = bad.parse::<Currency>().unwrap_err().to_string();
+            assert!(error.contains("minor unit"), "{bad:?}: {error}");
+        }
+        assert_eq!("gbp".parse::<Currency>().unwrap().as_str(), "GBP");
+        assert_eq!("GBP".parse::<Currency>().unwrap().as_str(), "GBP");
     }
 }
