@@ -20,8 +20,11 @@ use crate::IoError;
 ///
 /// # Errors
 ///
-/// [`IoError::Write`] when the folder is not writable or writing fails; the
-/// previous file, if any, is then untouched.
+/// [`IoError::Write`] when the folder is not writable or writing fails, or
+/// when `path` is there and is not a regular file (a symbolic link, a
+/// device, a pipe, a folder): renaming over it would replace the link or
+/// the device itself (`--out /dev/full` as root replaced the device with a
+/// file). The previous file, if any, is then untouched.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -34,6 +37,15 @@ pub fn write_atomically(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    if let Ok(metadata) = std::fs::symlink_metadata(path)
+        && !metadata.file_type().is_file()
+    {
+        return Err(wrap(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is there and is not a regular file (a symbolic link, a device, a pipe or a \
+             folder); outputs are written as new regular files that replace the old one whole",
+        )));
+    }
     if crate::outdir::is_staged(dir) {
         let file = std::fs::File::create(path).map_err(wrap)?;
         let mut out = BufWriter::new(file);
@@ -179,6 +191,44 @@ mod tests {
             "account,field,value\n'-2+3,\"a,b\",-1.5\n'=x,'=y,'-1 XYZ\n"
         );
         assert_eq!(neutralise_csv(&once).unwrap(), once);
+    }
+
+    /// A link, a pipe or a folder at the output's path is refused and left
+    /// as it was (renaming over it replaced it with a file: `/dev/full` as
+    /// root); a regular file is replaced.
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.csv");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let pipe = dir.path().join("pipe.csv");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+        let folder = dir.path().join("folder.csv");
+        std::fs::create_dir(&folder).unwrap();
+        let mut refused = vec![&link, &folder];
+        if made.is_ok_and(|s| s.success()) {
+            refused.push(&pipe);
+        }
+        for path in refused {
+            let error = write_atomically(path, |out| out.write_all(b"new")).unwrap_err();
+            assert!(
+                error.to_string().contains("is not a regular file"),
+                "{error}"
+            );
+        }
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(std::fs::metadata(&folder).unwrap().is_dir());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        write_atomically(&target, |out| out.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
     }
 
     /// The process umask, from `/proc/self/status` (Linux).
