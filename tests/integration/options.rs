@@ -81,6 +81,26 @@ fn expired_option_is_an_input_error_and_expiring_today_is_intrinsic() {
     );
 }
 
+/// A future past its expiry was valued as if still held: a short one
+/// hedged a long position that is no longer hedged. It is now an input
+/// error, as an expired option is; expiring on the valuation date it is
+/// still valued.
+#[test]
+fn an_expired_future_is_an_input_error_and_expiring_today_is_valued() {
+    let drop = TestDrop::new(
+        "F1,USD\nF2,USD\n",
+        "F1,ESZ6,FUT,USD,-1,50,6800,ES,,2026-11-20,,\nF2,ESU6,FUT,USD,-1,50,6800,ES,,2026-11-19,,\n",
+    );
+    let evaluation = evaluate_on(&drop, "2026-11-20");
+    // ES is the Equity factor's future; its largest fixed rise is +20 %:
+    // a short 1 × 50 × 6,800 loses 68,000.
+    assert_eq!(risk(&evaluation, "F1").worst_loss, dec("68000.00"));
+    assert_eq!(
+        errors(&evaluation, "F2"),
+        ["FUT ESU6: expired on 2026-11-19 (valuation date 2026-11-20)"]
+    );
+}
+
 #[test]
 fn missing_implied_vol_uses_the_documented_default_and_says_so() {
     let drop = TestDrop::new(

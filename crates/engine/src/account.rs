@@ -377,6 +377,21 @@ impl AccountContext<'_> {
         };
         let unit = to_f64(unit);
         let (kind, option) = match &instrument.kind {
+            InstrumentKind::Future {
+                expiry: Some(expiry),
+                ..
+            } if *expiry < self.config.valuation_date => {
+                // Settled: its moves are no longer the account's (a short
+                // expired future would hedge a long position that is not
+                // hedged any more).
+                errors.push(InputError::new(format!(
+                    "{} {}: expired on {expiry} (valuation date {})",
+                    class.code(),
+                    instrument.symbol,
+                    self.config.valuation_date
+                )));
+                return None;
+            }
             InstrumentKind::Future { .. } => (
                 LegKind::Future {
                     notional: unit,
