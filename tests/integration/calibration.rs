@@ -302,3 +302,103 @@ fn backtest_sees_no_data_after_each_date() {
     assert_eq!(a[1][2], b[1][2], "measure");
     assert_ne!(a[1][3], b[1][3], "realised P&L");
 }
+
+/// Runs exfee and returns (exit code, stderr).
+fn code_and_stderr<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_exfee"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A `date,symbol,close` history of `n` weekdays from Monday 2024-01-01:
+/// SPX, TLT and VIX wander; STK follows SPX; `close(symbol, day)` may
+/// replace a close.
+fn small_history(n: usize, close: impl Fn(&str, usize) -> Option<f64>) -> String {
+    let mut text = String::from("date,symbol,close\n");
+    let mut date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for i in 0..n {
+        let x = (i as f64 * 0.7).sin() + (i as f64 * 0.31).cos();
+        for (symbol, value) in [
+            ("SPX", 5000.0 + 50.0 * x),
+            ("STK", 50.0 + (i as f64 * 0.23).sin() + x),
+            ("TLT", 90.0 + (i as f64 * 0.5).cos()),
+            ("VIX", 15.0 + (i as f64 * 0.9).sin()),
+        ] {
+            let value = close(symbol, i).unwrap_or(value);
+            text.push_str(&format!("{date},{symbol},{value:e}\n"));
+        }
+        date = date.succ_opt().unwrap();
+        while matches!(
+            chrono::Datelike::weekday(&date),
+            chrono::Weekday::Sat | chrono::Weekday::Sun
+        ) {
+            date = date.succ_opt().unwrap();
+        }
+    }
+    text
+}
+
+#[test]
+fn a_close_whose_return_overflows_is_refused_by_file_line_and_symbol() {
+    // Day 100 (2024-05-20) STK closes at 1e-300, day 101 (2024-05-21) at
+    // 1e10: 1e10 / 1e-300 = 1e310 overflows, so the return is +∞. Each day
+    // has 4 rows after the header (SPX, STK, TLT, VIX), so STK's row of
+    // day 101 is line 1 + 4·101 + 2 = 407. The same on TLT, a factor
+    // (third of the day: line 1 + 4·101 + 3 = 408), and a subnormal close (5e-324) on its own line.
+    let tmp = tempfile::tempdir().unwrap();
+    for (symbol, second, expected) in [
+        (
+            "STK",
+            1e10,
+            "line 407: close: STK on 2024-05-21: the log return from 1e-300 on 2024-05-20 to 1e10 is not finite",
+        ),
+        (
+            "TLT",
+            1e10,
+            "line 408: close: TLT on 2024-05-21: the log return from 1e-300 on 2024-05-20 to 1e10 is not finite",
+        ),
+    ] {
+        let path = tmp.path().join(format!("{symbol}.csv"));
+        let text = small_history(300, |s, i| match (s == symbol, i) {
+            (true, 100) => Some(1e-300),
+            (true, 101) => Some(second),
+            _ => None,
+        });
+        std::fs::write(&path, text).unwrap();
+        let out = tmp.path().join(format!("out-{symbol}"));
+        let (code, err) = code_and_stderr(&[
+            os("calibrate"),
+            os("--history"),
+            path.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!("{}: {expected}", path.display())),
+            "{err}"
+        );
+        assert!(!out.join("factors.csv").exists());
+    }
+    let path = tmp.path().join("subnormal.csv");
+    let text = small_history(300, |s, i| (s == "STK" && i == 100).then_some(5e-324));
+    std::fs::write(&path, text).unwrap();
+    let (code, err) = code_and_stderr(&[
+        os("calibrate"),
+        os("--history"),
+        path.as_os_str(),
+        os("--out"),
+        tmp.path().join("out-sub").as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    // STK's row of day 100: line 1 + 4·100 + 2 = 403
+    assert!(
+        err.contains("line 403: close: 5e-324 is not a positive"),
+        "{err}"
+    );
+}

@@ -329,6 +329,44 @@ fn devolatilised_correlation_worked_by_hand() {
 }
 
 #[test]
+fn a_return_that_overflows_is_an_error_not_a_nan() {
+    // CL closes 50, 1e-300, 1e10: 1e10 / 1e-300 = 1e310 overflows, so its
+    // return on day 3 is +∞; SPX and a stock are ordinary. Whether CL is a
+    // factor or the stock's only factor, the result is this error, never
+    // a NaN beta or "a variable is constant".
+    let mut rows = Vec::new();
+    for i in 0..80u64 {
+        let date = d("2024-01-01") + chrono::Days::new(i);
+        let x = (i as f64 * 0.7).sin();
+        rows.push((date, "SPX".to_string(), 100.0 + x));
+        rows.push((date, "STK".to_string(), 50.0 + 2.0 * x));
+        let cl = match i {
+            1 => 1e-300,
+            2 => 1e10,
+            _ => 70.0 + x,
+        };
+        rows.push((date, "CL".to_string(), cl));
+    }
+    let history = History::from_rows(rows);
+    let (f, fx) = tables();
+    let options = Options {
+        min_obs: 20,
+        ..Options::default()
+    };
+    let err = calibrate(&history, &f, &fx, &options).unwrap_err();
+    assert_eq!(
+        err,
+        CalibrationError::NonFiniteReturn {
+            symbol: "CL".to_string(),
+            date: d("2024-01-03"),
+        }
+    );
+    // Least squares on a non-finite value has no fit.
+    assert!(ols(&[1.0, 2.0, f64::INFINITY], &[1.0, 2.0, 3.0]).is_none());
+    assert!(ols(&[1.0, 2.0, 3.0], &[1.0, f64::NAN, 3.0]).is_none());
+}
+
+#[test]
 fn calibration_recovers_the_generators_parameters() {
     let rows = generate::synthetic_history(7, d("2024-01-01"), 650);
     let history = History::from_rows(rows);
