@@ -55,8 +55,13 @@ pub struct HistoryArgs {
     /// First date (moved to the next weekday).
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2024-06-03")]
     start: NaiveDate,
-    /// Number of weekdays.
-    #[arg(long, default_value_t = 645)]
+    /// Number of weekdays (1 to 100000).
+    #[arg(
+        long,
+        default_value_t = 645,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=exfee::calibrate::generate::MAX_DAYS as u64)
+    )]
     days: usize,
     /// The CSV file to write (`date,symbol,close`).
     #[arg(long, value_name = "FILE.csv")]
@@ -224,7 +229,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let rows = exfee::calibrate::generate::synthetic_history(args.seed, args.start, args.days);
+    let rows = exfee::calibrate::generate::synthetic_history(args.seed, args.start, args.days)?;
     write_text(&args.out, &exfee::calibrate::generate::history_csv(&rows))?;
     say!("wrote {} rows to {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -402,3 +402,53 @@ fn a_close_whose_return_overflows_is_refused_by_file_line_and_symbol() {
         "{err}"
     );
 }
+
+#[test]
+fn history_days_are_bounded_and_the_calendar_end_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("h.csv");
+    for days in ["0", "100001", "1000000000000", "18446744073709551615"] {
+        let (code, err) = code_and_stderr(&[
+            os("history"),
+            os("--days"),
+            os(days),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        assert_eq!(code, Some(2), "{days}: {err}");
+        assert!(err.contains("--days"), "{days}: {err}");
+        assert!(!out.exists(), "{days}");
+    }
+    // +262142-12-31 is the calendar's last date, a Monday (262142 ≡ 2142
+    // mod 400, and 2142-12-31 is a Monday): one weekday.
+    let (code, err) = code_and_stderr(&[
+        os("history"),
+        os("--start"),
+        os("+262142-12-31"),
+        os("--days"),
+        os("3"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("only 1 weekdays from +262142-12-31 to the end of the calendar"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // From Saturday +262142-12-29 (a weekend start) there is one weekday.
+    let (code, err) = code_and_stderr(&[
+        os("history"),
+        os("--start"),
+        os("+262142-12-29"),
+        os("--days"),
+        os("2"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("only 1 weekdays from +262142-12-29 to the end of the calendar"),
+        "{err}"
+    );
+}

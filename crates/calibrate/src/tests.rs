@@ -368,7 +368,7 @@ fn a_return_that_overflows_is_an_error_not_a_nan() {
 
 #[test]
 fn calibration_recovers_the_generators_parameters() {
-    let rows = generate::synthetic_history(7, d("2024-01-01"), 650);
+    let rows = generate::synthetic_history(7, d("2024-01-01"), 650).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
@@ -405,7 +405,7 @@ fn calibration_recovers_the_generators_parameters() {
 
 #[test]
 fn generated_history_has_fat_tails_and_clustering() {
-    let rows = generate::synthetic_history(3, d("2024-01-01"), 1500);
+    let rows = generate::synthetic_history(3, d("2024-01-01"), 1500).unwrap();
     let h = History::from_rows(rows);
     let r: Vec<f64> = h
         .log_returns(h.index_of("CL").unwrap())
@@ -424,14 +424,14 @@ fn generated_history_has_fat_tails_and_clustering() {
     assert!(num / den > 0.05, "autocorrelation of |r| {}", num / den);
     // Same seed, same rows.
     assert_eq!(
-        generate::synthetic_history(3, d("2024-01-01"), 50),
-        generate::synthetic_history(3, d("2024-01-01"), 50)
+        generate::synthetic_history(3, d("2024-01-01"), 50).unwrap(),
+        generate::synthetic_history(3, d("2024-01-01"), 50).unwrap()
     );
 }
 
 #[test]
 fn as_of_uses_no_later_data() {
-    let rows = generate::synthetic_history(5, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(5, d("2024-01-01"), 400).unwrap();
     let cut = d("2025-01-15");
     let full = History::from_rows(rows.clone());
     let truncated = History::from_rows(rows.into_iter().filter(|r| r.0 <= cut));
@@ -491,7 +491,7 @@ fn grouped_nu_test_tells_different_tails_apart() {
 
 #[test]
 fn rendered_files_parse_back() {
-    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
@@ -529,7 +529,7 @@ fn rendered_files_parse_back() {
 
 #[test]
 fn the_report_has_every_section_in_order() {
-    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let mut c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
