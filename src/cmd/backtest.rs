@@ -91,9 +91,10 @@ impl Row {
     }
 }
 
-/// The close of `symbol` on or before date index `d` (forward fill).
+/// The close of `symbol` on or before date index `d` (forward fill);
+/// `None` past the history's end.
 fn close_at(history: &History, s: usize, d: usize) -> Option<f64> {
-    history.closes(s)[..=d].iter().rev().find_map(|c| *c)
+    history.closes(s).get(..=d)?.iter().rev().find_map(|c| *c)
 }
 
 fn decimal(v: f64) -> Option<Decimal> {
@@ -105,6 +106,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     if args.horizon_days == 0 || args.draws == 0 || args.recalibrate_every == 0 {
         anyhow::bail!("--horizon-days, --draws and --recalibrate-every must be at least 1");
     }
+    exfee::calibrate::check_window(args.lookback, args.halflife)?;
     let history = read_history(&args.history)?;
     let base = backtest_spec(&args)?;
     let batch = read_drop(&DropPaths::in_dir(&args.drop), base.factor_table())
@@ -214,7 +216,8 @@ fn calibration_options(args: &BacktestArgs, base: &ScenarioSpec, batch: &Batch) 
 /// last 250 dates the horizon allows (no earlier than the 250th date).
 fn window(dates: &[NaiveDate], args: &BacktestArgs) -> anyhow::Result<(usize, usize)> {
     let h = args.horizon_days;
-    if dates.len() <= h + 2 {
+    // dates.len() <= h + 2, without overflow for any h
+    if dates.len().saturating_sub(2) <= h {
         anyhow::bail!(
             "the history has {} dates, too few for a {h}-day horizon",
             dates.len()
@@ -348,7 +351,7 @@ impl Days<'_> {
                 );
                 let s = history.index_of(&p.instrument.symbol);
                 let now = s.and_then(|s| history.closes(s)[d]);
-                let later = s.and_then(|s| close_at(history, s, d + self.horizon));
+                let later = s.and_then(|s| close_at(history, s, d.checked_add(self.horizon)?));
                 let fx = account
                     .base_currency
                     .and_then(|base| batch.market.fx_rate(p.instrument.currency, base).ok())
@@ -544,6 +547,20 @@ mod tests {
         assert_eq!(w.unwrap(), (10, 297));
         assert!(window(&dates, &args(Some("2025-02-01"), Some("2025-01-11"), 2)).is_err());
         assert!(window(&days(3), &args(None, None, 1)).is_err());
+    }
+
+    #[test]
+    fn a_horizon_longer_than_the_history_is_an_error_not_an_overflow() {
+        // 4 dates leave a 1-day horizon one usable date (index 2) but not
+        // a 2-day one; usize::MAX must not wrap round to a small number.
+        assert_eq!(window(&days(4), &args(None, None, 1)).unwrap(), (2, 2));
+        for h in [2, usize::MAX - 1, usize::MAX] {
+            let err = window(&days(4), &args(None, None, h)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the history has 4 dates, too few for a {h}-day horizon")
+            );
+        }
     }
 
     #[test]

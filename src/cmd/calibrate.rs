@@ -161,12 +161,7 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
-    if !(args.halflife.is_finite() && args.halflife > 0.0) {
-        anyhow::bail!("--halflife must be a positive number of days");
-    }
-    if args.lookback < 2 {
-        anyhow::bail!("--lookback must be at least 2 days");
-    }
+    exfee::calibrate::check_window(args.lookback, args.halflife)?;
     let history = read_history(&args.history)?;
     let base = base_spec(args.scenario_set.as_deref())?;
     let mut options = options_for(&base);

@@ -452,3 +452,109 @@ fn history_days_are_bounded_and_the_calendar_end_is_an_error() {
         "{err}"
     );
 }
+
+/// A drop of one account per (id, cash currency), each holding 10 SPY.
+fn spy_drop(accounts: &[(&str, &str)]) -> TestDrop {
+    let ids: String = accounts.iter().map(|(a, _)| format!("{a},USD\n")).collect();
+    let positions: String = accounts
+        .iter()
+        .map(|(a, _)| format!("{a},SPY,STK,USD,10,1,500,,,,,\n"))
+        .collect();
+    let drop = TestDrop::new(&ids, &positions);
+    let cash: String = accounts
+        .iter()
+        .map(|(a, c)| format!("{a},{c},100\n"))
+        .collect();
+    drop.cash(&cash);
+    drop
+}
+
+/// `exfee backtest` of `drop` on the shipped history, 2026-10-01 to
+/// 2026-10-02, horizon 1.
+fn backtest_args(drop: &TestDrop, base: &Path, out: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["backtest", "--history"].map(Into::into).to_vec();
+    args.push(history().into());
+    args.extend(["--drop".into(), drop.path().into()]);
+    args.extend(
+        [
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-02",
+            "--scenario-set",
+        ]
+        .map(Into::into),
+    );
+    args.extend([base.into(), "--out".into(), out.into()]);
+    args
+}
+
+#[test]
+fn backtest_refuses_a_bad_horizon_halflife_or_lookback_as_calibrate_does() {
+    let drop = spy_drop(&[("A1", "USD")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let out = tmp.path().join("bt");
+    let lines = std::fs::read_to_string(history()).unwrap();
+    let dates: std::collections::BTreeSet<&str> = lines.lines().skip(1).map(|l| &l[..10]).collect();
+    let n = dates.len();
+    for h in [n - 2, usize::MAX - 1, usize::MAX] {
+        let mut args = backtest_args(&drop, &base, &out);
+        let h = h.to_string();
+        args.extend(["--horizon-days".into(), h.clone().into()]);
+        let (code, err) = code_and_stderr(&args);
+        assert_eq!(code, Some(2), "{h}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the history has {n} dates, too few for a {h}-day horizon"
+            )),
+            "{h}: {err}"
+        );
+    }
+    for (flag, value, message) in [
+        (
+            "--halflife",
+            "-1",
+            "the half-life (--halflife) must be a positive, finite number of trading days, not -1",
+        ),
+        (
+            "--halflife",
+            "0",
+            "the half-life (--halflife) must be a positive, finite number of trading days, not 0",
+        ),
+        (
+            "--halflife",
+            "inf",
+            "the half-life (--halflife) must be a positive, finite number of trading days, not inf",
+        ),
+        (
+            "--halflife",
+            "NaN",
+            "the half-life (--halflife) must be a positive, finite number of trading days, not NaN",
+        ),
+        (
+            "--lookback",
+            "1",
+            "the lookback (--lookback) must be at least 2 trading days, not 1",
+        ),
+    ] {
+        let flag_value = format!("{flag}={value}");
+        let mut args = backtest_args(&drop, &base, &out);
+        args.push(flag_value.clone().into());
+        let (code, err) = code_and_stderr(&args);
+        assert_eq!(code, Some(2), "{flag_value}: {err}");
+        assert!(err.contains(message), "{flag_value}: {err}");
+        // calibrate says the same
+        let (code, err) = code_and_stderr(&[
+            os("calibrate"),
+            os("--history"),
+            history().as_os_str(),
+            os(&flag_value),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        assert_eq!(code, Some(2), "{flag_value}: {err}");
+        assert!(err.contains(message), "{flag_value}: {err}");
+    }
+    assert!(!out.exists());
+}

@@ -52,6 +52,24 @@ impl Default for Options {
     }
 }
 
+/// The one check of the estimation window and the EWMA half-life, made by
+/// [`calibrate`] and, before any file is read, by every command that
+/// takes `--lookback` and `--halflife`: at least 2 dates; a positive,
+/// finite half-life.
+///
+/// # Errors
+///
+/// [`CalibrationError::Lookback`] or [`CalibrationError::Halflife`].
+pub fn check_window(lookback: usize, halflife: f64) -> Result<(), CalibrationError> {
+    if lookback < 2 {
+        return Err(CalibrationError::Lookback(lookback));
+    }
+    if !(halflife.is_finite() && halflife > 0.0) {
+        return Err(CalibrationError::Halflife(halflife));
+    }
+    Ok(())
+}
+
 /// Why a calibration cannot be done.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
@@ -75,6 +93,14 @@ pub enum CalibrationError {
         /// The variables.
         names: String,
     },
+    /// The estimation window is shorter than 2 dates.
+    #[error("the lookback (--lookback) must be at least 2 trading days, not {0}")]
+    Lookback(usize),
+    /// The EWMA half-life is not a positive finite number.
+    #[error(
+        "the half-life (--halflife) must be a positive, finite number of trading days, not {0}"
+    )]
+    Halflife(f64),
     /// A daily log return is not finite (the ratio of two closes
     /// overflows): the history is unusable, not the estimate.
     #[error(
@@ -239,6 +265,7 @@ pub fn calibrate(
     fx: &FxTable,
     options: &Options,
 ) -> Result<Calibration, CalibrationError> {
+    check_window(options.lookback, options.halflife)?;
     let history = match options.as_of {
         Some(d) => history.up_to(d),
         None => history.clone(),
