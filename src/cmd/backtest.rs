@@ -125,7 +125,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         },
         k,
         rows: Vec::new(),
-        failed: 0,
+        failed: BTreeMap::new(),
         dropped: BTreeMap::new(),
     };
     let mut source: Option<ScenarioSource> = None;
@@ -154,15 +154,26 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         dropped,
         ..
     } = days;
+    let failed_days: usize = failed.values().sum();
+    let failures = format!(
+        "{failed_days} account-days could not be evaluated and have no row, of {} accounts: {} (see `exfee run` on the drop)",
+        failed.len(),
+        failed
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if rows.is_empty() {
+        if failed_days > 0 {
+            anyhow::bail!("no account-day was evaluated: {failures}");
+        }
         anyhow::bail!("no portfolio holds a symbol of the history");
     }
     rows.sort_by(|a, b| a.portfolio.cmp(&b.portfolio).then(a.date.cmp(&b.date)));
     write_outputs(&args, &rows, rate)?;
-    if failed > 0 {
-        eprintln!(
-            "exfee: {failed} account-days could not be evaluated (see `exfee run` on the drop) and have no row"
-        );
+    if failed_days > 0 {
+        eprintln!("exfee: {failures}");
     }
     if !dropped.is_empty() {
         let total: usize = dropped.values().sum();
@@ -176,7 +187,17 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         args.out.join("backtest.csv").display(),
         args.out.join("coverage.csv").display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(failed_days))
+}
+
+/// The exit code of a backtest whose outputs are written (`exfee --help`):
+/// 1 when some account-days failed (they have no row), else 0.
+fn exit_code(failed: usize) -> ExitCode {
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The base set with the backtest's draw count (and, for the quantile
@@ -286,7 +307,8 @@ struct Days<'a> {
     engine: EngineConfig,
     k: usize,
     rows: Vec<Row>,
-    failed: usize,
+    /// Account-days not evaluated, by account.
+    failed: BTreeMap<String, usize>,
     dropped: BTreeMap<String, usize>,
 }
 
@@ -313,7 +335,7 @@ impl Days<'_> {
                     realised: pnl,
                 });
             } else {
-                self.failed += 1;
+                *self.failed.entry(result.account.clone()).or_default() += 1;
             }
         }
         Ok(true)

@@ -558,3 +558,27 @@ fn backtest_refuses_a_bad_horizon_halflife_or_lookback_as_calibrate_does() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn backtest_exits_1_when_account_days_fail_and_keeps_its_outputs() {
+    // A2 holds CHF cash, which the drop has no rate for: every one of its
+    // days fails (`exfee run` fails it too); A1 is evaluated on the same
+    // days (both hold only SPY).
+    let drop = spy_drop(&[("A1", "USD"), ("A2", "CHF")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let out = tmp.path().join("bt");
+    let (code, err) = code_and_stderr(&backtest_args(&drop, &base, &out));
+    assert_eq!(code, Some(1), "{err}");
+    let rows = read_csv(&out.join("backtest.csv"));
+    let a1 = rows[1..].iter().filter(|r| r[0] == "A1").count();
+    assert!(
+        a1 >= 1 && rows[1..].iter().all(|r| r[0] == "A1"),
+        "{rows:?}"
+    );
+    assert!(
+        err.contains(&format!("{a1} account-days could not be evaluated")),
+        "{err}"
+    );
+    assert!(out.join("coverage.csv").is_file());
+}
