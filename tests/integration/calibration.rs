@@ -582,3 +582,60 @@ fn backtest_exits_1_when_account_days_fail_and_keeps_its_outputs() {
     );
     assert!(out.join("coverage.csv").is_file());
 }
+
+#[test]
+fn ledger_only_reads_the_state_and_refuses_what_is_not_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("ledger.csv");
+    let ledger = |state: &Path| {
+        code_and_stderr(&[
+            os("ledger"),
+            os("--state"),
+            state.as_os_str(),
+            os("--out"),
+            csv.as_os_str(),
+        ])
+    };
+    // An empty file stays empty.
+    let empty = tmp.path().join("empty.sqlite");
+    std::fs::write(&empty, "").unwrap();
+    let (code, err) = ledger(&empty);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an exfee state database"), "{err}");
+    assert_eq!(std::fs::read(&empty).unwrap().len(), 0);
+    // Another program's database is left byte for byte as it was.
+    let foreign = tmp.path().join("foreign.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let (code, err) = ledger(&foreign);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an exfee state database"), "{err}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    // A schema-1 state is not migrated by a report.
+    let old = tmp.path().join("v1.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE nights (account TEXT); CREATE TABLE ledger (account TEXT);
+             CREATE TABLE accounts (account TEXT); PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&old).unwrap();
+    let (code, err) = ledger(&old);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("has schema version 1; this exfee reads version 2"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&old).unwrap(), before);
+    // A directory is named as one.
+    let (code, err) = ledger(tmp.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(!csv.exists());
+}
