@@ -452,6 +452,10 @@ fn write_outputs(args: &BacktestArgs, rows: &[Row], rate: f64) -> anyhow::Result
     std::fs::create_dir_all(&charts)
         .with_context(|| format!("cannot create {}", charts.display()))?;
     let mut coverage = Vec::new();
+    // Each chart's file is named as the reports' files are
+    // (`exfee_report::file_stem`, a taken stem in a numbered folder), so
+    // two accounts never share a chart (`A.B` and `A_B`, `../x`).
+    let mut used = std::collections::HashSet::new();
     for (portfolio, series) in &by {
         let row = coverage_row(portfolio, series, rate);
         let [_, n, x, kupiec, christoffersen, zone] = &row;
@@ -464,7 +468,14 @@ fn write_outputs(args: &BacktestArgs, rows: &[Row], rate: f64) -> anyhow::Result
                 .map(|r| (r.date, r.measure, r.realised))
                 .collect::<Vec<_>>(),
         );
-        let path = charts.join(format!("{}.svg", sanitize(portfolio)));
+        let stem = exfee::report::file_stem(portfolio);
+        let folder = exfee::report::free_folder(&mut used, &stem);
+        let dir = charts.join(&folder);
+        if !folder.is_empty() {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let path = dir.join(format!("{stem}.svg"));
         write_atomically(&path, |out: &mut dyn Write| out.write_all(svg.as_bytes()))?;
     }
     write_csv(
@@ -498,18 +509,6 @@ fn coverage_row(portfolio: &str, series: &[&Row], rate: f64) -> [String; 6] {
         p(stats::christoffersen(&hits)),
         stats::traffic_light_at(n, x, rate).to_string(),
     ]
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -616,11 +615,5 @@ mod tests {
         let cells = coverage_row("P", &series, 0.01);
         assert_eq!(cells[..3], ["P", "4", "2"]);
         assert_eq!(cells[5], stats::traffic_light_at(4, 2, 0.01).to_string());
-    }
-
-    #[test]
-    fn file_names_keep_only_safe_characters() {
-        assert_eq!(sanitize("U1234-a_b"), "U1234-a_b");
-        assert_eq!(sanitize("../x y/é"), "___x_y__");
     }
 }

@@ -584,6 +584,33 @@ fn backtest_exits_1_when_account_days_fail_and_keeps_its_outputs() {
 }
 
 #[test]
+fn backtest_charts_of_similar_ids_do_not_overwrite_each_other() {
+    // The reports' file stems: `A.B` keeps its dot, `A_B` is itself, and
+    // `A/B` (changed) gets a hash: three charts, each titled by its own id.
+    let drop = spy_drop(&[("A.B", "USD"), ("A_B", "USD"), ("A/B", "USD")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let base = small_base(tmp.path(), 100);
+    let out = tmp.path().join("bt");
+    let (code, err) = code_and_stderr(&backtest_args(&drop, &base, &out));
+    assert_eq!(code, Some(0), "{err}");
+    let charts: Vec<String> = std::fs::read_dir(out.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(charts.len(), 3, "{charts:?}");
+    for id in ["A.B", "A_B"] {
+        let svg = std::fs::read_to_string(out.join(format!("charts/{id}.svg"))).unwrap();
+        assert!(svg.contains(id), "{id}");
+    }
+    assert!(
+        charts
+            .iter()
+            .any(|c| c.starts_with("A_B-") && c.ends_with(".svg")),
+        "{charts:?}"
+    );
+}
+
+#[test]
 fn ledger_only_reads_the_state_and_refuses_what_is_not_one() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("ledger.csv");
