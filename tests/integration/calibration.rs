@@ -666,3 +666,28 @@ fn ledger_only_reads_the_state_and_refuses_what_is_not_one() {
     assert!(err.contains("is a directory"), "{err}");
     assert!(!csv.exists());
 }
+
+#[test]
+fn scenarios_with_a_drop_say_which_accounts_they_leave_out() {
+    // B1's position row has a bad quantity: B1 has no column, and the
+    // command says so and exits 1; A1's SPY is a column.
+    let drop = TestDrop::new(
+        "A1,USD\nB1,USD\n",
+        "A1,SPY,STK,USD,10,1,500,,,,,\nB1,QQQ,STK,USD,ten,1,400,,,,,\n",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s.csv");
+    let (code, err) = code_and_stderr(&[
+        os("scenarios"),
+        os("--fixed-only"),
+        os("--drop"),
+        drop.path().as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("left out account B1"), "{err}");
+    let rows = read_csv(&out);
+    assert!(rows[0].iter().any(|h| h == "SPY"), "{:?}", rows[0]);
+    assert!(!rows[0].iter().any(|h| h == "QQQ"), "{:?}", rows[0]);
+}
