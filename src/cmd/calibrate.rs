@@ -133,11 +133,16 @@ pub fn calibrated_spec(
     Ok((c, spec, full))
 }
 
-/// `symbol → factor` from a factors.csv.
+/// `symbol → factor` from a factors.csv (read as the drop's market tables
+/// are: at most [`exfee::io::MAX_TABLE_BYTES`], so `/dev/zero` is an error,
+/// not exhaustion).
 pub fn read_pinned(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
+    let bytes = exfee::io::read_bounded(path, exfee::io::MAX_TABLE_BYTES)?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: line 1", path.display()))?
+        .clone();
     let col = |name: &str| {
         headers
             .iter()

@@ -691,3 +691,22 @@ fn scenarios_with_a_drop_say_which_accounts_they_leave_out() {
     assert!(rows[0].iter().any(|h| h == "SPY"), "{:?}", rows[0]);
     assert!(!rows[0].iter().any(|h| h == "QQQ"), "{:?}", rows[0]);
 }
+
+#[test]
+fn calibrate_reads_factors_within_the_table_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, err) = code_and_stderr(&[
+        os("calibrate"),
+        os("--history"),
+        history().as_os_str(),
+        os("--factors"),
+        os("/dev/zero"),
+        os("--out"),
+        tmp.path().join("o").as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot read /dev/zero: the file is larger than 67108864 bytes"),
+        "{err}"
+    );
+}
