@@ -36,7 +36,7 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "SYMBOL", default_value = "VIX")]
     vol_index: String,
     /// A `market/factors.csv` whose `symbol,factor` pairs fix the factor a symbol is regressed
-    /// on (others take the covered factor with the best R²).
+    /// on (others take the covered factor with the best R²); at most 64 MiB.
     #[arg(long, value_name = "FILE.csv")]
     factors: Option<PathBuf>,
     /// The base scenario set (tables, draws, seed, marginal; default: the built-in set).

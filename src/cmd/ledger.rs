@@ -10,10 +10,10 @@ use exfee::state::StateDb;
 
 #[derive(Debug, clap::Args)]
 pub struct LedgerArgs {
-    /// The nightly state database.
+    /// The nightly state database (only read: never created, migrated or written).
     #[arg(long, value_name = "FILE")]
     state: PathBuf,
-    /// First calendar day (YYYY-MM-DD), inclusive.
+    /// First calendar day (YYYY-MM-DD), inclusive (compared as a date, any year).
     #[arg(long, value_name = "YYYY-MM-DD")]
     from: Option<NaiveDate>,
     /// Last calendar day (YYYY-MM-DD), inclusive.

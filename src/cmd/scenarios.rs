@@ -17,7 +17,7 @@ pub struct ScenariosArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// A drop: adds one column per symbol it holds (its total move) and the fixed scenarios of
-    /// its single stocks.
+    /// its single stocks. Accounts with bad rows are left out, named on stderr, exit code 1.
     #[arg(long, value_name = "DIR")]
     drop: Option<PathBuf>,
     /// Only the fixed stress scenarios of the set's tables.
