@@ -91,9 +91,10 @@ impl Row {
     }
 }
 
-/// The close of `symbol` on or before date index `d` (forward fill).
+/// The close of `symbol` on or before date index `d` (forward fill);
+/// `None` past the history's end.
 fn close_at(history: &History, s: usize, d: usize) -> Option<f64> {
-    history.closes(s)[..=d].iter().rev().find_map(|c| *c)
+    history.closes(s).get(..=d)?.iter().rev().find_map(|c| *c)
 }
 
 fn decimal(v: f64) -> Option<Decimal> {
@@ -105,6 +106,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
     if args.horizon_days == 0 || args.draws == 0 || args.recalibrate_every == 0 {
         anyhow::bail!("--horizon-days, --draws and --recalibrate-every must be at least 1");
     }
+    exfee::calibrate::check_window(args.lookback, args.halflife)?;
     let history = read_history(&args.history)?;
     let base = backtest_spec(&args)?;
     let batch = read_drop(&DropPaths::in_dir(&args.drop), base.factor_table())
@@ -123,7 +125,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         },
         k,
         rows: Vec::new(),
-        failed: 0,
+        failed: BTreeMap::new(),
         dropped: BTreeMap::new(),
     };
     let mut source: Option<ScenarioSource> = None;
@@ -152,15 +154,26 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         dropped,
         ..
     } = days;
+    let failed_days: usize = failed.values().sum();
+    let failures = format!(
+        "{failed_days} account-days could not be evaluated and have no row, of {} accounts: {} (see `exfee run` on the drop)",
+        failed.len(),
+        failed
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if rows.is_empty() {
+        if failed_days > 0 {
+            anyhow::bail!("no account-day was evaluated: {failures}");
+        }
         anyhow::bail!("no portfolio holds a symbol of the history");
     }
     rows.sort_by(|a, b| a.portfolio.cmp(&b.portfolio).then(a.date.cmp(&b.date)));
     write_outputs(&args, &rows, rate)?;
-    if failed > 0 {
-        eprintln!(
-            "exfee: {failed} account-days could not be evaluated (see `exfee run` on the drop) and have no row"
-        );
+    if failed_days > 0 {
+        eprintln!("exfee: {failures}");
     }
     if !dropped.is_empty() {
         let total: usize = dropped.values().sum();
@@ -174,7 +187,17 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         args.out.join("backtest.csv").display(),
         args.out.join("coverage.csv").display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(failed_days))
+}
+
+/// The exit code of a backtest whose outputs are written (`exfee --help`):
+/// 1 when some account-days failed (they have no row), else 0.
+fn exit_code(failed: usize) -> ExitCode {
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The base set with the backtest's draw count (and, for the quantile
@@ -214,7 +237,8 @@ fn calibration_options(args: &BacktestArgs, base: &ScenarioSpec, batch: &Batch) 
 /// last 250 dates the horizon allows (no earlier than the 250th date).
 fn window(dates: &[NaiveDate], args: &BacktestArgs) -> anyhow::Result<(usize, usize)> {
     let h = args.horizon_days;
-    if dates.len() <= h + 2 {
+    // dates.len() <= h + 2, without overflow for any h
+    if dates.len().saturating_sub(2) <= h {
         anyhow::bail!(
             "the history has {} dates, too few for a {h}-day horizon",
             dates.len()
@@ -283,7 +307,8 @@ struct Days<'a> {
     engine: EngineConfig,
     k: usize,
     rows: Vec<Row>,
-    failed: usize,
+    /// Account-days not evaluated, by account.
+    failed: BTreeMap<String, usize>,
     dropped: BTreeMap<String, usize>,
 }
 
@@ -310,7 +335,7 @@ impl Days<'_> {
                     realised: pnl,
                 });
             } else {
-                self.failed += 1;
+                *self.failed.entry(result.account.clone()).or_default() += 1;
             }
         }
         Ok(true)
@@ -348,7 +373,7 @@ impl Days<'_> {
                 );
                 let s = history.index_of(&p.instrument.symbol);
                 let now = s.and_then(|s| history.closes(s)[d]);
-                let later = s.and_then(|s| close_at(history, s, d + self.horizon));
+                let later = s.and_then(|s| close_at(history, s, d.checked_add(self.horizon)?));
                 let fx = account
                     .base_currency
                     .and_then(|base| batch.market.fx_rate(p.instrument.currency, base).ok())
@@ -427,6 +452,10 @@ fn write_outputs(args: &BacktestArgs, rows: &[Row], rate: f64) -> anyhow::Result
     std::fs::create_dir_all(&charts)
         .with_context(|| format!("cannot create {}", charts.display()))?;
     let mut coverage = Vec::new();
+    // Each chart's file is named as the reports' files are
+    // (`exfee_report::file_stem`, a taken stem in a numbered folder), so
+    // two accounts never share a chart (`A.B` and `A_B`, `../x`).
+    let mut used = std::collections::HashSet::new();
     for (portfolio, series) in &by {
         let row = coverage_row(portfolio, series, rate);
         let [_, n, x, kupiec, christoffersen, zone] = &row;
@@ -439,7 +468,14 @@ fn write_outputs(args: &BacktestArgs, rows: &[Row], rate: f64) -> anyhow::Result
                 .map(|r| (r.date, r.measure, r.realised))
                 .collect::<Vec<_>>(),
         );
-        let path = charts.join(format!("{}.svg", sanitize(portfolio)));
+        let stem = exfee::report::file_stem(portfolio);
+        let folder = exfee::report::free_folder(&mut used, &stem);
+        let dir = charts.join(&folder);
+        if !folder.is_empty() {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let path = dir.join(format!("{stem}.svg"));
         write_atomically(&path, |out: &mut dyn Write| out.write_all(svg.as_bytes()))?;
     }
     write_csv(
@@ -473,18 +509,6 @@ fn coverage_row(portfolio: &str, series: &[&Row], rate: f64) -> [String; 6] {
         p(stats::christoffersen(&hits)),
         stats::traffic_light_at(n, x, rate).to_string(),
     ]
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -547,6 +571,20 @@ mod tests {
     }
 
     #[test]
+    fn a_horizon_longer_than_the_history_is_an_error_not_an_overflow() {
+        // 4 dates leave a 1-day horizon one usable date (index 2) but not
+        // a 2-day one; usize::MAX must not wrap round to a small number.
+        assert_eq!(window(&days(4), &args(None, None, 1)).unwrap(), (2, 2));
+        for h in [2, usize::MAX - 1, usize::MAX] {
+            let err = window(&days(4), &args(None, None, h)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the history has 4 dates, too few for a {h}-day horizon")
+            );
+        }
+    }
+
+    #[test]
     fn the_quantile_reads_one_percent_of_the_draws_exactly() {
         // ceil(1 % of N): 10 of 1,000 (not 11), 11 of 1,001, at least 1.
         assert_eq!(tail_index(MeasureKind::Q99, 1000).0, 10);
@@ -577,11 +615,5 @@ mod tests {
         let cells = coverage_row("P", &series, 0.01);
         assert_eq!(cells[..3], ["P", "4", "2"]);
         assert_eq!(cells[5], stats::traffic_light_at(4, 2, 0.01).to_string());
-    }
-
-    #[test]
-    fn file_names_keep_only_safe_characters() {
-        assert_eq!(sanitize("U1234-a_b"), "U1234-a_b");
-        assert_eq!(sanitize("../x y/é"), "___x_y__");
     }
 }

@@ -36,7 +36,7 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "SYMBOL", default_value = "VIX")]
     vol_index: String,
     /// A `market/factors.csv` whose `symbol,factor` pairs fix the factor a symbol is regressed
-    /// on (others take the covered factor with the best R²).
+    /// on (others take the covered factor with the best R²); at most 64 MiB.
     #[arg(long, value_name = "FILE.csv")]
     factors: Option<PathBuf>,
     /// The base scenario set (tables, draws, seed, marginal; default: the built-in set).
@@ -55,8 +55,13 @@ pub struct HistoryArgs {
     /// First date (moved to the next weekday).
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2024-06-03")]
     start: NaiveDate,
-    /// Number of weekdays.
-    #[arg(long, default_value_t = 645)]
+    /// Number of weekdays (1 to 100000).
+    #[arg(
+        long,
+        default_value_t = 645,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=exfee::calibrate::generate::MAX_DAYS as u64)
+    )]
     days: usize,
     /// The CSV file to write (`date,symbol,close`).
     #[arg(long, value_name = "FILE.csv")]
@@ -128,11 +133,16 @@ pub fn calibrated_spec(
     Ok((c, spec, full))
 }
 
-/// `symbol → factor` from a factors.csv.
+/// `symbol → factor` from a factors.csv (read as the drop's market tables
+/// are: at most [`exfee::io::MAX_TABLE_BYTES`], so `/dev/zero` is an error,
+/// not exhaustion).
 pub fn read_pinned(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
+    let bytes = exfee::io::read_bounded(path, exfee::io::MAX_TABLE_BYTES)?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: line 1", path.display()))?
+        .clone();
     let col = |name: &str| {
         headers
             .iter()
@@ -156,12 +166,7 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
-    if !(args.halflife.is_finite() && args.halflife > 0.0) {
-        anyhow::bail!("--halflife must be a positive number of days");
-    }
-    if args.lookback < 2 {
-        anyhow::bail!("--lookback must be at least 2 days");
-    }
+    exfee::calibrate::check_window(args.lookback, args.halflife)?;
     let history = read_history(&args.history)?;
     let base = base_spec(args.scenario_set.as_deref())?;
     let mut options = options_for(&base);
@@ -224,7 +229,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let rows = exfee::calibrate::generate::synthetic_history(args.seed, args.start, args.days);
+    let rows = exfee::calibrate::generate::synthetic_history(args.seed, args.start, args.days)?;
     write_text(&args.out, &exfee::calibrate::generate::history_csv(&rows))?;
     say!("wrote {} rows to {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -4,17 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use exfee::io::write_csv;
 use exfee::state::StateDb;
 
 #[derive(Debug, clap::Args)]
 pub struct LedgerArgs {
-    /// The nightly state database.
+    /// The nightly state database (only read: never created, migrated or written).
     #[arg(long, value_name = "FILE")]
     state: PathBuf,
-    /// First calendar day (YYYY-MM-DD), inclusive.
+    /// First calendar day (YYYY-MM-DD), inclusive (compared as a date, any year).
     #[arg(long, value_name = "YYYY-MM-DD")]
     from: Option<NaiveDate>,
     /// Last calendar day (YYYY-MM-DD), inclusive.
@@ -40,11 +39,23 @@ pub const LEDGER_HEADER: [&str; 7] = [
 ];
 
 pub fn run(args: LedgerArgs) -> anyhow::Result<ExitCode> {
-    if !args.state.is_file() {
-        anyhow::bail!("state database {} does not exist", args.state.display());
+    let path = &args.state;
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("state database {} does not exist", path.display())
+        }
+        Err(e) => anyhow::bail!("state database {}: {e}", path.display()),
+        Ok(m) if m.is_dir() => anyhow::bail!(
+            "state database {} is a directory, not a state file",
+            path.display()
+        ),
+        Ok(m) if !m.is_file() => {
+            anyhow::bail!("state database {} is not a regular file", path.display())
+        }
+        Ok(_) => {}
     }
-    let db = StateDb::open(&args.state)
-        .with_context(|| format!("state database {}", args.state.display()))?;
+    // A report: the state is only read, never created, migrated or written.
+    let db = StateDb::open_read_only(path)?;
     let rows = db.ledger_rows(args.from, args.to, args.account.as_deref())?;
     let count = rows.len();
     write_csv(

@@ -17,7 +17,7 @@ pub struct ScenariosArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// A drop: adds one column per symbol it holds (its total move) and the fixed scenarios of
-    /// its single stocks.
+    /// its single stocks. Accounts with bad rows are left out, named on stderr, exit code 1.
     #[arg(long, value_name = "DIR")]
     drop: Option<PathBuf>,
     /// Only the fixed stress scenarios of the set's tables.
@@ -60,26 +60,53 @@ pub fn run(args: ScenariosArgs) -> anyhow::Result<ExitCode> {
     let set = source.build(stocks)?;
 
     // The symbols the drop holds (each once, sorted), with what drives them.
+    // What the drop's columns leave out, each line said on stderr after the
+    // file is written (exit 1): accounts with bad rows, rows naming no
+    // account, symbols whose move cannot be resolved.
+    let mut left_out: Vec<String> = Vec::new();
     let mut columns: Vec<Column> = Vec::new();
     if let Some(batch) = &batch {
         let mut seen = std::collections::BTreeMap::new();
-        for account in batch.accounts.iter().filter(|a| a.errors.is_empty()) {
+        let mut unresolved = std::collections::BTreeSet::new();
+        for account in &batch.accounts {
+            if !account.errors.is_empty() {
+                for error in &account.errors {
+                    left_out.push(format!("left out account {}: {error}", account.id));
+                }
+                continue;
+            }
             for position in &account.positions {
                 let i = &position.instrument;
                 let symbol = i.risk_symbol();
-                if !seen.contains_key(symbol)
-                    && let Ok(driver) = resolve_symbol(
-                        symbol,
-                        i.asset_class(),
-                        i.currency,
-                        &batch.market,
-                        set.factor_table(),
-                    )
-                {
-                    seen.insert(symbol.to_string(), driver);
+                if seen.contains_key(symbol) || unresolved.contains(symbol) {
+                    continue;
+                }
+                match resolve_symbol(
+                    symbol,
+                    i.asset_class(),
+                    i.currency,
+                    &batch.market,
+                    set.factor_table(),
+                ) {
+                    Ok(driver) => {
+                        seen.insert(symbol.to_string(), driver);
+                    }
+                    Err(error) => {
+                        unresolved.insert(symbol.to_string());
+                        left_out.push(format!(
+                            "left out symbol {symbol} (account {}): {error}",
+                            account.id
+                        ));
+                    }
                 }
             }
         }
+        left_out.extend(
+            batch
+                .errors
+                .iter()
+                .map(|error| format!("left out a row naming no account: {error}")),
+        );
         columns = seen
             .into_iter()
             .map(|(symbol, driver)| Column {
@@ -146,5 +173,14 @@ pub fn run(args: ScenariosArgs) -> anyhow::Result<ExitCode> {
         header.len(),
         args.out.display()
     );
-    Ok(ExitCode::SUCCESS)
+    for line in &left_out {
+        eprintln!("exfee: {line}");
+    }
+    if left_out.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        // The file is written without them: "finished, some accounts (or
+        // rows) failed" (`exfee --help`).
+        Ok(ExitCode::from(1))
+    }
 }

@@ -878,12 +878,7 @@ impl ReportFiles {
             // its report still links its charts: no account's files are
             // overwritten.
             let stem = exfee_report::file_stem(&result.account);
-            let mut folder = String::new();
-            let mut n = 1;
-            while !used.insert(format!("{folder}{stem}")) {
-                n += 1;
-                folder = format!("{n}/");
-            }
+            let folder = exfee_report::free_folder(&mut used, &stem);
             if !folder.is_empty() {
                 let target = reports_dir.join(&folder);
                 std::fs::create_dir_all(&target)

@@ -52,6 +52,24 @@ impl Default for Options {
     }
 }
 
+/// The one check of the estimation window and the EWMA half-life, made by
+/// [`calibrate`] and, before any file is read, by every command that
+/// takes `--lookback` and `--halflife`: at least 2 dates; a positive,
+/// finite half-life.
+///
+/// # Errors
+///
+/// [`CalibrationError::Lookback`] or [`CalibrationError::Halflife`].
+pub fn check_window(lookback: usize, halflife: f64) -> Result<(), CalibrationError> {
+    if lookback < 2 {
+        return Err(CalibrationError::Lookback(lookback));
+    }
+    if !(halflife.is_finite() && halflife > 0.0) {
+        return Err(CalibrationError::Halflife(halflife));
+    }
+    Ok(())
+}
+
 /// Why a calibration cannot be done.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
@@ -75,7 +93,27 @@ pub enum CalibrationError {
         /// The variables.
         names: String,
     },
-    /// A numerical step failed (a constant series, a singular matrix).
+    /// The estimation window is shorter than 2 dates.
+    #[error("the lookback (--lookback) must be at least 2 trading days, not {0}")]
+    Lookback(usize),
+    /// The EWMA half-life is not a positive finite number.
+    #[error(
+        "the half-life (--halflife) must be a positive, finite number of trading days, not {0}"
+    )]
+    Halflife(f64),
+    /// A daily log return is not finite (the ratio of two closes
+    /// overflows): the history is unusable, not the estimate.
+    #[error(
+        "the log return of {symbol} on {date} is not finite (the ratio of its closes overflows)"
+    )]
+    NonFiniteReturn {
+        /// The symbol.
+        symbol: String,
+        /// The date of the return.
+        date: NaiveDate,
+    },
+    /// A numerical step failed (a constant series, a singular matrix, a
+    /// result that is not a finite number).
     #[error("{0}")]
     Numerical(String),
 }
@@ -227,6 +265,7 @@ pub fn calibrate(
     fx: &FxTable,
     options: &Options,
 ) -> Result<Calibration, CalibrationError> {
+    check_window(options.lookback, options.halflife)?;
     let history = match options.as_of {
         Some(d) => history.up_to(d),
         None => history.clone(),
@@ -239,6 +278,12 @@ pub fn calibrate(
                 .map_or_else(|| "as-of".to_string(), |d| d.to_string()),
         ));
     };
+    if let Some((s, d)) = history.first_non_finite_return() {
+        return Err(CalibrationError::NonFiniteReturn {
+            symbol: history.symbols()[s].clone(),
+            date: dates[d],
+        });
+    }
     let scope = Scope::new(&history, factors, fx, options);
     let (slots, others, mut skipped) = scope.covered();
     if slots.is_empty() {
@@ -249,7 +294,7 @@ pub fn calibrate(
     let variables = slots.iter().map(|slot| scope.variable(slot)).collect();
     let stocks = scope.regressions(&slots, others, &mut skipped);
 
-    Ok(Calibration {
+    let calibration = Calibration {
         as_of,
         window: (dates[common[0]], dates[common[common.len() - 1]]),
         options: options.clone(),
@@ -263,7 +308,9 @@ pub fn calibrate(
         grouped_nu: dependence.grouped_nu,
         stocks,
         skipped,
-    })
+    };
+    calibration.check_finite()?;
+    Ok(calibration)
 }
 
 /// One symbol's daily log returns, de-volatilised by the EWMA filter run
@@ -525,9 +572,14 @@ impl<'a> Scope<'a> {
                     .filter_map(|d| Some((self.series[f].returns[d]?, self.series[s].returns[d]?)))
                     .unzip();
                 if xs.len() < min_obs {
-                    return None;
+                    return Err(format!(
+                        "fewer than {min_obs} returns in common with a covered factor"
+                    ));
                 }
-                stats::ols(&xs, &ys)
+                stats::ols(&xs, &ys).ok_or_else(|| {
+                    "no finite least-squares fit on a covered factor (its returns are constant)"
+                        .to_string()
+                })
             };
             let pinned = self
                 .options
@@ -536,23 +588,35 @@ impl<'a> Scope<'a> {
                 .and_then(|name| factor_slots.iter().find(|(_, _, n)| n == name));
             let choice = match pinned {
                 Some(slot) => fit_on(slot.1).map(|fit| (slot.2.clone(), fit, true)),
-                None => factor_slots
-                    .iter()
-                    .filter_map(|slot| fit_on(slot.1).map(|fit| (slot.2.clone(), fit, false)))
-                    .max_by(|a, b| a.1.r2.total_cmp(&b.1.r2)),
+                None => {
+                    // The best R² of the fits (the last of equals, as `max_by`; every R² is finite:
+                    // `ols` returns only finite fits); the first failure's
+                    // reason when none fits.
+                    let mut best: Option<(String, stats::Regression, bool)> = None;
+                    let mut why =
+                        format!("fewer than {min_obs} returns in common with a covered factor");
+                    for slot in &factor_slots {
+                        match fit_on(slot.1) {
+                            Ok(fit) => {
+                                if best.as_ref().is_none_or(|b| fit.r2 >= b.1.r2) {
+                                    best = Some((slot.2.clone(), fit, false));
+                                }
+                            }
+                            Err(e) => why = e,
+                        }
+                    }
+                    best.ok_or(why)
+                }
             };
             match choice {
-                Some((factor, fit, pinned)) => stocks.push(StockFit {
+                Ok((factor, fit, pinned)) => stocks.push(StockFit {
                     symbol: symbol.clone(),
                     factor,
                     pinned,
                     idio_vol: fit.residual_sd * TRADING_DAYS.sqrt(),
                     fit,
                 }),
-                None => skipped.push((
-                    symbol.clone(),
-                    format!("fewer than {min_obs} returns in common with a covered factor"),
-                )),
+                Err(why) => skipped.push((symbol.clone(), why)),
             }
         }
         stocks
@@ -590,6 +654,54 @@ fn group_of(role: &Role, name: &str) -> usize {
 }
 
 impl Calibration {
+    /// Every number the calibration's files show is finite: the check
+    /// [`calibrate`] makes before returning, so that no writer prints
+    /// `NaN` or `inf`.
+    ///
+    /// # Errors
+    ///
+    /// [`CalibrationError::Numerical`] naming the first number that is not.
+    pub fn check_finite(&self) -> Result<(), CalibrationError> {
+        let bad = |what: String| Err(CalibrationError::Numerical(format!("{what} is not finite")));
+        for v in &self.variables {
+            if !(v.daily_vol.is_finite() && v.ewma_vol.is_finite()) {
+                return bad(format!("the volatility of {}", v.name));
+            }
+        }
+        for s in &self.stocks {
+            let f = &s.fit;
+            if ![f.alpha, f.beta, f.r2, f.residual_sd, s.idio_vol]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return bad(format!("the regression of {} on {}", s.symbol, s.factor));
+            }
+        }
+        if !self.sample.iter().all(|v| v.is_finite()) {
+            return bad("the sample correlation".to_string());
+        }
+        if !(self.shrinkage.is_finite() && self.correlation.iter().all(|v| v.is_finite())) {
+            return bad("the shrunk correlation".to_string());
+        }
+        if !self.eigenvalues.iter().all(|v| v.is_finite()) {
+            return bad("an eigenvalue of the correlation".to_string());
+        }
+        if let Some((nu, ll, ll_gauss)) = self.nu
+            && ![nu, ll, ll_gauss].iter().all(|v| v.is_finite())
+        {
+            return bad("the copula fit".to_string());
+        }
+        if let Some(g) = &self.grouped_nu
+            && !(g.common.is_finite()
+                && g.statistic.is_finite()
+                && g.p_value.is_finite()
+                && g.groups.iter().all(|(_, nu)| nu.is_finite()))
+        {
+            return bad("the one-ν test".to_string());
+        }
+        Ok(())
+    }
+
     /// The covered variables' names, in matrix order.
     pub fn names(&self) -> Vec<String> {
         self.variables.iter().map(|v| v.name.clone()).collect()
@@ -621,11 +733,17 @@ impl Calibration {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        stats::embed_block(base, &block, &self.correlation).ok_or_else(|| {
+        let full = stats::embed_block(base, &block, &self.correlation).ok_or_else(|| {
             CalibrationError::Numerical(
                 "the base matrix or the estimate is singular on the covered variables".into(),
             )
-        })
+        })?;
+        if !full.iter().all(|v| v.is_finite()) {
+            return Err(CalibrationError::Numerical(
+                "the full correlation matrix is not finite".into(),
+            ));
+        }
+        Ok(full)
     }
 
     /// The copula ν to configure: the fit, rounded to 0.1; `None` (the

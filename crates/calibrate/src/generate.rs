@@ -115,26 +115,78 @@ fn specs() -> Vec<Spec> {
 /// Long-run annual volatility of the factors M, O, R, G, D.
 const FACTOR_VOLS: [f64; 5] = [0.17, 0.30, 0.13, 0.14, 0.07];
 
+/// The most weekdays a synthetic history has (some 380 years; about 1.7
+/// million rows, 50 MB of CSV, well under the 1 GiB `exfee calibrate`
+/// reads).
+pub const MAX_DAYS: usize = 100_000;
+
+/// Why a synthetic history cannot be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GenerateError {
+    /// `days` is 0 or more than [`MAX_DAYS`].
+    #[error("the number of days must be 1 to {MAX_DAYS}, not {0}")]
+    Days(usize),
+    /// The calendar (chrono's, to +262142-12-31) ends before `days`
+    /// weekdays from the start.
+    #[error("only {got} weekdays from {start} to the end of the calendar ({end}); {days} asked")]
+    CalendarEnd {
+        /// The start asked.
+        start: NaiveDate,
+        /// The last date of the calendar.
+        end: NaiveDate,
+        /// Weekdays found.
+        got: usize,
+        /// Weekdays asked.
+        days: usize,
+    },
+}
+
+/// `days` weekdays from `start` (moved to the first weekday on or after
+/// it), ascending.
+///
+/// # Errors
+///
+/// [`GenerateError`] when `days` is not 1 to [`MAX_DAYS`] or the calendar
+/// ends first.
+pub fn weekdays(start: NaiveDate, days: usize) -> Result<Vec<NaiveDate>, GenerateError> {
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(GenerateError::Days(days));
+    }
+    let mut dates = Vec::with_capacity(days);
+    let mut d = start;
+    loop {
+        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+            dates.push(d);
+        }
+        if dates.len() == days {
+            return Ok(dates);
+        }
+        d = d.succ_opt().ok_or(GenerateError::CalendarEnd {
+            start,
+            end: d,
+            got: dates.len(),
+            days,
+        })?;
+    }
+}
+
 /// Rows `(date, symbol, close)` of `days` weekdays from `start` (moved to
 /// the first weekday on or after it), seeded.
+///
+/// # Errors
+///
+/// [`GenerateError`] from [`weekdays`].
 pub fn synthetic_history(
     seed: u64,
     start: NaiveDate,
     days: usize,
-) -> Vec<(NaiveDate, String, f64)> {
+) -> Result<Vec<(NaiveDate, String, f64)>, GenerateError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let t5 = StudentT::new(NU).unwrap_or_else(|_| unreachable!("ν = 5 is valid"));
     let scale = (NU / (NU - 2.0)).sqrt();
     let z = |rng: &mut ChaCha8Rng| -> f64 { t5.sample(rng) / scale };
 
-    let mut dates = Vec::with_capacity(days);
-    let mut d = start;
-    while dates.len() < days {
-        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
-            dates.push(d);
-        }
-        d = d.succ_opt().unwrap_or(d);
-    }
+    let dates = weekdays(start, days)?;
     // Holidays: a fixed draw per year and market.
     let holiday = |market: Market, date: NaiveDate| -> bool {
         let (n, salt) = match market {
@@ -187,7 +239,7 @@ pub fn synthetic_history(
             rows.push((date, "VIX".to_string(), ln_vix.exp()));
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// The rows as `date,symbol,close` CSV, closes to 6 significant digits.
@@ -203,4 +255,62 @@ pub fn history_csv(rows: &[(NaiveDate, String, f64)]) -> String {
         out.push_str(&format!("{date},{symbol},{close:.digits$}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn weekdays_skip_weekends_and_stop_at_the_calendars_end() {
+        // 2024-06-01 is a Saturday: Mon 3 to Fri 7, then Mon 10.
+        let got = weekdays(d("2024-06-01"), 6).unwrap();
+        let want: Vec<NaiveDate> = ["2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06"]
+            .into_iter()
+            .chain(["2024-06-07", "2024-06-10"])
+            .map(d)
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(weekdays(d("2024-06-01"), 0), Err(GenerateError::Days(0)));
+        assert_eq!(
+            weekdays(d("2024-06-01"), MAX_DAYS + 1),
+            Err(GenerateError::Days(MAX_DAYS + 1))
+        );
+        assert_eq!(
+            weekdays(d("2024-06-03"), MAX_DAYS).map(|v| v.len()),
+            Ok(MAX_DAYS)
+        );
+        // +262142-12-31, the calendar's last date (NaiveDate::MAX), is a
+        // Monday: 262142 ≡ 2142 (mod 400), the Gregorian cycle of 146,097
+        // days = 20,871 weeks, and 2142-12-31 is a Monday. One weekday,
+        // then the calendar ends.
+        let last = NaiveDate::MAX;
+        assert_eq!(last.weekday(), Weekday::Mon);
+        assert_eq!(weekdays(last, 1), Ok(vec![last]));
+        assert_eq!(
+            weekdays(last, 3),
+            Err(GenerateError::CalendarEnd {
+                start: last,
+                end: last,
+                got: 1,
+                days: 3
+            })
+        );
+        // From Friday the 28th: Friday, (the weekend,) Monday, no third.
+        let fri = last - chrono::Days::new(3);
+        assert_eq!(fri.weekday(), Weekday::Fri);
+        assert_eq!(
+            weekdays(fri, 3),
+            Err(GenerateError::CalendarEnd {
+                start: fri,
+                end: last,
+                got: 2,
+                days: 3
+            })
+        );
+    }
 }

@@ -140,6 +140,27 @@ impl History {
         }
         out
     }
+
+    /// The first (symbol, date) index, in symbol then date order, whose
+    /// log return ([`History::log_returns`]) is not finite: the ratio of
+    /// two closes overflows to ∞ or underflows to 0 (e.g. 1e-300 then
+    /// 1e10). `None` when every return is finite. The parser rejects such
+    /// a history; [`crate::calibrate`] checks it again for histories built
+    /// with [`History::from_rows`].
+    pub fn first_non_finite_return(&self) -> Option<(usize, usize)> {
+        (0..self.symbols.len()).find_map(|s| {
+            self.log_returns(s)
+                .iter()
+                .position(|r| r.is_some_and(|r| !r.is_finite()))
+                .map(|d| (s, d))
+        })
+    }
+}
+
+/// Whether `close` is a usable price: finite, positive and normal (a
+/// subnormal such as 5e-324 is not a price, and its ratios overflow).
+pub fn is_valid_close(close: f64) -> bool {
+    close.is_normal() && close > 0.0
 }
 
 /// Reads a history from CSV text: header exactly `date,symbol,close`;
@@ -199,8 +220,11 @@ pub fn parse_history(file: &str, text: &[u8]) -> Result<History, HistoryError> {
             .trim()
             .parse()
             .map_err(|_| bad("close", format!("`{}` is not a number", &record[2])))?;
-        if !(close.is_finite() && close > 0.0) {
-            return Err(bad("close", format!("{close} is not a positive price")));
+        if !is_valid_close(close) {
+            return Err(bad(
+                "close",
+                format!("{close:e} is not a positive (normal, finite) price"),
+            ));
         }
         if let Some(first) = seen.insert((date, symbol.to_string()), line) {
             return Err(bad(
@@ -215,7 +239,24 @@ pub fn parse_history(file: &str, text: &[u8]) -> Result<History, HistoryError> {
             file: file.to_string(),
         });
     }
-    Ok(History::from_rows(rows))
+    let history = History::from_rows(rows);
+    if let Some((s, d)) = history.first_non_finite_return() {
+        let symbol = &history.symbols[s];
+        let (before, date) = (history.dates[d - 1], history.dates[d]);
+        let close = |d: usize| history.closes[s][d].unwrap_or(f64::NAN);
+        return Err(HistoryError::Row {
+            file: file.to_string(),
+            line: seen.get(&(date, symbol.clone())).copied().unwrap_or(0),
+            column: "close",
+            reason: format!(
+                "{symbol} on {date}: the log return from {:e} on {before} to {:e} is not finite \
+                 (the ratio of the closes overflows)",
+                close(d - 1),
+                close(d)
+            ),
+        });
+    }
+    Ok(history)
 }
 
 #[cfg(test)]
@@ -256,6 +297,19 @@ mod tests {
     }
 
     #[test]
+    fn extreme_but_finite_ratios_are_kept() {
+        // 1e-290 / 1e-300 = 1e10: ln = 10·ln 10; 1e-310 is subnormal but
+        // finite as a ratio (1e-10 / 1e300): ln = −310·ln 10.
+        let text = "date,symbol,close\n2024-01-02,A,1e-300\n2024-01-03,A,1e-290\n\
+                    2024-01-02,B,1e300\n2024-01-03,B,1e-10\n";
+        let h = parse_history("h.csv", text.as_bytes()).unwrap();
+        let ln10 = 10f64.ln();
+        assert!((h.log_returns(0)[1].unwrap() - 10.0 * ln10).abs() < 1e-9);
+        assert!((h.log_returns(1)[1].unwrap() + 310.0 * ln10).abs() < 1e-9);
+        assert_eq!(h.first_non_finite_return(), None);
+    }
+
+    #[test]
     fn bad_rows_are_named_by_line() {
         for (text, expected) in [
             ("date,sym,close\n", "line 1"),
@@ -273,6 +327,19 @@ mod tests {
                 "line 3: row",
             ),
             ("date,symbol,close\n", "no data rows"),
+            // subnormal: not a price
+            ("date,symbol,close\n2024-01-02,A,5e-324\n", "line 2: close"),
+            // 1e10 / 1e-300 = 1e310 overflows to ∞: ln is +∞
+            (
+                "date,symbol,close\n2024-01-02,A,1\n2024-01-03,A,1e-300\n2024-01-04,A,1e10\n",
+                "line 4: close: A on 2024-01-04: the log return from 1e-300 on 2024-01-03 to 1e10",
+            ),
+            // 1e-300 / 1e300 = 1e-600 underflows to 0: ln is −∞ (B's
+            // second row is line 4)
+            (
+                "date,symbol,close\n2024-01-02,B,1e300\n2024-01-02,A,1\n2024-01-03,B,1e-300\n",
+                "line 4: close: B on 2024-01-03",
+            ),
         ] {
             let err = parse_history("h.csv", text.as_bytes())
                 .unwrap_err()

@@ -16,7 +16,7 @@ mod tests;
 
 pub use calibrate::{
     Calibration, CalibrationError, GroupedNu, Options, Role, StockFit, TRADING_DAYS, Variable,
-    calibrate, role_of,
+    calibrate, check_window, role_of,
 };
 pub use exfee_scenarios::{Copula, CorrelationMatrix, DEFAULT_Z_AT_BOUND, Marginal};
 pub use history::{History, HistoryError, parse_history};

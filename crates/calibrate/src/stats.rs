@@ -113,10 +113,11 @@ pub struct Regression {
 }
 
 /// Ordinary least squares of y on x with an intercept; `None` with fewer
-/// than 3 points or a constant x.
+/// than 3 points, a constant x, a value that is not finite, or a fit that
+/// is not finite (so every `Some` holds finite numbers).
 pub fn ols(x: &[f64], y: &[f64]) -> Option<Regression> {
     let n = x.len();
-    if n < 3 || y.len() != n {
+    if n < 3 || y.len() != n || !x.iter().chain(y).all(|v| v.is_finite()) {
         return None;
     }
     let mx = x.iter().sum::<f64>() / n as f64;
@@ -135,13 +136,17 @@ pub fn ols(x: &[f64], y: &[f64]) -> Option<Regression> {
         .map(|(a, b)| (b - alpha - beta * a).powi(2))
         .sum();
     let r2 = if syy > 0.0 { 1.0 - sse / syy } else { 0.0 };
-    Some(Regression {
-        alpha,
-        beta,
-        r2,
-        residual_sd: (sse / (n - 2) as f64).sqrt(),
-        n,
-    })
+    let residual_sd = (sse / (n - 2) as f64).sqrt();
+    [alpha, beta, r2, residual_sd]
+        .iter()
+        .all(|v| v.is_finite())
+        .then_some(Regression {
+            alpha,
+            beta,
+            r2,
+            residual_sd,
+            n,
+        })
 }
 
 /// Pseudo-observations: each column's ranks divided by n + 1 (ties get

@@ -329,8 +329,46 @@ fn devolatilised_correlation_worked_by_hand() {
 }
 
 #[test]
+fn a_return_that_overflows_is_an_error_not_a_nan() {
+    // CL closes 50, 1e-300, 1e10: 1e10 / 1e-300 = 1e310 overflows, so its
+    // return on day 3 is +∞; SPX and a stock are ordinary. Whether CL is a
+    // factor or the stock's only factor, the result is this error, never
+    // a NaN beta or "a variable is constant".
+    let mut rows = Vec::new();
+    for i in 0..80u64 {
+        let date = d("2024-01-01") + chrono::Days::new(i);
+        let x = (i as f64 * 0.7).sin();
+        rows.push((date, "SPX".to_string(), 100.0 + x));
+        rows.push((date, "STK".to_string(), 50.0 + 2.0 * x));
+        let cl = match i {
+            1 => 1e-300,
+            2 => 1e10,
+            _ => 70.0 + x,
+        };
+        rows.push((date, "CL".to_string(), cl));
+    }
+    let history = History::from_rows(rows);
+    let (f, fx) = tables();
+    let options = Options {
+        min_obs: 20,
+        ..Options::default()
+    };
+    let err = calibrate(&history, &f, &fx, &options).unwrap_err();
+    assert_eq!(
+        err,
+        CalibrationError::NonFiniteReturn {
+            symbol: "CL".to_string(),
+            date: d("2024-01-03"),
+        }
+    );
+    // Least squares on a non-finite value has no fit.
+    assert!(ols(&[1.0, 2.0, f64::INFINITY], &[1.0, 2.0, 3.0]).is_none());
+    assert!(ols(&[1.0, 2.0, 3.0], &[1.0, f64::NAN, 3.0]).is_none());
+}
+
+#[test]
 fn calibration_recovers_the_generators_parameters() {
-    let rows = generate::synthetic_history(7, d("2024-01-01"), 650);
+    let rows = generate::synthetic_history(7, d("2024-01-01"), 650).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
@@ -367,7 +405,7 @@ fn calibration_recovers_the_generators_parameters() {
 
 #[test]
 fn generated_history_has_fat_tails_and_clustering() {
-    let rows = generate::synthetic_history(3, d("2024-01-01"), 1500);
+    let rows = generate::synthetic_history(3, d("2024-01-01"), 1500).unwrap();
     let h = History::from_rows(rows);
     let r: Vec<f64> = h
         .log_returns(h.index_of("CL").unwrap())
@@ -386,14 +424,14 @@ fn generated_history_has_fat_tails_and_clustering() {
     assert!(num / den > 0.05, "autocorrelation of |r| {}", num / den);
     // Same seed, same rows.
     assert_eq!(
-        generate::synthetic_history(3, d("2024-01-01"), 50),
-        generate::synthetic_history(3, d("2024-01-01"), 50)
+        generate::synthetic_history(3, d("2024-01-01"), 50).unwrap(),
+        generate::synthetic_history(3, d("2024-01-01"), 50).unwrap()
     );
 }
 
 #[test]
 fn as_of_uses_no_later_data() {
-    let rows = generate::synthetic_history(5, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(5, d("2024-01-01"), 400).unwrap();
     let cut = d("2025-01-15");
     let full = History::from_rows(rows.clone());
     let truncated = History::from_rows(rows.into_iter().filter(|r| r.0 <= cut));
@@ -453,7 +491,7 @@ fn grouped_nu_test_tells_different_tails_apart() {
 
 #[test]
 fn rendered_files_parse_back() {
-    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let c = calibrate(&history, &f, &fx, &Options::default()).unwrap();
@@ -491,7 +529,7 @@ fn rendered_files_parse_back() {
 
 #[test]
 fn the_report_has_every_section_in_order() {
-    let rows = generate::synthetic_history(9, d("2024-01-01"), 400);
+    let rows = generate::synthetic_history(9, d("2024-01-01"), 400).unwrap();
     let history = History::from_rows(rows);
     let (f, fx) = tables();
     let mut c = calibrate(&history, &f, &fx, &Options::default()).unwrap();

@@ -229,6 +229,21 @@ pub fn file_stem(account: &str) -> String {
     clean
 }
 
+/// Where the files of `stem` go so that no two accounts share a path: the
+/// folder (relative, `""` or `"n/"`) of the first free place among `stem`,
+/// `2/stem`, `3/stem`, … in `used`, which is marked used. [`file_stem`]s
+/// of different ids differ unless an id is crafted to equal another's
+/// hashed stem; this settles that case too.
+pub fn free_folder(used: &mut std::collections::HashSet<String>, stem: &str) -> String {
+    let mut folder = String::new();
+    let mut n = 1u64;
+    while !used.insert(format!("{folder}{stem}")) {
+        n += 1;
+        folder = format!("{n}/");
+    }
+    folder
+}
+
 fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -322,5 +337,15 @@ mod tests {
         }
         assert!(file_stem("-rf").starts_with("rf-"));
         assert_eq!(file_stem("a-b"), "a-b");
+    }
+
+    #[test]
+    fn a_taken_stem_goes_into_a_numbered_folder() {
+        let mut used = std::collections::HashSet::from(["files".to_string()]);
+        assert_eq!(free_folder(&mut used, "A"), "");
+        assert_eq!(free_folder(&mut used, "A"), "2/");
+        assert_eq!(free_folder(&mut used, "A"), "3/");
+        assert_eq!(free_folder(&mut used, "files"), "2/");
+        assert_eq!(free_folder(&mut used, "B"), "");
     }
 }

@@ -69,7 +69,7 @@ use serde::{Deserialize, Serialize};
 pub use chart::{contributors_png, contributors_svg, pnl_histogram_png, pnl_histogram_svg};
 pub use csv_out::csv;
 pub use document::Document;
-pub use format::file_stem;
+pub use format::{file_stem, free_folder};
 pub use html::{ChartLinks, TOO_LARGE, html, index_html};
 pub use markdown::markdown;
 

@@ -231,6 +231,68 @@ impl StateDb {
         Ok(StateDb { conn, path })
     }
 
+    /// Opens an existing state database for reading only (`exfee ledger`):
+    /// the file is opened with `SQLITE_OPEN_READ_ONLY`, so nothing is ever
+    /// written to it — no table created, no migration, no journal-mode
+    /// change. Queries work; a run's writes fail.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Open`] when the file cannot be opened or is not a
+    /// SQLite database; [`StateError::NotAState`] when it is a SQLite file
+    /// without exfee's schema (an empty file, another program's database);
+    /// [`StateError::UnsupportedSchema`] when its schema version is not
+    /// [`SCHEMA_VERSION`] (an older file is migrated only by a run, which
+    /// opens it with [`open`](StateDb::open)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("state.sqlite");
+    /// assert!(exfee_state::StateDb::open_read_only(&path).is_err()); // no file
+    /// std::fs::write(&path, "").unwrap();
+    /// assert!(exfee_state::StateDb::open_read_only(&path).is_err()); // not a state
+    /// assert_eq!(std::fs::read(&path).unwrap().len(), 0); // and left as it was
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<StateDb, StateError> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StateError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_error)?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(open_error)?;
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                 AND name IN ('nights', 'ledger', 'accounts')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(open_error)?;
+        if found == 0 || tables != 3 {
+            return Err(StateError::NotAState { path });
+        }
+        if found != SCHEMA_VERSION {
+            return Err(StateError::UnsupportedSchema {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(StateDb { conn, path })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -275,7 +337,7 @@ impl StateDb {
         rules: GraceRules,
         calendar: &TradingCalendar,
     ) -> Result<Run<'_>, StateError> {
-        if !(1..=9999).contains(&date.year()) {
+        if !crate::record::sorts_as_text(date) {
             return Err(StateError::DateOutOfRange(date));
         }
         let tx = self
@@ -370,7 +432,11 @@ impl StateDb {
     }
 
     /// Ledger rows of days `from..=to` (either end open when `None`), of one
-    /// account or all, ordered by account then day.
+    /// account or all, ordered by account then day. Either end may be any
+    /// date: the stored days are in the years 1 to 9999, so a `from` after
+    /// 9999 or a `to` before year 1 selects nothing, and an end beyond the
+    /// other side of that range leaves that side open (compared as dates,
+    /// not as their text: `+10000-01-01` sorts before `2026-…` as text).
     ///
     /// # Errors
     ///
@@ -383,6 +449,13 @@ impl StateDb {
         account: Option<&str>,
     ) -> Result<Vec<LedgerRow>, StateError> {
         const TABLE: &str = "ledger";
+        let before = |d: &NaiveDate| d.year() < 1;
+        let after = |d: &NaiveDate| d.year() > 9999;
+        if from.as_ref().is_some_and(after) || to.as_ref().is_some_and(before) {
+            return Ok(Vec::new());
+        }
+        let from = from.filter(|d| crate::record::sorts_as_text(*d));
+        let to = to.filter(|d| crate::record::sorts_as_text(*d));
         let mut stmt = self.conn.prepare_cached(
             "SELECT account, day, measured_on, posted_on, amount, basis, currency FROM ledger
              WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)

@@ -27,6 +27,15 @@ pub enum StateError {
         /// The version this build reads and writes.
         supported: i64,
     },
+    /// A SQLite file without exfee's tables and schema version (an empty
+    /// file, another program's database), opened for reading.
+    #[error(
+        "{path} is not an exfee state database (no exfee schema version or tables); nothing was written to it"
+    )]
+    NotAState {
+        /// The file.
+        path: PathBuf,
+    },
     /// A statement failed (disk full, locked by another process, …). The
     /// run's transaction is rolled back when the run is dropped.
     #[error("state database: {0}")]

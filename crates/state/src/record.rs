@@ -1,5 +1,5 @@
 use crate::error::StateError;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use exfee_fee::{AccountState, ChargedFee, FeeStatus};
 use exfee_model::Currency;
 use rust_decimal::Decimal;
@@ -132,6 +132,13 @@ impl Recorded {
             .iter()
             .fold(Decimal::ZERO, |sum, row| sum.saturating_add(row.amount))
     }
+}
+
+/// Whether `date` is in the years 1 to 9999, where its `YYYY-MM-DD` text
+/// sorts as the date does (the run date must be; a query's bounds are
+/// compared accordingly).
+pub(crate) fn sorts_as_text(date: NaiveDate) -> bool {
+    (1..=9999).contains(&date.year())
 }
 
 /// Dates are stored as `YYYY-MM-DD` text, which sorts by date for years 1 to

@@ -659,3 +659,116 @@ fn a_version_1_file_is_migrated_day_by_day() {
     assert_eq!(db.total_charged("U1").unwrap(), dec("164.37"));
     assert_eq!(db.nights("U1").unwrap()[0].record.accrues, dec("54.79"));
 }
+
+#[test]
+fn ledger_bounds_beyond_the_text_years_compare_as_dates() {
+    // One ledger row: Monday 2026-03-09, posted on the 10th (as in
+    // `night_one_is_grace_and_night_eight_is_charged`).
+    let (_dir, mut db) = open();
+    for d in [2, 3, 4, 5, 6, 9, 10] {
+        night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+    }
+    let rows = |from, to| db.ledger_rows(from, to, None).unwrap().len();
+    let far = day(10_000, 1, 1);
+    let before_christ = day(-1, 1, 1);
+    assert_eq!(rows(None, None), 1);
+    // "+10000-01-01" sorts before "2026-03-09" as text, not as a date
+    assert_eq!(rows(Some(far), None), 0);
+    assert_eq!(rows(None, Some(far)), 1);
+    assert_eq!(rows(Some(before_christ), None), 1);
+    assert_eq!(rows(None, Some(before_christ)), 0);
+    assert_eq!(rows(Some(before_christ), Some(far)), 1);
+    assert_eq!(rows(Some(day(2026, 3, 10)), Some(far)), 0);
+    assert_eq!(rows(Some(before_christ), Some(day(2026, 3, 9))), 1);
+}
+
+#[test]
+fn read_only_opening_writes_nothing_and_refuses_what_is_not_a_state() {
+    let dir = tempfile::tempdir().unwrap();
+    // A state of this version reads, and cannot be written through.
+    let path = dir.path().join("state.sqlite");
+    {
+        let mut db = StateDb::open(&path).unwrap();
+        for d in [2, 3, 4, 5, 6, 9, 10] {
+            night(&mut db, day(2026, 3, d), &[("U1", "250000")]);
+        }
+    }
+    let before = std::fs::read(&path).unwrap();
+    let mut db = StateDb::open_read_only(&path).unwrap();
+    assert_eq!(db.total_charged("U1").unwrap(), dec("54.79"));
+    // A write through it fails (at `begin_run` or at the first record).
+    let wrote = db
+        .begin_run(
+            day(2026, 3, 11),
+            GraceRules::default(),
+            &TradingCalendar::default(),
+        )
+        .map_err(|_| ())
+        .and_then(|mut run| {
+            run.record(
+                "U2",
+                &NightRecord {
+                    status: FeeStatus::Clear,
+                    uncovered: dec("0"),
+                    measure: dec("0"),
+                    daily_fee: dec("0"),
+                    accrues: dec("0"),
+                    basis: exfee_fee::ChargedFee::Exposure,
+                    effective_date: None,
+                    currency: Currency::USD,
+                },
+            )
+            .map_err(|_| ())?;
+            run.commit().map_err(|_| ())
+        });
+    assert!(wrote.is_err());
+    drop(db);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    // Another program's database: refused, unchanged.
+    let foreign = dir.path().join("foreign.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    assert!(matches!(
+        StateDb::open_read_only(&foreign),
+        Err(StateError::NotAState { .. })
+    ));
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+
+    // An empty file: refused, still empty; no file: refused, not created.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, "").unwrap();
+    assert!(matches!(
+        StateDb::open_read_only(&empty),
+        Err(StateError::NotAState { .. })
+    ));
+    assert_eq!(std::fs::read(&empty).unwrap().len(), 0);
+    let missing = dir.path().join("missing.sqlite");
+    assert!(StateDb::open_read_only(&missing).is_err());
+    assert!(!missing.exists());
+
+    // Schema 1 is not migrated by a read.
+    let old = dir.path().join("v1.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE nights (account TEXT); CREATE TABLE ledger (account TEXT);
+             CREATE TABLE accounts (account TEXT); PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&old).unwrap();
+    assert!(matches!(
+        StateDb::open_read_only(&old),
+        Err(StateError::UnsupportedSchema {
+            found: 1,
+            supported: 2,
+            ..
+        })
+    ));
+    assert_eq!(std::fs::read(&old).unwrap(), before);
+}
