@@ -168,3 +168,61 @@ fn an_empty_or_section_less_flex_report_stops_the_run_with_exit_2() {
         assert!(!out.path().join("results.csv").exists(), "{name}");
     }
 }
+
+/// Runs `--flex` over `files` (name, text) written to a folder, with the
+/// samples' market folder.
+fn run_flex(files: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec!["--flex".into()];
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        args.push(path.into_os_string());
+    }
+    args.push("--market".into());
+    args.push(examples().join("native/market").into_os_string());
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run(&args)
+}
+
+/// A file ending inside a quoted field (no closing quote) is cut short: the
+/// row is an error of its account (U2, known from an earlier row) at the
+/// cut field, for a Flex report and a native drop alike; the rows before it
+/// count. U1 holds 10 × 245.30 = 2,453.00.
+#[test]
+fn a_file_ending_inside_a_quoted_field_fails_that_rows_account() {
+    let report = "ClientAccountID,CurrencyPrimary,FXRateToBase,AssetClass,Symbol,Quantity,MarkPrice\n\
+                  U1,USD,1,STK,AAPL,10,245.30\n\
+                  U2,USD,1,STK,AAPL,1,245.30\n\
+                  U2,USD,1,STK,MSFT,\"100\",\"41";
+    let (code, text, out) = run_flex(&[("r.csv", report)]);
+    assert_eq!(code, Some(1), "{text}");
+    let results = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
+    let u1 = results.lines().find(|l| l.starts_with("U1,")).unwrap();
+    assert!(u1.starts_with("U1,USD,ok,2453.00,"), "{u1}");
+    let u2 = results.lines().find(|l| l.starts_with("U2,")).unwrap();
+    assert!(u2.contains(",failed,"), "{u2}");
+    assert!(
+        u2.contains(
+            "r.csv line 4 column 7 (MarkPrice): the file ends inside this quoted field (no \
+             closing quote): the file is cut short"
+        ),
+        "{u2}"
+    );
+
+    let drop = crate::common::TestDrop::new(
+        "U1,USD\nU2,USD\n",
+        "U1,AAPL,STK,USD,10,1,245.30,,,,,\nU2,MSFT,STK,USD,100,1,\"41",
+    );
+    let evaluation = drop.evaluate();
+    assert_eq!(
+        crate::common::risk(&evaluation, "U1").nlv,
+        crate::common::dec("2453.00")
+    );
+    let errors = crate::common::errors(&evaluation, "U2");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("positions.csv line 3 column 7 (mark): the file ends inside"),
+        "{errors:?}"
+    );
+}
