@@ -185,6 +185,35 @@ fn run_flex(files: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir) 
     run(&args)
 }
 
+/// The first `n` lines of a sample, each with its line end.
+fn first_lines(sample: &str, n: usize) -> String {
+    let text = std::fs::read_to_string(examples().join(sample)).unwrap();
+    text.split_inclusive('\n').take(n).collect()
+}
+
+/// `nightly.xml` cut after its first `<OpenPosition …/>` (line 9): read as
+/// complete, it gave U1100001 an NLV of 73,590.00 (300 × 245.30) with
+/// status ok. The file is not well-formed: the run stops, naming the file,
+/// the line it ends on and the elements left open (lines 4, 5, 6 and 8 of
+/// the sample).
+#[test]
+fn a_truncated_flex_xml_report_stops_the_run() {
+    let cut = first_lines("xml/nightly.xml", 9);
+    let cut = cut.trim_end_matches('\n');
+    let (code, text, out) = run_flex(&[("n.xml", cut)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("n.xml"), "{text}");
+    assert!(
+        text.contains(
+            "line 9: not well-formed XML: the file ends with <OpenPositions> (opened on line \
+             8), <FlexStatement> (opened on line 6), <FlexStatements> (opened on line 5), \
+             <FlexQueryResponse> (opened on line 4) not closed: the report is cut short"
+        ),
+        "{text}"
+    );
+    assert!(!out.path().join("results.csv").exists());
+}
+
 /// A file ending inside a quoted field (no closing quote) is cut short: the
 /// row is an error of its account (U2, known from an earlier row) at the
 /// cut field, for a Flex report and a native drop alike; the rows before it
