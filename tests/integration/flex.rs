@@ -255,3 +255,37 @@ fn a_file_ending_inside_a_quoted_field_fails_that_rows_account() {
         "{errors:?}"
     );
 }
+
+/// One row dated a day later (the option, 2026-11-21) makes that day the
+/// account's date: the rows of 2026-11-20, the broker's NAV among them, are
+/// left out. Reconciled as `no_broker_nav` it passed with an NLV of
+/// −11,323.50 (the option and the cash only); now the account fails, naming
+/// both dates, and the reconciliation says why.
+#[test]
+fn a_nav_only_of_an_earlier_date_than_a_row_fails_the_account() {
+    let report = "\"HEADER\",\"POST\",\"ClientAccountID\",\"CurrencyPrimary\",\"FXRateToBase\",\"AssetClass\",\"Symbol\",\"UnderlyingSymbol\",\"Multiplier\",\"Strike\",\"Expiry\",\"Put/Call\",\"ReportDate\",\"Quantity\",\"MarkPrice\"\n\
+        \"DATA\",\"POST\",\"U1\",\"USD\",\"1\",\"STK\",\"AAPL\",\"\",\"1\",\"\",\"\",\"\",\"20261120\",\"100\",\"245.3\"\n\
+        \"DATA\",\"POST\",\"U1\",\"USD\",\"1\",\"OPT\",\"AAPL  270115C00260000\",\"AAPL\",\"100\",\"260\",\"20270115\",\"C\",\"20261121\",\"-5\",\"4.81\"\n\
+        \"HEADER\",\"CRTT\",\"ClientAccountID\",\"CurrencyPrimary\",\"LevelOfDetail\",\"EndingCash\"\n\
+        \"DATA\",\"CRTT\",\"U1\",\"USD\",\"Currency\",\"-10000\"\n\
+        \"HEADER\",\"EQUT\",\"ClientAccountID\",\"CurrencyPrimary\",\"ReportDate\",\"Total\"\n\
+        \"DATA\",\"EQUT\",\"U1\",\"USD\",\"20261120\",\"12125.00\"\n";
+    let (code, text, out) = run_flex(&[("r.csv", report)]);
+    assert_eq!(code, Some(1), "{text}");
+    let results = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
+    let u1 = results.lines().find(|l| l.starts_with("U1,")).unwrap();
+    assert!(u1.contains(",failed,"), "{u1}");
+    assert!(
+        u1.contains(
+            "r.csv line 7 column 6 (Total): the broker's NAV of account U1 is of 2026-11-20, \
+             but the account's latest ReportDate is 2026-11-21"
+        ),
+        "{u1}"
+    );
+    let reconciliation = std::fs::read_to_string(out.path().join("reconciliation.csv")).unwrap();
+    // The option (−5 × 100 × 4.81) and the cash: −12,405.00.
+    assert!(
+        reconciliation.contains("U1,USD,-12405.00,,,,nav_of_earlier_date"),
+        "{reconciliation}"
+    );
+}
