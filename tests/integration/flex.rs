@@ -214,6 +214,51 @@ fn a_truncated_flex_xml_report_stops_the_run() {
     assert!(!out.path().join("results.csv").exists());
 }
 
+/// A markers-layout report cut short stops the run: inside a section (the
+/// first 10 lines: the POST section opened on line 3 has no EOS), after an
+/// account's EOA (the first 24 lines: U1100002 would be missing without a
+/// trace), and when an EOS line's count disagrees with the rows read (the
+/// POST section of U1100001 says 7; without its line 6, 6 are read).
+#[test]
+fn a_truncated_or_short_markers_report_stops_the_run() {
+    let (code, text, out) = run_flex(&[("cut.csv", &first_lines("markers/desk-a-usd.csv", 10))]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(
+            "cut.csv: line 10: the file ends here, but the POST section (BOS on line 3) has \
+             no EOS line: the report is cut short"
+        ),
+        "{text}"
+    );
+    assert!(!out.path().join("results.csv").exists());
+
+    let (code, text, _) = run_flex(&[("cut.csv", &first_lines("markers/desk-a-usd.csv", 24))]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(
+            "line 24: the file ends here, but the report (BOF on line 1) has no EOF line"
+        ),
+        "{text}"
+    );
+
+    let whole = first_lines("markers/desk-a-usd.csv", usize::MAX);
+    let short: String = whole
+        .split_inclusive('\n')
+        .enumerate()
+        .filter(|(i, _)| *i != 5)
+        .map(|(_, l)| l)
+        .collect();
+    let (code, text, _) = run_flex(&[("short.csv", &short)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(
+            "short.csv: line 11: the EOS line of the POST section (BOS on line 3) counts 7 \
+             rows, but 6 were read"
+        ),
+        "{text}"
+    );
+}
+
 /// A file ending inside a quoted field (no closing quote) is cut short: the
 /// row is an error of its account (U2, known from an earlier row) at the
 /// cut field, for a Flex report and a native drop alike; the rows before it
@@ -286,6 +331,36 @@ fn a_nav_only_of_an_earlier_date_than_a_row_fails_the_account() {
     // The option (−5 × 100 × 4.81) and the cash: −12,405.00.
     assert!(
         reconciliation.contains("U1,USD,-12405.00,,,,nav_of_earlier_date"),
+        "{reconciliation}"
+    );
+}
+
+/// Inside a BOS … EOS section a row as wide as the header is a data row,
+/// whatever its first field: symbols "MSG" and "EOS" are positions, and
+/// only `"EOS","POST",…` ends the section. NLV: 100 × 245.30 plus
+/// 1,000 × 100 plus 1,000 × 10 plus 1,000 of cash = 135,530.00 (it was
+/// 25,530.00 without the two rows).
+#[test]
+fn marker_words_in_the_first_field_of_a_data_row_are_data() {
+    let report = "\"BOF\",\"U1\",\"q\",\"1\",\"20261120\",\"20261120\",\"20261121;021503\",\"3\"\n\
+        \"BOA\",\"U1\"\n\
+        \"BOS\",\"POST\",\"Open Positions\"\n\
+        \"Symbol\",\"CurrencyPrimary\",\"FXRateToBase\",\"AssetClass\",\"Quantity\",\"MarkPrice\",\"ReportDate\"\n\
+        \"AAPL\",\"USD\",\"1\",\"STK\",\"100\",\"245.3\",\"20261120\"\n\
+        \"MSG\",\"USD\",\"1\",\"STK\",\"1000\",\"100\",\"20261120\"\n\
+        \"EOS\",\"USD\",\"1\",\"STK\",\"1000\",\"10\",\"20261120\"\n\
+        \"EOS\",\"POST\",\"3\"\n\
+        \"BOS\",\"CRTT\",\"Cash Report\"\n\
+        \"CurrencyPrimary\",\"EndingCash\"\n\
+        \"USD\",\"1000\"\n\
+        \"EOS\",\"CRTT\",\"1\"\n\
+        \"EOA\",\"U1\"\n\
+        \"EOF\",\"1\",\"14\"\n";
+    let (code, text, out) = run_flex(&[("r.csv", report)]);
+    assert!(code == Some(0) || code == Some(1), "{text}");
+    let reconciliation = std::fs::read_to_string(out.path().join("reconciliation.csv")).unwrap();
+    assert!(
+        reconciliation.contains("U1,USD,135530.00,,,,no_broker_nav"),
         "{reconciliation}"
     );
 }
