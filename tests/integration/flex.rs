@@ -335,6 +335,32 @@ fn a_nav_only_of_an_earlier_date_than_a_row_fails_the_account() {
     );
 }
 
+/// The same report given twice (under two names, or twice the same path)
+/// would count every position twice (lots alone are summed): the run
+/// stops, naming both files.
+#[test]
+fn the_same_report_given_twice_stops_the_run() {
+    let report = first_lines("markers/desk-a-usd.csv", usize::MAX);
+    let (code, text, out) = run_flex(&[("positions.csv", &report), ("positions (1).csv", &report)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("positions (1).csv: the same content as ")
+            && text.contains("positions.csv (identical files)"),
+        "{text}"
+    );
+    assert!(!out.path().join("results.csv").exists());
+    let sample = examples().join("markers/desk-a-usd.csv");
+    let (code, text, _) = run(&[
+        "--flex".as_ref(),
+        sample.as_os_str(),
+        sample.as_os_str(),
+        "--market".as_ref(),
+        examples().join("native/market").as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("the same content as"), "{text}");
+}
+
 /// Inside a BOS … EOS section a row as wide as the header is a data row,
 /// whatever its first field: symbols "MSG" and "EOS" are positions, and
 /// only `"EOS","POST",…` ends the section. NLV: 100 × 245.30 plus

@@ -593,6 +593,8 @@ struct FlexReader {
     sections: usize,
     /// Whether any file has an Open Positions section.
     any_positions: bool,
+    /// The SHA-256 of each file's content, by file.
+    digests: Vec<[u8; 32]>,
     errors: Vec<InputError>,
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
 use exfee_model::{InputError, SourceLocation};
+use sha2::{Digest, Sha256};
 
 use super::dates::DateOrder;
 use super::{
@@ -14,6 +15,20 @@ use super::{
 };
 use crate::IoError;
 use crate::csvin::{Columns, Next, Oversize, Records};
+
+/// A reader that digests (SHA-256) the bytes read through it.
+struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
 
 /// A section's header row.
 pub(super) struct Header {
@@ -230,9 +245,13 @@ impl FlexReader {
         self.current = None;
         self.statement = None;
         self.sections = 0;
+        let mut digesting = Digesting {
+            inner: input,
+            hasher: Sha256::new(),
+        };
         // The leading bytes up to the first non-blank one (or the end, or
         // 1 MiB of blanks), read ahead and put back in front of the rest.
-        let mut input = input;
+        let input = &mut digesting;
         let mut prefix: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 4096];
         let first = loop {
@@ -278,6 +297,7 @@ impl FlexReader {
                 self.read_csv(name, input)?;
             }
         }
+        self.same_content(name, digesting.hasher.finalize().into())?;
         if self.sections == 0 {
             return Err(IoError::BadTable {
                 path: name.to_string(),
@@ -287,6 +307,25 @@ impl FlexReader {
                     .into(),
             });
         }
+        Ok(())
+    }
+
+    /// Records the digest of the file just read: the same content as an
+    /// earlier file's (the same report given twice, under two names or
+    /// twice the same) would count its positions and cash twice, so it
+    /// stops the run, naming both.
+    fn same_content(&mut self, name: &str, digest: [u8; 32]) -> Result<(), IoError> {
+        if let Some(first) = self.digests.iter().position(|d| *d == digest) {
+            return Err(IoError::BadTable {
+                path: name.to_string(),
+                reason: format!(
+                    "the same content as {} (identical files): its positions and cash \
+                     would be counted twice; give each report once",
+                    self.files[first]
+                ),
+            });
+        }
+        self.digests.push(digest);
         Ok(())
     }
 
