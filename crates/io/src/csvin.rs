@@ -24,20 +24,24 @@ pub const MAX_FIELDS_PER_ROW: usize = 1024;
 const BUFFER_BYTES: usize = 64 * 1024;
 
 /// Why a record was not read whole: only its complete fields before the
-/// problem are kept.
+/// problem are kept (and, for [`Oversize::Unclosed`], the open field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Oversize {
     /// The field at this index (0-based) is longer than [`MAX_FIELD_BYTES`].
     Field(usize),
     /// The record has more than [`MAX_FIELDS_PER_ROW`] fields.
     Fields,
+    /// The input ends inside the quoted field at this index (0-based): no
+    /// closing quote, so the file is cut short there. The record holds
+    /// every field, this one (the last) as far as it goes.
+    Unclosed(usize),
 }
 
 impl Oversize {
     /// The field at fault (0-based), when one is.
     pub fn field(self) -> Option<usize> {
         match self {
-            Oversize::Field(index) => Some(index),
+            Oversize::Field(index) | Oversize::Unclosed(index) => Some(index),
             Oversize::Fields => None,
         }
     }
@@ -49,6 +53,9 @@ impl Oversize {
             Oversize::Fields => format!(
                 "row has more than {MAX_FIELDS_PER_ROW} fields (the limit per row); the row is not read"
             ),
+            Oversize::Unclosed(_) => "the file ends inside this quoted field (no closing quote): \
+                 the file is cut short; the row is not read"
+                .to_string(),
         }
     }
 }
@@ -178,6 +185,9 @@ pub(crate) struct Records<S> {
     after_cr: bool,
     started: bool,
     done: bool,
+    /// The line end `core` was given at the end of the input (see
+    /// [`Records::next`]): counted by `core`, not in the input.
+    fed_end: bool,
     /// The record being read, when reading paused in it: its line, the
     /// output and field ends so far, its problem.
     in_record: bool,
@@ -246,6 +256,7 @@ impl<S> Records<S> {
             after_cr: false,
             started: false,
             done: false,
+            fed_end: false,
             in_record: false,
             record_line: 0,
             outlen: 0,
@@ -269,6 +280,7 @@ impl<S> Records<S> {
                 after_cr: self.after_cr,
                 started: self.started,
                 done: self.done,
+                fed_end: self.fed_end,
                 in_record: self.in_record,
                 record_line: self.record_line,
                 outlen: self.outlen,
@@ -281,7 +293,8 @@ impl<S> Records<S> {
 
     /// The current line (1-based).
     pub fn line(&self) -> u64 {
-        self.core.line() + self.skipped_lines + self.line_base
+        (self.core.line() + self.skipped_lines + self.line_base)
+            .saturating_sub(u64::from(self.fed_end))
     }
 
     /// Whether reading stands between two records with nothing pending (no
@@ -370,12 +383,19 @@ impl<S: Source> Records<S> {
             self.record_line = self.line();
             (self.outlen, self.endlen, self.oversize) = (0, 0, None);
         }
+        let mut unclosed = false;
         loop {
             self.fill()?;
             let input = self.input.buffer();
             if input.is_empty() && !self.input.at_end() {
                 return Ok(Next::Pause);
             }
+            // At the end of the input `core` is given a line end: it ends the
+            // record as the end would, unless the record stands in a quoted
+            // field, whose text it joins: no closing quote, the input is cut
+            // short there.
+            let fed = input.is_empty() && !self.fed_end;
+            let input: &[u8] = if fed { b"\n" } else { input };
             let (outlen, endlen) = (self.outlen, self.endlen);
             let (result, nin, nout, nend) = if self.oversize.is_none() {
                 self.core.read_record(
@@ -389,7 +409,12 @@ impl<S: Source> Records<S> {
             };
             let ended_on_cr =
                 matches!(result, R::Record) && nin > 0 && input.get(nin - 1) == Some(&b'\r');
-            self.input.consume(nin);
+            if !fed {
+                self.input.consume(nin);
+            } else if nin > 0 {
+                self.fed_end = true;
+                unclosed = matches!(result, R::InputEmpty);
+            }
             self.after_cr = ended_on_cr;
             if self.oversize.is_none() {
                 self.outlen += nout;
@@ -428,6 +453,11 @@ impl<S: Source> Records<S> {
             }
         }
         self.in_record = false;
+        // The line end given at the end is not the open field's text.
+        let open_field = self.endlen.checked_sub(1).filter(|_| unclosed);
+        if let Some(end) = open_field.and_then(|last| self.ends.get_mut(last)) {
+            *end = end.saturating_sub(1);
+        }
         let ends = self.ends.get(..self.endlen).unwrap_or_default();
         let mut oversize = self.oversize;
         if oversize.is_none() {
@@ -444,8 +474,14 @@ impl<S: Source> Records<S> {
                 }
             }
         }
+        if oversize.is_none()
+            && let Some(index) = open_field
+        {
+            oversize = Some(Oversize::Unclosed(index));
+        }
         let kept = match oversize {
-            None => ends.len(),
+            // The open field is kept: what it swallowed tells the rows lost.
+            None | Some(Oversize::Unclosed(_)) => ends.len(),
             Some(Oversize::Field(index)) => index,
             Some(Oversize::Fields) => ends.len().min(MAX_FIELDS_PER_ROW),
         };
@@ -680,9 +716,22 @@ impl<'a> Place<'a> {
         match next {
             Next::End | Next::Pause => return false,
             Next::Oversized(problem) => {
-                let error = match problem.field() {
-                    Some(index) => row.error_at_field(index, problem.reason()),
-                    None => row.error_at_row(problem.reason()),
+                // A quote left open at the end may have swallowed rows: then
+                // that is the error, naming them.
+                let swallowed = match problem {
+                    Oversize::Unclosed(_) => row.line_break_problem(self.line_breaks),
+                    _ => None,
+                };
+                let error = match (swallowed, problem.field()) {
+                    (Some((index, error)), _) => {
+                        row.whole = index;
+                        error
+                    }
+                    (None, Some(index)) => {
+                        row.whole = row.whole.min(index);
+                        row.error_at_field(index, problem.reason())
+                    }
+                    (None, None) => row.error_at_row(problem.reason()),
                 };
                 read(Err((error, Some(&row))));
             }
@@ -1079,6 +1128,35 @@ mod tests {
         assert_eq!(got[2], (3, Err(Oversize::Field(1))));
         assert_eq!(got[3].0, 5);
         assert_eq!(got[3].1.as_ref().unwrap()[1].len(), MAX_FIELD_BYTES);
+    }
+
+    /// An input that ends inside a quoted field is cut short: the row is
+    /// an error at that field, with the fields before it; a closed quote, or
+    /// a quote inside an unquoted field, ends nothing early.
+    #[test]
+    fn an_input_ending_inside_a_quoted_field_is_an_error_of_its_row() {
+        assert_eq!(
+            records(b"h1,h2,h3\nMSFT,\"100\",\"41"),
+            vec![ok(1, &["h1", "h2", "h3"]), (2, Err(Oversize::Unclosed(2)))]
+        );
+        // An escaped quote ("") does not close the field; a line end inside
+        // it is text.
+        assert_eq!(
+            records(b"h\n\"4\"\"1\nmore"),
+            vec![ok(1, &["h"]), (2, Err(Oversize::Unclosed(0)))]
+        );
+        assert_eq!(records(b"a,\"41\""), vec![ok(1, &["a", "41"])]);
+        assert_eq!(records(b"a,b\"c"), vec![ok(1, &["a", "b\"c"])]);
+        assert_eq!(records(b"a,b\r\n\r\n"), vec![ok(1, &["a", "b"])]);
+        // The open field is kept as far as it goes, for what it swallowed.
+        let mut records = Records::new(&b"U1,\"41\nU2,5"[..]);
+        let mut record = csv::ByteRecord::new();
+        let next = records.next(&mut record).unwrap();
+        assert_eq!(next, Next::Oversized(Oversize::Unclosed(1)));
+        assert_eq!(record.iter().collect::<Vec<_>>(), [&b"U1"[..], b"41\nU2,5"]);
+        assert_eq!(records.next(&mut record).unwrap(), Next::End);
+        assert_eq!(records.line(), 2);
+        assert_eq!(Oversize::Unclosed(1).field(), Some(1));
     }
 
     #[test]

@@ -274,6 +274,11 @@ pub struct FlexAccount {
     /// base currency, when a NAV section (`EQUT`, `EquitySummaryInBase`) gives
     /// its `Total`.
     pub broker_nav: Option<BrokerNav>,
+    /// The date of the broker's latest NAV when the reports give the
+    /// account's NAV only for dates before [`FlexAccount::report_date`]
+    /// (another row is of a later date): the account fails, and its
+    /// reconciliation says `nav_of_earlier_date`.
+    pub earlier_nav: Option<NaiveDate>,
 }
 
 /// The broker's net asset value of an account, as the report states it.
@@ -588,6 +593,8 @@ struct FlexReader {
     sections: usize,
     /// Whether any file has an Open Positions section.
     any_positions: bool,
+    /// The SHA-256 of each file's content, by file.
+    digests: Vec<[u8; 32]>,
     errors: Vec<InputError>,
 }
 

@@ -60,6 +60,7 @@ impl FlexReader {
             files: &files,
             orders: &orders,
             latest: vec![None; accounts.len()],
+            nav_latest: vec![None; accounts.len()],
         };
         let records = Records {
             positions,
@@ -79,7 +80,7 @@ impl FlexReader {
         let flex_accounts = flex_accounts(
             &files,
             &mut accounts,
-            &dates.latest,
+            &dates,
             &statement_date,
             &records.navs,
         );
@@ -162,6 +163,9 @@ struct Dates<'a> {
     orders: &'a [DateOrder],
     /// Each account's latest row date.
     latest: Vec<Option<NaiveDate>>,
+    /// Each account's latest dated NAV total, before rows of earlier dates
+    /// are left out: its date and where it is.
+    nav_latest: Vec<Option<(NaiveDate, Spot)>>,
 }
 
 impl Dates<'_> {
@@ -281,6 +285,14 @@ impl Records {
         let cash = dates.of(&self.cash, accounts, true);
         let base_cash = dates.of(&self.base_cash, accounts, true);
         let navs = dates.of(&self.navs, accounts, true);
+        for (nav, date) in self.navs.iter().zip(&navs) {
+            if let (Some((_, spot)), Some(Some(date))) = (nav.total, date) {
+                let slot = &mut dates.nav_latest[nav.account];
+                if slot.is_none_or(|(latest, _)| *date > latest) {
+                    *slot = Some((*date, spot));
+                }
+            }
+        }
         let rates = dates.of(&self.rates, accounts, false);
         let conversions = dates.of(&self.conversions, accounts, false);
         Records {
@@ -297,23 +309,28 @@ impl Records {
 /// What the reports say of each account beyond its holdings: its date
 /// (latest row date, else statement date) and the broker's NAV of that date.
 /// Undated NAV rows (`MULTI`, a summary over dates) count only when no row
-/// of the account is dated; two totals fail the account.
+/// of the account is dated; two totals fail the account. An account whose
+/// NAV rows are all of an earlier date than its latest row fails: it has a
+/// broker NAV, but none of the date its figures are for, so it could not
+/// be reconciled (never `no_broker_nav`).
 fn flex_accounts(
     files: &[String],
     accounts: &mut [AccountInput],
-    latest: &[Option<NaiveDate>],
+    dates: &Dates<'_>,
     statement_date: &[Option<NaiveDate>],
     navs: &[NavRow],
 ) -> Vec<FlexAccount> {
+    let latest = &dates.latest;
     let mut flex_accounts: Vec<FlexAccount> = latest
         .iter()
         .zip(statement_date)
         .map(|(latest, statement)| FlexAccount {
             report_date: latest.or(*statement),
             broker_nav: None,
+            earlier_nav: None,
         })
         .collect();
-    let mut dated = vec![false; accounts.len()];
+    let mut dated: Vec<bool> = dates.nav_latest.iter().map(Option::is_some).collect();
     for nav in navs {
         dated[nav.account] |= nav.total.is_some() && nav.date.is_some();
     }
@@ -343,6 +360,23 @@ fn flex_accounts(
                     .push(InputError::at(spot.at(files), reason));
             }
             Some(_) => {}
+        }
+    }
+    for (index, flex) in flex_accounts.iter_mut().enumerate() {
+        if let (None, Some((nav_date, spot)), Some(latest)) =
+            (&flex.broker_nav, dates.nav_latest[index], latest[index])
+        {
+            flex.earlier_nav = Some(nav_date);
+            accounts[index].errors.push(InputError::at(
+                spot.at(files),
+                format!(
+                    "the broker's NAV of account {} is of {nav_date}, but the account's \
+                     latest ReportDate is {latest} (only rows of {latest} are read): no \
+                     NAV of {latest} to reconcile with; give a report of one date, or one \
+                     whose NAV section covers {latest}",
+                    accounts[index].id
+                ),
+            ));
         }
     }
     flex_accounts
@@ -530,6 +564,7 @@ mod tests {
             files: &files,
             orders: &orders,
             latest: vec![None; 2],
+            nav_latest: vec![None; 2],
         };
         let resolved = dates.of(&rows, &mut accounts, true);
         assert_eq!(dates.latest, [Some(day(11, 20)), Some(day(11, 18))]);

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
 use exfee_model::{InputError, SourceLocation};
+use sha2::{Digest, Sha256};
 
 use super::dates::DateOrder;
 use super::{
@@ -14,6 +15,20 @@ use super::{
 };
 use crate::IoError;
 use crate::csvin::{Columns, Next, Oversize, Records};
+
+/// A reader that digests (SHA-256) the bytes read through it.
+struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
 
 /// A section's header row.
 pub(super) struct Header {
@@ -171,8 +186,54 @@ struct CsvLayout {
     plain: Option<Option<Header>>,
     /// The headers of `HEADER` rows, by section code.
     by_code: HashMap<String, Header>,
-    /// The open `BOS` section: its code and, once read, its header.
-    section: Option<(String, Option<Header>)>,
+    /// The open `BOS` section.
+    section: Option<Section>,
+    /// The line of the open `BOF` (no `EOF` yet).
+    bof: Option<u64>,
+    /// The account and line of the open `BOA` (no `EOA` yet).
+    boa: Option<(String, u64)>,
+}
+
+/// A `BOS` … `EOS` section being read.
+struct Section {
+    code: String,
+    /// The line of its `BOS`.
+    line: u64,
+    /// Its header, once read.
+    header: Option<Header>,
+    /// The data rows read (the count its `EOS` line gives).
+    rows: u64,
+}
+
+impl CsvLayout {
+    /// The header of the open section, when its header is read: the
+    /// section's rows are its data rows whatever their first field.
+    fn section_header(&self) -> Option<&Header> {
+        self.section.as_ref().and_then(|s| s.header.as_ref())
+    }
+
+    /// What is left open at the end of a file with markers, when anything
+    /// is: the file is cut short.
+    fn left_open(&self) -> Option<String> {
+        if let Some(section) = &self.section {
+            Some(format!(
+                "the {} section (BOS on line {}) has no EOS line",
+                section.code, section.line
+            ))
+        } else if let Some((id, line)) = &self.boa {
+            Some(format!(
+                "the statement of account {id} (BOA on line {line}) has no EOA line"
+            ))
+        } else {
+            self.bof
+                .map(|line| format!("the report (BOF on line {line}) has no EOF line"))
+        }
+    }
+}
+
+/// Whether `tag` starts a marker, `HEADER` or `DATA` line.
+fn is_marker(tag: &str) -> bool {
+    MARKERS.contains(&tag) || matches!(tag, "HEADER" | "DATA")
 }
 
 impl FlexReader {
@@ -184,9 +245,13 @@ impl FlexReader {
         self.current = None;
         self.statement = None;
         self.sections = 0;
+        let mut digesting = Digesting {
+            inner: input,
+            hasher: Sha256::new(),
+        };
         // The leading bytes up to the first non-blank one (or the end, or
         // 1 MiB of blanks), read ahead and put back in front of the rest.
-        let mut input = input;
+        let input = &mut digesting;
         let mut prefix: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 4096];
         let first = loop {
@@ -232,6 +297,7 @@ impl FlexReader {
                 self.read_csv(name, input)?;
             }
         }
+        self.same_content(name, digesting.hasher.finalize().into())?;
         if self.sections == 0 {
             return Err(IoError::BadTable {
                 path: name.to_string(),
@@ -244,11 +310,31 @@ impl FlexReader {
         Ok(())
     }
 
+    /// Records the digest of the file just read: the same content as an
+    /// earlier file's (the same report given twice, under two names or
+    /// twice the same) would count its positions and cash twice, so it
+    /// stops the run, naming both.
+    fn same_content(&mut self, name: &str, digest: [u8; 32]) -> Result<(), IoError> {
+        if let Some(first) = self.digests.iter().position(|d| *d == digest) {
+            return Err(IoError::BadTable {
+                path: name.to_string(),
+                reason: format!(
+                    "the same content as {} (identical files): its positions and cash \
+                     would be counted twice; give each report once",
+                    self.files[first]
+                ),
+            });
+        }
+        self.digests.push(digest);
+        Ok(())
+    }
+
     /// Reads a CSV file.
     fn read_csv(&mut self, name: &str, input: impl Read) -> Result<(), IoError> {
         let mut records = Records::new(input);
         let mut record = csv::ByteRecord::new();
         let mut layout = CsvLayout::default();
+        let mut last_line = 0;
         loop {
             let oversize = match records.next(&mut record) {
                 Ok(Next::End | Next::Pause) => break,
@@ -267,15 +353,19 @@ impl FlexReader {
                 }
             };
             let line = record.position().map_or(0, |p| p.line());
+            last_line = line;
             if let Some(problem) = oversize {
-                self.oversized(name, line, &record, problem, &layout)?;
+                self.oversized(name, line, &record, problem, &mut layout)?;
                 continue;
             }
             if record.iter().all(<[u8]>::is_empty) {
                 continue; // a blank line
             }
             let tag = field(&record, 0);
-            if tag == "MSG" && !matches!(layout.plain, Some(Some(_))) {
+            if tag == "MSG"
+                && !matches!(layout.plain, Some(Some(_)))
+                && layout.section_header().is_none()
+            {
                 continue; // a message from the broker's system before the report
             }
             match &layout.plain {
@@ -296,6 +386,14 @@ impl FlexReader {
                 }
             }
         }
+        if let Some(open) = layout.left_open() {
+            return Err(IoError::BadTable {
+                path: name.to_string(),
+                reason: format!(
+                    "line {last_line}: the file ends here, but {open}: the report is cut short"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -312,26 +410,93 @@ impl FlexReader {
             reason: format!("line {line}: {reason}"),
         };
         let tag = field(record, 0);
+        if let Some(section) = &mut layout.section {
+            if tag == "EOS" && field(record, 1) == section.code {
+                check_count(record, section).map_err(structural)?;
+                layout.section = None;
+                return Ok(());
+            }
+            // A section without a header row of its own holds HEADER and
+            // DATA rows (both layouts' options on): read below.
+            let header_data = section.header.is_none() && matches!(tag, "HEADER" | "DATA");
+            // A row as wide as the section's header is a data row whatever
+            // its first field (a symbol "EOS", an account "MSG" …).
+            let width = section.header.as_ref().map(|h| h.names.len());
+            if is_marker(tag) && !header_data && width != Some(record.len()) {
+                return Err(structural(format!(
+                    "{tag} line inside the {} section (BOS on line {}), which has no EOS \
+                     line: the report is cut short or spliced",
+                    section.code, section.line
+                )));
+            }
+            let code = &section.code;
+            match &section.header {
+                _ if header_data => section.rows += u64::from(tag == "DATA"),
+                None => {
+                    let kind = Kind::of_code(code);
+                    section.header = Some(Header::new(name, record, 0, Some(kind))?);
+                    return Ok(());
+                }
+                Some(header) => {
+                    if !header.repeats(record) {
+                        section.rows += 1;
+                        self.data_row(name, line, record, header, None);
+                    }
+                    return Ok(());
+                }
+            }
+        }
         match tag {
-            "BOF" => self.bof_line(line, record),
-            "EOF" => {}
+            "BOF" => {
+                if let Some(open) = layout.left_open() {
+                    return Err(structural(format!(
+                        "BOF line, but {open}: the report before is cut short"
+                    )));
+                }
+                layout.bof = Some(line);
+                self.bof_line(line, record);
+            }
+            "EOF" => {
+                if let Some((id, opened)) = &layout.boa {
+                    return Err(structural(format!(
+                        "EOF line, but the statement of account {id} (BOA on line {opened}) \
+                         has no EOA line: the report is cut short or spliced"
+                    )));
+                }
+                layout.bof = None;
+            }
             "BOA" => {
                 let id = field(record, 1).to_string();
                 if id.is_empty() {
                     return Err(structural("BOA line without an account".into()));
                 }
+                if let Some((open, opened)) = &layout.boa {
+                    return Err(structural(format!(
+                        "BOA line, but the statement of account {open} (BOA on line \
+                         {opened}) has no EOA line: the report is cut short or spliced"
+                    )));
+                }
                 self.begin_statement(&id, line, None);
+                layout.boa = Some((id, line));
             }
-            "EOA" => self.end_statement(),
+            "EOA" => {
+                layout.boa = None;
+                self.end_statement();
+            }
             "BOS" => {
                 let code = field(record, 1);
                 if code.is_empty() {
                     return Err(structural("BOS line without a section code".into()));
                 }
                 self.note_section(Kind::of_code(code));
-                layout.section = Some((code.to_string(), None));
+                layout.section = Some(Section {
+                    code: code.to_string(),
+                    line,
+                    header: None,
+                    rows: 0,
+                });
             }
-            "EOS" => layout.section = None,
+            "EOS" => {}
             "HEADER" => {
                 let code = field(record, 1);
                 let header = Header::new(name, record, 2, Some(Kind::of_code(code)))?;
@@ -352,22 +517,12 @@ impl FlexReader {
                     }
                 }
             }
-            _ => match &mut layout.section {
-                Some((code, header @ None)) => {
-                    *header = Some(Header::new(name, record, 0, Some(Kind::of_code(code)))?);
-                }
-                Some((_, Some(header))) => {
-                    if !header.repeats(record) {
-                        self.data_row(name, line, record, header, None);
-                    }
-                }
-                None => {
-                    return Err(structural(format!(
-                        "{tag:?} is neither a marker (BOF, BOA, BOS, EOS, EOA, EOF), nor a \
-                         HEADER or DATA row, nor inside a BOS … EOS section"
-                    )));
-                }
-            },
+            _ => {
+                return Err(structural(format!(
+                    "{tag:?} is neither a marker (BOF, BOA, BOS, EOS, EOA, EOF), nor a \
+                     HEADER or DATA row, nor inside a BOS … EOS section"
+                )));
+            }
         }
         Ok(())
     }
@@ -403,19 +558,16 @@ impl FlexReader {
         line: u64,
         record: &csv::ByteRecord,
         problem: Oversize,
-        layout: &CsvLayout,
+        layout: &mut CsvLayout,
     ) -> Result<(), IoError> {
+        let in_section = layout.section_header().is_some();
         let header = match &layout.plain {
             Some(Some(header)) => Some(header),
-            Some(None) if record.len() >= 2 => match field(record, 0) {
-                "DATA" => layout.by_code.get(field(record, 1)),
-                "HEADER" => None,
-                tag if MARKERS.contains(&tag) => None,
-                _ => match &layout.section {
-                    Some((_, Some(header))) => Some(header),
-                    _ => None,
-                },
-            },
+            // In a section, a data row whatever its first field.
+            Some(None) if in_section => layout.section_header(),
+            Some(None) if record.len() >= 2 && field(record, 0) == "DATA" => {
+                layout.by_code.get(field(record, 1))
+            }
             _ => None,
         };
         match header {
@@ -427,6 +579,9 @@ impl FlexReader {
                     header,
                     Some((problem.field(), problem.reason())),
                 );
+                if let Some(section) = layout.section.as_mut() {
+                    section.rows += 1; // a data row of the open section
+                }
                 Ok(())
             }
             None => {
@@ -440,6 +595,30 @@ impl FlexReader {
             }
         }
     }
+}
+
+/// Checks the count of an `EOS` line (`EOS`, code, the number of data rows
+/// of the section) against the rows read: a difference means rows are
+/// missing or extra. An `EOS` line without a count is not checked.
+fn check_count(record: &csv::ByteRecord, section: &Section) -> Result<(), String> {
+    let text = field(record, 2);
+    if text.is_empty() {
+        return Ok(());
+    }
+    let Ok(count) = text.parse::<u64>() else {
+        return Err(format!(
+            "the EOS line of the {} section gives {text:?} rows, not a count",
+            section.code
+        ));
+    };
+    if count != section.rows {
+        return Err(format!(
+            "the EOS line of the {} section (BOS on line {}) counts {count} rows, but {} \
+             were read: rows are missing or extra, so the report is not read",
+            section.code, section.line, section.rows
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

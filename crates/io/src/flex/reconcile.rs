@@ -52,7 +52,10 @@ pub struct NavCheck {
     /// The tolerance applied.
     pub tolerance: Option<Decimal>,
     /// `ok`, `mismatch` (the account fails), `no_broker_nav` (the reports
-    /// carry no NAV for it) or `no_nlv` (its NLV cannot be computed: the
+    /// carry no NAV for it), `nav_of_earlier_date` (they carry its NAV only
+    /// for a date before the account's latest row: the account fails;
+    /// [`FlexAccount::earlier_nav`](crate::FlexAccount::earlier_nav)) or
+    /// `no_nlv` (its NLV cannot be computed: the
     /// account fails for that reason already).
     pub status: &'static str,
 }
@@ -89,6 +92,9 @@ pub fn reconcile_nav(read: &mut FlexRead, tolerance: NavTolerance) -> Vec<NavChe
         };
         match (nlv, nav) {
             (None, _) => check.status = "no_nlv",
+            (Some(_), None) if flex.earlier_nav.is_some() => {
+                check.status = "nav_of_earlier_date";
+            }
             (Some(_), None) => {}
             (Some(nlv), Some(nav)) => {
                 let allowed = tolerance.for_nlv(nlv);

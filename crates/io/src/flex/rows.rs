@@ -229,18 +229,22 @@ impl FlexReader {
         header: &Header,
         problem: Option<RowProblem>,
     ) -> Option<InputError> {
-        if let Some((field, reason)) = problem {
-            return Some(match field {
-                Some(index) => row.error_at_field(index, reason),
-                None => row.error_at_row(reason),
-            });
-        }
-        // Only a CSV field can swallow rows behind an unclosed quote.
+        // Only a CSV field can swallow rows behind an unclosed quote (one
+        // left open at the end of the file too: then the row's problem).
         let line_break = if self.reading_csv {
             row.line_break_problem(FLEX_LINE_BREAKS)
         } else {
             None
         };
+        if let (Some((field, reason)), None) = (problem, &line_break) {
+            return Some(match field {
+                Some(index) => {
+                    row.whole = row.whole.min(index);
+                    row.error_at_field(index, reason)
+                }
+                None => row.error_at_row(reason),
+            });
+        }
         if let Some((index, problem)) = line_break {
             row.whole = index;
             for id in row.swallowed(ACCOUNT) {

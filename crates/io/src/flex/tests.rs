@@ -266,8 +266,18 @@ fn a_position_listed_twice_fails_the_account() {
         "U1,USD,1,STK,AAPL,,,,,,300,245.30,,SUMMARY",
         "U2,USD,1,STK,AAPL,,,,,,300,245.30,,SUMMARY",
     ]);
-    // The same report given twice.
-    let batch = ok(&[("a.csv", &text), ("b.csv", &text)]);
+    // The same report given twice stops the run: nothing is counted twice.
+    let twice = read(&[("a.csv", &text), ("b.csv", &text)], MarketData::default());
+    assert_eq!(
+        twice.err().map(|e| e.to_string()).as_deref(),
+        Some(
+            "b.csv: the same content as a.csv (identical files): its positions and cash would \
+             be counted twice; give each report once"
+        )
+    );
+    // Two reports listing the same positions (here with one more line end).
+    let again = format!("{text}\n");
+    let batch = ok(&[("a.csv", &text), ("b.csv", &again)]);
     for id in ["U1", "U2"] {
         let errors = reasons(account(&batch, id));
         assert_eq!(errors.len(), 1, "{errors:?}");

@@ -122,6 +122,7 @@ impl FlexReader {
         let mut headers: Vec<(&'static str, Header)> = Vec::new();
         let mut root = false;
         let mut container: Option<&'static str> = None;
+        let mut open = OpenElements::default();
         loop {
             let line = reader.get_ref().ends + 1;
             let structural = |reason: String| IoError::BadTable {
@@ -133,10 +134,23 @@ impl FlexReader {
                 .read_event_into(&mut buf)
                 .map_err(|e| structural(format!("not well-formed XML: {e}")))?;
             let (element, empty) = match &event {
-                Event::Eof => break,
-                Event::Start(e) => (e, false),
+                Event::Eof => {
+                    if let Some(unclosed) = open.unclosed() {
+                        return Err(structural(format!(
+                            "not well-formed XML: the file ends with {unclosed} not closed: the \
+                             report is cut short"
+                        )));
+                    }
+                    break;
+                }
+                Event::Start(e) => {
+                    let name = e.local_name();
+                    open.push(name.as_ref(), line);
+                    (e, false)
+                }
                 Event::Empty(e) => (e, true),
                 Event::End(e) => {
+                    open.pop();
                     let local = e.local_name();
                     let local: &str = local.as_ref();
                     if local == "FlexStatement" {
@@ -206,6 +220,58 @@ impl FlexReader {
             });
         }
         Ok(())
+    }
+}
+
+/// The elements open at a point of the stream (started, not yet ended),
+/// outermost first: the names and lines of the first [`OpenElements::KEPT`]
+/// levels, and the depth, so that hostile nesting takes bounded memory.
+#[derive(Default)]
+struct OpenElements {
+    kept: Vec<(String, u64)>,
+    depth: usize,
+}
+
+impl OpenElements {
+    /// Levels whose name and line are kept.
+    const KEPT: usize = 32;
+    /// Characters of a name kept.
+    const NAME_CHARS: usize = 64;
+
+    fn push(&mut self, name: &str, line: u64) {
+        if self.kept.len() < Self::KEPT {
+            let name = name.chars().take(Self::NAME_CHARS).collect();
+            self.kept.push((name, line));
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.depth <= self.kept.len() {
+            self.kept.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// The elements left open, innermost first (`<FlexStatement>` opened
+    /// on line 3, …), when any is.
+    fn unclosed(&self) -> Option<String> {
+        if self.depth == 0 {
+            return None;
+        }
+        let mut names: Vec<String> = self
+            .kept
+            .iter()
+            .rev()
+            .map(|(name, line)| format!("<{name}> (opened on line {line})"))
+            .collect();
+        if self.depth > self.kept.len() {
+            names.insert(
+                0,
+                format!("{} deeper elements", self.depth - self.kept.len()),
+            );
+        }
+        Some(names.join(", "))
     }
 }
 
