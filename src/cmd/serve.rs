@@ -90,8 +90,7 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
             .map(|t| t.trim().to_string()),
     };
     match token {
-        Some(t) if t.len() >= 16 => Ok(Some(t)),
-        Some(_) => anyhow::bail!("the bearer token must be at least 16 characters"),
+        Some(t) => token_rule(&t).map(|()| Some(t)).map_err(anyhow::Error::msg),
         None if args.insecure_local && args.listen.ip().is_loopback() => Ok(None),
         None if args.insecure_local => anyhow::bail!(
             "--insecure-local serves without a token on a loopback address only, not {}",
@@ -102,6 +101,29 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
              loopback address)"
         ),
     }
+}
+
+/// Shortest bearer token, in characters.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The bearer token's rule: at least [`MIN_TOKEN_CHARS`] characters, each
+/// visible ASCII (`!` to `~`): what an `Authorization` header carries and
+/// the service compares (a header value with any other byte is refused
+/// before the comparison, so such a token could never authenticate).
+fn token_rule(token: &str) -> Result<(), String> {
+    if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "the bearer token must be visible ASCII characters (! to ~), not {c:?}"
+        ));
+    }
+    // Visible ASCII: one byte a character.
+    if token.len() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "the bearer token must be at least {MIN_TOKEN_CHARS} characters, not {}",
+            token.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the input and evaluates it: the first night and every reload.

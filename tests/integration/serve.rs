@@ -611,6 +611,24 @@ fn serve_refuses_to_start_without_a_token() {
     let out = run(&[("EXFEE_TOKEN", "short")], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+    // Characters, not bytes; visible ASCII only (a header carrying any
+    // other byte never authenticates). A token let through would fail
+    // later, at the address (a documentation network's, not this host's).
+    for (token, reason) in [
+        // Eight characters in sixteen bytes.
+        ("éééééééé", "not 'é'"),
+        // Sixteen characters, one of them not ASCII.
+        ("abcdefghijklmnoé", "not 'é'"),
+        ("abcdefgh ijklmnop", "not ' '"),
+    ] {
+        let out = run(&[("EXFEE_TOKEN", token)], &["--listen", "192.0.2.1:9"]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("visible ASCII characters (! to ~)") && stderr.contains(reason),
+            "{token}: {stderr}"
+        );
+    }
 }
 
 /// `exfee run` on the nightly drop with the fixed set (the service's here).
