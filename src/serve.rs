@@ -412,7 +412,7 @@ struct AppState {
     loader: Loader,
     options: ServeOptions,
     metrics: Metrics,
-    workers: Semaphore,
+    workers: Arc<Semaphore>,
     reloading: tokio::sync::Mutex<()>,
 }
 
@@ -434,7 +434,7 @@ impl IntoResponse for Failure {
 impl Service {
     /// A service answering from `night`, reloading with `loader`.
     pub fn new(night: Night, loader: Loader, options: ServeOptions) -> Service {
-        let workers = Semaphore::new(options.workers.max(1));
+        let workers = Arc::new(Semaphore::new(options.workers.max(1)));
         Service {
             state: Arc::new(AppState {
                 night: ArcSwap::from_pointee(night),
@@ -629,22 +629,34 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// Runs `work` on the blocking pool, at most `workers` at once.
+/// Runs `work` on the blocking pool, at most `workers` at once (a job keeps
+/// its slot until it ends, even if its request has timed out).
 async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    let _permit = state.workers.acquire().await.map_err(|_| {
-        Failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the service is shutting down".into(),
-        )
-    })?;
+    let permit = Arc::clone(&state.workers)
+        .acquire_owned()
+        .await
+        .map_err(|_| {
+            Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the service is shutting down".into(),
+            )
+        })?;
     // tokio's blocking pool, not rayon::spawn: measured both ways on a
     // loaded 2-core machine (docs/performance.md), the blocking pool's
     // threads gave lower latency (the engine's parallel loops still run on
-    // rayon's pool).
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
+    // rayon's pool). The slot is held by the job, not by this future: a
+    // request answered 503 for its time drops this future, but its job runs
+    // to its end and keeps the slot until then.
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop(permit);
+        done
+    })
+    .await
+    .map_err(|e| {
         Failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {e}"),
