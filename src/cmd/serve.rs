@@ -55,6 +55,14 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds (longer: 503).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Longest a connection may take to send a request's header block, and longest it may stay
+    /// idle between requests, in seconds (then it is closed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Connections served at once (more wait in the listening queue); keep it below the open-file
+    /// limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
     /// Accounts whose what-if state (tonight's figures, a few kB each) is kept in memory (oldest
     /// dropped first).
     #[arg(long, value_name = "N", default_value_t = 8192)]
@@ -210,6 +218,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         token,
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.timeout.max(1)),
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections.max(1),
         ..ServeOptions::default()
     };
     let service = Service::new(night, loader, options);
