@@ -13,21 +13,42 @@ use exfee_io::Fields;
 use exfee_model::{AssetClass, Batch, InputError, Position, SourceLocation};
 use serde::Deserialize;
 
-/// A number as JSON gives it: a string (`"12.50"`, exact) or a JSON number.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+/// A number as JSON gives it: a string (`"12.50"`) or a JSON number
+/// (`12.50`), each kept as its exact text and read by the drop's decimal
+/// rule (plain notation: `1e3` is refused in either form). A JSON number is
+/// never read through an `f64`: `1e-400` is not taken for 0, nor
+/// `12345678901234567.89` for `12345678901234568`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
-    /// Decimal text.
+    /// A JSON string's text.
     Text(String),
-    /// A JSON number (its shortest text is read as a decimal).
-    Number(serde_json::Number),
+    /// A JSON number's text, as sent.
+    Number(String),
 }
 
 impl Scalar {
     fn text(&self) -> Cow<'_, str> {
         match self {
-            Scalar::Text(text) => Cow::Borrowed(text),
-            Scalar::Number(number) => Cow::Owned(number.to_string()),
+            Scalar::Text(text) | Scalar::Number(text) => Cow::Borrowed(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // The value's text as the request holds it (JSON's number grammar
+        // already checked by the parser).
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        match text.chars().next() {
+            Some('"') => serde_json::from_str(text)
+                .map(Scalar::Text)
+                .map_err(D::Error::custom),
+            Some(c) if c == '-' || c.is_ascii_digit() => Ok(Scalar::Number(text.to_string())),
+            _ => Err(D::Error::custom(
+                "expected a number or a string holding a decimal number",
+            )),
         }
     }
 }
@@ -92,6 +113,9 @@ const POSITIONS_HEADER: [&str; 12] = [
     "right",
     "exercise",
 ];
+
+/// Where `mark` is among [`POSITIONS_HEADER`].
+const MARK: usize = 6;
 
 /// An order as a record of the columns of `positions.csv` (its number
 /// among the request's orders, 1-based, for errors).
@@ -169,16 +193,20 @@ impl Fields for OrderFields<'_> {
 }
 
 /// Tonight's mark of the instrument an order names, from the first account
-/// of the batch holding it (same symbol, asset class and currency).
-fn mark_of(batch: &Batch, order: &Order) -> Option<String> {
-    let class = AssetClass::parse(&order.asset_class)?;
+/// of the batch holding it (same symbol, asset class and currency, each
+/// read from the order by the drop's field rule: trimmed, the class and the
+/// currency in any case).
+fn mark_of(batch: &Batch, fields: &OrderFields<'_>) -> Option<String> {
+    let symbol = fields.required("symbol").ok()?;
+    let class = AssetClass::parse(fields.required("asset_class").ok()?)?;
+    let currency = fields.currency("currency").ok()?;
     batch
         .accounts
         .iter()
         .flat_map(|a| &a.positions)
         .find(|p| {
-            p.instrument.symbol == order.symbol
-                && p.instrument.currency.as_str() == order.currency
+            p.instrument.symbol == symbol
+                && p.instrument.currency == currency
                 && p.instrument.asset_class() == class
         })
         .map(|p| p.instrument.mark.to_string())
@@ -200,6 +228,27 @@ fn reason(error: &InputError) -> String {
     }
 }
 
+/// Order `number`'s fields, its mark the price given or else tonight's mark
+/// of the instrument.
+fn with_mark<'a>(
+    batch: &Batch,
+    number: usize,
+    order: &'a Order,
+) -> Result<OrderFields<'a>, OrderError> {
+    let mut fields = OrderFields::new(number, order, Cow::Borrowed(""));
+    let mark = match &order.price {
+        Some(price) => price.text(),
+        None => Cow::Owned(mark_of(batch, &fields).ok_or_else(|| {
+            OrderError(format!(
+                "order {number}: no price given and no mark tonight for {} {} {}",
+                order.asset_class, order.symbol, order.currency
+            ))
+        })?),
+    };
+    fields.texts[MARK] = mark;
+    Ok(fields)
+}
+
 /// The positions `orders` add to an account of `batch`, each validated as a
 /// row of `positions.csv` by the drop's rule ([`exfee_io::read_position`]:
 /// errors name `order N` and the field, with the reason the drop gives for
@@ -214,19 +263,7 @@ pub fn orders_to_positions(batch: &Batch, orders: &[Order]) -> Result<Vec<Positi
     }
     let mut positions = Vec::with_capacity(orders.len());
     for (n, order) in orders.iter().enumerate() {
-        let mark = match &order.price {
-            Some(price) => price.text(),
-            None => Cow::Owned(mark_of(batch, order).ok_or_else(|| {
-                OrderError(format!(
-                    "order {}: no price given and no mark tonight for {} {} {}",
-                    n + 1,
-                    order.asset_class,
-                    order.symbol,
-                    order.currency
-                ))
-            })?),
-        };
-        let fields = OrderFields::new(n + 1, order, mark);
+        let fields = with_mark(batch, n + 1, order)?;
         if let Some(error) = fields.framing_error() {
             return Err(OrderError(reason(&error)));
         }
@@ -343,18 +380,7 @@ mod tests {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(POSITIONS_HEADER).unwrap();
         for (n, order) in orders.iter().enumerate() {
-            let mark = match &order.price {
-                Some(price) => price.text().into_owned(),
-                None => mark_of(batch, order).ok_or_else(|| {
-                    format!(
-                        "order {}: no price given and no mark tonight for {} {} {}",
-                        n + 1,
-                        order.asset_class,
-                        order.symbol,
-                        order.currency
-                    )
-                })?,
-            };
+            let mark = with_mark(batch, n + 1, order).map_err(|e| e.0)?.texts[MARK].to_string();
             let text = |s: &Option<String>| s.clone().unwrap_or_default();
             let number = |s: &Option<Scalar>| s.as_ref().map(|s| s.text().into_owned());
             writer
@@ -491,7 +517,82 @@ mod tests {
         // a comma and quotes, the two good options (right in any case), the
         // future without an underlying (its own symbol); every other case
         // is refused.
-        assert_eq!(accepted, [0, 1, 2, 3, 13, 14, 18, 19, 20, 23]);
+        // `1e3` (case 3) is refused: plain notation only, as in a string.
+        assert_eq!(accepted, [0, 1, 2, 13, 14, 18, 19, 20, 23]);
+        assert_eq!(POSITIONS_HEADER[MARK], "mark");
+    }
+
+    /// A JSON number is its text as sent: never rounded through an `f64`,
+    /// and held to the plain-decimal rule a string is held to.
+    #[test]
+    fn a_json_number_is_read_as_its_exact_text() {
+        let batch = batch();
+        let quantity = |q: &str| {
+            let json = format!(
+                r#"[{{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":{q},"price":2.5}}]"#
+            );
+            orders_to_positions(&batch, &orders(&json))
+                .map(|p| (p[0].quantity.to_string(), p[0].instrument.mark.to_string()))
+                .map_err(|e| e.0)
+        };
+        let ok = |q: &str| Ok((q.to_string(), "2.5".to_string()));
+        // 19 and 28 significant digits: an f64 holds about 17.
+        assert_eq!(quantity("12345678901234567.89"), ok("12345678901234567.89"));
+        assert_eq!(
+            quantity("0.1234567890123456789012345678"),
+            ok("0.1234567890123456789012345678")
+        );
+        assert_eq!(quantity("0.0000001"), ok("0.0000001"));
+        assert_eq!(quantity("-2.50"), ok("-2.50"));
+        assert_eq!(quantity(r#""-2.50""#), ok("-2.50"));
+        // Exponent forms, refused whatever their size (`1e-400` is not 0,
+        // `1e2` is refused as `1e-7` is).
+        for refused in ["1e-400", "1e2", "1E2", "1e-7", "2.5e+3", "-1e400"] {
+            assert_eq!(
+                quantity(refused),
+                Err(format!(
+                    "order 1 field quantity: \"{refused}\" is not a decimal number (plain \
+                     notation like 1234.56, at most 28 significant digits)"
+                )),
+            );
+        }
+        // Neither a number nor a string: the request is malformed.
+        for value in ["true", "null", "[1]", r#"{"a":1}"#] {
+            let json = format!(
+                r#"[{{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":{value}}}]"#
+            );
+            assert!(
+                serde_json::from_str::<Vec<Order>>(&json).is_err(),
+                "{value}"
+            );
+        }
+    }
+
+    /// The instrument whose mark an order without a price takes is found by
+    /// the fields as the drop reads them: symbol trimmed, class and currency
+    /// in any case.
+    #[test]
+    fn an_order_without_a_price_finds_its_mark_by_the_field_rules() {
+        let batch = batch();
+        for (symbol, class, currency) in [
+            ("AAPL", "STK", "USD"),
+            (" AAPL ", "STK", "USD"),
+            ("AAPL", "stk", "usd"),
+            ("AAPL", " Stk ", " uSd "),
+        ] {
+            let json = format!(
+                r#"[{{"symbol":"{symbol}","asset_class":"{class}","currency":"{currency}","quantity":3}}]"#
+            );
+            let positions = orders_to_positions(&batch, &orders(&json)).unwrap();
+            // AAPL's mark in the batch: 245.30.
+            assert_eq!(positions[0].instrument.mark.to_string(), "245.30", "{json}");
+            assert_eq!(positions[0].instrument.symbol, "AAPL");
+        }
+        let json = r#"[{"symbol":"AAPLX","asset_class":"stk","currency":"usd","quantity":3}]"#;
+        assert_eq!(
+            orders_to_positions(&batch, &orders(json)).unwrap_err().0,
+            "order 1: no price given and no mark tonight for stk AAPLX usd"
+        );
     }
 
     #[test]

@@ -289,8 +289,19 @@ pub struct ServeOptions {
     pub body_limit: usize,
     /// Longest a request may take (longer: 503).
     pub request_timeout: Duration,
-    /// Engine computations at once (more wait for a slot, within the timeout).
+    /// Engine computations at once (more wait for a slot, within the
+    /// timeout). A computation keeps its slot until it ends, even when its
+    /// request was answered 503 for taking too long.
     pub workers: usize,
+    /// Longest a connection may take to send a request's header block, and
+    /// longest it may stay idle between requests (keep-alive): the
+    /// connection is closed then. Before the header block is complete the
+    /// request timeout has not started.
+    pub header_timeout: Duration,
+    /// Connections served at once. At the cap, the next connection waits in
+    /// the listening socket's queue until one closes (keep it below the
+    /// process's open-file limit, `ulimit -n`).
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -300,6 +311,8 @@ impl Default for ServeOptions {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
         }
     }
 }
@@ -412,7 +425,7 @@ struct AppState {
     loader: Loader,
     options: ServeOptions,
     metrics: Metrics,
-    workers: Semaphore,
+    workers: Arc<Semaphore>,
     reloading: tokio::sync::Mutex<()>,
 }
 
@@ -434,7 +447,7 @@ impl IntoResponse for Failure {
 impl Service {
     /// A service answering from `night`, reloading with `loader`.
     pub fn new(night: Night, loader: Loader, options: ServeOptions) -> Service {
-        let workers = Semaphore::new(options.workers.max(1));
+        let workers = Arc::new(Semaphore::new(options.workers.max(1)));
         Service {
             state: Arc::new(AppState {
                 night: ArcSwap::from_pointee(night),
@@ -475,19 +488,75 @@ impl Service {
             .with_state(state)
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting
+    /// and waits for the requests in flight (idle connections are closed).
+    ///
+    /// Each connection is HTTP/1 with [`ServeOptions::header_timeout`] to
+    /// send a request's header block and as the longest idle time between
+    /// requests; at most [`ServeOptions::max_connections`] are served at
+    /// once (the next waits in the listening socket's queue for a slot). A
+    /// client that opens connections and never finishes a header block
+    /// holds each for the header timeout only (docs/serve.md, *Limits*).
     ///
     /// # Errors
     ///
-    /// The server's IO error.
+    /// None today (an accept error is logged and the loop goes on); kept
+    /// for the caller's `?`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let router = self.router();
+        let options = &self.state.options;
+        let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(options.header_timeout.max(Duration::from_millis(1)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            // A slot first: at the cap, the next connection waits in the
+            // listening socket's queue (served in arrival order as slots
+            // free up) rather than being accepted and left unanswered.
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors or a connection reset
+                        // before it was accepted: wait a moment, go on.
+                        tracing::warn!("accept: {e}");
+                        drop(slot);
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                            () = &mut shutdown => break,
+                        }
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let connection = http.serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(router.clone()),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("connection: {e}");
+                }
+                drop(slot);
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 
@@ -629,22 +698,34 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// Runs `work` on the blocking pool, at most `workers` at once.
+/// Runs `work` on the blocking pool, at most `workers` at once (a job keeps
+/// its slot until it ends, even if its request has timed out).
 async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    let _permit = state.workers.acquire().await.map_err(|_| {
-        Failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the service is shutting down".into(),
-        )
-    })?;
+    let permit = Arc::clone(&state.workers)
+        .acquire_owned()
+        .await
+        .map_err(|_| {
+            Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the service is shutting down".into(),
+            )
+        })?;
     // tokio's blocking pool, not rayon::spawn: measured both ways on a
     // loaded 2-core machine (docs/performance.md), the blocking pool's
     // threads gave lower latency (the engine's parallel loops still run on
-    // rayon's pool).
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
+    // rayon's pool). The slot is held by the job, not by this future: a
+    // request answered 503 for its time drops this future, but its job runs
+    // to its end and keeps the slot until then.
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop(permit);
+        done
+    })
+    .await
+    .map_err(|e| {
         Failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {e}"),

@@ -55,6 +55,14 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds (longer: 503).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Longest a connection may take to send a request's header block, and longest it may stay
+    /// idle between requests, in seconds (then it is closed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Connections served at once (more wait in the listening queue); keep it below the open-file
+    /// limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
     /// Accounts whose what-if state (tonight's figures, a few kB each) is kept in memory (oldest
     /// dropped first).
     #[arg(long, value_name = "N", default_value_t = 8192)]
@@ -90,8 +98,7 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
             .map(|t| t.trim().to_string()),
     };
     match token {
-        Some(t) if t.len() >= 16 => Ok(Some(t)),
-        Some(_) => anyhow::bail!("the bearer token must be at least 16 characters"),
+        Some(t) => token_rule(&t).map(|()| Some(t)).map_err(anyhow::Error::msg),
         None if args.insecure_local && args.listen.ip().is_loopback() => Ok(None),
         None if args.insecure_local => anyhow::bail!(
             "--insecure-local serves without a token on a loopback address only, not {}",
@@ -102,6 +109,29 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
              loopback address)"
         ),
     }
+}
+
+/// Shortest bearer token, in characters.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The bearer token's rule: at least [`MIN_TOKEN_CHARS`] characters, each
+/// visible ASCII (`!` to `~`): what an `Authorization` header carries and
+/// the service compares (a header value with any other byte is refused
+/// before the comparison, so such a token could never authenticate).
+fn token_rule(token: &str) -> Result<(), String> {
+    if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "the bearer token must be visible ASCII characters (! to ~), not {c:?}"
+        ));
+    }
+    // Visible ASCII: one byte a character.
+    if token.len() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "the bearer token must be at least {MIN_TOKEN_CHARS} characters, not {}",
+            token.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the input and evaluates it: the first night and every reload.
@@ -188,6 +218,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         token,
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.timeout.max(1)),
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections.max(1),
         ..ServeOptions::default()
     };
     let service = Service::new(night, loader, options);

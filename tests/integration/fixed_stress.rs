@@ -124,6 +124,51 @@ fn single_stock_total_move_is_capped_and_ties_go_to_the_first_scenario() {
 }
 
 #[test]
+fn rows_that_offset_each_other_leave_the_holding_exact() {
+    // T1 of the test above (1,000 TSLA at 400, cash −300,000: worst loss
+    // 200,000, uncovered 100,000) with rows of +10^17 and −10^17 TSLA
+    // besides; T2 with ±10^26: the same 1,000 shares, the same figures.
+    // (Summed in f64, 1,000 + 10^17 − 10^17 is 992: the unit is lost.)
+    // T3: 9,007,199,254,740,000 + 992 = 2^53 shares, held exactly: the
+    // worst move −50 % (Equity@-30% × beta 2, capped) loses 2^53 × 200 =
+    // 1,801,439,850,948,198,400. T4: one share more is beyond what the f64
+    // engine holds to the unit (2^53 + 1 would be 2^53): T4 fails, naming
+    // the instrument.
+    let drop = TestDrop::new(
+        "T1,USD\nT2,USD\nT3,USD\nT4,USD\n",
+        "T1,TSLA,STK,USD,1000,1,400,,,,,\n\
+         T1,TSLA,STK,USD,100000000000000000,1,400,,,,,\n\
+         T1,TSLA,STK,USD,-100000000000000000,1,400,,,,,\n\
+         T2,TSLA,STK,USD,1000,1,400,,,,,\n\
+         T2,TSLA,STK,USD,100000000000000000000000000,1,400,,,,,\n\
+         T2,TSLA,STK,USD,-100000000000000000000000000,1,400,,,,,\n\
+         T3,TSLA,STK,USD,9007199254740000,1,400,,,,,\n\
+         T3,TSLA,STK,USD,992,1,400,,,,,\n\
+         T4,TSLA,STK,USD,9007199254740000,1,400,,,,,\n\
+         T4,TSLA,STK,USD,993,1,400,,,,,\n",
+    );
+    drop.cash("T1,USD,-300000\nT2,USD,-300000\n");
+    drop.factors("TSLA,Equity,2,0.6\n");
+    let evaluation = drop.evaluate();
+    for id in ["T1", "T2"] {
+        let t = risk(&evaluation, id);
+        assert_eq!(t.nlv, dec("100000"), "{id}");
+        assert_eq!(t.worst_loss, dec("200000.00"), "{id}");
+        assert_eq!(t.uncovered, dec("100000.00"), "{id}");
+    }
+    let t3 = risk(&evaluation, "T3");
+    assert_eq!(t3.worst_loss, dec("1801439850948198400.00"));
+    assert_eq!(
+        crate::common::errors(&evaluation, "T4"),
+        [
+            "TSLA (STK USD): quantity 9007199254740993 (the account's rows of it summed) is \
+          beyond what the engine holds to the unit (at most 9007199254740992 = 2^53 in \
+          magnitude)"
+        ]
+    );
+}
+
+#[test]
 fn unmapped_symbols_take_documented_defaults() {
     // A JPY stock with no factors.csv row: Japanese Equity, beta 1, and a
     // single stock. 100 shares × 3,000 JPY × 0.0064 = 1,920 USD.

@@ -95,6 +95,9 @@ impl Server {
             base,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
+                // Idle connections are dropped before the server's header
+                // timeout closes them (1 s in the slow-client test).
+                .pool_idle_timeout(Duration::from_millis(500))
                 .build()
                 .unwrap(),
             loads,
@@ -500,6 +503,126 @@ fn what_if_answers_as_a_full_evaluation_with_the_order() {
 }
 
 #[test]
+fn offsetting_orders_change_nothing_and_a_holding_past_2_53_is_refused() {
+    let server = Server::start(Server::options());
+    let ask = |orders: Value| {
+        let body = json!({"account": "U1303271", "orders": orders}).to_string();
+        server.call("POST", "/v1/what-if", Some(TOKEN), Some(&body))
+    };
+    let tsla = |quantity: &str| json!({"symbol": "TSLA", "asset_class": "STK", "currency": "USD", "quantity": quantity});
+    // U1303271 holds 4 TSLA (examples/nightly/positions.csv). Bought and
+    // sold back at the same price, 10^17 shares: the account is as it was,
+    // every figure of `after` is `before`'s. (Summed in f64,
+    // 4 + 10^17 − 10^17 is 0: the account lost its 4 shares.)
+    let big = "100000000000000000";
+    let (status, body) = ask(json!([tsla(big), tsla(&format!("-{big}"))]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["after"], body["before"]);
+    assert_eq!(body["change"], "0");
+    // 10^26 shares at 421.60 pay 4.216 × 10^28 USD: with the account's
+    // 2,462.15 USD that is 31 significant digits, more than a decimal holds
+    // (it would be rounded to the dollar): refused, not answered rounded.
+    let big = "100000000000000000000000000";
+    let (status, body) = ask(json!([tsla(big), tsla(&format!("-{big}"))]));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "account U1303271 cannot be evaluated: cash USD: the account's rows of it cannot be \
+         summed exactly (a decimal holds 28 significant digits)"
+    );
+    // 4 + 9,007,199,254,740,988 = 2^53 shares: held; one more is beyond the
+    // engine's f64 (2^53 + 1 would be held as 2^53): 400, naming TSLA.
+    let (status, body) = ask(json!([tsla("9007199254740988")]));
+    assert_eq!(status, 200, "{body}");
+    // Filled at the mark: value moves from cash to shares, the NLV stays.
+    assert_eq!(body["after"]["nlv"], body["before"]["nlv"]);
+    let (status, body) = ask(json!([tsla("9007199254740989")]));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "account U1303271 cannot be evaluated: TSLA (STK USD): quantity 9007199254740993 (the \
+         account's rows of it summed) is beyond what the engine holds to the unit (at most \
+         9007199254740992 = 2^53 in magnitude)"
+    );
+    // The same through two orders that each stay below it.
+    let (status, body) = ask(json!([tsla("4503599627370496"), tsla("4503599627370493")]));
+    assert_eq!(status, 400, "{body}");
+}
+
+/// Reads `stream` to its end: what the server sent before it closed the
+/// connection, or `None` if it was still open after `bound`.
+fn read_to_close(stream: &mut std::net::TcpStream, bound: Duration) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while start.elapsed() < bound {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // Reset by the server: closed too.
+            Err(_) => return Some(got),
+        }
+    }
+    None
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_header_is_closed_and_others_are_served() {
+    use std::io::Write;
+    let cap = 4;
+    let server = Server::start(ServeOptions {
+        header_timeout: Duration::from_secs(1),
+        max_connections: cap,
+        ..Server::options()
+    });
+    let address = server.base.trim_start_matches("http://").to_string();
+    // As many connections as the cap, each sending a header block without
+    // its closing blank line (the hunt's slowloris).
+    let mut slow: Vec<std::net::TcpStream> = (0..cap)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    // An authenticated request meanwhile: answered (once a slot frees, at
+    // the latest when the slow ones are closed).
+    let (status, body) = server.call("GET", "/v1/accounts/U1303271", Some(TOKEN), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["account"], "U1303271");
+    // Each slow connection is closed by the server, with no answer to a
+    // request it never finished (the bound is generous: the header timeout
+    // is 1 s).
+    for stream in &mut slow {
+        let sent = read_to_close(stream, Duration::from_secs(60));
+        assert!(sent.is_some(), "a slow connection was left open");
+        assert!(!String::from_utf8_lossy(&sent.unwrap()).contains("\"ok\""));
+    }
+    // A keep-alive connection idle after its answer is closed too.
+    let mut idle = std::net::TcpStream::connect(&address).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let sent = read_to_close(&mut idle, Duration::from_secs(60));
+    let sent = String::from_utf8_lossy(sent.as_deref().expect("an idle connection was left open"))
+        .into_owned();
+    assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+    // The service still answers.
+    let (status, body) = server.call("GET", "/healthz", None, None);
+    assert_eq!((status, &body["status"]), (200, &json!("ok")));
+}
+
+#[test]
 fn a_request_over_its_time_gets_503() {
     let server = Server::start(ServeOptions {
         request_timeout: Duration::from_nanos(1),
@@ -611,6 +734,24 @@ fn serve_refuses_to_start_without_a_token() {
     let out = run(&[("EXFEE_TOKEN", "short")], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+    // Characters, not bytes; visible ASCII only (a header carrying any
+    // other byte never authenticates). A token let through would fail
+    // later, at the address (a documentation network's, not this host's).
+    for (token, reason) in [
+        // Eight characters in sixteen bytes.
+        ("éééééééé", "not 'é'"),
+        // Sixteen characters, one of them not ASCII.
+        ("abcdefghijklmnoé", "not 'é'"),
+        ("abcdefgh ijklmnop", "not ' '"),
+    ] {
+        let out = run(&[("EXFEE_TOKEN", token)], &["--listen", "192.0.2.1:9"]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("visible ASCII characters (! to ~)") && stderr.contains(reason),
+            "{token}: {stderr}"
+        );
+    }
 }
 
 /// `exfee run` on the nightly drop with the fixed set (the service's here).

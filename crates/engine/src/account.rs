@@ -28,7 +28,9 @@ pub(crate) struct LocalLeg<'a> {
     pub(crate) stock: Option<(&'a str, f64)>,
     /// The option's base price and volatility, for an option leg.
     pub(crate) option: Option<OptionFacts>,
-    pub(crate) quantity: f64,
+    /// Exact: an account's rows of one leg are summed in decimal, then
+    /// converted once ([`crate::prepare`]'s `merge_holdings`).
+    pub(crate) quantity: Decimal,
 }
 
 /// What a [`LegInfo`] is made of.
@@ -347,7 +349,7 @@ impl AccountContext<'_> {
             kind: LegKind::Cash,
             stock: None,
             option: None,
-            quantity: to_f64(cash.amount),
+            quantity: cash.amount,
         })
     }
 
@@ -444,7 +446,7 @@ impl AccountContext<'_> {
             kind,
             stock: driver.single_stock.map(|vol| (symbol, vol)),
             option,
-            quantity: to_f64(position.quantity),
+            quantity: position.quantity,
         })
     }
 }

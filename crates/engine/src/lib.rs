@@ -65,7 +65,7 @@ pub use evaluate::{evaluate, evaluate_with_progress, evaluate_with_stats};
 pub use kernel::{Kernel, aggregate, aggregate_with};
 pub use layout::{Book, aggregate_panel};
 pub use leg::{LegInfo, OptionReport};
-pub use prepare::{EngineConfig, Prepared, prepare};
+pub use prepare::{EngineConfig, MAX_QUANTITY, Prepared, prepare};
 pub use resolve::{DEFAULT_IDIO_VOL, Driver, default_factor_name, resolve_symbol, single_stocks};
 pub use result::{AccountResult, AccountRisk, EngineError, EvalStats, Outcome};
 pub use tail::Tail;

@@ -255,6 +255,7 @@ fn share_legs<'a>(
         to_global.push(global);
         parts.push(accounts);
     }
+    let legs = &shared.legs;
     let accounts: Vec<Vec<PreparedAccount>> = parts
         .into_par_iter()
         .zip(to_global)
@@ -267,13 +268,22 @@ fn share_legs<'a>(
                         nlv,
                         holdings,
                         warnings,
-                    } => PreparedAccount::Ready {
-                        nlv,
-                        holdings: merge_holdings(holdings.into_iter().map(|(local, quantity)| {
-                            (global.get(local).copied().unwrap_or(usize::MAX), quantity)
-                        })),
-                        warnings,
-                    },
+                    } => {
+                        let merged = merge_holdings(
+                            holdings.into_iter().map(|(local, quantity)| {
+                                (global.get(local).copied().unwrap_or(usize::MAX), quantity)
+                            }),
+                            legs,
+                        );
+                        match merged {
+                            Ok(holdings) => PreparedAccount::Ready {
+                                nlv,
+                                holdings,
+                                warnings,
+                            },
+                            Err(error) => PreparedAccount::Failed(vec![error]),
+                        }
+                    }
                 })
                 .collect()
         })
@@ -294,7 +304,8 @@ struct Stretch<'a> {
 enum Numbered {
     Ready {
         nlv: Decimal,
-        holdings: Vec<(usize, f64)>,
+        /// Exact quantities, in input order (one per row).
+        holdings: Vec<(usize, Decimal)>,
         warnings: Vec<String>,
     },
     Failed(Vec<InputError>),
@@ -338,37 +349,91 @@ fn number_stretch<'a>(locals: impl ExactSizeIterator<Item = LocalAccount<'a>>) -
     Stretch { distinct, accounts }
 }
 
+/// Largest quantity (in magnitude) of an instrument the engine holds to
+/// the unit: 2^53, the last integer before an `f64` can no longer hold
+/// every integer (above it, 2^53 + 1 would be held as 2^53). An account
+/// whose rows of an instrument sum beyond it fails, with the instrument
+/// named (docs/formats.md). Cash is money, not a count: an amount is held
+/// to a relative 2^-53, as every value the engine computes.
+pub const MAX_QUANTITY: Decimal = Decimal::from_parts(0, 2_097_152, 0, false, 0);
+
 /// An account's holdings with each leg held once, at its first place, with
-/// its quantities summed in input order.
-fn merge_holdings(legs: impl ExactSizeIterator<Item = (usize, f64)>) -> Vec<(usize, f64)> {
-    let mut holdings: Vec<(usize, f64)> = Vec::with_capacity(legs.len());
-    if legs.len() <= 32 {
+/// its quantities summed exactly (in decimal, checked) and converted to
+/// the engine's `f64` once, after the sum: rows that offset each other
+/// leave exactly the rest. `legs` are the batch's legs (the holdings'
+/// indices point into it), for their names and kinds.
+///
+/// # Errors
+///
+/// The leg whose sum is not exact in a decimal (beyond its 28 significant
+/// digits: it would be rounded, or overflow), or the instrument whose
+/// sum is beyond [`MAX_QUANTITY`] in magnitude (the engine could not hold
+/// it to the unit).
+fn merge_holdings(
+    holdings_in: impl ExactSizeIterator<Item = (usize, Decimal)>,
+    legs: &[Leg],
+) -> Result<Vec<(usize, f64)>, InputError> {
+    let label = |leg: usize| legs.get(leg).map_or("a holding", |l| l.info.label.as_str());
+    let mut holdings: Vec<(usize, Decimal)> = Vec::with_capacity(holdings_in.len());
+    let add = |holdings: &mut Vec<(usize, Decimal)>, at: usize, quantity: Decimal| {
+        let Some(slot) = holdings.get_mut(at) else {
+            return Ok(());
+        };
+        // Exact or refused: a decimal sum that does not fit is rounded to
+        // fewer places (its scale drops below its terms'), or overflows.
+        let scale = slot.1.scale().max(quantity.scale());
+        match slot.1.checked_add(quantity) {
+            Some(sum) if sum.scale() >= scale => {
+                slot.1 = sum;
+                Ok(())
+            }
+            _ => Err(InputError::new(format!(
+                "{}: the account's rows of it cannot be summed exactly (a decimal holds 28 \
+                 significant digits)",
+                label(slot.0)
+            ))),
+        }
+    };
+    if holdings_in.len() <= 32 {
         // A short account: a scan of what it holds beats a map.
-        for (index, quantity) in legs {
-            match holdings.iter_mut().find(|(held, _)| *held == index) {
-                Some(slot) => slot.1 += quantity,
+        for (index, quantity) in holdings_in {
+            match holdings.iter().position(|(held, _)| *held == index) {
+                Some(at) => add(&mut holdings, at, quantity)?,
                 None => holdings.push((index, quantity)),
             }
         }
-        return holdings;
-    }
-    // Where each leg is in `holdings`: the merge keeps the order of first
-    // appearance and sums quantities in input order, in linear time.
-    let mut held: HashMap<usize, usize> = HashMap::with_capacity(legs.len());
-    for (index, quantity) in legs {
-        match held.entry(index) {
-            std::collections::hash_map::Entry::Occupied(slot) => {
-                if let Some(holding) = holdings.get_mut(*slot.get()) {
-                    holding.1 += quantity;
+    } else {
+        // Where each leg is in `holdings`: the merge keeps the order of
+        // first appearance, in linear time.
+        let mut held: HashMap<usize, usize> = HashMap::with_capacity(holdings_in.len());
+        for (index, quantity) in holdings_in {
+            match held.entry(index) {
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    add(&mut holdings, *slot.get(), quantity)?;
                 }
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(holdings.len());
-                holdings.push((index, quantity));
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(holdings.len());
+                    holdings.push((index, quantity));
+                }
             }
         }
     }
     holdings
+        .into_iter()
+        .map(|(index, quantity)| {
+            let cash = legs
+                .get(index)
+                .is_some_and(|l| matches!(l.kind, LegKind::Cash));
+            if !cash && quantity.abs() > MAX_QUANTITY {
+                return Err(InputError::new(format!(
+                    "{}: quantity {quantity} (the account's rows of it summed) is beyond what the \
+                     engine holds to the unit (at most {MAX_QUANTITY} = 2^53 in magnitude)",
+                    label(index)
+                )));
+            }
+            Ok((index, crate::account::to_f64(quantity)))
+        })
+        .collect()
 }
 
 /// Prices each option leg at its base, once per leg (not per position), in
@@ -579,6 +644,77 @@ mod tests {
         assert_eq!(holdings, &vec![(1, 5.0), (0, 2.0)]);
         assert_eq!(p.holding_count(), 4);
         assert_eq!(p.ids, vec!["A".to_string(), "B".to_string()]);
+    }
+
+    #[test]
+    fn offsetting_rows_leave_exactly_the_rest_or_fail() {
+        let (eur, market, fx) = tables();
+        let ready = |account: &PreparedAccount| match account {
+            PreparedAccount::Ready { holdings, .. } => holdings.clone(),
+            PreparedAccount::Failed(errors) => panic!("{errors:?}"),
+        };
+        // 950 USD, then +10^17 and −10^17: 950 exactly (in f64, 950 + 10^17
+        // is 10^17 + 944: the unit is lost at that size).
+        let mut a = AccountInput::new("A", Currency::USD);
+        a.cash = vec![
+            cash(Currency::USD, "950"),
+            cash(Currency::USD, "100000000000000000"),
+            cash(Currency::USD, "-100000000000000000"),
+        ];
+        // The same with ±10^26, and with 40 rows (the merge through a map):
+        // 950 then 39 rows of ±10^17 (20 up, 19 down) then −10^17: 950.
+        let mut b = a.clone();
+        b.id = "B".into();
+        b.cash[1].amount = dec("100000000000000000000000000");
+        b.cash[2].amount = dec("-100000000000000000000000000");
+        let mut c = AccountInput::new("C", Currency::USD);
+        c.cash.push(cash(Currency::USD, "950"));
+        for i in 0..39 {
+            let sign = if i % 2 == 0 { "" } else { "-" };
+            c.cash
+                .push(cash(Currency::USD, &format!("{sign}100000000000000000")));
+        }
+        c.cash.push(cash(Currency::USD, "-100000000000000000"));
+        // Cash is money, not a count: beyond 2^53 it is held to a relative
+        // 2^-53 (2^53 + 1 as 2^53), with no error; EUR in first.
+        let mut d = AccountInput::new("D", Currency::USD);
+        d.cash = vec![
+            cash(eur, "9007199254740992"),
+            cash(Currency::USD, "9007199254740990"),
+            cash(Currency::USD, "3"),
+        ];
+        // 10^27 + 0.5 fits a decimal's 28 digits; 10^28 + 0.01 does not (it
+        // would be rounded to 10^28): the account fails.
+        let mut e = AccountInput::new("E", Currency::USD);
+        e.cash = vec![
+            cash(Currency::USD, "1000000000000000000000000000"),
+            cash(Currency::USD, "0.5"),
+            cash(Currency::USD, "-1000000000000000000000000000"),
+        ];
+        let mut f = AccountInput::new("F", Currency::USD);
+        f.cash = vec![
+            cash(Currency::USD, "10000000000000000000000000000"),
+            cash(Currency::USD, "0.01"),
+        ];
+        let p = prepared(vec![a, b, c, d, e, f], market, &fx);
+        // Legs: USD cash (first seen), then EUR cash (D's).
+        assert_eq!(ready(&p.accounts[0]), vec![(0, 950.0)]);
+        assert_eq!(ready(&p.accounts[1]), vec![(0, 950.0)]);
+        assert_eq!(ready(&p.accounts[2]), vec![(0, 950.0)]);
+        assert_eq!(
+            ready(&p.accounts[3]),
+            vec![(1, 9_007_199_254_740_992.0), (0, 9_007_199_254_740_992.0)]
+        );
+        assert_eq!(ready(&p.accounts[4]), vec![(0, 0.5)]);
+        let PreparedAccount::Failed(errors) = &p.accounts[5] else {
+            panic!("10^28 + 0.01 is not a decimal");
+        };
+        assert_eq!(
+            errors[0].to_string(),
+            "cash USD: the account's rows of it cannot be summed exactly (a decimal holds 28 \
+             significant digits)"
+        );
+        assert_eq!(MAX_QUANTITY, dec("9007199254740992"));
     }
 
     #[test]
