@@ -14,6 +14,30 @@ pub enum NlvError {
     /// The sum does not fit a Decimal (about 7.9e28).
     #[error("net liquidation value overflows")]
     Overflow,
+    /// A term or the sum needs more digits than a Decimal holds (a
+    /// mantissa below 2⁹⁶, 28 to 29 digits) and would be rounded to a unit
+    /// coarser than [`NLV_RESOLUTION_SCALE`] decimal places (e.g. 10²⁷ of
+    /// stock and 0.21 of cash).
+    #[error(
+        "net liquidation value cannot be held to the cent: its sum needs more digits than a \
+         Decimal holds (about 28)"
+    )]
+    Inexact,
+}
+
+/// The decimal places an NLV term or sum keeps at least whenever Decimal
+/// arithmetic rounds it: a value rounded to 10⁻⁶ is still right to the cent.
+/// FX conversions carry up to 28 digits and round far below that.
+pub const NLV_RESOLUTION_SCALE: u32 = 6;
+
+/// `result` of an operation whose exact result has `exact_scale` decimal
+/// places: refused when Decimal rounded it coarser than
+/// [`NLV_RESOLUTION_SCALE`] places.
+fn held(result: Decimal, exact_scale: u32) -> Result<Decimal, NlvError> {
+    if result.scale() < exact_scale.min(NLV_RESOLUTION_SCALE) {
+        return Err(NlvError::Inexact);
+    }
+    Ok(result)
 }
 
 /// Net liquidation value in the account's base currency: cash converted at
@@ -24,7 +48,8 @@ pub enum NlvError {
 /// # Errors
 ///
 /// [`NlvError`] when the account has no base currency, a currency has no
-/// usable FX rate, or the sum overflows.
+/// usable FX rate, or the sum overflows or would be rounded coarser than
+/// [`NLV_RESOLUTION_SCALE`] places.
 ///
 /// # Examples
 ///
@@ -68,8 +93,14 @@ pub fn net_liquidation_value(
                 rate
             }
         };
-        let converted = amount.checked_mul(rate).ok_or(NlvError::Overflow)?;
-        total = total.checked_add(converted).ok_or(NlvError::Overflow)?;
+        let converted = held(
+            amount.checked_mul(rate).ok_or(NlvError::Overflow)?,
+            amount.scale() + rate.scale(),
+        )?;
+        total = held(
+            total.checked_add(converted).ok_or(NlvError::Overflow)?,
+            total.scale().max(converted.scale()),
+        )?;
         Ok(())
     };
     for cash in &account.cash {
@@ -101,6 +132,44 @@ mod tests {
             },
             quantity: Decimal::from(quantity),
         }
+    }
+
+    /// 10²⁷ of stock and 0.21 of cash is 1000000000000000000000000000.21,
+    /// 30 digits, a mantissa past a Decimal's 2⁹⁶ ≈ 7.9 × 10²⁸: Decimal
+    /// rounds it to …000.2, a wrong NLV printed as 10²⁷ + 0.20. Refused;
+    /// 10²⁴ and 0.21 (27 digits) is exact.
+    #[test]
+    fn a_sum_decimal_would_round_above_the_resolution_is_refused() {
+        let usd = Currency::USD;
+        let market = MarketData::with_fx([]);
+        let mut account = AccountInput::new("U1", usd);
+        account.cash.push(CashBalance {
+            currency: usd,
+            amount: Decimal::new(21, 2),
+        });
+        let mut big = stock("XYZ", usd, 100, 1);
+        big.quantity = "10000000000000000000000".parse().unwrap();
+        account.positions.push(big.clone());
+        assert_eq!(
+            net_liquidation_value(&account, &market).unwrap(),
+            "1000000000000000000000000.21".parse::<Decimal>().unwrap()
+        );
+        big.quantity = "10000000000000000000000000".parse().unwrap();
+        account.positions[0] = big;
+        assert_eq!(net_liquidation_value(&account, &market), Err(NlvError::Inexact));
+        // A conversion rounded far below a cent stays: 1/3 EUR per USD.
+        let eur: Currency = "EUR".parse().unwrap();
+        let third = Decimal::ONE / Decimal::from(3);
+        let market = MarketData::with_fx([(eur, third)]);
+        let mut account = AccountInput::new("U2", usd);
+        for _ in 0..3 {
+            account.cash.push(CashBalance {
+                currency: eur,
+                amount: Decimal::from(1_000_000),
+            });
+        }
+        let nlv = net_liquidation_value(&account, &market).unwrap();
+        assert_eq!(nlv.round_dp(2), Decimal::from(1_000_000));
     }
 
     /// Method notes, test fact 2: base USD, cash 80,000, long stock 100,000,
