@@ -32,12 +32,22 @@ pub const NLV_RESOLUTION_SCALE: u32 = 6;
 
 /// `result` of an operation whose exact result has `exact_scale` decimal
 /// places: refused when Decimal rounded it coarser than
-/// [`NLV_RESOLUTION_SCALE`] places.
+/// [`NLV_RESOLUTION_SCALE`] places. Decimal lowers a result's scale only to
+/// fit its 96-bit mantissa, or when the result is normalised (a zero
+/// product has scale 0): a result that fits at the wanted places was not
+/// rounded.
 fn held(result: Decimal, exact_scale: u32) -> Result<Decimal, NlvError> {
-    if result.scale() < exact_scale.min(NLV_RESOLUTION_SCALE) {
-        return Err(NlvError::Inexact);
+    let wanted = exact_scale.min(NLV_RESOLUTION_SCALE);
+    if result.scale() >= wanted {
+        return Ok(result);
     }
-    Ok(result)
+    let mut at_wanted = result;
+    at_wanted.rescale(wanted);
+    if at_wanted.scale() == wanted {
+        Ok(result)
+    } else {
+        Err(NlvError::Inexact)
+    }
 }
 
 /// Net liquidation value in the account's base currency: cash converted at
@@ -156,7 +166,29 @@ mod tests {
         );
         big.quantity = "10000000000000000000000000".parse().unwrap();
         account.positions[0] = big;
-        assert_eq!(net_liquidation_value(&account, &market), Err(NlvError::Inexact));
+        assert_eq!(
+            net_liquidation_value(&account, &market),
+            Err(NlvError::Inexact)
+        );
+        // A future (market value 0, a zero product of scale 0 however many
+        // places its rate has) in a base whose rate has places: exact.
+        let hkd: Currency = "HKD".parse().unwrap();
+        let market = MarketData::with_fx([(hkd, Decimal::new(128, 3))]);
+        let mut account = AccountInput::new("U3", hkd);
+        let mut future = stock("COIL2703", usd, 74, -2);
+        future.instrument.kind = InstrumentKind::Future {
+            underlying: "COIL".into(),
+            expiry: None,
+        };
+        account.positions.push(future);
+        account.cash.push(CashBalance {
+            currency: hkd,
+            amount: Decimal::new(-115_210_070, 2),
+        });
+        assert_eq!(
+            net_liquidation_value(&account, &market).unwrap(),
+            Decimal::new(-115_210_070, 2)
+        );
         // A conversion rounded far below a cent stays: 1/3 EUR per USD.
         let eur: Currency = "EUR".parse().unwrap();
         let third = Decimal::ONE / Decimal::from(3);
