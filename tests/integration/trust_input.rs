@@ -401,6 +401,36 @@ fn an_endless_market_table_stops_the_run() {
     );
 }
 
+/// An account file that never ends (`/dev/zero`, no line end) kept the run
+/// reading its header for ever: the header's first field over the field
+/// limit now stops the run there.
+#[cfg(unix)]
+#[test]
+fn an_endless_account_file_stops_the_run() {
+    for endless in ["positions.csv", "accounts.csv"] {
+        let drop = tempfile::tempdir().unwrap();
+        std::fs::create_dir(drop.path().join("market")).unwrap();
+        for file in ["accounts.csv", "positions.csv", "market/fx.csv"] {
+            if file != endless {
+                std::fs::copy(hostile("unclosed-quote").join(file), drop.path().join(file))
+                    .unwrap();
+            }
+        }
+        std::os::unix::fs::symlink("/dev/zero", drop.path().join(endless)).unwrap();
+        let out = drop.path().join("out");
+        let output = run(drop.path(), &out, &[]);
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{endless}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{}: cannot read the header row: column 1: field longer than 65536 bytes",
+                drop.path().join(endless).display()
+            )),
+            "{endless}: {stderr}"
+        );
+    }
+}
+
 /// Issue 10: "state database X: state database X: …". Each cause once.
 #[test]
 fn an_error_chain_names_each_cause_once() {

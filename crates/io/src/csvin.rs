@@ -174,6 +174,10 @@ pub(crate) struct Records<S> {
     ends: Vec<usize>,
     /// Where an oversized record's remaining bytes are parsed and dropped.
     scratch: Vec<u8>,
+    /// Reading the header ([`Records::next_header`]): an oversized record
+    /// ends reading at once rather than being skipped to its end (an
+    /// endless input such as `/dev/zero` has none; the file stops anyway).
+    header: bool,
     scratch_ends: Vec<usize>,
     /// Line ends `core` does not count: newlines skipped between records,
     /// and records ended by a lone CR.
@@ -250,6 +254,7 @@ impl<S> Records<S> {
             fields: vec![0; 1024],
             ends: vec![0; 32],
             scratch: vec![0; 4096],
+            header: false,
             scratch_ends: vec![0; 32],
             skipped_lines: 0,
             line_base: 0,
@@ -274,6 +279,7 @@ impl<S> Records<S> {
                 fields: self.fields,
                 ends: self.ends,
                 scratch: self.scratch,
+                header: self.header,
                 scratch_ends: self.scratch_ends,
                 skipped_lines: self.skipped_lines,
                 line_base: self.line_base,
@@ -364,6 +370,44 @@ impl<S: Source> Records<S> {
         }
     }
 
+    /// Makes room for more of the record after `core` filled the output
+    /// (`OutputFull`) or the field ends (`OutputEndsFull`), or marks the
+    /// record oversized when it is over the limits.
+    fn grow(&mut self, result: csv_core::ReadRecordResult) {
+        if matches!(result, csv_core::ReadRecordResult::OutputFull) {
+            let start = self
+                .endlen
+                .checked_sub(1)
+                .and_then(|i| self.ends.get(i))
+                .map_or(0, |&end| end);
+            if self.outlen - start > MAX_FIELD_BYTES {
+                self.oversize = Some(Oversize::Field(self.endlen));
+            } else {
+                let size = self.fields.len() * 2;
+                self.fields.resize(size, 0);
+            }
+        } else if self.ends.len() > MAX_FIELDS_PER_ROW {
+            self.oversize = Some(Oversize::Fields);
+        } else {
+            let size = (self.ends.len() * 2).min(MAX_FIELDS_PER_ROW + 1);
+            self.ends.resize(size, 0);
+        }
+    }
+
+    /// [`Records::next`] for a file's header: a header over the limits ends
+    /// reading where it is found over them ([`Next::Oversized`]), not at its
+    /// end, which an endless input never reaches.
+    ///
+    /// # Errors
+    ///
+    /// The input's read error.
+    pub fn next_header(&mut self, record: &mut csv::ByteRecord) -> std::io::Result<Next> {
+        self.header = true;
+        let next = self.next(record);
+        self.header = false;
+        next
+    }
+
     /// Reads the next record into `record` (cleared first).
     ///
     /// # Errors
@@ -423,27 +467,16 @@ impl<S: Source> Records<S> {
             match result {
                 R::InputEmpty => {}
                 R::OutputFull | R::OutputEndsFull if self.oversize.is_some() => {}
-                R::OutputFull => {
-                    let start = self
-                        .endlen
-                        .checked_sub(1)
-                        .and_then(|i| self.ends.get(i))
-                        .map_or(0, |&end| end);
-                    if self.outlen - start > MAX_FIELD_BYTES {
-                        self.oversize = Some(Oversize::Field(self.endlen));
-                    } else {
-                        let size = self.fields.len() * 2;
-                        self.fields.resize(size, 0);
+                R::OutputFull | R::OutputEndsFull if self.header && self.oversize.is_none() => {
+                    // Grown below; a header over the limits stops here.
+                    self.grow(result);
+                    if let Some(problem) = self.oversize {
+                        self.done = true;
+                        self.in_record = false;
+                        return Ok(Next::Oversized(problem));
                     }
                 }
-                R::OutputEndsFull => {
-                    if self.ends.len() > MAX_FIELDS_PER_ROW {
-                        self.oversize = Some(Oversize::Fields);
-                    } else {
-                        let size = (self.ends.len() * 2).min(MAX_FIELDS_PER_ROW + 1);
-                        self.ends.resize(size, 0);
-                    }
-                }
+                R::OutputFull | R::OutputEndsFull => self.grow(result),
                 R::Record => break,
                 R::End => {
                     self.done = true;
@@ -518,7 +551,7 @@ impl<R: Read> CsvFile<R> {
         };
         let mut records = Records::new(reader);
         let mut record = csv::ByteRecord::new();
-        match records.next(&mut record) {
+        match records.next_header(&mut record) {
             Ok(Next::Record) => {}
             Ok(Next::End | Next::Pause) => {
                 return Err(bad_header("the file is empty".to_string()));
