@@ -521,14 +521,15 @@ fn offsetting_orders_change_nothing_and_a_holding_past_2_53_is_refused() {
     assert_eq!(body["change"], "0");
     // 10^26 shares at 421.60 pay 4.216 × 10^28 USD: with the account's
     // 2,462.15 USD that is 31 significant digits, more than a decimal holds
-    // (it would be rounded to the dollar): refused, not answered rounded.
+    // (it would be rounded to the dollar): refused, not answered rounded
+    // (the NLV's sum, checked first).
     let big = "100000000000000000000000000";
     let (status, body) = ask(json!([tsla(big), tsla(&format!("-{big}"))]));
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["error"],
-        "account U1303271 cannot be evaluated: cash USD: the account's rows of it cannot be \
-         summed exactly (a decimal holds 28 significant digits)"
+        "account U1303271 cannot be evaluated: net liquidation value cannot be held to the \
+         cent: its sum needs more digits than a Decimal holds (about 28)"
     );
     // 4 + 9,007,199,254,740,988 = 2^53 shares: held; one more is beyond the
     // engine's f64 (2^53 + 1 would be held as 2^53): 400, naming TSLA.

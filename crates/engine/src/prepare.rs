@@ -380,10 +380,11 @@ fn merge_holdings(
             return Ok(());
         };
         // Exact or refused: a decimal sum that does not fit is rounded to
-        // fewer places (its scale drops below its terms'), or overflows.
+        // fewer places than its terms have, or overflows. (A zero sum may
+        // come back with fewer places, exactly: `holds_places`.)
         let scale = slot.1.scale().max(quantity.scale());
         match slot.1.checked_add(quantity) {
-            Some(sum) if sum.scale() >= scale => {
+            Some(sum) if exfee_model::holds_places(sum, scale) => {
                 slot.1 = sum;
                 Ok(())
             }
@@ -696,7 +697,16 @@ mod tests {
             cash(Currency::USD, "10000000000000000000000000000"),
             cash(Currency::USD, "0.01"),
         ];
-        let p = prepared(vec![a, b, c, d, e, f], market, &fx);
+        // A zero with places beside a whole number (10 + 0.0, and −0.0): Decimal
+        // returns the other term, with fewer places, exactly. It failed the
+        // account as a rounding.
+        let mut g = AccountInput::new("G", Currency::USD);
+        g.cash = vec![
+            cash(Currency::USD, "10"),
+            cash(Currency::USD, "0.0"),
+            cash(Currency::USD, "-0.00"),
+        ];
+        let p = prepared(vec![a, b, c, d, e, f, g], market, &fx);
         // Legs: USD cash (first seen), then EUR cash (D's).
         assert_eq!(ready(&p.accounts[0]), vec![(0, 950.0)]);
         assert_eq!(ready(&p.accounts[1]), vec![(0, 950.0)]);
@@ -706,14 +716,16 @@ mod tests {
             vec![(1, 9_007_199_254_740_992.0), (0, 9_007_199_254_740_992.0)]
         );
         assert_eq!(ready(&p.accounts[4]), vec![(0, 0.5)]);
+        // Its NLV, the same sum, is refused first (`NlvError::Inexact`).
         let PreparedAccount::Failed(errors) = &p.accounts[5] else {
             panic!("10^28 + 0.01 is not a decimal");
         };
         assert_eq!(
             errors[0].to_string(),
-            "cash USD: the account's rows of it cannot be summed exactly (a decimal holds 28 \
-             significant digits)"
+            "net liquidation value cannot be held to the cent: its sum needs more digits than a \
+             Decimal holds (about 28)"
         );
+        assert_eq!(ready(&p.accounts[6]), vec![(0, 10.0)]);
         assert_eq!(MAX_QUANTITY, dec("9007199254740992"));
     }
 

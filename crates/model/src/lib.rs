@@ -47,7 +47,7 @@ pub use instrument::{AssetClass, Exercise, Instrument, InstrumentKind, OptionRig
 pub use market::{FactorMapping, MarketData, MarketError, Underlying};
 pub use money::{cents, fixed, group_thousands, money};
 pub use nlv::{NlvError, net_liquidation_value};
-pub use number::{check_toml_numbers, is_plain_decimal, parse_plain_decimal};
+pub use number::{check_toml_numbers, holds_places, is_plain_decimal, parse_plain_decimal};
 pub use order::{exact_max, exact_min, total_order_key};
 
 pub use rust_decimal::Decimal;

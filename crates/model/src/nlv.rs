@@ -32,18 +32,9 @@ pub const NLV_RESOLUTION_SCALE: u32 = 6;
 
 /// `result` of an operation whose exact result has `exact_scale` decimal
 /// places: refused when Decimal rounded it coarser than
-/// [`NLV_RESOLUTION_SCALE`] places. Decimal lowers a result's scale only to
-/// fit its 96-bit mantissa, or when the result is normalised (a zero
-/// product has scale 0): a result that fits at the wanted places was not
-/// rounded.
+/// [`NLV_RESOLUTION_SCALE`] places ([`holds_places`](crate::holds_places)).
 fn held(result: Decimal, exact_scale: u32) -> Result<Decimal, NlvError> {
-    let wanted = exact_scale.min(NLV_RESOLUTION_SCALE);
-    if result.scale() >= wanted {
-        return Ok(result);
-    }
-    let mut at_wanted = result;
-    at_wanted.rescale(wanted);
-    if at_wanted.scale() == wanted {
+    if crate::holds_places(result, exact_scale.min(NLV_RESOLUTION_SCALE)) {
         Ok(result)
     } else {
         Err(NlvError::Inexact)

@@ -158,6 +158,24 @@ fn is_plain_toml_number(literal: &str) -> bool {
         })
 }
 
+/// Whether `result`, a Decimal sum or product whose exact value has
+/// `places` decimal places (at most 28), is that value: not rounded to
+/// fewer places. Decimal lowers a result's scale only to fit its 96-bit
+/// mantissa (rounding it) or when it normalises a zero (`0 × 7.8125` has
+/// scale 0), so a result that can be held at `places` was not rounded.
+/// The one test of "exact or refused" for the NLV's sum
+/// ([`net_liquidation_value`](crate::net_liquidation_value)) and an
+/// account's rows of one holding (the engine's merge).
+#[must_use]
+pub fn holds_places(result: Decimal, places: u32) -> bool {
+    if result.scale() >= places {
+        return true;
+    }
+    let mut at_places = result;
+    at_places.rescale(places);
+    at_places.scale() == places
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
