@@ -192,23 +192,27 @@ impl Fields for OrderFields<'_> {
     }
 }
 
-/// Tonight's mark of the instrument an order names, from the first account
-/// of the batch holding it (same symbol, asset class and currency, each
-/// read from the order by the drop's field rule: trimmed, the class and the
-/// currency in any case).
-fn mark_of(batch: &Batch, fields: &OrderFields<'_>) -> Option<String> {
+/// Tonight's mark of the instrument an order names (same symbol, asset
+/// class and currency, each read from the order by the drop's field rule:
+/// trimmed, the class in any case, the currency in capitals or small
+/// letters): the ordering account's
+/// own mark when it holds the instrument, else that of the first account of
+/// the batch holding it. (Marks of one instrument may differ between
+/// accounts of a drop; the account's own is the one its NLV uses.)
+fn mark_of(batch: &Batch, account: &str, fields: &OrderFields<'_>) -> Option<String> {
     let symbol = fields.required("symbol").ok()?;
     let class = AssetClass::parse(fields.required("asset_class").ok()?)?;
     let currency = fields.currency("currency").ok()?;
-    batch
-        .accounts
-        .iter()
+    let is_it = |p: &&Position| {
+        p.instrument.symbol == symbol
+            && p.instrument.currency == currency
+            && p.instrument.asset_class() == class
+    };
+    let own = batch.accounts.iter().filter(|a| a.id == account);
+    let others = batch.accounts.iter().filter(|a| a.id != account);
+    own.chain(others)
         .flat_map(|a| &a.positions)
-        .find(|p| {
-            p.instrument.symbol == symbol
-                && p.instrument.currency == currency
-                && p.instrument.asset_class() == class
-        })
+        .find(is_it)
         .map(|p| p.instrument.mark.to_string())
 }
 
@@ -232,13 +236,14 @@ fn reason(error: &InputError) -> String {
 /// of the instrument.
 fn with_mark<'a>(
     batch: &Batch,
+    account: &str,
     number: usize,
     order: &'a Order,
 ) -> Result<OrderFields<'a>, OrderError> {
     let mut fields = OrderFields::new(number, order, Cow::Borrowed(""));
     let mark = match &order.price {
         Some(price) => price.text(),
-        None => Cow::Owned(mark_of(batch, &fields).ok_or_else(|| {
+        None => Cow::Owned(mark_of(batch, account, &fields).ok_or_else(|| {
             OrderError(format!(
                 "order {number}: no price given and no mark tonight for {} {} {}",
                 order.asset_class, order.symbol, order.currency
@@ -249,7 +254,7 @@ fn with_mark<'a>(
     Ok(fields)
 }
 
-/// The positions `orders` add to an account of `batch`, each validated as a
+/// The positions `orders` add to `account` of `batch`, each validated as a
 /// row of `positions.csv` by the drop's rule ([`exfee_io::read_position`]:
 /// errors name `order N` and the field, with the reason the drop gives for
 /// that field).
@@ -257,13 +262,17 @@ fn with_mark<'a>(
 /// # Errors
 ///
 /// [`OrderError`] with the first order that cannot be read or priced.
-pub fn orders_to_positions(batch: &Batch, orders: &[Order]) -> Result<Vec<Position>, OrderError> {
+pub fn orders_to_positions(
+    batch: &Batch,
+    account: &str,
+    orders: &[Order],
+) -> Result<Vec<Position>, OrderError> {
     if orders.is_empty() {
         return Err(OrderError("no orders".into()));
     }
     let mut positions = Vec::with_capacity(orders.len());
     for (n, order) in orders.iter().enumerate() {
-        let fields = with_mark(batch, n + 1, order)?;
+        let fields = with_mark(batch, account, n + 1, order)?;
         if let Some(error) = fields.framing_error() {
             return Err(OrderError(reason(&error)));
         }
@@ -380,7 +389,8 @@ mod tests {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(POSITIONS_HEADER).unwrap();
         for (n, order) in orders.iter().enumerate() {
-            let mark = with_mark(batch, n + 1, order).map_err(|e| e.0)?.texts[MARK].to_string();
+            let mark =
+                with_mark(batch, "U1", n + 1, order).map_err(|e| e.0)?.texts[MARK].to_string();
             let text = |s: &Option<String>| s.clone().unwrap_or_default();
             let number = |s: &Option<Scalar>| s.as_ref().map(|s| s.text().into_owned());
             writer
@@ -506,7 +516,7 @@ mod tests {
         let mut accepted = Vec::new();
         for (n, case) in cases.iter().enumerate() {
             let orders = orders(case);
-            let direct = orders_to_positions(&batch, &orders).map_err(|e| e.0);
+            let direct = orders_to_positions(&batch, "U1", &orders).map_err(|e| e.0);
             assert_eq!(direct, through_csv(&batch, &orders), "{case}");
             if direct.is_ok() {
                 accepted.push(n);
@@ -531,7 +541,7 @@ mod tests {
             let json = format!(
                 r#"[{{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":{q},"price":2.5}}]"#
             );
-            orders_to_positions(&batch, &orders(&json))
+            orders_to_positions(&batch, "U1", &orders(&json))
                 .map(|p| (p[0].quantity.to_string(), p[0].instrument.mark.to_string()))
                 .map_err(|e| e.0)
         };
@@ -569,8 +579,8 @@ mod tests {
     }
 
     /// The instrument whose mark an order without a price takes is found by
-    /// the fields as the drop reads them: symbol trimmed, class and currency
-    /// in any case.
+    /// the fields as the drop reads them: symbol trimmed, class in any case,
+    /// currency in capitals or small letters.
     #[test]
     fn an_order_without_a_price_finds_its_mark_by_the_field_rules() {
         let batch = batch();
@@ -578,27 +588,56 @@ mod tests {
             ("AAPL", "STK", "USD"),
             (" AAPL ", "STK", "USD"),
             ("AAPL", "stk", "usd"),
-            ("AAPL", " Stk ", " uSd "),
+            ("AAPL", " Stk ", " usd "),
         ] {
             let json = format!(
                 r#"[{{"symbol":"{symbol}","asset_class":"{class}","currency":"{currency}","quantity":3}}]"#
             );
-            let positions = orders_to_positions(&batch, &orders(&json)).unwrap();
+            let positions = orders_to_positions(&batch, "U1", &orders(&json)).unwrap();
             // AAPL's mark in the batch: 245.30.
             assert_eq!(positions[0].instrument.mark.to_string(), "245.30", "{json}");
             assert_eq!(positions[0].instrument.symbol, "AAPL");
         }
         let json = r#"[{"symbol":"AAPLX","asset_class":"stk","currency":"usd","quantity":3}]"#;
         assert_eq!(
-            orders_to_positions(&batch, &orders(json)).unwrap_err().0,
+            orders_to_positions(&batch, "U1", &orders(json))
+                .unwrap_err()
+                .0,
             "order 1: no price given and no mark tonight for stk AAPLX usd"
         );
+    }
+
+    /// An order without a price in an account holding the instrument takes
+    /// that account's own mark, the one its NLV uses; it took the first
+    /// holder's (B's 10 new AAPL valued at A's 245.30, not B's 300).
+    #[test]
+    fn an_order_without_a_price_takes_its_own_accounts_mark_first() {
+        let mut batch = batch();
+        let mut b = batch.accounts[0].clone();
+        b.id = "B".into();
+        b.positions[0].instrument.mark = "300".parse().unwrap();
+        batch.accounts.push(b);
+        let json = r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":10}]"#;
+        let mark = |account: &str| {
+            orders_to_positions(&batch, account, &orders(json)).unwrap()[0]
+                .instrument
+                .mark
+                .to_string()
+        };
+        assert_eq!(mark("B"), "300");
+        assert_eq!(mark("U1"), "245.30");
+        // An account not holding it: the first holder's.
+        assert_eq!(mark("C"), "245.30");
     }
 
     #[test]
     fn an_order_field_error_names_the_order_the_field_and_the_drops_reason() {
         let batch = batch();
-        let reason = |json: &str| orders_to_positions(&batch, &orders(json)).unwrap_err().0;
+        let reason = |json: &str| {
+            orders_to_positions(&batch, "U1", &orders(json))
+                .unwrap_err()
+                .0
+        };
         assert_eq!(
             reason(r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"lots"}]"#),
             "order 1 field quantity: \"lots\" is not a decimal number (plain notation like \
@@ -639,7 +678,9 @@ mod tests {
         let json = format!(
             r#"[{{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"x","price":"{long}"}}]"#
         );
-        let reason = orders_to_positions(&batch, &orders(&json)).unwrap_err().0;
+        let reason = orders_to_positions(&batch, "U1", &orders(&json))
+            .unwrap_err()
+            .0;
         // The length first, before the other fields' rules (the row is
         // not read), as the CSV reader does.
         assert_eq!(
@@ -657,11 +698,13 @@ mod tests {
         );
         let broken = r#"[{"symbol":"AAPL","asset_class":"STK","currency":"USD","quantity":"1\n"}]"#;
         assert_eq!(
-            orders_to_positions(&batch, &orders(broken)).unwrap_err().0,
+            orders_to_positions(&batch, "U1", &orders(broken))
+                .unwrap_err()
+                .0,
             "order 1 field quantity: this column cannot hold a line break"
         );
         let symbol = r#"[{"symbol":"TWO\nLINES","asset_class":"STK","currency":"USD","quantity":1,"price":"2"}]"#;
-        let positions = orders_to_positions(&batch, &orders(symbol)).unwrap();
+        let positions = orders_to_positions(&batch, "U1", &orders(symbol)).unwrap();
         assert_eq!(positions[0].instrument.symbol, "TWO\nLINES");
         assert_eq!(positions, through_csv(&batch, &orders(symbol)).unwrap());
     }

@@ -883,7 +883,7 @@ async fn what_if(
             format!("no account {} tonight", request.account),
         )
     })?;
-    let positions = orders_to_positions(&night.batch, &request.orders)
+    let positions = orders_to_positions(&night.batch, &request.account, &request.orders)
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
     let cell = {
         let mut cache = night

@@ -95,14 +95,46 @@ def read_flex(
     paths: Union[PathLike, Sequence[PathLike]],
     market: PathLike,
     scenario_set: ScenarioSet = None,
+    nav_tolerance: Union[str, "decimal.Decimal", int] = "1",
+    nav_tolerance_pct: Union[str, "decimal.Decimal", int] = "0.01",
 ) -> Batch:
-    """Read broker Flex Query CSV reports (files or folders of them) with the
-    market files of the folder ``market`` (``fx.csv``, ``factors.csv``, …)."""
+    """Read broker Flex Query reports (files or folders of them) with the
+    market files of the folder ``market`` (``fx.csv``, ``factors.csv``, …),
+    as ``exfee run --flex`` reads them: an account whose NLV differs from
+    the broker's NAV by more than the larger of ``nav_tolerance`` base units
+    and ``nav_tolerance_pct`` percent of its NLV is failed."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     return _exfee.read_flex(
-        [os.fspath(p) for p in paths], os.fspath(market), _scenario_arg(scenario_set)
+        [os.fspath(p) for p in paths],
+        os.fspath(market),
+        _scenario_arg(scenario_set),
+        _plain(nav_tolerance),
+        _plain(nav_tolerance_pct),
     )
+
+
+def _plain(value: Any) -> str:
+    """A number as plain decimal text (never scientific notation, which the
+    engine's readers refuse): ``Decimal("1E-7")`` is ``"0.0000001"``."""
+    if isinstance(value, bool):
+        raise TypeError("a number is expected, not a bool")
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _cell(value: Any) -> Any:
+    """A frame's or an order's number in plain notation, as the engine's
+    readers take numbers (`str` would give ``1E-7`` for a Decimal and
+    ``1e-05`` for a float, which they refuse): a Decimal as written, a
+    finite float as its shortest round-trip digits. Anything else as it is
+    (a bool, a NaN or a text is the reader's to refuse or read)."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return format(value, "f")
+    if isinstance(value, float) and np.isfinite(value):
+        return np.format_float_positional(value, unique=True, trim="-")
+    return value
 
 
 def _csv_bytes(frame: Any) -> bytes:
@@ -111,6 +143,18 @@ def _csv_bytes(frame: Any) -> bytes:
     if isinstance(frame, pa.Table):
         frame = frame.to_pandas()
     if hasattr(frame, "to_csv"):
+        frame = frame.copy()
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype.kind == "f":
+                # Python writes a float in exponent form below 1e-4 and from
+                # 1e16: only such a column needs its cells rewritten.
+                size = values.abs()
+                if not ((size >= 1e16) | ((size < 1e-4) & (size > 0))).any():
+                    continue
+            elif values.dtype.kind != "O":
+                continue
+            frame[column] = values.map(_cell)
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         return buffer.getvalue().encode("utf-8")
@@ -219,7 +263,11 @@ class Evaluation:
                 {k: v for k, v in row.items() if v is not None and v == v}
                 for row in orders.to_dict(orient="records")
             ]
-        return self._native.what_if(account, json.dumps(list(orders), default=str))
+        orders = [
+            {k: _cell(v) for k, v in order.items()} if isinstance(order, Mapping) else order
+            for order in orders
+        ]
+        return self._native.what_if(account, json.dumps(orders, default=str))
 
 
 def evaluation(

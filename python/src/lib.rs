@@ -262,14 +262,37 @@ fn read_drop(
 
 /// Reads broker Flex Query CSV reports (files or folders of them) with the
 /// market files of `market` (a folder holding `fx.csv`, …).
+/// Flex reports read as `exfee run --flex` reads them: every account's NLV
+/// reconciled against the broker's NAV (an account whose NLV differs from
+/// it by more than the tolerance, or whose NAV is of an earlier date, is
+/// failed), the tolerance `nav_tolerance` base units or `nav_tolerance_pct`
+/// percent of the NLV, whichever is larger (the CLI's defaults: 1 and
+/// 0.01), each a plain decimal text.
 #[pyfunction]
-#[pyo3(signature = (paths, market, scenario_set=None))]
+#[pyo3(signature = (paths, market, scenario_set=None, nav_tolerance="1", nav_tolerance_pct="0.01"))]
 fn read_flex(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     market: PathBuf,
     scenario_set: Option<&Bound<'_, PyAny>>,
+    nav_tolerance: &str,
+    nav_tolerance_pct: &str,
 ) -> PyResult<PyBatch> {
+    let tolerance_of = |name: &str, text: &str| {
+        exfee::model::parse_plain_decimal(text)
+            .ok()
+            .filter(|value| *value >= exfee::model::Decimal::ZERO)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{name}: {text:?} is not a plain decimal number of zero or more"
+                ))
+            })
+    };
+    let tolerance = exfee::io::NavTolerance {
+        units: tolerance_of("nav_tolerance", nav_tolerance)?,
+        fraction: tolerance_of("nav_tolerance_pct", nav_tolerance_pct)?
+            / exfee::model::Decimal::ONE_HUNDRED,
+    };
     let source = scenario_source(py, scenario_set, None, None)?;
     let drop_paths = DropPaths::in_dir(market.parent().unwrap_or(Path::new(".")));
     let drop_paths = DropPaths {
@@ -282,7 +305,10 @@ fn read_flex(
     let (batch, dates) = py
         .detach(|| {
             let (market, errors) = exfee::io::read_market(&drop_paths, source.factor_table())?;
-            let (mut batch, dates) = exfee::io::read_flex_dated(&paths, market)?;
+            let mut read = exfee::io::read_flex_report(&paths, market)?;
+            let dates = read.report_dates();
+            exfee::io::reconcile_nav(&mut read, tolerance);
+            let mut batch = read.batch;
             batch.errors.extend(errors);
             Ok::<_, IoError>((batch, dates))
         })
@@ -615,8 +641,8 @@ impl PyEvaluation {
         let batch = Arc::clone(&self.batch);
         let answer = py
             .detach(|| {
-                let positions =
-                    exfee::orders_to_positions(&batch, &orders).map_err(|e| e.to_string())?;
+                let positions = exfee::orders_to_positions(&batch, account, &orders)
+                    .map_err(|e| e.to_string())?;
                 let book = self.book.get_or_init(|| {
                     Arc::new(exfee::WhatIfBook::with_set(
                         self.night.evaluation.scenarios.clone(),

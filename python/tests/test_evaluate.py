@@ -234,3 +234,65 @@ def test_what_if_before_is_tonights_row_and_after_a_re_evaluation(nightly):
         for key in ("nlv", "measure", "uncovered"):
             assert decimal.Decimal(answer["after"][key]) == row[key], (account, key)
         assert answer["after"]["worst_scenario"] == row["worst_scenario"]
+
+
+def test_read_flex_reconciles_against_the_brokers_nav(nightly):
+    """`nav-mismatch.csv`: positions and cash make 50,000, the broker's NAV
+    says 10,000. `exfee run --flex` fails the account; read_flex returned
+    it `ok` with NLV 50,000. Within a tolerance of 40,000 units it reads."""
+    report = nightly.parent / "flex" / "quirks" / "nav-mismatch.csv"
+    market = nightly / "market"
+    row = exfee.evaluation(exfee.read_flex(report, market), date="2026-11-20",
+                           scenario_set="fixed").table().to_pylist()[0]
+    assert row["status"] == "failed"
+    assert "broker NAV" in row["error"]
+    wide = exfee.read_flex(report, market, nav_tolerance=decimal.Decimal("40001"))
+    row = exfee.evaluation(wide, date="2026-11-20", scenario_set="fixed").table().to_pylist()[0]
+    assert row["status"] != "failed" and row["nlv"] == decimal.Decimal("50000")
+    with pytest.raises(ValueError, match="nav_tolerance"):
+        exfee.read_flex(report, market, nav_tolerance="-1")
+
+
+def test_numbers_in_frames_and_orders_are_read_in_plain_notation():
+    """Decimal('1E-7') and the float 1e-05 are printed by Python in exponent
+    form, which the engine's readers refuse: they were failed as "not a
+    decimal number". A zero with places ("0.0") beside a holding failed the
+    account as an inexact sum. By hand: 10 + 0.0000001 + 0.0 + 0.00001 ZZZ
+    at 500, no cash: NLV 500 × 10.0000101 = 5,000.00505, 5,000.01 in cents."""
+    accounts = pd.DataFrame({"account": ["P"], "base_currency": ["USD"]})
+    positions = pd.DataFrame({
+        "account": ["P"] * 4, "symbol": ["ZZZ"] * 4, "asset_class": ["STK"] * 4,
+        "currency": ["USD"] * 4,
+        "quantity": [decimal.Decimal("10"), decimal.Decimal("1E-7"), decimal.Decimal("0.0"),
+                     decimal.Decimal("0.00001")],
+        "mark": ["500"] * 4,
+    })
+    fx = pd.DataFrame({"currency": ["USD"], "usd_per_unit": [1]})
+    batch = exfee.batch_from_frames(accounts, positions, fx=fx)
+    row = exfee.evaluation(batch, date="2026-11-20", scenario_set="fixed").table().to_pylist()[0]
+    assert row["error"] == "" and row["status"] != "failed"
+    assert row["nlv"] == decimal.Decimal("5000.01")
+    floats = positions.assign(quantity=[10.0, 1e-7, 0.0, 1e-05])
+    row = exfee.evaluation(exfee.batch_from_frames(accounts, floats, fx=fx), date="2026-11-20",
+                           scenario_set="fixed").table().to_pylist()[0]
+    assert row["nlv"] == decimal.Decimal("5000.01")
+
+
+def test_a_what_if_order_without_a_price_takes_its_own_accounts_mark():
+    """A holds ZZZ at 500, B at 600. B buying 10 ZZZ without a price pays
+    and holds them at B's own mark: its worst loss (ZZZ −50 %) is 11 × 300 =
+    3,300. At A's mark, taken before, it was 1 × 300 + 10 × 250 = 2,800."""
+    accounts = pd.DataFrame({"account": ["A", "B"], "base_currency": ["USD", "USD"]})
+    positions = pd.DataFrame({
+        "account": ["A", "B"], "symbol": ["ZZZ", "ZZZ"], "asset_class": ["STK", "STK"],
+        "currency": ["USD", "USD"], "quantity": ["1", "1"], "mark": ["500", "600"],
+    })
+    cash = pd.DataFrame({"account": ["A", "B"], "currency": ["USD", "USD"], "amount": ["10000", "10000"]})
+    fx = pd.DataFrame({"currency": ["USD"], "usd_per_unit": [1]})
+    ev = exfee.evaluation(exfee.batch_from_frames(accounts, positions, cash, fx=fx),
+                          date="2026-11-20", scenario_set="fixed")
+    answer = ev.what_if("B", [{"symbol": "ZZZ", "asset_class": "STK", "currency": "USD",
+                               "quantity": decimal.Decimal("1E+1")}])
+    assert decimal.Decimal(answer["before"]["nlv"]) == 10_600
+    assert decimal.Decimal(answer["after"]["nlv"]) == 10_600
+    assert decimal.Decimal(answer["after"]["measure"]) == 3_300

@@ -290,25 +290,6 @@ pub struct BrokerNav {
     pub location: SourceLocation,
 }
 
-/// [`read_flex`], also returning the distinct dates the accounts' figures
-/// are for ([`FlexAccount::report_date`]: each account's latest
-/// `ReportDate`, else its statement's `toDate`), in order; empty when the
-/// reports carry no date. The run values at the latest when no `--date` is
-/// given.
-///
-/// # Errors
-///
-/// As [`read_flex`].
-pub fn read_flex_dated(
-    paths: &[PathBuf],
-    market: MarketData,
-) -> Result<(Batch, Vec<NaiveDate>), IoError> {
-    read_flex_report(paths, market).map(|read| {
-        let dates = read.report_dates();
-        (read.batch, dates)
-    })
-}
-
 impl FlexRead {
     /// The distinct report dates of the accounts, in order.
     pub fn report_dates(&self) -> Vec<NaiveDate> {

@@ -48,8 +48,7 @@ pub use error::IoError;
 pub use fields::{Fields, oversize_reason};
 pub use flex::{
     BrokerNav, FlexAccount, FlexRead, NavCheck, NavTolerance, RECONCILIATION_HEADER, read_flex,
-    read_flex_dated, read_flex_from, read_flex_report, read_flex_report_from, reconcile_nav,
-    write_reconciliation,
+    read_flex_from, read_flex_report, read_flex_report_from, reconcile_nav, write_reconciliation,
 };
 pub use outdir::{CURRENT, PUBLISHED, RUNS_DIR, StagedOutputs};
 pub use output::{
