@@ -195,10 +195,10 @@ impl Fields for OrderFields<'_> {
 /// Tonight's mark of the instrument an order names (same symbol, asset
 /// class and currency, each read from the order by the drop's field rule:
 /// trimmed, the class in any case, the currency in capitals or small
-/// letters): the ordering account's
-/// own mark when it holds the instrument, else that of the first account of
-/// the batch holding it. (Marks of one instrument may differ between
-/// accounts of a drop; the account's own is the one its NLV uses.)
+/// letters): the ordering account's own mark when it holds the instrument,
+/// else that of the first account of the batch holding it. (Marks of one
+/// instrument may differ between accounts of a drop; the account's own is
+/// the one its NLV uses.)
 fn mark_of(batch: &Batch, account: &str, fields: &OrderFields<'_>) -> Option<String> {
     let symbol = fields.required("symbol").ok()?;
     let class = AssetClass::parse(fields.required("asset_class").ok()?)?;

@@ -1,5 +1,6 @@
 """Typed stubs of the exfee package."""
 
+import decimal
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
@@ -18,7 +19,11 @@ RESULT_TYPES: Dict[str, str]
 
 def read_drop(path: PathLike, scenario_set: ScenarioSet = ...) -> Batch: ...
 def read_flex(
-    paths: Union[PathLike, Sequence[PathLike]], market: PathLike, scenario_set: ScenarioSet = ...
+    paths: Union[PathLike, Sequence[PathLike]],
+    market: PathLike,
+    scenario_set: ScenarioSet = ...,
+    nav_tolerance: Union[str, decimal.Decimal, int] = ...,
+    nav_tolerance_pct: Union[str, decimal.Decimal, int] = ...,
 ) -> Batch: ...
 def batch_from_frames(
     accounts: Any,

@@ -42,7 +42,11 @@ class Evaluation:
 
 def read_drop(path: str, scenario_set: Union[None, str, Mapping[str, Any]] = None) -> Batch: ...
 def read_flex(
-    paths: Sequence[str], market: str, scenario_set: Union[None, str, Mapping[str, Any]] = None
+    paths: Sequence[str],
+    market: str,
+    scenario_set: Union[None, str, Mapping[str, Any]] = None,
+    nav_tolerance: str = "1",
+    nav_tolerance_pct: str = "0.01",
 ) -> Batch: ...
 def batch_from_csv(
     tables: Mapping[str, bytes],

@@ -187,17 +187,7 @@ pub fn run(args: BacktestArgs, output: &Output) -> anyhow::Result<ExitCode> {
         args.out.join("backtest.csv").display(),
         args.out.join("coverage.csv").display()
     );
-    Ok(exit_code(failed_days))
-}
-
-/// The exit code of a backtest whose outputs are written (`exfee --help`):
-/// 1 when some account-days failed (they have no row), else 0.
-fn exit_code(failed: usize) -> ExitCode {
-    if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(super::finished(failed_days > 0))
 }
 
 /// The base set with the backtest's draw count (and, for the quantile

@@ -167,6 +167,18 @@ impl Cli {
     }
 }
 
+/// The exit code of a command that finished and wrote its outputs
+/// (`exfee --help`): 1 when some accounts (or rows, or account-days) failed,
+/// else 0. The one place of the rule for `run`, `charge`, `backtest` and
+/// `scenarios`.
+pub(crate) fn finished(some_failed: bool) -> ExitCode {
+    if some_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // An `EXFEE_SIMD` that names no instruction set is refused rather than

@@ -452,9 +452,8 @@ pub(super) fn finish(
             results_path.display(),
             errors_path.display()
         );
-        return ExitCode::from(1);
     }
-    ExitCode::SUCCESS
+    super::finished(failed > 0 || unnamed > 0)
 }
 
 /// Test hook of the kill test (tests/integration/reliability.rs): with

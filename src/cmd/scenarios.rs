@@ -176,11 +176,7 @@ pub fn run(args: ScenariosArgs) -> anyhow::Result<ExitCode> {
     for line in &left_out {
         eprintln!("exfee: {line}");
     }
-    if left_out.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        // The file is written without them: "finished, some accounts (or
-        // rows) failed" (`exfee --help`).
-        Ok(ExitCode::from(1))
-    }
+    // The file is written without them: "finished, some accounts (or rows)
+    // failed".
+    Ok(super::finished(!left_out.is_empty()))
 }

@@ -589,9 +589,10 @@ impl<'a> Scope<'a> {
             let choice = match pinned {
                 Some(slot) => fit_on(slot.1).map(|fit| (slot.2.clone(), fit, true)),
                 None => {
-                    // The best R² of the fits (the last of equals, as `max_by`; every R² is finite:
-                    // `ols` returns only finite fits); the first failure's
-                    // reason when none fits.
+                    // The best R² of the fits (the last of equals, as
+                    // `max_by`; every R² is finite: `ols` returns only
+                    // finite fits); the last failure's reason when none
+                    // fits.
                     let mut best: Option<(String, stats::Regression, bool)> = None;
                     let mut why =
                         format!("fewer than {min_obs} returns in common with a covered factor");

@@ -467,16 +467,18 @@ impl<S: Source> Records<S> {
             match result {
                 R::InputEmpty => {}
                 R::OutputFull | R::OutputEndsFull if self.oversize.is_some() => {}
-                R::OutputFull | R::OutputEndsFull if self.header && self.oversize.is_none() => {
-                    // Grown below; a header over the limits stops here.
+                R::OutputFull | R::OutputEndsFull => {
                     self.grow(result);
-                    if let Some(problem) = self.oversize {
+                    // A header over the limits stops here: an endless input
+                    // has no end to skip to.
+                    if self.header
+                        && let Some(problem) = self.oversize
+                    {
                         self.done = true;
                         self.in_record = false;
                         return Ok(Next::Oversized(problem));
                     }
                 }
-                R::OutputFull | R::OutputEndsFull => self.grow(result),
                 R::Record => break,
                 R::End => {
                     self.done = true;
